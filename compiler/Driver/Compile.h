@@ -1,0 +1,27 @@
+//===- Compile.h - the dlc pipeline: YAML -> plan file -----------*- C++ -*-===//
+#pragma once
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdint>
+#include <string>
+
+namespace dlc {
+
+/// Where `dlc compile` stops and what it prints instead of writing a plan.
+enum class EmitStage { Import, Shapes, Autodiff, Kernels, Memory, Plan };
+
+struct CompileOptions {
+  std::string input;
+  std::string output; // default: <model stem>.plan in the current directory
+  int64_t batch = 0;  // 0: the model file's training.batch
+  EmitStage emit = EmitStage::Plan;
+  bool quiet = false;
+};
+
+/// Runs the whole pipeline: import, --dl-infer-shapes, --dl-autodiff, lowering to kernels,
+/// memory planning, plan writing (atomically). Errors go to stderr as one line each,
+/// `file:line:col: error: ...`. Returns the process exit code.
+int compile(const CompileOptions &opts, llvm::raw_ostream &out);
+
+} // namespace dlc

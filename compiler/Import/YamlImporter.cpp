@@ -1,0 +1,706 @@
+//===- YamlImporter.cpp - YAML model file -> dl dialect ---------*- C++ -*-===//
+//
+// The importer reads the whole file with yaml-cpp, checks every section's keys and value
+// types, orders the layers by their inputs (rejecting undefined names and cycles), and builds
+// one op per layer, typing each op with its own shape rule as it goes; the parameter shapes
+// follow from the typed inputs, so model files never spell out weight shapes. Format:
+// docs/model-format.md.
+//
+#include "compiler/Import/YamlImporter.h"
+
+#include "dialects/dl/DLOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <map>
+#include <set>
+
+using namespace mlir;
+using dlc::ModelConfig;
+
+namespace {
+
+/// The ops a layer may name and the keys each accepts (besides name, op, input, inputs).
+const std::map<std::string, std::vector<std::string>> kLayerKeys = {
+    {"conv2d", {"filters", "kernel", "stride", "padding", "bias", "init"}},
+    {"maxpool2d", {"kernel", "stride", "padding"}},
+    {"relu", {}},
+    {"linear", {"units", "bias", "init"}},
+    {"flatten", {}},
+    {"add", {}},
+};
+
+std::string nearest(const std::string &word, const std::vector<std::string> &options) {
+  std::string best;
+  unsigned bestDist = ~0u;
+  for (const std::string &o : options) {
+    unsigned d = llvm::StringRef(o).edit_distance(word);
+    if (d < bestDist) {
+      bestDist = d;
+      best = o;
+    }
+  }
+  return bestDist <= std::max<size_t>(2, word.size() / 2) ? best : "";
+}
+
+std::string joined(const std::vector<std::string> &v) {
+  std::string s;
+  for (const std::string &x : v)
+    s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+class Importer {
+public:
+  Importer(MLIRContext &ctx, std::string path, ModelConfig &config)
+      : ctx(ctx), path(std::move(path)), config(config), b(&ctx) {}
+
+  OwningOpRef<ModuleOp> run(const YAML::Node &root);
+
+private:
+  MLIRContext &ctx;
+  std::string path;
+  ModelConfig &config;
+  OpBuilder b;
+  ModuleOp module;
+  std::string layerName; // non-empty while building a layer: errors name it
+
+  // --- locations and errors -------------------------------------------------------------
+  Location loc(const YAML::Node &n) {
+    YAML::Mark m = n.Mark();
+    Location l = FileLineColLoc::get(&ctx, path, m.line + 1, m.column + 1);
+    return layerName.empty() ? l : NameLoc::get(StringAttr::get(&ctx, layerName), l);
+  }
+  LogicalResult error(const YAML::Node &n, const Twine &msg) {
+    emitError(loc(n)) << msg;
+    return failure();
+  }
+
+  // --- typed field access ---------------------------------------------------------------
+  LogicalResult checkMap(const YAML::Node &n, const Twine &what) {
+    if (!n.IsMap())
+      return error(n, what + " must be a mapping");
+    return success();
+  }
+  LogicalResult checkKeys(const YAML::Node &map, const std::vector<std::string> &allowed,
+                          const Twine &what) {
+    for (const auto &kv : map) {
+      std::string key = kv.first.as<std::string>();
+      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end())
+        continue;
+      std::string hint = nearest(key, allowed);
+      return error(kv.first, "unknown field '" + key + "' in " + what +
+                                 (hint.empty() ? " (expected one of: " + joined(allowed) + ")"
+                                               : " (did you mean '" + hint + "'?)"));
+    }
+    return success();
+  }
+  FailureOr<int64_t> getInt(const YAML::Node &map, const char *key, std::optional<int64_t> dflt,
+                            int64_t min) {
+    YAML::Node v = map[key];
+    if (!v) {
+      if (dflt)
+        return *dflt;
+      (void)error(map, Twine("missing required field '") + key + "'");
+      return failure();
+    }
+    int64_t x;
+    if (!v.IsScalar() || !YAML::convert<int64_t>::decode(v, x)) {
+      (void)error(v, Twine("field '") + key + "' must be an integer");
+      return failure();
+    }
+    if (x < min) {
+      (void)error(v, Twine("field '") + key + "' must be " +
+                         (min == 1 ? "positive" : ">= " + Twine(min)) + ", got " + Twine(x));
+      return failure();
+    }
+    return x;
+  }
+  /// An integer or a list [h, w]: kernel sizes, strides and paddings.
+  FailureOr<SmallVector<int64_t>> getPair(const YAML::Node &map, const char *key,
+                                          std::optional<int64_t> dflt, int64_t min) {
+    YAML::Node v = map[key];
+    if (v && v.IsSequence()) {
+      SmallVector<int64_t> out;
+      for (const YAML::Node &e : v) {
+        int64_t x;
+        if (!e.IsScalar() || !YAML::convert<int64_t>::decode(e, x) || x < min) {
+          (void)error(e, Twine("field '") + key + "' must hold integers >= " + Twine(min));
+          return failure();
+        }
+        out.push_back(x);
+      }
+      if (out.size() != 2) {
+        (void)error(v, Twine("field '") + key + "' must be an integer or a list of 2");
+        return failure();
+      }
+      return out;
+    }
+    auto x = getInt(map, key, dflt, min);
+    if (failed(x))
+      return failure();
+    return SmallVector<int64_t>{*x, *x};
+  }
+  FailureOr<double> getFloat(const YAML::Node &map, const char *key, double dflt, double min) {
+    YAML::Node v = map[key];
+    if (!v)
+      return dflt;
+    double x;
+    if (!v.IsScalar() || !YAML::convert<double>::decode(v, x)) {
+      (void)error(v, Twine("field '") + key + "' must be a number");
+      return failure();
+    }
+    if (x < min) {
+      (void)error(v, Twine("field '") + key + "' must be >= " + std::to_string(min));
+      return failure();
+    }
+    return x;
+  }
+  FailureOr<std::string> getString(const YAML::Node &map, const char *key,
+                                   std::optional<std::string> dflt) {
+    YAML::Node v = map[key];
+    if (!v) {
+      if (dflt)
+        return *dflt;
+      (void)error(map, Twine("missing required field '") + key + "'");
+      return failure();
+    }
+    if (!v.IsScalar()) {
+      (void)error(v, Twine("field '") + key + "' must be a string");
+      return failure();
+    }
+    return v.as<std::string>();
+  }
+  FailureOr<bool> getBool(const YAML::Node &map, const char *key, bool dflt) {
+    YAML::Node v = map[key];
+    if (!v)
+      return dflt;
+    bool x;
+    if (!v.IsScalar() || !YAML::convert<bool>::decode(v, x)) {
+      (void)error(v, Twine("field '") + key + "' must be true or false");
+      return failure();
+    }
+    return x;
+  }
+  std::string resolvePath(const std::string &p) {
+    if (p.empty() || llvm::sys::path::is_absolute(p))
+      return p;
+    llvm::SmallString<256> dir(llvm::sys::path::parent_path(path));
+    llvm::sys::path::append(dir, p);
+    return std::string(dir);
+  }
+
+  // --- sections -------------------------------------------------------------------------
+  LogicalResult parseTraining(const YAML::Node &n);
+  LogicalResult parseData(const YAML::Node &n);
+  LogicalResult buildGraph(const YAML::Node &root, func::FuncOp fn);
+  FailureOr<Value> buildLayer(const YAML::Node &layer, const std::string &op,
+                              ArrayRef<Value> inputs, ArrayRef<YAML::Node> inputNodes);
+  Value param(const YAML::Node &at, const std::string &name, ArrayRef<int64_t> shape,
+              const std::string &init, int64_t fanIn, int64_t fanOut);
+  FailureOr<Value> typed(Operation *op);
+
+  Value images, labels;
+  int64_t classes = 0;
+};
+
+OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
+  if (failed(checkMap(root, "a model file")) ||
+      failed(checkKeys(root, {"name", "inputs", "layers", "loss", "training", "data"},
+                       "the model file")))
+    return nullptr;
+  auto name = getString(root, "name", llvm::sys::path::stem(path).str());
+  if (failed(name))
+    return nullptr;
+  config.name = *name;
+  if (failed(parseTraining(root["training"] ? root["training"] : YAML::Node(YAML::NodeType::Map))))
+    return nullptr;
+  if (root["data"] && failed(parseData(root["data"])))
+    return nullptr;
+
+  OwningOpRef<ModuleOp> owned = ModuleOp::create(loc(root), config.name);
+  module = *owned;
+  module->setAttr("dl.optimizer",
+                  b.getDictionaryAttr({b.getNamedAttr("lr", b.getF32FloatAttr(config.train.lr)),
+                                       b.getNamedAttr("momentum",
+                                                      b.getF32FloatAttr(config.train.momentum)),
+                                       b.getNamedAttr("weight_decay",
+                                                      b.getF32FloatAttr(
+                                                          config.train.weightDecay))}));
+
+  // Inputs: one image tensor and one label vector.
+  YAML::Node inputs = root["inputs"];
+  if (!inputs)
+    return (void)error(root, "missing required section 'inputs'"), nullptr;
+  if (failed(checkMap(inputs, "'inputs'")))
+    return nullptr;
+  std::string imageName, labelName;
+  SmallVector<int64_t> imageShape{ShapedType::kDynamic};
+  YAML::Node imageNode, labelNode;
+  for (const auto &kv : inputs) {
+    std::string in = kv.first.as<std::string>();
+    const YAML::Node &spec = kv.second;
+    if (failed(checkMap(spec, "input '" + in + "'")) ||
+        failed(checkKeys(spec, {"shape", "classes"}, "input '" + in + "'")))
+      return nullptr;
+    if (spec["shape"] && spec["classes"])
+      return (void)error(spec, "input '" + in + "' has both 'shape' and 'classes'"), nullptr;
+    if (spec["shape"]) {
+      if (!imageName.empty())
+        return (void)error(kv.first, "only one image input is supported, '" + imageName +
+                                         "' is already one"),
+               nullptr;
+      if (!spec["shape"].IsSequence() || spec["shape"].size() != 3)
+        return (void)error(spec["shape"], "input '" + in +
+                                              "': shape must be [channels, height, width] "
+                                              "(the batch dimension is implicit)"),
+               nullptr;
+      for (const YAML::Node &d : spec["shape"]) {
+        int64_t x;
+        if (!d.IsScalar() || !YAML::convert<int64_t>::decode(d, x) || x < 1)
+          return (void)error(d, "input '" + in + "': shape entries must be positive integers"),
+                 nullptr;
+        imageShape.push_back(x);
+      }
+      imageName = in;
+      imageNode = kv.first;
+    } else if (spec["classes"]) {
+      if (!labelName.empty())
+        return (void)error(kv.first, "only one label input is supported"), nullptr;
+      auto c = getInt(spec, "classes", std::nullopt, 2);
+      if (failed(c))
+        return nullptr;
+      classes = *c;
+      labelName = in;
+      labelNode = kv.first;
+    } else {
+      return (void)error(spec, "input '" + in + "' needs 'shape' (images) or 'classes' (labels)"),
+             nullptr;
+    }
+  }
+  if (imageName.empty() || labelName.empty())
+    return (void)error(inputs, "'inputs' needs one image input (with 'shape') and one label "
+                               "input (with 'classes')"),
+           nullptr;
+
+  auto f32 = b.getF32Type();
+  auto imageType = RankedTensorType::get(imageShape, f32);
+  auto labelType = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
+  auto scalar = RankedTensorType::get({}, f32);
+  b.setInsertionPointToEnd(module.getBody());
+  auto fn = b.create<func::FuncOp>(loc(root), "forward",
+                                   b.getFunctionType({imageType, labelType}, {scalar, scalar}));
+  fn.setArgAttr(0, "dl.name", b.getStringAttr(imageName));
+  fn.setArgAttr(1, "dl.name", b.getStringAttr(labelName));
+  Block *body = fn.addEntryBlock();
+  images = body->getArgument(0);
+  labels = body->getArgument(1);
+  b.setInsertionPointToEnd(body);
+  if (failed(buildGraph(root, fn)))
+    return nullptr;
+  return owned;
+}
+
+LogicalResult Importer::parseTraining(const YAML::Node &n) {
+  if (failed(checkMap(n, "'training'")) ||
+      failed(checkKeys(n, {"batch", "epochs", "seed", "log_every", "optimizer"}, "'training'")))
+    return failure();
+  auto batch = getInt(n, "batch", 32, 1);
+  auto epochs = getInt(n, "epochs", 1, 1);
+  auto seed = getInt(n, "seed", 0, 0);
+  auto logEvery = getInt(n, "log_every", 100, 1);
+  if (failed(batch) || failed(epochs) || failed(seed) || failed(logEvery))
+    return failure();
+  config.train.batch = *batch;
+  config.train.epochs = *epochs;
+  config.train.seed = *seed;
+  config.train.logEvery = *logEvery;
+  YAML::Node opt = n["optimizer"];
+  if (!opt)
+    return success();
+  if (failed(checkMap(opt, "'optimizer'")) ||
+      failed(checkKeys(opt, {"type", "lr", "momentum", "weight_decay"}, "'optimizer'")))
+    return failure();
+  auto type = getString(opt, "type", std::string("sgd"));
+  if (failed(type))
+    return failure();
+  if (*type != "sgd")
+    return error(opt["type"], "unknown optimizer '" + *type + "' (supported: sgd)");
+  auto lr = getFloat(opt, "lr", 0.01, 0);
+  auto momentum = getFloat(opt, "momentum", 0.0, 0);
+  auto wd = getFloat(opt, "weight_decay", 0.0, 0);
+  if (failed(lr) || failed(momentum) || failed(wd))
+    return failure();
+  config.train.lr = *lr;
+  config.train.momentum = *momentum;
+  config.train.weightDecay = *wd;
+  return success();
+}
+
+LogicalResult Importer::parseData(const YAML::Node &n) {
+  if (failed(checkMap(n, "'data'")) ||
+      failed(checkKeys(n, {"format", "train", "test", "normalize", "train_examples",
+                           "test_examples"},
+                       "'data'")))
+    return failure();
+  auto format = getString(n, "format", std::nullopt);
+  if (failed(format))
+    return failure();
+  dlc::plan::DataConfig &d = config.data;
+  d.format = *format;
+  if (d.format == "synthetic") {
+    auto tr = getInt(n, "train_examples", 6000, 1);
+    auto te = getInt(n, "test_examples", 1000, 1);
+    if (failed(tr) || failed(te))
+      return failure();
+    d.syntheticTrain = *tr;
+    d.syntheticTest = *te;
+  } else if (d.format == "mnist" || d.format == "cifar10") {
+    for (const char *split : {"train", "test"}) {
+      YAML::Node s = n[split];
+      if (!s)
+        return error(n, Twine("missing required field '") + split + "'");
+      auto &files = std::string(split) == "train" ? d.trainFiles : d.testFiles;
+      if (d.format == "mnist") {
+        if (failed(checkMap(s, Twine("'") + split + "'")) ||
+            failed(checkKeys(s, {"images", "labels"}, Twine("'") + split + "'")))
+          return failure();
+        auto images = getString(s, "images", std::nullopt);
+        auto labels = getString(s, "labels", std::nullopt);
+        if (failed(images) || failed(labels))
+          return failure();
+        files = {resolvePath(*images), resolvePath(*labels)};
+      } else {
+        if (!s.IsSequence() || s.size() == 0)
+          return error(s, Twine("'") + split + "' must be a list of CIFAR-10 batch files");
+        for (const YAML::Node &f : s)
+          files.push_back(resolvePath(f.as<std::string>()));
+      }
+    }
+  } else {
+    std::string hint = nearest(d.format, {"mnist", "cifar10", "synthetic"});
+    return error(n["format"], "unknown data format '" + d.format + "'" +
+                                  (hint.empty() ? " (expected mnist, cifar10 or synthetic)"
+                                                : " (did you mean '" + hint + "'?)"));
+  }
+  if (YAML::Node norm = n["normalize"]) {
+    if (failed(checkMap(norm, "'normalize'")) ||
+        failed(checkKeys(norm, {"mean", "std"}, "'normalize'")))
+      return failure();
+    auto mean = getFloat(norm, "mean", 0.0, -1e30);
+    auto stddev = getFloat(norm, "std", 1.0, 1e-12);
+    if (failed(mean) || failed(stddev))
+      return failure();
+    d.normalize = true;
+    d.mean = *mean;
+    d.stddev = *stddev;
+  }
+  return success();
+}
+
+Value Importer::param(const YAML::Node &at, const std::string &name, ArrayRef<int64_t> shape,
+                      const std::string &init, int64_t fanIn, int64_t fanOut) {
+  auto type = RankedTensorType::get(shape, b.getF32Type());
+  OpBuilder mb(&ctx);
+  mb.setInsertionPoint(module.getBody(), std::prev(module.getBody()->end()));
+  mb.create<dl::ParameterOp>(loc(at), name, type, init, fanIn, fanOut, "weight");
+  return b.create<dl::ParamOp>(loc(at), type, name);
+}
+
+/// Types a just-built op with its shape rule; on failure the rule has reported at the op's
+/// location (the layer) and the op is erased.
+FailureOr<Value> Importer::typed(Operation *op) {
+  if (failed(dl::refineResultTypes(op))) {
+    op->erase();
+    return failure();
+  }
+  return op->getResult(0);
+}
+
+FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string &op,
+                                      ArrayRef<Value> inputs, ArrayRef<YAML::Node> inputNodes) {
+  Location l = loc(layer);
+  Type unknown = UnrankedTensorType::get(b.getF32Type());
+  size_t want = op == "add" ? 2 : 1;
+  if (inputs.size() != want)
+    return (void)error(layer, op + " takes " + Twine(want) + " input" + (want > 1 ? "s" : "") +
+                                  ", got " + Twine(inputs.size())),
+           failure();
+  Value x = inputs[0];
+  auto xt = cast<RankedTensorType>(x.getType());
+  auto initOf = [&](const char *dflt) { return getString(layer, "init", std::string(dflt)); };
+
+  if (op == "relu")
+    return typed(b.create<dl::ReluOp>(l, unknown, x));
+  if (op == "flatten")
+    return typed(b.create<dl::FlattenOp>(l, unknown, x));
+  if (op == "add")
+    return typed(b.create<dl::AddOp>(l, unknown, x, inputs[1]));
+  if (op == "maxpool2d") {
+    auto k = getPair(layer, "kernel", std::nullopt, 1);
+    if (failed(k))
+      return failure();
+    auto s = getPair(layer, "stride", (*k)[0], 1);
+    auto p = getPair(layer, "padding", 0, 0);
+    if (failed(s) || failed(p))
+      return failure();
+    return typed(b.create<dl::MaxPool2dOp>(l, unknown, x, *k, *s, *p));
+  }
+  if (op == "conv2d") {
+    auto filters = getInt(layer, "filters", std::nullopt, 1);
+    auto k = getPair(layer, "kernel", std::nullopt, 1);
+    auto s = getPair(layer, "stride", 1, 1);
+    auto p = getPair(layer, "padding", 0, 0);
+    auto bias = getBool(layer, "bias", true);
+    auto init = initOf("he_normal");
+    if (failed(filters) || failed(k) || failed(s) || failed(p) || failed(bias) || failed(init))
+      return failure();
+    if (xt.getRank() != 4)
+      return (void)error(layer, "conv2d expects a 4-D [batch, channels, height, width] input, "
+                                "got " + Twine(xt.getRank()) + "-D from '" +
+                                    inputNodes[0].as<std::string>("") + "'"),
+             failure();
+    int64_t c = xt.getDimSize(1), area = (*k)[0] * (*k)[1];
+    Value w = param(layer, layerName + ".weight", {*filters, c, (*k)[0], (*k)[1]}, *init,
+                    c * area, *filters * area);
+    auto y = typed(b.create<dl::Conv2dOp>(l, unknown, x, w, *s, *p));
+    if (failed(y) || !*bias)
+      return y;
+    Value bv = param(layer, layerName + ".bias", {*filters}, "zeros", c * area, *filters);
+    return typed(b.create<dl::BiasAddOp>(l, unknown, *y, bv, 1));
+  }
+  if (op == "linear") {
+    auto units = getInt(layer, "units", std::nullopt, 1);
+    auto bias = getBool(layer, "bias", true);
+    auto init = initOf("he_normal");
+    if (failed(units) || failed(bias) || failed(init))
+      return failure();
+    if (xt.getRank() != 2)
+      return (void)error(layer, "linear expects a 2-D [batch, features] input, got " +
+                                    Twine(xt.getRank()) + "-D from '" +
+                                    inputNodes[0].as<std::string>("") +
+                                    "'; add a flatten layer before it"),
+             failure();
+    int64_t in = xt.getDimSize(1);
+    Value w = param(layer, layerName + ".weight", {*units, in}, *init, in, *units);
+    auto y = typed(b.create<dl::MatmulOp>(l, unknown, x, w, false, true));
+    if (failed(y) || !*bias)
+      return y;
+    Value bv = param(layer, layerName + ".bias", {*units}, "zeros", in, *units);
+    return typed(b.create<dl::BiasAddOp>(l, unknown, *y, bv, 1));
+  }
+  llvm_unreachable("op names are checked before building");
+}
+
+LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
+  YAML::Node layers = root["layers"];
+  if (!layers)
+    return error(root, "missing required section 'layers'");
+  if (!layers.IsSequence() || layers.size() == 0)
+    return error(layers, "'layers' must be a non-empty list");
+
+  std::string imageName = fn.getArgAttrOfType<StringAttr>(0, "dl.name").str();
+  std::string labelName = fn.getArgAttrOfType<StringAttr>(1, "dl.name").str();
+  std::vector<std::string> opNames;
+  for (auto &kv : kLayerKeys)
+    opNames.push_back(kv.first);
+
+  // Pass 1: names, ops, keys, and each layer's inputs (default: the layer before).
+  struct LayerInfo {
+    YAML::Node node;
+    std::string op;
+    std::vector<std::string> inputs;
+    std::vector<YAML::Node> inputNodes;
+  };
+  std::vector<std::string> order;
+  llvm::StringMap<LayerInfo> info;
+  std::string previous = imageName;
+  for (const YAML::Node &layer : layers) {
+    layerName.clear();
+    if (failed(checkMap(layer, "a layer")))
+      return failure();
+    auto name = getString(layer, "name", std::nullopt);
+    if (failed(name))
+      return failure();
+    if (name->empty())
+      return error(layer["name"], "layer name must not be empty");
+    if (info.count(*name) || *name == imageName || *name == labelName)
+      return error(layer["name"], "duplicate layer name '" + *name + "'");
+    layerName = *name;
+    auto op = getString(layer, "op", std::nullopt);
+    if (failed(op))
+      return failure();
+    auto keys = kLayerKeys.find(*op);
+    if (keys == kLayerKeys.end()) {
+      std::string hint = nearest(*op, opNames);
+      return error(layer["op"], "unknown op '" + *op + "'" +
+                                    (hint.empty() ? " (expected one of: " + joined(opNames) + ")"
+                                                  : " (did you mean '" + hint + "'?)"));
+    }
+    std::vector<std::string> allowed = keys->second;
+    allowed.insert(allowed.end(), {"name", "op", "input", "inputs"});
+    if (failed(checkKeys(layer, allowed, "layer '" + *name + "'")))
+      return failure();
+    LayerInfo li{layer, *op, {}, {}};
+    if (layer["input"] && layer["inputs"])
+      return error(layer, "give either 'input' or 'inputs', not both");
+    if (YAML::Node in = layer["input"] ? layer["input"] : layer["inputs"]) {
+      if (in.IsScalar()) {
+        li.inputs.push_back(in.as<std::string>());
+        li.inputNodes.push_back(in);
+      } else if (in.IsSequence()) {
+        for (const YAML::Node &e : in) {
+          if (!e.IsScalar())
+            return error(e, "inputs must be layer names");
+          li.inputs.push_back(e.as<std::string>());
+          li.inputNodes.push_back(e);
+        }
+      } else {
+        return error(in, "'input' must be a layer name or a list of names");
+      }
+    } else {
+      li.inputs.push_back(previous);
+      li.inputNodes.push_back(YAML::Node(previous));
+    }
+    order.push_back(*name);
+    info[*name] = li;
+    previous = *name;
+  }
+  layerName.clear();
+
+  // Pass 2: every referenced name exists; depth-first order rejects cycles.
+  llvm::StringMap<Value> values{{imageName, images}, {labelName, labels}};
+  for (const std::string &n : order)
+    for (size_t i = 0; i < info[n].inputs.size(); ++i) {
+      const std::string &in = info[n].inputs[i];
+      if (!info.count(in) && !values.count(in)) {
+        layerName = n;
+        std::vector<std::string> known(order);
+        known.push_back(imageName);
+        std::string hint = nearest(in, known);
+        return error(info[n].inputNodes[i], "undefined input '" + in + "'" +
+                                                (hint.empty() ? "" : " (did you mean '" + hint +
+                                                                         "'?)"));
+      }
+    }
+  std::vector<std::string> sorted;
+  std::map<std::string, int> state; // 1: on the DFS stack, 2: done
+  std::vector<std::string> stack;
+  std::function<LogicalResult(const std::string &)> visit = [&](const std::string &n) {
+    if (!info.count(n) || state[n] == 2)
+      return success();
+    if (state[n] == 1) {
+      auto from = std::find(stack.begin(), stack.end(), n);
+      std::string cycle;
+      for (auto it = from; it != stack.end(); ++it)
+        cycle += *it + " -> ";
+      layerName = n;
+      return error(info[n].node, "layers form a cycle: " + cycle + n);
+    }
+    state[n] = 1;
+    stack.push_back(n);
+    for (const std::string &in : info[n].inputs)
+      if (failed(visit(in)))
+        return failure();
+    stack.pop_back();
+    state[n] = 2;
+    sorted.push_back(n);
+    return success();
+  };
+  for (const std::string &n : order)
+    if (failed(visit(n)))
+      return failure();
+
+  // Pass 3: build.
+  for (const std::string &n : sorted) {
+    layerName = n;
+    LayerInfo &li = info[n];
+    SmallVector<Value> ins;
+    for (const std::string &in : li.inputs) {
+      if (in == labelName)
+        return error(li.node, "the label input '" + in + "' can only feed the loss");
+      ins.push_back(values[in]);
+    }
+    auto v = buildLayer(li.node, li.op, ins, li.inputNodes);
+    if (failed(v))
+      return failure();
+    values[n] = *v;
+  }
+  layerName.clear();
+
+  // The loss: softmax cross-entropy of the logits layer (default: the last) against the labels.
+  YAML::Node loss = root["loss"];
+  if (!loss)
+    return error(root, "missing required section 'loss'");
+  if (failed(checkMap(loss, "'loss'")) ||
+      failed(checkKeys(loss, {"op", "logits", "labels"}, "'loss'")))
+    return failure();
+  auto lossOp = getString(loss, "op", std::nullopt);
+  auto logitsName = getString(loss, "logits", order.back());
+  auto labelsName = getString(loss, "labels", labelName);
+  if (failed(lossOp) || failed(logitsName) || failed(labelsName))
+    return failure();
+  if (*lossOp != "softmax_cross_entropy") {
+    std::string hint = nearest(*lossOp, {"softmax_cross_entropy"});
+    return error(loss["op"], "unknown loss '" + *lossOp + "'" +
+                                 (hint.empty() ? " (supported: softmax_cross_entropy)"
+                                               : " (did you mean '" + hint + "'?)"));
+  }
+  if (!info.count(*logitsName))
+    return error(loss["logits"] ? loss["logits"] : loss,
+                 "loss: undefined logits layer '" + *logitsName + "'");
+  if (*labelsName != labelName)
+    return error(loss["labels"], "loss: '" + *labelsName + "' is not the label input '" +
+                                     labelName + "'");
+  Value logits = values[*logitsName];
+  auto lt = cast<RankedTensorType>(logits.getType());
+  if (lt.getRank() != 2 || lt.getDimSize(1) != classes)
+    return error(loss, "loss: logits layer '" + *logitsName + "' gives " +
+                           llvm::formatv("{0}", lt).str() + " but input '" + labelName +
+                           "' has " + Twine(classes) + " classes (expected [batch, " +
+                           Twine(classes) + "])");
+  Location l = loc(loss);
+  Type unknown = UnrankedTensorType::get(b.getF32Type());
+  auto xent = typed(b.create<dl::SoftmaxXentOp>(l, unknown, logits, labels));
+  auto acc = typed(b.create<dl::AccuracyOp>(l, unknown, logits, labels));
+  if (failed(xent) || failed(acc))
+    return failure();
+  b.create<func::ReturnOp>(l, ValueRange{*xent, *acc});
+  return success();
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> dlc::importModel(MLIRContext &ctx, const std::string &path,
+                                       ModelConfig &config) {
+  ctx.loadDialect<dl::DLDialect, func::FuncDialect>();
+  auto buf = llvm::MemoryBuffer::getFile(path);
+  if (!buf) {
+    emitError(UnknownLoc::get(&ctx)) << "cannot open '" << path << "': " << buf.getError().message();
+    return nullptr;
+  }
+  YAML::Node root;
+  try {
+    root = YAML::Load((*buf)->getBuffer().str());
+  } catch (const YAML::Exception &e) {
+    emitError(FileLineColLoc::get(&ctx, path, e.mark.line + 1, e.mark.column + 1))
+        << "invalid YAML: " << e.msg;
+    return nullptr;
+  }
+  try {
+    return Importer(ctx, path, config).run(root);
+  } catch (const YAML::Exception &e) {
+    // yaml-cpp throws on a few shape mismatches the checks above do not foresee.
+    emitError(FileLineColLoc::get(&ctx, path, e.mark.line + 1, e.mark.column + 1))
+        << "invalid model file: " << e.msg;
+    return nullptr;
+  }
+}

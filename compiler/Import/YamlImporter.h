@@ -1,0 +1,26 @@
+//===- YamlImporter.h - YAML model file -> dl dialect -----------*- C++ -*-===//
+#pragma once
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "runtime/plan/Plan.h"
+
+#include <string>
+
+namespace dlc {
+
+/// What a model file says beyond the graph: its name and the training and data sections.
+struct ModelConfig {
+  std::string name;
+  plan::TrainConfig train;
+  plan::DataConfig data;
+};
+
+/// Parses the model file at `path` into a module holding `dl.parameter` declarations and
+/// `func.func @forward(images, labels) -> (loss, correct)`. Every problem is reported once
+/// through `ctx`'s diagnostic engine at the YAML location that caused it (a NameLoc naming
+/// the layer wraps the file:line:col); returns null then.
+mlir::OwningOpRef<mlir::ModuleOp> importModel(mlir::MLIRContext &ctx, const std::string &path,
+                                              ModelConfig &config);
+
+} // namespace dlc

@@ -1,0 +1,37 @@
+//===- Passes.td - dl compiler passes ---------------------------*- tablegen -*-===//
+#ifndef DL_PASSES
+#define DL_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def InferShapes : Pass<"dl-infer-shapes", "ModuleOp"> {
+  let summary = "Fix the batch size and re-infer every tensor type";
+  let description = [{
+    Rewrites the batch dimension (dimension 0) of every function argument to `batch` (when
+    given), then walks each function in order and re-infers every op's result type from its
+    operands with the op's own shape rule, updating the function signature to match. It fails
+    with the op's diagnostic when a shape rule does, so it doubles as the whole-graph shape
+    check. Without `batch` it only re-checks and propagates.
+  }];
+  let options = [
+    Option<"batch", "batch", "int64_t", /*default=*/"0",
+           "Batch size to fix dimension 0 to (0 keeps it as it is)">
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
+def Autodiff : Pass<"dl-autodiff", "ModuleOp"> {
+  let summary = "Build the training step (forward, backward, optimizer update) from @forward";
+  let description = [{
+    `@forward(inputs..., labels) -> (loss, ...)` returns the loss first. This pass clones it
+    into `@train_step`, walks it in reverse from the loss, and emits each op's gradient ops
+    (reverse-mode autodiff; gradients of values with several uses are summed with `dl.add`).
+    For every trainable `dl.parameter` it declares a `<name>.momentum` state and emits a
+    `dl.sgd_update`, placed right after the last use of the parameter's value and its gradient
+    so the gradient dies early. Hyper-parameters come from the module's `dl.optimizer`
+    dictionary (`lr`, `momentum`, `weight_decay`). `@forward` stays as the evaluation step.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
+#endif // DL_PASSES

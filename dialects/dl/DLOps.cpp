@@ -1,0 +1,395 @@
+//===- DLOps.cpp - dl dialect ops: shape rules and verifiers ----*- C++ -*-===//
+//
+// Each op's shape rule lives in its inferReturnTypes. The same rule verifies parsed IR (the
+// InferType trait compares inferred and written types), types ops as the importer creates them,
+// and re-types whole functions in --dl-infer-shapes. Messages are written for model authors:
+// the importer shows them at the YAML layer that caused them.
+//
+#include "dialects/dl/DLOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+
+using namespace mlir;
+using namespace mlir::dl;
+
+static constexpr int64_t kDyn = ShapedType::kDynamic;
+
+namespace {
+/// Checks and unpacks operand types for one shape rule, reporting the first problem.
+struct ShapeCtx {
+  MLIRContext *ctx;
+  std::optional<Location> loc;
+  StringRef op;
+
+  LogicalResult fail(const Twine &msg) const {
+    return emitOptionalError(loc, op, ": ", msg);
+  }
+  /// The operand's shape, which must be ranked with `rank` dimensions (-1: any rank).
+  FailureOr<ArrayRef<int64_t>> shape(Value v, int rank, StringRef what) const {
+    auto t = dyn_cast<RankedTensorType>(v.getType());
+    if (!t) {
+      (void)fail(Twine(what) + " has unknown shape");
+      return failure();
+    }
+    if (rank >= 0 && t.getRank() != rank) {
+      std::string s;
+      llvm::raw_string_ostream os(s);
+      os << what << " must be " << rank << "-D, got " << t.getRank() << "-D (" << t << ")";
+      (void)fail(os.str());
+      return failure();
+    }
+    return t.getShape();
+  }
+  LogicalResult pair(ArrayRef<int64_t> a, StringRef what, int64_t min) const {
+    if (a.size() != 2)
+      return fail(Twine(what) + " must have 2 values, got " + Twine(a.size()));
+    if (a[0] < min || a[1] < min)
+      return fail(Twine(what) + " must be >= " + Twine(min));
+    return success();
+  }
+  Type f32(ArrayRef<int64_t> shape) const {
+    return RankedTensorType::get(shape, FloatType::getF32(ctx));
+  }
+};
+
+bool dimsAgree(int64_t a, int64_t b) { return a == kDyn || b == kDyn || a == b; }
+
+std::string dimStr(int64_t d) { return d == kDyn ? "?" : std::to_string(d); }
+
+/// Output extent of a window sliding over `in` (kDyn stays kDyn).
+int64_t windowOut(int64_t in, int64_t k, int64_t stride, int64_t pad) {
+  if (in == kDyn)
+    return kDyn;
+  return (in + 2 * pad - k) / stride + 1;
+}
+
+LogicalResult inferWindowed(const ShapeCtx &c, ArrayRef<int64_t> x, int64_t channels,
+                            ArrayRef<int64_t> k, ArrayRef<int64_t> stride,
+                            ArrayRef<int64_t> pad, SmallVectorImpl<Type> &out) {
+  if (failed(c.pair(k, "kernel", 1)) || failed(c.pair(stride, "stride", 1)) ||
+      failed(c.pair(pad, "padding", 0)))
+    return failure();
+  int64_t oh = windowOut(x[2], k[0], stride[0], pad[0]);
+  int64_t ow = windowOut(x[3], k[1], stride[1], pad[1]);
+  if ((oh != kDyn && oh < 1) || (ow != kDyn && ow < 1))
+    return c.fail("a " + Twine(k[0]) + "x" + Twine(k[1]) + " window does not fit a " +
+                  dimStr(x[2]) + "x" + dimStr(x[3]) + " input with padding " + Twine(pad[0]) +
+                  "x" + Twine(pad[1]));
+  out.push_back(c.f32({x[0], channels, oh, ow}));
+  return success();
+}
+} // namespace
+
+LogicalResult mlir::dl::refineResultTypes(Operation *op) {
+  auto iface = dyn_cast<InferTypeOpInterface>(op);
+  if (!iface)
+    return success();
+  SmallVector<Type> types;
+  if (failed(iface.inferReturnTypes(op->getContext(), op->getLoc(), op->getOperands(),
+                                    op->getAttrDictionary(), op->getPropertiesStorage(),
+                                    op->getRegions(), types)))
+    return failure();
+  for (auto [res, t] : llvm::zip(op->getResults(), types))
+    res.setType(t);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Parameters
+//===----------------------------------------------------------------------===//
+
+LogicalResult ParameterOp::verify() {
+  auto t = dyn_cast<RankedTensorType>(getType());
+  if (!t || !t.hasStaticShape() || !t.getElementType().isF32())
+    return emitOpError("type must be a statically shaped f32 tensor, got ") << getType();
+  if (!llvm::is_contained({"he_normal", "glorot_uniform", "zeros", "ones"}, getInit()))
+    return emitOpError("unknown init '") << getInit()
+           << "' (expected he_normal, glorot_uniform, zeros or ones)";
+  if (getRole() != "weight" && getRole() != "state")
+    return emitOpError("role must be 'weight' or 'state', got '") << getRole() << "'";
+  return success();
+}
+
+static FailureOr<ParameterOp> lookupParameter(Operation *user, SymbolTableCollection &tables,
+                                              FlatSymbolRefAttr name) {
+  auto p = tables.lookupNearestSymbolFrom<ParameterOp>(user, name);
+  if (!p)
+    return user->emitOpError("refers to unknown parameter ") << name;
+  return p;
+}
+
+LogicalResult ParamOp::verifySymbolUses(SymbolTableCollection &tables) {
+  auto p = lookupParameter(*this, tables, getNameAttr());
+  if (failed(p))
+    return failure();
+  if (p->getType() != getType())
+    return emitOpError("result type ") << getType() << " does not match parameter type "
+                                       << p->getType();
+  return success();
+}
+
+LogicalResult SGDUpdateOp::verifySymbolUses(SymbolTableCollection &tables) {
+  auto p = lookupParameter(*this, tables, getParamAttr());
+  auto s = lookupParameter(*this, tables, getStateAttr());
+  if (failed(p) || failed(s))
+    return failure();
+  if (p->getType() != getGrad().getType() || s->getType() != getGrad().getType())
+    return emitOpError("parameter, state and gradient types must match: ")
+           << p->getType() << ", " << s->getType() << ", " << getGrad().getType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Forward ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                         Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "conv2d"};
+  auto x = c.shape(a.getInput(), 4, "input (NCHW)");
+  auto w = c.shape(a.getFilter(), 4, "filter (KCRS)");
+  if (failed(x) || failed(w))
+    return failure();
+  if (!dimsAgree((*x)[1], (*w)[1]))
+    return c.fail("input has " + dimStr((*x)[1]) + " channels but the filter expects " +
+                  dimStr((*w)[1]));
+  return inferWindowed(c, *x, (*w)[0], {(*w)[2], (*w)[3]}, a.getStride(), a.getPadding(),
+                       out);
+}
+
+LogicalResult MaxPool2dOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                            Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "maxpool2d"};
+  auto x = c.shape(a.getInput(), 4, "input (NCHW)");
+  if (failed(x))
+    return failure();
+  return inferWindowed(c, *x, (*x)[1], a.getKernel(), a.getStride(), a.getPadding(), out);
+}
+
+LogicalResult ReluOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                       Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "relu"};
+  auto x = c.shape(a.getInput(), -1, "input");
+  if (failed(x))
+    return failure();
+  out.push_back(c.f32(*x));
+  return success();
+}
+
+LogicalResult BiasAddOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                          Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "bias_add"};
+  auto x = c.shape(a.getInput(), -1, "input");
+  auto b = c.shape(a.getBias(), 1, "bias");
+  if (failed(x) || failed(b))
+    return failure();
+  int64_t axis = a.getAxis();
+  if (axis < 0 || axis >= (int64_t)x->size())
+    return c.fail("axis " + Twine(axis) + " is out of range for a " + Twine(x->size()) +
+                  "-D input");
+  if (!dimsAgree((*x)[axis], (*b)[0]))
+    return c.fail("bias has " + dimStr((*b)[0]) + " elements but input axis " + Twine(axis) +
+                  " has " + dimStr((*x)[axis]));
+  out.push_back(c.f32(*x));
+  return success();
+}
+
+LogicalResult AddOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                      Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "add"};
+  auto l = c.shape(a.getLhs(), -1, "lhs");
+  auto r = c.shape(a.getRhs(), -1, "rhs");
+  if (failed(l) || failed(r))
+    return failure();
+  if (l->size() != r->size() ||
+      !llvm::all_of(llvm::zip(*l, *r), [](auto p) {
+        return dimsAgree(std::get<0>(p), std::get<1>(p));
+      }))
+    return c.fail("lhs and rhs must have the same shape");
+  out.push_back(c.f32(*l));
+  return success();
+}
+
+LogicalResult MatmulOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                         Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "matmul"};
+  auto l = c.shape(a.getLhs(), 2, "lhs");
+  auto r = c.shape(a.getRhs(), 2, "rhs");
+  if (failed(l) || failed(r))
+    return failure();
+  int64_t m = a.getTransposeA() ? (*l)[1] : (*l)[0];
+  int64_t k1 = a.getTransposeA() ? (*l)[0] : (*l)[1];
+  int64_t k2 = a.getTransposeB() ? (*r)[1] : (*r)[0];
+  int64_t n = a.getTransposeB() ? (*r)[0] : (*r)[1];
+  if (!dimsAgree(k1, k2))
+    return c.fail("inner dimensions differ: " + dimStr(k1) + " vs " + dimStr(k2));
+  out.push_back(c.f32({m, n}));
+  return success();
+}
+
+LogicalResult FlattenOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                          Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "flatten"};
+  auto x = c.shape(a.getInput(), -1, "input");
+  if (failed(x))
+    return failure();
+  if (x->size() < 2)
+    return c.fail("input must have a batch dimension and at least one more");
+  int64_t n = 1;
+  for (int64_t d : x->drop_front())
+    n = (d == kDyn || n == kDyn) ? kDyn : n * d;
+  out.push_back(c.f32({(*x)[0], n}));
+  return success();
+}
+
+LogicalResult ReshapeOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                          Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "reshape"};
+  auto x = c.shape(a.getInput(), -1, "input");
+  if (failed(x))
+    return failure();
+  int64_t in = 1, want = 1;
+  for (int64_t d : x->drop_front())
+    in = (d == kDyn || in == kDyn) ? kDyn : in * d;
+  for (int64_t d : a.getShape()) {
+    if (d < 1)
+      return c.fail("shape entries must be positive");
+    want *= d;
+  }
+  if (in != kDyn && in != want)
+    return c.fail("cannot reshape " + Twine(in) + " elements per example into " + Twine(want));
+  SmallVector<int64_t> shape{(*x)[0]};
+  llvm::append_range(shape, a.getShape());
+  out.push_back(c.f32(shape));
+  return success();
+}
+
+static LogicalResult inferLossLike(const ShapeCtx &c, Value logits, Value labels,
+                                   FailureOr<ArrayRef<int64_t>> &l) {
+  l = c.shape(logits, 2, "logits");
+  auto y = c.shape(labels, 1, "labels");
+  if (failed(l) || failed(y))
+    return failure();
+  if (!dimsAgree((*l)[0], (*y)[0]))
+    return c.fail("logits have " + dimStr((*l)[0]) + " rows but there are " + dimStr((*y)[0]) +
+                  " labels");
+  return success();
+}
+
+LogicalResult SoftmaxXentOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                              Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "softmax_xent"};
+  FailureOr<ArrayRef<int64_t>> l;
+  if (failed(inferLossLike(c, a.getLogits(), a.getLabels(), l)))
+    return failure();
+  out.push_back(c.f32({}));
+  return success();
+}
+
+LogicalResult AccuracyOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                           Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "accuracy"};
+  FailureOr<ArrayRef<int64_t>> l;
+  if (failed(inferLossLike(c, a.getLogits(), a.getLabels(), l)))
+    return failure();
+  out.push_back(c.f32({}));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult Conv2dGradInputOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                  Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "conv2d_grad_input"};
+  auto dy = c.shape(a.getGrad(), 4, "grad");
+  auto w = c.shape(a.getFilter(), 4, "filter");
+  if (failed(dy) || failed(w) || failed(c.pair(a.getInputSize(), "input_size", 1)) ||
+      failed(c.pair(a.getStride(), "stride", 1)) || failed(c.pair(a.getPadding(), "padding", 0)))
+    return failure();
+  auto hw = a.getInputSize();
+  if (!dimsAgree((*dy)[1], (*w)[0]) ||
+      !dimsAgree((*dy)[2], windowOut(hw[0], (*w)[2], a.getStride()[0], a.getPadding()[0])) ||
+      !dimsAgree((*dy)[3], windowOut(hw[1], (*w)[3], a.getStride()[1], a.getPadding()[1])))
+    return c.fail("grad shape does not match a convolution of the given input size and filter");
+  out.push_back(c.f32({(*dy)[0], (*w)[1], hw[0], hw[1]}));
+  return success();
+}
+
+LogicalResult Conv2dGradFilterOp::inferReturnTypes(MLIRContext *ctx,
+                                                   std::optional<Location> loc, Adaptor a,
+                                                   SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "conv2d_grad_filter"};
+  auto dy = c.shape(a.getGrad(), 4, "grad");
+  auto x = c.shape(a.getInput(), 4, "input");
+  if (failed(dy) || failed(x) || failed(c.pair(a.getKernel(), "kernel", 1)) ||
+      failed(c.pair(a.getStride(), "stride", 1)) || failed(c.pair(a.getPadding(), "padding", 0)))
+    return failure();
+  auto k = a.getKernel();
+  if (!dimsAgree((*dy)[0], (*x)[0]) ||
+      !dimsAgree((*dy)[2], windowOut((*x)[2], k[0], a.getStride()[0], a.getPadding()[0])) ||
+      !dimsAgree((*dy)[3], windowOut((*x)[3], k[1], a.getStride()[1], a.getPadding()[1])))
+    return c.fail("grad shape does not match a convolution of the input with this kernel");
+  out.push_back(c.f32({(*dy)[1], (*x)[1], k[0], k[1]}));
+  return success();
+}
+
+LogicalResult MaxPool2dGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "maxpool2d_grad"};
+  auto dy = c.shape(a.getGrad(), 4, "grad");
+  auto x = c.shape(a.getInput(), 4, "input");
+  if (failed(dy) || failed(x))
+    return failure();
+  SmallVector<Type> fwd;
+  if (failed(inferWindowed(c, *x, (*x)[1], a.getKernel(), a.getStride(), a.getPadding(), fwd)))
+    return failure();
+  auto fshape = cast<RankedTensorType>(fwd[0]).getShape();
+  for (int i = 0; i < 4; ++i)
+    if (!dimsAgree(fshape[i], (*dy)[i]))
+      return c.fail("grad shape does not match the pooled input");
+  out.push_back(c.f32(*x));
+  return success();
+}
+
+LogicalResult ReluGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                           Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "relu_grad"};
+  auto dy = c.shape(a.getGrad(), -1, "grad");
+  auto y = c.shape(a.getOutput(), -1, "output");
+  if (failed(dy) || failed(y))
+    return failure();
+  if (dy->size() != y->size())
+    return c.fail("grad and output ranks differ");
+  out.push_back(c.f32(*y));
+  return success();
+}
+
+LogicalResult BiasAddGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                              Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "bias_add_grad"};
+  auto dy = c.shape(a.getGrad(), -1, "grad");
+  if (failed(dy))
+    return failure();
+  int64_t axis = a.getAxis();
+  if (axis < 0 || axis >= (int64_t)dy->size())
+    return c.fail("axis " + Twine(axis) + " is out of range");
+  out.push_back(c.f32({(*dy)[axis]}));
+  return success();
+}
+
+LogicalResult SoftmaxXentGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                  Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "softmax_xent_grad"};
+  FailureOr<ArrayRef<int64_t>> l;
+  if (failed(inferLossLike(c, a.getLogits(), a.getLabels(), l)))
+    return failure();
+  out.push_back(c.f32(*l));
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "dialects/dl/DLOps.cpp.inc"

@@ -1,0 +1,19 @@
+//===- DLOps.h - dl dialect ops ---------------------------------*- C++ -*-===//
+#pragma once
+
+#include "dialects/dl/DLDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#define GET_OP_CLASSES
+#include "dialects/dl/DLOps.h.inc"
+
+namespace mlir::dl {
+/// Re-infers the result types of `op` from its operands (InferTypeOpInterface) and sets them.
+/// Ops without the interface are left alone. Diagnostics go to `op`'s location.
+LogicalResult refineResultTypes(Operation *op);
+} // namespace mlir::dl

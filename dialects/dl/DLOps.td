@@ -1,0 +1,311 @@
+//===- DLOps.td - dl dialect ops --------------------------------*- tablegen -*-===//
+//
+// Every op here documents itself (summary, description, example); `mlir-tblgen -gen-op-doc`
+// turns these into docs/dl/DLOps.md. Forward ops and gradient ops alike infer their result
+// types (InferTypeOpAdaptor), which is what `--dl-infer-shapes` and the importer rely on.
+//
+#ifndef DL_OPS
+#define DL_OPS
+
+include "DLDialect.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def DL_FloatTensor : TensorOf<[F32]>;
+def DL_LabelTensor : TensorOf<[I32]>;
+
+class DL_InferOp<string mnemonic, list<Trait> traits = []> :
+    DL_Op<mnemonic, !listconcat([Pure, InferTypeOpAdaptor], traits)>;
+
+//===----------------------------------------------------------------------===//
+// Parameters and optimizer state
+//===----------------------------------------------------------------------===//
+
+def DL_ParameterOp : DL_Op<"parameter", [Symbol, HasParent<"ModuleOp">]> {
+  let summary = "declares a trainable parameter or a piece of optimizer state";
+  let description = [{
+    A module-level float32 tensor that lives across training steps. `init` names how the
+    runtime fills it before the first step (`he_normal`, `glorot_uniform`, `zeros`, `ones`),
+    seeded from the model's seed and the symbol name; `fan_in`/`fan_out` feed the initialiser.
+    `role` is `weight` for trainable parameters and `state` for optimizer state.
+
+    ```mlir
+    dl.parameter @conv1.weight : tensor<6x1x3x3xf32> {fan_in = 9 : i64, fan_out = 54 : i64, init = "he_normal", role = "weight"}
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, TypeAttr:$type, StrAttr:$init,
+                       DefaultValuedAttr<I64Attr, "0">:$fan_in,
+                       DefaultValuedAttr<I64Attr, "0">:$fan_out,
+                       DefaultValuedAttr<StrAttr, "\"weight\"">:$role);
+  let assemblyFormat = "$sym_name `:` $type attr-dict";
+  let hasVerifier = 1;
+}
+
+def DL_ParamOp : DL_Op<"param", [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "reads a parameter's current value";
+  let description = [{
+    ```mlir
+    %w = dl.param @conv1.weight : tensor<6x1x3x3xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$name);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+}
+
+def DL_SGDUpdateOp : DL_Op<"sgd_update", [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "SGD with momentum, in place on a parameter";
+  let description = [{
+    PyTorch's SGD: `m = momentum * m + (g + weight_decay * w); w = w - lr * m`, where `w` is
+    the parameter `@param`, `m` the state `@state` and `g` the gradient operand. It is the only
+    op that writes parameters, so the step's dataflow stays explicit.
+
+    ```mlir
+    dl.sgd_update @fc.weight, %g, @fc.weight.momentum {lr = 1.0e-02 : f32, momentum = 9.0e-01 : f32, weight_decay = 0.0 : f32} : tensor<10x84xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$param, DL_FloatTensor:$grad,
+                       FlatSymbolRefAttr:$state, F32Attr:$lr, F32Attr:$momentum,
+                       F32Attr:$weight_decay);
+  let assemblyFormat = "$param `,` $grad `,` $state attr-dict `:` type($grad)";
+}
+
+//===----------------------------------------------------------------------===//
+// Forward ops
+//===----------------------------------------------------------------------===//
+
+def DL_Conv2dOp : DL_InferOp<"conv2d"> {
+  let summary = "2-D convolution (cross-correlation), NCHW input, KCRS filter";
+  let description = [{
+    `y[n,k,oh,ow] = sum_{c,r,s} x[n,c,oh*sh+r-ph,ow*sw+s-pw] * w[k,c,r,s]`, zero padding.
+    The bias is a separate `dl.bias_add`, which the fusion pass folds back in.
+
+    ```mlir
+    %y = dl.conv2d %x, %w {padding = array<i64: 1, 1>, stride = array<i64: 1, 1>} : (tensor<?x1x28x28xf32>, tensor<6x1x3x3xf32>) -> tensor<?x6x28x28xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$filter,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $filter attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_MaxPool2dOp : DL_InferOp<"maxpool2d"> {
+  let summary = "2-D max pooling over NCHW";
+  let description = [{
+    Padding counts as minus infinity.
+
+    ```mlir
+    %y = dl.maxpool2d %x {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 2, 2>} : (tensor<?x6x28x28xf32>) -> tensor<?x6x14x14xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_ReluOp : DL_InferOp<"relu"> {
+  let summary = "rectified linear unit, max(x, 0)";
+  let description = [{
+    ```mlir
+    %y = dl.relu %x : (tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_BiasAddOp : DL_InferOp<"bias_add"> {
+  let summary = "adds a 1-D bias along one axis";
+  let description = [{
+    `y = x + b` with `b` broadcast along every axis but `axis` (1 for NCHW channels and for
+    the features of a 2-D activation).
+
+    ```mlir
+    %y = dl.bias_add %x, %b {axis = 1 : i64} : (tensor<?x120xf32>, tensor<120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$bias,
+                       DefaultValuedAttr<I64Attr, "1">:$axis);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $bias attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_AddOp : DL_InferOp<"add", [Commutative]> {
+  let summary = "elementwise sum of two tensors of the same shape";
+  let description = [{
+    ```mlir
+    %y = dl.add %a, %b : (tensor<?x64x56x56xf32>, tensor<?x64x56x56xf32>) -> tensor<?x64x56x56xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$lhs, DL_FloatTensor:$rhs);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_MatmulOp : DL_InferOp<"matmul"> {
+  let summary = "2-D matrix product with optional transposes";
+  let description = [{
+    `C = op(A) * op(B)` where `op` transposes when `transpose_a` / `transpose_b` is set. A
+    linear layer is `matmul(x, W, transpose_b)` followed by `bias_add`, with W stored
+    `[out_features, in_features]` as in PyTorch.
+
+    ```mlir
+    %y = dl.matmul %x, %w {transpose_b} : (tensor<?x400xf32>, tensor<120x400xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$lhs, DL_FloatTensor:$rhs,
+                       UnitAttr:$transpose_a, UnitAttr:$transpose_b);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_FlattenOp : DL_InferOp<"flatten"> {
+  let summary = "collapses every dimension but the batch into one";
+  let description = [{
+    A view: the lowering gives the result the operand's buffer.
+
+    ```mlir
+    %y = dl.flatten %x : (tensor<?x16x5x5xf32>) -> tensor<?x400xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_ReshapeOp : DL_InferOp<"reshape"> {
+  let summary = "reshapes every dimension but the batch";
+  let description = [{
+    The result is `[dim0(input)] ++ shape`; element counts must agree. A view, like flatten.
+    Autodiff uses it to undo `dl.flatten`.
+
+    ```mlir
+    %y = dl.reshape %x {shape = array<i64: 16, 5, 5>} : (tensor<?x400xf32>) -> tensor<?x16x5x5xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DenseI64ArrayAttr:$shape);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_SoftmaxXentOp : DL_InferOp<"softmax_xent"> {
+  let summary = "mean softmax cross-entropy of logits against integer labels";
+  let description = [{
+    `loss = -1/N sum_n log softmax(logits[n])[labels[n]]`, a 0-d tensor.
+
+    ```mlir
+    %loss = dl.softmax_xent %logits, %labels : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$logits, DL_LabelTensor:$labels);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$logits `,` $labels attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_AccuracyOp : DL_InferOp<"accuracy"> {
+  let summary = "number of rows whose argmax equals the label";
+  let description = [{
+    Not differentiable; reported by the runtime as training and test accuracy.
+
+    ```mlir
+    %n = dl.accuracy %logits, %labels : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$logits, DL_LabelTensor:$labels);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$logits `,` $labels attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient ops (built by --dl-autodiff)
+//===----------------------------------------------------------------------===//
+
+def DL_Conv2dGradInputOp : DL_InferOp<"conv2d_grad_input"> {
+  let summary = "gradient of conv2d with respect to its input";
+  let description = [{
+    `input_size` gives the input's spatial size, which strides make ambiguous otherwise.
+
+    ```mlir
+    %dx = dl.conv2d_grad_input %dy, %w {input_size = array<i64: 14, 14>, padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x16x10x10xf32>, tensor<16x6x5x5xf32>) -> tensor<?x6x14x14xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$filter,
+                       DenseI64ArrayAttr:$input_size, DenseI64ArrayAttr:$stride,
+                       DenseI64ArrayAttr:$padding);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $filter attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_Conv2dGradFilterOp : DL_InferOp<"conv2d_grad_filter"> {
+  let summary = "gradient of conv2d with respect to its filter";
+  let description = [{
+    ```mlir
+    %dw = dl.conv2d_grad_filter %dy, %x {kernel = array<i64: 5, 5>, padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x16x10x10xf32>, tensor<?x6x14x14xf32>) -> tensor<16x6x5x5xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$input,
+                       DenseI64ArrayAttr:$kernel, DenseI64ArrayAttr:$stride,
+                       DenseI64ArrayAttr:$padding);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_MaxPool2dGradOp : DL_InferOp<"maxpool2d_grad"> {
+  let summary = "gradient of maxpool2d: routes each gradient to its window's maximum";
+  let description = [{
+    ```mlir
+    %dx = dl.maxpool2d_grad %dy, %x {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 2, 2>} : (tensor<?x6x14x14xf32>, tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$input,
+                       DenseI64ArrayAttr:$kernel, DenseI64ArrayAttr:$stride,
+                       DenseI64ArrayAttr:$padding);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_ReluGradOp : DL_InferOp<"relu_grad"> {
+  let summary = "gradient of relu, computed from its output";
+  let description = [{
+    `dx = y > 0 ? dy : 0`, where `y` is the relu's result.
+
+    ```mlir
+    %dx = dl.relu_grad %dy, %y : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$output);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $output attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_BiasAddGradOp : DL_InferOp<"bias_add_grad"> {
+  let summary = "gradient of bias_add with respect to the bias: a sum over all other axes";
+  let description = [{
+    ```mlir
+    %db = dl.bias_add_grad %dy {axis = 1 : i64} : (tensor<?x120xf32>) -> tensor<120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DefaultValuedAttr<I64Attr, "1">:$axis);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_SoftmaxXentGradOp : DL_InferOp<"softmax_xent_grad"> {
+  let summary = "gradient of the mean softmax cross-entropy with respect to the logits";
+  let description = [{
+    `dlogits = (softmax(logits) - onehot(labels)) / N`.
+
+    ```mlir
+    %d = dl.softmax_xent_grad %logits, %labels : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$logits, DL_LabelTensor:$labels);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$logits `,` $labels attr-dict `:` functional-type(operands, results)";
+}
+
+#endif // DL_OPS

@@ -1,0 +1,15 @@
+//===- Checkpoint.h - save and restore a plan's persistent state -*- C++ -*-===//
+#pragma once
+
+#include "runtime/plan/Plan.h"
+
+#include <string>
+
+namespace dlc {
+/// Writes every parameter and optimizer-state buffer (by name) atomically to `path`.
+bool saveCheckpoint(const plan::Plan &plan, const uint8_t *arena, const std::string &path,
+                    std::string &error);
+/// Restores them; every parameter of the plan must be present with the same size.
+bool loadCheckpoint(const plan::Plan &plan, uint8_t *arena, const std::string &path,
+                    std::string &error);
+} // namespace dlc

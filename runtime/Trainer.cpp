@@ -1,0 +1,286 @@
+//===- Trainer.cpp - the training / evaluation loop of dlrun -----*- C++ -*-===//
+//
+// The loop only moves data: each step copies one batch into the plan's input buffers, runs
+// the train program, and reads the loss and correct-count scalars back. Partial batches are
+// dropped, since the plan is compiled for one batch size.
+//
+#include "runtime/Trainer.h"
+
+#include "runtime/Checkpoint.h"
+#include "runtime/Init.h"
+#include "runtime/cpu/Executor.h"
+#include "runtime/data/Datasets.h"
+#include "runtime/plan/Plan.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <unistd.h>
+
+using namespace dlc;
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+struct AlignedArena {
+  uint8_t *data = nullptr;
+  explicit AlignedArena(uint64_t bytes) {
+    data = static_cast<uint8_t *>(std::aligned_alloc(64, std::max<uint64_t>(64, (bytes + 63) / 64 * 64)));
+    if (data)
+      std::memset(data, 0, bytes);
+  }
+  ~AlignedArena() { std::free(data); }
+};
+
+bool loadData(const plan::Plan &p, bool train, int64_t limit, data::Dataset &d,
+              std::string &error) {
+  const plan::DataConfig &c = p.data;
+  const auto &files = train ? c.trainFiles : c.testFiles;
+  bool ok = true;
+  if (c.format == "mnist") {
+    ok = data::loadMnist(files.at(0), files.at(1), d, error, limit);
+  } else if (c.format == "cifar10") {
+    ok = data::loadCifar10(files, d, error, limit);
+  } else if (c.format == "synthetic") {
+    int64_t n = train ? c.syntheticTrain : c.syntheticTest;
+    if (limit > 0)
+      n = std::min(n, limit);
+    d = data::synthetic(n, p.inputShape[0], p.inputShape[1], p.inputShape[2], p.classes,
+                        p.train.seed + (train ? 1 : 2));
+  } else {
+    error = "the plan has no data section; add one to the model file (see docs/model-format.md)";
+    return false;
+  }
+  if (!ok)
+    return false;
+  if (d.channels != p.inputShape[0] || d.height != p.inputShape[1] ||
+      d.width != p.inputShape[2]) {
+    error = (files.empty() ? std::string("data") : files[0]) + ": images are " +
+            std::to_string(d.channels) + "x" + std::to_string(d.height) + "x" +
+            std::to_string(d.width) + " but the model expects " + std::to_string(p.inputShape[0]) +
+            "x" + std::to_string(p.inputShape[1]) + "x" + std::to_string(p.inputShape[2]);
+    return false;
+  }
+  if (c.normalize)
+    data::normalize(d, c.mean, c.stddev);
+  return true;
+}
+
+class Runner {
+public:
+  Runner(const plan::Plan &p, uint8_t *arena) : p(p), arena(arena) {}
+
+  /// Copies examples order[first .. first+batch) into the program's inputs and runs it.
+  void step(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
+            int64_t first, float &loss, float &correct, cpu::Profile *profile) {
+    int64_t batch = p.train.batch;
+    size_t per = size_t(d.channels) * d.height * d.width;
+    float *x = reinterpret_cast<float *>(arena + p.buffers[prog.images].offset);
+    int32_t *y = reinterpret_cast<int32_t *>(arena + p.buffers[prog.labels].offset);
+    for (int64_t i = 0; i < batch; ++i) {
+      int64_t e = order[first + i];
+      std::memcpy(x + i * per, d.images.data() + e * per, per * sizeof(float));
+      y[i] = d.labels[e];
+    }
+    cpu::runProgram(p, prog, arena, profile);
+    loss = *reinterpret_cast<float *>(arena + p.buffers[prog.loss].offset);
+    correct = prog.correct >= 0 ? *reinterpret_cast<float *>(arena + p.buffers[prog.correct].offset) : 0;
+  }
+
+  /// Mean loss and accuracy over every whole batch of `d`.
+  std::pair<double, double> evaluate(const data::Dataset &d, int64_t &examples) {
+    const plan::Program *ev = p.program("eval");
+    std::vector<int64_t> order(d.count);
+    std::iota(order.begin(), order.end(), 0);
+    double loss = 0, correct = 0;
+    int64_t batches = d.count / p.train.batch;
+    for (int64_t b = 0; b < batches; ++b) {
+      float l, c;
+      step(*ev, d, order, b * p.train.batch, l, c, nullptr);
+      loss += l;
+      correct += c;
+    }
+    examples = batches * p.train.batch;
+    return {batches ? loss / batches : 0, examples ? correct / examples : 0};
+  }
+
+private:
+  const plan::Plan &p;
+  uint8_t *arena;
+};
+
+void progressBar(int64_t done, int64_t total, double loss, double acc, double exPerSec) {
+  const int width = 30;
+  int filled = total ? int(width * done / total) : width;
+  std::printf("\r  [%.*s%*s] %lld/%lld  loss %.4f  acc %5.1f%%  %8.0f ex/s", filled,
+              "==============================", width - filled, "", (long long)done,
+              (long long)total, loss, 100 * acc, exPerSec);
+  std::fflush(stdout);
+}
+
+void printProfile(const plan::Plan &p, const plan::Program &prog, const cpu::Profile &prof) {
+  double total = std::accumulate(prof.seconds.begin(), prof.seconds.end(), 0.0);
+  std::vector<size_t> idx(prof.seconds.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return prof.seconds[a] > prof.seconds[b]; });
+  std::printf("\nprofile of program '%s' (%lld runs, %.3f s in kernels)\n", prog.name.c_str(),
+              (long long)prof.runs, total);
+  std::printf("  %-34s %-18s %8s %10s %7s %9s\n", "kernel", "kind", "calls", "total ms", "share",
+              "GFLOP/s");
+  for (size_t i : idx) {
+    const plan::Kernel &k = prog.kernels[i];
+    double s = prof.seconds[i];
+    std::printf("  %-34s %-18s %8lld %10.1f %6.1f%% %9.2f\n", k.name.c_str(),
+                plan::kernelKindName(k.kind), (long long)prof.runs, s * 1e3,
+                total > 0 ? 100 * s / total : 0, s > 0 ? k.flops * prof.runs / s / 1e9 : 0);
+  }
+  (void)p;
+}
+} // namespace
+
+int dlc::runPlan(const RunOptions &opts) {
+  auto t0 = Clock::now();
+  plan::Plan p;
+  std::string error;
+  if (!plan::readPlan(opts.planPath, p, error)) {
+    std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+    return 1;
+  }
+  if (p.target != "cpu") {
+    std::fprintf(stderr, "dlrun: error: %s: plan targets '%s'; this dlrun runs cpu plans\n",
+                 opts.planPath.c_str(), p.target.c_str());
+    return 1;
+  }
+  const plan::Program *train = p.program("train"), *eval = p.program("eval");
+  if (!eval || (!opts.eval && !train)) {
+    std::fprintf(stderr, "dlrun: error: %s: plan has no %s program\n", opts.planPath.c_str(),
+                 eval ? "train" : "eval");
+    return 1;
+  }
+  AlignedArena arena(p.arenaBytes);
+  if (!arena.data) {
+    std::fprintf(stderr, "dlrun: error: cannot allocate the %.1f MiB arena\n",
+                 p.arenaBytes / 1048576.0);
+    return 1;
+  }
+  initParameters(p, arena.data);
+  if (!opts.load.empty() && !loadCheckpoint(p, arena.data, opts.load, error)) {
+    std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+    return 1;
+  }
+  double setup = since(t0);
+  std::printf("dlrun: %s (%s, batch %lld, %zu parameters tensors, arena %.2f MiB) loaded in %.0f ms\n",
+              p.model.c_str(), p.target.c_str(), (long long)p.train.batch, p.params.size(),
+              p.arenaBytes / 1048576.0, setup * 1e3);
+
+  auto td = Clock::now();
+  data::Dataset trainSet, testSet;
+  if ((!opts.eval && !loadData(p, true, opts.limit, trainSet, error)) ||
+      !loadData(p, false, opts.limit, testSet, error)) {
+    std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+    return 1;
+  }
+  std::printf("data: %s, %lld train / %lld test examples (%.2f s)\n", p.data.format.c_str(),
+              (long long)trainSet.count, (long long)testSet.count, since(td));
+
+  Runner runner(p, arena.data);
+  int64_t batch = p.train.batch;
+  if (opts.eval) {
+    auto te = Clock::now();
+    int64_t n;
+    auto [loss, acc] = runner.evaluate(testSet, n);
+    double s = since(te);
+    std::printf("test: loss %.4f  accuracy %.2f%%  (%lld examples, %.0f ex/s)\n", loss, 100 * acc,
+                (long long)n, s > 0 ? n / s : 0);
+    return 0;
+  }
+
+  int64_t perEpoch = trainSet.count / batch;
+  if (perEpoch == 0) {
+    std::fprintf(stderr, "dlrun: error: %lld training examples do not fill one batch of %lld\n",
+                 (long long)trainSet.count, (long long)batch);
+    return 1;
+  }
+  int64_t epochs = opts.epochs > 0 ? opts.epochs : p.train.epochs;
+  int64_t totalSteps = opts.steps > 0 ? opts.steps : epochs * perEpoch;
+  epochs = (totalSteps + perEpoch - 1) / perEpoch;
+  int64_t logEvery = opts.logEvery > 0 ? opts.logEvery : p.train.logEvery;
+  bool tty = !opts.quiet && isatty(fileno(stdout));
+  cpu::Profile profile;
+
+  std::mt19937_64 shuffle(p.train.seed ^ 0x5DEECE66Dull);
+  std::vector<int64_t> order(trainSet.count);
+  std::iota(order.begin(), order.end(), 0);
+  int64_t stepsDone = 0;
+  double trainSeconds = 0, lastTestAcc = 0;
+  std::printf("training: %lld epochs x %lld steps, lr %g, momentum %g\n", (long long)epochs,
+              (long long)perEpoch, p.train.lr, p.train.momentum);
+  for (int64_t epoch = 1; epoch <= epochs && stepsDone < totalSteps; ++epoch) {
+    std::shuffle(order.begin(), order.end(), shuffle);
+    double sumLoss = 0, sumCorrect = 0, winLoss = 0, winCorrect = 0;
+    int64_t epochSteps = 0, winSteps = 0;
+    auto te = Clock::now(), tw = Clock::now();
+    for (int64_t s = 0; s < perEpoch && stepsDone < totalSteps; ++s) {
+      float loss, correct;
+      runner.step(*train, trainSet, order, s * batch, loss, correct,
+                  opts.profile ? &profile : nullptr);
+      ++stepsDone, ++epochSteps, ++winSteps;
+      sumLoss += loss, sumCorrect += correct, winLoss += loss, winCorrect += correct;
+      if (!std::isfinite(loss)) {
+        std::printf("\n");
+        std::fprintf(stderr, "dlrun: error: loss became %f at step %lld; lower the learning rate\n",
+                     loss, (long long)stepsDone);
+        return 1;
+      }
+      if (tty)
+        progressBar(s + 1, perEpoch, sumLoss / epochSteps, sumCorrect / (epochSteps * batch),
+                    epochSteps * batch / since(te));
+      if (stepsDone % logEvery == 0) {
+        double w = since(tw);
+        if (tty)
+          std::printf("\r\033[K");
+        std::printf("epoch %lld step %lld  loss %.4f  train acc %5.2f%%  %.0f ex/s  %.2f ms/batch\n",
+                    (long long)epoch, (long long)stepsDone, winLoss / winSteps,
+                    100 * winCorrect / (winSteps * batch), winSteps * batch / w,
+                    1e3 * w / winSteps);
+        winLoss = winCorrect = 0;
+        winSteps = 0;
+        tw = Clock::now();
+      }
+    }
+    double es = since(te);
+    trainSeconds += es;
+    if (tty)
+      std::printf("\r\033[K");
+    int64_t n;
+    auto [testLoss, testAcc] = runner.evaluate(testSet, n);
+    lastTestAcc = testAcc;
+    std::printf("epoch %lld done: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | %.1f s, %.0f ex/s\n",
+                (long long)epoch, sumLoss / epochSteps, 100 * sumCorrect / (epochSteps * batch),
+                testLoss, 100 * testAcc, es, epochSteps * batch / es);
+    std::fflush(stdout);
+  }
+  std::printf("summary: %lld steps in %.2f s: %.1f steps/s, %.0f examples/s, %.3f ms/batch; "
+              "test accuracy %.2f%%\n",
+              (long long)stepsDone, trainSeconds, stepsDone / trainSeconds,
+              stepsDone * batch / trainSeconds, 1e3 * trainSeconds / stepsDone, 100 * lastTestAcc);
+  if (opts.profile)
+    printProfile(p, *train, profile);
+  if (!opts.save.empty()) {
+    if (!saveCheckpoint(p, arena.data, opts.save, error)) {
+      std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+      return 1;
+    }
+    std::printf("saved checkpoint %s\n", opts.save.c_str());
+  }
+  return 0;
+}

@@ -1,0 +1,66 @@
+// CPU kernels used by the runtime (float32, NCHW). Pure functions over raw pointers; no allocation.
+//
+// Every kernel fully overwrites its outputs (gradients included), so callers never need to
+// zero buffers beforehand. Buffers must not overlap unless a function says otherwise.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace dlc::cpu {
+
+/// Geometry of a 2-D convolution.
+struct ConvShape {  // input x[n][c][h][w], filter w[k][c][r][s], output y[n][k][oh][ow]
+  int n, c, h, w, k, r, s, strideH, strideW, padH, padW;
+  int oh() const { return (h + 2 * padH - r) / strideH + 1; }
+  int ow() const { return (w + 2 * padW - s) / strideW + 1; }
+};
+
+/// Floats of scratch space (im2col / col2im workspace) each conv kernel needs; the caller provides it.
+size_t convScratchFloats(const ConvShape &s);
+/// y = conv(x, w); zero padding, no dilation, no groups.
+void conv2dForward(const ConvShape &s, const float *x, const float *w, float *y, float *scratch);
+/// dx = gradient of the convolution w.r.t. its input, given dy; dx is overwritten.
+void conv2dBackwardData(const ConvShape &s, const float *dy, const float *w, float *dx, float *scratch);
+/// dw = gradient of the convolution w.r.t. its filter, summed over the batch; dw is overwritten.
+void conv2dBackwardFilter(const ConvShape &s, const float *dy, const float *x, float *dw, float *scratch);
+
+/// Geometry of a 2-D pooling window; x[n][c][h][w] -> y[n][c][oh][ow].
+struct PoolShape { int n, c, h, w, kh, kw, strideH, strideW, padH, padW;
+  int oh() const { return (h + 2 * padH - kh) / strideH + 1; }
+  int ow() const { return (w + 2 * padW - kw) / strideW + 1; } };
+
+/// Max over each window; padded positions never win (a window lying wholly in padding yields 0).
+void maxPool2dForward(const PoolShape &s, const float *x, float *y);
+/// Routes dy to the argmax of each window (recomputed from x); dx is overwritten.
+/// Ties go to the first maximum in row-major window order, matching the forward pass.
+void maxPool2dBackward(const PoolShape &s, const float *x, const float *dy, float *dx);
+
+/// y = max(x, 0); y may alias x.
+void reluForward(size_t n, const float *x, float *y);
+/// Uses the forward output rather than the input, so x need not be kept alive; dx may alias dy.
+void reluBackward(size_t n, const float *dy, const float *y, float *dx);   // dx = y > 0 ? dy : 0
+
+/// y[o][c][i] = x[o][c][i] + b[c]  (outer x channels x inner); y may alias x.
+void biasAdd(size_t outer, size_t channels, size_t inner, const float *x, const float *b, float *y);
+/// db[c] = sum over outer, inner of dy  (db overwritten)
+void biasAddBackward(size_t outer, size_t channels, size_t inner, const float *dy, float *db);
+
+/// C[M][N] = op(A) * op(B), op(A) is MxK, op(B) is KxN, row-major; transA/transB mean the stored matrix is transposed.
+void matmul(int M, int N, int K, bool transA, bool transB, const float *A, const float *B, float *C);
+
+/// y = a + b elementwise; y may alias a or b.
+void add(size_t n, const float *a, const float *b, float *y);
+
+/// Mean softmax cross-entropy over the batch; labels are int32 class ids in [0, classes).
+void softmaxXentForward(int batch, int classes, const float *logits, const int32_t *labels, float *loss);
+/// dlogits = (softmax(logits) - onehot(labels)) / batch
+void softmaxXentBackward(int batch, int classes, const float *logits, const int32_t *labels, float *dlogits);
+
+/// *correct = number of rows whose argmax equals the label (as float)
+/// Ties go to the lowest class index.
+void accuracy(int batch, int classes, const float *logits, const int32_t *labels, float *correct);
+
+/// m = momentum*m + (g + weightDecay*w); w -= lr*m   (PyTorch SGD semantics)
+void sgdMomentum(size_t n, float lr, float momentum, float weightDecay, float *w, const float *g, float *m);
+
+}  // namespace dlc::cpu

@@ -1,0 +1,55 @@
+// Loaders for the dataset formats the runtime trains on: MNIST idx (gzipped or not) and CIFAR-10 binary.
+//
+// All loaders produce a Dataset in NCHW float32 layout with pixels scaled to [0,1]. They validate the
+// files thoroughly (magic numbers, dimensions, sizes, label ranges) because a silently misread dataset
+// shows up much later as a model that "does not learn", which is far harder to diagnose than a clear
+// one-line error naming the file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dlc::data {
+
+/// A labelled image set in NCHW float32, pixel values scaled to [0,1] (or normalised, see normalize()).
+struct Dataset {
+  int64_t count = 0;
+  int channels = 0, height = 0, width = 0;
+  std::vector<float> images;    ///< count*channels*height*width values, NCHW order.
+  std::vector<int32_t> labels;  ///< count class indices.
+};
+
+/// Loads an idx3 image file and an idx1 label file (each may be .gz, detected by the gzip magic bytes,
+/// not the name).
+///
+/// On failure returns false, leaves `out` unchanged and sets `error` to ONE line naming the file and
+/// what was expected, e.g.
+///   "/path/train-images.gz: not an MNIST idx image file (magic 0x00000000, expected 0x00000803)"
+///   "/path/x: cannot open: No such file or directory"
+///   "/path/x: truncated: expected 47040016 bytes of images, found 1000"
+///   "/path/labels: labels file has 100 entries but images file has 60000"
+/// Byte counts in messages refer to the decompressed content. Labels must be in 0..9.
+/// `limit` > 0 loads at most that many examples (the whole files are still validated).
+bool loadMnist(const std::string &imagesPath, const std::string &labelsPath, Dataset &out, std::string &error,
+               int64_t limit = 0);
+
+/// Loads one or more CIFAR-10 binary batch files (records of 1 label byte + 3072 bytes: 32x32 R plane,
+/// G plane, B plane), concatenating their records in the order given. Files may be gzipped.
+///
+/// Each file's size must be a non-zero multiple of 3073 bytes and every label must be in 0..9.
+/// On failure returns false, leaves `out` unchanged and sets `error` to one line starting with the
+/// offending file's path. `limit` > 0 loads at most that many examples; files after the one that
+/// reaches the limit are not opened.
+bool loadCifar10(const std::vector<std::string> &paths, Dataset &out, std::string &error, int64_t limit = 0);
+
+/// Deterministic synthetic data (for benchmarks and tests): random images in [0,1), labels in [0,classes).
+///
+/// The generator is self-contained, so the same arguments give bit-identical data on every platform
+/// and standard library. Throws std::invalid_argument if count < 0, any dimension < 1 or classes < 1.
+Dataset synthetic(int64_t count, int channels, int height, int width, int classes, uint64_t seed);
+
+/// Subtracts `mean` and divides by `stddev` for every pixel. `stddev` must be non-zero.
+void normalize(Dataset &d, float mean, float stddev);
+
+}  // namespace dlc::data

@@ -1,0 +1,655 @@
+//===- Plan.cpp - reading and writing plan files ----------------------------------------===//
+//
+// The binary plan format. A plan file is a fixed 32-byte header followed by a payload:
+//
+//   offset  size  field
+//        0     8  magic "DLCPLAN\0"
+//        8     4  version (kPlanVersion), little-endian u32
+//       12     4  reserved, 0
+//       16     8  payload length in bytes, u64
+//       24     8  FNV-1a 64 checksum of the payload, u64
+//       32     -  payload
+//
+// The payload lists every field of Plan in declaration order, little-endian, with strings
+// and vectors prefixed by a u32 count. There are no per-field tags: the version number is
+// the only compatibility mechanism, so any change to the layout must bump kPlanVersion.
+//
+// dlrun trusts the buffer ids and offsets in a plan when it indexes its arena, so the
+// decoder validates everything it can (bounds of every read, enum ranges, buffer ids,
+// buffer extents against the arena) and turns a damaged or hostile file into a one-line
+// error instead of an out-of-bounds access.
+//
+//===------------------------------------------------------------------------------------===//
+
+#include "runtime/plan/Plan.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <limits>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace dlc::plan {
+
+namespace {
+
+constexpr char kMagic[8] = {'D', 'L', 'C', 'P', 'L', 'A', 'N', '\0'};
+constexpr size_t kHeaderBytes = 32;
+
+uint64_t fnv1a64(const uint8_t *data, size_t size) {
+  uint64_t hash = 14695981039346656037ull;
+  for (size_t i = 0; i < size; ++i) {
+    hash ^= data[i];
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+//===----------------------------------------------------------------------===//
+// Encoding
+//===----------------------------------------------------------------------===//
+
+/// Appends little-endian fields to a byte vector, independent of the host's byte order.
+class Writer {
+public:
+  explicit Writer(std::vector<uint8_t> &out) : out(out) {}
+
+  void u8(uint8_t v) { out.push_back(v); }
+  void u16(uint16_t v) { uint(v, 2); }
+  void u32(uint32_t v) { uint(v, 4); }
+  void u64(uint64_t v) { uint(v, 8); }
+  void i32(int32_t v) { u32(static_cast<uint32_t>(v)); }
+  void i64(int64_t v) { u64(static_cast<uint64_t>(v)); }
+  void boolean(bool v) { u8(v ? 1 : 0); }
+  void f32(float v) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    u32(bits);
+  }
+  void f64(double v) {
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    u64(bits);
+  }
+  void count(size_t n) { u32(static_cast<uint32_t>(n)); }
+  void str(const std::string &s) {
+    count(s.size());
+    out.insert(out.end(), s.begin(), s.end());
+  }
+  void i64s(const std::vector<int64_t> &v) {
+    count(v.size());
+    for (int64_t x : v)
+      i64(x);
+  }
+  void i32s(const std::vector<int32_t> &v) {
+    count(v.size());
+    for (int32_t x : v)
+      i32(x);
+  }
+  void f32s(const std::vector<float> &v) {
+    count(v.size());
+    for (float x : v)
+      f32(x);
+  }
+  void strs(const std::vector<std::string> &v) {
+    count(v.size());
+    for (const std::string &s : v)
+      str(s);
+  }
+
+private:
+  void uint(uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i)
+      out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  }
+
+  std::vector<uint8_t> &out;
+};
+
+void encodePayload(const Plan &plan, Writer &w) {
+  w.str(plan.model);
+  w.str(plan.source);
+  w.str(plan.target);
+  w.i64s(plan.inputShape);
+  w.i64(plan.classes);
+
+  const TrainConfig &t = plan.train;
+  w.i64(t.batch);
+  w.i64(t.epochs);
+  w.i64(t.logEvery);
+  w.u64(t.seed);
+  w.f32(t.lr);
+  w.f32(t.momentum);
+  w.f32(t.weightDecay);
+
+  const DataConfig &d = plan.data;
+  w.str(d.format);
+  w.strs(d.trainFiles);
+  w.strs(d.testFiles);
+  w.i64(d.syntheticTrain);
+  w.i64(d.syntheticTest);
+  w.boolean(d.normalize);
+  w.f32(d.mean);
+  w.f32(d.stddev);
+
+  w.count(plan.params.size());
+  for (const Parameter &p : plan.params) {
+    w.str(p.name);
+    w.i64s(p.shape);
+    w.str(p.init);
+    w.i64(p.fanIn);
+    w.i64(p.fanOut);
+    w.boolean(p.trainable);
+    w.i32(p.buffer);
+  }
+
+  w.count(plan.buffers.size());
+  for (const Buffer &b : plan.buffers) {
+    w.str(b.name);
+    w.u8(static_cast<uint8_t>(b.kind));
+    w.u64(b.bytes);
+    w.u64(b.offset);
+    w.i32(b.program);
+    w.i32(b.first);
+    w.i32(b.last);
+    w.i32(b.alias);
+  }
+
+  w.count(plan.programs.size());
+  for (const Program &p : plan.programs) {
+    w.str(p.name);
+    w.count(p.kernels.size());
+    for (const Kernel &k : p.kernels) {
+      w.u16(static_cast<uint16_t>(k.kind));
+      w.str(k.name);
+      w.i64s(k.ints);
+      w.f32s(k.floats);
+      w.i32s(k.args);
+      w.f64(k.flops);
+    }
+    w.i32(p.images);
+    w.i32(p.labels);
+    w.i32(p.loss);
+    w.i32(p.correct);
+    w.u64(p.peakBytes);
+  }
+
+  w.u64(plan.persistentBytes);
+  w.u64(plan.arenaBytes);
+  w.str(plan.ir);
+}
+
+//===----------------------------------------------------------------------===//
+// Decoding
+//===----------------------------------------------------------------------===//
+
+/// Bounds-checked little-endian reads from the payload. The first failure is sticky: later
+/// reads return zeros, so decoding code can read a whole record and check once, and the
+/// error names the first thing that went wrong rather than a consequence of it.
+class Reader {
+public:
+  Reader(const uint8_t *data, size_t size) : data(data), size(size) {}
+
+  bool ok() const { return error.empty(); }
+  size_t remaining() const { return size - pos; }
+  size_t position() const { return pos; }
+  const std::string &failure() const { return error; }
+
+  /// Names what is being read, so an early end of payload can say where it happened.
+  void setContext(std::string what) { context = std::move(what); }
+
+  void fail(const std::string &message) {
+    if (ok())
+      error = message;
+  }
+
+  uint8_t u8() { return static_cast<uint8_t>(uint(1)); }
+  uint16_t u16() { return static_cast<uint16_t>(uint(2)); }
+  uint32_t u32() { return static_cast<uint32_t>(uint(4)); }
+  uint64_t u64() { return uint(8); }
+  int32_t i32() { return static_cast<int32_t>(u32()); }
+  int64_t i64() { return static_cast<int64_t>(u64()); }
+  bool boolean() {
+    uint8_t v = u8();
+    if (v > 1)
+      fail("malformed plan: boolean field of " + context + " has value " + std::to_string(v));
+    return v == 1;
+  }
+  float f32() {
+    uint32_t bits = u32();
+    float v;
+    std::memcpy(&v, &bits, sizeof v);
+    return v;
+  }
+  double f64() {
+    uint64_t bits = u64();
+    double v;
+    std::memcpy(&v, &bits, sizeof v);
+    return v;
+  }
+
+  /// Reads an element count and rejects counts that the remaining bytes cannot possibly
+  /// hold, so a corrupt count cannot make the decoder allocate gigabytes before it notices
+  /// the payload is too short.
+  size_t count(size_t minElementBytes) {
+    uint32_t n = u32();
+    if (!ok())
+      return 0;
+    if (minElementBytes != 0 && n > remaining() / minElementBytes) {
+      fail("malformed plan: " + context + " claims " + std::to_string(n) + " elements but only " +
+           std::to_string(remaining()) + " bytes remain");
+      return 0;
+    }
+    return n;
+  }
+
+  std::string str() {
+    size_t n = count(1);
+    if (!ok())
+      return {};
+    std::string s(reinterpret_cast<const char *>(data + pos), n);
+    pos += n;
+    return s;
+  }
+  std::vector<int64_t> i64s() { return vec<int64_t>(8, [this] { return i64(); }); }
+  std::vector<int32_t> i32s() { return vec<int32_t>(4, [this] { return i32(); }); }
+  std::vector<float> f32s() { return vec<float>(4, [this] { return f32(); }); }
+  std::vector<std::string> strs() { return vec<std::string>(4, [this] { return str(); }); }
+
+private:
+  uint64_t uint(int bytes) {
+    if (!ok())
+      return 0;
+    if (remaining() < static_cast<size_t>(bytes)) {
+      fail("malformed plan: payload ends inside " + context + " (at byte " + std::to_string(pos) +
+           " of " + std::to_string(size) + ")");
+      return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i)
+      v |= static_cast<uint64_t>(data[pos + i]) << (8 * i);
+    pos += bytes;
+    return v;
+  }
+
+  template <typename T, typename ReadOne> std::vector<T> vec(size_t minElementBytes, ReadOne readOne) {
+    size_t n = count(minElementBytes);
+    std::vector<T> v;
+    v.reserve(n);
+    for (size_t i = 0; i < n && ok(); ++i)
+      v.push_back(readOne());
+    return v;
+  }
+
+  const uint8_t *data;
+  size_t size;
+  size_t pos = 0;
+  std::string context = "plan header fields";
+  std::string error;
+};
+
+// Smallest encodings of the records, used to cap their counts (see Reader::count).
+constexpr size_t kMinParameterBytes = 4 + 4 + 4 + 8 + 8 + 1 + 4;
+constexpr size_t kMinBufferBytes = 4 + 1 + 8 + 8 + 4 + 4 + 4 + 4;
+constexpr size_t kMinKernelBytes = 2 + 4 + 4 + 4 + 4 + 8;
+constexpr size_t kMinProgramBytes = 4 + 4 + 4 * 4 + 8;
+
+void decodePayload(Reader &r, Plan &plan) {
+  r.setContext("the plan header fields");
+  plan.model = r.str();
+  plan.source = r.str();
+  plan.target = r.str();
+  plan.inputShape = r.i64s();
+  plan.classes = r.i64();
+
+  r.setContext("the training configuration");
+  TrainConfig &t = plan.train;
+  t.batch = r.i64();
+  t.epochs = r.i64();
+  t.logEvery = r.i64();
+  t.seed = r.u64();
+  t.lr = r.f32();
+  t.momentum = r.f32();
+  t.weightDecay = r.f32();
+
+  r.setContext("the data configuration");
+  DataConfig &d = plan.data;
+  d.format = r.str();
+  d.trainFiles = r.strs();
+  d.testFiles = r.strs();
+  d.syntheticTrain = r.i64();
+  d.syntheticTest = r.i64();
+  d.normalize = r.boolean();
+  d.mean = r.f32();
+  d.stddev = r.f32();
+
+  r.setContext("the parameter list");
+  plan.params.resize(r.count(kMinParameterBytes));
+  for (size_t i = 0; i < plan.params.size() && r.ok(); ++i) {
+    r.setContext("parameter " + std::to_string(i));
+    Parameter &p = plan.params[i];
+    p.name = r.str();
+    p.shape = r.i64s();
+    p.init = r.str();
+    p.fanIn = r.i64();
+    p.fanOut = r.i64();
+    p.trainable = r.boolean();
+    p.buffer = r.i32();
+  }
+
+  r.setContext("the buffer list");
+  plan.buffers.resize(r.count(kMinBufferBytes));
+  for (size_t i = 0; i < plan.buffers.size() && r.ok(); ++i) {
+    r.setContext("buffer " + std::to_string(i));
+    Buffer &b = plan.buffers[i];
+    b.name = r.str();
+    uint8_t kind = r.u8();
+    if (r.ok() && kind >= static_cast<uint8_t>(BufferKind::NumKinds))
+      r.fail("malformed plan: buffer " + std::to_string(i) + " has unknown kind " + std::to_string(kind));
+    b.kind = static_cast<BufferKind>(kind);
+    b.bytes = r.u64();
+    b.offset = r.u64();
+    b.program = r.i32();
+    b.first = r.i32();
+    b.last = r.i32();
+    b.alias = r.i32();
+  }
+
+  r.setContext("the program list");
+  plan.programs.resize(r.count(kMinProgramBytes));
+  for (size_t i = 0; i < plan.programs.size() && r.ok(); ++i) {
+    r.setContext("program " + std::to_string(i));
+    Program &p = plan.programs[i];
+    p.name = r.str();
+    p.kernels.resize(r.count(kMinKernelBytes));
+    for (size_t j = 0; j < p.kernels.size() && r.ok(); ++j) {
+      r.setContext("kernel " + std::to_string(j) + " of program " + std::to_string(i));
+      Kernel &k = p.kernels[j];
+      uint16_t kind = r.u16();
+      if (r.ok() && kind >= static_cast<uint16_t>(KernelKind::NumKinds))
+        r.fail("malformed plan: kernel " + std::to_string(j) + " of program '" + p.name +
+               "' has unknown kind " + std::to_string(kind));
+      k.kind = static_cast<KernelKind>(kind);
+      k.name = r.str();
+      k.ints = r.i64s();
+      k.floats = r.f32s();
+      k.args = r.i32s();
+      k.flops = r.f64();
+    }
+    r.setContext("program " + std::to_string(i));
+    p.images = r.i32();
+    p.labels = r.i32();
+    p.loss = r.i32();
+    p.correct = r.i32();
+    p.peakBytes = r.u64();
+  }
+
+  r.setContext("the arena sizes");
+  plan.persistentBytes = r.u64();
+  plan.arenaBytes = r.u64();
+  r.setContext("the IR text");
+  plan.ir = r.str();
+
+  // Trailing bytes mean the writer and reader disagree about the layout; decoding them as
+  // "nothing" would hide exactly the kind of mismatch the version number is meant to catch.
+  if (r.ok() && r.remaining() != 0)
+    r.fail("malformed plan: " + std::to_string(r.remaining()) + " unexpected bytes after the last field");
+}
+
+/// Checks the cross references that the runtime indexes with: buffer ids, program ids and
+/// buffer extents. Everything else (shapes, attribute counts) is the runtime's to check
+/// against the kernel kind, because only it knows what each kind needs.
+bool validate(const Plan &plan, std::string &error) {
+  const int64_t numBuffers = static_cast<int64_t>(plan.buffers.size());
+  const std::string ofBuffers = " of " + std::to_string(numBuffers);
+  // -1 means "none" for optional references; anything else must name a real buffer.
+  auto optionalOk = [&](int32_t id) { return id == -1 || (id >= 0 && id < numBuffers); };
+
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const Buffer &b = plan.buffers[i];
+    std::string which = "buffer " + std::to_string(i) + " ('" + b.name + "')";
+    if (b.program < -1 || b.program >= static_cast<int64_t>(plan.programs.size())) {
+      error = "malformed plan: " + which + " belongs to program " + std::to_string(b.program) + " of " +
+              std::to_string(plan.programs.size());
+      return false;
+    }
+    if (!optionalOk(b.alias) || b.alias == static_cast<int32_t>(i)) {
+      error = "malformed plan: " + which + " aliases buffer " + std::to_string(b.alias) + ofBuffers;
+      return false;
+    }
+    // Written without offset+bytes so that a huge offset cannot wrap around past the check.
+    if (b.bytes > plan.arenaBytes || b.offset > plan.arenaBytes - b.bytes) {
+      error = "malformed plan: " + which + " (" + std::to_string(b.bytes) + " bytes at offset " +
+              std::to_string(b.offset) + ") lies outside the arena of " + std::to_string(plan.arenaBytes) +
+              " bytes";
+      return false;
+    }
+  }
+
+  for (size_t i = 0; i < plan.params.size(); ++i) {
+    const Parameter &p = plan.params[i];
+    if (!optionalOk(p.buffer)) {
+      error = "malformed plan: parameter " + std::to_string(i) + " ('" + p.name + "') names buffer " +
+              std::to_string(p.buffer) + ofBuffers;
+      return false;
+    }
+  }
+
+  for (const Program &p : plan.programs) {
+    const std::pair<const char *, int32_t> roles[] = {
+        {"images", p.images}, {"labels", p.labels}, {"loss", p.loss}, {"correct", p.correct}};
+    for (const auto &[role, id] : roles) {
+      if (!optionalOk(id)) {
+        error = "malformed plan: program '" + p.name + "' " + role + " names buffer " + std::to_string(id) +
+                ofBuffers;
+        return false;
+      }
+    }
+    // Kernel arguments are mandatory: every kind's argument list is fixed, so a -1 here is
+    // as wrong as any other out-of-range id.
+    for (size_t k = 0; k < p.kernels.size(); ++k) {
+      for (int32_t id : p.kernels[k].args) {
+        if (id < 0 || id >= numBuffers) {
+          error = "malformed plan: kernel " + std::to_string(k) + " of program '" + p.name + "' names buffer " +
+                  std::to_string(id) + ofBuffers;
+          return false;
+        }
+      }
+    }
+  }
+  return true;
+}
+
+void putU32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; ++i)
+    p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+void putU64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint32_t getU32(const uint8_t *p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i)
+    v |= static_cast<uint32_t>(p[i]) << (8 * i);
+  return v;
+}
+uint64_t getU64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
+std::string errnoText() { return std::strerror(errno); }
+
+} // namespace
+
+const char *kernelKindName(KernelKind k) {
+  static const char *const names[] = {
+      "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter", "maxpool_fwd", "maxpool_bwd",
+      "relu",       "relu_bwd",        "bias_add",          "bias_add_bwd", "matmul",
+      "add",        "softmax_xent",    "softmax_xent_bwd",  "accuracy",     "sgd_momentum",
+  };
+  static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(KernelKind::NumKinds),
+                "every kernel kind needs a name");
+  auto i = static_cast<size_t>(k);
+  return i < static_cast<size_t>(KernelKind::NumKinds) ? names[i] : "?";
+}
+
+const char *bufferKindName(BufferKind k) {
+  static const char *const names[] = {
+      "parameter", "optimizer_state", "input", "activation", "gradient", "workspace", "output",
+  };
+  static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(BufferKind::NumKinds),
+                "every buffer kind needs a name");
+  auto i = static_cast<size_t>(k);
+  return i < static_cast<size_t>(BufferKind::NumKinds) ? names[i] : "?";
+}
+
+std::vector<uint8_t> encodePlan(const Plan &plan) {
+  std::vector<uint8_t> bytes(kHeaderBytes);
+  Writer w(bytes);
+  encodePayload(plan, w);
+
+  uint64_t payloadBytes = bytes.size() - kHeaderBytes;
+  std::memcpy(bytes.data(), kMagic, sizeof kMagic);
+  putU32(bytes.data() + 8, kPlanVersion);
+  putU32(bytes.data() + 12, 0);
+  putU64(bytes.data() + 16, payloadBytes);
+  putU64(bytes.data() + 24, fnv1a64(bytes.data() + kHeaderBytes, payloadBytes));
+  return bytes;
+}
+
+bool decodePlan(const std::vector<uint8_t> &bytes, Plan &plan, std::string &error) {
+  const size_t size = bytes.size();
+  // A short file that starts like a plan is a truncated plan; one that does not is
+  // something else entirely, and saying "truncated" would send the user the wrong way.
+  if (size == 0) {
+    error = "not a dlc plan (empty file)";
+    return false;
+  }
+  size_t magicBytes = size < sizeof kMagic ? size : sizeof kMagic;
+  if (std::memcmp(bytes.data(), kMagic, magicBytes) != 0) {
+    error = "not a dlc plan (bad magic)";
+    return false;
+  }
+  if (size < kHeaderBytes) {
+    error = "truncated plan: file has " + std::to_string(size) + " bytes, less than the " +
+            std::to_string(kHeaderBytes) + "-byte header";
+    return false;
+  }
+  uint32_t version = getU32(bytes.data() + 8);
+  if (version != kPlanVersion) {
+    error = "plan version " + std::to_string(version) + " is not supported (this dlrun reads version " +
+            std::to_string(kPlanVersion) + ")";
+    return false;
+  }
+  uint64_t payloadBytes = getU64(bytes.data() + 16);
+  uint64_t available = size - kHeaderBytes;
+  if (payloadBytes > available) {
+    error = "truncated plan: header says " + std::to_string(payloadBytes) + " bytes of payload, file has " +
+            std::to_string(available);
+    return false;
+  }
+  if (payloadBytes < available) {
+    error = "malformed plan: " + std::to_string(available - payloadBytes) +
+            " unexpected bytes after the payload";
+    return false;
+  }
+  const uint8_t *payload = bytes.data() + kHeaderBytes;
+  if (fnv1a64(payload, payloadBytes) != getU64(bytes.data() + 24)) {
+    error = "plan checksum mismatch (file corrupt)";
+    return false;
+  }
+
+  // Decode into a scratch plan so that the caller's plan is untouched on failure.
+  Plan decoded;
+  Reader r(payload, payloadBytes);
+  decodePayload(r, decoded);
+  if (!r.ok()) {
+    error = r.failure();
+    return false;
+  }
+  if (!validate(decoded, error))
+    return false;
+  plan = std::move(decoded);
+  return true;
+}
+
+bool writePlan(const Plan &plan, const std::string &path, std::string &error) {
+  std::vector<uint8_t> bytes = encodePlan(plan);
+  // Readers (a dlrun started while dlc is still writing, or after dlc was killed) must see
+  // either the old plan or the complete new one, never a prefix: write aside, then rename.
+  std::string temp = path + ".tmp." + std::to_string(getpid());
+  auto failWith = [&](int savedErrno, int fd) {
+    if (fd >= 0)
+      close(fd);
+    unlink(temp.c_str());
+    error = "cannot write '" + path + "': " + std::strerror(savedErrno);
+    return false;
+  };
+
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    // Nothing was created, so there is nothing to unlink; report before unlink can touch errno.
+    error = "cannot write '" + path + "': " + errnoText();
+    return false;
+  }
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return failWith(errno, fd);
+    }
+    done += static_cast<size_t>(n);
+  }
+  // Without fsync a crash shortly after the rename can leave an empty file under `path`
+  // on some filesystems, which is the very outcome the rename is meant to prevent.
+  if (fsync(fd) != 0)
+    return failWith(errno, fd);
+  if (close(fd) != 0)
+    return failWith(errno, -1);
+  if (rename(temp.c_str(), path.c_str()) != 0)
+    return failWith(errno, -1);
+  return true;
+}
+
+bool readPlan(const std::string &path, Plan &plan, std::string &error) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = "cannot open '" + path + "': " + errnoText();
+    return false;
+  }
+  std::vector<uint8_t> bytes;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+    bytes.reserve(static_cast<size_t>(st.st_size));
+  uint8_t chunk[1 << 16];
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      error = "cannot read '" + path + "': " + errnoText();
+      close(fd);
+      return false;
+    }
+    if (n == 0)
+      break;
+    bytes.insert(bytes.end(), chunk, chunk + n);
+  }
+  close(fd);
+
+  std::string decodeError;
+  if (!decodePlan(bytes, plan, decodeError)) {
+    error = path + ": " + decodeError;
+    return false;
+  }
+  return true;
+}
+
+} // namespace dlc::plan

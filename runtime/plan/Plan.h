@@ -1,0 +1,137 @@
+//===- Plan.h - the plan file: everything dlrun needs to run a model -*- C++ -*-===//
+//
+// A plan is what `dlc compile` writes and `dlrun` executes: the model's configuration, its
+// parameters (with their seeded initialisers), one arena with every buffer's offset, and
+// programs (train step, eval step) as ordered lists of kernel calls on those buffers. It is
+// the kernel-level IR of the project: the CPU runtime executes it directly, and the CUDA
+// target lowers the same kernel list. No MLIR here: dlrun links only this and the runtime.
+//
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dlc::plan {
+
+/// Bumped whenever the serialized layout changes; readers reject other versions.
+constexpr uint32_t kPlanVersion = 1;
+
+/// Kernel kinds, in a fixed order that is part of the file format (append only).
+/// Arguments (buffer ids) and integer attributes per kind are documented in docs/plan.md.
+enum class KernelKind : uint16_t {
+  Conv2dFwd,       // args x w y scratch; ints n c h w k r s strideH strideW padH padW
+  Conv2dBwdData,   // args dy w dx scratch; ints as Conv2dFwd
+  Conv2dBwdFilter, // args dy x dw scratch; ints as Conv2dFwd
+  MaxPoolFwd,      // args x y; ints n c h w kh kw strideH strideW padH padW
+  MaxPoolBwd,      // args x dy dx; ints as MaxPoolFwd
+  Relu,            // args x y; ints count
+  ReluBwd,         // args dy y dx; ints count
+  BiasAdd,         // args x b y; ints outer channels inner
+  BiasAddBwd,      // args dy db; ints outer channels inner
+  Matmul,          // args a b c; ints M N K transA transB
+  Add,             // args a b y; ints count
+  SoftmaxXent,     // args logits labels loss; ints batch classes
+  SoftmaxXentBwd,  // args logits labels dlogits; ints batch classes
+  Accuracy,        // args logits labels correct; ints batch classes
+  SgdMomentum,     // args w g m; ints count; floats lr momentum weightDecay
+  NumKinds
+};
+const char *kernelKindName(KernelKind k);
+
+/// What a buffer holds; drives the memory breakdown and which region it lives in.
+enum class BufferKind : uint8_t {
+  Parameter,      // persistent
+  OptimizerState, // persistent
+  Input,          // a batch of images or labels, copied in before each step
+  Activation,     // forward values (kept for backward when a gradient op reads them)
+  Gradient,
+  Workspace,      // per-kernel scratch such as im2col
+  Output,         // loss and accuracy scalars read back after each step
+  NumKinds
+};
+const char *bufferKindName(BufferKind k);
+
+struct Buffer {
+  std::string name;
+  BufferKind kind = BufferKind::Activation;
+  uint64_t bytes = 0;
+  uint64_t offset = 0;  // in the arena
+  int32_t program = -1; // -1: persistent, shared by all programs
+  int32_t first = 0;    // index of the first kernel that touches it (liveness)
+  int32_t last = 0;     // index of the last kernel that touches it
+  int32_t alias = -1;   // views (flatten/reshape) name the buffer they alias; no storage
+};
+
+struct Kernel {
+  KernelKind kind = KernelKind::Add;
+  std::string name; // source op and layer, for profiles and errors
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+  std::vector<int32_t> args; // buffer ids
+  double flops = 0;
+};
+
+struct Program {
+  std::string name; // "train" or "eval"
+  std::vector<Kernel> kernels;
+  int32_t images = -1, labels = -1; // input buffers
+  int32_t loss = -1, correct = -1;  // output scalars
+  uint64_t peakBytes = 0;           // of this program's own buffers
+};
+
+struct Parameter {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::string init; // he_normal | glorot_uniform | zeros | ones
+  int64_t fanIn = 0, fanOut = 0;
+  bool trainable = true; // false: optimizer state
+  int32_t buffer = -1;
+};
+
+struct TrainConfig {
+  int64_t batch = 0, epochs = 1, logEvery = 100;
+  uint64_t seed = 0;
+  float lr = 0.01f, momentum = 0.9f, weightDecay = 0.f;
+};
+
+struct DataConfig {
+  std::string format; // "mnist" | "cifar10" | "synthetic"
+  std::vector<std::string> trainFiles, testFiles; // mnist: {images, labels}
+  int64_t syntheticTrain = 0, syntheticTest = 0;
+  bool normalize = false;
+  float mean = 0.f, stddev = 1.f;
+};
+
+struct Plan {
+  std::string model, source, target = "cpu";
+  std::vector<int64_t> inputShape; // per example, CHW
+  int64_t classes = 0;
+  TrainConfig train;
+  DataConfig data;
+  std::vector<Parameter> params;
+  std::vector<Buffer> buffers;
+  std::vector<Program> programs;
+  uint64_t persistentBytes = 0; // parameters and optimizer state, at offset 0
+  uint64_t arenaBytes = 0;      // persistent + the largest program's peak
+  std::string ir;               // the final dl IR, for `dlrun --dump-ir` and debugging
+
+  const Program *program(const std::string &name) const {
+    for (const Program &p : programs)
+      if (p.name == name)
+        return &p;
+    return nullptr;
+  }
+};
+
+/// Serializes `plan` with a versioned, checksummed header and writes it atomically (temp
+/// file + rename). Returns false and a one-line `error` on failure.
+bool writePlan(const Plan &plan, const std::string &path, std::string &error);
+/// Reads and verifies a plan: magic, version, size and checksum. One-line `error` on failure.
+bool readPlan(const std::string &path, Plan &plan, std::string &error);
+
+/// The in-memory encoding used by writePlan/readPlan (exposed for tests).
+std::vector<uint8_t> encodePlan(const Plan &plan);
+bool decodePlan(const std::vector<uint8_t> &bytes, Plan &plan, std::string &error);
+
+} // namespace dlc::plan

@@ -1,0 +1,117 @@
+// Verifier and shape-rule errors.
+// RUN: dl-opt %s -split-input-file -verify-diagnostics
+
+func.func @conv_channels(%x: tensor<?x3x8x8xf32>, %w: tensor<4x2x3x3xf32>) {
+  // expected-error @+1 {{conv2d: input has 3 channels but the filter expects 2}}
+  %0 = dl.conv2d %x, %w {padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x3x8x8xf32>, tensor<4x2x3x3xf32>) -> tensor<?x4x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @conv_wrong_result(%x: tensor<?x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) {
+  // expected-error @+1 {{inferred type(s) 'tensor<?x4x6x6xf32>' are incompatible with return type(s) of operation 'tensor<?x4x8x8xf32>'}}
+  %0 = dl.conv2d %x, %w {padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<?x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_rank(%x: tensor<?x192xf32>, %w: tensor<4x3x3x3xf32>) {
+  // expected-error @+1 {{conv2d: input (NCHW) must be 4-D, got 2-D}}
+  %0 = dl.conv2d %x, %w {padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x192xf32>, tensor<4x3x3x3xf32>) -> tensor<?x4x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @pool_too_big(%x: tensor<?x3x2x2xf32>) {
+  // expected-error @+1 {{maxpool2d: a 3x3 window does not fit a 2x2 input}}
+  %0 = dl.maxpool2d %x {kernel = array<i64: 3, 3>, padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x3x2x2xf32>) -> tensor<?x3x1x1xf32>
+  return
+}
+
+// -----
+
+func.func @pool_stride(%x: tensor<?x3x8x8xf32>) {
+  // expected-error @+1 {{maxpool2d: stride must be >= 1}}
+  %0 = dl.maxpool2d %x {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 0, 2>} : (tensor<?x3x8x8xf32>) -> tensor<?x3x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_inner(%a: tensor<?x400xf32>, %b: tensor<120x300xf32>) {
+  // expected-error @+1 {{matmul: inner dimensions differ: 400 vs 300}}
+  %0 = dl.matmul %a, %b {transpose_b} : (tensor<?x400xf32>, tensor<120x300xf32>) -> tensor<?x120xf32>
+  return
+}
+
+// -----
+
+func.func @bias_size(%x: tensor<?x120xf32>, %b: tensor<84xf32>) {
+  // expected-error @+1 {{bias_add: bias has 84 elements but input axis 1 has 120}}
+  %0 = dl.bias_add %x, %b {axis = 1 : i64} : (tensor<?x120xf32>, tensor<84xf32>) -> tensor<?x120xf32>
+  return
+}
+
+// -----
+
+func.func @add_shapes(%a: tensor<?x10xf32>, %b: tensor<?x12xf32>) {
+  // expected-error @+1 {{add: lhs and rhs must have the same shape}}
+  %0 = dl.add %a, %b : (tensor<?x10xf32>, tensor<?x12xf32>) -> tensor<?x10xf32>
+  return
+}
+
+// -----
+
+func.func @reshape_count(%a: tensor<?x400xf32>) {
+  // expected-error @+1 {{reshape: cannot reshape 400 elements per example into 300}}
+  %0 = dl.reshape %a {shape = array<i64: 3, 10, 10>} : (tensor<?x400xf32>) -> tensor<?x3x10x10xf32>
+  return
+}
+
+// -----
+
+func.func @xent_rows(%l: tensor<8x10xf32>, %y: tensor<4xi32>) {
+  // expected-error @+1 {{softmax_xent: logits have 8 rows but there are 4 labels}}
+  %0 = dl.softmax_xent %l, %y : (tensor<8x10xf32>, tensor<4xi32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'dl.parameter' op unknown init 'random'}}
+dl.parameter @w : tensor<4xf32> {init = "random"}
+
+// -----
+
+// expected-error @+1 {{'dl.parameter' op type must be a statically shaped f32 tensor}}
+dl.parameter @w : tensor<?xf32> {init = "zeros"}
+
+// -----
+
+func.func @unknown_param() {
+  // expected-error @+1 {{'dl.param' op refers to unknown parameter @nope}}
+  %0 = dl.param @nope : tensor<4xf32>
+  return
+}
+
+// -----
+
+dl.parameter @w : tensor<4xf32> {init = "zeros"}
+func.func @param_type() {
+  // expected-error @+1 {{'dl.param' op result type 'tensor<5xf32>' does not match parameter type 'tensor<4xf32>'}}
+  %0 = dl.param @w : tensor<5xf32>
+  return
+}
+
+// -----
+
+dl.parameter @w : tensor<4xf32> {init = "zeros"}
+dl.parameter @m : tensor<4xf32> {init = "zeros", role = "state"}
+func.func @sgd_types(%g: tensor<5xf32>) {
+  // expected-error @+1 {{'dl.sgd_update' op parameter, state and gradient types must match}}
+  dl.sgd_update @w, %g, @m {lr = 1.0e-02 : f32, momentum = 9.0e-01 : f32, weight_decay = 0.0 : f32} : tensor<5xf32>
+  return
+}

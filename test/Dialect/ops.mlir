@@ -1,0 +1,55 @@
+// Round trip: every dl op prints and parses back to the same IR.
+// RUN: dl-opt %s | dl-opt | FileCheck %s
+
+// CHECK: dl.parameter @w : tensor<6x1x3x3xf32> {fan_in = 9 : i64, init = "he_normal"}
+dl.parameter @w : tensor<6x1x3x3xf32> {fan_in = 9 : i64, init = "he_normal"}
+// CHECK: dl.parameter @b : tensor<6xf32> {init = "zeros"}
+dl.parameter @b : tensor<6xf32> {init = "zeros"}
+dl.parameter @fw : tensor<10x1176xf32> {init = "glorot_uniform"}
+dl.parameter @fw.m : tensor<10x1176xf32> {init = "zeros", role = "state"}
+
+// CHECK-LABEL: func.func @forward
+func.func @forward(%x: tensor<?x1x28x28xf32>, %y: tensor<?xi32>) -> (tensor<f32>, tensor<f32>) {
+  // CHECK: dl.param @w : tensor<6x1x3x3xf32>
+  %w = dl.param @w : tensor<6x1x3x3xf32>
+  %b = dl.param @b : tensor<6xf32>
+  // CHECK: dl.conv2d %{{.*}}, %{{.*}} {padding = array<i64: 1, 1>, stride = array<i64: 1, 1>} : (tensor<?x1x28x28xf32>, tensor<6x1x3x3xf32>) -> tensor<?x6x28x28xf32>
+  %c = dl.conv2d %x, %w {padding = array<i64: 1, 1>, stride = array<i64: 1, 1>} : (tensor<?x1x28x28xf32>, tensor<6x1x3x3xf32>) -> tensor<?x6x28x28xf32>
+  // CHECK: dl.bias_add
+  %cb = dl.bias_add %c, %b {axis = 1 : i64} : (tensor<?x6x28x28xf32>, tensor<6xf32>) -> tensor<?x6x28x28xf32>
+  // CHECK: dl.relu
+  %r = dl.relu %cb : (tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
+  // CHECK: dl.maxpool2d
+  %p = dl.maxpool2d %r {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 2, 2>} : (tensor<?x6x28x28xf32>) -> tensor<?x6x14x14xf32>
+  // CHECK: dl.add
+  %s = dl.add %p, %p : (tensor<?x6x14x14xf32>, tensor<?x6x14x14xf32>) -> tensor<?x6x14x14xf32>
+  // CHECK: dl.flatten
+  %f = dl.flatten %s : (tensor<?x6x14x14xf32>) -> tensor<?x1176xf32>
+  %fw = dl.param @fw : tensor<10x1176xf32>
+  // CHECK: dl.matmul %{{.*}}, %{{.*}} {transpose_b} : (tensor<?x1176xf32>, tensor<10x1176xf32>) -> tensor<?x10xf32>
+  %l = dl.matmul %f, %fw {transpose_b} : (tensor<?x1176xf32>, tensor<10x1176xf32>) -> tensor<?x10xf32>
+  // CHECK: dl.softmax_xent
+  %loss = dl.softmax_xent %l, %y : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<f32>
+  // CHECK: dl.accuracy
+  %acc = dl.accuracy %l, %y : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<f32>
+  // CHECK: dl.softmax_xent_grad
+  %dl = dl.softmax_xent_grad %l, %y : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<?x10xf32>
+  // CHECK: dl.matmul %{{.*}}, %{{.*}} {transpose_a}
+  %dfw = dl.matmul %dl, %f {transpose_a} : (tensor<?x10xf32>, tensor<?x1176xf32>) -> tensor<10x1176xf32>
+  // CHECK: dl.sgd_update @fw, %{{.*}}, @fw.m
+  dl.sgd_update @fw, %dfw, @fw.m {lr = 1.0e-02 : f32, momentum = 9.0e-01 : f32, weight_decay = 0.0 : f32} : tensor<10x1176xf32>
+  %df = dl.matmul %dl, %fw : (tensor<?x10xf32>, tensor<10x1176xf32>) -> tensor<?x1176xf32>
+  // CHECK: dl.reshape %{{.*}} {shape = array<i64: 6, 14, 14>}
+  %ds = dl.reshape %df {shape = array<i64: 6, 14, 14>} : (tensor<?x1176xf32>) -> tensor<?x6x14x14xf32>
+  // CHECK: dl.maxpool2d_grad
+  %dr = dl.maxpool2d_grad %ds, %r {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 2, 2>} : (tensor<?x6x14x14xf32>, tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
+  // CHECK: dl.relu_grad
+  %dc = dl.relu_grad %dr, %r : (tensor<?x6x28x28xf32>, tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
+  // CHECK: dl.bias_add_grad
+  %db = dl.bias_add_grad %dc {axis = 1 : i64} : (tensor<?x6x28x28xf32>) -> tensor<6xf32>
+  // CHECK: dl.conv2d_grad_filter
+  %dw = dl.conv2d_grad_filter %dc, %x {kernel = array<i64: 3, 3>, padding = array<i64: 1, 1>, stride = array<i64: 1, 1>} : (tensor<?x6x28x28xf32>, tensor<?x1x28x28xf32>) -> tensor<6x1x3x3xf32>
+  // CHECK: dl.conv2d_grad_input
+  %dx = dl.conv2d_grad_input %dc, %w {input_size = array<i64: 28, 28>, padding = array<i64: 1, 1>, stride = array<i64: 1, 1>} : (tensor<?x6x28x28xf32>, tensor<6x1x3x3xf32>) -> tensor<?x1x28x28xf32>
+  return %loss, %acc : tensor<f32>, tensor<f32>
+}

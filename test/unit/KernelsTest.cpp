@@ -1,0 +1,409 @@
+// Unit tests for the CPU kernel library: forward results against naive direct implementations,
+// every backward kernel against central finite differences, and the training utilities against
+// hand-computed values.
+#include "runtime/cpu/Kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <vector>
+
+using namespace dlc::cpu;
+
+namespace {
+
+using Vec = std::vector<float>;
+// Prefilled into outputs so a kernel that accumulates instead of overwriting gets caught.
+constexpr float kGarbage = 7.25f;
+
+Vec randomVec(std::mt19937 &rng, size_t n, float lo = -1.0f, float hi = 1.0f) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  Vec v(n);
+  for (float &x : v)
+    x = dist(rng);
+  return v;
+}
+
+void expectAllNear(const Vec &actual, const Vec &expected, float tol = 1e-4f) {
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < actual.size(); ++i)
+    EXPECT_NEAR(actual[i], expected[i], tol * std::max(1.0f, std::fabs(expected[i]))) << "index " << i;
+}
+
+/// Checks `analytic` = dL/d`in` for L = sum(r * fwd()), where fwd recomputes the op output from
+/// the current contents of `in`. Central differences with L accumulated in double.
+void checkGradient(Vec &in, const Vec &analytic, const Vec &r, const std::function<Vec()> &fwd,
+                   float eps = 1e-2f, double relTol = 1e-2) {
+  ASSERT_EQ(in.size(), analytic.size());
+  auto loss = [&] {
+    Vec y = fwd();
+    EXPECT_EQ(y.size(), r.size());
+    double l = 0.0;
+    for (size_t i = 0; i < y.size(); ++i)
+      l += (double)r[i] * y[i];
+    return l;
+  };
+  for (size_t i = 0; i < in.size(); ++i) {
+    const float saved = in[i];
+    in[i] = saved + eps;
+    double plus = loss();
+    in[i] = saved - eps;
+    double minus = loss();
+    in[i] = saved;
+    // Divide by the step actually taken: saved +- eps is rounded to float.
+    double numeric = (plus - minus) / ((double)(saved + eps) - (double)(saved - eps));
+    double tol = relTol * std::max(std::fabs(numeric), std::fabs((double)analytic[i])) + 1e-3;
+    EXPECT_NEAR(analytic[i], numeric, tol) << "element " << i;
+  }
+}
+
+// ---------------------------------------------------------------- convolution
+
+Vec naiveConv(const ConvShape &s, const Vec &x, const Vec &w) {
+  const int oh = s.oh(), ow = s.ow();
+  Vec y((size_t)s.n * s.k * oh * ow);
+  for (int n = 0; n < s.n; ++n)
+    for (int k = 0; k < s.k; ++k)
+      for (int oy = 0; oy < oh; ++oy)
+        for (int ox = 0; ox < ow; ++ox) {
+          double acc = 0.0;
+          for (int c = 0; c < s.c; ++c)
+            for (int kr = 0; kr < s.r; ++kr)
+              for (int ks = 0; ks < s.s; ++ks) {
+                int iy = oy * s.strideH - s.padH + kr, ix = ox * s.strideW - s.padW + ks;
+                if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w)
+                  continue;
+                acc += (double)x[((n * s.c + c) * s.h + iy) * s.w + ix] *
+                       w[((k * s.c + c) * s.r + kr) * s.s + ks];
+              }
+          y[((n * s.k + k) * oh + oy) * ow + ox] = (float)acc;
+        }
+  return y;
+}
+
+const ConvShape kConvShapes[] = {
+    {2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1},  // same padding
+    {2, 3, 7, 6, 4, 3, 3, 2, 2, 0, 0},  // strided, trailing rows/cols unused
+    {1, 2, 5, 8, 3, 2, 3, 1, 2, 1, 2},  // rectangular filter, asymmetric stride and padding
+    {2, 2, 4, 4, 2, 1, 1, 2, 2, 0, 0},  // 1x1 strided (downsampling shortcut)
+};
+
+struct ConvData {
+  ConvShape s;
+  Vec x, w, scratch;
+  ConvData(const ConvShape &shape, std::mt19937 &rng)
+      : s(shape), x(randomVec(rng, (size_t)s.n * s.c * s.h * s.w)),
+        w(randomVec(rng, (size_t)s.k * s.c * s.r * s.s)), scratch(convScratchFloats(s)) {}
+  size_t ySize() const { return (size_t)s.n * s.k * s.oh() * s.ow(); }
+  Vec forward() {
+    Vec y(ySize(), kGarbage);
+    conv2dForward(s, x.data(), w.data(), y.data(), scratch.data());
+    return y;
+  }
+};
+
+TEST(KernelsTest, ConvScratchSize) {
+  ConvShape s{2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1};
+  EXPECT_EQ(convScratchFloats(s), (size_t)3 * 3 * 3 * 7 * 6);
+}
+
+TEST(KernelsTest, Conv2dForwardMatchesDirect) {
+  std::mt19937 rng(1);
+  for (const ConvShape &shape : kConvShapes) {
+    SCOPED_TRACE("shape stride " + std::to_string(shape.strideH) + "x" + std::to_string(shape.strideW));
+    ConvData d(shape, rng);
+    expectAllNear(d.forward(), naiveConv(d.s, d.x, d.w));
+  }
+}
+
+TEST(KernelsTest, Conv2dBackwardDataGradient) {
+  std::mt19937 rng(2);
+  for (const ConvShape &shape : kConvShapes) {
+    ConvData d(shape, rng);
+    Vec r = randomVec(rng, d.ySize()), dx(d.x.size(), kGarbage);
+    conv2dBackwardData(d.s, r.data(), d.w.data(), dx.data(), d.scratch.data());
+    checkGradient(d.x, dx, r, [&] { return d.forward(); });
+  }
+}
+
+TEST(KernelsTest, Conv2dBackwardFilterGradient) {
+  std::mt19937 rng(3);
+  for (const ConvShape &shape : kConvShapes) {
+    ConvData d(shape, rng);
+    Vec r = randomVec(rng, d.ySize()), dw(d.w.size(), kGarbage);
+    conv2dBackwardFilter(d.s, r.data(), d.x.data(), dw.data(), d.scratch.data());
+    checkGradient(d.w, dw, r, [&] { return d.forward(); });
+  }
+}
+
+// ---------------------------------------------------------------- max pooling
+
+Vec naiveMaxPool(const PoolShape &s, const Vec &x) {
+  const int oh = s.oh(), ow = s.ow();
+  Vec y((size_t)s.n * s.c * oh * ow);
+  for (int p = 0; p < s.n * s.c; ++p)
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox) {
+        float best = -INFINITY;
+        for (int i = 0; i < s.kh; ++i)
+          for (int j = 0; j < s.kw; ++j) {
+            int iy = oy * s.strideH - s.padH + i, ix = ox * s.strideW - s.padW + j;
+            if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w)
+              best = std::max(best, x[(p * s.h + iy) * s.w + ix]);
+          }
+        y[(p * oh + oy) * ow + ox] = best;
+      }
+  return y;
+}
+
+/// Distinct values spaced 0.05 apart, so an eps = 1e-2 perturbation never changes an argmax.
+Vec distinctVec(std::mt19937 &rng, size_t n) {
+  Vec v(n);
+  for (size_t i = 0; i < n; ++i)
+    v[i] = 0.05f * (float)i - 0.025f * (float)n;
+  std::shuffle(v.begin(), v.end(), rng);
+  return v;
+}
+
+const PoolShape kPoolShapes[] = {
+    {2, 3, 6, 6, 2, 2, 2, 2, 0, 0},  // classic 2x2/2
+    {2, 2, 7, 6, 3, 3, 2, 2, 1, 1},  // overlapping 3x3/2 with padding (ResNet stem)
+};
+
+TEST(KernelsTest, MaxPoolForwardMatchesDirect) {
+  std::mt19937 rng(4);
+  for (const PoolShape &s : kPoolShapes) {
+    Vec x = randomVec(rng, (size_t)s.n * s.c * s.h * s.w);
+    Vec y((size_t)s.n * s.c * s.oh() * s.ow(), kGarbage);
+    maxPool2dForward(s, x.data(), y.data());
+    expectAllNear(y, naiveMaxPool(s, x), 0.0f);
+  }
+}
+
+TEST(KernelsTest, MaxPoolBackwardGradient) {
+  std::mt19937 rng(5);
+  for (const PoolShape &s : kPoolShapes) {
+    Vec x = distinctVec(rng, (size_t)s.n * s.c * s.h * s.w);
+    const size_t ySize = (size_t)s.n * s.c * s.oh() * s.ow();
+    Vec r = randomVec(rng, ySize), dx(x.size(), kGarbage);
+    maxPool2dBackward(s, x.data(), r.data(), dx.data());
+    checkGradient(x, dx, r, [&] {
+      Vec y(ySize);
+      maxPool2dForward(s, x.data(), y.data());
+      return y;
+    });
+  }
+}
+
+// ---------------------------------------------------------------- elementwise
+
+TEST(KernelsTest, ReluForward) {
+  Vec x = {-2.0f, -0.0f, 0.0f, 0.5f, 3.0f}, y(x.size(), kGarbage);
+  reluForward(x.size(), x.data(), y.data());
+  expectAllNear(y, {0.0f, 0.0f, 0.0f, 0.5f, 3.0f}, 0.0f);
+  reluForward(x.size(), x.data(), x.data());  // in place
+  expectAllNear(x, y, 0.0f);
+}
+
+TEST(KernelsTest, ReluBackwardGradient) {
+  std::mt19937 rng(6);
+  Vec x = randomVec(rng, 64);
+  for (float &v : x)  // keep clear of the kink at 0
+    v += v >= 0.0f ? 0.1f : -0.1f;
+  auto fwd = [&] {
+    Vec y(x.size());
+    reluForward(x.size(), x.data(), y.data());
+    return y;
+  };
+  Vec y = fwd(), r = randomVec(rng, x.size()), dx(x.size(), kGarbage);
+  reluBackward(x.size(), r.data(), y.data(), dx.data());
+  checkGradient(x, dx, r, fwd);
+}
+
+TEST(KernelsTest, BiasAddForwardAndInPlace) {
+  const size_t outer = 2, channels = 3, inner = 4;
+  Vec x(outer * channels * inner), b = {1.0f, -2.0f, 0.5f}, expected(x.size());
+  std::iota(x.begin(), x.end(), 0.0f);
+  for (size_t i = 0; i < x.size(); ++i)
+    expected[i] = x[i] + b[(i / inner) % channels];
+  Vec y(x.size(), kGarbage);
+  biasAdd(outer, channels, inner, x.data(), b.data(), y.data());
+  expectAllNear(y, expected, 0.0f);
+  biasAdd(outer, channels, inner, x.data(), b.data(), x.data());
+  expectAllNear(x, expected, 0.0f);
+}
+
+TEST(KernelsTest, BiasAddGradient) {
+  std::mt19937 rng(7);
+  const size_t outer = 3, channels = 4, inner = 5, n = outer * channels * inner;
+  Vec x = randomVec(rng, n), b = randomVec(rng, channels), r = randomVec(rng, n);
+  auto fwd = [&] {
+    Vec y(n);
+    biasAdd(outer, channels, inner, x.data(), b.data(), y.data());
+    return y;
+  };
+  Vec db(channels, kGarbage);
+  biasAddBackward(outer, channels, inner, r.data(), db.data());
+  checkGradient(b, db, r, fwd);
+  checkGradient(x, r, r, fwd);  // dx is dy itself
+}
+
+TEST(KernelsTest, AddGradient) {
+  std::mt19937 rng(8);
+  const size_t n = 32;
+  Vec a = randomVec(rng, n), b = randomVec(rng, n), r = randomVec(rng, n), y(n, kGarbage);
+  add(n, a.data(), b.data(), y.data());
+  for (size_t i = 0; i < n; ++i)
+    EXPECT_FLOAT_EQ(y[i], a[i] + b[i]);
+  auto fwd = [&] {
+    Vec out(n);
+    add(n, a.data(), b.data(), out.data());
+    return out;
+  };
+  checkGradient(a, r, r, fwd);
+  checkGradient(b, r, r, fwd);
+}
+
+// ---------------------------------------------------------------- matmul
+
+/// op(X)[i][j] for a row-major matrix stored as rows x cols (of op(X)) or transposed.
+float opAt(const Vec &m, bool trans, int rows, int cols, int i, int j) {
+  return trans ? m[(size_t)j * rows + i] : m[(size_t)i * cols + j];
+}
+
+Vec naiveMatmul(int M, int N, int K, bool transA, bool transB, const Vec &A, const Vec &B) {
+  Vec C((size_t)M * N);
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      double acc = 0.0;
+      for (int k = 0; k < K; ++k)
+        acc += (double)opAt(A, transA, M, K, i, k) * opAt(B, transB, K, N, k, j);
+      C[(size_t)i * N + j] = (float)acc;
+    }
+  return C;
+}
+
+TEST(KernelsTest, MatmulForwardAllTransposes) {
+  std::mt19937 rng(9);
+  const int M = 5, N = 7, K = 4;
+  for (bool transA : {false, true})
+    for (bool transB : {false, true}) {
+      SCOPED_TRACE(std::string("transA=") + (transA ? "1" : "0") + " transB=" + (transB ? "1" : "0"));
+      Vec A = randomVec(rng, M * K), B = randomVec(rng, K * N), C(M * N, kGarbage);
+      matmul(M, N, K, transA, transB, A.data(), B.data(), C.data());
+      expectAllNear(C, naiveMatmul(M, N, K, transA, transB, A, B));
+    }
+}
+
+// The gradients are built from matmul itself, exactly as the autodiff pass lowers them.
+TEST(KernelsTest, MatmulGradientAllTransposes) {
+  std::mt19937 rng(10);
+  const int M = 4, N = 5, K = 3;
+  for (bool transA : {false, true})
+    for (bool transB : {false, true}) {
+      SCOPED_TRACE(std::string("transA=") + (transA ? "1" : "0") + " transB=" + (transB ? "1" : "0"));
+      Vec A = randomVec(rng, M * K), B = randomVec(rng, K * N), dC = randomVec(rng, M * N);
+      Vec dA(M * K, kGarbage), dB(K * N, kGarbage);
+      // d op(A) = dC * op(B)^T and d op(B) = op(A)^T * dC, transposed back when stored transposed.
+      if (!transA)
+        matmul(M, K, N, false, !transB, dC.data(), B.data(), dA.data());
+      else
+        matmul(K, M, N, transB, true, B.data(), dC.data(), dA.data());
+      if (!transB)
+        matmul(K, N, M, !transA, false, A.data(), dC.data(), dB.data());
+      else
+        matmul(N, K, M, true, transA, dC.data(), A.data(), dB.data());
+      auto fwd = [&] {
+        Vec C(M * N);
+        matmul(M, N, K, transA, transB, A.data(), B.data(), C.data());
+        return C;
+      };
+      checkGradient(A, dA, dC, fwd);
+      checkGradient(B, dB, dC, fwd);
+    }
+}
+
+// ---------------------------------------------------------------- loss and training utilities
+
+double naiveXent(int batch, int classes, const Vec &logits, const std::vector<int32_t> &labels) {
+  double total = 0.0;
+  for (int b = 0; b < batch; ++b) {
+    double sum = 0.0;
+    for (int j = 0; j < classes; ++j)
+      sum += std::exp((double)logits[b * classes + j]);
+    total += std::log(sum) - logits[b * classes + labels[b]];
+  }
+  return total / batch;
+}
+
+TEST(KernelsTest, SoftmaxXentForward) {
+  std::mt19937 rng(11);
+  const int batch = 4, classes = 6;
+  Vec logits = randomVec(rng, batch * classes, -3.0f, 3.0f);
+  std::vector<int32_t> labels = {0, 5, 2, 2};
+  float loss = kGarbage;
+  softmaxXentForward(batch, classes, logits.data(), labels.data(), &loss);
+  EXPECT_NEAR(loss, naiveXent(batch, classes, logits, labels), 1e-5);
+
+  // Large logits must not overflow: shifting every logit leaves the loss unchanged.
+  for (float &v : logits)
+    v += 1000.0f;
+  float shifted = kGarbage;
+  softmaxXentForward(batch, classes, logits.data(), labels.data(), &shifted);
+  EXPECT_NEAR(shifted, loss, 1e-3);
+}
+
+TEST(KernelsTest, SoftmaxXentGradient) {
+  std::mt19937 rng(12);
+  const int batch = 3, classes = 5;
+  Vec logits = randomVec(rng, batch * classes, -2.0f, 2.0f);
+  std::vector<int32_t> labels = {4, 0, 2};
+  Vec dlogits(logits.size(), kGarbage);
+  softmaxXentBackward(batch, classes, logits.data(), labels.data(), dlogits.data());
+  // Each row of the gradient sums to zero (softmax sums to 1, one-hot sums to 1).
+  for (int b = 0; b < batch; ++b)
+    EXPECT_NEAR(std::accumulate(&dlogits[b * classes], &dlogits[(b + 1) * classes], 0.0), 0.0, 1e-6);
+  const float r = 1.7f;  // scale the scalar loss so the check is not against a unit seed
+  for (float &g : dlogits)
+    g *= r;
+  checkGradient(logits, dlogits, {r}, [&] {
+    float loss;
+    softmaxXentForward(batch, classes, logits.data(), labels.data(), &loss);
+    return Vec{loss};
+  });
+}
+
+TEST(KernelsTest, AccuracyCountsArgmaxHits) {
+  const int batch = 4, classes = 3;
+  Vec logits = {0.1f, 0.7f, 0.2f,   // argmax 1
+                2.0f, -1.0f, 0.0f,  // argmax 0
+                0.0f, 0.0f, 5.0f,   // argmax 2
+                -3.0f, -1.0f, -2.0f};  // argmax 1
+  float correct = kGarbage;
+  std::vector<int32_t> labels = {1, 2, 2, 1};
+  accuracy(batch, classes, logits.data(), labels.data(), &correct);
+  EXPECT_EQ(correct, 3.0f);
+  labels = {0, 1, 0, 0};
+  accuracy(batch, classes, logits.data(), labels.data(), &correct);
+  EXPECT_EQ(correct, 0.0f);
+}
+
+TEST(KernelsTest, SgdMomentumTwoSteps) {
+  const float lr = 0.1f, momentum = 0.9f, wd = 0.01f;
+  Vec w = {1.0f, -2.0f}, m = {0.0f, 0.0f};
+  Vec g1 = {0.5f, 1.0f}, g2 = {-0.2f, 0.0f};
+  sgdMomentum(2, lr, momentum, wd, w.data(), g1.data(), m.data());
+  // m = 0.5 + 0.01*1 = 0.51, w = 1 - 0.051;  m = 1 + 0.01*(-2) = 0.98, w = -2 - 0.098
+  expectAllNear(m, {0.51f, 0.98f}, 1e-6f);
+  expectAllNear(w, {0.949f, -2.098f}, 1e-6f);
+  sgdMomentum(2, lr, momentum, wd, w.data(), g2.data(), m.data());
+  // m = 0.9*0.51 - 0.2 + 0.00949 = 0.26849;  m = 0.9*0.98 + 0 - 0.02098 = 0.86102
+  expectAllNear(m, {0.26849f, 0.86102f}, 1e-6f);
+  expectAllNear(w, {0.922151f, -2.184102f}, 1e-6f);
+}
+
+}  // namespace

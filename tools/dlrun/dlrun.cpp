@@ -1,0 +1,93 @@
+//===- dlrun.cpp - runs a plan: train or evaluate ----------------*- C++ -*-===//
+//
+// Thin and MLIR-free so it starts in milliseconds: parses flags and calls dlc::runPlan.
+//
+#include "runtime/Trainer.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+static const char *kUsage =
+    "usage: dlrun PLAN [options]\n"
+    "\n"
+    "Runs a plan written by `dlc compile`: trains the model on the data its model file names,\n"
+    "evaluating on the test set after each epoch, or evaluates a checkpoint with --eval.\n"
+    "\n"
+    "options:\n"
+    "  --epochs N       train N epochs (default: the model's training.epochs)\n"
+    "  --steps N        stop after N training steps\n"
+    "  --log-every N    print a progress line every N steps (default: training.log_every)\n"
+    "  --limit N        use at most N training and N test examples\n"
+    "  --save FILE      write a checkpoint of parameters and optimizer state after training\n"
+    "  --load FILE      start from a checkpoint\n"
+    "  --eval           evaluate on the test set only (use with --load)\n"
+    "  --profile        print time per kernel of the training step\n"
+    "  --quiet          no live progress bar\n"
+    "  -h, --help       this text\n";
+
+static bool parseInt(const char *s, int64_t &out) {
+  char *end;
+  long long v = std::strtoll(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || v <= 0)
+    return false;
+  out = v;
+  return true;
+}
+
+int main(int argc, char **argv) {
+  dlc::RunOptions opts;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char *flag) -> const char * {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "dlrun: error: %s needs a value\n", flag);
+        std::exit(1);
+      }
+      return argv[++i];
+    };
+    auto intValue = [&](const char *flag, int64_t &out) {
+      const char *v = value(flag);
+      if (!parseInt(v, out)) {
+        std::fprintf(stderr, "dlrun: error: %s expects a positive integer, got '%s'\n", flag, v);
+        std::exit(1);
+      }
+    };
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--epochs") {
+      intValue("--epochs", opts.epochs);
+    } else if (a == "--steps") {
+      intValue("--steps", opts.steps);
+    } else if (a == "--log-every") {
+      intValue("--log-every", opts.logEvery);
+    } else if (a == "--limit") {
+      intValue("--limit", opts.limit);
+    } else if (a == "--save") {
+      opts.save = value("--save");
+    } else if (a == "--load") {
+      opts.load = value("--load");
+    } else if (a == "--eval") {
+      opts.eval = true;
+    } else if (a == "--profile") {
+      opts.profile = true;
+    } else if (a == "--quiet") {
+      opts.quiet = true;
+    } else if (!a.empty() && a[0] == '-') {
+      std::fprintf(stderr, "dlrun: error: unknown option '%s' (see dlrun --help)\n", a.c_str());
+      return 1;
+    } else if (opts.planPath.empty()) {
+      opts.planPath = a;
+    } else {
+      std::fprintf(stderr, "dlrun: error: more than one plan given ('%s')\n", a.c_str());
+      return 1;
+    }
+  }
+  if (opts.planPath.empty()) {
+    std::fputs(kUsage, stderr);
+    return 1;
+  }
+  return dlc::runPlan(opts);
+}
