@@ -29,7 +29,7 @@ void printDiagnostic(Diagnostic &d) {
     loc = n.getChildLoc();
   }
   if (auto f = dyn_cast<FileLineColLoc>(loc))
-    llvm::errs() << f.getFilename() << ":" << f.getLine() << ":" << f.getColumn() << ": ";
+    llvm::errs() << f.getFilename().getValue() << ":" << f.getLine() << ":" << f.getColumn() << ": ";
   else
     llvm::errs() << "dlc: ";
   switch (d.getSeverity()) {

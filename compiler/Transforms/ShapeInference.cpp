@@ -21,7 +21,7 @@ struct InferShapesPass : public dl::impl::InferShapesBase<InferShapesPass> {
 
   void runOnOperation() override {
     if (batch < 0) {
-      getOperation().emitError("batch must be positive, got ") << batch;
+      getOperation().emitError("batch must be positive, got ") << std::to_string(batch);
       return signalPassFailure();
     }
     for (auto fn : getOperation().getOps<func::FuncOp>())

@@ -62,6 +62,8 @@ std::string dimStr(int64_t d) { return d == kDyn ? "?" : std::to_string(d); }
 int64_t windowOut(int64_t in, int64_t k, int64_t stride, int64_t pad) {
   if (in == kDyn)
     return kDyn;
+  if (in + 2 * pad < k)
+    return 0; // the window does not fit even once
   return (in + 2 * pad - k) / stride + 1;
 }
 

@@ -2,7 +2,8 @@
 // RUN: dl-opt %s -split-input-file -verify-diagnostics
 
 func.func @conv_channels(%x: tensor<?x3x8x8xf32>, %w: tensor<4x2x3x3xf32>) {
-  // expected-error @+1 {{conv2d: input has 3 channels but the filter expects 2}}
+  // expected-error @+2 {{conv2d: input has 3 channels but the filter expects 2}}
+  // expected-error @+1 {{failed to infer returned types}}
   %0 = dl.conv2d %x, %w {padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x3x8x8xf32>, tensor<4x2x3x3xf32>) -> tensor<?x4x6x6xf32>
   return
 }
@@ -10,7 +11,8 @@ func.func @conv_channels(%x: tensor<?x3x8x8xf32>, %w: tensor<4x2x3x3xf32>) {
 // -----
 
 func.func @conv_wrong_result(%x: tensor<?x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) {
-  // expected-error @+1 {{inferred type(s) 'tensor<?x4x6x6xf32>' are incompatible with return type(s) of operation 'tensor<?x4x8x8xf32>'}}
+  // expected-error @+2 {{inferred type(s) 'tensor<?x4x6x6xf32>' are incompatible with return type(s) of operation 'tensor<?x4x8x8xf32>'}}
+  // expected-error @+1 {{failed to infer returned types}}
   %0 = dl.conv2d %x, %w {padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<?x4x8x8xf32>
   return
 }
@@ -18,7 +20,8 @@ func.func @conv_wrong_result(%x: tensor<?x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) {
 // -----
 
 func.func @conv_rank(%x: tensor<?x192xf32>, %w: tensor<4x3x3x3xf32>) {
-  // expected-error @+1 {{conv2d: input (NCHW) must be 4-D, got 2-D}}
+  // expected-error @+2 {{conv2d: input (NCHW) must be 4-D, got 2-D}}
+  // expected-error @+1 {{failed to infer returned types}}
   %0 = dl.conv2d %x, %w {padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x192xf32>, tensor<4x3x3x3xf32>) -> tensor<?x4x6x6xf32>
   return
 }
@@ -26,7 +29,8 @@ func.func @conv_rank(%x: tensor<?x192xf32>, %w: tensor<4x3x3x3xf32>) {
 // -----
 
 func.func @pool_too_big(%x: tensor<?x3x2x2xf32>) {
-  // expected-error @+1 {{maxpool2d: a 3x3 window does not fit a 2x2 input}}
+  // expected-error @+2 {{maxpool2d: a 3x3 window does not fit a 2x2 input}}
+  // expected-error @+1 {{failed to infer returned types}}
   %0 = dl.maxpool2d %x {kernel = array<i64: 3, 3>, padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x3x2x2xf32>) -> tensor<?x3x1x1xf32>
   return
 }
@@ -34,7 +38,8 @@ func.func @pool_too_big(%x: tensor<?x3x2x2xf32>) {
 // -----
 
 func.func @pool_stride(%x: tensor<?x3x8x8xf32>) {
-  // expected-error @+1 {{maxpool2d: stride must be >= 1}}
+  // expected-error @+2 {{maxpool2d: stride must be >= 1}}
+  // expected-error @+1 {{failed to infer returned types}}
   %0 = dl.maxpool2d %x {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 0, 2>} : (tensor<?x3x8x8xf32>) -> tensor<?x3x4x4xf32>
   return
 }
@@ -42,7 +47,8 @@ func.func @pool_stride(%x: tensor<?x3x8x8xf32>) {
 // -----
 
 func.func @matmul_inner(%a: tensor<?x400xf32>, %b: tensor<120x300xf32>) {
-  // expected-error @+1 {{matmul: inner dimensions differ: 400 vs 300}}
+  // expected-error @+2 {{matmul: inner dimensions differ: 400 vs 300}}
+  // expected-error @+1 {{failed to infer returned types}}
   %0 = dl.matmul %a, %b {transpose_b} : (tensor<?x400xf32>, tensor<120x300xf32>) -> tensor<?x120xf32>
   return
 }
@@ -50,7 +56,8 @@ func.func @matmul_inner(%a: tensor<?x400xf32>, %b: tensor<120x300xf32>) {
 // -----
 
 func.func @bias_size(%x: tensor<?x120xf32>, %b: tensor<84xf32>) {
-  // expected-error @+1 {{bias_add: bias has 84 elements but input axis 1 has 120}}
+  // expected-error @+2 {{bias_add: bias has 84 elements but input axis 1 has 120}}
+  // expected-error @+1 {{failed to infer returned types}}
   %0 = dl.bias_add %x, %b {axis = 1 : i64} : (tensor<?x120xf32>, tensor<84xf32>) -> tensor<?x120xf32>
   return
 }
@@ -58,7 +65,8 @@ func.func @bias_size(%x: tensor<?x120xf32>, %b: tensor<84xf32>) {
 // -----
 
 func.func @add_shapes(%a: tensor<?x10xf32>, %b: tensor<?x12xf32>) {
-  // expected-error @+1 {{add: lhs and rhs must have the same shape}}
+  // expected-error @+2 {{add: lhs and rhs must have the same shape}}
+  // expected-error @+1 {{failed to infer returned types}}
   %0 = dl.add %a, %b : (tensor<?x10xf32>, tensor<?x12xf32>) -> tensor<?x10xf32>
   return
 }
@@ -66,7 +74,8 @@ func.func @add_shapes(%a: tensor<?x10xf32>, %b: tensor<?x12xf32>) {
 // -----
 
 func.func @reshape_count(%a: tensor<?x400xf32>) {
-  // expected-error @+1 {{reshape: cannot reshape 400 elements per example into 300}}
+  // expected-error @+2 {{reshape: cannot reshape 400 elements per example into 300}}
+  // expected-error @+1 {{failed to infer returned types}}
   %0 = dl.reshape %a {shape = array<i64: 3, 10, 10>} : (tensor<?x400xf32>) -> tensor<?x3x10x10xf32>
   return
 }
@@ -74,7 +83,8 @@ func.func @reshape_count(%a: tensor<?x400xf32>) {
 // -----
 
 func.func @xent_rows(%l: tensor<8x10xf32>, %y: tensor<4xi32>) {
-  // expected-error @+1 {{softmax_xent: logits have 8 rows but there are 4 labels}}
+  // expected-error @+2 {{softmax_xent: logits have 8 rows but there are 4 labels}}
+  // expected-error @+1 {{failed to infer returned types}}
   %0 = dl.softmax_xent %l, %y : (tensor<8x10xf32>, tensor<4xi32>) -> tensor<f32>
   return
 }

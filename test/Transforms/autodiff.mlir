@@ -32,16 +32,16 @@ module attributes {dl.optimizer = {lr = 5.0e-02 : f32, momentum = 0.5 : f32, wei
 // CHECK-LABEL: func.func @train_step
 // CHECK: %[[L:.*]] = dl.matmul %[[F:.*]], %[[FW:.*]] {transpose_b}
 // CHECK: %[[DL:.*]] = dl.softmax_xent_grad %[[L]]
-// dW = dL^T . F  for  L = F . W^T
-// CHECK: %[[DFW:.*]] = dl.matmul %[[DL]], %[[F]] {transpose_a}
 // dF = dL . W
 // CHECK: %[[DF:.*]] = dl.matmul %[[DL]], %[[FW]] :
+// dW = dL^T . F  for  L = F . W^T
+// CHECK: %[[DFW:.*]] = dl.matmul %[[DL]], %[[F]] {transpose_a}
 // The fc weight is updated once its gradient and the dF matmul (its last reader) are done.
 // CHECK-NEXT: dl.sgd_update @fc.weight, %[[DFW]], @fc.weight.momentum {lr = 5.000000e-02 : f32, momentum = 5.000000e-01 : f32, weight_decay = 0.000000e+00 : f32}
 // CHECK: dl.reshape %[[DF]] {shape = array<i64: 2, 3, 3>}
 // CHECK: dl.maxpool2d_grad
 // CHECK: %[[DR:.*]] = dl.relu_grad
-// CHECK: %[[DB:.*]] = dl.bias_add_grad %[[DR]] {axis = 1 : i64}
+// CHECK: %[[DB:.*]] = dl.bias_add_grad %[[DR]] :
 // CHECK: dl.sgd_update @conv.bias, %[[DB]], @conv.bias.momentum
 // The input needs no gradient, so there is no conv2d_grad_input.
 // CHECK-NOT: conv2d_grad_input
