@@ -22,3 +22,4 @@ llvm_config.add_tool_substitutions(["FileCheck", "not", "count"], [config.llvm_t
 if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
     config.available_features.add("fashion-mnist")
 config.substitutions.append(("%python", sys.executable))
+config.substitutions.append(("%llvm_include", os.path.join(os.path.dirname(config.llvm_tools_dir), "include")))

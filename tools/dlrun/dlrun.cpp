@@ -37,6 +37,8 @@ static bool parseInt(const char *s, int64_t &out) {
 }
 
 int main(int argc, char **argv) {
+  // Progress lines should reach a pipe (tee, a log file) as they happen.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   dlc::RunOptions opts;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
