@@ -8,6 +8,8 @@
 #include "runtime/cpu/Kernels.h"
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 
 using namespace dlc;
 using plan::KernelKind;
@@ -57,8 +59,12 @@ void runKernel(const plan::Kernel &k, float *const *a) {
     return cpu::accuracy(i[0], i[1], a[0], reinterpret_cast<const int32_t *>(a[1]), a[2]);
   case KernelKind::SgdMomentum:
     return cpu::sgdMomentum(i[0], k.floats[0], k.floats[1], k.floats[2], a[0], a[1], a[2]);
-  case KernelKind::NumKinds:
-    break;
+  default:
+    // Kinds added to the plan format before their CPU kernels exist are rejected here
+    // rather than silently skipped.
+    std::fprintf(stderr, "dlrun: error: kernel kind '%s' (%s) has no CPU implementation\n",
+                 plan::kernelKindName(k.kind), k.name.c_str());
+    std::exit(1);
   }
 }
 } // namespace

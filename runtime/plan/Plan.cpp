@@ -491,6 +491,7 @@ const char *kernelKindName(KernelKind k) {
       "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter", "maxpool_fwd", "maxpool_bwd",
       "relu",       "relu_bwd",        "bias_add",          "bias_add_bwd", "matmul",
       "add",        "softmax_xent",    "softmax_xent_bwd",  "accuracy",     "sgd_momentum",
+      "batch_norm_train", "batch_norm_eval", "batch_norm_bwd", "avgpool_fwd", "avgpool_bwd",
   };
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(KernelKind::NumKinds),
                 "every kernel kind needs a name");

@@ -20,7 +20,8 @@ constexpr uint32_t kPlanVersion = 1;
 /// Kernel kinds, in a fixed order that is part of the file format (append only).
 /// Arguments (buffer ids) and integer attributes per kind are documented in docs/plan.md.
 enum class KernelKind : uint16_t {
-  Conv2dFwd,       // args x w y scratch; ints n c h w k r s strideH strideW padH padW
+  Conv2dFwd,       // args x w y scratch [bias]; ints n c h w k r s strideH strideW padH padW
+                   //   [epilogue]  (epilogue: see kEpilogue*; bias is the last arg when set)
   Conv2dBwdData,   // args dy w dx scratch; ints as Conv2dFwd
   Conv2dBwdFilter, // args dy x dw scratch; ints as Conv2dFwd
   MaxPoolFwd,      // args x y; ints n c h w kh kw strideH strideW padH padW
@@ -29,15 +30,27 @@ enum class KernelKind : uint16_t {
   ReluBwd,         // args dy y dx; ints count
   BiasAdd,         // args x b y; ints outer channels inner
   BiasAddBwd,      // args dy db; ints outer channels inner
-  Matmul,          // args a b c; ints M N K transA transB
+  Matmul,          // args a b c [bias]; ints M N K transA transB [epilogue]
   Add,             // args a b y; ints count
   SoftmaxXent,     // args logits labels loss; ints batch classes
   SoftmaxXentBwd,  // args logits labels dlogits; ints batch classes
   Accuracy,        // args logits labels correct; ints batch classes
   SgdMomentum,     // args w g m; ints count; floats lr momentum weightDecay
+  BatchNormTrain,  // args x gamma beta runMean runVar y saveMean saveInvStd; ints n c hw;
+                   //   floats eps momentum  (batch statistics; updates the running ones)
+  BatchNormEval,   // args x gamma beta runMean runVar y; ints n c hw; floats eps
+  BatchNormBwd,    // args x dy gamma saveMean saveInvStd dx dgamma dbeta; ints n c hw
+  AvgPoolFwd,      // args x y; ints as MaxPoolFwd (padding counts as zeros, divisor kh*kw)
+  AvgPoolBwd,      // args dy dx; ints as MaxPoolFwd
   NumKinds
 };
 const char *kernelKindName(KernelKind k);
+
+/// Epilogue bits of Conv2dFwd and Matmul (an optional trailing int; absent means 0): work
+/// fused into the kernel's output write, in this order. Bias is per output channel (conv) or
+/// per column (matmul) and is the kernel's last argument.
+constexpr int64_t kEpilogueBias = 1;
+constexpr int64_t kEpilogueRelu = 2;
 
 /// What a buffer holds; drives the memory breakdown and which region it lives in.
 enum class BufferKind : uint8_t {

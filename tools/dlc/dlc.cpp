@@ -9,18 +9,19 @@
 
 using namespace llvm;
 
+static cl::OptionCategory dlcCategory("dlc options");
 static cl::SubCommand compileCmd("compile",
                                  "Compile a YAML model into a plan file that dlrun executes");
 static cl::opt<std::string> input(cl::Positional, cl::desc("<model.yaml>"), cl::Required,
-                                  cl::sub(compileCmd));
+                                  cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<std::string> output("o", cl::desc("Plan file to write (default: <model>.plan)"),
-                                   cl::value_desc("plan"), cl::sub(compileCmd));
+                                   cl::value_desc("plan"), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<int64_t> batch("batch", cl::desc("Batch size (default: the model's training.batch)"),
-                              cl::init(0), cl::sub(compileCmd));
-static cl::opt<bool> quiet("quiet", cl::desc("Print nothing on success"), cl::sub(compileCmd));
+                              cl::init(0), cl::sub(compileCmd), cl::cat(dlcCategory));
+static cl::opt<bool> quiet("quiet", cl::desc("Print nothing on success"), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<dlc::EmitStage> emit(
     "emit", cl::desc("Print the IR at a stage instead of writing a plan"),
-    cl::init(dlc::EmitStage::Plan), cl::sub(compileCmd),
+    cl::init(dlc::EmitStage::Plan), cl::sub(compileCmd), cl::cat(dlcCategory),
     cl::values(clEnumValN(dlc::EmitStage::Import, "import", "dl IR as imported (dynamic batch)"),
                clEnumValN(dlc::EmitStage::Shapes, "shapes", "after --dl-infer-shapes"),
                clEnumValN(dlc::EmitStage::Autodiff, "autodiff",
@@ -31,6 +32,7 @@ static cl::opt<dlc::EmitStage> emit(
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(dlcCategory);
 
   cl::ParseCommandLineOptions(
       argc, argv,
