@@ -73,9 +73,12 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   pm.addPass(dl::createInferShapes(dl::InferShapesOptions{batch}));
   if (opts.emit != EmitStage::Shapes)
     pm.addPass(dl::createAutodiff());
+  if (opts.emit != EmitStage::Shapes && opts.emit != EmitStage::Autodiff && opts.fuse)
+    pm.addPass(dl::createFuseEpilogues());
   if (failed(pm.run(*module)))
     return 1;
-  if (opts.emit == EmitStage::Shapes || opts.emit == EmitStage::Autodiff) {
+  if (opts.emit == EmitStage::Shapes || opts.emit == EmitStage::Autodiff ||
+      opts.emit == EmitStage::Fused) {
     module->print(out);
     return 0;
   }

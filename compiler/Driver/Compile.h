@@ -9,7 +9,7 @@
 namespace dlc {
 
 /// Where `dlc compile` stops and what it prints instead of writing a plan.
-enum class EmitStage { Import, Shapes, Autodiff, Kernels, Memory, Plan };
+enum class EmitStage { Import, Shapes, Autodiff, Fused, Kernels, Memory, Plan };
 
 struct CompileOptions {
   std::string input;
@@ -17,6 +17,7 @@ struct CompileOptions {
   int64_t batch = 0;  // 0: the model file's training.batch
   EmitStage emit = EmitStage::Plan;
   bool quiet = false;
+  bool fuse = true; // --dl-fuse-epilogues
 };
 
 /// Runs the whole pipeline: import, --dl-infer-shapes, --dl-autodiff, lowering to kernels,

@@ -471,7 +471,7 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
     int64_t c = xt.getDimSize(1), area = (*k)[0] * (*k)[1];
     Value w = param(layer, layerName + ".weight", {*filters, c, (*k)[0], (*k)[1]}, *init,
                     c * area, *filters * area);
-    auto y = typed(b.create<dl::Conv2dOp>(l, unknown, x, w, *s, *p));
+    auto y = typed(b.create<dl::Conv2dOp>(l, unknown, x, w, Value(), *s, *p));
     if (failed(y) || !*bias)
       return y;
     Value bv = param(layer, layerName + ".bias", {*filters}, "zeros", c * area, *filters);
@@ -491,7 +491,7 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
              failure();
     int64_t in = xt.getDimSize(1);
     Value w = param(layer, layerName + ".weight", {*units, in}, *init, in, *units);
-    auto y = typed(b.create<dl::MatmulOp>(l, unknown, x, w, false, true));
+    auto y = typed(b.create<dl::MatmulOp>(l, unknown, x, w, Value(), false, true));
     if (failed(y) || !*bias)
       return y;
     Value bv = param(layer, layerName + ".bias", {*units}, "zeros", in, *units);

@@ -60,8 +60,10 @@ private:
     return (op->getName().stripDialect() + (layer.empty() ? "" : "@" + layer)).str();
   }
   /// Emits one kernel; `results` get fresh buffers, `scratchBytes` a workspace buffer.
+  /// `trailing` operands (a fused bias) come after the results and the workspace.
   void emit(Operation *op, KernelKind kind, ArrayRef<Value> operands, std::vector<int64_t> ints,
-            double flops, uint64_t scratchBytes = 0, std::vector<float> floats = {}) {
+            double flops, uint64_t scratchBytes = 0, std::vector<float> floats = {},
+            ArrayRef<Value> trailing = {}) {
     int32_t step = prog->kernels.size();
     plan::Kernel k;
     k.kind = kind;
@@ -89,6 +91,10 @@ private:
       k.args.push_back(newBuffer(k.name + ".workspace", BufferKind::Workspace, scratchBytes));
       touch(k.args.back(), step);
     }
+    for (Value v : trailing) {
+      k.args.push_back(buffers.lookup(v));
+      touch(k.args.back(), step);
+    }
     prog->kernels.push_back(std::move(k));
   }
 
@@ -100,6 +106,18 @@ private:
     return uint64_t(x[1] * w[2] * w[3] * y[2] * y[3]) * 4; // one image's im2col matrix
   }
   LogicalResult lowerOp(Operation *op);
+
+  /// The epilogue bits of a fused conv/matmul; a fused bias is appended to `trailing`.
+  static int64_t epilogue(Value bias, bool relu, SmallVectorImpl<Value> &trailing) {
+    int64_t bits = 0;
+    if (bias) {
+      bits |= plan::kEpilogueBias;
+      trailing.push_back(bias);
+    }
+    if (relu)
+      bits |= plan::kEpilogueRelu;
+    return bits;
+  }
 };
 } // namespace
 
@@ -117,9 +135,13 @@ LogicalResult ProgramLowering::lowerOp(Operation *op) {
       })
       .Case([&](dl::Conv2dOp c) {
         auto x = shapeOf(c.getInput()), w = shapeOf(c.getFilter()), y = shapeOf(c.getResult());
-        emit(op, KernelKind::Conv2dFwd, {c.getInput(), c.getFilter()},
-             convInts(x, w, c.getStride(), c.getPadding()),
-             2.0 * numElements(c.getResult()) * w[1] * w[2] * w[3], convScratch(x, w, y));
+        auto ints = convInts(x, w, c.getStride(), c.getPadding());
+        SmallVector<Value> bias;
+        if (int64_t e = epilogue(c.getBias(), c.getRelu(), bias))
+          ints.push_back(e);
+        emit(op, KernelKind::Conv2dFwd, {c.getInput(), c.getFilter()}, ints,
+             2.0 * numElements(c.getResult()) * w[1] * w[2] * w[3], convScratch(x, w, y), {},
+             bias);
         return success();
       })
       .Case([&](dl::Conv2dGradInputOp c) {
@@ -187,9 +209,13 @@ LogicalResult ProgramLowering::lowerOp(Operation *op) {
       .Case([&](dl::MatmulOp m) {
         auto a = shapeOf(m.getLhs()), c = shapeOf(m.getResult());
         int64_t k = m.getTransposeA() ? a[0] : a[1];
-        emit(op, KernelKind::Matmul, {m.getLhs(), m.getRhs()},
-             {c[0], c[1], k, m.getTransposeA() ? 1 : 0, m.getTransposeB() ? 1 : 0},
-             2.0 * c[0] * c[1] * k);
+        std::vector<int64_t> ints{c[0], c[1], k, m.getTransposeA() ? 1 : 0,
+                                  m.getTransposeB() ? 1 : 0};
+        SmallVector<Value> bias;
+        if (int64_t e = epilogue(m.getBias(), m.getRelu(), bias))
+          ints.push_back(e);
+        emit(op, KernelKind::Matmul, {m.getLhs(), m.getRhs()}, ints, 2.0 * c[0] * c[1] * k, 0, {},
+             bias);
         return success();
       })
       .Case([&](dl::AddOp a) {

@@ -65,6 +65,10 @@ LogicalResult GradBuilder::visit(Operation *op) {
                b.create<SoftmaxXentGradOp>(loc, xent.getLogits(), xent.getLabels()));
     return success();
   }
+  // Fused epilogues have no gradient rules: differentiate first, then fuse.
+  if ((isa<Conv2dOp>(op) && (cast<Conv2dOp>(op).getBias() || cast<Conv2dOp>(op).getRelu())) ||
+      (isa<MatmulOp>(op) && (cast<MatmulOp>(op).getBias() || cast<MatmulOp>(op).getRelu())))
+    return op->emitOpError("has a fused epilogue; run --dl-autodiff before --dl-fuse-epilogues");
   Value dy = op->getNumResults() == 1 ? grad(op->getResult(0)) : Value();
   if (!dy)
     return success(); // nothing downstream of this op reaches the loss
@@ -84,13 +88,13 @@ LogicalResult GradBuilder::visit(Operation *op) {
     bool ta = mm.getTransposeA(), tb = mm.getTransposeB();
     // C = op(A) op(B): each case below is dC pushed through the transposes.
     if (wants(a)) {
-      Value da = !ta ? b.create<MatmulOp>(loc, dy, w, false, !tb).getResult()
-                     : b.create<MatmulOp>(loc, w, dy, tb, true).getResult();
+      Value da = !ta ? b.create<MatmulOp>(loc, dy, w, Value(), false, !tb).getResult()
+                     : b.create<MatmulOp>(loc, w, dy, Value(), tb, true).getResult();
       accumulate(a, da);
     }
     if (wants(w)) {
-      Value dw = !tb ? b.create<MatmulOp>(loc, a, dy, !ta, false).getResult()
-                     : b.create<MatmulOp>(loc, dy, a, true, ta).getResult();
+      Value dw = !tb ? b.create<MatmulOp>(loc, a, dy, Value(), !ta, false).getResult()
+                     : b.create<MatmulOp>(loc, dy, a, Value(), true, ta).getResult();
       accumulate(w, dw);
     }
   } else if (auto fl = dyn_cast<FlattenOp>(op)) {

@@ -34,4 +34,14 @@ def Autodiff : Pass<"dl-autodiff", "ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def FuseEpilogues : Pass<"dl-fuse-epilogues", "ModuleOp"> {
+  let summary = "Fold bias_add and relu into the conv2d or matmul that feeds them";
+  let description = [{
+    `relu(bias_add(conv2d(x, w), b))` becomes `conv2d(x, w, b) {relu}`; the same for
+    `matmul` with a per-column bias. A value is folded only when nothing else reads it, so
+    the training step keeps every activation its gradient ops need. Runs after
+    `--dl-autodiff`; both the CPU and the CUDA targets implement the fused epilogue.
+  }];
+}
+
 #endif // DL_PASSES

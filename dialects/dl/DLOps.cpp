@@ -84,6 +84,20 @@ LogicalResult inferWindowed(const ShapeCtx &c, ArrayRef<int64_t> x, int64_t chan
 }
 } // namespace
 
+/// A fused bias must be 1-D with one value per output channel (conv) or column (matmul).
+static LogicalResult checkEpilogueBias(const ShapeCtx &c, Value bias, int64_t want,
+                                       StringRef what) {
+  if (!bias)
+    return success();
+  auto b = c.shape(bias, 1, "bias");
+  if (failed(b))
+    return failure();
+  if (!dimsAgree((*b)[0], want))
+    return c.fail("bias has " + dimStr((*b)[0]) + " elements but there are " + dimStr(want) +
+                  " " + what);
+  return success();
+}
+
 LogicalResult mlir::dl::refineResultTypes(Operation *op) {
   auto iface = dyn_cast<InferTypeOpInterface>(op);
   if (!iface)
@@ -157,6 +171,8 @@ LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *ctx, std::optional<Locatio
   if (!dimsAgree((*x)[1], (*w)[1]))
     return c.fail("input has " + dimStr((*x)[1]) + " channels but the filter expects " +
                   dimStr((*w)[1]));
+  if (failed(checkEpilogueBias(c, a.getBias(), (*w)[0], "output channels")))
+    return failure();
   return inferWindowed(c, *x, (*w)[0], {(*w)[2], (*w)[3]}, a.getStride(), a.getPadding(),
                        out);
 }
@@ -227,6 +243,8 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *ctx, std::optional<Locatio
   int64_t n = a.getTransposeB() ? (*r)[0] : (*r)[1];
   if (!dimsAgree(k1, k2))
     return c.fail("inner dimensions differ: " + dimStr(k1) + " vs " + dimStr(k2));
+  if (failed(checkEpilogueBias(c, a.getBias(), n, "columns")))
+    return failure();
   out.push_back(c.f32({m, n}));
   return success();
 }

@@ -79,16 +79,23 @@ def DL_Conv2dOp : DL_InferOp<"conv2d"> {
   let summary = "2-D convolution (cross-correlation), NCHW input, KCRS filter";
   let description = [{
     `y[n,k,oh,ow] = sum_{c,r,s} x[n,c,oh*sh+r-ph,ow*sw+s-pw] * w[k,c,r,s]`, zero padding.
-    The bias is a separate `dl.bias_add`, which the fusion pass folds back in.
+    The importer emits the bias as a separate `dl.bias_add`; `--dl-fuse-epilogues` folds it
+    back in as the optional `bias` operand (one value per output channel), and a following
+    `dl.relu` as the `relu` flag, which are applied, in that order, as the output is written.
 
     ```mlir
     %y = dl.conv2d %x, %w {padding = array<i64: 1, 1>, stride = array<i64: 1, 1>} : (tensor<?x1x28x28xf32>, tensor<6x1x3x3xf32>) -> tensor<?x6x28x28xf32>
+    %z = dl.conv2d %x, %w, %b {padding = array<i64: 1, 1>, relu, stride = array<i64: 1, 1>} : (tensor<?x1x28x28xf32>, tensor<6x1x3x3xf32>, tensor<6xf32>) -> tensor<?x6x28x28xf32>
     ```
   }];
   let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$filter,
-                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+                       Optional<DL_FloatTensor>:$bias,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding,
+                       UnitAttr:$relu);
   let results = (outs DL_FloatTensor:$result);
-  let assemblyFormat = "$input `,` $filter attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = [{
+    $input `,` $filter (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
 }
 
 def DL_MaxPool2dOp : DL_InferOp<"maxpool2d"> {
@@ -151,16 +158,21 @@ def DL_MatmulOp : DL_InferOp<"matmul"> {
   let description = [{
     `C = op(A) * op(B)` where `op` transposes when `transpose_a` / `transpose_b` is set. A
     linear layer is `matmul(x, W, transpose_b)` followed by `bias_add`, with W stored
-    `[out_features, in_features]` as in PyTorch.
+    `[out_features, in_features]` as in PyTorch. `--dl-fuse-epilogues` folds that bias (one
+    value per column) and a following relu into the matmul, as for `dl.conv2d`.
 
     ```mlir
     %y = dl.matmul %x, %w {transpose_b} : (tensor<?x400xf32>, tensor<120x400xf32>) -> tensor<?x120xf32>
+    %z = dl.matmul %x, %w, %b {relu, transpose_b} : (tensor<?x400xf32>, tensor<120x400xf32>, tensor<120xf32>) -> tensor<?x120xf32>
     ```
   }];
   let arguments = (ins DL_FloatTensor:$lhs, DL_FloatTensor:$rhs,
-                       UnitAttr:$transpose_a, UnitAttr:$transpose_b);
+                       Optional<DL_FloatTensor>:$bias,
+                       UnitAttr:$transpose_a, UnitAttr:$transpose_b, UnitAttr:$relu);
   let results = (outs DL_FloatTensor:$result);
-  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = [{
+    $lhs `,` $rhs (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
 }
 
 def DL_FlattenOp : DL_InferOp<"flatten"> {

@@ -125,3 +125,12 @@ func.func @sgd_types(%g: tensor<5xf32>) {
   dl.sgd_update @w, %g, @m {lr = 1.0e-02 : f32, momentum = 9.0e-01 : f32, weight_decay = 0.0 : f32} : tensor<5xf32>
   return
 }
+
+// -----
+
+func.func @fused_bias_size(%x: tensor<2x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<5xf32>) {
+  // expected-error @+2 {{conv2d: bias has 5 elements but there are 4 output channels}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.conv2d %x, %w, %b {padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<2x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<5xf32>) -> tensor<2x4x6x6xf32>
+  return
+}

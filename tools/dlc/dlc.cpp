@@ -18,6 +18,8 @@ static cl::opt<std::string> output("o", cl::desc("Plan file to write (default: <
                                    cl::value_desc("plan"), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<int64_t> batch("batch", cl::desc("Batch size (default: the model's training.batch)"),
                               cl::init(0), cl::sub(compileCmd), cl::cat(dlcCategory));
+static cl::opt<bool> fuse("fuse", cl::desc("Fuse bias and relu into conv/matmul (--fuse=false: off)"),
+                          cl::init(false), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<bool> quiet("quiet", cl::desc("Print nothing on success"), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<dlc::EmitStage> emit(
     "emit", cl::desc("Print the IR at a stage instead of writing a plan"),
@@ -26,6 +28,7 @@ static cl::opt<dlc::EmitStage> emit(
                clEnumValN(dlc::EmitStage::Shapes, "shapes", "after --dl-infer-shapes"),
                clEnumValN(dlc::EmitStage::Autodiff, "autodiff",
                           "after --dl-autodiff (the whole training step)"),
+               clEnumValN(dlc::EmitStage::Fused, "fused", "after --dl-fuse-epilogues"),
                clEnumValN(dlc::EmitStage::Kernels, "kernels", "the kernel programs (train, eval)"),
                clEnumValN(dlc::EmitStage::Memory, "memory", "the memory plan"),
                clEnumValN(dlc::EmitStage::Plan, "plan", "write the plan file (default)")));
@@ -54,5 +57,6 @@ int main(int argc, char **argv) {
   opts.batch = batch;
   opts.emit = emit;
   opts.quiet = quiet;
+  opts.fuse = fuse;
   return dlc::compile(opts, outs());
 }

@@ -1,0 +1,76 @@
+//===- FuseEpilogues.cpp - fold bias and relu into conv/matmul --*- C++ -*-===//
+//
+// Rewrites `relu(bias_add(conv2d(x, w), b))` into `conv2d(x, w, b) {relu}` (and likewise for
+// matmul, whose bias is per column), so each layer's output is written once instead of three
+// times. A step folds only when the value it consumes has no other user: in a training step
+// the relu's output (read by relu_grad) survives as the fused op's result, while the
+// pre-activation values, which nothing else reads, disappear. Both targets implement the
+// epilogue (Plan.h: kEpilogueBias, kEpilogueRelu).
+//
+#include "compiler/Transforms/Passes.h"
+
+namespace mlir::dl {
+#define GEN_PASS_DEF_FUSEEPILOGUES
+#include "compiler/Transforms/Passes.h.inc"
+} // namespace mlir::dl
+
+using namespace mlir;
+using namespace mlir::dl;
+
+namespace {
+/// True for a conv2d or matmul whose epilogue can still take `what` ("bias" or "relu").
+bool canTake(Operation *op, bool bias) {
+  if (!op || !op->hasOneUse())
+    return false;
+  if (auto c = dyn_cast<Conv2dOp>(op))
+    return !c.getRelu() && !(bias && c.getBias());
+  if (auto m = dyn_cast<MatmulOp>(op))
+    return !m.getRelu() && !(bias && m.getBias());
+  return false;
+}
+
+void setBias(Operation *op, Value b) {
+  if (auto c = dyn_cast<Conv2dOp>(op))
+    c.getBiasMutable().assign(b);
+  else
+    cast<MatmulOp>(op).getBiasMutable().assign(b);
+}
+
+/// Makes `bias` available before `producer`: parameter reads (the usual bias) have no
+/// operands and are moved up; any other late-defined value blocks the fusion.
+bool dominateProducer(Value bias, Operation *producer) {
+  Operation *def = bias.getDefiningOp();
+  if (!def || def->getBlock() != producer->getBlock() || def->isBeforeInBlock(producer))
+    return true;
+  if (!isa<ParamOp>(def))
+    return false;
+  def->moveBefore(producer);
+  return true;
+}
+
+struct FuseEpiloguesPass : public dl::impl::FuseEpiloguesBase<FuseEpiloguesPass> {
+  void runOnOperation() override {
+    // Erasing the visited op is allowed during a walk, and it must go at once: the next
+    // fold checks that its producer has a single user.
+    getOperation().walk([&](Operation *op) {
+      if (auto add = dyn_cast<BiasAddOp>(op)) {
+        Operation *producer = add.getInput().getDefiningOp();
+        // Channels are axis 1 for NCHW conv outputs and the columns of a matmul result.
+        if (add.getAxis() != 1 || !canTake(producer, /*bias=*/true) ||
+            !dominateProducer(add.getBias(), producer))
+          return;
+        setBias(producer, add.getBias());
+        add.getResult().replaceAllUsesWith(producer->getResult(0));
+        add.erase();
+      } else if (auto relu = dyn_cast<ReluOp>(op)) {
+        Operation *producer = relu.getInput().getDefiningOp();
+        if (!canTake(producer, /*bias=*/false))
+          return;
+        producer->setAttr("relu", UnitAttr::get(&getContext()));
+        relu.getResult().replaceAllUsesWith(producer->getResult(0));
+        relu.erase();
+      }
+    });
+  }
+};
+} // namespace

@@ -1,0 +1,349 @@
+// Unit tests for the batch-norm and average-pooling kernels: forward results against naive
+// double-precision references, the running-statistics update against hand-computed values,
+// and every backward kernel against central finite differences of the forward kernel.
+#include "runtime/cpu/NormPoolKernels.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace dlc::cpu;
+
+namespace {
+
+using Vec = std::vector<float>;
+// Prefilled into outputs so a kernel that accumulates instead of overwriting gets caught.
+constexpr float kGarbage = 7.25f;
+
+Vec randomVec(std::mt19937 &rng, size_t n, float lo = -1.0f, float hi = 1.0f) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  Vec v(n);
+  for (float &x : v)
+    x = dist(rng);
+  return v;
+}
+
+void expectAllNear(const Vec &actual, const Vec &expected, float tol = 1e-4f) {
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < actual.size(); ++i)
+    EXPECT_NEAR(actual[i], expected[i], tol * std::max(1.0f, std::fabs(expected[i]))) << "index " << i;
+}
+
+/// Checks `analytic` = dL/d`in` for L = sum(r * fwd()), where fwd recomputes the op output from
+/// the current contents of `in`. Central differences with L accumulated in double.
+void checkGradient(Vec &in, const Vec &analytic, const Vec &r, const std::function<Vec()> &fwd,
+                   float eps = 1e-2f, double relTol = 2e-2) {
+  ASSERT_EQ(in.size(), analytic.size());
+  auto loss = [&] {
+    Vec y = fwd();
+    EXPECT_EQ(y.size(), r.size());
+    double l = 0.0;
+    for (size_t i = 0; i < y.size(); ++i)
+      l += (double)r[i] * y[i];
+    return l;
+  };
+  for (size_t i = 0; i < in.size(); ++i) {
+    const float saved = in[i];
+    in[i] = saved + eps;
+    double plus = loss();
+    in[i] = saved - eps;
+    double minus = loss();
+    in[i] = saved;
+    // Divide by the step actually taken: saved +- eps is rounded to float.
+    double numeric = (plus - minus) / ((double)(saved + eps) - (double)(saved - eps));
+    double tol = relTol * std::max(std::fabs(numeric), std::fabs((double)analytic[i])) + 1e-3;
+    EXPECT_NEAR(analytic[i], numeric, tol) << "element " << i;
+  }
+}
+
+// ---------------------------------------------------------------- batch norm
+
+struct BnRef {
+  std::vector<double> mean, var;  // biased variance
+  Vec y;
+};
+
+/// Textbook batch norm in double: two loops over each channel, no shared helpers with the kernel.
+BnRef naiveBatchNorm(int n, int c, int hw, float eps, const Vec &x, const Vec &gamma, const Vec &beta) {
+  BnRef r{std::vector<double>(c), std::vector<double>(c), Vec(x.size())};
+  const double count = (double)n * hw;
+  for (int ch = 0; ch < c; ++ch) {
+    double s = 0.0;
+    for (int b = 0; b < n; ++b)
+      for (int i = 0; i < hw; ++i)
+        s += x[((size_t)b * c + ch) * hw + i];
+    r.mean[ch] = s / count;
+    double v = 0.0;
+    for (int b = 0; b < n; ++b)
+      for (int i = 0; i < hw; ++i) {
+        double d = x[((size_t)b * c + ch) * hw + i] - r.mean[ch];
+        v += d * d;
+      }
+    r.var[ch] = v / count;
+    for (int b = 0; b < n; ++b)
+      for (int i = 0; i < hw; ++i) {
+        size_t k = ((size_t)b * c + ch) * hw + i;
+        r.y[k] = (float)(gamma[ch] * (x[k] - r.mean[ch]) / std::sqrt(r.var[ch] + eps) + beta[ch]);
+      }
+  }
+  return r;
+}
+
+/// Inputs and outputs of one batchNormTrain call; outputs start as garbage.
+struct BnData {
+  int n, c, hw;
+  float eps = 1e-5f, momentum = 0.1f;
+  Vec x, gamma, beta, runMean, runVar;
+  BnData(int n_, int c_, int hw_, std::mt19937 &rng)
+      : n(n_), c(c_), hw(hw_), x(randomVec(rng, (size_t)n_ * c_ * hw_, -2.0f, 3.0f)),
+        gamma(randomVec(rng, c_, 0.5f, 1.5f)), beta(randomVec(rng, c_)), runMean(randomVec(rng, c_)),
+        runVar(randomVec(rng, c_, 0.5f, 2.0f)) {}
+  size_t size() const { return x.size(); }
+  /// Runs the kernel on copies of the running stats so repeated calls (finite differences)
+  /// see identical inputs.
+  Vec forward(Vec *mean = nullptr, Vec *invStd = nullptr, Vec *rm = nullptr, Vec *rv = nullptr) const {
+    Vec y(size(), kGarbage), sm(c, kGarbage), si(c, kGarbage), m = runMean, v = runVar;
+    batchNormTrain(n, c, hw, eps, momentum, x.data(), gamma.data(), beta.data(), m.data(), v.data(), y.data(),
+                   sm.data(), si.data());
+    if (mean) *mean = sm;
+    if (invStd) *invStd = si;
+    if (rm) *rm = m;
+    if (rv) *rv = v;
+    return y;
+  }
+};
+
+struct BnShape { int n, c, hw; };
+const BnShape kBnShapes[] = {
+    {3, 4, 5},   // moderate: the x gradient check is sensitive to size
+    {2, 3, 37},  // odd hw exercises the non-multiple-of-4 and vector tails
+    {1, 2, 1},   // hw 1 (the per-channel vector after global pooling), batch 1
+    {8, 2, 1},   // hw 1 with a real batch
+};
+
+TEST(NormPoolKernelsTest, BatchNormTrainMatchesNaive) {
+  std::mt19937 rng(11);
+  for (const BnShape &sh : kBnShapes) {
+    if (sh.n * sh.hw < 2)
+      continue;  // no unbiased variance; BatchNormTrainSingleElement covers it
+    SCOPED_TRACE("n=" + std::to_string(sh.n) + " c=" + std::to_string(sh.c) + " hw=" + std::to_string(sh.hw));
+    BnData d(sh.n, sh.c, sh.hw, rng);
+    Vec mean, invStd, rm, rv;
+    Vec y = d.forward(&mean, &invStd, &rm, &rv);
+    BnRef ref = naiveBatchNorm(d.n, d.c, d.hw, d.eps, d.x, d.gamma, d.beta);
+    expectAllNear(y, ref.y);
+    const double count = (double)d.n * d.hw;
+    for (int ch = 0; ch < d.c; ++ch) {
+      EXPECT_NEAR(mean[ch], ref.mean[ch], 1e-5) << "channel " << ch;
+      EXPECT_NEAR(invStd[ch], 1.0 / std::sqrt(ref.var[ch] + d.eps), 1e-4 * invStd[ch]) << "channel " << ch;
+      double unbiased = ref.var[ch] * count / (count - 1.0);
+      EXPECT_NEAR(rm[ch], 0.9 * d.runMean[ch] + 0.1 * ref.mean[ch], 1e-5) << "channel " << ch;
+      EXPECT_NEAR(rv[ch], 0.9 * d.runVar[ch] + 0.1 * unbiased, 1e-5) << "channel " << ch;
+    }
+  }
+}
+
+TEST(NormPoolKernelsTest, BatchNormTrainByHand) {
+  // One channel, n=2, hw=2, x = {1,2,3,4}: mean 2.5, biased var 1.25, unbiased var 5/3.
+  const Vec x = {1, 2, 3, 4}, gamma = {2.0f}, beta = {0.5f};
+  Vec runMean = {0.5f}, runVar = {2.0f}, y(4, kGarbage), sm(1, kGarbage), si(1, kGarbage);
+  batchNormTrain(2, 1, 2, 0.0f, 0.25f, x.data(), gamma.data(), beta.data(), runMean.data(), runVar.data(),
+                 y.data(), sm.data(), si.data());
+  const double invStd = 1.0 / std::sqrt(1.25);
+  EXPECT_FLOAT_EQ(sm[0], 2.5f);
+  EXPECT_FLOAT_EQ(si[0], (float)invStd);
+  EXPECT_FLOAT_EQ(runMean[0], 0.75f * 0.5f + 0.25f * 2.5f);                 // 1.0
+  EXPECT_FLOAT_EQ(runVar[0], (float)(0.75 * 2.0 + 0.25 * (5.0 / 3.0)));     // 1.916667
+  for (int i = 0; i < 4; ++i)
+    EXPECT_NEAR(y[i], 2.0 * (x[i] - 2.5) * invStd + 0.5, 1e-6) << "index " << i;
+}
+
+TEST(NormPoolKernelsTest, BatchNormTrainLargeOffset) {
+  // Values near 1000 with unit spread: a one-pass E[x^2] - E[x]^2 in float loses the variance
+  // entirely here, so this pins down the two-pass double reduction.
+  std::mt19937 rng(12);
+  BnData d(4, 3, 50, rng);
+  for (float &v : d.x)
+    v += 1000.0f;
+  Vec mean, invStd;
+  Vec y = d.forward(&mean, &invStd);
+  BnRef ref = naiveBatchNorm(d.n, d.c, d.hw, d.eps, d.x, d.gamma, d.beta);
+  expectAllNear(y, ref.y, 1e-3f);
+  for (int ch = 0; ch < d.c; ++ch)
+    EXPECT_NEAR(invStd[ch], 1.0 / std::sqrt(ref.var[ch] + d.eps), 1e-4 * invStd[ch]) << "channel " << ch;
+}
+
+TEST(NormPoolKernelsTest, BatchNormTrainSingleElement) {
+  // n*hw == 1: y is beta, and the running variance must stay finite (no division by n*hw-1).
+  const Vec x = {3.0f, -1.0f}, gamma = {2.0f, 3.0f}, beta = {0.25f, -0.5f};
+  Vec runMean = {0.0f, 1.0f}, runVar = {1.0f, 1.0f}, y(2, kGarbage), sm(2, kGarbage), si(2, kGarbage);
+  batchNormTrain(1, 2, 1, 1e-5f, 0.1f, x.data(), gamma.data(), beta.data(), runMean.data(), runVar.data(),
+                 y.data(), sm.data(), si.data());
+  EXPECT_FLOAT_EQ(y[0], 0.25f);
+  EXPECT_FLOAT_EQ(y[1], -0.5f);
+  EXPECT_FLOAT_EQ(runMean[0], 0.3f);
+  EXPECT_FLOAT_EQ(runMean[1], 0.8f);
+  EXPECT_TRUE(std::isfinite(runVar[0]) && std::isfinite(runVar[1]));
+}
+
+TEST(NormPoolKernelsTest, BatchNormEvalMatchesNaive) {
+  std::mt19937 rng(13);
+  for (const BnShape &sh : kBnShapes) {
+    SCOPED_TRACE("n=" + std::to_string(sh.n) + " c=" + std::to_string(sh.c) + " hw=" + std::to_string(sh.hw));
+    BnData d(sh.n, sh.c, sh.hw, rng);
+    d.eps = 0.25f;  // large enough that dropping eps from the denominator shows
+    Vec y(d.size(), kGarbage);
+    batchNormEval(d.n, d.c, d.hw, d.eps, d.x.data(), d.gamma.data(), d.beta.data(), d.runMean.data(),
+                  d.runVar.data(), y.data());
+    Vec ref(d.size());
+    for (int b = 0; b < d.n; ++b)
+      for (int ch = 0; ch < d.c; ++ch)
+        for (int i = 0; i < d.hw; ++i) {
+          size_t k = ((size_t)b * d.c + ch) * d.hw + i;
+          ref[k] = (float)(d.gamma[ch] * (d.x[k] - (double)d.runMean[ch]) / std::sqrt((double)d.runVar[ch] + d.eps) +
+                           d.beta[ch]);
+        }
+    expectAllNear(y, ref);
+  }
+}
+
+/// Runs batchNormBackward for dy = r at d's current inputs (outputs prefilled with garbage).
+void bnBackward(const BnData &d, const Vec &r, Vec &dx, Vec &dgamma, Vec &dbeta) {
+  Vec mean, invStd;
+  d.forward(&mean, &invStd);
+  dx.assign(d.size(), kGarbage);
+  dgamma.assign(d.c, kGarbage);
+  dbeta.assign(d.c, kGarbage);
+  batchNormBackward(d.n, d.c, d.hw, d.x.data(), r.data(), d.gamma.data(), mean.data(), invStd.data(), dx.data(),
+                    dgamma.data(), dbeta.data());
+}
+
+TEST(NormPoolKernelsTest, BatchNormBackwardMatchesFiniteDifferences) {
+  std::mt19937 rng(14);
+  for (const BnShape &sh : kBnShapes) {
+    if (sh.n * sh.hw < 2)
+      continue;
+    SCOPED_TRACE("n=" + std::to_string(sh.n) + " c=" + std::to_string(sh.c) + " hw=" + std::to_string(sh.hw));
+    BnData d(sh.n, sh.c, sh.hw, rng);
+    // The data's spread (about 1.4) dwarfs the 1e-2 step, so the curvature of invStd in x stays
+    // within the central-difference error budget.
+    const Vec r = randomVec(rng, d.size());
+    Vec dx, dgamma, dbeta;
+    bnBackward(d, r, dx, dgamma, dbeta);
+    auto fwd = [&] { return d.forward(); };
+    {
+      SCOPED_TRACE("dx");
+      checkGradient(d.x, dx, r, fwd);
+    }
+    {
+      SCOPED_TRACE("dgamma");
+      checkGradient(d.gamma, dgamma, r, fwd);
+    }
+    {
+      SCOPED_TRACE("dbeta");
+      checkGradient(d.beta, dbeta, r, fwd);
+    }
+  }
+}
+
+TEST(NormPoolKernelsTest, BatchNormBackwardInvariants) {
+  // Batch statistics make y invariant to shifting a channel, so dx sums to 0 per channel; and
+  // dy = const gives dx = 0. Both are easy to break with a wrong mean term.
+  std::mt19937 rng(15);
+  BnData d(3, 4, 5, rng);
+  const Vec r = randomVec(rng, d.size());
+  Vec dx, dgamma, dbeta;
+  bnBackward(d, r, dx, dgamma, dbeta);
+  for (int ch = 0; ch < d.c; ++ch) {
+    double s = 0.0, dyS = 0.0;
+    for (int b = 0; b < d.n; ++b)
+      for (int i = 0; i < d.hw; ++i) {
+        s += dx[((size_t)b * d.c + ch) * d.hw + i];
+        dyS += r[((size_t)b * d.c + ch) * d.hw + i];
+      }
+    EXPECT_NEAR(s, 0.0, 1e-4) << "channel " << ch;
+    EXPECT_NEAR(dbeta[ch], dyS, 1e-5) << "channel " << ch;
+  }
+  bnBackward(d, Vec(d.size(), 0.75f), dx, dgamma, dbeta);
+  for (size_t i = 0; i < dx.size(); ++i)
+    EXPECT_NEAR(dx[i], 0.0f, 1e-5) << "index " << i;
+}
+
+// ---------------------------------------------------------------- average pooling
+
+/// Direct definition: every window position, padding read as 0, divided by kh*kw.
+Vec naiveAvgPool(const PoolShape &s, const Vec &x) {
+  const int oh = s.oh(), ow = s.ow();
+  Vec y((size_t)s.n * s.c * oh * ow);
+  for (int p = 0; p < s.n * s.c; ++p)
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox) {
+        double acc = 0.0;
+        for (int ky = 0; ky < s.kh; ++ky)
+          for (int kx = 0; kx < s.kw; ++kx) {
+            int iy = oy * s.strideH - s.padH + ky, ix = ox * s.strideW - s.padW + kx;
+            if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w)
+              acc += x[((size_t)p * s.h + iy) * s.w + ix];
+          }
+        y[((size_t)p * oh + oy) * ow + ox] = (float)(acc / (s.kh * s.kw));
+      }
+  return y;
+}
+
+struct NamedPool { const char *name; PoolShape s; };
+const NamedPool kPoolShapes[] = {
+    {"2x2 stride 2", {2, 3, 4, 6, 2, 2, 2, 2, 0, 0}},
+    {"2x2 stride 2, odd size drops last row/col", {1, 2, 5, 7, 2, 2, 2, 2, 0, 0}},
+    {"3x3 stride 2 pad 1", {2, 2, 7, 7, 3, 3, 2, 2, 1, 1}},
+    {"3x3 stride 1 pad 1 (overlapping)", {1, 2, 5, 4, 3, 3, 1, 1, 1, 1}},
+    {"global", {2, 3, 5, 3, 5, 3, 1, 1, 0, 0}},
+    {"global 7x7", {2, 4, 7, 7, 7, 7, 1, 1, 0, 0}},
+};
+
+size_t inSize(const PoolShape &s) { return (size_t)s.n * s.c * s.h * s.w; }
+size_t outSize(const PoolShape &s) { return (size_t)s.n * s.c * s.oh() * s.ow(); }
+
+TEST(NormPoolKernelsTest, AvgPoolForwardMatchesNaive) {
+  std::mt19937 rng(21);
+  for (const NamedPool &np : kPoolShapes) {
+    SCOPED_TRACE(np.name);
+    const Vec x = randomVec(rng, inSize(np.s));
+    Vec y(outSize(np.s), kGarbage);
+    avgPool2dForward(np.s, x.data(), y.data());
+    expectAllNear(y, naiveAvgPool(np.s, x), 1e-5f);
+  }
+}
+
+TEST(NormPoolKernelsTest, AvgPoolCountsPaddingInDivisor) {
+  // A corner window of a 3x3 pad-1 pool sees 4 ones and 5 padded zeros: 4/9, not 1.
+  const PoolShape s{1, 1, 3, 3, 3, 3, 2, 2, 1, 1};
+  const Vec x(9, 1.0f);
+  Vec y(outSize(s), kGarbage);
+  ASSERT_EQ(y.size(), 4u);
+  avgPool2dForward(s, x.data(), y.data());
+  for (float v : y)
+    EXPECT_FLOAT_EQ(v, 4.0f / 9.0f);
+}
+
+TEST(NormPoolKernelsTest, AvgPoolBackwardMatchesFiniteDifferences) {
+  std::mt19937 rng(22);
+  for (const NamedPool &np : kPoolShapes) {
+    SCOPED_TRACE(np.name);
+    Vec x = randomVec(rng, inSize(np.s));
+    const Vec r = randomVec(rng, outSize(np.s));
+    Vec dx(x.size(), kGarbage);
+    avgPool2dBackward(np.s, r.data(), dx.data());
+    checkGradient(x, dx, r, [&] {
+      Vec y(outSize(np.s), kGarbage);
+      avgPool2dForward(np.s, x.data(), y.data());
+      return y;
+    });
+  }
+}
+
+}  // namespace
