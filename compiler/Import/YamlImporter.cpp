@@ -36,6 +36,9 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"linear", {"units", "bias", "init"}},
     {"flatten", {}},
     {"add", {}},
+    {"batch_norm", {"eps", "momentum"}},
+    {"avgpool2d", {"kernel", "stride", "padding"}},
+    {"global_avgpool", {}},
 };
 
 std::string nearest(const std::string &word, const std::vector<std::string> &options) {
@@ -204,6 +207,10 @@ private:
   LogicalResult buildGraph(const YAML::Node &root, func::FuncOp fn);
   FailureOr<Value> buildLayer(const YAML::Node &layer, const std::string &op,
                               ArrayRef<Value> inputs, ArrayRef<YAML::Node> inputNodes);
+  /// Declares a module-level parameter (`role`: weight, state or buffer).
+  void declare(const YAML::Node &at, const std::string &name, ArrayRef<int64_t> shape,
+               const std::string &init, int64_t fanIn, int64_t fanOut, StringRef role);
+  /// Declares a trainable parameter and reads it.
   Value param(const YAML::Node &at, const std::string &name, ArrayRef<int64_t> shape,
               const std::string &init, int64_t fanIn, int64_t fanOut);
   FailureOr<Value> typed(Operation *op);
@@ -406,13 +413,19 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
   return success();
 }
 
+void Importer::declare(const YAML::Node &at, const std::string &name, ArrayRef<int64_t> shape,
+                       const std::string &init, int64_t fanIn, int64_t fanOut, StringRef role) {
+  OpBuilder mb(&ctx);
+  // Before @forward, which is the module's last op while layers are built.
+  mb.setInsertionPoint(module.getBody(), std::prev(module.getBody()->end()));
+  mb.create<dl::ParameterOp>(loc(at), name, RankedTensorType::get(shape, b.getF32Type()), init,
+                             fanIn, fanOut, role);
+}
+
 Value Importer::param(const YAML::Node &at, const std::string &name, ArrayRef<int64_t> shape,
                       const std::string &init, int64_t fanIn, int64_t fanOut) {
-  auto type = RankedTensorType::get(shape, b.getF32Type());
-  OpBuilder mb(&ctx);
-  mb.setInsertionPoint(module.getBody(), std::prev(module.getBody()->end()));
-  mb.create<dl::ParameterOp>(loc(at), name, type, init, fanIn, fanOut, "weight");
-  return b.create<dl::ParamOp>(loc(at), type, name);
+  declare(at, name, shape, init, fanIn, fanOut, "weight");
+  return b.create<dl::ParamOp>(loc(at), RankedTensorType::get(shape, b.getF32Type()), name);
 }
 
 /// Types a just-built op with its shape rule; on failure the rule has reported at the op's
@@ -453,6 +466,44 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
     if (failed(s) || failed(p))
       return failure();
     return typed(b.create<dl::MaxPool2dOp>(l, unknown, x, *k, *s, *p));
+  }
+  if (op == "avgpool2d" || op == "global_avgpool") {
+    SmallVector<int64_t> k, s{1, 1}, p{0, 0};
+    if (op == "global_avgpool") {
+      if (xt.getRank() != 4)
+        return (void)error(layer, "global_avgpool expects a 4-D input"), failure();
+      k = {xt.getDimSize(2), xt.getDimSize(3)};
+    } else {
+      auto kk = getPair(layer, "kernel", std::nullopt, 1);
+      if (failed(kk))
+        return failure();
+      auto ss = getPair(layer, "stride", (*kk)[0], 1);
+      auto pp = getPair(layer, "padding", 0, 0);
+      if (failed(ss) || failed(pp))
+        return failure();
+      k = *kk, s = *ss, p = *pp;
+    }
+    return typed(b.create<dl::AvgPool2dOp>(l, unknown, x, k, s, p));
+  }
+  if (op == "batch_norm") {
+    auto eps = getFloat(layer, "eps", 1e-5, 0);
+    auto momentum = getFloat(layer, "momentum", 0.1, 0);
+    if (failed(eps) || failed(momentum))
+      return failure();
+    if (xt.getRank() < 2)
+      return (void)error(layer, "batch_norm expects an input with a channel dimension"),
+             failure();
+    int64_t c = xt.getDimSize(1);
+    Value gamma = param(layer, layerName + ".weight", {c}, "ones", 0, 0);
+    Value beta = param(layer, layerName + ".bias", {c}, "zeros", 0, 0);
+    std::string mean = layerName + ".running_mean", var = layerName + ".running_var";
+    // Running statistics are read and written only through the batch norm ops' symbols.
+    declare(layer, mean, {c}, "zeros", 0, 0, "buffer");
+    declare(layer, var, {c}, "ones", 0, 0, "buffer");
+    return typed(b.create<dl::BatchNormOp>(l, unknown, x, gamma, beta,
+                                           FlatSymbolRefAttr::get(&ctx, mean),
+                                           FlatSymbolRefAttr::get(&ctx, var),
+                                           b.getF32FloatAttr(*eps), b.getF32FloatAttr(*momentum)));
   }
   if (op == "conv2d") {
     auto filters = getInt(layer, "filters", std::nullopt, 1);

@@ -63,7 +63,7 @@ private:
   /// `trailing` operands (a fused bias) come after the results and the workspace.
   void emit(Operation *op, KernelKind kind, ArrayRef<Value> operands, std::vector<int64_t> ints,
             double flops, uint64_t scratchBytes = 0, std::vector<float> floats = {},
-            ArrayRef<Value> trailing = {}) {
+            ArrayRef<Value> trailing = {}, ArrayRef<int32_t> stateArgs = {}) {
     int32_t step = prog->kernels.size();
     plan::Kernel k;
     k.kind = kind;
@@ -75,8 +75,11 @@ private:
       k.args.push_back(buffers.lookup(v));
       touch(k.args.back(), step);
     }
+    // Module state the op reads or writes through symbols (batch norm running statistics).
+    k.args.insert(k.args.end(), stateArgs.begin(), stateArgs.end());
     bool isGrad = isa<dl::Conv2dGradInputOp, dl::Conv2dGradFilterOp, dl::MaxPool2dGradOp,
-                      dl::ReluGradOp, dl::BiasAddGradOp, dl::SoftmaxXentGradOp>(op) ||
+                      dl::ReluGradOp, dl::BiasAddGradOp, dl::SoftmaxXentGradOp,
+                      dl::AvgPool2dGradOp, dl::BatchNormGradOp>(op) ||
                   llvm::any_of(operands, [&](Value v) { return gradients.contains(v); });
     for (Value r : op->getResults()) {
       BufferKind bk = isGrad ? BufferKind::Gradient : BufferKind::Activation;
@@ -106,6 +109,15 @@ private:
     return uint64_t(x[1] * w[2] * w[3] * y[2] * y[3]) * 4; // one image's im2col matrix
   }
   LogicalResult lowerOp(Operation *op);
+
+  /// n, c and the product of the remaining dimensions, for per-channel kernels.
+  static std::vector<int64_t> normInts(Value x) {
+    auto s = shapeOf(x);
+    int64_t hw = 1;
+    for (size_t i = 2; i < s.size(); ++i)
+      hw *= s[i];
+    return {s[0], s[1], hw};
+  }
 
   /// The epilogue bits of a fused conv/matmul; a fused bias is appended to `trailing`.
   static int64_t epilogue(Value bias, bool relu, SmallVectorImpl<Value> &trailing) {
@@ -164,6 +176,42 @@ LogicalResult ProgramLowering::lowerOp(Operation *op) {
         emit(op, KernelKind::MaxPoolFwd, {p.getInput()},
              {x[0], x[1], x[2], x[3], k[0], k[1], s[0], s[1], pd[0], pd[1]},
              double(numElements(p.getResult())) * k[0] * k[1]);
+        return success();
+      })
+      .Case([&](dl::AvgPool2dOp p) {
+        auto x = shapeOf(p.getInput());
+        auto k = p.getKernel(), s = p.getStride(), pd = p.getPadding();
+        emit(op, KernelKind::AvgPoolFwd, {p.getInput()},
+             {x[0], x[1], x[2], x[3], k[0], k[1], s[0], s[1], pd[0], pd[1]},
+             double(numElements(p.getResult())) * k[0] * k[1]);
+        return success();
+      })
+      .Case([&](dl::AvgPool2dGradOp p) {
+        auto x = shapeOf(p.getResult());
+        auto k = p.getKernel(), s = p.getStride(), pd = p.getPadding();
+        emit(op, KernelKind::AvgPoolBwd, {p.getGrad()},
+             {x[0], x[1], x[2], x[3], k[0], k[1], s[0], s[1], pd[0], pd[1]},
+             double(numElements(p.getGrad())) * k[0] * k[1]);
+        return success();
+      })
+      .Case([&](dl::BatchNormOp bn) {
+        emit(op, KernelKind::BatchNormEval, {bn.getInput(), bn.getGamma(), bn.getBeta()},
+             normInts(bn.getInput()), 4.0 * numElements(bn.getInput()),
+             0, {bn.getEps().convertToFloat()}, {},
+             {paramBuffers.lookup(bn.getRunningMean()), paramBuffers.lookup(bn.getRunningVar())});
+        return success();
+      })
+      .Case([&](dl::BatchNormTrainOp bn) {
+        emit(op, KernelKind::BatchNormTrain, {bn.getInput(), bn.getGamma(), bn.getBeta()},
+             normInts(bn.getInput()), 8.0 * numElements(bn.getInput()), 0,
+             {bn.getEps().convertToFloat(), bn.getMomentum().convertToFloat()}, {},
+             {paramBuffers.lookup(bn.getRunningMean()), paramBuffers.lookup(bn.getRunningVar())});
+        return success();
+      })
+      .Case([&](dl::BatchNormGradOp g) {
+        emit(op, KernelKind::BatchNormBwd,
+             {g.getInput(), g.getGrad(), g.getGamma(), g.getMean(), g.getInvStd()},
+             normInts(g.getInput()), 10.0 * numElements(g.getInput()));
         return success();
       })
       .Case([&](dl::MaxPool2dGradOp p) {
@@ -306,7 +354,9 @@ LogicalResult dlc::lowerToKernels(ModuleOp module, plan::Plan &plan) {
     p.trainable = decl.getRole() == "weight";
     plan::Buffer buf;
     buf.name = p.name;
-    buf.kind = p.trainable ? BufferKind::Parameter : BufferKind::OptimizerState;
+    buf.kind = p.trainable ? BufferKind::Parameter
+               : decl.getRole() == "state" ? BufferKind::OptimizerState
+                                           : BufferKind::ModelState;
     buf.bytes = t.getNumElements() * 4;
     buf.program = -1;
     plan.buffers.push_back(buf);

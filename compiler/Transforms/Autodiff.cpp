@@ -69,6 +69,17 @@ LogicalResult GradBuilder::visit(Operation *op) {
   if ((isa<Conv2dOp>(op) && (cast<Conv2dOp>(op).getBias() || cast<Conv2dOp>(op).getRelu())) ||
       (isa<MatmulOp>(op) && (cast<MatmulOp>(op).getBias() || cast<MatmulOp>(op).getRelu())))
     return op->emitOpError("has a fused epilogue; run --dl-autodiff before --dl-fuse-epilogues");
+  if (auto bn = dyn_cast<BatchNormTrainOp>(op)) {
+    Value dy = grad(bn.getResult());
+    if (!dy)
+      return success();
+    auto g = b.create<BatchNormGradOp>(loc, bn.getInput(), dy, bn.getGamma(), bn.getMean(),
+                                       bn.getInvStd());
+    accumulate(bn.getInput(), g.getGradInput());
+    accumulate(bn.getGamma(), g.getGradGamma());
+    accumulate(bn.getBeta(), g.getGradBeta());
+    return success();
+  }
   Value dy = op->getNumResults() == 1 ? grad(op->getResult(0)) : Value();
   if (!dy)
     return success(); // nothing downstream of this op reaches the loss
@@ -113,6 +124,14 @@ LogicalResult GradBuilder::visit(Operation *op) {
     if (wants(w))
       accumulate(w, b.create<Conv2dGradFilterOp>(loc, dy, x, ArrayRef<int64_t>{ws[2], ws[3]},
                                                  conv.getStride(), conv.getPadding()));
+  } else if (auto pool = dyn_cast<AvgPool2dOp>(op)) {
+    if (wants(pool.getInput())) {
+      auto xs = cast<RankedTensorType>(pool.getInput().getType()).getShape();
+      accumulate(pool.getInput(),
+                 b.create<AvgPool2dGradOp>(loc, dy, ArrayRef<int64_t>{xs[2], xs[3]},
+                                           pool.getKernel(), pool.getStride(),
+                                           pool.getPadding()));
+    }
   } else if (auto pool = dyn_cast<MaxPool2dOp>(op)) {
     if (wants(pool.getInput()))
       accumulate(pool.getInput(),
@@ -138,8 +157,23 @@ struct AutodiffPass : public dl::impl::AutodiffBase<AutodiffPass> {
     auto step = cast<func::FuncOp>(forward->clone());
     step.setSymName("train_step");
     module.push_back(step);
+    useBatchStatistics(step);
     if (failed(differentiate(module, step)))
       signalPassFailure();
+  }
+
+  /// Training normalises with batch statistics (and updates the running ones); the
+  /// evaluation step keeps the running statistics.
+  static void useBatchStatistics(func::FuncOp step) {
+    step.walk([](BatchNormOp bn) {
+      OpBuilder b(bn);
+      auto train = b.create<BatchNormTrainOp>(bn.getLoc(), bn.getInput(), bn.getGamma(),
+                                              bn.getBeta(), bn.getRunningMeanAttr(),
+                                              bn.getRunningVarAttr(), bn.getEpsAttr(),
+                                              bn.getMomentumAttr());
+      bn.getResult().replaceAllUsesWith(train.getResult());
+      bn.erase();
+    });
   }
 
   LogicalResult differentiate(ModuleOp module, func::FuncOp step) {

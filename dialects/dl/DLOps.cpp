@@ -123,8 +123,8 @@ LogicalResult ParameterOp::verify() {
   if (!llvm::is_contained({"he_normal", "glorot_uniform", "zeros", "ones"}, getInit()))
     return emitOpError("unknown init '") << getInit()
            << "' (expected he_normal, glorot_uniform, zeros or ones)";
-  if (getRole() != "weight" && getRole() != "state")
-    return emitOpError("role must be 'weight' or 'state', got '") << getRole() << "'";
+  if (!llvm::is_contained({"weight", "state", "buffer"}, getRole()))
+    return emitOpError("role must be 'weight', 'state' or 'buffer', got '") << getRole() << "'";
   return success();
 }
 
@@ -408,6 +408,114 @@ LogicalResult SoftmaxXentGradOp::inferReturnTypes(MLIRContext *ctx, std::optiona
   if (failed(inferLossLike(c, a.getLogits(), a.getLabels(), l)))
     return failure();
   out.push_back(c.f32(*l));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ResNet ops: average pooling and batch normalisation
+//===----------------------------------------------------------------------===//
+
+LogicalResult AvgPool2dOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                            Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "avgpool2d"};
+  auto x = c.shape(a.getInput(), 4, "input (NCHW)");
+  if (failed(x))
+    return failure();
+  return inferWindowed(c, *x, (*x)[1], a.getKernel(), a.getStride(), a.getPadding(), out);
+}
+
+LogicalResult AvgPool2dGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "avgpool2d_grad"};
+  auto dy = c.shape(a.getGrad(), 4, "grad");
+  if (failed(dy) || failed(c.pair(a.getInputSize(), "input_size", 1)))
+    return failure();
+  auto hw = a.getInputSize();
+  SmallVector<int64_t> x{(*dy)[0], (*dy)[1], hw[0], hw[1]};
+  SmallVector<Type> fwd;
+  if (failed(inferWindowed(c, x, x[1], a.getKernel(), a.getStride(), a.getPadding(), fwd)))
+    return failure();
+  auto fshape = cast<RankedTensorType>(fwd[0]).getShape();
+  if (!dimsAgree(fshape[2], (*dy)[2]) || !dimsAgree(fshape[3], (*dy)[3]))
+    return c.fail("grad shape does not match pooling an input of the given size");
+  out.push_back(c.f32(x));
+  return success();
+}
+
+/// Shared by both batch norm forms: x is [N, C, ...], gamma and beta are [C].
+static FailureOr<ArrayRef<int64_t>> inferBatchNorm(const ShapeCtx &c, Value x, Value gamma,
+                                                   Value beta) {
+  auto xs = c.shape(x, -1, "input");
+  auto g = c.shape(gamma, 1, "gamma");
+  auto bt = c.shape(beta, 1, "beta");
+  if (failed(xs) || failed(g) || failed(bt))
+    return failure();
+  if (xs->size() < 2) {
+    (void)c.fail("input must have a channel dimension");
+    return failure();
+  }
+  if (!dimsAgree((*xs)[1], (*g)[0]) || !dimsAgree((*xs)[1], (*bt)[0])) {
+    (void)c.fail("gamma and beta must have one value per channel (" + dimStr((*xs)[1]) + ")");
+    return failure();
+  }
+  return *xs;
+}
+
+template <typename BatchNormOpT>
+static LogicalResult verifyRunningStats(BatchNormOpT op, SymbolTableCollection &tables) {
+  for (FlatSymbolRefAttr name : {op.getRunningMeanAttr(), op.getRunningVarAttr()}) {
+    auto p = lookupParameter(op, tables, name);
+    if (failed(p))
+      return failure();
+    if (p->getType() != op.getGamma().getType())
+      return op.emitOpError("running statistic ")
+             << name << " must have the type of gamma, " << op.getGamma().getType();
+  }
+  return success();
+}
+
+LogicalResult BatchNormOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                            Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "batch_norm"};
+  auto x = inferBatchNorm(c, a.getInput(), a.getGamma(), a.getBeta());
+  if (failed(x))
+    return failure();
+  out.push_back(c.f32(*x));
+  return success();
+}
+
+LogicalResult BatchNormOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return verifyRunningStats(*this, tables);
+}
+
+LogicalResult BatchNormTrainOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                 Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "batch_norm_train"};
+  auto x = inferBatchNorm(c, a.getInput(), a.getGamma(), a.getBeta());
+  if (failed(x))
+    return failure();
+  out.push_back(c.f32(*x));
+  out.push_back(c.f32({(*x)[1]}));
+  out.push_back(c.f32({(*x)[1]}));
+  return success();
+}
+
+LogicalResult BatchNormTrainOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return verifyRunningStats(*this, tables);
+}
+
+LogicalResult BatchNormGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "batch_norm_grad"};
+  auto x = inferBatchNorm(c, a.getInput(), a.getGamma(), a.getGamma());
+  auto dy = c.shape(a.getGrad(), -1, "grad");
+  if (failed(x) || failed(dy))
+    return failure();
+  if (x->size() != dy->size())
+    return c.fail("grad and input ranks differ");
+  out.push_back(c.f32(*x));
+  out.push_back(c.f32({(*x)[1]}));
+  out.push_back(c.f32({(*x)[1]}));
   return success();
 }
 

@@ -28,7 +28,8 @@ def DL_ParameterOp : DL_Op<"parameter", [Symbol, HasParent<"ModuleOp">]> {
     A module-level float32 tensor that lives across training steps. `init` names how the
     runtime fills it before the first step (`he_normal`, `glorot_uniform`, `zeros`, `ones`),
     seeded from the model's seed and the symbol name; `fan_in`/`fan_out` feed the initialiser.
-    `role` is `weight` for trainable parameters and `state` for optimizer state.
+    `role` is `weight` for trainable parameters, `state` for optimizer state and `buffer`
+    for model state that is not trained (batch norm's running statistics).
 
     ```mlir
     dl.parameter @conv1.weight : tensor<6x1x3x3xf32> {fan_in = 9 : i64, fan_out = 54 : i64, init = "he_normal", role = "weight"}
@@ -232,6 +233,62 @@ def DL_AccuracyOp : DL_InferOp<"accuracy"> {
   let assemblyFormat = "$logits `,` $labels attr-dict `:` functional-type(operands, results)";
 }
 
+def DL_AvgPool2dOp : DL_InferOp<"avgpool2d"> {
+  let summary = "2-D average pooling over NCHW";
+  let description = [{
+    Padding counts as zeros and the divisor is always the window size (PyTorch's
+    `count_include_pad=True`). Global average pooling is a window as large as the input.
+
+    ```mlir
+    %y = dl.avgpool2d %x {kernel = array<i64: 7, 7>, padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x2048x7x7xf32>) -> tensor<?x2048x1x1xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_BatchNormOp : DL_InferOp<"batch_norm", [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "batch normalisation with the running statistics (inference)";
+  let description = [{
+    `y = gamma * (x - mean) / sqrt(var + eps) + beta` per channel (axis 1), with `mean` and
+    `var` the running statistics `@running_mean` and `@running_var`. This is the form the
+    evaluation step uses; `--dl-autodiff` turns it into `dl.batch_norm_train` in the training
+    step.
+
+    ```mlir
+    %y = dl.batch_norm %x, %gamma, %beta {eps = 1.0e-05 : f32, momentum = 1.0e-01 : f32, running_mean = @bn1.running_mean, running_var = @bn1.running_var} : (tensor<?x64x56x56xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64x56x56xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$gamma, DL_FloatTensor:$beta,
+                       FlatSymbolRefAttr:$running_mean, FlatSymbolRefAttr:$running_var,
+                       F32Attr:$eps, F32Attr:$momentum);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $gamma `,` $beta attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_BatchNormTrainOp : DL_Op<"batch_norm_train",
+    [InferTypeOpAdaptor, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "batch normalisation with batch statistics (training)";
+  let description = [{
+    Normalises with the mean and biased variance of the batch (per channel over N, H, W),
+    returns them (as mean and 1/sqrt(var + eps)) for the backward pass, and updates the
+    running statistics in place, PyTorch's way:
+    `running = (1 - momentum) * running + momentum * batch_stat` (unbiased variance). It
+    writes module state, so it is not pure.
+
+    ```mlir
+    %y, %mean, %inv_std = dl.batch_norm_train %x, %gamma, %beta {eps = 1.0e-05 : f32, momentum = 1.0e-01 : f32, running_mean = @bn1.running_mean, running_var = @bn1.running_var} : (tensor<8x64x56x56xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<8x64x56x56xf32>, tensor<64xf32>, tensor<64xf32>)
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$gamma, DL_FloatTensor:$beta,
+                       FlatSymbolRefAttr:$running_mean, FlatSymbolRefAttr:$running_var,
+                       F32Attr:$eps, F32Attr:$momentum);
+  let results = (outs DL_FloatTensor:$result, DL_FloatTensor:$mean, DL_FloatTensor:$inv_std);
+  let assemblyFormat = "$input `,` $gamma `,` $beta attr-dict `:` functional-type(operands, results)";
+}
+
 //===----------------------------------------------------------------------===//
 // Gradient ops (built by --dl-autodiff)
 //===----------------------------------------------------------------------===//
@@ -318,6 +375,36 @@ def DL_SoftmaxXentGradOp : DL_InferOp<"softmax_xent_grad"> {
   let arguments = (ins DL_FloatTensor:$logits, DL_LabelTensor:$labels);
   let results = (outs DL_FloatTensor:$result);
   let assemblyFormat = "$logits `,` $labels attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_AvgPool2dGradOp : DL_InferOp<"avgpool2d_grad"> {
+  let summary = "gradient of avgpool2d: spreads each gradient evenly over its window";
+  let description = [{
+    ```mlir
+    %dx = dl.avgpool2d_grad %dy {input_size = array<i64: 7, 7>, kernel = array<i64: 7, 7>, padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x2048x1x1xf32>) -> tensor<?x2048x7x7xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DenseI64ArrayAttr:$input_size,
+                       DenseI64ArrayAttr:$kernel, DenseI64ArrayAttr:$stride,
+                       DenseI64ArrayAttr:$padding);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_BatchNormGradOp : DL_InferOp<"batch_norm_grad"> {
+  let summary = "gradients of batch_norm_train with respect to input, gamma and beta";
+  let description = [{
+    Uses the batch mean and inverse standard deviation saved by `dl.batch_norm_train`.
+
+    ```mlir
+    %dx, %dgamma, %dbeta = dl.batch_norm_grad %x, %dy, %gamma, %mean, %inv_std : (tensor<8x64x56x56xf32>, tensor<8x64x56x56xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<8x64x56x56xf32>, tensor<64xf32>, tensor<64xf32>)
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$grad, DL_FloatTensor:$gamma,
+                       DL_FloatTensor:$mean, DL_FloatTensor:$inv_std);
+  let results = (outs DL_FloatTensor:$grad_input, DL_FloatTensor:$grad_gamma,
+                      DL_FloatTensor:$grad_beta);
+  let assemblyFormat = "$input `,` $grad `,` $gamma `,` $mean `,` $inv_std attr-dict `:` functional-type(operands, results)";
 }
 
 #endif // DL_OPS

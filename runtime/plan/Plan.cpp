@@ -502,6 +502,7 @@ const char *kernelKindName(KernelKind k) {
 const char *bufferKindName(BufferKind k) {
   static const char *const names[] = {
       "parameter", "optimizer_state", "input", "activation", "gradient", "workspace", "output",
+      "model_state",
   };
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(BufferKind::NumKinds),
                 "every buffer kind needs a name");

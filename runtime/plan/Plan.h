@@ -61,6 +61,7 @@ enum class BufferKind : uint8_t {
   Gradient,
   Workspace,      // per-kernel scratch such as im2col
   Output,         // loss and accuracy scalars read back after each step
+  ModelState,     // persistent, not trained: batch norm running statistics
   NumKinds
 };
 const char *bufferKindName(BufferKind k);
@@ -98,7 +99,7 @@ struct Parameter {
   std::vector<int64_t> shape;
   std::string init; // he_normal | glorot_uniform | zeros | ones
   int64_t fanIn = 0, fanOut = 0;
-  bool trainable = true; // false: optimizer state
+  bool trainable = true; // false: optimizer state or model state (see its buffer's kind)
   int32_t buffer = -1;
 };
 
