@@ -1,16 +1,11 @@
 //===- Compile.cpp - the dlc pipeline: YAML -> plan file ---------*- C++ -*-===//
 #include "compiler/Driver/Compile.h"
 
-#include "compiler/Import/YamlImporter.h"
-#include "compiler/Lowering/LowerToKernels.h"
-#include "compiler/Planning/ArenaLayout.h"
-#include "compiler/Transforms/Passes.h"
-#include "dialects/dl/DLOps.h"
+#include "compiler/Driver/Mem.h"
+#include "compiler/Driver/Pipeline.h"
 #include "runtime/plan/PlanText.h"
 
-#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 
@@ -19,44 +14,11 @@
 using namespace mlir;
 using namespace dlc;
 
-namespace {
-/// Prints each diagnostic as one line: `file:line:col: error: layer 'x': message`.
-void printDiagnostic(Diagnostic &d) {
-  Location loc = d.getLocation();
-  std::string layer;
-  if (auto n = dyn_cast<NameLoc>(loc)) {
-    layer = n.getName().str();
-    loc = n.getChildLoc();
-  }
-  if (auto f = dyn_cast<FileLineColLoc>(loc))
-    llvm::errs() << f.getFilename().getValue() << ":" << f.getLine() << ":" << f.getColumn() << ": ";
-  else
-    llvm::errs() << "dlc: ";
-  switch (d.getSeverity()) {
-  case DiagnosticSeverity::Error: llvm::errs() << "error: "; break;
-  case DiagnosticSeverity::Warning: llvm::errs() << "warning: "; break;
-  default: llvm::errs() << "note: "; break;
-  }
-  if (!layer.empty())
-    llvm::errs() << "layer '" << layer << "': ";
-  llvm::errs() << d.str() << "\n";
-}
-} // namespace
 
 int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   auto t0 = std::chrono::steady_clock::now();
   MLIRContext ctx;
-  ctx.printOpOnDiagnostic(false);
-  ctx.printStackTraceOnDiagnostic(false);
-  bool firstError = true;
-  ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
-    // Only the first error: later ones are usually consequences of it.
-    if (d.getSeverity() != DiagnosticSeverity::Error || firstError)
-      printDiagnostic(d);
-    if (d.getSeverity() == DiagnosticSeverity::Error)
-      firstError = false;
-    return success();
-  });
+  OneLineDiagnostics diagnostics(ctx);
 
   ModelConfig config;
   OwningOpRef<ModuleOp> module = importModel(ctx, opts.input, config);
@@ -69,38 +31,29 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   int64_t batch = opts.batch > 0 ? opts.batch : config.train.batch;
   config.train.batch = batch;
 
-  PassManager pm(&ctx);
-  pm.addPass(dl::createInferShapes(dl::InferShapesOptions{batch}));
-  if (opts.emit != EmitStage::Shapes)
-    pm.addPass(dl::createAutodiff());
-  if (opts.emit != EmitStage::Shapes && opts.emit != EmitStage::Autodiff && opts.fuse)
-    pm.addPass(dl::createFuseEpilogues());
-  if (failed(pm.run(*module)))
+  // The fit check needs the model as imported (the heuristic counts it, and finding the
+  // largest batch that fits recompiles it).
+  OwningOpRef<ModuleOp> imported;
+  if (!opts.gpu.empty())
+    imported = cast<ModuleOp>(module->clone());
+  PassStage stop = opts.emit == EmitStage::Shapes     ? PassStage::Shapes
+                   : opts.emit == EmitStage::Autodiff ? PassStage::Autodiff
+                                                      : PassStage::Fused;
+  if (failed(runPasses(*module, batch, opts.fuse, stop)))
     return 1;
   if (opts.emit == EmitStage::Shapes || opts.emit == EmitStage::Autodiff ||
       opts.emit == EmitStage::Fused) {
     module->print(out);
     return 0;
   }
-
-  plan::Plan plan;
-  if (failed(lowerToKernels(*module, plan)))
+  auto built = makePlan(*module, config, opts.input, /*withIR=*/true);
+  if (failed(built))
     return 1;
-  layoutArena(plan);
-  plan.model = config.name;
-  plan.source = opts.input;
-  plan.train = config.train;
-  plan.data = config.data;
-  auto fn = module->lookupSymbol<func::FuncOp>("forward");
-  auto imageShape = cast<RankedTensorType>(fn.getArgumentTypes()[0]).getShape();
-  plan.inputShape.assign(imageShape.begin() + 1, imageShape.end());
-  for (Operation &op : fn.getBody().front())
-    if (auto xent = dyn_cast<dl::SoftmaxXentOp>(op))
-      plan.classes = cast<RankedTensorType>(xent.getLogits().getType()).getDimSize(1);
-  {
-    llvm::raw_string_ostream irs(plan.ir);
-    module->print(irs);
-  }
+  plan::Plan &plan = *built;
+  if (!opts.gpu.empty() &&
+      failed(checkFits(*imported, config, opts.input, plan,
+                       {opts.gpu, opts.hardware, opts.memoryModel, opts.maskElements}, opts.fuse)))
+    return 1;
   if (opts.emit == EmitStage::Kernels) {
     for (const plan::Program &p : plan.programs)
       out << plan::describeProgram(plan, p);

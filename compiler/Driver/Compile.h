@@ -18,6 +18,9 @@ struct CompileOptions {
   EmitStage emit = EmitStage::Plan;
   bool quiet = false;
   bool fuse = true; // --dl-fuse-epilogues
+  /// --gpu NAME: refuse a batch whose training step does not fit that GPU.
+  std::string gpu, hardware, memoryModel = "plan";
+  int64_t maskElements = 0;
 };
 
 /// Runs the whole pipeline: import, --dl-infer-shapes, --dl-autodiff, lowering to kernels,

@@ -245,9 +245,17 @@ TEST(Catalog, FindAmbiguous) {
   EXPECT_EQ(findError("a100"), "GPU name 'a100' is ambiguous: a100-40gb, a100-80gb");
   EXPECT_EQ(findError("h1"), "GPU name 'h1' is ambiguous: h100-pcie, h100-sxm");
   EXPECT_EQ(findError("h"), "GPU name 'h' is ambiguous: h100-pcie, h100-sxm, h200");
-  EXPECT_EQ(findError("RTX 3080"), "GPU name 'RTX 3080' is ambiguous: rtx3080-10gb, rtx3080-12gb");
-  EXPECT_EQ(findError("gtx1060"), "GPU name 'gtx1060' is ambiguous: gtx1060-3gb, gtx1060-6gb");
+  EXPECT_EQ(findError("rtx308"), "GPU name 'rtx308' is ambiguous: rtx3080-10gb, rtx3080-12gb");
   EXPECT_EQ(findError("gtx98"), "GPU name 'gtx98' is ambiguous: gtx980, gtx980ti");
+}
+
+// The bare names of the seed facts' cards mean those cards (the 12 GB RTX 3080 of the
+// "3080 or 3090?" question, the 6 GB GTX 1060 of the CIFAR-10 benchmarks): an exact alias
+// wins over the prefix matches of the other variant.
+TEST(Catalog, BareNamesOfSeedCards) {
+  EXPECT_EQ(findId("rtx3080"), "rtx3080-12gb");
+  EXPECT_EQ(findId("RTX 3080"), "rtx3080-12gb");
+  EXPECT_EQ(findId("gtx1060"), "gtx1060-6gb");
 }
 
 TEST(Catalog, FindUnknownSuggestsClosest) {

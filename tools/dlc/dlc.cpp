@@ -3,6 +3,7 @@
 // Thin: parses flags and calls dlc::compile.
 //
 #include "compiler/Driver/Compile.h"
+#include "compiler/Driver/Mem.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
@@ -12,14 +13,40 @@ using namespace llvm;
 static cl::OptionCategory dlcCategory("dlc options");
 static cl::SubCommand compileCmd("compile",
                                  "Compile a YAML model into a plan file that dlrun executes");
+static cl::SubCommand memCmd("mem", "Memory plan of the training step against real GPUs: "
+                                   "which GPU fits, the largest batch, both estimates");
 static cl::opt<std::string> input(cl::Positional, cl::desc("<model.yaml>"), cl::Required,
-                                  cl::sub(compileCmd), cl::cat(dlcCategory));
+                                  cl::sub(compileCmd), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<std::string> output("o", cl::desc("Plan file to write (default: <model>.plan)"),
                                    cl::value_desc("plan"), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<int64_t> batch("batch", cl::desc("Batch size (default: the model's training.batch)"),
-                              cl::init(0), cl::sub(compileCmd), cl::cat(dlcCategory));
+                              cl::init(0), cl::sub(compileCmd), cl::sub(memCmd),
+                              cl::cat(dlcCategory));
+static cl::opt<std::string> gpu(
+    "gpu",
+    cl::desc("compile: refuse a batch that does not fit this GPU; mem: GPUs to weigh "
+             "(all, or names such as rtx3090,a100-80gb,h100)"),
+    cl::sub(compileCmd), cl::sub(memCmd), cl::cat(dlcCategory));
+static cl::opt<std::string> hardware("hardware",
+                                     cl::desc("YAML file adding or overriding GPUs of the catalog"),
+                                     cl::value_desc("file"), cl::sub(compileCmd), cl::sub(memCmd),
+                                     cl::cat(dlcCategory));
+static cl::opt<std::string> memoryModel(
+    "memory-model", cl::desc("Which estimate decides whether a batch fits: plan (default) or "
+                             "heuristic (the design's (N_weights+N_nodes)*4*batch*mask)"),
+    cl::init("plan"), cl::sub(compileCmd), cl::sub(memCmd), cl::cat(dlcCategory));
+static cl::opt<int64_t> maskElements("mask-elements",
+                                     cl::desc("Override the heuristic's convolution window size"),
+                                     cl::init(0), cl::sub(compileCmd), cl::sub(memCmd),
+                                     cl::cat(dlcCategory));
+static cl::opt<int64_t> replicas("gpus", cl::desc("mem: data-parallel replicas sharing the batch"),
+                                 cl::init(1), cl::sub(memCmd), cl::cat(dlcCategory));
+static cl::opt<bool> json("json", cl::desc("mem: print JSON (schema dlc-mem/1, docs/memory.md)"),
+                          cl::sub(memCmd), cl::cat(dlcCategory));
+static cl::opt<std::string> svg("svg", cl::desc("mem: draw the training step's memory plan"),
+                                cl::value_desc("file.svg"), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<bool> fuse("fuse", cl::desc("Fuse bias and relu into conv/matmul (--fuse=false: off)"),
-                          cl::init(false), cl::sub(compileCmd), cl::cat(dlcCategory));
+                          cl::init(false), cl::sub(compileCmd), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<bool> quiet("quiet", cl::desc("Print nothing on success"), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<dlc::EmitStage> emit(
     "emit", cl::desc("Print the IR at a stage instead of writing a plan"),
@@ -40,16 +67,37 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "dlc: declarative deep-learning compiler\n\n"
-      "  dlc compile MODEL.yaml [-o PLAN] [--batch N] [--emit=STAGE]\n\n"
+      "  dlc compile MODEL.yaml [-o PLAN] [--batch N] [--emit=STAGE] [--gpu NAME]\n"
+      "  dlc mem MODEL.yaml [--batch N] [--gpu all|NAME,...] [--gpus K] [--json] [--svg FILE]\n\n"
       "Compiles the model's whole training step (forward, loss, backward, SGD update) and its\n"
       "evaluation step into one plan file; run it with `dlrun PLAN`. See docs/model-format.md.\n");
-  if (!compileCmd) {
-    errs() << "dlc: error: no command given; try `dlc compile MODEL.yaml` or `dlc --help`\n";
+  if (!compileCmd && !memCmd) {
+    errs() << "dlc: error: no command given; try `dlc compile MODEL.yaml`, `dlc mem MODEL.yaml` "
+              "or `dlc --help`\n";
     return 1;
   }
   if (batch < 0) {
     errs() << "dlc: error: --batch must be positive, got " << batch << "\n";
     return 1;
+  }
+  if (memoryModel != "plan" && memoryModel != "heuristic") {
+    errs() << "dlc: error: --memory-model must be plan or heuristic, got '" << memoryModel
+           << "'\n";
+    return 1;
+  }
+  if (memCmd) {
+    dlc::MemOptions m;
+    m.input = input;
+    m.batch = batch;
+    m.gpus = gpu.empty() ? std::string("all") : std::string(gpu);
+    m.replicas = replicas;
+    m.hardware = hardware;
+    m.memoryModel = memoryModel;
+    m.maskElements = maskElements;
+    m.json = json;
+    m.svg = svg;
+    m.fuse = fuse;
+    return dlc::memReport(m, outs());
   }
   dlc::CompileOptions opts;
   opts.input = input;
@@ -58,5 +106,9 @@ int main(int argc, char **argv) {
   opts.emit = emit;
   opts.quiet = quiet;
   opts.fuse = fuse;
+  opts.gpu = gpu;
+  opts.hardware = hardware;
+  opts.memoryModel = memoryModel;
+  opts.maskElements = maskElements;
   return dlc::compile(opts, outs());
 }

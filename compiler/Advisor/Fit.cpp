@@ -1,0 +1,82 @@
+//===- Fit.cpp - does a plan fit a device? ------------------------*- C++ -*-===//
+#include "compiler/Advisor/Fit.h"
+
+#include <algorithm>
+
+using namespace dlc;
+using namespace dlc::advisor;
+
+uint64_t advisor::usableBytes(const hw::Gpu &gpu) {
+  return gpu.memoryBytes > kDeviceReserveBytes ? gpu.memoryBytes - kDeviceReserveBytes : 0;
+}
+
+/// Buffers live at the train program's peak step, largest first.
+static std::vector<const plan::Buffer *> liveAtPeak(const plan::Plan &p) {
+  const plan::Program *train = p.program("train");
+  if (!train)
+    train = &p.programs.front();
+  int32_t prog = int32_t(train - p.programs.data());
+  // The step where the program's live bytes are largest.
+  std::vector<uint64_t> live(train->kernels.size() + 1, 0);
+  for (const plan::Buffer &b : p.buffers)
+    if (b.program == prog)
+      for (int32_t s = b.first; s <= b.last && s < int32_t(live.size()); ++s)
+        live[s] += b.bytes;
+  int32_t peak = int32_t(std::max_element(live.begin(), live.end()) - live.begin());
+  std::vector<const plan::Buffer *> at;
+  for (const plan::Buffer &b : p.buffers)
+    if (b.program < 0 || (b.program == prog && b.first <= peak && peak <= b.last))
+      at.push_back(&b);
+  std::sort(at.begin(), at.end(),
+            [](const plan::Buffer *a, const plan::Buffer *b) { return a->bytes > b->bytes; });
+  return at;
+}
+
+std::vector<const plan::Buffer *> advisor::largestAtPeak(const plan::Plan &p, size_t n) {
+  std::vector<const plan::Buffer *> at = liveAtPeak(p);
+  if (at.size() > n)
+    at.resize(n);
+  return at;
+}
+
+std::vector<uint64_t> advisor::breakdownAtPeak(const plan::Plan &p) {
+  std::vector<uint64_t> bytes(size_t(plan::BufferKind::NumKinds), 0);
+  for (const plan::Buffer *b : liveAtPeak(p))
+    bytes[size_t(b->kind)] += b->bytes;
+  return bytes;
+}
+
+std::optional<int64_t>
+advisor::largestBatch(const std::function<std::optional<uint64_t>(int64_t)> &bytesAt,
+                      uint64_t capacity) {
+  auto one = bytesAt(1), two = bytesAt(2);
+  if (!one || !two)
+    return std::nullopt;
+  if (*one > capacity)
+    return 0;
+  uint64_t perExample = *two > *one ? *two - *one : 1;
+  int64_t b = std::max<int64_t>(1, int64_t((capacity - *one) / perExample) + 1);
+  // Step from the prediction to the exact boundary.
+  for (;;) {
+    auto at = bytesAt(b);
+    if (!at)
+      return std::nullopt;
+    if (*at <= capacity) {
+      auto next = bytesAt(b + 1);
+      if (!next)
+        return std::nullopt;
+      if (*next > capacity)
+        return b;
+      ++b;
+    } else {
+      if (b == 1)
+        return 0;
+      --b;
+      auto prev = bytesAt(b);
+      if (!prev)
+        return std::nullopt;
+      if (*prev <= capacity)
+        return b;
+    }
+  }
+}

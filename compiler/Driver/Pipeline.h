@@ -1,0 +1,41 @@
+//===- Pipeline.h - the compile pipeline as reusable steps -------*- C++ -*-===//
+//
+// `dlc compile` runs these once; `dlc mem` runs them at several batch sizes on one imported
+// module to find the largest batch that fits a device.
+//
+#pragma once
+
+#include "compiler/Import/YamlImporter.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "runtime/plan/Plan.h"
+
+namespace dlc {
+
+/// Where the pass pipeline stops.
+enum class PassStage { Shapes, Autodiff, Fused };
+
+/// Prints diagnostics as one line each, `file:line:col: error: layer 'x': message`, and only
+/// the first error (later ones are usually its consequences).
+class OneLineDiagnostics {
+public:
+  explicit OneLineDiagnostics(mlir::MLIRContext &ctx);
+
+private:
+  bool firstError = true;
+  mlir::ScopedDiagnosticHandler handler;
+};
+
+/// --dl-infer-shapes{batch}, then --dl-autodiff and --dl-fuse-epilogues as `stop` allows.
+mlir::LogicalResult runPasses(mlir::ModuleOp module, int64_t batch, bool fuse, PassStage stop);
+
+/// Lowers a module that went through runPasses (to Fused) into a complete plan: kernel
+/// programs, arena layout, model and training configuration, and the IR text if `withIR`.
+mlir::FailureOr<plan::Plan> makePlan(mlir::ModuleOp module, const ModelConfig &config,
+                                     const std::string &source, bool withIR);
+
+/// Clones the imported module and compiles it at `batch` into a plan (no IR text).
+mlir::FailureOr<plan::Plan> planAtBatch(mlir::ModuleOp imported, const ModelConfig &config,
+                                        const std::string &source, int64_t batch, bool fuse);
+
+} // namespace dlc
