@@ -9,6 +9,7 @@
 #include "runtime/Checkpoint.h"
 #include "runtime/Init.h"
 #include "runtime/cpu/Executor.h"
+#include "runtime/cpu/Parallel.h"
 #include "runtime/data/Datasets.h"
 #include "runtime/plan/Plan.h"
 
@@ -21,6 +22,7 @@
 #include <memory>
 #include <numeric>
 #include <random>
+#include <thread>
 #include <unistd.h>
 
 using namespace dlc;
@@ -81,7 +83,8 @@ public:
 
   /// Copies examples order[first .. first+batch) into the program's inputs and runs it.
   void step(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
-            int64_t first, float &loss, float &correct, cpu::Profile *profile) {
+            int64_t first, float &loss, float &correct, cpu::Profile *profile,
+            cpu::Trace *trace) {
     int64_t batch = p.train.batch;
     size_t per = size_t(d.channels) * d.height * d.width;
     float *x = reinterpret_cast<float *>(arena + p.buffers[prog.images].offset);
@@ -91,13 +94,14 @@ public:
       std::memcpy(x + i * per, d.images.data() + e * per, per * sizeof(float));
       y[i] = d.labels[e];
     }
-    cpu::runProgram(p, prog, arena, profile);
+    cpu::runProgram(p, prog, arena, profile, trace);
     loss = *reinterpret_cast<float *>(arena + p.buffers[prog.loss].offset);
     correct = prog.correct >= 0 ? *reinterpret_cast<float *>(arena + p.buffers[prog.correct].offset) : 0;
   }
 
   /// Mean loss and accuracy over every whole batch of `d`.
-  std::pair<double, double> evaluate(const data::Dataset &d, int64_t &examples) {
+  std::pair<double, double> evaluate(const data::Dataset &d, int64_t &examples,
+                                     cpu::Trace *trace) {
     const plan::Program *ev = p.program("eval");
     std::vector<int64_t> order(d.count);
     std::iota(order.begin(), order.end(), 0);
@@ -105,7 +109,7 @@ public:
     int64_t batches = d.count / p.train.batch;
     for (int64_t b = 0; b < batches; ++b) {
       float l, c;
-      step(*ev, d, order, b * p.train.batch, l, c, nullptr);
+      step(*ev, d, order, b * p.train.batch, l, c, nullptr, trace);
       loss += l;
       correct += c;
     }
@@ -177,10 +181,15 @@ int dlc::runPlan(const RunOptions &opts) {
     std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
     return 1;
   }
+  int64_t threads = opts.threads;
+  if (threads <= 0)
+    threads = std::min<int64_t>(kDefaultThreads, std::max(1u, std::thread::hardware_concurrency()));
+  cpu::setThreads(int(threads));
   double setup = since(t0);
-  std::printf("dlrun: %s (%s, batch %lld, %zu parameters tensors, arena %.2f MiB) loaded in %.0f ms\n",
+  std::printf("dlrun: %s (%s, batch %lld, %zu parameters tensors, arena %.2f MiB, %lld threads) "
+              "loaded in %.0f ms\n",
               p.model.c_str(), p.target.c_str(), (long long)p.train.batch, p.params.size(),
-              p.arenaBytes / 1048576.0, setup * 1e3);
+              p.arenaBytes / 1048576.0, (long long)threads, setup * 1e3);
 
   auto td = Clock::now();
   data::Dataset trainSet, testSet;
@@ -194,14 +203,25 @@ int dlc::runPlan(const RunOptions &opts) {
 
   Runner runner(p, arena.data);
   int64_t batch = p.train.batch;
+  std::unique_ptr<cpu::Trace> trace;
+  if (!opts.trace.empty())
+    trace = std::make_unique<cpu::Trace>(kTraceSteps);
+  auto writeTrace = [&] {
+    if (trace && !trace->write(opts.trace, error)) {
+      std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+      return false;
+    }
+    return true;
+  };
   if (opts.eval) {
     auto te = Clock::now();
     int64_t n;
-    auto [loss, acc] = runner.evaluate(testSet, n);
+    auto [loss, acc] = runner.evaluate(testSet, n, trace.get());
     double s = since(te);
-    std::printf("test: loss %.4f  accuracy %.2f%%  (%lld examples, %.0f ex/s)\n", loss, 100 * acc,
-                (long long)n, s > 0 ? n / s : 0);
-    return 0;
+    std::printf("test: loss %.4f  accuracy %.2f%%  (%lld examples, %.0f ex/s, %.3f ms/batch)\n",
+                loss, 100 * acc, (long long)n, s > 0 ? n / s : 0,
+                n ? 1e3 * s * batch / n : 0.0);
+    return writeTrace() ? 0 : 1;
   }
 
   int64_t perEpoch = trainSet.count / batch;
@@ -232,7 +252,7 @@ int dlc::runPlan(const RunOptions &opts) {
     for (int64_t s = 0; s < perEpoch && stepsDone < totalSteps; ++s) {
       float loss, correct;
       runner.step(*train, trainSet, order, s * batch, loss, correct,
-                  opts.profile ? &profile : nullptr);
+                  opts.profile ? &profile : nullptr, trace.get());
       ++stepsDone, ++epochSteps, ++winSteps;
       sumLoss += loss, sumCorrect += correct, winLoss += loss, winCorrect += correct;
       if (!std::isfinite(loss)) {
@@ -262,7 +282,7 @@ int dlc::runPlan(const RunOptions &opts) {
     if (tty)
       std::printf("\r\033[K");
     int64_t n;
-    auto [testLoss, testAcc] = runner.evaluate(testSet, n);
+    auto [testLoss, testAcc] = runner.evaluate(testSet, n, trace.get());
     lastTestAcc = testAcc;
     std::printf("epoch %lld done: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | %.1f s, %.0f ex/s\n",
                 (long long)epoch, sumLoss / epochSteps, 100 * sumCorrect / (epochSteps * batch),
@@ -275,6 +295,8 @@ int dlc::runPlan(const RunOptions &opts) {
               stepsDone * batch / trainSeconds, 1e3 * trainSeconds / stepsDone, 100 * lastTestAcc);
   if (opts.profile)
     printProfile(p, *train, profile);
+  if (!writeTrace())
+    return 1;
   if (!opts.save.empty()) {
     if (!saveCheckpoint(p, arena.data, opts.save, error)) {
       std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());

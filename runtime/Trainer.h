@@ -16,7 +16,16 @@ struct RunOptions {
   bool eval = false;
   bool profile = false;
   bool quiet = false; // no progress bar even on a terminal
+  int64_t threads = 0;   // kernel threads; 0: kDefaultThreads capped at the cores available
+  std::string trace;     // write a Chrome trace of the first kTraceSteps program runs here
 };
+
+/// Threads the kernels use unless --threads says otherwise: both cores of the 2-core
+/// machine measured in docs/performance.md (LeNet trains 1.6x faster than on one).
+constexpr int64_t kDefaultThreads = 2;
+/// Program runs (steps) a --trace file covers; enough to see the steady state while
+/// keeping the file a few MiB.
+constexpr int64_t kTraceSteps = 50;
 
 /// Loads and verifies the plan, allocates its arena, loads the data and trains (or, with
 /// `eval`, evaluates on the test set). Prints progress and a timing summary to stdout and

@@ -54,29 +54,49 @@ advisor::largestBatch(const std::function<std::optional<uint64_t>(int64_t)> &byt
     return std::nullopt;
   if (*one > capacity)
     return 0;
+  // Bracket the answer around the linear prediction, then bisect: lo fits, hi does not.
   uint64_t perExample = *two > *one ? *two - *one : 1;
-  int64_t b = std::max<int64_t>(1, int64_t((capacity - *one) / perExample) + 1);
-  // Step from the prediction to the exact boundary.
-  for (;;) {
+  int64_t guess = std::max<int64_t>(1, int64_t((capacity - *one) / perExample));
+  int64_t lo = 1, hi = -1;
+  auto fits = [&](int64_t b) -> std::optional<bool> {
     auto at = bytesAt(b);
-    if (!at)
-      return std::nullopt;
-    if (*at <= capacity) {
-      auto next = bytesAt(b + 1);
-      if (!next)
+    return at ? std::optional<bool>(*at <= capacity) : std::nullopt;
+  };
+  int64_t step = std::max<int64_t>(1, guess / 64);
+  auto g = fits(guess);
+  if (!g)
+    return std::nullopt;
+  if (*g) {
+    lo = guess;
+    for (int64_t b = guess + step;; b += step, step *= 2) {
+      auto f = fits(b);
+      if (!f)
         return std::nullopt;
-      if (*next > capacity)
-        return b;
-      ++b;
-    } else {
-      if (b == 1)
-        return 0;
-      --b;
-      auto prev = bytesAt(b);
-      if (!prev)
+      if (!*f) {
+        hi = b;
+        break;
+      }
+      lo = b;
+    }
+  } else {
+    hi = guess;
+    for (int64_t b = guess - step; b > 1; b -= step, step *= 2) {
+      auto f = fits(b);
+      if (!f)
         return std::nullopt;
-      if (*prev <= capacity)
-        return b;
+      if (*f) {
+        lo = b;
+        break;
+      }
+      hi = b;
     }
   }
+  while (hi - lo > 1) {
+    int64_t mid = lo + (hi - lo) / 2;
+    auto f = fits(mid);
+    if (!f)
+      return std::nullopt;
+    (*f ? lo : hi) = mid;
+  }
+  return lo;
 }

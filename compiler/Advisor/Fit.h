@@ -29,8 +29,9 @@ std::vector<const plan::Buffer *> largestAtPeak(const plan::Plan &p, size_t n);
 std::vector<uint64_t> breakdownAtPeak(const plan::Plan &p);
 
 /// Largest batch b >= 1 with bytesAt(b) <= capacity, or 0 if even batch 1 does not fit.
-/// bytesAt is monotone in practice; it is called few times: the answer is predicted from
-/// b = 1 and 2 (memory grows linearly with the batch) and then confirmed against bytesAt.
+/// bytesAt must be monotone; it is called O(log) times: the answer is predicted from b = 1
+/// and 2 (memory grows about linearly with the batch), bracketed around the prediction with
+/// growing steps, and bisected.
 /// Returns nullopt when bytesAt fails.
 std::optional<int64_t> largestBatch(const std::function<std::optional<uint64_t>(int64_t)> &bytesAt,
                                     uint64_t capacity);

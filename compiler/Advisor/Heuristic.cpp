@@ -25,8 +25,7 @@ HeuristicCounts dlc::advisor::countForHeuristic(ModuleOp imported) {
   auto fn = imported.lookupSymbol<func::FuncOp>("forward");
   std::map<int64_t, int64_t> windows; // window elements -> convolutions using it
   fn.walk([&](Operation *op) {
-    if (isa<dl::Conv2dOp, dl::MatmulOp, dl::MaxPool2dOp, dl::AvgPool2dOp, dl::BatchNormOp,
-            dl::AddOp>(op))
+    if (isa<dl::Conv2dOp, dl::MatmulOp, dl::MaxPool2dOp, dl::AvgPool2dOp, dl::AddOp>(op))
       c.nodes += perExample(op->getResult(0));
     if (auto conv = dyn_cast<dl::Conv2dOp>(op)) {
       auto w = cast<RankedTensorType>(conv.getFilter().getType()).getShape();

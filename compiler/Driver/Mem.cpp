@@ -25,7 +25,12 @@ using namespace dlc;
 namespace {
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
-std::string gib(uint64_t bytes) { return llvm::formatv("{0:F2} GiB", bytes / kGiB).str(); }
+/// GiB for device-sized figures, MiB below one GiB (LeNet's whole plan is a few MiB).
+std::string gib(uint64_t bytes) {
+  if (bytes < uint64_t(kGiB))
+    return llvm::formatv("{0:F1} MiB", bytes / (1024.0 * 1024.0)).str();
+  return llvm::formatv("{0:F2} GiB", bytes / kGiB).str();
+}
 std::string mib(uint64_t bytes) {
   return llvm::formatv("{0:F1} MiB", bytes / (1024.0 * 1024.0)).str();
 }
@@ -266,7 +271,7 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
       << " x " << counts.maskElements << " (" << windowName(counts.maskElements) << ")\n";
   out << "  decides: " << opts.memoryModel << "; each GPU keeps " << gib(advisor::kDeviceReserveBytes)
       << " for the CUDA context and library workspaces\n\n";
-  out << llvm::formatv("  {0,-24} {1,9} {2,9}  {3,-21} {4,10}  {5,-14} {6,10} {7,10} {8,10} {9,8}\n",
+  out << llvm::formatv("  {0,-30} {1,9} {2,9}  {3,-21} {4,10}  {5,-14} {6,10} {7,10} {8,10} {9,8}\n",
                        "GPU", "memory", "usable", "plan: fits?", "max batch", "heuristic",
                        "max batch", "step (est)", "ex/s (est)", "per $1k");
   for (const Row &r : rows) {
@@ -278,11 +283,12 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
                                ? llvm::formatv("{0:F0}", exPerSec * 1000 /
                                                              (r.gpu->priceUsd * replicas)).str()
                                : "-";
-    out << llvm::formatv("  {0,-24} {1,9} {2,9}  {3,-21} {4,10}  {5,-14} {6,10} {7,10} {8,10} {9,8}\n",
+    out << llvm::formatv("  {0,-30} {1,9} {2,9}  {3,-21} {4,10}  {5,-14} {6,10} {7,10} {8,10} {9,8}\n",
                          r.gpu->name, gib(r.gpu->memoryBytes), gib(r.usable), fitsPlan,
                          r.maxPlan ? std::to_string(*r.maxPlan * replicas) : "?",
                          r.fitsHeur ? "fits" : "does not fit", r.maxHeur * replicas,
-                         llvm::formatv("{0:F3} s", r.step).str(),
+                         r.step < 1 ? llvm::formatv("{0:F2} ms", r.step * 1e3).str()
+                                    : llvm::formatv("{0:F2} s", r.step).str(),
                          llvm::formatv("{0:F0}", exPerSec).str(), perPrice);
   }
   out << "\n  step time is a roofline bound (FP32 peak and memory bandwidth per kernel), not a"

@@ -7,14 +7,17 @@
 
 #include "runtime/cpu/Kernels.h"
 
-#include <chrono>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 using namespace dlc;
 using plan::KernelKind;
 
 namespace {
+using Clock = std::chrono::steady_clock;
+
 cpu::ConvShape convShape(const std::vector<int64_t> &i) {
   return {int(i[0]), int(i[1]), int(i[2]), int(i[3]), int(i[4]), int(i[5]),
           int(i[6]), int(i[7]), int(i[8]), int(i[9]), int(i[10])};
@@ -24,11 +27,23 @@ cpu::PoolShape poolShape(const std::vector<int64_t> &i) {
           int(i[5]), int(i[6]), int(i[7]), int(i[8]), int(i[9])};
 }
 
+/// The epilogue int at `index` (absent in plans without fused work: 0).
+int64_t epilogue(const plan::Kernel &k, size_t index) {
+  return k.ints.size() > index ? k.ints[index] : 0;
+}
+/// The bias argument (always the last) when the epilogue asks for one.
+const float *epilogueBias(const plan::Kernel &k, int64_t epi, float *const *a) {
+  return (epi & plan::kEpilogueBias) ? a[k.args.size() - 1] : nullptr;
+}
+
 void runKernel(const plan::Kernel &k, float *const *a) {
   const auto &i = k.ints;
   switch (k.kind) {
-  case KernelKind::Conv2dFwd:
-    return cpu::conv2dForward(convShape(i), a[0], a[1], a[2], a[3]);
+  case KernelKind::Conv2dFwd: {
+    int64_t epi = epilogue(k, 11);
+    return cpu::conv2dForward(convShape(i), a[0], a[1], a[2], a[3], epilogueBias(k, epi, a),
+                              epi & plan::kEpilogueRelu);
+  }
   case KernelKind::Conv2dBwdData:
     return cpu::conv2dBackwardData(convShape(i), a[0], a[1], a[2], a[3]);
   case KernelKind::Conv2dBwdFilter:
@@ -45,8 +60,11 @@ void runKernel(const plan::Kernel &k, float *const *a) {
     return cpu::biasAdd(i[0], i[1], i[2], a[0], a[1], a[2]);
   case KernelKind::BiasAddBwd:
     return cpu::biasAddBackward(i[0], i[1], i[2], a[0], a[1]);
-  case KernelKind::Matmul:
-    return cpu::matmul(i[0], i[1], i[2], i[3], i[4], a[0], a[1], a[2]);
+  case KernelKind::Matmul: {
+    int64_t epi = epilogue(k, 5);
+    return cpu::matmul(i[0], i[1], i[2], i[3], i[4], a[0], a[1], a[2], epilogueBias(k, epi, a),
+                       epi & plan::kEpilogueRelu);
+  }
   case KernelKind::Add:
     return cpu::add(i[0], a[0], a[1], a[2]);
   case KernelKind::SoftmaxXent:
@@ -67,26 +85,75 @@ void runKernel(const plan::Kernel &k, float *const *a) {
     std::exit(1);
   }
 }
+
+/// `s` as a JSON string literal.
+std::string jsonString(const std::string &s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    if ((unsigned char)c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
 } // namespace
 
+bool cpu::Trace::write(const std::string &path, std::string &error) const {
+  FILE *f = std::fopen(path.c_str(), "w");
+  if (!f) {
+    error = "cannot write trace '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  std::fprintf(f, "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n");
+  std::fprintf(f, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 1, "
+                  "\"args\": {\"name\": \"dlrun\"}}");
+  for (const TraceEvent &e : events)
+    std::fprintf(f,
+                 ",\n{\"name\": %s, \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, "
+                 "\"pid\": 1, \"tid\": 1, \"args\": {\"step\": %lld, \"gflop\": %.6f}}",
+                 jsonString(e.kernel->name).c_str(), plan::kernelKindName(e.kernel->kind), e.start,
+                 e.dur, (long long)e.run, e.kernel->flops * 1e-9);
+  std::fprintf(f, "\n]}\n");
+  if (std::fclose(f) != 0) {
+    error = "cannot write trace '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
 void cpu::runProgram(const plan::Plan &plan, const plan::Program &prog, uint8_t *arena,
-                     Profile *profile) {
+                     Profile *profile, Trace *trace) {
   float *args[8];
+  if (trace && trace->runs >= trace->maxRuns)
+    trace = nullptr;
   if (profile && profile->seconds.size() != prog.kernels.size())
     profile->seconds.assign(prog.kernels.size(), 0.0);
   for (size_t n = 0; n < prog.kernels.size(); ++n) {
     const plan::Kernel &k = prog.kernels[n];
     for (size_t j = 0; j < k.args.size() && j < 8; ++j)
       args[j] = reinterpret_cast<float *>(arena + plan.buffers[k.args[j]].offset);
-    if (!profile) {
+    if (!profile && !trace) {
       runKernel(k, args);
       continue;
     }
-    auto t0 = std::chrono::steady_clock::now();
+    auto t0 = Clock::now();
     runKernel(k, args);
-    profile->seconds[n] +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto t1 = Clock::now();
+    if (profile)
+      profile->seconds[n] += std::chrono::duration<double>(t1 - t0).count();
+    if (trace)
+      trace->events.push_back(
+          {&k, trace->runs, std::chrono::duration<double, std::micro>(t0 - trace->origin).count(),
+           std::chrono::duration<double, std::micro>(t1 - t0).count()});
   }
   if (profile)
     ++profile->runs;
+  if (trace)
+    ++trace->runs;
 }

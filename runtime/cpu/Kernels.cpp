@@ -1,7 +1,11 @@
-// CPU reference kernels for the runtime: float32 NCHW convolution (im2col + OpenBLAS GEMM),
-// max pooling, elementwise ops, softmax cross-entropy and the SGD update. Single-threaded on
-// purpose: the runtime schedules the graph, and these kernels must stay deterministic.
+// CPU kernels for the runtime other than convolution (ConvKernels.cpp): GEMM through
+// OpenBLAS with a fused bias/ReLU epilogue, max pooling, elementwise ops, softmax
+// cross-entropy and the SGD update. Large loops are split over the thread pool in
+// contiguous chunks and written so GCC vectorises them (DLC_VECTORIZED: AVX2 where the CPU
+// has it).
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/Parallel.h"
+#include "runtime/cpu/Simd.h"
 
 #include <algorithm>
 #include <cblas.h>
@@ -11,82 +15,6 @@
 
 namespace dlc::cpu {
 namespace {
-
-/// Output positions [lo, hi) along one axis whose input coordinate o*stride - pad + k lies in
-/// [0, size). Precomputing the range keeps bounds checks out of the im2col inner loops.
-void validRange(int size, int stride, int pad, int k, int outSize, int &lo, int &hi) {
-  int off = pad - k;  // input coordinate is o * stride - off
-  lo = off > 0 ? (off + stride - 1) / stride : 0;
-  // o * stride - off < size  <=>  o < ceil((size + off) / stride); guard the negative case
-  // because C++ division truncates toward zero.
-  hi = size + off > 0 ? (size + off + stride - 1) / stride : 0;
-  hi = std::min(hi, outSize);
-  lo = std::min(lo, hi);
-}
-
-/// col[(ci*r + kr)*s + ks][oy*ow + ox] = x[ci][oy*strideH - padH + kr][ox*strideW - padW + ks],
-/// with zeros where the window hangs over the padding.
-void im2col(const ConvShape &s, const float *x, float *col) {
-  const int oh = s.oh(), ow = s.ow();
-  for (int ci = 0; ci < s.c; ++ci) {
-    const float *plane = x + (size_t)ci * s.h * s.w;
-    for (int kr = 0; kr < s.r; ++kr)
-      for (int ks = 0; ks < s.s; ++ks) {
-        int lo, hi;
-        validRange(s.w, s.strideW, s.padW, ks, ow, lo, hi);
-        for (int oy = 0; oy < oh; ++oy, col += ow) {
-          int iy = oy * s.strideH - s.padH + kr;
-          if (iy < 0 || iy >= s.h) {
-            std::fill(col, col + ow, 0.0f);
-            continue;
-          }
-          const float *row = plane + (size_t)iy * s.w + ks - s.padW;
-          std::fill(col, col + lo, 0.0f);
-          for (int ox = lo; ox < hi; ++ox)
-            col[ox] = row[ox * s.strideW];
-          std::fill(col + hi, col + ow, 0.0f);
-        }
-      }
-  }
-}
-
-/// Adjoint of im2col: scatters col back onto the image, accumulating where windows overlap.
-void col2imAccumulate(const ConvShape &s, const float *col, float *x) {
-  const int oh = s.oh(), ow = s.ow();
-  for (int ci = 0; ci < s.c; ++ci) {
-    float *plane = x + (size_t)ci * s.h * s.w;
-    for (int kr = 0; kr < s.r; ++kr)
-      for (int ks = 0; ks < s.s; ++ks) {
-        int lo, hi;
-        validRange(s.w, s.strideW, s.padW, ks, ow, lo, hi);
-        for (int oy = 0; oy < oh; ++oy, col += ow) {
-          int iy = oy * s.strideH - s.padH + kr;
-          if (iy < 0 || iy >= s.h)
-            continue;
-          float *row = plane + (size_t)iy * s.w + ks - s.padW;
-          for (int ox = lo; ox < hi; ++ox)
-            row[ox * s.strideW] += col[ox];
-        }
-      }
-  }
-}
-
-/// Row-major SGEMM wrapper: C = alpha * op(A) * op(B) + beta * C with dense leading dimensions.
-/// Empty products are handled here because reference BLAS rejects leading dimensions < 1.
-void gemm(bool transA, bool transB, int M, int N, int K, const float *A, const float *B,
-          float beta, float *C) {
-  if (M <= 0 || N <= 0)
-    return;
-  if (K <= 0) {
-    if (beta == 0.0f)
-      std::fill(C, C + (size_t)M * N, 0.0f);
-    else
-      std::for_each(C, C + (size_t)M * N, [beta](float &v) { v *= beta; });
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-              M, N, K, 1.0f, A, transA ? M : K, B, transB ? K : N, beta, C, N);
-}
 
 /// Index of the first maximum of a window, or -1 if the window lies entirely in padding.
 /// Shared by forward and backward so both agree on tie-breaking.
@@ -108,105 +36,243 @@ long poolArgmax(const PoolShape &s, const float *plane, int oy, int ox) {
   return best;
 }
 
+/// Elementwise kernels split into chunks of at least this many floats: below it, handing
+/// work to another thread costs more than it saves.
+constexpr int64_t kElementGrain = 16384;
+
+/// 2x2 windows with stride 2 and no padding (the common case), one plane row at a time.
+/// The comparisons keep poolArgmax's order: first maximum in row-major window order.
+DLC_VECTORIZED
+void maxPool2x2Forward(const PoolShape &s, const float *x, float *y, int64_t p0, int64_t p1) {
+  const int oh = s.oh(), ow = s.ow();
+  for (int64_t p = p0; p < p1; ++p) {
+    const float *plane = x + p * s.h * s.w;
+    float *out = y + p * oh * ow;
+    for (int oy = 0; oy < oh; ++oy, out += ow) {
+      const float *r0 = plane + (size_t)2 * oy * s.w, *r1 = r0 + s.w;
+      for (int ox = 0; ox < ow; ++ox) {
+        float a = std::max(r0[2 * ox], r0[2 * ox + 1]), b = std::max(r1[2 * ox], r1[2 * ox + 1]);
+        out[ox] = std::max(a, b);
+      }
+    }
+  }
+}
+
+DLC_VECTORIZED
+void maxPool2x2Backward(const PoolShape &s, const float *x, const float *dy, float *dx,
+                        int64_t p0, int64_t p1) {
+  const int oh = s.oh(), ow = s.ow();
+  const size_t plane = (size_t)s.h * s.w;
+  if (s.h % 2 || s.w % 2) // the windows do not reach an odd last row or column
+    std::fill(dx + p0 * plane, dx + p1 * plane, 0.0f);
+  for (int64_t p = p0; p < p1; ++p) {
+    const float *xp = x + p * plane, *g = dy + p * oh * ow;
+    float *dp = dx + p * plane;
+    for (int oy = 0; oy < oh; ++oy, g += ow) {
+      const float *r0 = xp + (size_t)2 * oy * s.w, *r1 = r0 + s.w;
+      float *d0 = dp + (size_t)2 * oy * s.w, *d1 = d0 + s.w;
+      // Branch-free: which of the four wins is data-dependent and would mispredict.
+      for (int ox = 0; ox < ow; ++ox) {
+        const int i = 2 * ox;
+        const float a = r0[i], b = r0[i + 1], c = r1[i], d = r1[i + 1];
+        const float m = std::max(std::max(a, b), std::max(c, d)), gv = g[ox];
+        // Bitwise, not &&: short-circuit evaluation would bring the branches back.
+        const bool ta = a == m, tb = !ta & (b == m), tc = !(ta | tb) & (c == m);
+        const bool td = !(ta | tb | tc);
+        d0[i] = ta ? gv : 0.0f;
+        d0[i + 1] = tb ? gv : 0.0f;
+        d1[i] = tc ? gv : 0.0f;
+        d1[i + 1] = td ? gv : 0.0f;
+      }
+    }
+  }
+}
+
+bool isPool2x2(const PoolShape &s) {
+  return s.kh == 2 && s.kw == 2 && s.strideH == 2 && s.strideW == 2 && s.padH == 0 &&
+         s.padW == 0;
+}
+
+/// The rows [m0, m1) (or, with byColumns, the columns) of C = op(A) op(B) plus the epilogue.
+DLC_VECTORIZED
+void matmulBlock(int M, int N, int K, bool transA, bool transB, const float *A, const float *B,
+                 float *C, const float *bias, bool relu, int lo, int hi, bool byColumns) {
+  const int rows = byColumns ? M : hi - lo, cols = byColumns ? hi - lo : N;
+  const float *a = A, *b = B;
+  float *c = C;
+  if (byColumns) {
+    b += transB ? (size_t)lo * K : lo;
+    c += lo;
+  } else {
+    a += transA ? lo : (size_t)lo * K;
+    c += (size_t)lo * N;
+  }
+  if (K > 0) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, rows, cols, K, 1.0f, a, transA ? M : K, b,
+                transB ? K : N, 0.0f, c, N);
+  } else {
+    for (int i = 0; i < rows; ++i)
+      std::fill(c + (size_t)i * N, c + (size_t)i * N + cols, 0.0f);
+  }
+  if (!bias && !relu)
+    return;
+  const float *bb = bias ? bias + (byColumns ? lo : 0) : nullptr;
+  for (int i = 0; i < rows; ++i) {
+    float *row = c + (size_t)i * N;
+    if (bb)
+      for (int j = 0; j < cols; ++j)
+        row[j] += bb[j];
+    if (relu)
+      for (int j = 0; j < cols; ++j)
+        row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+  }
+}
+
+DLC_VECTORIZED
+void reluRange(const float *x, float *y, int64_t b, int64_t e) {
+  for (int64_t i = b; i < e; ++i)
+    y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+DLC_VECTORIZED
+void reluBackwardRange(const float *dy, const float *y, float *dx, int64_t b, int64_t e) {
+  for (int64_t i = b; i < e; ++i)
+    dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+DLC_VECTORIZED
+void addRange(const float *a, const float *b, float *y, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i)
+    y[i] = a[i] + b[i];
+}
+
+DLC_VECTORIZED
+void biasAddRows(size_t channels, size_t inner, const float *x, const float *b, float *y,
+                 int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float bc = b[r % channels];
+    const float *xr = x + r * inner;
+    float *yr = y + r * inner;
+    for (size_t i = 0; i < inner; ++i)
+      yr[i] = xr[i] + bc;
+  }
+}
+
+/// Sum of n floats: eight float lanes, each summing only n/8 terms, then added in double.
+DLC_VECTORIZED
+double sumFloats(const float *p, size_t n) {
+  simd::v8 acc{};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    acc += simd::load(p + i);
+  double total = 0.0;
+  for (int l = 0; l < 8; ++l)
+    total += acc[l];
+  for (; i < n; ++i)
+    total += p[i];
+  return total;
+}
+
+DLC_VECTORIZED
+void sgdRange(float lr, float momentum, float weightDecay, float *w, const float *g, float *m,
+              int64_t b, int64_t e) {
+  for (int64_t i = b; i < e; ++i) {
+    m[i] = momentum * m[i] + (g[i] + weightDecay * w[i]);
+    w[i] -= lr * m[i];
+  }
+}
+
 }  // namespace
-
-size_t convScratchFloats(const ConvShape &s) {
-  return (size_t)s.c * s.r * s.s * s.oh() * s.ow();
-}
-
-void conv2dForward(const ConvShape &s, const float *x, const float *w, float *y, float *scratch) {
-  const int crs = s.c * s.r * s.s, ohw = s.oh() * s.ow();
-  const size_t xStride = (size_t)s.c * s.h * s.w, yStride = (size_t)s.k * ohw;
-  for (int i = 0; i < s.n; ++i) {
-    im2col(s, x + i * xStride, scratch);
-    gemm(false, false, s.k, ohw, crs, w, scratch, 0.0f, y + i * yStride);
-  }
-}
-
-void conv2dBackwardData(const ConvShape &s, const float *dy, const float *w, float *dx, float *scratch) {
-  const int crs = s.c * s.r * s.s, ohw = s.oh() * s.ow();
-  const size_t xStride = (size_t)s.c * s.h * s.w, yStride = (size_t)s.k * ohw;
-  std::fill(dx, dx + s.n * xStride, 0.0f);
-  for (int i = 0; i < s.n; ++i) {
-    gemm(true, false, crs, ohw, s.k, w, dy + i * yStride, 0.0f, scratch);
-    col2imAccumulate(s, scratch, dx + i * xStride);
-  }
-}
-
-void conv2dBackwardFilter(const ConvShape &s, const float *dy, const float *x, float *dw, float *scratch) {
-  const int crs = s.c * s.r * s.s, ohw = s.oh() * s.ow();
-  const size_t xStride = (size_t)s.c * s.h * s.w, yStride = (size_t)s.k * ohw;
-  std::fill(dw, dw + (size_t)s.k * crs, 0.0f);
-  for (int i = 0; i < s.n; ++i) {
-    im2col(s, x + i * xStride, scratch);
-    gemm(false, true, s.k, crs, ohw, dy + i * yStride, scratch, 1.0f, dw);
-  }
-}
 
 void maxPool2dForward(const PoolShape &s, const float *x, float *y) {
   const int oh = s.oh(), ow = s.ow();
-  for (long p = 0; p < (long)s.n * s.c; ++p) {
-    const float *plane = x + p * s.h * s.w;
-    for (int oy = 0; oy < oh; ++oy)
-      for (int ox = 0; ox < ow; ++ox, ++y) {
-        long idx = poolArgmax(s, plane, oy, ox);
-        *y = idx < 0 ? 0.0f : plane[idx];
-      }
-  }
+  const int64_t planes = (int64_t)s.n * s.c, grain = kElementGrain / (s.h * s.w) + 1;
+  parallelFor(planes, grain, [&](int64_t p0, int64_t p1, int) {
+    if (isPool2x2(s))
+      return maxPool2x2Forward(s, x, y, p0, p1);
+    for (int64_t p = p0; p < p1; ++p) {
+      const float *plane = x + p * s.h * s.w;
+      float *out = y + p * oh * ow;
+      for (int oy = 0; oy < oh; ++oy)
+        for (int ox = 0; ox < ow; ++ox, ++out) {
+          long idx = poolArgmax(s, plane, oy, ox);
+          *out = idx < 0 ? 0.0f : plane[idx];
+        }
+    }
+  });
 }
 
 void maxPool2dBackward(const PoolShape &s, const float *x, const float *dy, float *dx) {
   const int oh = s.oh(), ow = s.ow();
   const size_t planeSize = (size_t)s.h * s.w;
-  std::fill(dx, dx + (size_t)s.n * s.c * planeSize, 0.0f);
-  for (long p = 0; p < (long)s.n * s.c; ++p)
-    for (int oy = 0; oy < oh; ++oy)
-      for (int ox = 0; ox < ow; ++ox, ++dy) {
-        long idx = poolArgmax(s, x + p * planeSize, oy, ox);
-        if (idx >= 0)
-          dx[p * planeSize + idx] += *dy;  // overlapping windows may share an argmax
-      }
+  const int64_t planes = (int64_t)s.n * s.c, grain = kElementGrain / planeSize + 1;
+  parallelFor(planes, grain, [&](int64_t p0, int64_t p1, int) {
+    if (isPool2x2(s))
+      return maxPool2x2Backward(s, x, dy, dx, p0, p1);
+    std::fill(dx + p0 * planeSize, dx + p1 * planeSize, 0.0f);
+    for (int64_t p = p0; p < p1; ++p) {
+      const float *g = dy + p * oh * ow;
+      for (int oy = 0; oy < oh; ++oy)
+        for (int ox = 0; ox < ow; ++ox, ++g) {
+          long idx = poolArgmax(s, x + p * planeSize, oy, ox);
+          if (idx >= 0)
+            dx[p * planeSize + idx] += *g;  // overlapping windows may share an argmax
+        }
+    }
+  });
 }
 
 void reluForward(size_t n, const float *x, float *y) {
-  for (size_t i = 0; i < n; ++i)
-    y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  parallelFor(n, kElementGrain, [&](int64_t b, int64_t e, int) { reluRange(x, y, b, e); });
 }
 
 void reluBackward(size_t n, const float *dy, const float *y, float *dx) {
-  for (size_t i = 0; i < n; ++i)
-    dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+  parallelFor(n, kElementGrain,
+              [&](int64_t b, int64_t e, int) { reluBackwardRange(dy, y, dx, b, e); });
 }
 
 void biasAdd(size_t outer, size_t channels, size_t inner, const float *x, const float *b, float *y) {
-  for (size_t o = 0; o < outer; ++o)
-    for (size_t c = 0; c < channels; ++c, x += inner, y += inner) {
-      const float bc = b[c];
-      for (size_t i = 0; i < inner; ++i)
-        y[i] = x[i] + bc;
-    }
+  parallelFor(outer * channels, kElementGrain / inner + 1, [&](int64_t r0, int64_t r1, int) {
+    biasAddRows(channels, inner, x, b, y, r0, r1);
+  });
 }
 
 void biasAddBackward(size_t outer, size_t channels, size_t inner, const float *dy, float *db) {
-  // Double accumulation: a channel can sum batch * H * W terms, enough to lose float precision.
-  for (size_t c = 0; c < channels; ++c) {
-    double acc = 0.0;
-    for (size_t o = 0; o < outer; ++o) {
-      const float *p = dy + (o * channels + c) * inner;
-      for (size_t i = 0; i < inner; ++i)
-        acc += p[i];
-    }
-    db[c] = (float)acc;
-  }
+  // Double accumulation across rows: a channel can sum batch * H * W terms, enough to lose
+  // float precision; within a row sumFloats keeps each float lane's share short.
+  parallelFor(channels, outer * inner >= (size_t)kElementGrain ? 1 : channels,
+              [&](int64_t c0, int64_t c1, int) {
+                for (int64_t c = c0; c < c1; ++c) {
+                  double acc = 0.0;
+                  if (inner == 1) {
+                    for (size_t o = 0; o < outer; ++o)
+                      acc += dy[o * channels + c];
+                  } else {
+                    for (size_t o = 0; o < outer; ++o)
+                      acc += sumFloats(dy + (o * channels + c) * inner, inner);
+                  }
+                  db[c] = (float)acc;
+                }
+              });
 }
 
-void matmul(int M, int N, int K, bool transA, bool transB, const float *A, const float *B, float *C) {
-  gemm(transA, transB, M, N, K, A, B, 0.0f, C);
+void matmul(int M, int N, int K, bool transA, bool transB, const float *A, const float *B, float *C,
+            const float *bias, bool relu) {
+  if (M <= 0 || N <= 0)
+    return;
+  // Split the longer side of C; each chunk is one OpenBLAS call (OpenBLAS itself runs on one
+  // thread, see setThreads) of at least ~64K multiply-adds, and at least 16 rows or columns.
+  const bool byColumns = N > M;
+  const int64_t side = byColumns ? N : M, across = byColumns ? M : N;
+  const int64_t grain = std::max<int64_t>(16, 65536 / std::max<int64_t>(1, across * K));
+  parallelFor(side, grain, [&](int64_t lo, int64_t hi, int) {
+    matmulBlock(M, N, K, transA, transB, A, B, C, bias, relu, int(lo), int(hi), byColumns);
+  });
 }
 
 void add(size_t n, const float *a, const float *b, float *y) {
-  for (size_t i = 0; i < n; ++i)
-    y[i] = a[i] + b[i];
+  parallelFor(n, kElementGrain, [&](int64_t lo, int64_t hi, int) { addRange(a, b, y, lo, hi); });
 }
 
 void softmaxXentForward(int batch, int classes, const float *logits, const int32_t *labels, float *loss) {
@@ -244,10 +310,9 @@ void accuracy(int batch, int classes, const float *logits, const int32_t *labels
 }
 
 void sgdMomentum(size_t n, float lr, float momentum, float weightDecay, float *w, const float *g, float *m) {
-  for (size_t i = 0; i < n; ++i) {
-    m[i] = momentum * m[i] + (g[i] + weightDecay * w[i]);
-    w[i] -= lr * m[i];
-  }
+  parallelFor(n, kElementGrain, [&](int64_t b, int64_t e, int) {
+    sgdRange(lr, momentum, weightDecay, w, g, m, b, e);
+  });
 }
 
 }  // namespace dlc::cpu

@@ -1,4 +1,6 @@
-// CPU kernels used by the runtime (float32, NCHW). Pure functions over raw pointers; no allocation.
+// CPU kernels used by the runtime (float32, NCHW). Functions over raw pointers that split
+// their work over the thread pool of Parallel.h and take scratch from it (allocated on first
+// use, then reused); results are reproducible for a given thread count.
 //
 // Every kernel fully overwrites its outputs (gradients included), so callers never need to
 // zero buffers beforehand. Buffers must not overlap unless a function says otherwise.
@@ -15,10 +17,13 @@ struct ConvShape {  // input x[n][c][h][w], filter w[k][c][r][s], output y[n][k]
   int ow() const { return (w + 2 * padW - s) / strideW + 1; }
 };
 
-/// Floats of scratch space (im2col / col2im workspace) each conv kernel needs; the caller provides it.
+/// Floats of the `scratch` workspace a conv kernel may use (one image's im2col matrix): the
+/// direct kernels need none; the data gradient with stride > 1 falls back to im2col + GEMM.
 size_t convScratchFloats(const ConvShape &s);
-/// y = conv(x, w); zero padding, no dilation, no groups.
-void conv2dForward(const ConvShape &s, const float *x, const float *w, float *y, float *scratch);
+/// y = conv(x, w), then + bias[k] per output channel when `bias` is given, then max(., 0)
+/// when `relu`; zero padding, no dilation, no groups.
+void conv2dForward(const ConvShape &s, const float *x, const float *w, float *y, float *scratch,
+                   const float *bias = nullptr, bool relu = false);
 /// dx = gradient of the convolution w.r.t. its input, given dy; dx is overwritten.
 void conv2dBackwardData(const ConvShape &s, const float *dy, const float *w, float *dx, float *scratch);
 /// dw = gradient of the convolution w.r.t. its filter, summed over the batch; dw is overwritten.
@@ -45,8 +50,11 @@ void biasAdd(size_t outer, size_t channels, size_t inner, const float *x, const 
 /// db[c] = sum over outer, inner of dy  (db overwritten)
 void biasAddBackward(size_t outer, size_t channels, size_t inner, const float *dy, float *db);
 
-/// C[M][N] = op(A) * op(B), op(A) is MxK, op(B) is KxN, row-major; transA/transB mean the stored matrix is transposed.
-void matmul(int M, int N, int K, bool transA, bool transB, const float *A, const float *B, float *C);
+/// C[M][N] = op(A) * op(B), op(A) is MxK, op(B) is KxN, row-major; transA/transB mean the
+/// stored matrix is transposed. Then + bias[j] per column when `bias` is given, then
+/// max(., 0) when `relu`.
+void matmul(int M, int N, int K, bool transA, bool transB, const float *A, const float *B, float *C,
+            const float *bias = nullptr, bool relu = false);
 
 /// y = a + b elementwise; y may alias a or b.
 void add(size_t n, const float *a, const float *b, float *y);

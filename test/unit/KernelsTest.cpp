@@ -1,7 +1,9 @@
 // Unit tests for the CPU kernel library: forward results against naive direct implementations,
 // every backward kernel against central finite differences, and the training utilities against
-// hand-computed values.
+// hand-computed values. Kernels split work over a thread pool, so the convolution and pooling
+// checks also run with two threads and must agree with one.
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/Parallel.h"
 
 #include <gtest/gtest.h>
 
@@ -90,7 +92,21 @@ const ConvShape kConvShapes[] = {
     {2, 3, 7, 6, 4, 3, 3, 2, 2, 0, 0},  // strided, trailing rows/cols unused
     {1, 2, 5, 8, 3, 2, 3, 1, 2, 1, 2},  // rectangular filter, asymmetric stride and padding
     {2, 2, 4, 4, 2, 1, 1, 2, 2, 0, 0},  // 1x1 strided (downsampling shortcut)
+    // 20 channels: a block of 16 and a partial block of 8; 17 pixels wide: several tiles
+    // per row; padding 2 with a 3x3 filter: whole windows in the padding at the corners.
+    {3, 2, 5, 17, 20, 3, 3, 1, 1, 2, 2},
+    {3, 6, 8, 8, 16, 5, 5, 1, 1, 0, 0},  // LeNet conv2-like: exactly two vectors of channels
 };
+
+/// Runs `body` once with one kernel thread and once with two (restoring one afterwards).
+void withThreadCounts(const std::function<void(int)> &body) {
+  for (int t : {1, 2}) {
+    SCOPED_TRACE("threads " + std::to_string(t));
+    setThreads(t);
+    body(t);
+  }
+  setThreads(1);
+}
 
 struct ConvData {
   ConvShape s;
@@ -111,32 +127,104 @@ TEST(KernelsTest, ConvScratchSize) {
   EXPECT_EQ(convScratchFloats(s), (size_t)3 * 3 * 3 * 7 * 6);
 }
 
+std::string shapeName(const ConvShape &s) {
+  return "conv n" + std::to_string(s.n) + " c" + std::to_string(s.c) + " " + std::to_string(s.h) +
+         "x" + std::to_string(s.w) + " k" + std::to_string(s.k) + " " + std::to_string(s.r) + "x" +
+         std::to_string(s.s) + " stride " + std::to_string(s.strideH) + "x" +
+         std::to_string(s.strideW) + " pad " + std::to_string(s.padH) + "x" + std::to_string(s.padW);
+}
+
 TEST(KernelsTest, Conv2dForwardMatchesDirect) {
   std::mt19937 rng(1);
-  for (const ConvShape &shape : kConvShapes) {
-    SCOPED_TRACE("shape stride " + std::to_string(shape.strideH) + "x" + std::to_string(shape.strideW));
-    ConvData d(shape, rng);
-    expectAllNear(d.forward(), naiveConv(d.s, d.x, d.w));
-  }
+  withThreadCounts([&](int) {
+    for (const ConvShape &shape : kConvShapes) {
+      SCOPED_TRACE(shapeName(shape));
+      ConvData d(shape, rng);
+      expectAllNear(d.forward(), naiveConv(d.s, d.x, d.w));
+    }
+  });
+}
+
+TEST(KernelsTest, Conv2dForwardEpilogue) {
+  std::mt19937 rng(13);
+  withThreadCounts([&](int) {
+    for (const ConvShape &shape : kConvShapes) {
+      SCOPED_TRACE(shapeName(shape));
+      ConvData d(shape, rng);
+      Vec bias = randomVec(rng, shape.k), expected = naiveConv(d.s, d.x, d.w);
+      const size_t plane = (size_t)shape.oh() * shape.ow();
+      for (size_t i = 0; i < expected.size(); ++i)
+        expected[i] = std::max(0.0f, expected[i] + bias[i / plane % shape.k]);
+      Vec y(d.ySize(), kGarbage);
+      conv2dForward(d.s, d.x.data(), d.w.data(), y.data(), d.scratch.data(), bias.data(), true);
+      expectAllNear(y, expected);
+      // Bias alone: negative values must survive.
+      Vec yb(d.ySize(), kGarbage);
+      conv2dForward(d.s, d.x.data(), d.w.data(), yb.data(), d.scratch.data(), bias.data(), false);
+      Vec plain = naiveConv(d.s, d.x, d.w);
+      for (size_t i = 0; i < plain.size(); ++i)
+        plain[i] += bias[i / plane % shape.k];
+      expectAllNear(yb, plain);
+    }
+  });
 }
 
 TEST(KernelsTest, Conv2dBackwardDataGradient) {
   std::mt19937 rng(2);
-  for (const ConvShape &shape : kConvShapes) {
-    ConvData d(shape, rng);
-    Vec r = randomVec(rng, d.ySize()), dx(d.x.size(), kGarbage);
-    conv2dBackwardData(d.s, r.data(), d.w.data(), dx.data(), d.scratch.data());
-    checkGradient(d.x, dx, r, [&] { return d.forward(); });
-  }
+  withThreadCounts([&](int) {
+    for (const ConvShape &shape : kConvShapes) {
+      SCOPED_TRACE(shapeName(shape));
+      ConvData d(shape, rng);
+      Vec r = randomVec(rng, d.ySize()), dx(d.x.size(), kGarbage);
+      conv2dBackwardData(d.s, r.data(), d.w.data(), dx.data(), d.scratch.data());
+      checkGradient(d.x, dx, r, [&] { return d.forward(); });
+    }
+  });
 }
 
 TEST(KernelsTest, Conv2dBackwardFilterGradient) {
   std::mt19937 rng(3);
-  for (const ConvShape &shape : kConvShapes) {
+  withThreadCounts([&](int) {
+    for (const ConvShape &shape : kConvShapes) {
+      SCOPED_TRACE(shapeName(shape));
+      ConvData d(shape, rng);
+      Vec r = randomVec(rng, d.ySize()), dw(d.w.size(), kGarbage);
+      conv2dBackwardFilter(d.s, r.data(), d.x.data(), dw.data(), d.scratch.data());
+      checkGradient(d.w, dw, r, [&] { return d.forward(); });
+    }
+  });
+}
+
+// LeNet's own layers at batch 100: work is cut the same way whatever the thread count, so the
+// results must be bit-for-bit identical.
+TEST(KernelsTest, Conv2dLeNetShapesThreadsAgree) {
+  std::mt19937 rng(14);
+  for (const ConvShape &shape : {ConvShape{100, 1, 28, 28, 6, 3, 3, 1, 1, 1, 1},
+                                 ConvShape{100, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0}}) {
+    SCOPED_TRACE(shapeName(shape));
     ConvData d(shape, rng);
-    Vec r = randomVec(rng, d.ySize()), dw(d.w.size(), kGarbage);
-    conv2dBackwardFilter(d.s, r.data(), d.x.data(), dw.data(), d.scratch.data());
-    checkGradient(d.w, dw, r, [&] { return d.forward(); });
+    Vec dy = randomVec(rng, d.ySize()), bias = randomVec(rng, shape.k);
+    Vec y[2], dx[2], dw[2];
+    for (int t : {1, 2}) {
+      setThreads(t);
+      y[t - 1].assign(d.ySize(), kGarbage);
+      dx[t - 1].assign(d.x.size(), kGarbage);
+      dw[t - 1].assign(d.w.size(), kGarbage);
+      conv2dForward(d.s, d.x.data(), d.w.data(), y[t - 1].data(), d.scratch.data(), bias.data(),
+                    true);
+      conv2dBackwardData(d.s, dy.data(), d.w.data(), dx[t - 1].data(), d.scratch.data());
+      conv2dBackwardFilter(d.s, dy.data(), d.x.data(), dw[t - 1].data(), d.scratch.data());
+    }
+    setThreads(1);
+    EXPECT_EQ(y[0], y[1]);
+    EXPECT_EQ(dx[0], dx[1]);
+    EXPECT_EQ(dw[0], dw[1]);
+    // And the forward result is the reference one.
+    Vec expected = naiveConv(d.s, d.x, d.w);
+    const size_t plane = (size_t)shape.oh() * shape.ow();
+    for (size_t i = 0; i < expected.size(); ++i)
+      expected[i] = std::max(0.0f, expected[i] + bias[i / plane % shape.k]);
+    expectAllNear(y[0], expected);
   }
 }
 
@@ -170,33 +258,75 @@ Vec distinctVec(std::mt19937 &rng, size_t n) {
 }
 
 const PoolShape kPoolShapes[] = {
-    {2, 3, 6, 6, 2, 2, 2, 2, 0, 0},  // classic 2x2/2
+    {2, 3, 6, 6, 2, 2, 2, 2, 0, 0},  // classic 2x2/2 (the fast path)
     {2, 2, 7, 6, 3, 3, 2, 2, 1, 1},  // overlapping 3x3/2 with padding (ResNet stem)
+    {2, 2, 5, 7, 2, 2, 2, 2, 0, 0},  // 2x2/2 with an odd last row and column left out
+    {200, 6, 4, 4, 2, 2, 2, 2, 0, 0}, // enough planes to be split over threads
 };
 
 TEST(KernelsTest, MaxPoolForwardMatchesDirect) {
   std::mt19937 rng(4);
-  for (const PoolShape &s : kPoolShapes) {
-    Vec x = randomVec(rng, (size_t)s.n * s.c * s.h * s.w);
-    Vec y((size_t)s.n * s.c * s.oh() * s.ow(), kGarbage);
-    maxPool2dForward(s, x.data(), y.data());
-    expectAllNear(y, naiveMaxPool(s, x), 0.0f);
-  }
+  withThreadCounts([&](int) {
+    for (const PoolShape &s : kPoolShapes) {
+      Vec x = randomVec(rng, (size_t)s.n * s.c * s.h * s.w);
+      Vec y((size_t)s.n * s.c * s.oh() * s.ow(), kGarbage);
+      maxPool2dForward(s, x.data(), y.data());
+      expectAllNear(y, naiveMaxPool(s, x), 0.0f);
+    }
+  });
 }
 
 TEST(KernelsTest, MaxPoolBackwardGradient) {
   std::mt19937 rng(5);
-  for (const PoolShape &s : kPoolShapes) {
-    Vec x = distinctVec(rng, (size_t)s.n * s.c * s.h * s.w);
-    const size_t ySize = (size_t)s.n * s.c * s.oh() * s.ow();
-    Vec r = randomVec(rng, ySize), dx(x.size(), kGarbage);
-    maxPool2dBackward(s, x.data(), r.data(), dx.data());
-    checkGradient(x, dx, r, [&] {
-      Vec y(ySize);
-      maxPool2dForward(s, x.data(), y.data());
-      return y;
-    });
-  }
+  withThreadCounts([&](int) {
+    for (const PoolShape &s : kPoolShapes) {
+      if (s.n > 2)
+        continue; // finite differences over 19,200 inputs: covered by the ties test below
+      Vec x = distinctVec(rng, (size_t)s.n * s.c * s.h * s.w);
+      const size_t ySize = (size_t)s.n * s.c * s.oh() * s.ow();
+      Vec r = randomVec(rng, ySize), dx(x.size(), kGarbage);
+      maxPool2dBackward(s, x.data(), r.data(), dx.data());
+      checkGradient(x, dx, r, [&] {
+        Vec y(ySize);
+        maxPool2dForward(s, x.data(), y.data());
+        return y;
+      });
+    }
+  });
+}
+
+// ReLU outputs make tied windows common (all zeros); every tie must go to the first maximum
+// in row-major window order, as the forward pass defines it.
+TEST(KernelsTest, MaxPoolBackwardTiesGoToFirstMax) {
+  std::mt19937 rng(15);
+  withThreadCounts([&](int) {
+    for (const PoolShape &s : kPoolShapes) {
+      Vec x((size_t)s.n * s.c * s.h * s.w);
+      std::uniform_int_distribution<int> level(0, 2);
+      for (float &v : x)
+        v = (float)level(rng); // few distinct values: many ties
+      const int oh = s.oh(), ow = s.ow();
+      Vec dy = randomVec(rng, (size_t)s.n * s.c * oh * ow), dx(x.size(), kGarbage);
+      maxPool2dBackward(s, x.data(), dy.data(), dx.data());
+      Vec expected(x.size(), 0.0f);
+      for (int p = 0; p < s.n * s.c; ++p)
+        for (int oy = 0; oy < oh; ++oy)
+          for (int ox = 0; ox < ow; ++ox) {
+            int best = -1;
+            for (int i = 0; i < s.kh; ++i)
+              for (int j = 0; j < s.kw; ++j) {
+                int iy = oy * s.strideH - s.padH + i, ix = ox * s.strideW - s.padW + j;
+                if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w)
+                  continue;
+                int idx = (p * s.h + iy) * s.w + ix;
+                if (best < 0 || x[idx] > x[best])
+                  best = idx;
+              }
+            expected[best] += dy[(p * oh + oy) * ow + ox];
+          }
+      expectAllNear(dx, expected, 1e-6f);
+    }
+  });
 }
 
 // ---------------------------------------------------------------- elementwise
@@ -299,6 +429,31 @@ TEST(KernelsTest, MatmulForwardAllTransposes) {
     }
 }
 
+TEST(KernelsTest, MatmulEpilogueAndThreads) {
+  std::mt19937 rng(16);
+  // Tall (split by rows), wide (split by columns) and small (one chunk) products.
+  const int shapes[][3] = {{300, 20, 40}, {8, 500, 30}, {5, 7, 4}, {100, 120, 400}};
+  withThreadCounts([&](int) {
+    for (const auto &sh : shapes)
+      for (bool transA : {false, true})
+        for (bool transB : {false, true}) {
+          const int M = sh[0], N = sh[1], K = sh[2];
+          SCOPED_TRACE("M" + std::to_string(M) + " N" + std::to_string(N) + " transA=" +
+                       std::to_string(transA) + " transB=" + std::to_string(transB));
+          Vec A = randomVec(rng, M * K), B = randomVec(rng, K * N), bias = randomVec(rng, N);
+          Vec expected = naiveMatmul(M, N, K, transA, transB, A, B);
+          Vec C(M * N, kGarbage);
+          matmul(M, N, K, transA, transB, A.data(), B.data(), C.data());
+          expectAllNear(C, expected);
+          for (int i = 0; i < M * N; ++i)
+            expected[i] = std::max(0.0f, expected[i] + bias[i % N]);
+          std::fill(C.begin(), C.end(), kGarbage);
+          matmul(M, N, K, transA, transB, A.data(), B.data(), C.data(), bias.data(), true);
+          expectAllNear(C, expected);
+        }
+  });
+}
+
 // The gradients are built from matmul itself, exactly as the autodiff pass lowers them.
 TEST(KernelsTest, MatmulGradientAllTransposes) {
   std::mt19937 rng(10);
@@ -390,6 +545,33 @@ TEST(KernelsTest, AccuracyCountsArgmaxHits) {
   labels = {0, 1, 0, 0};
   accuracy(batch, classes, logits.data(), labels.data(), &correct);
   EXPECT_EQ(correct, 0.0f);
+}
+
+TEST(KernelsTest, ElementwiseSplitOverThreads) {
+  std::mt19937 rng(17);
+  const size_t n = 100003; // several chunks, and not a multiple of the vector width
+  Vec x = randomVec(rng, n), dy = randomVec(rng, n), y(n, kGarbage), dx(n, kGarbage);
+  withThreadCounts([&](int) {
+    reluForward(n, x.data(), y.data());
+    reluBackward(n, dy.data(), y.data(), dx.data());
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(y[i], x[i] > 0.0f ? x[i] : 0.0f) << i;
+      ASSERT_EQ(dx[i], x[i] > 0.0f ? dy[i] : 0.0f) << i;
+    }
+    const size_t outer = 50, channels = 7, inner = 285; // 99,750 of the n elements
+    Vec b = randomVec(rng, channels), db(channels, kGarbage);
+    biasAdd(outer, channels, inner, x.data(), b.data(), y.data());
+    for (size_t i = 0; i < outer * channels * inner; ++i)
+      ASSERT_EQ(y[i], x[i] + b[(i / inner) % channels]) << i;
+    biasAddBackward(outer, channels, inner, dy.data(), db.data());
+    for (size_t c = 0; c < channels; ++c) {
+      double sum = 0.0;
+      for (size_t o = 0; o < outer; ++o)
+        for (size_t i = 0; i < inner; ++i)
+          sum += dy[(o * channels + c) * inner + i];
+      EXPECT_NEAR(db[c], sum, 1e-3) << c;
+    }
+  });
 }
 
 TEST(KernelsTest, SgdMomentumTwoSteps) {

@@ -24,6 +24,9 @@ static const char *kUsage =
     "  --load FILE      start from a checkpoint\n"
     "  --eval           evaluate on the test set only (use with --load)\n"
     "  --profile        print time per kernel of the training step\n"
+    "  --trace FILE     write a Chrome trace (Perfetto, chrome://tracing) of every kernel call\n"
+    "                   of the first 50 steps\n"
+    "  --threads N      kernel threads (default: 2, or fewer cores if the machine has fewer)\n"
     "  --quiet          no live progress bar\n"
     "  -h, --help       this text\n";
 
@@ -75,6 +78,10 @@ int main(int argc, char **argv) {
       opts.eval = true;
     } else if (a == "--profile") {
       opts.profile = true;
+    } else if (a == "--trace") {
+      opts.trace = value("--trace");
+    } else if (a == "--threads") {
+      intValue("--threads", opts.threads);
     } else if (a == "--quiet") {
       opts.quiet = true;
     } else if (!a.empty() && a[0] == '-') {

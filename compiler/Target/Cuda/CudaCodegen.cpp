@@ -1,0 +1,697 @@
+//===- CudaCodegen.cpp - a plan program as CUDA C and launch records ------------===//
+//
+// One pass over the program's kernel calls. Each call is checked against its kind (attribute
+// and buffer counts, positive sizes), then lowered:
+//
+//   - elementwise kinds: one thread per output element, grid-stride loop, 256-thread blocks
+//     and at most kMaxBlocks blocks (beyond that each thread takes several elements);
+//   - reductions: one thread per output (bias_add_bwd: a channel; softmax_xent_bwd: a row;
+//     maxpool_bwd: an input element, gathering from the windows that contain it);
+//   - scalar outputs (softmax_xent, accuracy): a single thread, which keeps them free of
+//     atomics and of a zeroing pass, and deterministic;
+//   - convolutions and matmul: cuDNN / cuBLAS records; with emitReferenceLibraryKernels also
+//     a direct one-thread-per-output implementation, epilogue included.
+//
+// Sums follow runtime/cpu/Kernels.cpp (double where it uses double, the same order where it
+// matters for exactness, e.g. maxpool_bwd), so the host emulation can compare tightly.
+//
+// Indices are `int` when every index of a kernel fits, `long long` otherwise: 64-bit division
+// is several times slower on GPUs, and most tensors are far below 2^31 elements.
+//
+//===----------------------------------------------------------------------------===//
+
+#include "compiler/Target/Cuda/CudaCodegen.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+using namespace dlc;
+using namespace dlc::cuda;
+using plan::KernelKind;
+
+namespace {
+
+constexpr unsigned kBlockThreads = 256;
+/// Enough blocks to fill any current GPU several times over; larger tensors loop.
+constexpr unsigned kMaxBlocks = 4096;
+
+/// Launch configuration for `work` independent items, one thread each.
+void configure(CudaLaunch &l, int64_t work) {
+  if (work < kBlockThreads) {
+    l.block.x = unsigned(std::max<int64_t>(32, (work + 31) / 32 * 32)); // whole warps
+    l.grid.x = 1;
+    return;
+  }
+  l.block.x = kBlockThreads;
+  l.grid.x = unsigned(std::min<int64_t>(kMaxBlocks, (work + kBlockThreads - 1) / kBlockThreads));
+}
+
+/// The narrowest index type for `n` items launched as `l`: the grid-stride increment must not
+/// overflow either.
+const char *indexType(int64_t n, const CudaLaunch &l) {
+  int64_t threads = int64_t(l.grid.x) * l.block.x;
+  return n + threads <= INT_MAX ? "int" : "long long";
+}
+
+/// A float constant that reads back as the same float.
+std::string floatLiteral(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  std::string s = buf;
+  if (s.find_first_of(".e") == std::string::npos)
+    s += ".0";
+  return s + "f";
+}
+
+/// Layer names come from the user's YAML: keep them from ending a `//` comment early or
+/// splicing it onto the next line.
+std::string commentSafe(const std::string &s) {
+  std::string out = s;
+  for (char &c : out)
+    if (c < 0x20 || c > 0x7e || c == '\\')
+      c = '?';
+  return out;
+}
+
+/// What a kind takes: its parameter declarations (by argument position), the attribute
+/// count, and whether it may carry an epilogue (one more int and, with a bias, one more arg).
+struct Signature {
+  std::vector<const char *> params;
+  size_t ints = 0, floats = 0;
+  bool epilogue = false;
+};
+
+bool signatureOf(KernelKind kind, Signature &sig) {
+  switch (kind) {
+  case KernelKind::Conv2dFwd:
+    sig = {{"const float *x", "const float *w", "float *y", "float *workspace"}, 11, 0, true};
+    return true;
+  case KernelKind::Conv2dBwdData:
+    sig = {{"const float *dy", "const float *w", "float *dx", "float *workspace"}, 11};
+    return true;
+  case KernelKind::Conv2dBwdFilter:
+    sig = {{"const float *dy", "const float *x", "float *dw", "float *workspace"}, 11};
+    return true;
+  case KernelKind::MaxPoolFwd:
+    sig = {{"const float *x", "float *y"}, 10};
+    return true;
+  case KernelKind::MaxPoolBwd:
+    sig = {{"const float *x", "const float *dy", "float *dx"}, 10};
+    return true;
+  case KernelKind::Relu:
+    sig = {{"const float *x", "float *y"}, 1};
+    return true;
+  case KernelKind::ReluBwd:
+    sig = {{"const float *dy", "const float *y", "float *dx"}, 1};
+    return true;
+  case KernelKind::BiasAdd:
+    sig = {{"const float *x", "const float *b", "float *y"}, 3};
+    return true;
+  case KernelKind::BiasAddBwd:
+    sig = {{"const float *dy", "float *db"}, 3};
+    return true;
+  case KernelKind::Matmul:
+    sig = {{"const float *a", "const float *b", "float *c"}, 5, 0, true};
+    return true;
+  case KernelKind::Add:
+    sig = {{"const float *a", "const float *b", "float *y"}, 1};
+    return true;
+  case KernelKind::SoftmaxXent:
+    sig = {{"const float *logits", "const int *labels", "float *loss"}, 2};
+    return true;
+  case KernelKind::SoftmaxXentBwd:
+    sig = {{"const float *logits", "const int *labels", "float *dlogits"}, 2};
+    return true;
+  case KernelKind::Accuracy:
+    sig = {{"const float *logits", "const int *labels", "float *correct"}, 2};
+    return true;
+  case KernelKind::SgdMomentum:
+    sig = {{"float *w", "const float *g", "float *m"}, 1, 3};
+    return true;
+  default:
+    return false;
+  }
+}
+
+/// Lowers one kernel call; `fail` records the first error.
+class KernelEmitter {
+public:
+  KernelEmitter(const plan::Plan &plan, const plan::Kernel &k, int index,
+                const CudaCodegenOptions &opts, std::ostringstream &os, CudaLaunch &launch)
+      : plan(plan), k(k), i(k.ints), opts(opts), os(os), launch(launch) {
+    launch.kernel = index;
+    fn = opts.symbolPrefix + "k" + std::to_string(index) + "_" + plan::kernelKindName(k.kind);
+    where = "kernel " + std::to_string(index) + " '" + k.name + "' (" +
+            plan::kernelKindName(k.kind) + ")";
+  }
+
+  bool run(std::string &error);
+
+private:
+  const plan::Plan &plan;
+  const plan::Kernel &k;
+  const std::vector<int64_t> &i;
+  const CudaCodegenOptions &opts;
+  std::ostringstream &os;
+  CudaLaunch &launch;
+  std::string fn, where, error;
+  const char *t = "int"; // index type of the kernel being emitted
+  Signature sig;
+  int64_t epilogue = 0;
+
+  bool fail(const std::string &message) {
+    if (error.empty())
+      error = where + ": " + message;
+    return false;
+  }
+  bool check();
+  bool positive(std::initializer_list<size_t> which);
+  bool window(int64_t h, int64_t w, int64_t r, int64_t s, int64_t padH, int64_t padW);
+
+  /// `extern "C" __global__ void fn(params) {`, preceded by the call's name.
+  void open(const std::string &note) {
+    os << "\n// " << commentSafe(k.name) << ": " << note << "\n";
+    os << "extern \"C\" __global__ void " << fn << "(";
+    for (size_t a = 0; a < sig.params.size(); ++a)
+      os << (a ? ", " : "") << sig.params[a];
+    if (epilogue & plan::kEpilogueBias)
+      os << ", const float *bias";
+    os << ") {\n";
+  }
+  /// Grid-stride loop over `n` items as `idx`, choosing `t`, the index type for `n` and for
+  /// `extent`, the largest element count the body indexes. The body follows; close() ends it.
+  void loop(int64_t n, int64_t extent = 0) {
+    configure(launch, n);
+    t = indexType(std::max(n, extent), launch);
+    os << "  for (" << t << " idx = (" << t << ")blockIdx.x * blockDim.x + threadIdx.x; idx < " << n
+       << "; idx += (" << t << ")blockDim.x * gridDim.x) {\n";
+  }
+  void close() { os << "  }\n}\n"; }
+  /// The epilogue applied to `acc` before the store; `channel` indexes the bias.
+  void emitEpilogue(const char *channel) {
+    if (epilogue & plan::kEpilogueBias)
+      os << "    acc += bias[" << channel << "];\n";
+    if (epilogue & plan::kEpilogueRelu)
+      os << "    acc = acc > 0.0f ? acc : 0.0f;\n";
+  }
+
+  void elementwise(const char *statement) {
+    open("count " + std::to_string(i[0]));
+    loop(i[0]);
+    os << "    " << statement << "\n";
+    close();
+  }
+  void biasAdd();
+  void biasAddBwd();
+  void maxPoolArgmaxHelper();
+  void maxPoolFwd();
+  void maxPoolBwd();
+  void softmaxXent();
+  void softmaxXentBwd();
+  void accuracy();
+  void sgdMomentum();
+  void convLibrary(CudaLibraryKind kind);
+  void convFwdReference();
+  void convBwdDataReference();
+  void convBwdFilterReference();
+  void matmulLibrary();
+  void matmulReference();
+};
+
+bool KernelEmitter::positive(std::initializer_list<size_t> which) {
+  for (size_t w : which)
+    if (i[w] <= 0)
+      return fail("attribute " + std::to_string(w) + " must be positive, got " +
+                  std::to_string(i[w]));
+  return true;
+}
+
+bool KernelEmitter::window(int64_t h, int64_t w, int64_t r, int64_t s, int64_t padH, int64_t padW) {
+  if (padH < 0 || padW < 0)
+    return fail("negative padding");
+  if (h + 2 * padH < r || w + 2 * padW < s)
+    return fail("window larger than the padded input");
+  return true;
+}
+
+bool KernelEmitter::check() {
+  if (!signatureOf(k.kind, sig))
+    return fail(std::string("kernel kind '") + plan::kernelKindName(k.kind) +
+                "' has no CUDA lowering yet");
+  if (i.size() != sig.ints && !(sig.epilogue && i.size() == sig.ints + 1))
+    return fail("expects " + std::to_string(sig.ints) + " integer attributes, has " +
+                std::to_string(i.size()));
+  if (k.floats.size() != sig.floats)
+    return fail("expects " + std::to_string(sig.floats) + " float attributes, has " +
+                std::to_string(k.floats.size()));
+  for (float f : k.floats)
+    if (!std::isfinite(f))
+      return fail("float attribute is not finite");
+  epilogue = i.size() > sig.ints ? i.back() : 0;
+  if (epilogue & ~(plan::kEpilogueBias | plan::kEpilogueRelu))
+    return fail("unknown epilogue bits " + std::to_string(epilogue));
+  size_t args = sig.params.size() + ((epilogue & plan::kEpilogueBias) ? 1 : 0);
+  if (k.args.size() != args)
+    return fail("expects " + std::to_string(args) + " buffers, has " +
+                std::to_string(k.args.size()));
+  for (int32_t id : k.args)
+    if (id < 0 || size_t(id) >= plan.buffers.size())
+      return fail("names buffer " + std::to_string(id) + " of " +
+                  std::to_string(plan.buffers.size()));
+  switch (k.kind) {
+  case KernelKind::Conv2dFwd:
+  case KernelKind::Conv2dBwdData:
+  case KernelKind::Conv2dBwdFilter:
+    if (!positive({0, 1, 2, 3, 4, 5, 6, 7, 8}))
+      return false;
+    return window(i[2], i[3], i[5], i[6], i[9], i[10]);
+  case KernelKind::MaxPoolFwd:
+  case KernelKind::MaxPoolBwd:
+    if (!positive({0, 1, 2, 3, 4, 5, 6, 7}))
+      return false;
+    return window(i[2], i[3], i[4], i[5], i[8], i[9]);
+  case KernelKind::Matmul:
+    if ((i[3] != 0 && i[3] != 1) || (i[4] != 0 && i[4] != 1))
+      return fail("transA and transB must be 0 or 1");
+    return positive({0, 1, 2});
+  case KernelKind::BiasAdd:
+  case KernelKind::BiasAddBwd:
+    return positive({0, 1, 2});
+  case KernelKind::SoftmaxXent:
+  case KernelKind::SoftmaxXentBwd:
+  case KernelKind::Accuracy:
+    return positive({0, 1});
+  default:
+    return positive({0});
+  }
+}
+
+void KernelEmitter::biasAdd() {
+  open("outer " + std::to_string(i[0]) + ", channels " + std::to_string(i[1]) + ", inner " +
+       std::to_string(i[2]));
+  loop(i[0] * i[1] * i[2]);
+  os << "    y[idx] = x[idx] + b[(idx / " << i[2] << ") % " << i[1] << "];\n";
+  close();
+}
+
+void KernelEmitter::biasAddBwd() {
+  const int64_t outer = i[0], channels = i[1], inner = i[2];
+  open("one thread per channel, double sums as on the CPU");
+  loop(channels, outer * channels * inner);
+  os << "    double acc = 0.0;\n"
+     << "    for (" << t << " o = 0; o < " << outer << "; ++o) {\n"
+     << "      const float *p = dy + (o * " << channels << " + idx) * " << inner << ";\n"
+     << "      for (int j = 0; j < " << inner << "; ++j)\n"
+     << "        acc += p[j];\n"
+     << "    }\n"
+     << "    db[idx] = (float)acc;\n";
+  close();
+}
+
+/// Index within the plane of the first maximum of window (oy, ox), -1 when the window lies
+/// wholly in padding: the rule of the CPU's poolArgmax, shared by forward and backward.
+void KernelEmitter::maxPoolArgmaxHelper() {
+  const int64_t h = i[2], w = i[3], kh = i[4], kw = i[5], sh = i[6], sw = i[7], ph = i[8],
+                pw = i[9];
+  os << "\nstatic __device__ __forceinline__ int " << fn
+     << "_argmax(const float *plane, int oy, int ox) {\n"
+     << "  const int y0 = oy * " << sh << " - " << ph << ", x0 = ox * " << sw << " - " << pw
+     << ";\n"
+     << "  const int yEnd = y0 + " << kh << " < " << h << " ? y0 + " << kh << " : " << h << ";\n"
+     << "  const int xEnd = x0 + " << kw << " < " << w << " ? x0 + " << kw << " : " << w << ";\n"
+     << "  int best = -1;\n"
+     << "  float bestVal = 0.0f;\n"
+     << "  for (int iy = y0 > 0 ? y0 : 0; iy < yEnd; ++iy)\n"
+     << "    for (int ix = x0 > 0 ? x0 : 0; ix < xEnd; ++ix) {\n"
+     << "      const float v = plane[iy * " << w << " + ix];\n"
+     << "      if (best < 0 || v > bestVal) { // admits -inf and NaN, as on the CPU\n"
+     << "        best = iy * " << w << " + ix;\n"
+     << "        bestVal = v;\n"
+     << "      }\n"
+     << "    }\n"
+     << "  return best;\n"
+     << "}\n";
+}
+
+void KernelEmitter::maxPoolFwd() {
+  const int64_t n = i[0], c = i[1], h = i[2], w = i[3];
+  const int64_t oh = (h + 2 * i[8] - i[4]) / i[6] + 1, ow = (w + 2 * i[9] - i[5]) / i[7] + 1;
+  maxPoolArgmaxHelper();
+  open("one thread per output");
+  loop(n * c * oh * ow, n * c * h * w);
+  os << "    const int ox = (int)(idx % " << ow << "), oy = (int)(idx / " << ow << " % " << oh
+     << ");\n"
+     << "    const float *plane = x + idx / " << oh * ow << " * " << h * w << ";\n"
+     << "    const int best = " << fn << "_argmax(plane, oy, ox);\n"
+     << "    y[idx] = best < 0 ? 0.0f : plane[best];\n";
+  close();
+}
+
+void KernelEmitter::maxPoolBwd() {
+  const int64_t n = i[0], c = i[1], h = i[2], w = i[3], kh = i[4], kw = i[5], sh = i[6], sw = i[7],
+                ph = i[8], pw = i[9];
+  const int64_t oh = (h + 2 * ph - kh) / sh + 1, ow = (w + 2 * pw - kw) / sw + 1;
+  maxPoolArgmaxHelper();
+  open("one thread per input element, gathering dy from the windows whose argmax it is, in the "
+       "CPU's order");
+  loop(n * c * h * w);
+  os << "    const int ix = (int)(idx % " << w << "), iy = (int)(idx / " << w << " % " << h
+     << ");\n"
+     << "    const " << t << " p = idx / " << h * w << ";\n"
+     << "    const float *plane = x + p * " << h * w << ";\n"
+     << "    const float *g = dy + p * " << oh * ow << ";\n"
+     << "    // Windows oy with oy*" << sh << " - " << ph << " <= iy < oy*" << sh << " - " << ph
+     << " + " << kh << ", likewise ox.\n"
+     << "    int oy0 = iy + " << ph - kh + 1 << ", ox0 = ix + " << pw - kw + 1 << ";\n"
+     << "    oy0 = oy0 <= 0 ? 0 : (oy0 + " << sh - 1 << ") / " << sh << ";\n"
+     << "    ox0 = ox0 <= 0 ? 0 : (ox0 + " << sw - 1 << ") / " << sw << ";\n"
+     << "    int oy1 = (iy + " << ph << ") / " << sh << ", ox1 = (ix + " << pw << ") / " << sw
+     << ";\n"
+     << "    oy1 = oy1 < " << oh - 1 << " ? oy1 : " << oh - 1 << ";\n"
+     << "    ox1 = ox1 < " << ow - 1 << " ? ox1 : " << ow - 1 << ";\n"
+     << "    float acc = 0.0f;\n"
+     << "    for (int oy = oy0; oy <= oy1; ++oy)\n"
+     << "      for (int ox = ox0; ox <= ox1; ++ox)\n"
+     << "        if (" << fn << "_argmax(plane, oy, ox) == iy * " << w << " + ix)\n"
+     << "          acc += g[oy * " << ow << " + ox];\n"
+     << "    dx[idx] = acc;\n";
+  close();
+}
+
+/// `mx` = the row's maximum (first one, as std::max_element) and `sum` = sum of exp(row - mx)
+/// in double, as the CPU computes them.
+static void emitRowMaxAndSum(std::ostringstream &os, const char *indent, int64_t classes) {
+  os << indent << "float mx = row[0];\n"
+     << indent << "for (int j = 1; j < " << classes << "; ++j)\n"
+     << indent << "  mx = mx < row[j] ? row[j] : mx;\n"
+     << indent << "double sum = 0.0;\n"
+     << indent << "for (int j = 0; j < " << classes << "; ++j)\n"
+     << indent << "  sum += exp((double)row[j] - mx);\n";
+}
+
+void KernelEmitter::softmaxXent() {
+  const int64_t batch = i[0], classes = i[1];
+  open("one thread: the mean over the batch needs no atomics or zeroing this way");
+  launch.grid.x = launch.block.x = 1;
+  t = indexType(batch * classes, launch);
+  os << "  if (blockIdx.x != 0 || threadIdx.x != 0)\n"
+     << "    return;\n"
+     << "  double total = 0.0;\n"
+     << "  for (int b = 0; b < " << batch << "; ++b) {\n"
+     << "    const float *row = logits + (" << t << ")b * " << classes << ";\n";
+  emitRowMaxAndSum(os, "    ", classes);
+  os << "    total += log(sum) + mx - row[labels[b]];\n"
+     << "  }\n"
+     << "  *loss = (float)(total / " << batch << ");\n"
+     << "}\n";
+}
+
+void KernelEmitter::softmaxXentBwd() {
+  const int64_t batch = i[0], classes = i[1];
+  open("one thread per row");
+  loop(batch, batch * classes);
+  os << "    const float *row = logits + idx * " << classes << ";\n"
+     << "    float *d = dlogits + idx * " << classes << ";\n";
+  emitRowMaxAndSum(os, "    ", classes);
+  os << "    const double inv = (1.0 / " << batch << ") / sum;\n"
+     << "    for (int j = 0; j < " << classes << "; ++j)\n"
+     << "      d[j] = (float)(exp((double)row[j] - mx) * inv);\n"
+     << "    d[labels[idx]] -= (float)(1.0 / " << batch << ");\n";
+  close();
+}
+
+void KernelEmitter::accuracy() {
+  const int64_t batch = i[0], classes = i[1];
+  open("one thread; ties go to the lowest class, as on the CPU");
+  launch.grid.x = launch.block.x = 1;
+  t = indexType(batch * classes, launch);
+  os << "  if (blockIdx.x != 0 || threadIdx.x != 0)\n"
+     << "    return;\n"
+     << "  int hits = 0;\n"
+     << "  for (int b = 0; b < " << batch << "; ++b) {\n"
+     << "    const float *row = logits + (" << t << ")b * " << classes << ";\n"
+     << "    int best = 0;\n"
+     << "    for (int j = 1; j < " << classes << "; ++j)\n"
+     << "      best = row[best] < row[j] ? j : best;\n"
+     << "    hits += best == labels[b];\n"
+     << "  }\n"
+     << "  *correct = (float)hits;\n"
+     << "}\n";
+}
+
+void KernelEmitter::sgdMomentum() {
+  open("count " + std::to_string(i[0]) + ", lr " + floatLiteral(k.floats[0]) + ", momentum " +
+       floatLiteral(k.floats[1]) + ", weight decay " + floatLiteral(k.floats[2]));
+  loop(i[0]);
+  os << "    const float mi = " << floatLiteral(k.floats[1]) << " * m[idx] + (g[idx] + "
+     << floatLiteral(k.floats[2]) << " * w[idx]);\n"
+     << "    m[idx] = mi;\n"
+     << "    w[idx] -= " << floatLiteral(k.floats[0]) << " * mi;\n";
+  close();
+}
+
+void KernelEmitter::convLibrary(CudaLibraryKind kind) {
+  CudnnConv &c = launch.library.conv;
+  c.n = int(i[0]), c.c = int(i[1]), c.h = int(i[2]), c.w = int(i[3]);
+  c.k = int(i[4]), c.r = int(i[5]), c.s = int(i[6]);
+  c.strideH = int(i[7]), c.strideW = int(i[8]), c.padH = int(i[9]), c.padW = int(i[10]);
+  c.outH = (c.h + 2 * c.padH - c.r) / c.strideH + 1;
+  c.outW = (c.w + 2 * c.padW - c.s) / c.strideW + 1;
+  launch.library.kind = kind;
+  launch.library.workspaceBytes = plan.buffers[k.args[3]].bytes;
+  launch.library.epilogue = epilogue;
+  launch.library.biasArg = (epilogue & plan::kEpilogueBias) ? 4 : -1;
+  if (!opts.emitReferenceLibraryKernels) {
+    os << "\n// " << commentSafe(k.name) << ": " << fn << " runs as " << cudaLibraryKindName(kind)
+       << "\n";
+    launch.function.clear();
+    return;
+  }
+  if (kind == CudaLibraryKind::CudnnConvFwd)
+    convFwdReference();
+  else if (kind == CudaLibraryKind::CudnnConvBwdData)
+    convBwdDataReference();
+  else
+    convBwdFilterReference();
+}
+
+void KernelEmitter::convFwdReference() {
+  const CudnnConv &c = launch.library.conv;
+  const int64_t ohw = int64_t(c.outH) * c.outW;
+  open("reference for cudnn_conv_fwd: one thread per output");
+  loop(c.n * c.k * ohw,
+       std::max<int64_t>(int64_t(c.n) * c.c * c.h * c.w, int64_t(c.k) * c.c * c.r * c.s));
+  os << "    const int ox = (int)(idx % " << c.outW << "), oy = (int)(idx / " << c.outW << " % "
+     << c.outH << ");\n"
+     << "    const int oc = (int)(idx / " << ohw << " % " << c.k << ");\n"
+     << "    const " << t << " img = idx / " << ohw * c.k << ";\n"
+     << "    float acc = 0.0f;\n"
+     << "    for (int ic = 0; ic < " << c.c << "; ++ic) {\n"
+     << "      const float *xp = x + (img * " << c.c << " + ic) * " << int64_t(c.h) * c.w << ";\n"
+     << "      const float *wp = w + ((" << t << ")oc * " << c.c << " + ic) * " << c.r * c.s
+     << ";\n"
+     << "      for (int r = 0; r < " << c.r << "; ++r) {\n"
+     << "        const int iy = oy * " << c.strideH << " - " << c.padH << " + r;\n"
+     << "        if (iy < 0 || iy >= " << c.h << ")\n"
+     << "          continue;\n"
+     << "        for (int s = 0; s < " << c.s << "; ++s) {\n"
+     << "          const int ix = ox * " << c.strideW << " - " << c.padW << " + s;\n"
+     << "          if (ix >= 0 && ix < " << c.w << ")\n"
+     << "            acc += xp[iy * " << c.w << " + ix] * wp[r * " << c.s << " + s];\n"
+     << "        }\n"
+     << "      }\n"
+     << "    }\n";
+  emitEpilogue("oc");
+  os << "    y[idx] = acc;\n";
+  close();
+}
+
+void KernelEmitter::convBwdDataReference() {
+  const CudnnConv &c = launch.library.conv;
+  const int64_t hw = int64_t(c.h) * c.w, ohw = int64_t(c.outH) * c.outW;
+  open("reference for cudnn_conv_bwd_data: one thread per input element");
+  loop(c.n * c.c * hw, std::max<int64_t>(int64_t(c.n) * c.k * ohw, int64_t(c.k) * c.c * c.r * c.s));
+  os << "    const int ix = (int)(idx % " << c.w << "), iy = (int)(idx / " << c.w << " % " << c.h
+     << ");\n"
+     << "    const int ic = (int)(idx / " << hw << " % " << c.c << ");\n"
+     << "    const " << t << " img = idx / " << hw * c.c << ";\n"
+     << "    float acc = 0.0f;\n"
+     << "    for (int oc = 0; oc < " << c.k << "; ++oc) {\n"
+     << "      const float *g = dy + (img * " << c.k << " + oc) * " << ohw << ";\n"
+     << "      const float *wp = w + ((" << t << ")oc * " << c.c << " + ic) * " << c.r * c.s
+     << ";\n"
+     << "      for (int r = 0; r < " << c.r << "; ++r) {\n"
+     << "        const int ty = iy + " << c.padH << " - r;\n"
+     << "        if (ty < 0 || ty % " << c.strideH << " != 0 || ty / " << c.strideH
+     << " >= " << c.outH << ")\n"
+     << "          continue;\n"
+     << "        for (int s = 0; s < " << c.s << "; ++s) {\n"
+     << "          const int tx = ix + " << c.padW << " - s;\n"
+     << "          if (tx >= 0 && tx % " << c.strideW << " == 0 && tx / " << c.strideW << " < "
+     << c.outW << ")\n"
+     << "            acc += g[ty / " << c.strideH << " * " << c.outW << " + tx / " << c.strideW
+     << "] * wp[r * " << c.s << " + s];\n"
+     << "        }\n"
+     << "      }\n"
+     << "    }\n"
+     << "    dx[idx] = acc;\n";
+  close();
+}
+
+void KernelEmitter::convBwdFilterReference() {
+  const CudnnConv &c = launch.library.conv;
+  const int64_t hw = int64_t(c.h) * c.w, ohw = int64_t(c.outH) * c.outW, rs = c.r * c.s;
+  open("reference for cudnn_conv_bwd_filter: one thread per filter element");
+  loop(c.k * c.c * rs, std::max<int64_t>(int64_t(c.n) * c.k * ohw, int64_t(c.n) * c.c * hw));
+  os << "    const int s = (int)(idx % " << c.s << "), r = (int)(idx / " << c.s << " % " << c.r
+     << ");\n"
+     << "    const int ic = (int)(idx / " << rs << " % " << c.c << "), oc = (int)(idx / "
+     << rs * c.c << ");\n"
+     << "    float acc = 0.0f;\n"
+     << "    for (int img = 0; img < " << c.n << "; ++img) {\n"
+     << "      const float *g = dy + ((" << t << ")img * " << c.k << " + oc) * " << ohw << ";\n"
+     << "      const float *xp = x + ((" << t << ")img * " << c.c << " + ic) * " << hw << ";\n"
+     << "      for (int oy = 0; oy < " << c.outH << "; ++oy) {\n"
+     << "        const int iy = oy * " << c.strideH << " - " << c.padH << " + r;\n"
+     << "        if (iy < 0 || iy >= " << c.h << ")\n"
+     << "          continue;\n"
+     << "        for (int ox = 0; ox < " << c.outW << "; ++ox) {\n"
+     << "          const int ix = ox * " << c.strideW << " - " << c.padW << " + s;\n"
+     << "          if (ix >= 0 && ix < " << c.w << ")\n"
+     << "            acc += g[oy * " << c.outW << " + ox] * xp[iy * " << c.w << " + ix];\n"
+     << "        }\n"
+     << "      }\n"
+     << "    }\n"
+     << "    dw[idx] = acc;\n";
+  close();
+}
+
+void KernelEmitter::matmulLibrary() {
+  const int64_t m = i[0], n = i[1], kk = i[2];
+  const bool transA = i[3], transB = i[4];
+  CublasGemm &g = launch.library.gemm;
+  g.transA = transB;
+  g.transB = transA;
+  g.m = int(n), g.n = int(m), g.k = int(kk);
+  g.lda = int(transB ? kk : n);
+  g.ldb = int(transA ? m : kk);
+  g.ldc = int(n);
+  g.aArg = 1;
+  g.bArg = 0;
+  launch.library.kind = CudaLibraryKind::CublasGemm;
+  launch.library.epilogue = epilogue;
+  launch.library.biasArg = (epilogue & plan::kEpilogueBias) ? 3 : -1;
+  if (!opts.emitReferenceLibraryKernels) {
+    os << "\n// " << commentSafe(k.name) << ": " << fn << " runs as cublas_gemm\n";
+    launch.function.clear();
+    return;
+  }
+  matmulReference();
+}
+
+void KernelEmitter::matmulReference() {
+  const int64_t m = i[0], n = i[1], kk = i[2];
+  const bool transA = i[3], transB = i[4];
+  open(std::string("reference for cublas_gemm: one thread per output; C[") + std::to_string(m) +
+       "][" + std::to_string(n) + "] = " + (transA ? "A^T" : "A") + " " + (transB ? "B^T" : "B"));
+  loop(m * n, std::max(m * kk, kk * n));
+  os << "    const " << t << " row = idx / " << n << ";\n"
+     << "    const int col = (int)(idx % " << n << ");\n"
+     << "    float acc = 0.0f;\n"
+     << "    for (int j = 0; j < " << kk << "; ++j)\n"
+     << "      acc += a["
+     << (transA ? "(" + std::string(t) + ")j * " + std::to_string(m) + " + row"
+                : "row * " + std::to_string(kk) + " + j")
+     << "] * b["
+     << (transB ? "(" + std::string(t) + ")col * " + std::to_string(kk) + " + j"
+                : "(" + std::string(t) + ")j * " + std::to_string(n) + " + col")
+     << "];\n";
+  emitEpilogue("col");
+  os << "    c[idx] = acc;\n";
+  close();
+}
+
+bool KernelEmitter::run(std::string &err) {
+  if (!check()) {
+    err = error;
+    return false;
+  }
+  launch.function = fn;
+  switch (k.kind) {
+  case KernelKind::Conv2dFwd:
+    convLibrary(CudaLibraryKind::CudnnConvFwd);
+    break;
+  case KernelKind::Conv2dBwdData:
+    convLibrary(CudaLibraryKind::CudnnConvBwdData);
+    break;
+  case KernelKind::Conv2dBwdFilter:
+    convLibrary(CudaLibraryKind::CudnnConvBwdFilter);
+    break;
+  case KernelKind::MaxPoolFwd:
+    maxPoolFwd();
+    break;
+  case KernelKind::MaxPoolBwd:
+    maxPoolBwd();
+    break;
+  case KernelKind::Relu:
+    elementwise("y[idx] = x[idx] > 0.0f ? x[idx] : 0.0f;");
+    break;
+  case KernelKind::ReluBwd:
+    elementwise("dx[idx] = y[idx] > 0.0f ? dy[idx] : 0.0f;");
+    break;
+  case KernelKind::BiasAdd:
+    biasAdd();
+    break;
+  case KernelKind::BiasAddBwd:
+    biasAddBwd();
+    break;
+  case KernelKind::Matmul:
+    matmulLibrary();
+    break;
+  case KernelKind::Add:
+    elementwise("y[idx] = a[idx] + b[idx];");
+    break;
+  case KernelKind::SoftmaxXent:
+    softmaxXent();
+    break;
+  case KernelKind::SoftmaxXentBwd:
+    softmaxXentBwd();
+    break;
+  case KernelKind::Accuracy:
+    accuracy();
+    break;
+  case KernelKind::SgdMomentum:
+    sgdMomentum();
+    break;
+  default: // check() rejected it
+    break;
+  }
+  return true;
+}
+
+} // namespace
+
+std::string cuda::emitCudaSource(const plan::Plan &plan, const plan::Program &program,
+                                 std::vector<CudaLaunch> &launches, std::string &error,
+                                 const CudaCodegenOptions &options) {
+  std::ostringstream os;
+  os << "// CUDA C for program '" << commentSafe(program.name) << "' of model '"
+     << commentSafe(plan.model) << "' (" << program.kernels.size()
+     << " kernel calls), generated by dlc.\n"
+     << "// Shapes are constants; launch configurations are in the compiler's launch records.\n";
+  if (options.emitReferenceLibraryKernels)
+    os << "// Library calls come with reference implementations (verification only).\n";
+  launches.assign(program.kernels.size(), CudaLaunch());
+  for (size_t n = 0; n < program.kernels.size(); ++n) {
+    KernelEmitter emitter(plan, program.kernels[n], int(n), options, os, launches[n]);
+    if (!emitter.run(error)) {
+      error = "program '" + program.name + "': " + error;
+      launches.clear();
+      return "";
+    }
+  }
+  return os.str();
+}

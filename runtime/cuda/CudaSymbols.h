@@ -1,0 +1,97 @@
+//===- CudaSymbols.h - the CUDA entry points the runtime calls, loaded at run time -*- C++ -*-===//
+//
+// One X-macro table, as IREE's dynamic_symbol_tables.h: every driver, cuDNN and cuBLAS
+// function the runtime uses, resolved with dlopen/dlsym when a device is opened, so that
+// nothing links libcuda, libcudnn or libcublas and dlrun builds and starts on machines without
+// a GPU. The toolkit's headers give the types; their versioning macros (cuMemAlloc ->
+// cuMemAlloc_v2, cublasSgemm -> cublasSgemm_v2) apply to the member names and to the names
+// looked up alike.
+//
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda.h>
+#include <cudnn.h>
+
+#include <string>
+
+/// X(library, function) for each entry point; library is Driver, Cudnn or Cublas.
+#define DLC_CUDA_SYMBOLS(X)                                                                        \
+  X(Driver, cuInit)                                                                                \
+  X(Driver, cuGetErrorName)                                                                        \
+  X(Driver, cuGetErrorString)                                                                      \
+  X(Driver, cuDeviceGetCount)                                                                      \
+  X(Driver, cuDeviceGet)                                                                           \
+  X(Driver, cuDeviceGetName)                                                                       \
+  X(Driver, cuDeviceGetAttribute)                                                                  \
+  X(Driver, cuDeviceTotalMem)                                                                      \
+  X(Driver, cuDevicePrimaryCtxRetain)                                                              \
+  X(Driver, cuDevicePrimaryCtxRelease)                                                             \
+  X(Driver, cuCtxSetCurrent)                                                                       \
+  X(Driver, cuStreamCreate)                                                                        \
+  X(Driver, cuStreamDestroy)                                                                       \
+  X(Driver, cuStreamSynchronize)                                                                   \
+  X(Driver, cuMemAlloc)                                                                            \
+  X(Driver, cuMemFree)                                                                             \
+  X(Driver, cuMemcpyHtoD)                                                                          \
+  X(Driver, cuMemcpyDtoH)                                                                          \
+  X(Driver, cuModuleLoadData)                                                                      \
+  X(Driver, cuModuleUnload)                                                                        \
+  X(Driver, cuModuleGetFunction)                                                                   \
+  X(Driver, cuLaunchKernel)                                                                        \
+  X(Driver, cuEventCreate)                                                                         \
+  X(Driver, cuEventDestroy)                                                                        \
+  X(Driver, cuEventRecord)                                                                         \
+  X(Driver, cuEventSynchronize)                                                                    \
+  X(Driver, cuEventElapsedTime)                                                                    \
+  X(Cudnn, cudnnGetErrorString)                                                                    \
+  X(Cudnn, cudnnCreate)                                                                            \
+  X(Cudnn, cudnnDestroy)                                                                           \
+  X(Cudnn, cudnnSetStream)                                                                         \
+  X(Cudnn, cudnnCreateTensorDescriptor)                                                            \
+  X(Cudnn, cudnnDestroyTensorDescriptor)                                                           \
+  X(Cudnn, cudnnSetTensor4dDescriptor)                                                             \
+  X(Cudnn, cudnnCreateFilterDescriptor)                                                            \
+  X(Cudnn, cudnnDestroyFilterDescriptor)                                                           \
+  X(Cudnn, cudnnSetFilter4dDescriptor)                                                             \
+  X(Cudnn, cudnnCreateConvolutionDescriptor)                                                       \
+  X(Cudnn, cudnnDestroyConvolutionDescriptor)                                                      \
+  X(Cudnn, cudnnSetConvolution2dDescriptor)                                                        \
+  X(Cudnn, cudnnSetConvolutionMathType)                                                            \
+  X(Cudnn, cudnnGetConvolutionForwardAlgorithm_v7)                                                 \
+  X(Cudnn, cudnnGetConvolutionBackwardDataAlgorithm_v7)                                            \
+  X(Cudnn, cudnnGetConvolutionBackwardFilterAlgorithm_v7)                                          \
+  X(Cudnn, cudnnConvolutionForward)                                                                \
+  X(Cudnn, cudnnConvolutionBackwardData)                                                           \
+  X(Cudnn, cudnnConvolutionBackwardFilter)                                                         \
+  X(Cudnn, cudnnCreateActivationDescriptor)                                                        \
+  X(Cudnn, cudnnDestroyActivationDescriptor)                                                       \
+  X(Cudnn, cudnnSetActivationDescriptor)                                                           \
+  X(Cudnn, cudnnActivationForward)                                                                 \
+  X(Cudnn, cudnnAddTensor)                                                                         \
+  X(Cublas, cublasCreate)                                                                          \
+  X(Cublas, cublasDestroy)                                                                         \
+  X(Cublas, cublasSetStream)                                                                       \
+  X(Cublas, cublasGetStatusString)                                                                 \
+  X(Cublas, cublasSgemm)
+
+namespace dlc::cuda {
+
+enum class CudaLibrary { Driver, Cudnn, Cublas };
+
+/// Pointers to every entry point of DLC_CUDA_SYMBOLS, named as the functions.
+struct CudaSymbols {
+#define DLC_CUDA_SYMBOL_MEMBER(library, name) decltype(&::name) name = nullptr;
+  DLC_CUDA_SYMBOLS(DLC_CUDA_SYMBOL_MEMBER)
+#undef DLC_CUDA_SYMBOL_MEMBER
+};
+
+/// Loads `library` (once per process) and resolves its entry points in the process-wide
+/// table. False with a one-line `error` when the library or one of its functions is missing,
+/// e.g. "libcuda.so.1: cannot open shared object file: No such file or directory".
+bool loadCudaLibrary(CudaLibrary library, std::string &error);
+
+/// The process-wide table; only the entry points of libraries loaded so far are set.
+const CudaSymbols &cudaSymbols();
+
+} // namespace dlc::cuda

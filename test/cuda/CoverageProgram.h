@@ -1,0 +1,86 @@
+//===- CoverageProgram.h - kernel calls LeNet's plan lacks, for the CUDA tests -*- C++ -*-===//
+//
+// LeNet's plan has no fused epilogues (dlc fuses only on request), no add, no weight decay,
+// only 1-stride unpadded convolutions and 2x2/2 pooling. The CUDA tests, and the emulation
+// generator that must see the same plan, add this program to it so that the generated code
+// for all of those is compiled and checked against the CPU as well.
+//
+#pragma once
+
+#include "runtime/plan/Plan.h"
+
+namespace dlc::cudatest {
+
+/// Appends program "coverage" to `plan`: each conv2d_fwd and matmul of its eval program with
+/// epilogue bias, relu and bias+relu (15 calls for LeNet), then strided, padded, non-square
+/// convolutions (fwd, bwd data, bwd filter), overlapping and padded max pooling (fwd, bwd),
+/// add, SGD with weight decay and a matmul with both operands transposed. New buffers are
+/// appended to the arena.
+inline void addCoverageProgram(plan::Plan &plan) {
+  using plan::KernelKind;
+  plan::Program prog;
+  prog.name = "coverage";
+  const int32_t index = int32_t(plan.programs.size());
+  auto buffer = [&](const std::string &name, int64_t floats) {
+    plan::Buffer b;
+    b.name = name;
+    b.kind = name == "ws" ? plan::BufferKind::Workspace : plan::BufferKind::Activation;
+    b.bytes = uint64_t(floats) * 4;
+    b.offset = plan.arenaBytes;
+    b.program = index;
+    plan.arenaBytes += (b.bytes + 63) / 64 * 64;
+    plan.buffers.push_back(b);
+    return int32_t(plan.buffers.size() - 1);
+  };
+  auto call = [&](KernelKind kind, const std::string &name, std::vector<int64_t> ints,
+                  std::vector<int32_t> args, std::vector<float> floats = {}) {
+    plan::Kernel k;
+    k.kind = kind;
+    k.name = name;
+    k.ints = std::move(ints);
+    k.args = std::move(args);
+    k.floats = std::move(floats);
+    prog.kernels.push_back(std::move(k));
+  };
+
+  for (const plan::Kernel &k : plan.program("eval")->kernels) {
+    if (k.kind != KernelKind::Conv2dFwd && k.kind != KernelKind::Matmul)
+      continue;
+    const int64_t channels = k.kind == KernelKind::Conv2dFwd ? k.ints[4] : k.ints[1];
+    for (int64_t epilogue :
+         {plan::kEpilogueBias, plan::kEpilogueRelu, plan::kEpilogueBias | plan::kEpilogueRelu}) {
+      plan::Kernel fused = k;
+      fused.ints.push_back(epilogue);
+      if (epilogue & plan::kEpilogueBias)
+        fused.args.push_back(buffer(k.name + ".bias", channels));
+      prog.kernels.push_back(fused);
+    }
+  }
+
+  // x[2][3][9][7] * w[4][3][3][2], stride 2x1, padding 1x0 -> y[2][4][5][6].
+  const std::vector<int64_t> conv = {2, 3, 9, 7, 4, 3, 2, 2, 1, 1, 0};
+  const int64_t x = 2 * 3 * 9 * 7, w = 4 * 3 * 3 * 2, y = 2 * 4 * 5 * 6, col = 3 * 3 * 2 * 5 * 6;
+  call(KernelKind::Conv2dFwd, "conv_s2", conv,
+       {buffer("x", x), buffer("w", w), buffer("y", y), buffer("ws", col)});
+  call(KernelKind::Conv2dBwdData, "conv_s2_data", conv,
+       {buffer("dy", y), buffer("w", w), buffer("dx", x), buffer("ws", col)});
+  call(KernelKind::Conv2dBwdFilter, "conv_s2_filter", conv,
+       {buffer("dy", y), buffer("x", x), buffer("dw", w), buffer("ws", col)});
+  // 3x3/2 windows with padding 1 (overlapping), and 3x2 windows, strides 1x2, padding 1x0.
+  for (auto [pool, out] :
+       {std::pair{std::vector<int64_t>{2, 3, 9, 7, 3, 3, 2, 2, 1, 1}, 2 * 3 * 5 * 4},
+        std::pair{std::vector<int64_t>{2, 3, 9, 7, 3, 2, 1, 2, 1, 0}, 2 * 3 * 9 * 3}}) {
+    call(KernelKind::MaxPoolFwd, "pool", pool, {buffer("x", x), buffer("y", out)});
+    call(KernelKind::MaxPoolBwd, "pool_grad", pool,
+         {buffer("x", x), buffer("dy", out), buffer("dx", x)});
+  }
+  call(KernelKind::Add, "add", {x}, {buffer("a", x), buffer("b", x), buffer("y", x)});
+  call(KernelKind::SgdMomentum, "sgd_decay", {w}, {buffer("w", w), buffer("g", w), buffer("m", w)},
+       {0.1f, 0.9f, 5e-4f});
+  // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].
+  call(KernelKind::Matmul, "matmul_tt", {5, 7, 3, 1, 1},
+       {buffer("a", 15), buffer("b", 21), buffer("c", 35)});
+  plan.programs.push_back(prog);
+}
+
+} // namespace dlc::cudatest
