@@ -23,3 +23,6 @@ if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
     config.available_features.add("fashion-mnist")
 config.substitutions.append(("%python", sys.executable))
 config.substitutions.append(("%llvm_include", os.path.join(os.path.dirname(config.llvm_tools_dir), "include")))
+if any(os.path.exists(os.path.join(d, "libnvrtc.so")) for d in
+       ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib"]):
+    config.available_features.add("nvrtc")

@@ -1,6 +1,7 @@
 //===- Compile.cpp - the dlc pipeline: YAML -> plan file ---------*- C++ -*-===//
 #include "compiler/Driver/Compile.h"
 
+#include "compiler/Driver/CudaTarget.h"
 #include "compiler/Driver/Mem.h"
 #include "compiler/Driver/Pipeline.h"
 #include "runtime/plan/PlanText.h"
@@ -54,6 +55,19 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
       failed(checkFits(*imported, config, opts.input, plan,
                        {opts.gpu, opts.hardware, opts.memoryModel, opts.maskElements}, opts.fuse)))
     return 1;
+  if (opts.target == "cuda" || opts.emit == EmitStage::Cuda) {
+    std::string arch, error;
+    if (!chooseCudaArch(opts.arch, opts.gpu, opts.hardware, arch, error) ||
+        !attachCudaCode(plan, arch, opts.emit == EmitStage::Cuda, error)) {
+      llvm::errs() << "dlc: error: " << error << "\n";
+      return 1;
+    }
+    if (opts.emit == EmitStage::Cuda) {
+      for (const plan::Program &p : plan.programs)
+        out << "// ===== program " << p.name << " =====\n" << p.cudaSource;
+      return 0;
+    }
+  }
   if (opts.emit == EmitStage::Kernels) {
     for (const plan::Program &p : plan.programs)
       out << plan::describeProgram(plan, p);
@@ -74,6 +88,8 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!opts.quiet) {
+    if (plan.target == "cuda")
+      out << "dlc: CUDA code for " << plan.arch << " (NVRTC: PTX and CUBIN per program)\n";
     size_t kernels = 0;
     for (const plan::Program &p : plan.programs)
       kernels += p.kernels.size();

@@ -9,7 +9,7 @@
 namespace dlc {
 
 /// Where `dlc compile` stops and what it prints instead of writing a plan.
-enum class EmitStage { Import, Shapes, Autodiff, Fused, Kernels, Memory, Plan };
+enum class EmitStage { Import, Shapes, Autodiff, Fused, Kernels, Memory, Cuda, Plan };
 
 struct CompileOptions {
   std::string input;
@@ -21,6 +21,8 @@ struct CompileOptions {
   /// --gpu NAME: refuse a batch whose training step does not fit that GPU.
   std::string gpu, hardware, memoryModel = "plan";
   int64_t maskElements = 0;
+  std::string target = "cpu"; // cpu | cuda
+  std::string arch;           // cuda: sm_XX (default: from --gpu, else sm_75)
 };
 
 /// Runs the whole pipeline: import, --dl-infer-shapes, --dl-autodiff, lowering to kernels,

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dlc::cuda {
 
@@ -80,5 +81,11 @@ struct CudaLaunch {
   Dim3 grid, block;        // launch configuration of `function`
   CudaLibraryCall library; // kind None: `function` is the kernel
 };
+
+/// The launch records as the plan file stores them (Program::cudaLaunches): one text line per
+/// kernel call, whitespace-separated numbers after the function name ("-" for none).
+std::string encodeLaunches(const std::vector<CudaLaunch> &launches);
+/// The inverse; false with a one-line `error` on a malformed or inconsistent record.
+bool decodeLaunches(const std::string &text, std::vector<CudaLaunch> &out, std::string &error);
 
 } // namespace dlc::cuda

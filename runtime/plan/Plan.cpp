@@ -111,6 +111,7 @@ void encodePayload(const Plan &plan, Writer &w) {
   w.str(plan.model);
   w.str(plan.source);
   w.str(plan.target);
+  w.str(plan.arch);
   w.i64s(plan.inputShape);
   w.i64(plan.classes);
 
@@ -173,6 +174,10 @@ void encodePayload(const Plan &plan, Writer &w) {
     w.i32(p.loss);
     w.i32(p.correct);
     w.u64(p.peakBytes);
+    w.str(p.cudaSource);
+    w.str(p.cudaPtx);
+    w.str(p.cudaCubin);
+    w.str(p.cudaLaunches);
   }
 
   w.u64(plan.persistentBytes);
@@ -293,13 +298,14 @@ private:
 constexpr size_t kMinParameterBytes = 4 + 4 + 4 + 8 + 8 + 1 + 4;
 constexpr size_t kMinBufferBytes = 4 + 1 + 8 + 8 + 4 + 4 + 4 + 4;
 constexpr size_t kMinKernelBytes = 2 + 4 + 4 + 4 + 4 + 8;
-constexpr size_t kMinProgramBytes = 4 + 4 + 4 * 4 + 8;
+constexpr size_t kMinProgramBytes = 4 + 4 + 4 * 4 + 8 + 4 * 4;
 
 void decodePayload(Reader &r, Plan &plan) {
   r.setContext("the plan header fields");
   plan.model = r.str();
   plan.source = r.str();
   plan.target = r.str();
+  plan.arch = r.str();
   plan.inputShape = r.i64s();
   plan.classes = r.i64();
 
@@ -383,6 +389,10 @@ void decodePayload(Reader &r, Plan &plan) {
     p.loss = r.i32();
     p.correct = r.i32();
     p.peakBytes = r.u64();
+    p.cudaSource = r.str();
+    p.cudaPtx = r.str();
+    p.cudaCubin = r.str();
+    p.cudaLaunches = r.str();
   }
 
   r.setContext("the arena sizes");

@@ -15,7 +15,7 @@
 namespace dlc::plan {
 
 /// Bumped whenever the serialized layout changes; readers reject other versions.
-constexpr uint32_t kPlanVersion = 1;
+constexpr uint32_t kPlanVersion = 2;
 
 /// Kernel kinds, in a fixed order that is part of the file format (append only).
 /// Arguments (buffer ids) and integer attributes per kind are documented in docs/plan.md.
@@ -92,6 +92,10 @@ struct Program {
   int32_t images = -1, labels = -1; // input buffers
   int32_t loss = -1, correct = -1;  // output scalars
   uint64_t peakBytes = 0;           // of this program's own buffers
+  /// CUDA target only (Plan::target == "cuda"): the generated CUDA C, its PTX and CUBIN (for
+  /// Plan::arch, binary) and one launch record per kernel (runtime/cuda/CudaLaunch.h,
+  /// encoded with encodeLaunches). Empty for CPU plans.
+  std::string cudaSource, cudaPtx, cudaCubin, cudaLaunches;
 };
 
 struct Parameter {
@@ -119,6 +123,7 @@ struct DataConfig {
 
 struct Plan {
   std::string model, source, target = "cpu";
+  std::string arch; // the CUDA target's GPU architecture, e.g. "sm_86"
   std::vector<int64_t> inputShape; // per example, CHW
   int64_t classes = 0;
   TrainConfig train;

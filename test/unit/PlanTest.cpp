@@ -72,6 +72,7 @@ Plan makePlan() {
   p.model = "lenet5";
   p.source = "models/lenet5.dl";
   p.target = "cuda";
+  p.arch = "sm_86";
   p.inputShape = {1, 28, 28};
   p.classes = 10;
   p.train = {/*batch=*/64, /*epochs=*/3, /*logEvery=*/50, /*seed=*/0xdeadbeefcafef00dull,
@@ -148,6 +149,10 @@ Plan makePlan() {
   train.loss = 8;
   train.correct = -1;
   train.peakBytes = 123456789;
+  train.cudaSource = "extern \"C\" __global__ void k0_relu() {}";
+  train.cudaPtx = ".version 8.0";
+  train.cudaCubin = std::string("\x7f" "ELF\0\x01\xff", 7); // binary, NULs included
+  train.cudaLaunches = "k0_relu 1 1 1 256 1 1";
 
   Program eval;
   eval.name = "eval";
@@ -174,6 +179,7 @@ void expectSamePlan(const Plan &a, const Plan &b) {
   EXPECT_EQ(a.model, b.model);
   EXPECT_EQ(a.source, b.source);
   EXPECT_EQ(a.target, b.target);
+  EXPECT_EQ(a.arch, b.arch);
   EXPECT_EQ(a.inputShape, b.inputShape);
   EXPECT_EQ(a.classes, b.classes);
 
@@ -229,6 +235,10 @@ void expectSamePlan(const Plan &a, const Plan &b) {
     EXPECT_EQ(pa.loss, pb.loss);
     EXPECT_EQ(pa.correct, pb.correct);
     EXPECT_EQ(pa.peakBytes, pb.peakBytes);
+    EXPECT_EQ(pa.cudaSource, pb.cudaSource);
+    EXPECT_EQ(pa.cudaPtx, pb.cudaPtx);
+    EXPECT_EQ(pa.cudaCubin, pb.cudaCubin);
+    EXPECT_EQ(pa.cudaLaunches, pb.cudaLaunches);
     ASSERT_EQ(pa.kernels.size(), pb.kernels.size());
     for (size_t k = 0; k < pa.kernels.size(); ++k) {
       SCOPED_TRACE("kernel " + std::to_string(k));
@@ -373,7 +383,7 @@ TEST(PlanCodec, BadMagic) {
 TEST(PlanCodec, WrongVersion) {
   Bytes bytes = encodePlan(makePlan());
   putU32(bytes, kVersionAt, 7);
-  EXPECT_EQ(decodeError(bytes), "plan version 7 is not supported (this dlrun reads version 1)");
+  EXPECT_EQ(decodeError(bytes), "plan version 7 is not supported (this dlrun reads version " + std::to_string(kPlanVersion) + ")");
 }
 
 TEST(PlanCodec, Truncated) {

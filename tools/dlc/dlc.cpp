@@ -47,6 +47,12 @@ static cl::opt<std::string> svg("svg", cl::desc("mem: draw the training step's m
                                 cl::value_desc("file.svg"), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<bool> fuse("fuse", cl::desc("Fuse bias and relu into conv/matmul (--fuse=false: off)"),
                           cl::init(false), cl::sub(compileCmd), cl::sub(memCmd), cl::cat(dlcCategory));
+static cl::opt<std::string> target("target", cl::desc("cpu (default) or cuda"), cl::init("cpu"),
+                                   cl::sub(compileCmd), cl::cat(dlcCategory));
+static cl::opt<std::string> arch("arch",
+                                 cl::desc("cuda: GPU architecture, e.g. sm_86 (default: the "
+                                          "--gpu's, else sm_75)"),
+                                 cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<bool> quiet("quiet", cl::desc("Print nothing on success"), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<dlc::EmitStage> emit(
     "emit", cl::desc("Print the IR at a stage instead of writing a plan"),
@@ -58,6 +64,7 @@ static cl::opt<dlc::EmitStage> emit(
                clEnumValN(dlc::EmitStage::Fused, "fused", "after --dl-fuse-epilogues"),
                clEnumValN(dlc::EmitStage::Kernels, "kernels", "the kernel programs (train, eval)"),
                clEnumValN(dlc::EmitStage::Memory, "memory", "the memory plan"),
+               clEnumValN(dlc::EmitStage::Cuda, "cuda", "the generated CUDA C"),
                clEnumValN(dlc::EmitStage::Plan, "plan", "write the plan file (default)")));
 
 int main(int argc, char **argv) {
@@ -68,6 +75,7 @@ int main(int argc, char **argv) {
       argc, argv,
       "dlc: declarative deep-learning compiler\n\n"
       "  dlc compile MODEL.yaml [-o PLAN] [--batch N] [--emit=STAGE] [--gpu NAME]\n"
+      "              [--target cpu|cuda] [--arch sm_XX]\n"
       "  dlc mem MODEL.yaml [--batch N] [--gpu all|NAME,...] [--gpus K] [--json] [--svg FILE]\n\n"
       "Compiles the model's whole training step (forward, loss, backward, SGD update) and its\n"
       "evaluation step into one plan file; run it with `dlrun PLAN`. See docs/model-format.md.\n");
@@ -110,5 +118,11 @@ int main(int argc, char **argv) {
   opts.hardware = hardware;
   opts.memoryModel = memoryModel;
   opts.maskElements = maskElements;
+  if (target != "cpu" && target != "cuda") {
+    errs() << "dlc: error: --target must be cpu or cuda, got '" << target << "'\n";
+    return 1;
+  }
+  opts.target = target;
+  opts.arch = arch;
   return dlc::compile(opts, outs());
 }
