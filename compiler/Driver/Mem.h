@@ -20,7 +20,7 @@ struct MemOptions {
   int64_t maskElements = 0;       // override of the heuristic's window (0: from the model)
   bool json = false;
   std::string svg;                // write the train step's plan as SVG here
-  bool fuse = false;
+  bool fuse = true;
 };
 
 /// Prints, for each GPU, whether the model's training step fits at the batch, by how much,

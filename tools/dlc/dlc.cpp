@@ -45,8 +45,8 @@ static cl::opt<bool> json("json", cl::desc("mem: print JSON (schema dlc-mem/1, d
                           cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<std::string> svg("svg", cl::desc("mem: draw the training step's memory plan"),
                                 cl::value_desc("file.svg"), cl::sub(memCmd), cl::cat(dlcCategory));
-static cl::opt<bool> fuse("fuse", cl::desc("Fuse bias and relu into conv/matmul (--fuse=false: off)"),
-                          cl::init(false), cl::sub(compileCmd), cl::sub(memCmd), cl::cat(dlcCategory));
+static cl::opt<bool> fuse("fuse", cl::desc("Fuse bias and relu into conv/matmul (default; --fuse=false: off)"),
+                          cl::init(true), cl::sub(compileCmd), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<std::string> target("target", cl::desc("cpu (default) or cuda"), cl::init("cpu"),
                                    cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<std::string> arch("arch",
