@@ -1,6 +1,6 @@
 //===- CoverageProgram.h - kernel calls LeNet's plan lacks, for the CUDA tests -*- C++ -*-===//
 //
-// LeNet's plan has no fused epilogues (dlc fuses only on request), no add, no weight decay,
+// LeNet's plan (compiled with --fuse=false) has no fused epilogues, no add, no weight decay,
 // only 1-stride unpadded convolutions and 2x2/2 pooling. The CUDA tests, and the emulation
 // generator that must see the same plan, add this program to it so that the generated code
 // for all of those is compiled and checked against the CPU as well.

@@ -131,6 +131,27 @@ bool signatureOf(KernelKind kind, Signature &sig) {
   case KernelKind::SgdMomentum:
     sig = {{"float *w", "const float *g", "float *m"}, 1, 3};
     return true;
+  case KernelKind::BatchNormTrain:
+    sig = {{"const float *x", "const float *gamma", "const float *beta", "float *runMean",
+            "float *runVar", "float *y", "float *saveMean", "float *saveInvStd"},
+           3, 2};
+    return true;
+  case KernelKind::BatchNormEval:
+    sig = {{"const float *x", "const float *gamma", "const float *beta", "const float *runMean",
+            "const float *runVar", "float *y"},
+           3, 1};
+    return true;
+  case KernelKind::BatchNormBwd:
+    sig = {{"const float *x", "const float *dy", "const float *gamma", "const float *saveMean",
+            "const float *saveInvStd", "float *dx", "float *dgamma", "float *dbeta"},
+           3};
+    return true;
+  case KernelKind::AvgPoolFwd:
+    sig = {{"const float *x", "float *y"}, 10};
+    return true;
+  case KernelKind::AvgPoolBwd:
+    sig = {{"const float *dy", "float *dx"}, 10};
+    return true;
   default:
     return false;
   }
@@ -213,6 +234,11 @@ private:
   void softmaxXentBwd();
   void accuracy();
   void sgdMomentum();
+  void batchNormTrain();
+  void batchNormEval();
+  void batchNormBwd();
+  void avgPoolFwd();
+  void avgPoolBwd();
   void convLibrary(CudaLibraryKind kind);
   void convFwdReference();
   void convBwdDataReference();
@@ -270,6 +296,8 @@ bool KernelEmitter::check() {
     return window(i[2], i[3], i[5], i[6], i[9], i[10]);
   case KernelKind::MaxPoolFwd:
   case KernelKind::MaxPoolBwd:
+  case KernelKind::AvgPoolFwd:
+  case KernelKind::AvgPoolBwd:
     if (!positive({0, 1, 2, 3, 4, 5, 6, 7}))
       return false;
     return window(i[2], i[3], i[4], i[5], i[8], i[9]);
@@ -284,6 +312,10 @@ bool KernelEmitter::check() {
   case KernelKind::SoftmaxXentBwd:
   case KernelKind::Accuracy:
     return positive({0, 1});
+  case KernelKind::BatchNormTrain:
+  case KernelKind::BatchNormEval:
+  case KernelKind::BatchNormBwd:
+    return positive({0, 1, 2});
   default:
     return positive({0});
   }
@@ -450,6 +482,126 @@ void KernelEmitter::sgdMomentum() {
      << floatLiteral(k.floats[2]) << " * w[idx]);\n"
      << "    m[idx] = mi;\n"
      << "    w[idx] -= " << floatLiteral(k.floats[0]) << " * mi;\n";
+  close();
+}
+
+// Batch norm reduces over N and HW per channel: one thread per channel keeps the kernels free
+// of __syncthreads (and the sums in double, in the CPU's order). Slow for large batches; a
+// cuDNN batch-norm call is the production path.
+void KernelEmitter::batchNormTrain() {
+  const int64_t n = i[0], c = i[1], hw = i[2], m = n * hw;
+  open("one thread per channel: batch statistics, running-statistic update, normalise");
+  loop(c, n * c * hw);
+  os << "    double sum = 0.0;\n"
+     << "    for (int b = 0; b < " << n << "; ++b)\n"
+     << "      for (int j = 0; j < " << hw << "; ++j)\n"
+     << "        sum += x[((" << t << ")b * " << c << " + idx) * " << hw << " + j];\n"
+     << "    const double mean = sum / " << m << ";\n"
+     << "    double sq = 0.0;\n"
+     << "    for (int b = 0; b < " << n << "; ++b)\n"
+     << "      for (int j = 0; j < " << hw << "; ++j) {\n"
+     << "        const double d = x[((" << t << ")b * " << c << " + idx) * " << hw
+     << " + j] - mean;\n"
+     << "        sq += d * d;\n"
+     << "      }\n"
+     << "    const double var = sq / " << m << ";\n"
+     << "    const float invStd = (float)(1.0 / sqrt(var + " << floatLiteral(k.floats[0])
+     << "));\n"
+     << "    saveMean[idx] = (float)mean;\n"
+     << "    saveInvStd[idx] = invStd;\n"
+     << "    const double unbiased = " << (m > 1 ? "var * " + std::to_string(m) + ".0 / " +
+                                                     std::to_string(m - 1) + ".0"
+                                               : std::string("var"))
+     << ";\n"
+     << "    const float mom = " << floatLiteral(k.floats[1]) << ";\n"
+     << "    runMean[idx] = (1.0f - mom) * runMean[idx] + mom * (float)mean;\n"
+     << "    runVar[idx] = (1.0f - mom) * runVar[idx] + mom * (float)unbiased;\n"
+     << "    const float scale = gamma[idx] * invStd, fmean = (float)mean;\n"
+     << "    for (int b = 0; b < " << n << "; ++b)\n"
+     << "      for (int j = 0; j < " << hw << "; ++j) {\n"
+     << "        const " << t << " e = ((" << t << ")b * " << c << " + idx) * " << hw << " + j;\n"
+     << "        y[e] = (x[e] - fmean) * scale + beta[idx];\n"
+     << "      }\n";
+  close();
+}
+
+void KernelEmitter::batchNormEval() {
+  const int64_t n = i[0], c = i[1], hw = i[2];
+  open("one thread per element, running statistics");
+  loop(n * c * hw);
+  os << "    const int ch = (int)(idx / " << hw << " % " << c << ");\n"
+     << "    const float invStd = 1.0f / sqrtf(runVar[ch] + " << floatLiteral(k.floats[0])
+     << ");\n"
+     << "    y[idx] = (x[idx] - runMean[ch]) * (gamma[ch] * invStd) + beta[ch];\n";
+  close();
+}
+
+void KernelEmitter::batchNormBwd() {
+  const int64_t n = i[0], c = i[1], hw = i[2], m = n * hw;
+  open("one thread per channel: dgamma, dbeta, then dx");
+  loop(c, n * c * hw);
+  os << "    const float mean = saveMean[idx], invStd = saveInvStd[idx];\n"
+     << "    double sumDy = 0.0, sumDyXc = 0.0;\n"
+     << "    for (int b = 0; b < " << n << "; ++b)\n"
+     << "      for (int j = 0; j < " << hw << "; ++j) {\n"
+     << "        const " << t << " e = ((" << t << ")b * " << c << " + idx) * " << hw << " + j;\n"
+     << "        sumDy += dy[e];\n"
+     << "        sumDyXc += (double)dy[e] * (x[e] - mean);\n"
+     << "      }\n"
+     << "    dbeta[idx] = (float)sumDy;\n"
+     << "    dgamma[idx] = (float)(sumDyXc * invStd);\n"
+     << "    const double meanDy = sumDy / " << m << ";\n"
+     << "    const double meanDyXc = sumDyXc / " << m << ";\n"
+     << "    const double g = (double)gamma[idx] * invStd;\n"
+     << "    const double is2 = (double)invStd * invStd;\n"
+     << "    for (int b = 0; b < " << n << "; ++b)\n"
+     << "      for (int j = 0; j < " << hw << "; ++j) {\n"
+     << "        const " << t << " e = ((" << t << ")b * " << c << " + idx) * " << hw << " + j;\n"
+     << "        dx[e] = (float)(g * (dy[e] - meanDy - (x[e] - mean) * is2 * meanDyXc));\n"
+     << "      }\n";
+  close();
+}
+
+void KernelEmitter::avgPoolFwd() {
+  const int64_t n = i[0], c = i[1], h = i[2], w = i[3], kh = i[4], kw = i[5], sh = i[6], sw = i[7],
+                ph = i[8], pw = i[9];
+  const int64_t oh = (h + 2 * ph - kh) / sh + 1, ow = (w + 2 * pw - kw) / sw + 1;
+  open("one thread per output; padding counts as zeros, divisor " + std::to_string(kh * kw));
+  loop(n * c * oh * ow, n * c * h * w);
+  os << "    const int ox = (int)(idx % " << ow << "), oy = (int)(idx / " << ow << " % " << oh
+     << ");\n"
+     << "    const float *plane = x + idx / " << oh * ow << " * " << h * w << ";\n"
+     << "    const int y0 = oy * " << sh << " - " << ph << ", x0 = ox * " << sw << " - " << pw
+     << ";\n"
+     << "    double acc = 0.0;\n"
+     << "    for (int iy = y0 > 0 ? y0 : 0; iy < y0 + " << kh << " && iy < " << h << "; ++iy)\n"
+     << "      for (int ix = x0 > 0 ? x0 : 0; ix < x0 + " << kw << " && ix < " << w << "; ++ix)\n"
+     << "        acc += plane[iy * " << w << " + ix];\n"
+     << "    y[idx] = (float)(acc / " << kh * kw << ");\n";
+  close();
+}
+
+void KernelEmitter::avgPoolBwd() {
+  const int64_t n = i[0], c = i[1], h = i[2], w = i[3], kh = i[4], kw = i[5], sh = i[6], sw = i[7],
+                ph = i[8], pw = i[9];
+  const int64_t oh = (h + 2 * ph - kh) / sh + 1, ow = (w + 2 * pw - kw) / sw + 1;
+  open("one thread per input element, gathering from the windows that cover it");
+  loop(n * c * h * w, n * c * oh * ow);
+  os << "    const int ix = (int)(idx % " << w << "), iy = (int)(idx / " << w << " % " << h
+     << ");\n"
+     << "    const float *g = dy + idx / " << h * w << " * " << oh * ow << ";\n"
+     << "    int oy0 = iy + " << ph - kh + 1 << ", ox0 = ix + " << pw - kw + 1 << ";\n"
+     << "    oy0 = oy0 <= 0 ? 0 : (oy0 + " << sh - 1 << ") / " << sh << ";\n"
+     << "    ox0 = ox0 <= 0 ? 0 : (ox0 + " << sw - 1 << ") / " << sw << ";\n"
+     << "    int oy1 = (iy + " << ph << ") / " << sh << ", ox1 = (ix + " << pw << ") / " << sw
+     << ";\n"
+     << "    oy1 = oy1 < " << oh - 1 << " ? oy1 : " << oh - 1 << ";\n"
+     << "    ox1 = ox1 < " << ow - 1 << " ? ox1 : " << ow - 1 << ";\n"
+     << "    float acc = 0.0f;\n"
+     << "    for (int oy = oy0; oy <= oy1; ++oy)\n"
+     << "      for (int ox = ox0; ox <= ox1; ++ox)\n"
+     << "        acc += g[oy * " << ow << " + ox];\n"
+     << "    dx[idx] = acc / " << kh * kw << ".0f;\n";
   close();
 }
 
@@ -665,6 +817,21 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::SgdMomentum:
     sgdMomentum();
+    break;
+  case KernelKind::BatchNormTrain:
+    batchNormTrain();
+    break;
+  case KernelKind::BatchNormEval:
+    batchNormEval();
+    break;
+  case KernelKind::BatchNormBwd:
+    batchNormBwd();
+    break;
+  case KernelKind::AvgPoolFwd:
+    avgPoolFwd();
+    break;
+  case KernelKind::AvgPoolBwd:
+    avgPoolBwd();
     break;
   default: // check() rejected it
     break;
