@@ -186,10 +186,11 @@ int dlc::runPlan(const RunOptions &opts) {
     threads = std::min<int64_t>(kDefaultThreads, std::max(1u, std::thread::hardware_concurrency()));
   cpu::setThreads(int(threads));
   double setup = since(t0);
-  std::printf("dlrun: %s (%s, batch %lld, %zu parameters tensors, arena %.2f MiB, %lld threads) "
-              "loaded in %.0f ms\n",
+  std::printf("dlrun: %s (%s, batch %lld, %zu parameters tensors, arena %llu bytes = %.2f MiB, "
+              "%lld threads) loaded in %.0f ms\n",
               p.model.c_str(), p.target.c_str(), (long long)p.train.batch, p.params.size(),
-              p.arenaBytes / 1048576.0, (long long)threads, setup * 1e3);
+              (unsigned long long)p.arenaBytes, p.arenaBytes / 1048576.0, (long long)threads,
+              setup * 1e3);
 
   auto td = Clock::now();
   data::Dataset trainSet, testSet;

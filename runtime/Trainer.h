@@ -20,8 +20,9 @@ struct RunOptions {
   std::string trace;     // write a Chrome trace of the first kTraceSteps program runs here
 };
 
-/// Threads the kernels use unless --threads says otherwise: both cores of the 2-core
-/// machine measured in docs/performance.md (LeNet trains 1.6x faster than on one).
+/// Threads the kernels use unless --threads says otherwise (capped at the cores present): on
+/// the 2-core machine of docs/performance.md two measured fastest while the second core was
+/// free (training 1.6x, inference 1.6x); on a busy machine one can be faster.
 constexpr int64_t kDefaultThreads = 2;
 /// Program runs (steps) a --trace file covers; enough to see the steady state while
 /// keeping the file a few MiB.

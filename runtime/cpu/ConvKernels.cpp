@@ -11,9 +11,9 @@
 //  - forward: any stride and padding; bias and ReLU are applied as the tile is written.
 //  - backward data: for stride 1 it is the forward convolution of dy with the flipped,
 //    transposed filter and padding R-1-pad; other strides use im2col + SGEMM + col2im.
-//  - backward filter: each thread accumulates its images' dW in registers tile by tile
-//    (channels x filter taps, reduced over pixels) and the partial sums are added in
-//    thread order, so results are reproducible for a given thread count.
+//  - backward filter: each of a fixed number of image groups accumulates its dW in
+//    registers tile by tile (channels x filter taps, reduced over pixels); the groups'
+//    partial sums are added in group order, so results do not depend on the thread count.
 //
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/Parallel.h"
@@ -293,9 +293,9 @@ size_t convScratchFloats(const ConvShape &s) {
   return (size_t)s.c * s.r * s.s * s.oh() * s.ow();
 }
 
-void conv2dForward(const ConvShape &s, const float *x, const float *w, float *y, float *scratch,
-                   const float *bias, bool relu) {
-  (void)scratch; // the direct kernel needs no im2col matrix; see convScratchFloats
+// The direct kernels need no im2col workspace (see convScratchFloats).
+void conv2dForward(const ConvShape &s, const float *x, const float *w, float *y,
+                   float * /*scratch*/, const float *bias, bool relu) {
   convForward(s, x, w, false, y, bias, relu);
 }
 
@@ -309,8 +309,7 @@ void conv2dBackwardData(const ConvShape &s, const float *dy, const float *w, flo
 }
 
 void conv2dBackwardFilter(const ConvShape &s, const float *dy, const float *x, float *dw,
-                          float *scratch) {
-  (void)scratch;
+                          float * /*scratch*/) {
   const int taps = s.c * s.r * s.s;
   const size_t packed = packedFloats(s);
   const size_t padded = roundUp((size_t)s.c * (s.h + 2 * s.padH) * (s.w + 2 * s.padW), kAlign);

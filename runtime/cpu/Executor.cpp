@@ -6,6 +6,7 @@
 #include "runtime/cpu/Executor.h"
 
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/NormPoolKernels.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -77,6 +78,18 @@ void runKernel(const plan::Kernel &k, float *const *a) {
     return cpu::accuracy(i[0], i[1], a[0], reinterpret_cast<const int32_t *>(a[1]), a[2]);
   case KernelKind::SgdMomentum:
     return cpu::sgdMomentum(i[0], k.floats[0], k.floats[1], k.floats[2], a[0], a[1], a[2]);
+  case KernelKind::BatchNormTrain:
+    return cpu::batchNormTrain(i[0], i[1], i[2], k.floats[0], k.floats[1], a[0], a[1], a[2], a[3],
+                               a[4], a[5], a[6], a[7]);
+  case KernelKind::BatchNormEval:
+    return cpu::batchNormEval(i[0], i[1], i[2], k.floats[0], a[0], a[1], a[2], a[3], a[4], a[5]);
+  case KernelKind::BatchNormBwd:
+    return cpu::batchNormBackward(i[0], i[1], i[2], a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+                                  a[7]);
+  case KernelKind::AvgPoolFwd:
+    return cpu::avgPool2dForward(poolShape(i), a[0], a[1]);
+  case KernelKind::AvgPoolBwd:
+    return cpu::avgPool2dBackward(poolShape(i), a[0], a[1]);
   default:
     // Kinds added to the plan format before their CPU kernels exist are rejected here
     // rather than silently skipped.
