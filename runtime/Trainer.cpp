@@ -7,6 +7,7 @@
 #include "runtime/Trainer.h"
 
 #include "runtime/Checkpoint.h"
+#include "runtime/Device.h"
 #include "runtime/Init.h"
 #include "runtime/cpu/Executor.h"
 #include "runtime/cpu/Parallel.h"
@@ -79,12 +80,13 @@ bool loadData(const plan::Plan &p, bool train, int64_t limit, data::Dataset &d,
 
 class Runner {
 public:
-  Runner(const plan::Plan &p, uint8_t *arena) : p(p), arena(arena) {}
+  Runner(const plan::Plan &p, uint8_t *arena, Device &device)
+      : p(p), arena(arena), device(device) {}
 
   /// Copies examples order[first .. first+batch) into the program's inputs and runs it.
-  void step(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
+  bool step(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
             int64_t first, float &loss, float &correct, cpu::Profile *profile,
-            cpu::Trace *trace) {
+            cpu::Trace *trace, std::string &error) {
     int64_t batch = p.train.batch;
     size_t per = size_t(d.channels) * d.height * d.width;
     float *x = reinterpret_cast<float *>(arena + p.buffers[prog.images].offset);
@@ -94,14 +96,16 @@ public:
       std::memcpy(x + i * per, d.images.data() + e * per, per * sizeof(float));
       y[i] = d.labels[e];
     }
-    cpu::runProgram(p, prog, arena, profile, trace);
+    if (!device.run(prog, profile, trace, error))
+      return false;
     loss = *reinterpret_cast<float *>(arena + p.buffers[prog.loss].offset);
     correct = prog.correct >= 0 ? *reinterpret_cast<float *>(arena + p.buffers[prog.correct].offset) : 0;
+    return true;
   }
 
   /// Mean loss and accuracy over every whole batch of `d`.
   std::pair<double, double> evaluate(const data::Dataset &d, int64_t &examples,
-                                     cpu::Trace *trace) {
+                                     cpu::Trace *trace, std::string &error) {
     const plan::Program *ev = p.program("eval");
     std::vector<int64_t> order(d.count);
     std::iota(order.begin(), order.end(), 0);
@@ -109,7 +113,10 @@ public:
     int64_t batches = d.count / p.train.batch;
     for (int64_t b = 0; b < batches; ++b) {
       float l, c;
-      step(*ev, d, order, b * p.train.batch, l, c, nullptr, trace);
+      if (!step(*ev, d, order, b * p.train.batch, l, c, nullptr, trace, error)) {
+        examples = -1;
+        return {0, 0};
+      }
       loss += l;
       correct += c;
     }
@@ -120,6 +127,7 @@ public:
 private:
   const plan::Plan &p;
   uint8_t *arena;
+  Device &device;
 };
 
 void progressBar(int64_t done, int64_t total, double loss, double acc, double exPerSec) {
@@ -159,9 +167,19 @@ int dlc::runPlan(const RunOptions &opts) {
     std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
     return 1;
   }
-  if (p.target != "cpu") {
-    std::fprintf(stderr, "dlrun: error: %s: plan targets '%s'; this dlrun runs cpu plans\n",
-                 opts.planPath.c_str(), p.target.c_str());
+  // Kernel programs are target-independent: a CUDA plan also runs on the CPU.
+  int ordinal = -1;
+  if (opts.device.rfind("cuda", 0) == 0) {
+    std::string rest = opts.device.substr(4);
+    ordinal = rest.empty() ? 0 : rest[0] == ':' ? std::atoi(rest.c_str() + 1) : -1;
+    if (ordinal < 0 || (rest.size() > 1 && rest.find_first_not_of("0123456789", 1) != std::string::npos)) {
+      std::fprintf(stderr, "dlrun: error: --device must be cpu, cuda or cuda:N, got '%s'\n",
+                   opts.device.c_str());
+      return 1;
+    }
+  } else if (opts.device != "cpu") {
+    std::fprintf(stderr, "dlrun: error: --device must be cpu, cuda or cuda:N, got '%s'\n",
+                 opts.device.c_str());
     return 1;
   }
   const plan::Program *train = p.program("train"), *eval = p.program("eval");
@@ -181,6 +199,12 @@ int dlc::runPlan(const RunOptions &opts) {
     std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
     return 1;
   }
+  std::unique_ptr<Device> device = ordinal < 0 ? makeCpuDevice(p, arena.data)
+                                               : makeCudaDevice(p, arena.data, ordinal, error);
+  if (!device) {
+    std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+    return 1;
+  }
   int64_t threads = opts.threads;
   if (threads <= 0)
     threads = std::min<int64_t>(kDefaultThreads, std::max(1u, std::thread::hardware_concurrency()));
@@ -188,7 +212,7 @@ int dlc::runPlan(const RunOptions &opts) {
   double setup = since(t0);
   std::printf("dlrun: %s (%s, batch %lld, %zu parameters tensors, arena %llu bytes = %.2f MiB, "
               "%lld threads) loaded in %.0f ms\n",
-              p.model.c_str(), p.target.c_str(), (long long)p.train.batch, p.params.size(),
+              p.model.c_str(), device->describe().c_str(), (long long)p.train.batch, p.params.size(),
               (unsigned long long)p.arenaBytes, p.arenaBytes / 1048576.0, (long long)threads,
               setup * 1e3);
 
@@ -202,7 +226,7 @@ int dlc::runPlan(const RunOptions &opts) {
   std::printf("data: %s, %lld train / %lld test examples (%.2f s)\n", p.data.format.c_str(),
               (long long)trainSet.count, (long long)testSet.count, since(td));
 
-  Runner runner(p, arena.data);
+  Runner runner(p, arena.data, *device);
   int64_t batch = p.train.batch;
   std::unique_ptr<cpu::Trace> trace;
   if (!opts.trace.empty())
@@ -217,7 +241,11 @@ int dlc::runPlan(const RunOptions &opts) {
   if (opts.eval) {
     auto te = Clock::now();
     int64_t n;
-    auto [loss, acc] = runner.evaluate(testSet, n, trace.get());
+    auto [loss, acc] = runner.evaluate(testSet, n, trace.get(), error);
+    if (n < 0) {
+      std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+      return 1;
+    }
     double s = since(te);
     std::printf("test: loss %.4f  accuracy %.2f%%  (%lld examples, %.0f ex/s, %.3f ms/batch)\n",
                 loss, 100 * acc, (long long)n, s > 0 ? n / s : 0,
@@ -252,8 +280,11 @@ int dlc::runPlan(const RunOptions &opts) {
     auto te = Clock::now(), tw = Clock::now();
     for (int64_t s = 0; s < perEpoch && stepsDone < totalSteps; ++s) {
       float loss, correct;
-      runner.step(*train, trainSet, order, s * batch, loss, correct,
-                  opts.profile ? &profile : nullptr, trace.get());
+      if (!runner.step(*train, trainSet, order, s * batch, loss, correct,
+                       opts.profile ? &profile : nullptr, trace.get(), error)) {
+        std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+        return 1;
+      }
       ++stepsDone, ++epochSteps, ++winSteps;
       sumLoss += loss, sumCorrect += correct, winLoss += loss, winCorrect += correct;
       if (!std::isfinite(loss)) {
@@ -283,7 +314,11 @@ int dlc::runPlan(const RunOptions &opts) {
     if (tty)
       std::printf("\r\033[K");
     int64_t n;
-    auto [testLoss, testAcc] = runner.evaluate(testSet, n, trace.get());
+    auto [testLoss, testAcc] = runner.evaluate(testSet, n, trace.get(), error);
+    if (n < 0) {
+      std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+      return 1;
+    }
     lastTestAcc = testAcc;
     std::printf("epoch %lld done: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | %.1f s, %.0f ex/s\n",
                 (long long)epoch, sumLoss / epochSteps, 100 * sumCorrect / (epochSteps * batch),
@@ -299,7 +334,7 @@ int dlc::runPlan(const RunOptions &opts) {
   if (!writeTrace())
     return 1;
   if (!opts.save.empty()) {
-    if (!saveCheckpoint(p, arena.data, opts.save, error)) {
+    if (!device->syncToHost(error) || !saveCheckpoint(p, arena.data, opts.save, error)) {
       std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
       return 1;
     }

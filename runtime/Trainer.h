@@ -16,6 +16,7 @@ struct RunOptions {
   bool eval = false;
   bool profile = false;
   bool quiet = false; // no progress bar even on a terminal
+  std::string device = "cpu"; // cpu | cuda | cuda:N
   int64_t threads = 0;   // kernel threads; 0: kDefaultThreads capped at the cores available
   std::string trace;     // write a Chrome trace of the first kTraceSteps program runs here
 };

@@ -26,3 +26,5 @@ config.substitutions.append(("%llvm_include", os.path.join(os.path.dirname(confi
 if any(os.path.exists(os.path.join(d, "libnvrtc.so")) for d in
        ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib"]):
     config.available_features.add("nvrtc")
+if os.path.exists("/dev/nvidia0"):
+    config.available_features.add("cuda-device")

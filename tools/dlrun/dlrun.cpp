@@ -26,6 +26,7 @@ static const char *kUsage =
     "  --profile        print time per kernel of the training step\n"
     "  --trace FILE     write a Chrome trace (Perfetto, chrome://tracing) of every kernel call\n"
     "                   of the first 50 steps\n"
+    "  --device D       cpu (default), cuda or cuda:N (a plan from dlc compile --target cuda)\n"
     "  --threads N      kernel threads (default: 2, or fewer cores if the machine has fewer)\n"
     "  --quiet          no live progress bar\n"
     "  -h, --help       this text\n";
@@ -80,6 +81,8 @@ int main(int argc, char **argv) {
       opts.profile = true;
     } else if (a == "--trace") {
       opts.trace = value("--trace");
+    } else if (a == "--device") {
+      opts.device = value("--device");
     } else if (a == "--threads") {
       intValue("--threads", opts.threads);
     } else if (a == "--quiet") {

@@ -1,0 +1,43 @@
+//===- Device.h - where dlrun runs a plan's programs -------------*- C++ -*-===//
+//
+// The trainer works on a host arena (parameters initialised there, batches copied there,
+// loss and accuracy read from there); a device runs programs against it. The CPU device runs
+// them in place; the CUDA device mirrors the arena in GPU memory and moves only what the
+// host touches: the input batch in, two scalars out, the persistent state for checkpoints.
+//
+#pragma once
+
+#include "runtime/cpu/Executor.h"
+#include "runtime/plan/Plan.h"
+
+#include <memory>
+#include <string>
+
+namespace dlc {
+
+class Device {
+public:
+  virtual ~Device() = default;
+  /// "cpu", or "cuda:0 (NVIDIA H100 80GB HBM3, sm_90)".
+  virtual std::string describe() const = 0;
+  /// Runs `prog`. Its inputs are in the host arena; afterwards its loss and correct-count
+  /// scalars are too. `profile` and `trace` as cpu::runProgram takes them (a device may
+  /// support only some).
+  virtual bool run(const plan::Program &prog, cpu::Profile *profile, cpu::Trace *trace,
+                   std::string &error) = 0;
+  /// Copies the persistent buffers (parameters, optimizer and model state) to the host
+  /// arena, for checkpoints.
+  virtual bool syncToHost(std::string &error) = 0;
+};
+
+/// The CPU: programs run in the host arena itself.
+std::unique_ptr<Device> makeCpuDevice(const plan::Plan &plan, uint8_t *arena);
+
+/// GPU `ordinal` through the CUDA driver (loaded at run time). The plan must target CUDA
+/// (`dlc compile --target cuda`). Uploads the host arena, which holds initialised parameters.
+/// Null with a one-line `error` without a usable GPU, e.g. "no CUDA device found
+/// (libcuda.so.1: ...); use --device cpu", or when dlrun was built without CUDA support.
+std::unique_ptr<Device> makeCudaDevice(const plan::Plan &plan, uint8_t *arena, int ordinal,
+                                       std::string &error);
+
+} // namespace dlc
