@@ -14,7 +14,8 @@ namespace dlc::cudatest {
 /// Appends program "coverage" to `plan`: each conv2d_fwd and matmul of its eval program with
 /// epilogue bias, relu and bias+relu (15 calls for LeNet), then strided, padded, non-square
 /// convolutions (fwd, bwd data, bwd filter), overlapping and padded max pooling (fwd, bwd),
-/// add, SGD with weight decay and a matmul with both operands transposed. New buffers are
+/// add, SGD with weight decay, a matmul with both operands transposed, batch norm (training,
+/// inference, backward) and average pooling (windowed and global, forward and backward). New buffers are
 /// appended to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
@@ -77,6 +78,26 @@ inline void addCoverageProgram(plan::Plan &plan) {
   call(KernelKind::Add, "add", {x}, {buffer("a", x), buffer("b", x), buffer("y", x)});
   call(KernelKind::SgdMomentum, "sgd_decay", {w}, {buffer("w", w), buffer("g", w), buffer("m", w)},
        {0.1f, 0.9f, 5e-4f});
+  // ResNet's kernels: batch norm (training, inference, backward) over n 2, c 3, hw 63, and
+  // average pooling with padded overlapping 3x3/2 windows and as a global pool.
+  const int64_t c = 3;
+  call(KernelKind::BatchNormTrain, "bn_train", {2, c, 63},
+       {buffer("x", x), buffer("gamma", c), buffer("beta", c), buffer("runMean", c),
+        buffer("runVar", c), buffer("y", x), buffer("saveMean", c), buffer("saveInvStd", c)},
+       {1e-5f, 0.1f});
+  call(KernelKind::BatchNormEval, "bn_eval", {2, c, 63},
+       {buffer("x", x), buffer("gamma", c), buffer("beta", c), buffer("runMean", c),
+        buffer("runVar", c), buffer("y", x)},
+       {1e-5f});
+  call(KernelKind::BatchNormBwd, "bn_grad", {2, c, 63},
+       {buffer("x", x), buffer("dy", x), buffer("gamma", c), buffer("saveMean", c),
+        buffer("saveInvStd", c), buffer("dx", x), buffer("dgamma", c), buffer("dbeta", c)});
+  for (auto [pool, out] :
+       {std::pair{std::vector<int64_t>{2, 3, 9, 7, 3, 3, 2, 2, 1, 1}, 2 * 3 * 5 * 4},
+        std::pair{std::vector<int64_t>{2, 3, 9, 7, 9, 7, 1, 1, 0, 0}, 2 * 3}}) {
+    call(KernelKind::AvgPoolFwd, "avgpool", pool, {buffer("x", x), buffer("y", out)});
+    call(KernelKind::AvgPoolBwd, "avgpool_grad", pool, {buffer("dy", out), buffer("dx", x)});
+  }
   // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].
   call(KernelKind::Matmul, "matmul_tt", {5, 7, 3, 1, 1},
        {buffer("a", 15), buffer("b", 21), buffer("c", 35)});
