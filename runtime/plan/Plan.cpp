@@ -154,7 +154,6 @@ void encodePayload(const Plan &plan, Writer &w) {
     w.i32(b.program);
     w.i32(b.first);
     w.i32(b.last);
-    w.i32(b.alias);
   }
 
   w.count(plan.programs.size());
@@ -296,7 +295,7 @@ private:
 
 // Smallest encodings of the records, used to cap their counts (see Reader::count).
 constexpr size_t kMinParameterBytes = 4 + 4 + 4 + 8 + 8 + 1 + 4;
-constexpr size_t kMinBufferBytes = 4 + 1 + 8 + 8 + 4 + 4 + 4 + 4;
+constexpr size_t kMinBufferBytes = 4 + 1 + 8 + 8 + 4 + 4 + 4;
 constexpr size_t kMinKernelBytes = 2 + 4 + 4 + 4 + 4 + 8;
 constexpr size_t kMinProgramBytes = 4 + 4 + 4 * 4 + 8 + 4 * 4;
 
@@ -359,7 +358,6 @@ void decodePayload(Reader &r, Plan &plan) {
     b.program = r.i32();
     b.first = r.i32();
     b.last = r.i32();
-    b.alias = r.i32();
   }
 
   r.setContext("the program list");
@@ -422,10 +420,6 @@ bool validate(const Plan &plan, std::string &error) {
     if (b.program < -1 || b.program >= static_cast<int64_t>(plan.programs.size())) {
       error = "malformed plan: " + which + " belongs to program " + std::to_string(b.program) + " of " +
               std::to_string(plan.programs.size());
-      return false;
-    }
-    if (!optionalOk(b.alias) || b.alias == static_cast<int32_t>(i)) {
-      error = "malformed plan: " + which + " aliases buffer " + std::to_string(b.alias) + ofBuffers;
       return false;
     }
     // Written without offset+bytes so that a huge offset cannot wrap around past the check.

@@ -74,7 +74,6 @@ struct Buffer {
   int32_t program = -1; // -1: persistent, shared by all programs
   int32_t first = 0;    // index of the first kernel that touches it (liveness)
   int32_t last = 0;     // index of the last kernel that touches it
-  int32_t alias = -1;   // views (flatten/reshape) name the buffer they alias; no storage
 };
 
 struct Kernel {

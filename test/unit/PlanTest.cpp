@@ -87,7 +87,7 @@ Plan makePlan() {
   p.data.stddev = 0.3081f;
 
   auto buffer = [&](std::string name, BufferKind kind, uint64_t bytes, uint64_t offset, int32_t program,
-                    int32_t first, int32_t last, int32_t alias) {
+                    int32_t first, int32_t last) {
     Buffer b;
     b.name = std::move(name);
     b.kind = kind;
@@ -96,19 +96,18 @@ Plan makePlan() {
     b.program = program;
     b.first = first;
     b.last = last;
-    b.alias = alias;
     p.buffers.push_back(b);
   };
-  buffer("conv1.w", BufferKind::Parameter, 600, 0, -1, 0, 5, -1);
-  buffer("conv1.w.m", BufferKind::OptimizerState, 600, 640, -1, 5, 5, -1);
-  buffer("images", BufferKind::Input, 3136, 1280, 0, 0, 0, -1);
-  buffer("labels", BufferKind::Input, 256, 4416, 0, 3, 4, -1);
-  buffer("conv1.y", BufferKind::Activation, 4096, 4672, 0, 0, 2, -1);
-  buffer("flat", BufferKind::Activation, 4096, 4672, 0, 1, 2, 4);
-  buffer("conv1.dw", BufferKind::Gradient, 600, 8768, 0, 4, 5, -1);
-  buffer("im2col", BufferKind::Workspace, 1 << 20, 9408, 0, 0, 0, -1);
-  buffer("loss", BufferKind::Output, 4, 9408 + (1 << 20), 0, 3, 3, -1);
-  buffer("correct", BufferKind::Output, 4, 9472 + (1 << 20), 1, 2, 2, -1);
+  buffer("conv1.w", BufferKind::Parameter, 600, 0, -1, 0, 5);
+  buffer("conv1.w.m", BufferKind::OptimizerState, 600, 640, -1, 5, 5);
+  buffer("images", BufferKind::Input, 3136, 1280, 0, 0, 0);
+  buffer("labels", BufferKind::Input, 256, 4416, 0, 3, 4);
+  buffer("conv1.y", BufferKind::Activation, 4096, 4672, 0, 0, 2);
+  buffer("flat", BufferKind::Activation, 4096, 4672, 0, 1, 2);
+  buffer("conv1.dw", BufferKind::Gradient, 600, 8768, 0, 4, 5);
+  buffer("im2col", BufferKind::Workspace, 1 << 20, 9408, 0, 0, 0);
+  buffer("loss", BufferKind::Output, 4, 9408 + (1 << 20), 0, 3, 3);
+  buffer("correct", BufferKind::Output, 4, 9472 + (1 << 20), 1, 2, 2);
 
   Parameter w;
   w.name = "conv1.w";
@@ -222,7 +221,6 @@ void expectSamePlan(const Plan &a, const Plan &b) {
     EXPECT_EQ(a.buffers[i].program, b.buffers[i].program);
     EXPECT_EQ(a.buffers[i].first, b.buffers[i].first);
     EXPECT_EQ(a.buffers[i].last, b.buffers[i].last);
-    EXPECT_EQ(a.buffers[i].alias, b.buffers[i].alias);
   }
 
   ASSERT_EQ(a.programs.size(), b.programs.size());
@@ -443,11 +441,6 @@ TEST(PlanCodec, OutOfRangeReferences) {
     Plan plan = makePlan();
     plan.programs[1].labels = -2;
     EXPECT_EQ(decodeError(encodePlan(plan)), "malformed plan: program 'eval' labels names buffer -2 of 10");
-  }
-  {
-    Plan plan = makePlan();
-    plan.buffers[5].alias = 5;
-    EXPECT_TRUE(startsWith(decodeError(encodePlan(plan)), "malformed plan: buffer 5 ('flat') aliases"));
   }
   {
     Plan plan = makePlan();
