@@ -105,6 +105,20 @@ private:
                                 ArrayRef<int64_t> p) {
     return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], s[0], s[1], p[0], p[1]};
   }
+  static std::vector<int64_t> poolInts(ArrayRef<int64_t> x, ArrayRef<int64_t> k,
+                                       ArrayRef<int64_t> s, ArrayRef<int64_t> p) {
+    return {x[0], x[1], x[2], x[3], k[0], k[1], s[0], s[1], p[0], p[1]};
+  }
+  /// {outer, channels, inner}: the dimensions before `axis`, at it, and after it.
+  static std::vector<int64_t> aroundAxis(Value v, int64_t axis) {
+    auto x = shapeOf(v);
+    int64_t outer = 1, inner = 1;
+    for (int64_t i = 0; i < axis; ++i)
+      outer *= x[i];
+    for (size_t i = axis + 1; i < x.size(); ++i)
+      inner *= x[i];
+    return {outer, x[axis], inner};
+  }
   static uint64_t convScratch(ArrayRef<int64_t> x, ArrayRef<int64_t> w, ArrayRef<int64_t> y) {
     return uint64_t(x[1] * w[2] * w[3] * y[2] * y[3]) * 4; // one image's im2col matrix
   }
@@ -172,25 +186,25 @@ LogicalResult ProgramLowering::lowerOp(Operation *op) {
       })
       .Case([&](dl::MaxPool2dOp p) {
         auto x = shapeOf(p.getInput());
-        auto k = p.getKernel(), s = p.getStride(), pd = p.getPadding();
+        auto k = p.getKernel();
         emit(op, KernelKind::MaxPoolFwd, {p.getInput()},
-             {x[0], x[1], x[2], x[3], k[0], k[1], s[0], s[1], pd[0], pd[1]},
+             poolInts(x, k, p.getStride(), p.getPadding()),
              double(numElements(p.getResult())) * k[0] * k[1]);
         return success();
       })
       .Case([&](dl::AvgPool2dOp p) {
         auto x = shapeOf(p.getInput());
-        auto k = p.getKernel(), s = p.getStride(), pd = p.getPadding();
+        auto k = p.getKernel();
         emit(op, KernelKind::AvgPoolFwd, {p.getInput()},
-             {x[0], x[1], x[2], x[3], k[0], k[1], s[0], s[1], pd[0], pd[1]},
+             poolInts(x, k, p.getStride(), p.getPadding()),
              double(numElements(p.getResult())) * k[0] * k[1]);
         return success();
       })
       .Case([&](dl::AvgPool2dGradOp p) {
         auto x = shapeOf(p.getResult());
-        auto k = p.getKernel(), s = p.getStride(), pd = p.getPadding();
+        auto k = p.getKernel();
         emit(op, KernelKind::AvgPoolBwd, {p.getGrad()},
-             {x[0], x[1], x[2], x[3], k[0], k[1], s[0], s[1], pd[0], pd[1]},
+             poolInts(x, k, p.getStride(), p.getPadding()),
              double(numElements(p.getGrad())) * k[0] * k[1]);
         return success();
       })
@@ -216,9 +230,9 @@ LogicalResult ProgramLowering::lowerOp(Operation *op) {
       })
       .Case([&](dl::MaxPool2dGradOp p) {
         auto x = shapeOf(p.getInput());
-        auto k = p.getKernel(), s = p.getStride(), pd = p.getPadding();
+        auto k = p.getKernel();
         emit(op, KernelKind::MaxPoolBwd, {p.getInput(), p.getGrad()},
-             {x[0], x[1], x[2], x[3], k[0], k[1], s[0], s[1], pd[0], pd[1]},
+             poolInts(x, k, p.getStride(), p.getPadding()),
              double(numElements(p.getGrad())) * k[0] * k[1]);
         return success();
       })
@@ -233,24 +247,12 @@ LogicalResult ProgramLowering::lowerOp(Operation *op) {
         return success();
       })
       .Case([&](dl::BiasAddOp b) {
-        auto x = shapeOf(b.getInput());
-        int64_t axis = b.getAxis(), outer = 1, inner = 1;
-        for (int64_t i = 0; i < axis; ++i)
-          outer *= x[i];
-        for (size_t i = axis + 1; i < x.size(); ++i)
-          inner *= x[i];
-        emit(op, KernelKind::BiasAdd, {b.getInput(), b.getBias()}, {outer, x[axis], inner},
-             numElements(b.getInput()));
+        emit(op, KernelKind::BiasAdd, {b.getInput(), b.getBias()},
+             aroundAxis(b.getInput(), b.getAxis()), numElements(b.getInput()));
         return success();
       })
       .Case([&](dl::BiasAddGradOp b) {
-        auto x = shapeOf(b.getGrad());
-        int64_t axis = b.getAxis(), outer = 1, inner = 1;
-        for (int64_t i = 0; i < axis; ++i)
-          outer *= x[i];
-        for (size_t i = axis + 1; i < x.size(); ++i)
-          inner *= x[i];
-        emit(op, KernelKind::BiasAddBwd, {b.getGrad()}, {outer, x[axis], inner},
+        emit(op, KernelKind::BiasAddBwd, {b.getGrad()}, aroundAxis(b.getGrad(), b.getAxis()),
              numElements(b.getGrad()));
         return success();
       })
