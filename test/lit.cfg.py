@@ -28,3 +28,6 @@ if any(os.path.exists(os.path.join(d, "libnvrtc.so")) for d in
     config.available_features.add("nvrtc")
 if os.path.exists("/dev/nvidia0"):
     config.available_features.add("cuda-device")
+# lit runs tests without HOME, so give NVRTC's cache a place in the build tree: the first run
+# compiles, later runs of unchanged kernels read the cache.
+config.environment["DLC_CACHE_DIR"] = os.path.join(config.dlc_obj_root, "nvrtc-cache")
