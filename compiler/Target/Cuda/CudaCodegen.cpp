@@ -219,6 +219,19 @@ private:
       os << "    acc = acc > 0.0f ? acc : 0.0f;\n";
   }
 
+  /// The range oy0..oy1 x ox0..ox1 of pooling windows that contain input element (iy, ix):
+  /// oy*sh - ph <= iy < oy*sh - ph + kh, likewise for x.
+  void emitCoveringWindows(int64_t ph, int64_t pw, int64_t kh, int64_t kw, int64_t sh,
+                           int64_t sw, int64_t oh, int64_t ow) {
+    os << "    int oy0 = iy + " << ph - kh + 1 << ", ox0 = ix + " << pw - kw + 1 << ";\n"
+       << "    oy0 = oy0 <= 0 ? 0 : (oy0 + " << sh - 1 << ") / " << sh << ";\n"
+       << "    ox0 = ox0 <= 0 ? 0 : (ox0 + " << sw - 1 << ") / " << sw << ";\n"
+       << "    int oy1 = (iy + " << ph << ") / " << sh << ", ox1 = (ix + " << pw << ") / " << sw
+       << ";\n"
+       << "    oy1 = oy1 < " << oh - 1 << " ? oy1 : " << oh - 1 << ";\n"
+       << "    ox1 = ox1 < " << ow - 1 << " ? ox1 : " << ow - 1 << ";\n";
+  }
+
   void elementwise(const char *statement) {
     open("count " + std::to_string(i[0]));
     loop(i[0]);
@@ -396,15 +409,9 @@ void KernelEmitter::maxPoolBwd() {
      << "    const float *plane = x + p * " << h * w << ";\n"
      << "    const float *g = dy + p * " << oh * ow << ";\n"
      << "    // Windows oy with oy*" << sh << " - " << ph << " <= iy < oy*" << sh << " - " << ph
-     << " + " << kh << ", likewise ox.\n"
-     << "    int oy0 = iy + " << ph - kh + 1 << ", ox0 = ix + " << pw - kw + 1 << ";\n"
-     << "    oy0 = oy0 <= 0 ? 0 : (oy0 + " << sh - 1 << ") / " << sh << ";\n"
-     << "    ox0 = ox0 <= 0 ? 0 : (ox0 + " << sw - 1 << ") / " << sw << ";\n"
-     << "    int oy1 = (iy + " << ph << ") / " << sh << ", ox1 = (ix + " << pw << ") / " << sw
-     << ";\n"
-     << "    oy1 = oy1 < " << oh - 1 << " ? oy1 : " << oh - 1 << ";\n"
-     << "    ox1 = ox1 < " << ow - 1 << " ? ox1 : " << ow - 1 << ";\n"
-     << "    float acc = 0.0f;\n"
+     << " + " << kh << ", likewise ox.\n";
+  emitCoveringWindows(ph, pw, kh, kw, sh, sw, oh, ow);
+  os << "    float acc = 0.0f;\n"
      << "    for (int oy = oy0; oy <= oy1; ++oy)\n"
      << "      for (int ox = ox0; ox <= ox1; ++ox)\n"
      << "        if (" << fn << "_argmax(plane, oy, ox) == iy * " << w << " + ix)\n"
@@ -589,15 +596,9 @@ void KernelEmitter::avgPoolBwd() {
   loop(n * c * h * w, n * c * oh * ow);
   os << "    const int ix = (int)(idx % " << w << "), iy = (int)(idx / " << w << " % " << h
      << ");\n"
-     << "    const float *g = dy + idx / " << h * w << " * " << oh * ow << ";\n"
-     << "    int oy0 = iy + " << ph - kh + 1 << ", ox0 = ix + " << pw - kw + 1 << ";\n"
-     << "    oy0 = oy0 <= 0 ? 0 : (oy0 + " << sh - 1 << ") / " << sh << ";\n"
-     << "    ox0 = ox0 <= 0 ? 0 : (ox0 + " << sw - 1 << ") / " << sw << ";\n"
-     << "    int oy1 = (iy + " << ph << ") / " << sh << ", ox1 = (ix + " << pw << ") / " << sw
-     << ";\n"
-     << "    oy1 = oy1 < " << oh - 1 << " ? oy1 : " << oh - 1 << ";\n"
-     << "    ox1 = ox1 < " << ow - 1 << " ? ox1 : " << ow - 1 << ";\n"
-     << "    float acc = 0.0f;\n"
+     << "    const float *g = dy + idx / " << h * w << " * " << oh * ow << ";\n";
+  emitCoveringWindows(ph, pw, kh, kw, sh, sw, oh, ow);
+  os << "    float acc = 0.0f;\n"
      << "    for (int oy = oy0; oy <= oy1; ++oy)\n"
      << "      for (int ox = ox0; ox <= ox1; ++ox)\n"
      << "        acc += g[oy * " << ow << " + ox];\n"
