@@ -1,6 +1,8 @@
 //===- CpuDevice.cpp - programs run in the host arena ------------*- C++ -*-===//
 #include "runtime/Device.h"
 
+#include <cstring>
+
 using namespace dlc;
 
 namespace {
@@ -15,9 +17,42 @@ public:
   }
   bool syncToHost(std::string &) override { return true; }
 
+  bool runKernel(const plan::Program &prog, size_t index, std::string &error) override {
+    if (index >= prog.kernels.size()) {
+      error = "program '" + prog.name + "' has no kernel " + std::to_string(index);
+      return false;
+    }
+    // The executor runs programs; a program of this one call runs it alone.
+    one.name = prog.name;
+    one.kernels.assign(1, prog.kernels[index]);
+    cpu::runProgram(plan, one, arena);
+    return true;
+  }
+  bool read(uint64_t offset, void *dst, uint64_t bytes, std::string &error) override {
+    if (!inArena(offset, bytes, error))
+      return false;
+    std::memmove(dst, arena + offset, bytes);
+    return true;
+  }
+  bool write(uint64_t offset, const void *src, uint64_t bytes, std::string &error) override {
+    if (!inArena(offset, bytes, error))
+      return false;
+    std::memmove(arena + offset, src, bytes);
+    return true;
+  }
+
 private:
+  bool inArena(uint64_t offset, uint64_t bytes, std::string &error) const {
+    if (offset <= plan.arenaBytes && bytes <= plan.arenaBytes - offset)
+      return true;
+    error = "bytes [" + std::to_string(offset) + ", " + std::to_string(offset + bytes) +
+            ") are outside the arena of " + std::to_string(plan.arenaBytes) + " bytes";
+    return false;
+  }
+
   const plan::Plan &plan;
   uint8_t *arena;
+  plan::Program one;
 };
 } // namespace
 

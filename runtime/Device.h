@@ -28,9 +28,20 @@ public:
   /// Copies the persistent buffers (parameters, optimizer and model state) to the host
   /// arena, for checkpoints.
   virtual bool syncToHost(std::string &error) = 0;
+
+  // One kernel call at a time, for dlrun --validate (runtime/Validate.h). These work on the
+  // device's own arena only: the host arena is neither read nor written.
+
+  /// Runs kernel call `index` of `prog` alone and waits for it.
+  virtual bool runKernel(const plan::Program &prog, size_t index, std::string &error) = 0;
+  /// Copies `bytes` at `offset` of the device's arena to `dst`.
+  virtual bool read(uint64_t offset, void *dst, uint64_t bytes, std::string &error) = 0;
+  /// Copies `bytes` from `src` to `offset` of the device's arena.
+  virtual bool write(uint64_t offset, const void *src, uint64_t bytes, std::string &error) = 0;
 };
 
-/// The CPU: programs run in the host arena itself.
+/// The CPU: programs run in the host arena itself (which is also its arena for runKernel,
+/// read and write).
 std::unique_ptr<Device> makeCpuDevice(const plan::Plan &plan, uint8_t *arena);
 
 /// GPU `ordinal` through the CUDA driver (loaded at run time). The plan must target CUDA

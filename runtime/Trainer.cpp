@@ -9,6 +9,7 @@
 #include "runtime/Checkpoint.h"
 #include "runtime/Device.h"
 #include "runtime/Init.h"
+#include "runtime/Validate.h"
 #include "runtime/cpu/Executor.h"
 #include "runtime/cpu/Parallel.h"
 #include "runtime/data/Datasets.h"
@@ -83,10 +84,9 @@ public:
   Runner(const plan::Plan &p, uint8_t *arena, Device &device)
       : p(p), arena(arena), device(device) {}
 
-  /// Copies examples order[first .. first+batch) into the program's inputs and runs it.
-  bool step(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
-            int64_t first, float &loss, float &correct, cpu::Profile *profile,
-            cpu::Trace *trace, std::string &error) {
+  /// Copies examples order[first .. first+batch) into the program's inputs in the host arena.
+  void load(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
+            int64_t first) {
     int64_t batch = p.train.batch;
     size_t per = size_t(d.channels) * d.height * d.width;
     float *x = reinterpret_cast<float *>(arena + p.buffers[prog.images].offset);
@@ -96,6 +96,13 @@ public:
       std::memcpy(x + i * per, d.images.data() + e * per, per * sizeof(float));
       y[i] = d.labels[e];
     }
+  }
+
+  /// Copies examples order[first .. first+batch) into the program's inputs and runs it.
+  bool step(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
+            int64_t first, float &loss, float &correct, cpu::Profile *profile,
+            cpu::Trace *trace, std::string &error) {
+    load(prog, d, order, first);
     if (!device.run(prog, profile, trace, error))
       return false;
     loss = *reinterpret_cast<float *>(arena + p.buffers[prog.loss].offset);
@@ -122,6 +129,55 @@ public:
     }
     examples = batches * p.train.batch;
     return {batches ? loss / batches : 0, examples ? correct / examples : 0};
+  }
+
+  /// dlrun --validate: `steps` - 1 ordinary steps of `prog` on consecutive batches of `d`,
+  /// then the next batch's step kernel by kernel against the CPU. Returns the exit code.
+  int validate(const plan::Program &prog, const data::Dataset &d, int64_t steps) {
+    std::string error;
+    int64_t batch = p.train.batch;
+    if (d.count < steps * batch) {
+      std::fprintf(stderr, "dlrun: error: --validate needs %lld examples for %lld steps of batch %lld, "
+                   "the data has %lld\n", (long long)(steps * batch), (long long)steps,
+                   (long long)batch, (long long)d.count);
+      return 1;
+    }
+    std::vector<int64_t> order(d.count);
+    std::iota(order.begin(), order.end(), 0);
+    for (int64_t s = 0; s + 1 < steps; ++s) {
+      float loss, correct;
+      if (!step(prog, d, order, s * batch, loss, correct, nullptr, nullptr, error)) {
+        std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+        return 1;
+      }
+    }
+    load(prog, d, order, (steps - 1) * batch);
+    // The reference is the CPU on an arena of its own, written before each call.
+    AlignedArena cpuArena(p.arenaBytes);
+    if (!cpuArena.data) {
+      std::fprintf(stderr, "dlrun: error: cannot allocate the CPU's %.1f MiB arena to validate "
+                   "against\n", p.arenaBytes / 1048576.0);
+      return 1;
+    }
+    std::unique_ptr<Device> cpu = makeCpuDevice(p, cpuArena.data);
+    int bad = -1;
+    for (int32_t id : {prog.images, prog.labels})
+      if (!device.write(p.buffers[id].offset, arena + p.buffers[id].offset, p.buffers[id].bytes,
+                        error))
+        bad = -2;
+    if (bad == -1)
+      bad = validateAndReport(p, prog, device, *cpu, stdout, error);
+    if (bad < 0) {
+      std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+      return 1;
+    }
+    if (bad > 0) {
+      std::fprintf(stderr, "dlrun: error: %d of %zu kernel calls of program '%s' do not match "
+                   "the CPU on %s\n", bad, prog.kernels.size(), prog.name.c_str(),
+                   device.describe().c_str());
+      return 1;
+    }
+    return 0;
   }
 
 private:
@@ -182,6 +238,24 @@ int dlc::runPlan(const RunOptions &opts) {
                  opts.device.c_str());
     return 1;
   }
+  if (opts.validate) {
+    const char *conflict = !opts.save.empty()  ? "--save"
+                           : opts.profile        ? "--profile"
+                           : !opts.trace.empty() ? "--trace"
+                           : opts.epochs > 0     ? "--epochs"
+                                                 : nullptr;
+    if (ordinal < 0) {
+      std::fprintf(stderr, "dlrun: error: --validate compares a GPU's kernels with the CPU's; "
+                           "give --device cuda[:N] (with --device cpu there is nothing to "
+                           "compare)\n");
+      return 1;
+    }
+    if (conflict) {
+      std::fprintf(stderr, "dlrun: error: --validate runs one step and compares kernels; it "
+                           "does not take %s\n", conflict);
+      return 1;
+    }
+  }
   const plan::Program *train = p.program("train"), *eval = p.program("eval");
   if (!eval || (!opts.eval && !train)) {
     std::fprintf(stderr, "dlrun: error: %s: plan has no %s program\n", opts.planPath.c_str(),
@@ -227,6 +301,9 @@ int dlc::runPlan(const RunOptions &opts) {
               (long long)trainSet.count, (long long)testSet.count, since(td));
 
   Runner runner(p, arena.data, *device);
+  if (opts.validate)
+    return opts.eval ? runner.validate(*eval, testSet, 1)
+                     : runner.validate(*train, trainSet, opts.steps > 0 ? opts.steps : 1);
   int64_t batch = p.train.batch;
   std::unique_ptr<cpu::Trace> trace;
   if (!opts.trace.empty())

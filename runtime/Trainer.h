@@ -19,6 +19,8 @@ struct RunOptions {
   std::string device = "cpu"; // cpu | cuda | cuda:N
   int64_t threads = 0;   // kernel threads; 0: kDefaultThreads capped at the cores available
   std::string trace;     // write a Chrome trace of the first kTraceSteps program runs here
+  bool validate = false; // run one step (the last of --steps) kernel by kernel on the device
+                         // and on the CPU and compare (runtime/Validate.h); needs a GPU
 };
 
 /// Threads the kernels use unless --threads says otherwise (capped at the cores present): on
@@ -30,8 +32,9 @@ constexpr int64_t kDefaultThreads = 2;
 constexpr int64_t kTraceSteps = 50;
 
 /// Loads and verifies the plan, allocates its arena, loads the data and trains (or, with
-/// `eval`, evaluates on the test set). Prints progress and a timing summary to stdout and
-/// one-line errors to stderr. Returns the process exit code.
+/// `eval`, evaluates on the test set; with `validate`, checks one step's kernels against the
+/// CPU's). Prints progress and a timing summary to stdout and one-line errors to stderr.
+/// Returns the process exit code (with `validate`, 1 when any kernel mismatches).
 int runPlan(const RunOptions &opts);
 
 } // namespace dlc

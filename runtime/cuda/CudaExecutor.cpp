@@ -330,3 +330,20 @@ bool cuda::runProgramCuda(const CudaProgram &program, const CudaArena &arena, st
   }
   return true;
 }
+
+bool cuda::runCallCuda(const CudaProgram &program, size_t index, const CudaArena &arena,
+                       std::string &error) {
+  const CudaDevice &d = *program.device;
+  if (index >= program.calls.size()) {
+    error = "the program has no kernel call " + std::to_string(index);
+    return false;
+  }
+  const CudaProgram::Call &c = program.calls[index];
+  // Synchronizing here makes a fault surface with the call that caused it.
+  if (!runCall(d, program, c, arena.base, error) ||
+      !d.check(d.sym->cuStreamSynchronize(d.stream), "cuStreamSynchronize", error)) {
+    error = "kernel " + std::to_string(index) + " '" + c.kernel->name + "': " + error;
+    return false;
+  }
+  return true;
+}

@@ -81,4 +81,9 @@ bool loadProgramCuda(const CudaDevice &device, const plan::Plan &plan, const pla
 bool runProgramCuda(const CudaProgram &program, const CudaArena &arena, std::string &error,
                     std::vector<double> *kernelSeconds = nullptr);
 
+/// Runs call `index` of `program` alone on `arena` and waits for it (dlrun --validate, which
+/// compares each call's outputs with the CPU's). False with a one-line `error` naming the call.
+bool runCallCuda(const CudaProgram &program, size_t index, const CudaArena &arena,
+                 std::string &error);
+
 } // namespace dlc::cuda

@@ -3,11 +3,14 @@
 // Without a GPU (this project's machines and CI): every entry point of the symbol table is
 // exported by cuDNN, cuBLAS and the driver (its link stub), and opening a device fails with
 // the one-line message dlrun prints. With one: LeNet's training and evaluation steps compiled by
-// NVRTC for that GPU, run through cuDNN, cuBLAS and the generated kernels, match the CPU executor.
+// NVRTC for that GPU, run through cuDNN, cuBLAS and the generated kernels, match the CPU executor,
+// and dlrun --validate's comparison finds every kernel call within tolerance.
 //
 #include "compiler/Target/Cuda/CudaCodegen.h"
 #include "compiler/Target/Cuda/Nvrtc.h"
+#include "runtime/Device.h"
 #include "runtime/Init.h"
+#include "runtime/Validate.h"
 #include "runtime/cpu/Executor.h"
 #include "runtime/cuda/CudaExecutor.h"
 
@@ -152,6 +155,58 @@ TEST(CudaDevice, LeNetStepsMatchTheCpuExecutor) {
       }
       EXPECT_LE(worst, 1e-4f * scale) << p.name;
     }
+  }
+}
+
+TEST(CudaDevice, ValidateFindsEveryLeNetKernelWithinTolerance) {
+  CudaDevice probe;
+  OPEN_DEVICE_OR_SKIP(probe);
+  plan::Plan plan;
+  std::string error;
+  ASSERT_TRUE(plan::readPlan(std::string(DLC_CUDA_TESTDATA) + "/lenet4.plan", plan, error))
+      << error;
+  // What dlc compile --target cuda attaches, for this GPU.
+  for (plan::Program &prog : plan.programs) {
+    std::vector<CudaLaunch> launches;
+    prog.cudaSource = emitCudaSource(plan, prog, launches, error);
+    ASSERT_FALSE(prog.cudaSource.empty()) << error;
+    CudaBinary binary;
+    ASSERT_TRUE(compileCuda(prog.cudaSource, probe.arch(), binary, error)) << error;
+    prog.cudaPtx = binary.ptx;
+    prog.cudaCubin.assign(binary.cubin.begin(), binary.cubin.end());
+    prog.cudaLaunches = encodeLaunches(launches);
+  }
+  plan.target = "cuda";
+  plan.arch = probe.arch();
+  probe.close();
+
+  std::vector<uint8_t> host(plan.arenaBytes, 0), cpuArena(plan.arenaBytes, 0);
+  initParameters(plan, host.data());
+  std::unique_ptr<Device> gpu = makeCudaDevice(plan, host.data(), 0, error);
+  ASSERT_TRUE(gpu) << error;
+  std::unique_ptr<Device> cpu = makeCpuDevice(plan, cpuArena.data());
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> pixel(-1.f, 1.f);
+  std::uniform_int_distribution<int32_t> label(0, int32_t(plan.classes) - 1);
+  for (const char *name : {"train", "eval"}) {
+    SCOPED_TRACE(name);
+    const plan::Program &prog = *plan.program(name);
+    std::vector<float> images(plan.buffers[prog.images].bytes / 4);
+    std::vector<int32_t> labels(plan.buffers[prog.labels].bytes / 4);
+    for (float &v : images)
+      v = pixel(rng);
+    for (int32_t &v : labels)
+      v = label(rng);
+    ASSERT_TRUE(gpu->write(plan.buffers[prog.images].offset, images.data(), images.size() * 4,
+                           error));
+    ASSERT_TRUE(gpu->write(plan.buffers[prog.labels].offset, labels.data(), labels.size() * 4,
+                           error));
+    std::vector<KernelCheck> checks;
+    ASSERT_TRUE(validateProgram(plan, prog, *gpu, *cpu, checks, error)) << error;
+    ASSERT_EQ(checks.size(), prog.kernels.size());
+    for (const KernelCheck &c : checks)
+      EXPECT_TRUE(c.ok) << "kernel " << c.index << " '" << c.kernel->name << "': relative error "
+                        << c.maxRel << " > " << c.tolerance;
   }
 }
 

@@ -27,6 +27,9 @@ static const char *kUsage =
     "  --trace FILE     write a Chrome trace (Perfetto, chrome://tracing) of every kernel call\n"
     "                   of the first 50 steps\n"
     "  --device D       cpu (default), cuda or cuda:N (a plan from dlc compile --target cuda)\n"
+    "  --validate       with --device cuda[:N]: run one step (the last of --steps N, or an\n"
+    "                   eval batch with --eval) kernel by kernel on the GPU and on the CPU\n"
+    "                   from the same inputs, print each kernel's error, exit 1 on a mismatch\n"
     "  --threads N      kernel threads (default: 2, or fewer cores if the machine has fewer)\n"
     "  --quiet          no live progress bar\n"
     "  -h, --help       this text\n";
@@ -83,6 +86,8 @@ int main(int argc, char **argv) {
       opts.trace = value("--trace");
     } else if (a == "--device") {
       opts.device = value("--device");
+    } else if (a == "--validate") {
+      opts.validate = true;
     } else if (a == "--threads") {
       intValue("--threads", opts.threads);
     } else if (a == "--quiet") {
