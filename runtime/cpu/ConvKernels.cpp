@@ -15,6 +15,7 @@
 //    registers tile by tile (channels x filter taps, reduced over pixels); the groups'
 //    partial sums are added in group order, so results do not depend on the thread count.
 //
+#include "runtime/cpu/ConvVariants.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/Parallel.h"
 #include "runtime/cpu/Simd.h"
@@ -296,6 +297,8 @@ size_t convScratchFloats(const ConvShape &s) {
 // The direct kernels need no im2col workspace (see convScratchFloats).
 void conv2dForward(const ConvShape &s, const float *x, const float *w, float *y,
                    float * /*scratch*/, const float *bias, bool relu) {
+  if (useRowForward(s))
+    return convForwardRows(s, x, w, y, bias, relu);
   convForward(s, x, w, false, y, bias, relu);
 }
 
@@ -303,6 +306,8 @@ void conv2dBackwardData(const ConvShape &s, const float *dy, const float *w, flo
                         float *scratch) {
   if (s.strideH != 1 || s.strideW != 1 || s.padH > s.r - 1 || s.padW > s.s - 1)
     return convBackwardDataIm2col(s, dy, w, dx, scratch);
+  if (useBatchedData(s))
+    return convBackwardDataBatched(s, dy, w, dx);
   // dx = dy (padded by R-1-pad) convolved with w flipped and with C and K swapped.
   ConvShape t{s.n, s.k, s.oh(), s.ow(), s.c, s.r, s.s, 1, 1, s.r - 1 - s.padH, s.s - 1 - s.padW};
   convForward(t, dy, w, true, dx, nullptr, false);
@@ -310,6 +315,8 @@ void conv2dBackwardData(const ConvShape &s, const float *dy, const float *w, flo
 
 void conv2dBackwardFilter(const ConvShape &s, const float *dy, const float *x, float *dw,
                           float * /*scratch*/) {
+  if (useRowFilter(s))
+    return convBackwardFilterRows(s, dy, x, dw);
   const int taps = s.c * s.r * s.s;
   const size_t packed = packedFloats(s);
   const size_t padded = roundUp((size_t)s.c * (s.h + 2 * s.padH) * (s.w + 2 * s.padW), kAlign);

@@ -55,6 +55,14 @@ const ConvShape kConvShapes[] = {
     // per row; padding 2 with a 3x3 filter: whole windows in the padding at the corners.
     {3, 2, 5, 17, 20, 3, 3, 1, 1, 2, 2},
     {3, 6, 8, 8, 16, 5, 5, 1, 1, 0, 0},  // LeNet conv2-like: exactly two vectors of channels
+    // Row-vectorised forward and filter gradient (C*R*S <= 32, stride 1 along rows):
+    {3, 1, 9, 13, 6, 3, 3, 1, 1, 1, 1},   // LeNet conv1-like, rows of 13: one partial vector
+    {2, 2, 5, 20, 5, 3, 3, 2, 1, 1, 1},   // 3 vectors a row, 5 channels, row stride 2
+    {2, 1, 4, 37, 13, 2, 3, 1, 1, 0, 2},  // 5 vectors a row (two segments), 13 channels
+    // Batch-vectorised data gradient (stride 1, C % 8 != 0, n >= 8):
+    {11, 6, 9, 9, 4, 5, 5, 1, 1, 0, 0},   // a group of 8 and one of 3; odd row width
+    {9, 13, 6, 7, 3, 3, 3, 1, 1, 1, 1},   // 13 channels: tiles of 6, 6 and 1; padding
+    {8, 3, 5, 6, 2, 3, 5, 1, 1, 2, 0},    // rectangular filter, padding on rows only
 };
 
 /// Runs `body` once with one kernel thread and once with two (restoring one afterwards).
@@ -221,6 +229,10 @@ const PoolShape kPoolShapes[] = {
     {2, 2, 7, 6, 3, 3, 2, 2, 1, 1},  // overlapping 3x3/2 with padding (ResNet stem)
     {2, 2, 5, 7, 2, 2, 2, 2, 0, 0},  // 2x2/2 with an odd last row and column left out
     {200, 6, 4, 4, 2, 2, 2, 2, 0, 0}, // enough planes to be split over threads
+    // Rows of 8 windows or more take the vector path:
+    {2, 2, 4, 16, 2, 2, 2, 2, 0, 0},  // exactly one vector a row
+    {2, 3, 6, 22, 2, 2, 2, 2, 0, 0},  // 11 windows: a second vector overlapping the first
+    {1, 2, 5, 35, 2, 2, 2, 2, 0, 0},  // 17 windows, odd last row and column left out
 };
 
 TEST(KernelsTest, MaxPoolForwardMatchesDirect) {
@@ -284,6 +296,28 @@ TEST(KernelsTest, MaxPoolBackwardTiesGoToFirstMax) {
             expected[best] += dy[(p * oh + oy) * ow + ox];
           }
       expectAllNear(dx, expected, 1e-6f);
+    }
+  });
+}
+
+// The fused ReLU gradient (maxpool2d_grad {relu}) must equal maxpool2d_grad followed by
+// relu_grad exactly, x being a ReLU's output (zeros and ties included).
+TEST(KernelsTest, MaxPoolBackwardReluMatchesComposition) {
+  std::mt19937 rng(16);
+  withThreadCounts([&](int) {
+    for (const PoolShape &s : kPoolShapes) {
+      Vec x = randomVec(rng, (size_t)s.n * s.c * s.h * s.w);
+      reluForward(x.size(), x.data(), x.data()); // about half zeros: all-zero windows too
+      const size_t ySize = (size_t)s.n * s.c * s.oh() * s.ow();
+      Vec dy = randomVec(rng, ySize), fused(x.size(), kGarbage), twoStep(x.size(), kGarbage);
+      maxPool2dBackward(s, x.data(), dy.data(), fused.data(), /*relu=*/true);
+      maxPool2dBackward(s, x.data(), dy.data(), twoStep.data());
+      reluBackward(x.size(), twoStep.data(), x.data(), twoStep.data());
+      EXPECT_EQ(fused, twoStep);
+      size_t masked = 0; // windows whose gradient the ReLU stopped: the case under test
+      for (size_t i = 0; i < x.size(); ++i)
+        masked += x[i] == 0.0f;
+      EXPECT_GT(masked, 0u);
     }
   });
 }
