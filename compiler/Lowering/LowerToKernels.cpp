@@ -231,8 +231,10 @@ LogicalResult ProgramLowering::lowerOp(Operation *op) {
       .Case([&](dl::MaxPool2dGradOp p) {
         auto x = shapeOf(p.getInput());
         auto k = p.getKernel();
-        emit(op, KernelKind::MaxPoolBwd, {p.getInput(), p.getGrad()},
-             poolInts(x, k, p.getStride(), p.getPadding()),
+        auto ints = poolInts(x, k, p.getStride(), p.getPadding());
+        if (p.getRelu())
+          ints.push_back(plan::kEpilogueRelu);
+        emit(op, KernelKind::MaxPoolBwd, {p.getInput(), p.getGrad()}, ints,
              double(numElements(p.getGrad())) * k[0] * k[1]);
         return success();
       })

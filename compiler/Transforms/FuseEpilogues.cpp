@@ -1,4 +1,4 @@
-//===- FuseEpilogues.cpp - fold bias and relu into conv/matmul --*- C++ -*-===//
+//===- FuseEpilogues.cpp - fold bias and relu into their producers -*- C++ -*-===//
 //
 // Rewrites `relu(bias_add(conv2d(x, w), b))` into `conv2d(x, w, b) {relu}` (and likewise for
 // matmul, whose bias is per column), so each layer's output is written once instead of three
@@ -6,6 +6,10 @@
 // the relu's output (read by relu_grad) survives as the fused op's result, while the
 // pre-activation values, which nothing else reads, disappear. Both targets implement the
 // epilogue (Plan.h: kEpilogueBias, kEpilogueRelu).
+//
+// Backward, `relu_grad(maxpool2d_grad(dy, y), y)` becomes `maxpool2d_grad(dy, y) {relu}`
+// when the pooled value y is the relu's output: the pooling gradient already reads y to
+// find each window's maximum, so masking by y > 0 there saves a pass over the activations.
 //
 #include "compiler/Transforms/Passes.h"
 
@@ -62,6 +66,14 @@ struct FuseEpiloguesPass : public dl::impl::FuseEpiloguesBase<FuseEpiloguesPass>
         setBias(producer, add.getBias());
         add.getResult().replaceAllUsesWith(producer->getResult(0));
         add.erase();
+      } else if (auto grad = dyn_cast<ReluGradOp>(op)) {
+        auto pool = grad.getGrad().getDefiningOp<MaxPool2dGradOp>();
+        if (!pool || !pool->hasOneUse() || pool.getRelu() ||
+            pool.getInput() != grad.getOutput())
+          return;
+        pool.setRelu(true);
+        grad.getResult().replaceAllUsesWith(pool.getResult());
+        grad.erase();
       } else if (auto relu = dyn_cast<ReluOp>(op)) {
         Operation *producer = relu.getInput().getDefiningOp();
         if (!canTake(producer, /*bias=*/false))

@@ -35,12 +35,14 @@ def Autodiff : Pass<"dl-autodiff", "ModuleOp"> {
 }
 
 def FuseEpilogues : Pass<"dl-fuse-epilogues", "ModuleOp"> {
-  let summary = "Fold bias_add and relu into the conv2d or matmul that feeds them";
+  let summary = "Fold bias_add and relu into the conv2d or matmul that feeds them, and relu_grad into maxpool2d_grad";
   let description = [{
     `relu(bias_add(conv2d(x, w), b))` becomes `conv2d(x, w, b) {relu}`; the same for
-    `matmul` with a per-column bias. A value is folded only when nothing else reads it, so
-    the training step keeps every activation its gradient ops need. Runs after
-    `--dl-autodiff`; both the CPU and the CUDA targets implement the fused epilogue.
+    `matmul` with a per-column bias. In the backward pass, `relu_grad(maxpool2d_grad(dy, y),
+    y)`, where `y` is the relu's output that was pooled, becomes `maxpool2d_grad(dy, y)
+    {relu}`. A value is folded only when nothing else reads it, so the training step keeps
+    every activation its gradient ops need. Runs after `--dl-autodiff`; both the CPU and the
+    CUDA targets implement the fused epilogues.
   }];
 }
 

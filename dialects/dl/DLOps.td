@@ -326,13 +326,19 @@ def DL_Conv2dGradFilterOp : DL_InferOp<"conv2d_grad_filter"> {
 def DL_MaxPool2dGradOp : DL_InferOp<"maxpool2d_grad"> {
   let summary = "gradient of maxpool2d: routes each gradient to its window's maximum";
   let description = [{
+    Ties go to the first maximum in row-major window order. With the `relu` flag, set by
+    `--dl-fuse-epilogues` when the pooled `input` is a relu's result and the gradient goes on
+    to that relu's `dl.relu_grad`, a gradient is routed only where the window's maximum is
+    positive: the op then computes the gradient of `maxpool2d(relu(z))` with respect to `z`.
+
     ```mlir
     %dx = dl.maxpool2d_grad %dy, %x {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 2, 2>} : (tensor<?x6x14x14xf32>, tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
+    %dz = dl.maxpool2d_grad %dy, %x {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, relu, stride = array<i64: 2, 2>} : (tensor<?x6x14x14xf32>, tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
     ```
   }];
   let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$input,
                        DenseI64ArrayAttr:$kernel, DenseI64ArrayAttr:$stride,
-                       DenseI64ArrayAttr:$padding);
+                       DenseI64ArrayAttr:$padding, UnitAttr:$relu);
   let results = (outs DL_FloatTensor:$result);
   let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
 }

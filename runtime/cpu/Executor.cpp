@@ -52,7 +52,8 @@ void runKernel(const plan::Kernel &k, float *const *a) {
   case KernelKind::MaxPoolFwd:
     return cpu::maxPool2dForward(poolShape(i), a[0], a[1]);
   case KernelKind::MaxPoolBwd:
-    return cpu::maxPool2dBackward(poolShape(i), a[0], a[1], a[2]);
+    return cpu::maxPool2dBackward(poolShape(i), a[0], a[1], a[2],
+                                  epilogue(k, 10) & plan::kEpilogueRelu);
   case KernelKind::Relu:
     return cpu::reluForward(i[0], a[0], a[1]);
   case KernelKind::ReluBwd:

@@ -40,27 +40,48 @@ long poolArgmax(const PoolShape &s, const float *plane, int oy, int ox) {
 /// work to another thread costs more than it saves.
 constexpr int64_t kElementGrain = 16384;
 
-/// 2x2 windows with stride 2 and no padding (the common case), one plane row at a time.
-/// The comparisons keep poolArgmax's order: first maximum in row-major window order.
+/// 2x2 windows with stride 2 and no padding (the common case), one plane row at a time, 8
+/// windows per vector (even and odd input columns deinterleaved); rows narrower than 8
+/// windows, and the last few of a row when it is not a multiple of 8, are done by a vector
+/// ending at the row's end that overlaps the previous one (the results are the same), or
+/// by scalar code. The comparisons keep poolArgmax's order: first maximum in row-major
+/// window order.
 DLC_VECTORIZED
 void maxPool2x2Forward(const PoolShape &s, const float *x, float *y, int64_t p0, int64_t p1) {
+  using namespace simd;
   const int oh = s.oh(), ow = s.ow();
   for (int64_t p = p0; p < p1; ++p) {
     const float *plane = x + p * s.h * s.w;
     float *out = y + p * oh * ow;
     for (int oy = 0; oy < oh; ++oy, out += ow) {
       const float *r0 = plane + (size_t)2 * oy * s.w, *r1 = r0 + s.w;
-      for (int ox = 0; ox < ow; ++ox) {
-        float a = std::max(r0[2 * ox], r0[2 * ox + 1]), b = std::max(r1[2 * ox], r1[2 * ox + 1]);
-        out[ox] = std::max(a, b);
+      if (ow < 8) {
+        for (int ox = 0; ox < ow; ++ox) {
+          float a = std::max(r0[2 * ox], r0[2 * ox + 1]), b = std::max(r1[2 * ox], r1[2 * ox + 1]);
+          out[ox] = std::max(a, b);
+        }
+        continue;
+      }
+      for (int ox = 0;; ox += 8) {
+        ox = std::min(ox, ow - 8);
+        v8 a, b, c, d;
+        deinterleave(r0 + 2 * ox, a, b);
+        deinterleave(r1 + 2 * ox, c, d);
+        store(out + ox, vmax(vmax(a, b), vmax(c, d)));
+        if (ox == ow - 8)
+          break;
       }
     }
   }
 }
 
+/// dx of one 2x2 window from its four inputs and dy, branch-free (which of the four wins
+/// is data-dependent and would mispredict); with `relu`, dy passes only where the maximum
+/// is positive (the gradient of a ReLU whose output is x).
 DLC_VECTORIZED
 void maxPool2x2Backward(const PoolShape &s, const float *x, const float *dy, float *dx,
-                        int64_t p0, int64_t p1) {
+                        int64_t p0, int64_t p1, bool relu) {
+  using namespace simd;
   const int oh = s.oh(), ow = s.ow();
   const size_t plane = (size_t)s.h * s.w;
   if (s.h % 2 || s.w % 2) // the windows do not reach an odd last row or column
@@ -71,18 +92,38 @@ void maxPool2x2Backward(const PoolShape &s, const float *x, const float *dy, flo
     for (int oy = 0; oy < oh; ++oy, g += ow) {
       const float *r0 = xp + (size_t)2 * oy * s.w, *r1 = r0 + s.w;
       float *d0 = dp + (size_t)2 * oy * s.w, *d1 = d0 + s.w;
-      // Branch-free: which of the four wins is data-dependent and would mispredict.
-      for (int ox = 0; ox < ow; ++ox) {
-        const int i = 2 * ox;
-        const float a = r0[i], b = r0[i + 1], c = r1[i], d = r1[i + 1];
-        const float m = std::max(std::max(a, b), std::max(c, d)), gv = g[ox];
-        // Bitwise, not &&: short-circuit evaluation would bring the branches back.
-        const bool ta = a == m, tb = !ta & (b == m), tc = !(ta | tb) & (c == m);
-        const bool td = !(ta | tb | tc);
-        d0[i] = ta ? gv : 0.0f;
-        d0[i + 1] = tb ? gv : 0.0f;
-        d1[i] = tc ? gv : 0.0f;
-        d1[i + 1] = td ? gv : 0.0f;
+      if (ow < 8) {
+        for (int ox = 0; ox < ow; ++ox) {
+          const int i = 2 * ox;
+          const float a = r0[i], b = r0[i + 1], c = r1[i], d = r1[i + 1];
+          const float m = std::max(std::max(a, b), std::max(c, d));
+          const float gv = relu && !(m > 0.0f) ? 0.0f : g[ox];
+          // Bitwise, not &&: short-circuit evaluation would bring the branches back.
+          const bool ta = a == m, tb = !ta & (b == m), tc = !(ta | tb) & (c == m);
+          const bool td = !(ta | tb | tc);
+          d0[i] = ta ? gv : 0.0f;
+          d0[i + 1] = tb ? gv : 0.0f;
+          d1[i] = tc ? gv : 0.0f;
+          d1[i + 1] = td ? gv : 0.0f;
+        }
+        continue;
+      }
+      const v8 zero = {};
+      for (int ox = 0;; ox += 8) {
+        ox = std::min(ox, ow - 8);
+        v8 a, b, c, d;
+        deinterleave(r0 + 2 * ox, a, b);
+        deinterleave(r1 + 2 * ox, c, d);
+        const v8 m = vmax(vmax(a, b), vmax(c, d));
+        v8 gv = load(g + ox);
+        if (relu)
+          gv = select(m > zero, gv);
+        const v8i ta = a == m, tb = ~ta & (b == m), tc = ~(ta | tb) & (c == m);
+        const v8i td = ~(ta | tb | tc);
+        interleave(d0 + 2 * ox, select(ta, gv), select(tb, gv));
+        interleave(d1 + 2 * ox, select(tc, gv), select(td, gv));
+        if (ox == ow - 8)
+          break;
       }
     }
   }
@@ -203,21 +244,23 @@ void maxPool2dForward(const PoolShape &s, const float *x, float *y) {
   });
 }
 
-void maxPool2dBackward(const PoolShape &s, const float *x, const float *dy, float *dx) {
+void maxPool2dBackward(const PoolShape &s, const float *x, const float *dy, float *dx,
+                       bool relu) {
   const int oh = s.oh(), ow = s.ow();
   const size_t planeSize = (size_t)s.h * s.w;
   const int64_t planes = (int64_t)s.n * s.c, grain = kElementGrain / planeSize + 1;
   parallelFor(planes, grain, [&](int64_t p0, int64_t p1, int) {
     if (isPool2x2(s))
-      return maxPool2x2Backward(s, x, dy, dx, p0, p1);
+      return maxPool2x2Backward(s, x, dy, dx, p0, p1, relu);
     std::fill(dx + p0 * planeSize, dx + p1 * planeSize, 0.0f);
     for (int64_t p = p0; p < p1; ++p) {
       const float *g = dy + p * oh * ow;
       for (int oy = 0; oy < oh; ++oy)
         for (int ox = 0; ox < ow; ++ox, ++g) {
           long idx = poolArgmax(s, x + p * planeSize, oy, ox);
-          if (idx >= 0)
-            dx[p * planeSize + idx] += *g;  // overlapping windows may share an argmax
+          // overlapping windows may share an argmax
+          if (idx >= 0 && (!relu || x[p * planeSize + idx] > 0.0f))
+            dx[p * planeSize + idx] += *g;
         }
     }
   });

@@ -38,7 +38,10 @@ struct PoolShape { int n, c, h, w, kh, kw, strideH, strideW, padH, padW;
 void maxPool2dForward(const PoolShape &s, const float *x, float *y);
 /// Routes dy to the argmax of each window (recomputed from x); dx is overwritten.
 /// Ties go to the first maximum in row-major window order, matching the forward pass.
-void maxPool2dBackward(const PoolShape &s, const float *x, const float *dy, float *dx);
+/// With `relu` (x is a ReLU's output), dy is routed only where that maximum is > 0: the
+/// fused gradient of maxpool(relu(z)) with respect to z.
+void maxPool2dBackward(const PoolShape &s, const float *x, const float *dy, float *dx,
+                       bool relu = false);
 
 /// y = max(x, 0); y may alias x.
 void reluForward(size_t n, const float *x, float *y);

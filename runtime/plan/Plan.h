@@ -25,7 +25,8 @@ enum class KernelKind : uint16_t {
   Conv2dBwdData,   // args dy w dx scratch; ints as Conv2dFwd
   Conv2dBwdFilter, // args dy x dw scratch; ints as Conv2dFwd
   MaxPoolFwd,      // args x y; ints n c h w kh kw strideH strideW padH padW
-  MaxPoolBwd,      // args x dy dx; ints as MaxPoolFwd
+  MaxPoolBwd,      // args x dy dx; ints as MaxPoolFwd [epilogue] (only kEpilogueRelu:
+                   //   dy is routed only where x's window maximum is > 0)
   Relu,            // args x y; ints count
   ReluBwd,         // args dy y dx; ints count
   BiasAdd,         // args x b y; ints outer channels inner
@@ -48,7 +49,8 @@ const char *kernelKindName(KernelKind k);
 
 /// Epilogue bits of Conv2dFwd and Matmul (an optional trailing int; absent means 0): work
 /// fused into the kernel's output write, in this order. Bias is per output channel (conv) or
-/// per column (matmul) and is the kernel's last argument.
+/// per column (matmul) and is the kernel's last argument. MaxPoolBwd takes kEpilogueRelu
+/// alone: the gradient of a ReLU whose output is the pooled input.
 constexpr int64_t kEpilogueBias = 1;
 constexpr int64_t kEpilogueRelu = 2;
 

@@ -1,4 +1,5 @@
-// --dl-fuse-epilogues folds bias_add and relu into the conv2d / matmul feeding them.
+// --dl-fuse-epilogues folds bias_add and relu into the conv2d / matmul feeding them, and
+// relu_grad into maxpool2d_grad.
 // RUN: dl-opt %s --dl-fuse-epilogues | FileCheck %s
 
 dl.parameter @w : tensor<4x3x3x3xf32> {init = "he_normal"}
@@ -42,4 +43,30 @@ func.func @linear_shared(%x: tensor<2x64xf32>) -> (tensor<2x5xf32>, tensor<2x5xf
 func.func @plain_relu(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
   %r = dl.relu %x : (tensor<2x5xf32>) -> tensor<2x5xf32>
   return %r : tensor<2x5xf32>
+}
+
+// Backward: relu_grad of a pooled relu output folds into the pooling gradient.
+// CHECK-LABEL: func.func @pool_grad_relu
+// CHECK: %[[D:.*]] = dl.maxpool2d_grad %{{.*}}, %[[Y:[^ ]*]] {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, relu, stride = array<i64: 2, 2>}
+// CHECK-NOT: dl.relu_grad
+// CHECK: return %[[D]]
+func.func @pool_grad_relu(%y: tensor<2x4x8x8xf32>, %dy: tensor<2x4x4x4xf32>) -> tensor<2x4x8x8xf32> {
+  %g = dl.maxpool2d_grad %dy, %y {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 2, 2>} : (tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+  %d = dl.relu_grad %g, %y : (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+  return %d : tensor<2x4x8x8xf32>
+}
+
+// Not folded: the relu's output is not what was pooled, or the pooling gradient has another
+// reader.
+// CHECK-LABEL: func.func @pool_grad_no_fold
+// CHECK: dl.maxpool2d_grad %{{.*}}, %{{.*}} {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 2, 2>}
+// CHECK: dl.relu_grad
+// CHECK: dl.maxpool2d_grad %{{.*}}, %{{.*}} {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 2, 2>}
+// CHECK: dl.relu_grad
+func.func @pool_grad_no_fold(%x: tensor<2x4x8x8xf32>, %y: tensor<2x4x8x8xf32>, %dy: tensor<2x4x4x4xf32>) -> (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) {
+  %g = dl.maxpool2d_grad %dy, %x {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 2, 2>} : (tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+  %d = dl.relu_grad %g, %y : (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+  %g2 = dl.maxpool2d_grad %dy, %y {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 2, 2>} : (tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+  %d2 = dl.relu_grad %g2, %y : (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+  return %d, %d2, %g2 : tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>
 }

@@ -13,7 +13,8 @@ namespace dlc::cudatest {
 
 /// Appends program "coverage" to `plan`: each conv2d_fwd and matmul of its eval program with
 /// epilogue bias, relu and bias+relu (15 calls for LeNet), then strided, padded, non-square
-/// convolutions (fwd, bwd data, bwd filter), overlapping and padded max pooling (fwd, bwd),
+/// convolutions (fwd, bwd data, bwd filter), overlapping and padded max pooling (fwd, bwd,
+/// bwd with the fused relu; LeNet's pooling gradients with it too),
 /// add, SGD with weight decay, a matmul with both operands transposed, batch norm (training,
 /// inference, backward) and average pooling (windowed and global, forward and backward). New buffers are
 /// appended to the arena.
@@ -74,7 +75,20 @@ inline void addCoverageProgram(plan::Plan &plan) {
     call(KernelKind::MaxPoolFwd, "pool", pool, {buffer("x", x), buffer("y", out)});
     call(KernelKind::MaxPoolBwd, "pool_grad", pool,
          {buffer("x", x), buffer("dy", out), buffer("dx", x)});
+    call(KernelKind::MaxPoolBwd, "pool_grad_relu", [&] {
+      auto fused = pool;
+      fused.push_back(plan::kEpilogueRelu);
+      return fused;
+    }(), {buffer("x", x), buffer("dy", out), buffer("dx", x)});
   }
+  // And LeNet's own 2x2/2 pooling gradients with the fused relu (the CPU's vector path).
+  for (const plan::Kernel &k : plan.program("train")->kernels)
+    if (k.kind == KernelKind::MaxPoolBwd && k.ints.size() == 10) {
+      plan::Kernel fused = k;
+      fused.name += ".relu";
+      fused.ints.push_back(plan::kEpilogueRelu);
+      prog.kernels.push_back(fused);
+    }
   call(KernelKind::Add, "add", {x}, {buffer("a", x), buffer("b", x), buffer("y", x)});
   call(KernelKind::SgdMomentum, "sgd_decay", {w}, {buffer("w", w), buffer("g", w), buffer("m", w)},
        {0.1f, 0.9f, 5e-4f});

@@ -193,7 +193,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 32u);
+  ASSERT_EQ(launches.size(), 36u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
@@ -207,6 +207,17 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
             std::string::npos);
   EXPECT_NE(src.find("acc += bias[oc];"), std::string::npos);
   EXPECT_NE(src.find("acc += bias[col];"), std::string::npos);
+  // Pooling gradients with the fused relu mask on the pooled value.
+  EXPECT_NE(src.find("// pool_grad_relu: "), std::string::npos);
+  EXPECT_NE(src.find("] > 0.0f ? acc : 0.0f;"), std::string::npos);
+}
+
+TEST(CudaCodegen, PoolingGradientTakesNoBias) {
+  EXPECT_EQ(errorFor(tinyPlan(kernel(KernelKind::MaxPoolBwd,
+                                     {1, 1, 4, 4, 2, 2, 2, 2, 0, 0, plan::kEpilogueBias},
+                                     {0, 1, 2, 3}),
+                              4)),
+            "program 'p': kernel 0 'op@layer' (maxpool_bwd): a pooling gradient takes no bias");
 }
 
 TEST(CudaCodegen, ResNetKindsAreGenerated) {

@@ -99,7 +99,7 @@ bool signatureOf(KernelKind kind, Signature &sig) {
     sig = {{"const float *x", "float *y"}, 10};
     return true;
   case KernelKind::MaxPoolBwd:
-    sig = {{"const float *x", "const float *dy", "float *dx"}, 10};
+    sig = {{"const float *x", "const float *dy", "float *dx"}, 10, 0, true};
     return true;
   case KernelKind::Relu:
     sig = {{"const float *x", "float *y"}, 1};
@@ -292,6 +292,8 @@ bool KernelEmitter::check() {
   epilogue = i.size() > sig.ints ? i.back() : 0;
   if (epilogue & ~(plan::kEpilogueBias | plan::kEpilogueRelu))
     return fail("unknown epilogue bits " + std::to_string(epilogue));
+  if (k.kind == KernelKind::MaxPoolBwd && (epilogue & plan::kEpilogueBias))
+    return fail("a pooling gradient takes no bias");
   size_t args = sig.params.size() + ((epilogue & plan::kEpilogueBias) ? 1 : 0);
   if (k.args.size() != args)
     return fail("expects " + std::to_string(args) + " buffers, has " +
@@ -415,8 +417,11 @@ void KernelEmitter::maxPoolBwd() {
      << "    for (int oy = oy0; oy <= oy1; ++oy)\n"
      << "      for (int ox = ox0; ox <= ox1; ++ox)\n"
      << "        if (" << fn << "_argmax(plane, oy, ox) == iy * " << w << " + ix)\n"
-     << "          acc += g[oy * " << ow << " + ox];\n"
-     << "    dx[idx] = acc;\n";
+     << "          acc += g[oy * " << ow << " + ox];\n";
+  if (epilogue & plan::kEpilogueRelu) // x is a relu's output: pass only where it is > 0
+    os << "    dx[idx] = plane[iy * " << w << " + ix] > 0.0f ? acc : 0.0f;\n";
+  else
+    os << "    dx[idx] = acc;\n";
   close();
 }
 
