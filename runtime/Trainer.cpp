@@ -66,12 +66,17 @@ bool loadData(const plan::Plan &p, bool train, int64_t limit, data::Dataset &d,
   }
   if (!ok)
     return false;
-  if (d.channels != p.inputShape[0] || d.height != p.inputShape[1] ||
-      d.width != p.inputShape[2]) {
+  // With a crop the model sees cropH x cropW windows of larger images (the compiler made
+  // the input shape the crop).
+  const bool cropped = c.cropH > 0;
+  if (d.channels != p.inputShape[0] ||
+      (cropped ? d.height < c.cropH || d.width < c.cropW
+               : d.height != p.inputShape[1] || d.width != p.inputShape[2])) {
     error = (files.empty() ? std::string("data") : files[0]) + ": images are " +
             std::to_string(d.channels) + "x" + std::to_string(d.height) + "x" +
             std::to_string(d.width) + " but the model expects " + std::to_string(p.inputShape[0]) +
-            "x" + std::to_string(p.inputShape[1]) + "x" + std::to_string(p.inputShape[2]);
+            "x" + std::to_string(p.inputShape[1]) + "x" + std::to_string(p.inputShape[2]) +
+            (cropped ? " crops of them" : "");
     return false;
   }
   if (c.normalize)
@@ -79,22 +84,72 @@ bool loadData(const plan::Plan &p, bool train, int64_t limit, data::Dataset &d,
   return true;
 }
 
+/// Uniform in [0, n) from 32 random bits (multiply-shift: no modulo bias); mt19937_64's
+/// output is fixed by the standard, so augmentation repeats on every platform.
+int64_t below(std::mt19937_64 &rng, int64_t n) {
+  return int64_t(((rng() >> 32) * uint64_t(n)) >> 32);
+}
+
+/// TensorFlow's per_image_standardization: (x - mean) / max(stddev, 1/sqrt(count)).
+void standardize(float *x, size_t count) {
+  double sum = 0, sq = 0;
+  for (size_t i = 0; i < count; ++i)
+    sum += x[i];
+  const double mean = sum / double(count);
+  for (size_t i = 0; i < count; ++i)
+    sq += (x[i] - mean) * (x[i] - mean);
+  const double spread = std::max(std::sqrt(sq / double(count)), 1.0 / std::sqrt(double(count)));
+  const float m = float(mean), inv = float(1.0 / spread);
+  for (size_t i = 0; i < count; ++i)
+    x[i] = (x[i] - m) * inv;
+}
+
 class Runner {
 public:
   Runner(const plan::Plan &p, uint8_t *arena, Device &device)
-      : p(p), arena(arena), device(device) {}
+      : p(p), arena(arena), device(device), augmentRng(p.train.seed ^ 0xC1FA510ull) {}
 
-  /// Copies examples order[first .. first+batch) into the program's inputs in the host arena.
+  /// Copies examples order[first .. first+batch) into the program's inputs in the host arena,
+  /// cropped, flipped and standardized as the data section says: training batches
+  /// (`train`) at random places and flips, others centre crops, unflipped.
   void load(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
-            int64_t first) {
+            int64_t first, bool train) {
     int64_t batch = p.train.batch;
+    const plan::DataConfig &c = p.data;
     size_t per = size_t(d.channels) * d.height * d.width;
+    const int ch = d.channels;
+    const int64_t oh = c.cropH > 0 ? c.cropH : d.height, ow = c.cropH > 0 ? c.cropW : d.width;
+    const size_t out = size_t(ch) * oh * ow;
     float *x = reinterpret_cast<float *>(arena + p.buffers[prog.images].offset);
     int32_t *y = reinterpret_cast<int32_t *>(arena + p.buffers[prog.labels].offset);
     for (int64_t i = 0; i < batch; ++i) {
       int64_t e = order[first + i];
-      std::memcpy(x + i * per, d.images.data() + e * per, per * sizeof(float));
+      const float *src = d.images.data() + e * per;
+      float *dst = x + i * out;
       y[i] = d.labels[e];
+      if (c.cropH <= 0 && !(train && c.flip)) {
+        std::memcpy(dst, src, per * sizeof(float));
+      } else {
+        int64_t top = (d.height - oh) / 2, left = (d.width - ow) / 2;
+        bool flip = false;
+        if (train) {
+          top = below(augmentRng, d.height - oh + 1);
+          left = below(augmentRng, d.width - ow + 1);
+          flip = c.flip && (augmentRng() >> 63);
+        }
+        for (int k = 0; k < ch; ++k)
+          for (int64_t r = 0; r < oh; ++r) {
+            const float *row = src + (size_t(k) * d.height + top + r) * d.width + left;
+            float *to = dst + (size_t(k) * oh + r) * ow;
+            if (flip)
+              for (int64_t col = 0; col < ow; ++col)
+                to[col] = row[ow - 1 - col];
+            else
+              std::memcpy(to, row, size_t(ow) * sizeof(float));
+          }
+      }
+      if (c.standardize)
+        standardize(dst, out);
     }
   }
 
@@ -102,7 +157,7 @@ public:
   bool step(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
             int64_t first, float &loss, float &correct, cpu::Profile *profile,
             cpu::Trace *trace, std::string &error) {
-    load(prog, d, order, first);
+    load(prog, d, order, first, &prog == p.program("train"));
     if (!device.run(prog, profile, trace, error))
       return false;
     loss = *reinterpret_cast<float *>(arena + p.buffers[prog.loss].offset);
@@ -151,7 +206,7 @@ public:
         return 1;
       }
     }
-    load(prog, d, order, (steps - 1) * batch);
+    load(prog, d, order, (steps - 1) * batch, &prog == p.program("train"));
     // The reference is the CPU on an arena of its own, written before each call.
     AlignedArena cpuArena(p.arenaBytes);
     if (!cpuArena.data) {
@@ -184,6 +239,7 @@ private:
   const plan::Plan &p;
   uint8_t *arena;
   Device &device;
+  std::mt19937_64 augmentRng; // crop places and flips of training batches
 };
 
 void progressBar(int64_t done, int64_t total, double loss, double acc, double exPerSec) {
@@ -297,8 +353,16 @@ int dlc::runPlan(const RunOptions &opts) {
     std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
     return 1;
   }
-  std::printf("data: %s, %lld train / %lld test examples (%.2f s)\n", p.data.format.c_str(),
-              (long long)trainSet.count, (long long)testSet.count, since(td));
+  std::string augment;
+  if (p.data.cropH > 0)
+    augment += ", " + std::to_string(p.data.cropH) + "x" + std::to_string(p.data.cropW) +
+               " crops (random for training, centred for testing)";
+  if (p.data.flip)
+    augment += ", random left-right flips";
+  if (p.data.standardize)
+    augment += ", per-image standardization";
+  std::printf("data: %s, %lld train / %lld test examples%s (%.2f s)\n", p.data.format.c_str(),
+              (long long)trainSet.count, (long long)testSet.count, augment.c_str(), since(td));
 
   Runner runner(p, arena.data, *device);
   if (opts.validate)

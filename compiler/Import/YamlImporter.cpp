@@ -39,6 +39,7 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"batch_norm", {"eps", "momentum"}},
     {"avgpool2d", {"kernel", "stride", "padding"}},
     {"global_avgpool", {}},
+    {"lrn", {"depth_radius", "bias", "alpha", "beta"}},
 };
 
 std::string nearest(const std::string &word, const std::vector<std::string> &options) {
@@ -217,6 +218,7 @@ private:
 
   Value images, labels;
   int64_t classes = 0;
+  YAML::Node cropNode; // data.crop, checked against the image input once that is known
 };
 
 OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
@@ -298,6 +300,15 @@ OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
                                "input (with 'classes')"),
            nullptr;
 
+  const dlc::plan::DataConfig &d = config.data;
+  if (d.cropH && (d.cropH != imageShape[2] || d.cropW != imageShape[3]))
+    return (void)error(cropNode, "data: crop [" + Twine(d.cropH) + ", " + Twine(d.cropW) +
+                                     "] must equal the height and width of input '" +
+                                     imageName + "', which is [" + Twine(imageShape[1]) + ", " +
+                                     Twine(imageShape[2]) + ", " + Twine(imageShape[3]) +
+                                     "]: the model sees the crops"),
+           nullptr;
+
   auto f32 = b.getF32Type();
   auto imageType = RankedTensorType::get(imageShape, f32);
   auto labelType = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
@@ -355,7 +366,7 @@ LogicalResult Importer::parseTraining(const YAML::Node &n) {
 LogicalResult Importer::parseData(const YAML::Node &n) {
   if (failed(checkMap(n, "'data'")) ||
       failed(checkKeys(n, {"format", "train", "test", "normalize", "train_examples",
-                           "test_examples"},
+                           "test_examples", "crop", "flip", "standardize"},
                        "'data'")))
     return failure();
   auto format = getString(n, "format", std::nullopt);
@@ -410,6 +421,24 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
     d.mean = *mean;
     d.stddev = *stddev;
   }
+  // Augmentation (the TensorFlow CIFAR-10 tutorial's): crops, flips, per-image standardisation.
+  if (YAML::Node crop = n["crop"]) {
+    auto hw = getPair(n, "crop", std::nullopt, 1);
+    if (failed(hw))
+      return failure();
+    d.cropH = (*hw)[0];
+    d.cropW = (*hw)[1];
+    cropNode = crop;
+  }
+  auto flip = getBool(n, "flip", false);
+  auto standardize = getBool(n, "standardize", false);
+  if (failed(flip) || failed(standardize))
+    return failure();
+  d.flip = *flip;
+  d.standardize = *standardize;
+  if (d.standardize && d.normalize)
+    return error(n["standardize"], "give 'normalize' or 'standardize', not both (standardize "
+                                   "replaces each image's own mean and spread)");
   return success();
 }
 
@@ -504,6 +533,27 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
                                            FlatSymbolRefAttr::get(&ctx, mean),
                                            FlatSymbolRefAttr::get(&ctx, var),
                                            b.getF32FloatAttr(*eps), b.getF32FloatAttr(*momentum)));
+  }
+  if (op == "lrn") {
+    // TensorFlow's tf.nn.lrn and its defaults; alpha is not divided by the window size.
+    auto radius = getInt(layer, "depth_radius", 5, 0);
+    auto bias = getFloat(layer, "bias", 1.0, 0);
+    auto alpha = getFloat(layer, "alpha", 1.0, 0);
+    auto beta = getFloat(layer, "beta", 0.5, 0);
+    if (failed(radius) || failed(bias) || failed(alpha) || failed(beta))
+      return failure();
+    if (*bias <= 0)
+      return (void)error(layer["bias"], "field 'bias' must be positive, got " +
+                                             llvm::formatv("{0}", *bias).str()),
+             failure();
+    if (xt.getRank() != 4)
+      return (void)error(layer, "lrn expects a 4-D [batch, channels, height, width] input, got " +
+                                    Twine(xt.getRank()) + "-D from '" +
+                                    inputNodes[0].as<std::string>("") + "'"),
+             failure();
+    return typed(b.create<dl::LrnOp>(l, unknown, x, b.getI64IntegerAttr(*radius),
+                                     b.getF32FloatAttr(*bias),
+                                     b.getF32FloatAttr(*alpha), b.getF32FloatAttr(*beta)));
   }
   if (op == "conv2d") {
     auto filters = getInt(layer, "filters", std::nullopt, 1);

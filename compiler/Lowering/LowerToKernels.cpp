@@ -79,7 +79,7 @@ private:
     k.args.insert(k.args.end(), stateArgs.begin(), stateArgs.end());
     bool isGrad = isa<dl::Conv2dGradInputOp, dl::Conv2dGradFilterOp, dl::MaxPool2dGradOp,
                       dl::ReluGradOp, dl::BiasAddGradOp, dl::SoftmaxXentGradOp,
-                      dl::AvgPool2dGradOp, dl::BatchNormGradOp>(op) ||
+                      dl::AvgPool2dGradOp, dl::BatchNormGradOp, dl::LrnGradOp>(op) ||
                   llvm::any_of(operands, [&](Value v) { return gradients.contains(v); });
     for (Value r : op->getResults()) {
       BufferKind bk = isGrad ? BufferKind::Gradient : BufferKind::Activation;
@@ -131,6 +131,13 @@ private:
     for (size_t i = 2; i < s.size(); ++i)
       hw *= s[i];
     return {s[0], s[1], hw};
+  }
+
+  /// n, c, h*w and the window radius of local response normalisation.
+  static std::vector<int64_t> lrnInts(Value x, int64_t radius) {
+    auto v = normInts(x);
+    v.push_back(radius);
+    return v;
   }
 
   /// The epilogue bits of a fused conv/matmul; a fused bias is appended to `trailing`.
@@ -226,6 +233,21 @@ LogicalResult ProgramLowering::lowerOp(Operation *op) {
         emit(op, KernelKind::BatchNormBwd,
              {g.getInput(), g.getGrad(), g.getGamma(), g.getMean(), g.getInvStd()},
              normInts(g.getInput()), 10.0 * numElements(g.getInput()));
+        return success();
+      })
+      .Case([&](dl::LrnOp l) {
+        emit(op, KernelKind::LrnFwd, {l.getInput()}, lrnInts(l.getInput(), l.getDepthRadius()),
+             (2.0 * (2 * l.getDepthRadius() + 1) + 6) * numElements(l.getInput()), 0,
+             {l.getBias().convertToFloat(), l.getAlpha().convertToFloat(),
+              l.getBeta().convertToFloat()});
+        return success();
+      })
+      .Case([&](dl::LrnGradOp l) {
+        emit(op, KernelKind::LrnBwd, {l.getInput(), l.getOutput(), l.getGrad()},
+             lrnInts(l.getInput(), l.getDepthRadius()),
+             (4.0 * (2 * l.getDepthRadius() + 1) + 12) * numElements(l.getInput()), 0,
+             {l.getBias().convertToFloat(), l.getAlpha().convertToFloat(),
+              l.getBeta().convertToFloat()});
         return success();
       })
       .Case([&](dl::MaxPool2dGradOp p) {

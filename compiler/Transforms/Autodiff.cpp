@@ -132,6 +132,12 @@ LogicalResult GradBuilder::visit(Operation *op) {
                                            pool.getKernel(), pool.getStride(),
                                            pool.getPadding()));
     }
+  } else if (auto lrn = dyn_cast<LrnOp>(op)) {
+    if (wants(lrn.getInput()))
+      accumulate(lrn.getInput(),
+                 b.create<LrnGradOp>(loc, dy, lrn.getInput(), lrn.getResult(),
+                                     lrn.getDepthRadiusAttr(), lrn.getBiasAttr(),
+                                     lrn.getAlphaAttr(), lrn.getBetaAttr()));
   } else if (auto pool = dyn_cast<MaxPool2dOp>(op)) {
     if (wants(pool.getInput()))
       accumulate(pool.getInput(),

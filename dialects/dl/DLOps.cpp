@@ -10,6 +10,9 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::dl;
@@ -516,6 +519,59 @@ LogicalResult BatchNormGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<
   out.push_back(c.f32(*x));
   out.push_back(c.f32({(*x)[1]}));
   out.push_back(c.f32({(*x)[1]}));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// CIFAR-10 ops: local response normalisation
+//===----------------------------------------------------------------------===//
+
+/// LRN's input is NCHW and its attributes keep the base of the power positive.
+static FailureOr<ArrayRef<int64_t>> inferLrn(const ShapeCtx &c, Value x, int64_t radius,
+                                             float bias, float alpha, float beta) {
+  auto xs = c.shape(x, 4, "input (NCHW)");
+  if (failed(xs))
+    return failure();
+  if (radius < 0) {
+    (void)c.fail("depth_radius must be >= 0, got " + Twine(radius));
+    return failure();
+  }
+  if (!(bias > 0.0f) || !std::isfinite(bias)) {
+    (void)c.fail("bias must be positive, got " + llvm::formatv("{0}", bias).str());
+    return failure();
+  }
+  if (!(alpha >= 0.0f) || !std::isfinite(alpha) || !(beta >= 0.0f) || !std::isfinite(beta)) {
+    (void)c.fail("alpha and beta must be finite and >= 0, got " +
+                 llvm::formatv("{0} and {1}", alpha, beta).str());
+    return failure();
+  }
+  return *xs;
+}
+
+LogicalResult LrnOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc, Adaptor a,
+                                      SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "lrn"};
+  auto x = inferLrn(c, a.getInput(), a.getDepthRadius(), a.getBias().convertToFloat(),
+                    a.getAlpha().convertToFloat(), a.getBeta().convertToFloat());
+  if (failed(x))
+    return failure();
+  out.push_back(c.f32(*x));
+  return success();
+}
+
+LogicalResult LrnGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                          Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "lrn_grad"};
+  auto x = inferLrn(c, a.getInput(), a.getDepthRadius(), a.getBias().convertToFloat(),
+                    a.getAlpha().convertToFloat(), a.getBeta().convertToFloat());
+  auto dy = c.shape(a.getGrad(), 4, "grad");
+  auto y = c.shape(a.getOutput(), 4, "output");
+  if (failed(x) || failed(dy) || failed(y))
+    return failure();
+  for (int i = 0; i < 4; ++i)
+    if (!dimsAgree((*x)[i], (*dy)[i]) || !dimsAgree((*x)[i], (*y)[i]))
+      return c.fail("grad, input and output must have the same shape");
+  out.push_back(c.f32(*x));
   return success();
 }
 

@@ -289,6 +289,27 @@ def DL_BatchNormTrainOp : DL_Op<"batch_norm_train",
   let assemblyFormat = "$input `,` $gamma `,` $beta attr-dict `:` functional-type(operands, results)";
 }
 
+def DL_LrnOp : DL_InferOp<"lrn"> {
+  let summary = "local response normalisation across channels (TensorFlow's tf.nn.lrn)";
+  let description = [{
+    For every element of an NCHW input, with `r = depth_radius`:
+    `sqr_sum[n,c,h,w] = sum_{c' = max(0, c-r)}^{min(C-1, c+r)} x[n,c',h,w]^2` and
+    `y = x / (bias + alpha * sqr_sum)^beta`. These are TensorFlow's semantics: `alpha`
+    multiplies the plain sum, it is not divided by the window size as in Caffe and PyTorch
+    (whose `alpha` is TensorFlow's times `2r+1`). The CIFAR-10 tutorial's `alpha = 0.001 / 9`
+    is written as `1.1111111e-4`. `bias` must be positive and `alpha`, `beta` non-negative,
+    so the base of the power is always positive.
+
+    ```mlir
+    %y = dl.lrn %x {alpha = 1.11111112E-4 : f32, beta = 7.500000e-01 : f32, bias = 1.000000e+00 : f32, depth_radius = 4 : i64} : (tensor<?x64x12x12xf32>) -> tensor<?x64x12x12xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, I64Attr:$depth_radius, F32Attr:$bias,
+                       F32Attr:$alpha, F32Attr:$beta);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
 //===----------------------------------------------------------------------===//
 // Gradient ops (built by --dl-autodiff)
 //===----------------------------------------------------------------------===//
@@ -411,6 +432,24 @@ def DL_BatchNormGradOp : DL_InferOp<"batch_norm_grad"> {
   let results = (outs DL_FloatTensor:$grad_input, DL_FloatTensor:$grad_gamma,
                       DL_FloatTensor:$grad_beta);
   let assemblyFormat = "$input `,` $grad `,` $gamma `,` $mean `,` $inv_std attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_LrnGradOp : DL_InferOp<"lrn_grad"> {
+  let summary = "gradient of lrn with respect to its input";
+  let description = [{
+    With `s = bias + alpha * sqr_sum` as in `dl.lrn` and `y` its result:
+    `dx[c] = dy[c] * s[c]^-beta - 2 * alpha * beta * x[c] * sum_{c' in window(c)} dy[c'] * y[c'] / s[c']`
+    (the window is symmetric, so the channels whose window holds `c` are those in `c`'s own).
+    Reads the forward input and output, as TensorFlow's LRNGrad does; `s` is recomputed.
+
+    ```mlir
+    %dx = dl.lrn_grad %dy, %x, %y {alpha = 1.11111112E-4 : f32, beta = 7.500000e-01 : f32, bias = 1.000000e+00 : f32, depth_radius = 4 : i64} : (tensor<?x64x12x12xf32>, tensor<?x64x12x12xf32>, tensor<?x64x12x12xf32>) -> tensor<?x64x12x12xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$input, DL_FloatTensor:$output,
+                       I64Attr:$depth_radius, F32Attr:$bias, F32Attr:$alpha, F32Attr:$beta);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input `,` $output attr-dict `:` functional-type(operands, results)";
 }
 
 #endif // DL_OPS

@@ -6,6 +6,7 @@
 #include "runtime/cpu/Executor.h"
 
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/LrnKernels.h"
 #include "runtime/cpu/NormPoolKernels.h"
 
 #include <cerrno>
@@ -26,6 +27,11 @@ cpu::ConvShape convShape(const std::vector<int64_t> &i) {
 cpu::PoolShape poolShape(const std::vector<int64_t> &i) {
   return {int(i[0]), int(i[1]), int(i[2]), int(i[3]), int(i[4]),
           int(i[5]), int(i[6]), int(i[7]), int(i[8]), int(i[9])};
+}
+
+cpu::LrnShape lrnShape(const plan::Kernel &k) {
+  return {int(k.ints[0]), int(k.ints[1]), int(k.ints[2]), int(k.ints[3]),
+          k.floats[0],    k.floats[1],    k.floats[2]};
 }
 
 /// The epilogue int at `index` (absent in plans without fused work: 0).
@@ -91,6 +97,10 @@ void runKernel(const plan::Kernel &k, float *const *a) {
     return cpu::avgPool2dForward(poolShape(i), a[0], a[1]);
   case KernelKind::AvgPoolBwd:
     return cpu::avgPool2dBackward(poolShape(i), a[0], a[1]);
+  case KernelKind::LrnFwd:
+    return cpu::lrnForward(lrnShape(k), a[0], a[1]);
+  case KernelKind::LrnBwd:
+    return cpu::lrnBackward(lrnShape(k), a[0], a[1], a[2], a[3]);
   default:
     // Kinds added to the plan format before their CPU kernels exist are rejected here
     // rather than silently skipped.

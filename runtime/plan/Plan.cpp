@@ -133,6 +133,10 @@ void encodePayload(const Plan &plan, Writer &w) {
   w.boolean(d.normalize);
   w.f32(d.mean);
   w.f32(d.stddev);
+  w.i64(d.cropH);
+  w.i64(d.cropW);
+  w.boolean(d.flip);
+  w.boolean(d.standardize);
 
   w.count(plan.params.size());
   for (const Parameter &p : plan.params) {
@@ -328,6 +332,12 @@ void decodePayload(Reader &r, Plan &plan) {
   d.normalize = r.boolean();
   d.mean = r.f32();
   d.stddev = r.f32();
+  d.cropH = r.i64();
+  d.cropW = r.i64();
+  d.flip = r.boolean();
+  d.standardize = r.boolean();
+  if (r.ok() && (d.cropH < 0 || d.cropW < 0))
+    r.fail("malformed plan: negative crop size");
 
   r.setContext("the parameter list");
   plan.params.resize(r.count(kMinParameterBytes));
@@ -496,6 +506,7 @@ const char *kernelKindName(KernelKind k) {
       "relu",       "relu_bwd",        "bias_add",          "bias_add_bwd", "matmul",
       "add",        "softmax_xent",    "softmax_xent_bwd",  "accuracy",     "sgd_momentum",
       "batch_norm_train", "batch_norm_eval", "batch_norm_bwd", "avgpool_fwd", "avgpool_bwd",
+      "lrn_fwd", "lrn_bwd",
   };
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(KernelKind::NumKinds),
                 "every kernel kind needs a name");

@@ -15,7 +15,7 @@
 namespace dlc::plan {
 
 /// Bumped whenever the serialized layout changes; readers reject other versions.
-constexpr uint32_t kPlanVersion = 2;
+constexpr uint32_t kPlanVersion = 3;
 
 /// Kernel kinds, in a fixed order that is part of the file format (append only).
 /// Arguments (buffer ids) and integer attributes per kind are documented in docs/plan.md.
@@ -43,6 +43,9 @@ enum class KernelKind : uint16_t {
   BatchNormBwd,    // args x dy gamma saveMean saveInvStd dx dgamma dbeta; ints n c hw
   AvgPoolFwd,      // args x y; ints as MaxPoolFwd (padding counts as zeros, divisor kh*kw)
   AvgPoolBwd,      // args dy dx; ints as MaxPoolFwd
+  LrnFwd,          // args x y; ints n c hw radius; floats bias alpha beta (TensorFlow's LRN
+                   //   across channels: y = x / (bias + alpha * sum of x^2 over c +- radius)^beta)
+  LrnBwd,          // args x y dy dx; ints and floats as LrnFwd (y: LrnFwd's output)
   NumKinds
 };
 const char *kernelKindName(KernelKind k);
@@ -120,6 +123,12 @@ struct DataConfig {
   int64_t syntheticTrain = 0, syntheticTest = 0;
   bool normalize = false;
   float mean = 0.f, stddev = 1.f;
+  /// Augmentation: crop every image to cropH x cropW (0: no crop) at a random place for
+  /// training and in the centre for evaluation; flip training images left-right with
+  /// probability 1/2; standardize each image (after cropping) to mean 0 and spread 1 as
+  /// TensorFlow's per_image_standardization does.
+  int64_t cropH = 0, cropW = 0;
+  bool flip = false, standardize = false;
 };
 
 struct Plan {

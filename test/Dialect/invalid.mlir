@@ -134,3 +134,39 @@ func.func @fused_bias_size(%x: tensor<2x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b:
   %0 = dl.conv2d %x, %w, %b {padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<2x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<5xf32>) -> tensor<2x4x6x6xf32>
   return
 }
+
+// -----
+
+func.func @lrn_rank(%x: tensor<2x8xf32>) {
+  // expected-error @+2 {{lrn: input (NCHW) must be 4-D, got 2-D}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.lrn %x {alpha = 1.0e-04 : f32, beta = 0.75 : f32, bias = 1.0 : f32, depth_radius = 2 : i64} : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @lrn_bias(%x: tensor<2x8x3x3xf32>) {
+  // expected-error @+2 {{lrn: bias must be positive, got 0}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.lrn %x {alpha = 1.0e-04 : f32, beta = 0.75 : f32, bias = 0.0 : f32, depth_radius = 2 : i64} : (tensor<2x8x3x3xf32>) -> tensor<2x8x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @lrn_radius(%x: tensor<2x8x3x3xf32>) {
+  // expected-error @+2 {{lrn: depth_radius must be >= 0, got -1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.lrn %x {alpha = 1.0e-04 : f32, beta = 0.75 : f32, bias = 1.0 : f32, depth_radius = -1 : i64} : (tensor<2x8x3x3xf32>) -> tensor<2x8x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @lrn_grad_shapes(%dy: tensor<2x8x3x3xf32>, %x: tensor<2x4x3x3xf32>) {
+  // expected-error @+2 {{lrn_grad: grad, input and output must have the same shape}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.lrn_grad %dy, %x, %dy {alpha = 1.0e-04 : f32, beta = 0.75 : f32, bias = 1.0 : f32, depth_radius = 2 : i64} : (tensor<2x8x3x3xf32>, tensor<2x4x3x3xf32>, tensor<2x8x3x3xf32>) -> tensor<2x4x3x3xf32>
+  return
+}

@@ -21,6 +21,10 @@ func.func @forward(%x: tensor<?x1x28x28xf32>, %y: tensor<?xi32>) -> (tensor<f32>
   %r = dl.relu %cb : (tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
   // CHECK: dl.maxpool2d
   %p = dl.maxpool2d %r {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 2, 2>} : (tensor<?x6x28x28xf32>) -> tensor<?x6x14x14xf32>
+  // CHECK: dl.lrn %{{.*}} {alpha = 5.000000e-01 : f32, beta = 7.500000e-01 : f32, bias = 1.000000e+00 : f32, depth_radius = 4 : i64} : (tensor<?x6x14x14xf32>) -> tensor<?x6x14x14xf32>
+  %n = dl.lrn %p {alpha = 0.5 : f32, beta = 0.75 : f32, bias = 1.0 : f32, depth_radius = 4 : i64} : (tensor<?x6x14x14xf32>) -> tensor<?x6x14x14xf32>
+  // CHECK: dl.lrn_grad %{{.*}}, %{{.*}}, %{{.*}} {alpha = 5.000000e-01 : f32, beta = 7.500000e-01 : f32, bias = 1.000000e+00 : f32, depth_radius = 4 : i64} : (tensor<?x6x14x14xf32>, tensor<?x6x14x14xf32>, tensor<?x6x14x14xf32>) -> tensor<?x6x14x14xf32>
+  %dn = dl.lrn_grad %n, %p, %n {alpha = 0.5 : f32, beta = 0.75 : f32, bias = 1.0 : f32, depth_radius = 4 : i64} : (tensor<?x6x14x14xf32>, tensor<?x6x14x14xf32>, tensor<?x6x14x14xf32>) -> tensor<?x6x14x14xf32>
   // CHECK: dl.add
   %s = dl.add %p, %p : (tensor<?x6x14x14xf32>, tensor<?x6x14x14xf32>) -> tensor<?x6x14x14xf32>
   // CHECK: dl.flatten

@@ -16,8 +16,9 @@ namespace dlc::cudatest {
 /// convolutions (fwd, bwd data, bwd filter), overlapping and padded max pooling (fwd, bwd,
 /// bwd with the fused relu; LeNet's pooling gradients with it too),
 /// add, SGD with weight decay, a matmul with both operands transposed, batch norm (training,
-/// inference, backward) and average pooling (windowed and global, forward and backward). New buffers are
-/// appended to the arena.
+/// inference, backward), average pooling (windowed and global, forward and backward) and
+/// local response normalisation (two betas, forward and backward). New buffers are appended
+/// to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
   plan::Program prog;
@@ -111,6 +112,14 @@ inline void addCoverageProgram(plan::Plan &plan) {
         std::pair{std::vector<int64_t>{2, 3, 9, 7, 9, 7, 1, 1, 0, 0}, 2 * 3}}) {
     call(KernelKind::AvgPoolFwd, "avgpool", pool, {buffer("x", x), buffer("y", out)});
     call(KernelKind::AvgPoolBwd, "avgpool_grad", pool, {buffer("dy", out), buffer("dx", x)});
+  }
+  // The CIFAR-10 model's local response normalisation over n 2, c 3, hw 63: beta 0.75 (its
+  // own code path) with radius 1, and beta 0.6 (powf) with a radius wider than the channels.
+  for (auto [radius, beta] : {std::pair{int64_t(1), 0.75f}, std::pair{int64_t(4), 0.6f}}) {
+    call(KernelKind::LrnFwd, "lrn", {2, c, 63, radius}, {buffer("x", x), buffer("y", x)},
+         {1.0f, 0.5f, beta});
+    call(KernelKind::LrnBwd, "lrn_grad", {2, c, 63, radius},
+         {buffer("x", x), buffer("y", x), buffer("dy", x), buffer("dx", x)}, {1.0f, 0.5f, beta});
   }
   // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].
   call(KernelKind::Matmul, "matmul_tt", {5, 7, 3, 1, 1},

@@ -193,7 +193,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 36u);
+  ASSERT_EQ(launches.size(), 40u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
@@ -233,6 +233,27 @@ TEST(CudaCodegen, ResNetKindsAreGenerated) {
   plan::Plan pool = tinyPlan(kernel(KernelKind::AvgPoolFwd, {1, 1, 4, 4, 2, 2, 2, 2, 0, 0}, {0, 1}), 2);
   src = emitCudaSource(pool, pool.programs[0], launches, error);
   EXPECT_NE(src.find("__global__ void k0_avgpool_fwd("), std::string::npos) << error;
+}
+
+TEST(CudaCodegen, LrnIsGeneratedForEachBeta) {
+  std::vector<CudaLaunch> launches;
+  std::string error;
+  // beta 0.75: rsqrt(s) * sqrt(rsqrt(s)) as on the CPU; other betas: powf.
+  plan::Plan fwd = tinyPlan(kernel(KernelKind::LrnFwd, {2, 8, 9, 4}, {0, 1}, {1.0f, 1e-4f, 0.75f}), 2);
+  std::string src = emitCudaSource(fwd, fwd.programs[0], launches, error);
+  EXPECT_NE(src.find("__global__ void k0_lrn_fwd(const float *x, float *y)"), std::string::npos) << error;
+  EXPECT_NE(src.find("(1.0f / sqrtf(s)) * sqrtf(1.0f / sqrtf(s))"), std::string::npos);
+  EXPECT_NE(src.find("c + 4 > 7 ? 7 : c + 4"), std::string::npos);
+  ASSERT_EQ(launches.size(), 1u);
+  EXPECT_EQ(launches[0].library.kind, CudaLibraryKind::None);
+  plan::Plan bwd = tinyPlan(kernel(KernelKind::LrnBwd, {2, 8, 9, 4}, {0, 1, 2, 3}, {1.0f, 1e-4f, 0.6f}), 4);
+  src = emitCudaSource(bwd, bwd.programs[0], launches, error);
+  EXPECT_NE(src.find("__global__ void k0_lrn_bwd("), std::string::npos) << error;
+  EXPECT_NE(src.find("powf(s, -0.600000024f)"), std::string::npos);
+  // Attributes that would make s^-beta undefined are refused.
+  EXPECT_EQ(errorFor(tinyPlan(kernel(KernelKind::LrnFwd, {2, 8, 9, 4}, {0, 1}, {0.0f, 1e-4f, 0.75f}), 2)),
+            "program 'p': kernel 0 'op@layer' (lrn_fwd): bias must be positive and alpha, beta "
+            "non-negative");
 }
 
 TEST(CudaCodegen, KindsWithoutLoweringAreErrors) {

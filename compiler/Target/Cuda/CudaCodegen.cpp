@@ -152,6 +152,12 @@ bool signatureOf(KernelKind kind, Signature &sig) {
   case KernelKind::AvgPoolBwd:
     sig = {{"const float *dy", "float *dx"}, 10};
     return true;
+  case KernelKind::LrnFwd:
+    sig = {{"const float *x", "float *y"}, 4, 3};
+    return true;
+  case KernelKind::LrnBwd:
+    sig = {{"const float *x", "const float *y", "const float *dy", "float *dx"}, 4, 3};
+    return true;
   default:
     return false;
   }
@@ -252,6 +258,10 @@ private:
   void batchNormBwd();
   void avgPoolFwd();
   void avgPoolBwd();
+  void lrnScaleHelper();
+  std::string lrnNegPower(const std::string &scale);
+  void lrnFwd();
+  void lrnBwd();
   void convLibrary(CudaLibraryKind kind);
   void convFwdReference();
   void convBwdDataReference();
@@ -330,6 +340,13 @@ bool KernelEmitter::check() {
   case KernelKind::BatchNormTrain:
   case KernelKind::BatchNormEval:
   case KernelKind::BatchNormBwd:
+    return positive({0, 1, 2});
+  case KernelKind::LrnFwd:
+  case KernelKind::LrnBwd:
+    if (i[3] < 0)
+      return fail("negative window radius");
+    if (!(k.floats[0] > 0.0f) || !(k.floats[1] >= 0.0f) || !(k.floats[2] >= 0.0f))
+      return fail("bias must be positive and alpha, beta non-negative");
     return positive({0, 1, 2});
   default:
     return positive({0});
@@ -611,6 +628,77 @@ void KernelEmitter::avgPoolBwd() {
   close();
 }
 
+// Local response normalisation: one thread per element, each window sum formed directly in
+// the CPU's order (channel c-r up to c+r, in float) and s^-beta by the CPU's formula for this
+// beta (runtime/cpu/LrnKernels.cpp), so the two agree to rounding.
+
+/// `fn_scale(xp, c)`: bias + alpha * the sum of squares over c's window, where xp points at
+/// the pixel in channel 0 of its image.
+void KernelEmitter::lrnScaleHelper() {
+  const int64_t c = i[1], hw = i[2], r = i[3];
+  os << "\nstatic __device__ __forceinline__ float " << fn
+     << "_scale(const float *xp, int c) {\n"
+     << "  const int lo = c - " << r << " < 0 ? 0 : c - " << r << ";\n"
+     << "  const int hi = c + " << r << " > " << c - 1 << " ? " << c - 1 << " : c + " << r
+     << ";\n"
+     << "  float acc = 0.0f;\n"
+     << "  for (int cc = lo; cc <= hi; ++cc) {\n"
+     << "    const float v = xp[cc * " << hw << "];\n"
+     << "    acc += v * v;\n"
+     << "  }\n"
+     << "  return " << floatLiteral(k.floats[0]) << " + " << floatLiteral(k.floats[1])
+     << " * acc;\n"
+     << "}\n";
+}
+
+/// An expression for `scale`^-beta, as the CPU computes it for this beta.
+std::string KernelEmitter::lrnNegPower(const std::string &scale) {
+  const float beta = k.floats[2];
+  if (beta == 0.75f)
+    return "(1.0f / sqrtf(" + scale + ")) * sqrtf(1.0f / sqrtf(" + scale + "))";
+  if (beta == 0.5f)
+    return "1.0f / sqrtf(" + scale + ")";
+  if (beta == 1.0f)
+    return "1.0f / " + scale;
+  return "powf(" + scale + ", " + floatLiteral(-beta) + ")";
+}
+
+void KernelEmitter::lrnFwd() {
+  const int64_t n = i[0], c = i[1], hw = i[2];
+  lrnScaleHelper();
+  open("one thread per element, radius " + std::to_string(i[3]) + ", bias " +
+       floatLiteral(k.floats[0]) + ", alpha " + floatLiteral(k.floats[1]) + ", beta " +
+       floatLiteral(k.floats[2]));
+  loop(n * c * hw);
+  os << "    const int ch = (int)(idx / " << hw << " % " << c << ");\n"
+     << "    const float *xp = x + (idx - (" << t << ")ch * " << hw << ");\n"
+     << "    const float s = " << fn << "_scale(xp, ch);\n"
+     << "    y[idx] = x[idx] * (" << lrnNegPower("s") << ");\n";
+  close();
+}
+
+void KernelEmitter::lrnBwd() {
+  const int64_t n = i[0], c = i[1], hw = i[2], r = i[3];
+  lrnScaleHelper();
+  open("one thread per input element: dy * s^-beta - 2 alpha beta x * sum over the window of "
+       "dy y / s");
+  loop(n * c * hw);
+  os << "    const int ch = (int)(idx / " << hw << " % " << c << ");\n"
+     << "    const " << t << " base = idx - (" << t << ")ch * " << hw << ";\n"
+     << "    const int lo = ch - " << r << " < 0 ? 0 : ch - " << r << ";\n"
+     << "    const int hi = ch + " << r << " > " << c - 1 << " ? " << c - 1 << " : ch + " << r
+     << ";\n"
+     << "    float sum = 0.0f;\n"
+     << "    for (int cc = lo; cc <= hi; ++cc) {\n"
+     << "      const " << t << " e = base + (" << t << ")cc * " << hw << ";\n"
+     << "      sum += dy[e] * y[e] / " << fn << "_scale(x + base, cc);\n"
+     << "    }\n"
+     << "    const float s = " << fn << "_scale(x + base, ch);\n"
+     << "    dx[idx] = dy[idx] * (" << lrnNegPower("s") << ") + "
+     << floatLiteral(-2.0f * k.floats[1] * k.floats[2]) << " * x[idx] * sum;\n";
+  close();
+}
+
 void KernelEmitter::convLibrary(CudaLibraryKind kind) {
   CudnnConv &c = launch.library.conv;
   c.n = int(i[0]), c.c = int(i[1]), c.h = int(i[2]), c.w = int(i[3]);
@@ -838,6 +926,12 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::AvgPoolBwd:
     avgPoolBwd();
+    break;
+  case KernelKind::LrnFwd:
+    lrnFwd();
+    break;
+  case KernelKind::LrnBwd:
+    lrnBwd();
     break;
   default: // check() rejected it
     break;
