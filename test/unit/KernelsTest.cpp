@@ -59,6 +59,8 @@ const ConvShape kConvShapes[] = {
     {3, 1, 9, 13, 6, 3, 3, 1, 1, 1, 1},   // LeNet conv1-like, rows of 13: one partial vector
     {2, 2, 5, 20, 5, 3, 3, 2, 1, 1, 1},   // 3 vectors a row, 5 channels, row stride 2
     {2, 1, 4, 37, 13, 2, 3, 1, 1, 0, 2},  // 5 vectors a row (two segments), 13 channels
+    {2, 2, 6, 9, 4, 3, 3, 1, 1, 0, 0},    // input rows copied in whole vectors run past
+                                          // the padded row (9 -> 16 floats in 10)
     // Batch-vectorised data gradient (stride 1, C % 8 != 0, n >= 8):
     {11, 6, 9, 9, 4, 5, 5, 1, 1, 0, 0},   // a group of 8 and one of 3; odd row width
     {9, 13, 6, 7, 3, 3, 3, 1, 1, 1, 1},   // 13 channels: tiles of 6, 6 and 1; padding
