@@ -4,9 +4,16 @@
 // the train program, and reads the loss and correct-count scalars back. Partial batches are
 // dropped, since the plan is compiled for one batch size.
 //
+// Under mpirun (runtime/DataParallel.h) the plan's batch is each rank's: a step consumes a
+// global batch of ranks x batch examples, rank r taking examples [r*batch, (r+1)*batch) of
+// it, so N ranks see the examples, in the order, that one process with batch N*batch would.
+// Evaluation is sharded the same way and its sums added over the ranks. Rank 0 alone
+// prints (dlrun points the others' stdout at /dev/null) and writes files.
+//
 #include "runtime/Trainer.h"
 
 #include "runtime/Checkpoint.h"
+#include "runtime/DataParallel.h"
 #include "runtime/Device.h"
 #include "runtime/Init.h"
 #include "runtime/Validate.h"
@@ -106,8 +113,10 @@ void standardize(float *x, size_t count) {
 
 class Runner {
 public:
-  Runner(const plan::Plan &p, uint8_t *arena, Device &device)
-      : p(p), arena(arena), device(device), augmentRng(p.train.seed ^ 0xC1FA510ull) {}
+  Runner(const plan::Plan &p, uint8_t *arena, Device &device, Communicator *comm)
+      : p(p), arena(arena), device(device), comm(comm),
+        ranks(comm ? comm->size() : 1), rank(comm ? comm->rank() : 0),
+        augmentRng(p.train.seed ^ 0xC1FA510ull) {}
 
   /// Copies examples order[first .. first+batch) into the program's inputs in the host arena,
   /// cropped, flipped and standardized as the data section says: training batches
@@ -165,25 +174,39 @@ public:
     return true;
   }
 
-  /// Mean loss and accuracy over every whole batch of `d`.
+  /// Advances the augmentation generator past `examples` training examples' draws, as
+  /// load() would make them: a rank skips the other ranks' shards of each global batch, so
+  /// its crops and flips are the ones a single process would draw for its examples.
+  void skipAugmentation(int64_t examples) {
+    const plan::DataConfig &c = p.data;
+    if (c.cropH > 0 || c.flip)
+      augmentRng.discard(uint64_t(examples) * (c.flip ? 3 : 2)); // top, left[, flip]
+  }
+
+  /// Mean loss and accuracy over every whole global batch of `d` (this rank's shard of
+  /// each, summed over the ranks).
   std::pair<double, double> evaluate(const data::Dataset &d, int64_t &examples,
                                      cpu::Trace *trace, std::string &error) {
     const plan::Program *ev = p.program("eval");
     std::vector<int64_t> order(d.count);
     std::iota(order.begin(), order.end(), 0);
-    double loss = 0, correct = 0;
-    int64_t batches = d.count / p.train.batch;
+    double sums[2] = {0, 0}; // loss over batches, correct examples
+    const int64_t batch = p.train.batch, batches = d.count / (batch * ranks);
     for (int64_t b = 0; b < batches; ++b) {
       float l, c;
-      if (!step(*ev, d, order, b * p.train.batch, l, c, nullptr, trace, error)) {
+      if (!step(*ev, d, order, (b * ranks + rank) * batch, l, c, nullptr, trace, error)) {
         examples = -1;
         return {0, 0};
       }
-      loss += l;
-      correct += c;
+      sums[0] += l;
+      sums[1] += c;
     }
-    examples = batches * p.train.batch;
-    return {batches ? loss / batches : 0, examples ? correct / examples : 0};
+    if (comm && !comm->allreduceSum(sums, 2, error)) {
+      examples = -1;
+      return {0, 0};
+    }
+    examples = batches * ranks * batch;
+    return {batches ? sums[0] / double(batches * ranks) : 0, examples ? sums[1] / examples : 0};
   }
 
   /// dlrun --validate: `steps` - 1 ordinary steps of `prog` on consecutive batches of `d`,
@@ -239,6 +262,8 @@ private:
   const plan::Plan &p;
   uint8_t *arena;
   Device &device;
+  Communicator *comm; // null: a single process
+  const int64_t ranks, rank;
   std::mt19937_64 augmentRng; // crop places and flips of training batches
 };
 
@@ -294,6 +319,13 @@ int dlc::runPlan(const RunOptions &opts) {
                  opts.device.c_str());
     return 1;
   }
+  Communicator *comm = opts.comm;
+  const int64_t ranks = comm ? comm->size() : 1, rank = comm ? comm->rank() : 0;
+  if (comm && (ordinal >= 0 || opts.validate)) {
+    std::fprintf(stderr, "dlrun: error: multi-process training (mpirun) runs on the CPU only "
+                         "for now; drop %s\n", opts.validate ? "--validate" : "--device");
+    return 1;
+  }
   if (opts.validate) {
     const char *conflict = !opts.save.empty()  ? "--save"
                            : opts.profile        ? "--profile"
@@ -329,15 +361,25 @@ int dlc::runPlan(const RunOptions &opts) {
     std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
     return 1;
   }
-  std::unique_ptr<Device> device = ordinal < 0 ? makeCpuDevice(p, arena.data)
-                                               : makeCudaDevice(p, arena.data, ordinal, error);
+  std::unique_ptr<Device> device;
+  DataParallelDevice *parallel = nullptr;
+  if (comm && train) {
+    auto dp = makeDataParallelCpuDevice(p, arena.data, *comm, error);
+    parallel = dp.get();
+    device = std::move(dp);
+  } else {
+    device = ordinal < 0 ? makeCpuDevice(p, arena.data)
+                         : makeCudaDevice(p, arena.data, ordinal, error);
+  }
   if (!device) {
     std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
     return 1;
   }
   int64_t threads = opts.threads;
-  if (threads <= 0)
-    threads = std::min<int64_t>(kDefaultThreads, std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0) // ranks on one machine share its cores
+    threads = std::min<int64_t>(kDefaultThreads,
+                                std::max<int64_t>(1, std::thread::hardware_concurrency() /
+                                                         (comm ? comm->localSize() : 1)));
   cpu::setThreads(int(threads));
   double setup = since(t0);
   std::printf("dlrun: %s (%s, batch %lld, %zu parameters tensors, arena %llu bytes = %.2f MiB, "
@@ -345,6 +387,19 @@ int dlc::runPlan(const RunOptions &opts) {
               p.model.c_str(), device->describe().c_str(), (long long)p.train.batch, p.params.size(),
               (unsigned long long)p.arenaBytes, p.arenaBytes / 1048576.0, (long long)threads,
               setup * 1e3);
+  uint64_t stateHash = 0;
+  if (comm) {
+    if (!checkRanksAgree(p, arena.data, *comm, stateHash, error)) {
+      std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+      return 1;
+    }
+    std::printf("mpi: %lld ranks x batch %lld = global batch %lld; rank r trains on examples "
+                "[r*%lld, (r+1)*%lld) of each; %zu floats (gradients, loss, correct) averaged "
+                "by one MPI_Allreduce per step\n",
+                (long long)ranks, (long long)p.train.batch, (long long)(ranks * p.train.batch),
+                (long long)p.train.batch, (long long)p.train.batch,
+                parallel ? parallel->allreduceFloats() : size_t(0));
+  }
 
   auto td = Clock::now();
   data::Dataset trainSet, testSet;
@@ -364,13 +419,14 @@ int dlc::runPlan(const RunOptions &opts) {
   std::printf("data: %s, %lld train / %lld test examples%s (%.2f s)\n", p.data.format.c_str(),
               (long long)trainSet.count, (long long)testSet.count, augment.c_str(), since(td));
 
-  Runner runner(p, arena.data, *device);
+  Runner runner(p, arena.data, *device, comm);
   if (opts.validate)
     return opts.eval ? runner.validate(*eval, testSet, 1)
                      : runner.validate(*train, trainSet, opts.steps > 0 ? opts.steps : 1);
-  int64_t batch = p.train.batch;
+  // A step trains on a global batch; rank 0 reports for all of it.
+  const int64_t batch = p.train.batch * ranks;
   std::unique_ptr<cpu::Trace> trace;
-  if (!opts.trace.empty())
+  if (!opts.trace.empty() && rank == 0)
     trace = std::make_unique<cpu::Trace>(kTraceSteps);
   auto writeTrace = [&] {
     if (trace && !trace->write(opts.trace, error)) {
@@ -404,7 +460,8 @@ int dlc::runPlan(const RunOptions &opts) {
   int64_t totalSteps = opts.steps > 0 ? opts.steps : epochs * perEpoch;
   epochs = (totalSteps + perEpoch - 1) / perEpoch;
   int64_t logEvery = opts.logEvery > 0 ? opts.logEvery : p.train.logEvery;
-  bool tty = !opts.quiet && isatty(fileno(stdout));
+  // mpirun gives ranks a pseudo-terminal even when its own output goes to a file.
+  bool tty = !opts.quiet && !comm && isatty(fileno(stdout));
   cpu::Profile profile;
 
   std::mt19937_64 shuffle(p.train.seed ^ 0x5DEECE66Dull);
@@ -421,11 +478,13 @@ int dlc::runPlan(const RunOptions &opts) {
     auto te = Clock::now(), tw = Clock::now();
     for (int64_t s = 0; s < perEpoch && stepsDone < totalSteps; ++s) {
       float loss, correct;
-      if (!runner.step(*train, trainSet, order, s * batch, loss, correct,
+      runner.skipAugmentation(rank * p.train.batch);
+      if (!runner.step(*train, trainSet, order, s * batch + rank * p.train.batch, loss, correct,
                        opts.profile ? &profile : nullptr, trace.get(), error)) {
         std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
         return 1;
       }
+      runner.skipAugmentation((ranks - 1 - rank) * p.train.batch);
       ++stepsDone, ++epochSteps, ++winSteps;
       sumLoss += loss, sumCorrect += correct, winLoss += loss, winCorrect += correct;
       if (!std::isfinite(loss)) {
@@ -472,9 +531,22 @@ int dlc::runPlan(const RunOptions &opts) {
               stepsDone * batch / trainSeconds, 1e3 * trainSeconds / stepsDone, 100 * lastTestAcc);
   if (opts.profile)
     printProfile(p, *train, profile);
+  if (parallel && stepsDone > 0)
+    std::printf("mpi: gradient allreduce %.3f ms/step (%.1f%% of training time)\n",
+                1e3 * parallel->allreduceSeconds() / stepsDone,
+                100 * parallel->allreduceSeconds() / trainSeconds);
+  if (comm) {
+    // Every rank applied the same averaged updates: their states must still agree bit for bit.
+    if (!checkRanksAgree(p, arena.data, *comm, stateHash, error)) {
+      std::fprintf(stderr, "dlrun: error: after training: %s\n", error.c_str());
+      return 1;
+    }
+    std::printf("mpi: parameters and optimizer state identical on all %lld ranks (FNV-1a "
+                "%016llx)\n", (long long)ranks, (unsigned long long)stateHash);
+  }
   if (!writeTrace())
     return 1;
-  if (!opts.save.empty()) {
+  if (!opts.save.empty() && rank == 0) {
     if (!device->syncToHost(error) || !saveCheckpoint(p, arena.data, opts.save, error)) {
       std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
       return 1;

@@ -6,6 +6,8 @@
 
 namespace dlc {
 
+class Communicator;
+
 struct RunOptions {
   std::string planPath;
   int64_t epochs = -1;   // -1: the plan's
@@ -21,6 +23,7 @@ struct RunOptions {
   std::string trace;     // write a Chrome trace of the first kTraceSteps program runs here
   bool validate = false; // run one step (the last of --steps) kernel by kernel on the device
                          // and on the CPU and compare (runtime/Validate.h); needs a GPU
+  Communicator *comm = nullptr; // under mpirun: this process's ranks (runtime/DataParallel.h)
 };
 
 /// Threads the kernels use unless --threads says otherwise (capped at the cores present): on

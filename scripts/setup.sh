@@ -8,6 +8,7 @@ BUILD=${1:-build}
 PACKAGES=(cmake ninja-build ccache g++ python3 pkg-config
           llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
           libyaml-cpp-dev libgtest-dev libopenblas-dev zlib1g-dev
+          openmpi-bin libopenmpi-dev
           dataset-fashion-mnist)
 missing=()
 for p in "${PACKAGES[@]}"; do

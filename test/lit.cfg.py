@@ -1,5 +1,6 @@
 # lit configuration for dlc: RUN lines call dl-opt, dlc and dlrun and check with FileCheck.
 import os
+import shutil
 import sys
 import lit.formats
 from lit.llvm import llvm_config
@@ -7,7 +8,7 @@ from lit.llvm import llvm_config
 config.name = "DLC"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".yaml", ".test"]
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "Inputs", "check_training.py", "make_cifar10.py"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "Inputs", "check_training.py", "make_cifar10.py", "compare_runs.py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.dlc_obj_root, "test")
 config.substitutions.append(("%models", os.path.join(config.dlc_src_root, "models")))
@@ -31,3 +32,14 @@ if os.path.exists("/dev/nvidia0"):
 # lit runs tests without HOME, so give NVRTC's cache a place in the build tree: the first run
 # compiles, later runs of unchanged kernels read the cache.
 config.environment["DLC_CACHE_DIR"] = os.path.join(config.dlc_obj_root, "nvrtc-cache")
+
+# Multi-process training: mpirun (Debian: openmpi-bin) and dlrun's MPI module (built when
+# libopenmpi-dev was found). Open MPI refuses root without the two variables (CI and
+# containers run as root); "none" keeps its shared-memory transport off process_vm_readv,
+# which container sandboxes often forbid.
+if shutil.which("mpirun") and os.path.exists(os.path.join(config.dlc_obj_root, "lib", "libdlc-mpi.so")):
+    config.available_features.add("mpi")
+config.substitutions.append(("%mpirun", "mpirun --allow-run-as-root --oversubscribe --bind-to none"))
+for var, value in [("OMPI_ALLOW_RUN_AS_ROOT", "1"), ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+                   ("OMPI_MCA_btl_vader_single_copy_mechanism", "none")]:
+    config.environment[var] = value

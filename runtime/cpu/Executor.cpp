@@ -43,7 +43,9 @@ const float *epilogueBias(const plan::Kernel &k, int64_t epi, float *const *a) {
   return (epi & plan::kEpilogueBias) ? a[k.args.size() - 1] : nullptr;
 }
 
-void runKernel(const plan::Kernel &k, float *const *a) {
+} // namespace
+
+void cpu::runKernel(const plan::Kernel &k, float *const *a) {
   const auto &i = k.ints;
   switch (k.kind) {
   case KernelKind::Conv2dFwd: {
@@ -110,6 +112,7 @@ void runKernel(const plan::Kernel &k, float *const *a) {
   }
 }
 
+namespace {
 /// `s` as a JSON string literal.
 std::string jsonString(const std::string &s) {
   std::string out = "\"";
@@ -163,11 +166,11 @@ void cpu::runProgram(const plan::Plan &plan, const plan::Program &prog, uint8_t 
     for (size_t j = 0; j < k.args.size() && j < 8; ++j)
       args[j] = reinterpret_cast<float *>(arena + plan.buffers[k.args[j]].offset);
     if (!profile && !trace) {
-      runKernel(k, args);
+      cpu::runKernel(k, args);
       continue;
     }
     auto t0 = Clock::now();
-    runKernel(k, args);
+    cpu::runKernel(k, args);
     auto t1 = Clock::now();
     if (profile)
       profile->seconds[n] += std::chrono::duration<double>(t1 - t0).count();

@@ -34,6 +34,10 @@ struct Trace {
   bool write(const std::string &path, std::string &error) const;
 };
 
+/// Runs one kernel call on `args`, the addresses of its buffers (k.args) in order. Kernels
+/// are pure functions of their buffers; runProgram is this in a loop.
+void runKernel(const plan::Kernel &k, float *const *args);
+
 /// Executes `prog`'s kernels in order on buffers at their planned offsets in `arena`
 /// (plan.arenaBytes long). With `profile`, times each kernel; with `trace` (until it is
 /// full), records each call's start and duration.

@@ -2,6 +2,7 @@
 //
 // Thin and MLIR-free so it starts in milliseconds: parses flags and calls dlc::runPlan.
 //
+#include "runtime/Communicator.h"
 #include "runtime/Trainer.h"
 
 #include <cstdio>
@@ -32,7 +33,11 @@ static const char *kUsage =
     "                   from the same inputs, print each kernel's error, exit 1 on a mismatch\n"
     "  --threads N      kernel threads (default: 2, or fewer cores if the machine has fewer)\n"
     "  --quiet          no live progress bar\n"
-    "  -h, --help       this text\n";
+    "  -h, --help       this text\n"
+    "\n"
+    "Started by mpirun (mpirun -np N dlrun PLAN ...), the N processes train data-parallel on\n"
+    "the CPU: each takes its share of every global batch of N x the plan's batch, gradients\n"
+    "are averaged across them every step; rank 0 prints and saves.\n";
 
 static bool parseInt(const char *s, int64_t &out) {
   char *end;
@@ -106,5 +111,26 @@ int main(int argc, char **argv) {
     std::fputs(kUsage, stderr);
     return 1;
   }
-  return dlc::runPlan(opts);
+  // Under mpirun: join the other ranks; only rank 0 prints progress (errors go to stderr
+  // from any rank).
+  std::unique_ptr<dlc::Communicator> comm;
+  std::string how, error;
+  if (dlc::startedByMpi(how)) {
+    comm = dlc::connectMpi(error);
+    if (!comm) {
+      std::fprintf(stderr, "dlrun: error: started by mpirun (%s) but %s\n", how.c_str(),
+                   error.c_str());
+      return 1;
+    }
+    if (comm->rank() != 0 && !std::freopen("/dev/null", "w", stdout)) {
+      std::fprintf(stderr, "dlrun: error: rank %d cannot silence its output\n", comm->rank());
+      comm->finish(1);
+      return 1;
+    }
+    opts.comm = comm.get();
+  }
+  int rc = dlc::runPlan(opts);
+  if (comm)
+    comm->finish(rc);
+  return rc;
 }

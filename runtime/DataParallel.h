@@ -1,0 +1,50 @@
+//===- DataParallel.h - one rank of a data-parallel training run -*- C++ -*-===//
+//
+// Under `mpirun -np N dlrun PLAN` every rank runs the same plan on its own shard of each
+// global batch (runtime/Trainer.cpp) and the ranks average their gradients once per step,
+// so that every rank applies the same update: the update one process would make on the
+// whole global batch, since the loss is a mean over the batch.
+//
+// The train program interleaves optimizer kernels with the backward pass (an sgd_momentum
+// runs as soon as its gradient and its parameter's last reader have run, so the gradient's
+// memory is reused early). Nothing after an optimizer kernel reads the parameter or the
+// momentum it writes, so a rank runs every other kernel first, copying each gradient into
+// one contiguous pack where its optimizer kernel would have run; then it sums the pack over
+// the ranks with a single MPI_Allreduce, scales it by 1/N, and runs the optimizer kernels
+// on the averaged gradients. The pack also carries the step's loss and correct count (the
+// trainer reports the global batch's) and any batch-norm running statistics (averaged, so
+// that all ranks keep identical persistent state).
+//
+#pragma once
+
+#include "runtime/Communicator.h"
+#include "runtime/Device.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace dlc {
+
+class DataParallelDevice : public Device {
+public:
+  /// Seconds spent in the gradient allreduce, and the floats it sums per step.
+  virtual double allreduceSeconds() const = 0;
+  virtual size_t allreduceFloats() const = 0;
+};
+
+/// The CPU as one rank of `comm` for `plan`'s train program (its eval program runs as on
+/// the CPU device). Null with a one-line `error` when the program's optimizer kernels cannot
+/// be deferred to the end of the step.
+std::unique_ptr<DataParallelDevice> makeDataParallelCpuDevice(const plan::Plan &plan,
+                                                              uint8_t *arena,
+                                                              Communicator &comm,
+                                                              std::string &error);
+
+/// Checks that every rank runs the same plan and holds bit-identical persistent state
+/// (parameters, optimizer and model state): false with a one-line `error` naming the
+/// first rank that differs from rank 0. `hash` is the state's FNV-1a 64.
+bool checkRanksAgree(const plan::Plan &plan, const uint8_t *arena, Communicator &comm,
+                     uint64_t &hash, std::string &error);
+
+} // namespace dlc
