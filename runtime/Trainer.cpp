@@ -97,20 +97,6 @@ int64_t below(std::mt19937_64 &rng, int64_t n) {
   return int64_t(((rng() >> 32) * uint64_t(n)) >> 32);
 }
 
-/// TensorFlow's per_image_standardization: (x - mean) / max(stddev, 1/sqrt(count)).
-void standardize(float *x, size_t count) {
-  double sum = 0, sq = 0;
-  for (size_t i = 0; i < count; ++i)
-    sum += x[i];
-  const double mean = sum / double(count);
-  for (size_t i = 0; i < count; ++i)
-    sq += (x[i] - mean) * (x[i] - mean);
-  const double spread = std::max(std::sqrt(sq / double(count)), 1.0 / std::sqrt(double(count)));
-  const float m = float(mean), inv = float(1.0 / spread);
-  for (size_t i = 0; i < count; ++i)
-    x[i] = (x[i] - m) * inv;
-}
-
 class Runner {
 public:
   Runner(const plan::Plan &p, uint8_t *arena, Device &device, Communicator *comm)
@@ -146,19 +132,11 @@ public:
           left = below(augmentRng, d.width - ow + 1);
           flip = c.flip && (augmentRng() >> 63);
         }
-        for (int k = 0; k < ch; ++k)
-          for (int64_t r = 0; r < oh; ++r) {
-            const float *row = src + (size_t(k) * d.height + top + r) * d.width + left;
-            float *to = dst + (size_t(k) * oh + r) * ow;
-            if (flip)
-              for (int64_t col = 0; col < ow; ++col)
-                to[col] = row[ow - 1 - col];
-            else
-              std::memcpy(to, row, size_t(ow) * sizeof(float));
-          }
+        data::cropImage(src, ch, d.height, d.width, int(top), int(left), int(oh), int(ow), flip,
+                        dst);
       }
       if (c.standardize)
-        standardize(dst, out);
+        data::standardizeImage(dst, out);
     }
   }
 

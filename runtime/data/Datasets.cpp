@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -309,6 +310,29 @@ Dataset synthetic(int64_t count, int channels, int height, int width, int classe
 void normalize(Dataset &d, float mean, float stddev) {
   if (stddev == 0.0f) throw std::invalid_argument("dlc::data::normalize: stddev must be non-zero");
   for (float &v : d.images) v = (v - mean) / stddev;
+}
+
+void cropImage(const float *src, int channels, int height, int width, int top, int left, int h,
+               int w, bool flip, float *dst) {
+  for (int k = 0; k < channels; ++k)
+    for (int r = 0; r < h; ++r) {
+      const float *row = src + (size_t(k) * height + top + r) * width + left;
+      float *to = dst + (size_t(k) * h + r) * w;
+      if (flip)
+        for (int col = 0; col < w; ++col) to[col] = row[w - 1 - col];
+      else
+        std::memcpy(to, row, size_t(w) * sizeof(float));
+    }
+}
+
+void standardizeImage(float *x, size_t count) {
+  double sum = 0, sq = 0;
+  for (size_t i = 0; i < count; ++i) sum += x[i];
+  const double mean = sum / double(count);
+  for (size_t i = 0; i < count; ++i) sq += (x[i] - mean) * (x[i] - mean);
+  const double spread = std::max(std::sqrt(sq / double(count)), 1.0 / std::sqrt(double(count)));
+  const float m = float(mean), inv = float(1.0 / spread);
+  for (size_t i = 0; i < count; ++i) x[i] = (x[i] - m) * inv;
 }
 
 }  // namespace dlc::data

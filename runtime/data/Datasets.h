@@ -52,4 +52,14 @@ Dataset synthetic(int64_t count, int channels, int height, int width, int classe
 /// Subtracts `mean` and divides by `stddev` for every pixel. `stddev` must be non-zero.
 void normalize(Dataset &d, float mean, float stddev);
 
+/// Copies the h x w window at (top, left) of each of the `channels` planes of `src` (height x
+/// width, CHW) to `dst` (channels x h x w), mirrored left-right when `flip`. The window must
+/// lie inside the image.
+void cropImage(const float *src, int channels, int height, int width, int top, int left, int h,
+               int w, bool flip, float *dst);
+
+/// TensorFlow's per_image_standardization, in place: (x - mean) / max(stddev, 1/sqrt(count))
+/// over the image's own `count` values (the floor keeps a constant image finite).
+void standardizeImage(float *x, size_t count);
+
 }  // namespace dlc::data

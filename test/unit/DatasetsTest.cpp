@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -550,6 +551,51 @@ TEST(FashionMnistTest, LoadsRealTestSet) {
   const auto [lo, hi] = std::minmax_element(d.images.begin(), d.images.end());
   EXPECT_EQ(*lo, 0.0f);
   EXPECT_EQ(*hi, 1.0f);
+}
+
+// ---------------------------------------------------------------- augmentation
+
+/// A 2-channel 4x5 image whose value names its place: 100*channel + 10*row + column.
+std::vector<float> placeImage() {
+  std::vector<float> v(2 * 4 * 5);
+  for (int c = 0; c < 2; ++c)
+    for (int r = 0; r < 4; ++r)
+      for (int col = 0; col < 5; ++col) v[size_t((c * 4 + r) * 5 + col)] = float(100 * c + 10 * r + col);
+  return v;
+}
+
+TEST(Augmentation, CropTakesTheWindowOfEveryChannel) {
+  const std::vector<float> img = placeImage();
+  std::vector<float> out(2 * 2 * 3, -1.0f);
+  dlc::data::cropImage(img.data(), 2, 4, 5, 1, 2, 2, 3, false, out.data());
+  EXPECT_EQ(out, (std::vector<float>{12, 13, 14, 22, 23, 24, 112, 113, 114, 122, 123, 124}));
+}
+
+TEST(Augmentation, FlipMirrorsTheWindowLeftRight) {
+  const std::vector<float> img = placeImage();
+  std::vector<float> out(2 * 2 * 3, -1.0f);
+  dlc::data::cropImage(img.data(), 2, 4, 5, 2, 0, 2, 3, true, out.data());
+  EXPECT_EQ(out, (std::vector<float>{22, 21, 20, 32, 31, 30, 122, 121, 120, 132, 131, 130}));
+}
+
+TEST(Augmentation, StandardizeGivesMeanZeroSpreadOne) {
+  std::vector<float> x{1, 2, 3, 4, 5, 6, 7, 9};
+  dlc::data::standardizeImage(x.data(), x.size());
+  double mean = 0, sq = 0;
+  for (float v : x) mean += v;
+  mean /= x.size();
+  for (float v : x) sq += (v - mean) * (v - mean);
+  EXPECT_NEAR(mean, 0.0, 1e-6);
+  EXPECT_NEAR(std::sqrt(sq / x.size()), 1.0, 1e-6);
+  // mean 4.625, population stddev sqrt(6.234375): 1 -> -3.625 / 2.4969...
+  EXPECT_NEAR(x[0], -3.625 / std::sqrt(6.234375), 1e-6);
+}
+
+TEST(Augmentation, StandardizeOfAConstantImageStaysFinite) {
+  // TensorFlow's floor: the spread is at least 1/sqrt(count), so a flat image maps to zeros.
+  std::vector<float> x(16, 0.5f);
+  dlc::data::standardizeImage(x.data(), x.size());
+  for (float v : x) EXPECT_EQ(v, 0.0f);
 }
 
 }  // namespace

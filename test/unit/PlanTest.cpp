@@ -85,6 +85,10 @@ Plan makePlan() {
   p.data.normalize = true;
   p.data.mean = 0.1307f;
   p.data.stddev = 0.3081f;
+  p.data.cropH = 24;
+  p.data.cropW = 20;
+  p.data.flip = true;
+  p.data.standardize = true;
 
   auto buffer = [&](std::string name, BufferKind kind, uint64_t bytes, uint64_t offset, int32_t program,
                     int32_t first, int32_t last) {
@@ -198,6 +202,10 @@ void expectSamePlan(const Plan &a, const Plan &b) {
   EXPECT_EQ(a.data.normalize, b.data.normalize);
   EXPECT_EQ(a.data.mean, b.data.mean);
   EXPECT_EQ(a.data.stddev, b.data.stddev);
+  EXPECT_EQ(a.data.cropH, b.data.cropH);
+  EXPECT_EQ(a.data.cropW, b.data.cropW);
+  EXPECT_EQ(a.data.flip, b.data.flip);
+  EXPECT_EQ(a.data.standardize, b.data.standardize);
 
   ASSERT_EQ(a.params.size(), b.params.size());
   for (size_t i = 0; i < a.params.size(); ++i) {
@@ -480,6 +488,18 @@ TEST(PlanCodec, HandCraftedPayloads) {
   it[8] = 2; // normalize follows syntheticTest
   reseal(bytes);
   EXPECT_TRUE(startsWith(decodeError(bytes), "malformed plan: boolean field")) << decodeError(bytes);
+  // A negative crop size (cropH follows stddev).
+  Plan cropped;
+  cropped.data.stddev = 1234.5f;
+  bytes = encodePlan(cropped);
+  const float stddev = 1234.5f;
+  uint8_t bits[4];
+  std::memcpy(bits, &stddev, 4);
+  it = std::search(bytes.begin(), bytes.end(), std::begin(bits), std::end(bits));
+  ASSERT_NE(it, bytes.end());
+  std::fill(it + 4, it + 12, 0xff); // cropH = -1
+  reseal(bytes);
+  EXPECT_EQ(decodeError(bytes), "malformed plan: negative crop size");
 }
 
 TEST(PlanCodec, FailureLeavesPlanUntouched) {
