@@ -40,48 +40,119 @@ long poolArgmax(const PoolShape &s, const float *plane, int oy, int ox) {
 /// work to another thread costs more than it saves.
 constexpr int64_t kElementGrain = 16384;
 
-/// 2x2 windows with stride 2 and no padding (the common case), one plane row at a time, 8
-/// windows per vector (even and odd input columns deinterleaved); rows narrower than 8
-/// windows, and the last few of a row when it is not a multiple of 8, are done by a vector
-/// ending at the row's end that overlaps the previous one (the results are the same), or
-/// by scalar code. The comparisons keep poolArgmax's order: first maximum in row-major
-/// window order.
+/// W-lane float vectors (W = 4 or 8) for the 2x2 pooling rows below.
+template <int W> struct VecOf {
+  typedef float V __attribute__((vector_size(W * 4)));
+  typedef int M __attribute__((vector_size(W * 4)));
+};
+template <int W> struct Lanes {
+  using V = typename VecOf<W>::V;
+  using M = typename VecOf<W>::M;
+  static DLC_INLINE V load(const float *p) {
+    V v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static DLC_INLINE void store(float *p, V v) { std::memcpy(p, &v, sizeof v); }
+  static DLC_INLINE V max(V a, V b) { return a < b ? b : a; } // std::max, lane by lane
+  static DLC_INLINE V select(M m, V v) { return (V)(m & (M)v); }
+};
+/// even = p[0], p[2], ..., odd = p[1], p[3], ... of 2W floats.
+template <int W>
+DLC_INLINE void deinterleave(const float *p, typename VecOf<W>::V &even,
+                             typename VecOf<W>::V &odd) {
+  const auto lo = Lanes<W>::load(p), hi = Lanes<W>::load(p + W);
+  if constexpr (W == 8) {
+    even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+    odd = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+  } else {
+    even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+    odd = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
+  }
+}
+/// The inverse of deinterleave.
+template <int W>
+DLC_INLINE void interleave(float *p, typename VecOf<W>::V even, typename VecOf<W>::V odd) {
+  if constexpr (W == 8) {
+    Lanes<W>::store(p, __builtin_shufflevector(even, odd, 0, 8, 1, 9, 2, 10, 3, 11));
+    Lanes<W>::store(p + W, __builtin_shufflevector(even, odd, 4, 12, 5, 13, 6, 14, 7, 15));
+  } else {
+    Lanes<W>::store(p, __builtin_shufflevector(even, odd, 0, 4, 1, 5));
+    Lanes<W>::store(p + W, __builtin_shufflevector(even, odd, 2, 6, 3, 7));
+  }
+}
+
+/// One output row of 2x2/2 max pooling from input rows r0, r1, W windows per vector; the
+/// last vector ends at the row's end, overlapping the previous one (same results). ow >= W.
+template <int W>
+DLC_INLINE void pool2x2RowForward(const float *r0, const float *r1, float *out, int ow) {
+  using L = Lanes<W>;
+  for (int ox = 0;; ox += W) {
+    ox = std::min(ox, ow - W);
+    typename L::V a, b, c, d;
+    deinterleave<W>(r0 + 2 * ox, a, b);
+    deinterleave<W>(r1 + 2 * ox, c, d);
+    L::store(out + ox, L::max(L::max(a, b), L::max(c, d)));
+    if (ox == ow - W)
+      break;
+  }
+}
+
+/// The gradient of one output row: dy goes to the first maximum of each window (row-major
+/// order, as poolArgmax), branch-free; with `relu`, only where that maximum is > 0.
+template <int W>
+DLC_INLINE void pool2x2RowBackward(const float *r0, const float *r1, const float *g, float *d0,
+                                   float *d1, int ow, bool relu) {
+  using L = Lanes<W>;
+  const typename L::V zero = {};
+  for (int ox = 0;; ox += W) {
+    ox = std::min(ox, ow - W);
+    typename L::V a, b, c, d;
+    deinterleave<W>(r0 + 2 * ox, a, b);
+    deinterleave<W>(r1 + 2 * ox, c, d);
+    const typename L::V m = L::max(L::max(a, b), L::max(c, d));
+    typename L::V gv = L::load(g + ox);
+    if (relu)
+      gv = L::select(m > zero, gv);
+    const typename L::M ta = a == m, tb = ~ta & (b == m), tc = ~(ta | tb) & (c == m);
+    const typename L::M td = ~(ta | tb | tc);
+    interleave<W>(d0 + 2 * ox, L::select(ta, gv), L::select(tb, gv));
+    interleave<W>(d1 + 2 * ox, L::select(tc, gv), L::select(td, gv));
+    if (ox == ow - W)
+      break;
+  }
+}
+
+/// 2x2 windows with stride 2 and no padding (the common case), one plane row at a time:
+/// 8 windows per vector on rows of 8 or more, 4 on rows of 4 to 7, scalar below. The
+/// comparisons keep poolArgmax's order: first maximum in row-major window order.
 DLC_VECTORIZED
 void maxPool2x2Forward(const PoolShape &s, const float *x, float *y, int64_t p0, int64_t p1) {
-  using namespace simd;
   const int oh = s.oh(), ow = s.ow();
   for (int64_t p = p0; p < p1; ++p) {
     const float *plane = x + p * s.h * s.w;
     float *out = y + p * oh * ow;
     for (int oy = 0; oy < oh; ++oy, out += ow) {
       const float *r0 = plane + (size_t)2 * oy * s.w, *r1 = r0 + s.w;
-      if (ow < 8) {
+      if (ow >= 8) {
+        pool2x2RowForward<8>(r0, r1, out, ow);
+      } else if (ow >= 4) {
+        pool2x2RowForward<4>(r0, r1, out, ow);
+      } else {
         for (int ox = 0; ox < ow; ++ox) {
           float a = std::max(r0[2 * ox], r0[2 * ox + 1]), b = std::max(r1[2 * ox], r1[2 * ox + 1]);
           out[ox] = std::max(a, b);
         }
-        continue;
-      }
-      for (int ox = 0;; ox += 8) {
-        ox = std::min(ox, ow - 8);
-        v8 a, b, c, d;
-        deinterleave(r0 + 2 * ox, a, b);
-        deinterleave(r1 + 2 * ox, c, d);
-        store(out + ox, vmax(vmax(a, b), vmax(c, d)));
-        if (ox == ow - 8)
-          break;
       }
     }
   }
 }
 
-/// dx of one 2x2 window from its four inputs and dy, branch-free (which of the four wins
-/// is data-dependent and would mispredict); with `relu`, dy passes only where the maximum
-/// is positive (the gradient of a ReLU whose output is x).
+/// dx of 2x2 windows from their four inputs and dy; with `relu`, dy passes only where the
+/// maximum is positive (the gradient of a ReLU whose output is x).
 DLC_VECTORIZED
 void maxPool2x2Backward(const PoolShape &s, const float *x, const float *dy, float *dx,
                         int64_t p0, int64_t p1, bool relu) {
-  using namespace simd;
   const int oh = s.oh(), ow = s.ow();
   const size_t plane = (size_t)s.h * s.w;
   if (s.h % 2 || s.w % 2) // the windows do not reach an odd last row or column
@@ -92,38 +163,26 @@ void maxPool2x2Backward(const PoolShape &s, const float *x, const float *dy, flo
     for (int oy = 0; oy < oh; ++oy, g += ow) {
       const float *r0 = xp + (size_t)2 * oy * s.w, *r1 = r0 + s.w;
       float *d0 = dp + (size_t)2 * oy * s.w, *d1 = d0 + s.w;
-      if (ow < 8) {
-        for (int ox = 0; ox < ow; ++ox) {
-          const int i = 2 * ox;
-          const float a = r0[i], b = r0[i + 1], c = r1[i], d = r1[i + 1];
-          const float m = std::max(std::max(a, b), std::max(c, d));
-          const float gv = relu && !(m > 0.0f) ? 0.0f : g[ox];
-          // Bitwise, not &&: short-circuit evaluation would bring the branches back.
-          const bool ta = a == m, tb = !ta & (b == m), tc = !(ta | tb) & (c == m);
-          const bool td = !(ta | tb | tc);
-          d0[i] = ta ? gv : 0.0f;
-          d0[i + 1] = tb ? gv : 0.0f;
-          d1[i] = tc ? gv : 0.0f;
-          d1[i + 1] = td ? gv : 0.0f;
-        }
+      if (ow >= 8) {
+        pool2x2RowBackward<8>(r0, r1, g, d0, d1, ow, relu);
         continue;
       }
-      const v8 zero = {};
-      for (int ox = 0;; ox += 8) {
-        ox = std::min(ox, ow - 8);
-        v8 a, b, c, d;
-        deinterleave(r0 + 2 * ox, a, b);
-        deinterleave(r1 + 2 * ox, c, d);
-        const v8 m = vmax(vmax(a, b), vmax(c, d));
-        v8 gv = load(g + ox);
-        if (relu)
-          gv = select(m > zero, gv);
-        const v8i ta = a == m, tb = ~ta & (b == m), tc = ~(ta | tb) & (c == m);
-        const v8i td = ~(ta | tb | tc);
-        interleave(d0 + 2 * ox, select(ta, gv), select(tb, gv));
-        interleave(d1 + 2 * ox, select(tc, gv), select(td, gv));
-        if (ox == ow - 8)
-          break;
+      if (ow >= 4) {
+        pool2x2RowBackward<4>(r0, r1, g, d0, d1, ow, relu);
+        continue;
+      }
+      for (int ox = 0; ox < ow; ++ox) {
+        const int i = 2 * ox;
+        const float a = r0[i], b = r0[i + 1], c = r1[i], d = r1[i + 1];
+        const float m = std::max(std::max(a, b), std::max(c, d));
+        const float gv = relu && !(m > 0.0f) ? 0.0f : g[ox];
+        // Bitwise, not &&: short-circuit evaluation would bring the branches back.
+        const bool ta = a == m, tb = !ta & (b == m), tc = !(ta | tb) & (c == m);
+        const bool td = !(ta | tb | tc);
+        d0[i] = ta ? gv : 0.0f;
+        d0[i + 1] = tb ? gv : 0.0f;
+        d1[i] = tc ? gv : 0.0f;
+        d1[i + 1] = td ? gv : 0.0f;
       }
     }
   }

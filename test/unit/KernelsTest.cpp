@@ -235,6 +235,8 @@ const PoolShape kPoolShapes[] = {
     {2, 2, 4, 16, 2, 2, 2, 2, 0, 0},  // exactly one vector a row
     {2, 3, 6, 22, 2, 2, 2, 2, 0, 0},  // 11 windows: a second vector overlapping the first
     {1, 2, 5, 35, 2, 2, 2, 2, 0, 0},  // 17 windows, odd last row and column left out
+    {2, 3, 10, 10, 2, 2, 2, 2, 0, 0}, // 5 windows a row: 4-wide vectors, overlapping
+    {1, 2, 4, 9, 2, 2, 2, 2, 0, 0},   // exactly 4, odd last column left out
 };
 
 TEST(KernelsTest, MaxPoolForwardMatchesDirect) {
