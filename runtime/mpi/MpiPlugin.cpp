@@ -14,6 +14,7 @@
 
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 
 namespace {
 /// Copies MPI's message for `code` after `what` into `error`; returns 1.
@@ -43,6 +44,11 @@ int allreduce(T *data, uint64_t count, MPI_Datatype type, char *error, size_t er
 
 extern "C" int dlc_mpi_init(int *rank, int *size, int *localSize, char *error,
                             size_t errorBytes) {
+  // A rank waiting in the allreduce for a slower one yields its core instead of spinning
+  // (Open MPI spins by default unless oversubscribed): ranks share the machine's cores
+  // with each other's kernel threads. On the 2-core development machine under load this
+  // doubled 2-rank throughput (docs/architecture.md). An explicit setting wins.
+  setenv("OMPI_MCA_mpi_yield_when_idle", "1", /*overwrite=*/0);
   int rc = MPI_Init(nullptr, nullptr);
   if (rc != MPI_SUCCESS)
     return fail(rc, "MPI_Init", error, errorBytes);
