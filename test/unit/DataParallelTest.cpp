@@ -1,0 +1,122 @@
+//===- DataParallelTest.cpp - the data-parallel step without MPI -------===//
+//
+// One rank of a data-parallel run defers the optimizer kernels to the end of the step and
+// feeds them gradients from the allreduced pack (runtime/DataParallel.h). With one rank the
+// allreduce is the identity, so its steps must match the plain CPU device's bit for bit;
+// with a communicator that doubles the pack (two ranks holding the same gradients) too,
+// since the 1/N scale undoes it exactly. Needs no MPI: mpirun runs are in e2e/mpi_train.test.
+//
+#include "runtime/DataParallel.h"
+#include "runtime/Init.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+using namespace dlc;
+
+namespace {
+const std::string kTestData = DLC_CUDA_TESTDATA;
+
+/// `ranks` ranks that all hold this process's data: a sum is a multiplication.
+class Mirror final : public Communicator {
+public:
+  explicit Mirror(int ranks) : ranks(ranks) {}
+  int rank() const override { return 0; }
+  int size() const override { return ranks; }
+  int localSize() const override { return ranks; }
+  bool allreduceSum(float *data, size_t count, std::string &) override {
+    for (size_t i = 0; i < count; ++i)
+      data[i] *= float(ranks);
+    ++calls;
+    return true;
+  }
+  bool allreduceSum(double *data, size_t count, std::string &) override {
+    for (size_t i = 0; i < count; ++i)
+      data[i] *= ranks;
+    return true;
+  }
+  bool allgather(const void *mine, size_t bytes, void *all, std::string &) override {
+    for (int r = 0; r < ranks; ++r)
+      std::memcpy(static_cast<char *>(all) + r * bytes, mine, bytes);
+    return true;
+  }
+  void finish(int) override {}
+  int ranks, calls = 0;
+};
+
+/// Runs `steps` train steps of `plan` on `device` over `arena` with seeded random batches;
+/// returns the losses.
+std::vector<float> train(const plan::Plan &plan, std::vector<uint8_t> &arena, Device &device,
+                         int steps) {
+  const plan::Program &prog = *plan.program("train");
+  const plan::Buffer &x = plan.buffers[prog.images], &y = plan.buffers[prog.labels];
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  std::vector<float> losses;
+  for (int s = 0; s < steps; ++s) {
+    float *images = reinterpret_cast<float *>(arena.data() + x.offset);
+    for (size_t i = 0; i < x.bytes / 4; ++i)
+      images[i] = normal(rng);
+    int32_t *labels = reinterpret_cast<int32_t *>(arena.data() + y.offset);
+    for (size_t i = 0; i < y.bytes / 4; ++i)
+      labels[i] = int32_t(rng() % uint32_t(plan.classes));
+    std::string error;
+    EXPECT_TRUE(device.run(prog, nullptr, nullptr, error)) << error;
+    losses.push_back(*reinterpret_cast<float *>(arena.data() + plan.buffers[prog.loss].offset));
+  }
+  return losses;
+}
+
+void expectSameSteps(int ranks) {
+  plan::Plan plan;
+  std::string error;
+  ASSERT_TRUE(plan::readPlan(kTestData + "/lenet4.plan", plan, error)) << error;
+  std::vector<uint8_t> plain(plan.arenaBytes), parallel(plan.arenaBytes);
+  initParameters(plan, plain.data());
+  initParameters(plan, parallel.data());
+  Mirror comm(ranks);
+  auto reference = makeCpuDevice(plan, plain.data());
+  auto device = makeDataParallelCpuDevice(plan, parallel.data(), comm, error);
+  ASSERT_TRUE(device) << error;
+  std::vector<float> a = train(plan, plain, *reference, 4);
+  std::vector<float> b = train(plan, parallel, *device, 4);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(comm.calls, 4); // one allreduce per step
+  // Every gradient, the loss and the correct count go through it.
+  size_t gradients = 0;
+  for (const plan::Kernel &k : plan.program("train")->kernels)
+    if (k.kind == plan::KernelKind::SgdMomentum)
+      gradients += plan.buffers[k.args[1]].bytes / 4;
+  EXPECT_EQ(device->allreduceFloats(), gradients + 2);
+  EXPECT_EQ(0, std::memcmp(plain.data(), parallel.data(), plan.persistentBytes))
+      << "parameters or optimizer state differ";
+  uint64_t hash = 0;
+  EXPECT_TRUE(checkRanksAgree(plan, parallel.data(), comm, hash, error)) << error;
+}
+} // namespace
+
+TEST(DataParallel, OneRankMatchesTheCpuDeviceBitForBit) { expectSameSteps(1); }
+TEST(DataParallel, IdenticalRanksAverageToTheSameUpdate) { expectSameSteps(2); }
+
+TEST(DataParallel, RefusesAnUpdateThatALaterKernelReads) {
+  plan::Plan plan;
+  std::string error;
+  ASSERT_TRUE(plan::readPlan(kTestData + "/lenet4.plan", plan, error)) << error;
+  // Move the first optimizer kernel before its parameter's last reader.
+  std::vector<plan::Kernel> &ks = plan.programs[0].name == "train" ? plan.programs[0].kernels
+                                                                   : plan.programs[1].kernels;
+  size_t sgd = 0;
+  while (ks[sgd].kind != plan::KernelKind::SgdMomentum)
+    ++sgd;
+  plan::Kernel update = ks[sgd];
+  ks.erase(ks.begin() + long(sgd));
+  ks.insert(ks.begin(), update);
+  std::vector<uint8_t> arena(plan.arenaBytes);
+  Mirror comm(2);
+  EXPECT_FALSE(makeDataParallelCpuDevice(plan, arena.data(), comm, error));
+  EXPECT_NE(error.find("cannot average gradients across ranks: kernel '"), std::string::npos)
+      << error;
+}
