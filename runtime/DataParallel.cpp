@@ -140,19 +140,7 @@ public:
 private:
   /// Runs kernel `n` on `args`, timed when profiling or tracing (as cpu::runProgram does).
   void timed(size_t n, const plan::Kernel &k, cpu::Profile *profile, cpu::Trace *trace) {
-    if (!profile && !trace) {
-      cpu::runKernel(k, args);
-      return;
-    }
-    auto t0 = Clock::now();
-    cpu::runKernel(k, args);
-    auto t1 = Clock::now();
-    if (profile)
-      profile->seconds[n] += std::chrono::duration<double>(t1 - t0).count();
-    if (trace)
-      trace->events.push_back(
-          {&k, trace->runs, std::chrono::duration<double, std::micro>(t0 - trace->origin).count(),
-           std::chrono::duration<double, std::micro>(t1 - t0).count()});
+    cpu::runKernelTimed(n, k, args, profile, trace);
   }
 
   struct Slot {

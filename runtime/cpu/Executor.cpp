@@ -154,6 +154,21 @@ bool cpu::Trace::write(const std::string &path, std::string &error) const {
   return true;
 }
 
+void cpu::runKernelTimed(size_t n, const plan::Kernel &k, float *const *args, Profile *profile,
+                         Trace *trace) {
+  if (!profile && !trace)
+    return runKernel(k, args);
+  auto t0 = Clock::now();
+  runKernel(k, args);
+  auto t1 = Clock::now();
+  if (profile)
+    profile->seconds[n] += std::chrono::duration<double>(t1 - t0).count();
+  if (trace)
+    trace->events.push_back(
+        {&k, trace->runs, std::chrono::duration<double, std::micro>(t0 - trace->origin).count(),
+         std::chrono::duration<double, std::micro>(t1 - t0).count()});
+}
+
 void cpu::runProgram(const plan::Plan &plan, const plan::Program &prog, uint8_t *arena,
                      Profile *profile, Trace *trace) {
   float *args[8];
@@ -165,19 +180,7 @@ void cpu::runProgram(const plan::Plan &plan, const plan::Program &prog, uint8_t 
     const plan::Kernel &k = prog.kernels[n];
     for (size_t j = 0; j < k.args.size() && j < 8; ++j)
       args[j] = reinterpret_cast<float *>(arena + plan.buffers[k.args[j]].offset);
-    if (!profile && !trace) {
-      cpu::runKernel(k, args);
-      continue;
-    }
-    auto t0 = Clock::now();
-    cpu::runKernel(k, args);
-    auto t1 = Clock::now();
-    if (profile)
-      profile->seconds[n] += std::chrono::duration<double>(t1 - t0).count();
-    if (trace)
-      trace->events.push_back(
-          {&k, trace->runs, std::chrono::duration<double, std::micro>(t0 - trace->origin).count(),
-           std::chrono::duration<double, std::micro>(t1 - t0).count()});
+    runKernelTimed(n, k, args, profile, trace);
   }
   if (profile)
     ++profile->runs;
