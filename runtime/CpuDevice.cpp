@@ -29,27 +29,19 @@ public:
     return true;
   }
   bool read(uint64_t offset, void *dst, uint64_t bytes, std::string &error) override {
-    if (!inArena(offset, bytes, error))
+    if (!inArena(plan, offset, bytes, error))
       return false;
     std::memmove(dst, arena + offset, bytes);
     return true;
   }
   bool write(uint64_t offset, const void *src, uint64_t bytes, std::string &error) override {
-    if (!inArena(offset, bytes, error))
+    if (!inArena(plan, offset, bytes, error))
       return false;
     std::memmove(arena + offset, src, bytes);
     return true;
   }
 
 private:
-  bool inArena(uint64_t offset, uint64_t bytes, std::string &error) const {
-    if (offset <= plan.arenaBytes && bytes <= plan.arenaBytes - offset)
-      return true;
-    error = "bytes [" + std::to_string(offset) + ", " + std::to_string(offset + bytes) +
-            ") are outside the arena of " + std::to_string(plan.arenaBytes) + " bytes";
-    return false;
-  }
-
   const plan::Plan &plan;
   uint8_t *arena;
   plan::Program one;

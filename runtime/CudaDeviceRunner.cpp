@@ -89,22 +89,15 @@ public:
     return cuda::runCallCuda(it->second, index, devArena, error);
   }
   bool read(uint64_t offset, void *dst, uint64_t bytes, std::string &error) override {
-    return inArena(offset, bytes, error) &&
+    return inArena(plan, offset, bytes, error) &&
            dev.download(dst, devArena.base + offset, bytes, error);
   }
   bool write(uint64_t offset, const void *src, uint64_t bytes, std::string &error) override {
-    return inArena(offset, bytes, error) && dev.upload(devArena.base + offset, src, bytes, error);
+    return inArena(plan, offset, bytes, error) &&
+           dev.upload(devArena.base + offset, src, bytes, error);
   }
 
 private:
-  bool inArena(uint64_t offset, uint64_t bytes, std::string &error) const {
-    if (offset <= plan.arenaBytes && bytes <= plan.arenaBytes - offset)
-      return true;
-    error = "bytes [" + std::to_string(offset) + ", " + std::to_string(offset + bytes) +
-            ") are outside the arena of " + std::to_string(plan.arenaBytes) + " bytes";
-    return false;
-  }
-
   const plan::Plan &plan;
   uint8_t *arena;
   cuda::CudaDevice dev;

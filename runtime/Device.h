@@ -40,6 +40,17 @@ public:
   virtual bool write(uint64_t offset, const void *src, uint64_t bytes, std::string &error) = 0;
 };
 
+/// True when [offset, offset + bytes) lies inside the plan's arena; otherwise false with a
+/// one-line `error`. For the devices' read and write.
+inline bool inArena(const plan::Plan &plan, uint64_t offset, uint64_t bytes,
+                    std::string &error) {
+  if (offset <= plan.arenaBytes && bytes <= plan.arenaBytes - offset)
+    return true;
+  error = "bytes [" + std::to_string(offset) + ", " + std::to_string(offset + bytes) +
+          ") are outside the arena of " + std::to_string(plan.arenaBytes) + " bytes";
+  return false;
+}
+
 /// The CPU: programs run in the host arena itself (which is also its arena for runKernel,
 /// read and write).
 std::unique_ptr<Device> makeCpuDevice(const plan::Plan &plan, uint8_t *arena);
