@@ -79,7 +79,8 @@ private:
     k.args.insert(k.args.end(), stateArgs.begin(), stateArgs.end());
     bool isGrad = isa<dl::Conv2dGradInputOp, dl::Conv2dGradFilterOp, dl::MaxPool2dGradOp,
                       dl::ReluGradOp, dl::BiasAddGradOp, dl::SoftmaxXentGradOp,
-                      dl::AvgPool2dGradOp, dl::BatchNormGradOp, dl::LrnGradOp>(op) ||
+                      dl::AvgPool2dGradOp, dl::BatchNormGradOp, dl::LrnGradOp,
+                      dl::LstmCellGradOp>(op) ||
                   llvm::any_of(operands, [&](Value v) { return gradients.contains(v); });
     for (Value r : op->getResults()) {
       BufferKind bk = isGrad ? BufferKind::Gradient : BufferKind::Activation;
@@ -248,6 +249,29 @@ LogicalResult ProgramLowering::lowerOp(Operation *op) {
              (4.0 * (2 * l.getDepthRadius() + 1) + 12) * numElements(l.getInput()), 0,
              {l.getBias().convertToFloat(), l.getAlpha().convertToFloat(),
               l.getBeta().convertToFloat()});
+        return success();
+      })
+      .Case([&](dl::ZerosOp z) {
+        // `like` only gives the batch size: it is not an argument, so it need not stay alive.
+        emit(op, KernelKind::Zeros, {}, {numElements(z.getResult())}, 0);
+        return success();
+      })
+      .Case([&](dl::TimeStepOp t) {
+        auto x = shapeOf(t.getInput());
+        emit(op, KernelKind::TimeStep, {t.getInput()}, {x[0], x[1], x[2], int64_t(t.getStep())}, 0);
+        return success();
+      })
+      .Case([&](dl::LstmCellOp c) {
+        auto s = shapeOf(c.getCPrev());
+        emit(op, KernelKind::LstmCellFwd, {c.getGates(), c.getCPrev()}, {s[0], s[1]},
+             30.0 * s[0] * s[1], 0, {c.getForgetBias().convertToFloat()});
+        return success();
+      })
+      .Case([&](dl::LstmCellGradOp c) {
+        auto s = shapeOf(c.getCPrev());
+        emit(op, KernelKind::LstmCellBwd,
+             {c.getGates(), c.getCPrev(), c.getGradH(), c.getGradC()}, {s[0], s[1]},
+             50.0 * s[0] * s[1], 0, {c.getForgetBias().convertToFloat()});
         return success();
       })
       .Case([&](dl::MaxPool2dGradOp p) {

@@ -55,7 +55,7 @@ static SmallVector<int64_t> trailingShape(Value v) {
 
 LogicalResult GradBuilder::visit(Operation *op) {
   Location loc = op->getLoc();
-  if (isa<ParamOp, AccuracyOp>(op))
+  if (isa<ParamOp, AccuracyOp, ZerosOp>(op))
     return success();
   if (auto xent = dyn_cast<SoftmaxXentOp>(op)) {
     // Only the loss is differentiated: d(loss)/d(loss) = 1 is folded into the grad op.
@@ -78,6 +78,22 @@ LogicalResult GradBuilder::visit(Operation *op) {
     accumulate(bn.getInput(), g.getGradInput());
     accumulate(bn.getGamma(), g.getGradGamma());
     accumulate(bn.getBeta(), g.getGradBeta());
+    return success();
+  }
+  if (auto cell = dyn_cast<LstmCellOp>(op)) {
+    // Backpropagation through time: c_t's gradient reaches this step from step t+1's cell.
+    Value dh = grad(cell.getH()), dc = grad(cell.getC());
+    if (!dh && !dc)
+      return success();
+    auto zeros = [&](Value like) {
+      auto s = cast<RankedTensorType>(like.getType()).getShape();
+      return b.create<ZerosOp>(loc, like, s.drop_front()).getResult();
+    };
+    auto g = b.create<LstmCellGradOp>(loc, cell.getGates(), cell.getCPrev(),
+                                      dh ? dh : zeros(cell.getH()), dc ? dc : zeros(cell.getC()),
+                                      cell.getForgetBiasAttr());
+    accumulate(cell.getGates(), g.getGradGates());
+    accumulate(cell.getCPrev(), g.getGradCPrev());
     return success();
   }
   Value dy = op->getNumResults() == 1 ? grad(op->getResult(0)) : Value();

@@ -575,5 +575,81 @@ LogicalResult LrnGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Locati
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Recurrent ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult ZerosOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc, Adaptor a,
+                                        SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "zeros"};
+  auto like = c.shape(a.getLike(), -1, "like");
+  if (failed(like))
+    return failure();
+  if (like->empty())
+    return c.fail("like must have a batch dimension");
+  SmallVector<int64_t> shape{like->front()};
+  for (int64_t d : a.getShape()) {
+    if (d < 1)
+      return c.fail("shape entries must be positive");
+    shape.push_back(d);
+  }
+  out.push_back(c.f32(shape));
+  return success();
+}
+
+LogicalResult TimeStepOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                           Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "time_step"};
+  auto x = c.shape(a.getInput(), 3, "input ([batch, steps, features])");
+  if (failed(x))
+    return failure();
+  int64_t step = a.getStep(), steps = (*x)[1];
+  if (step < 0 || (steps != kDyn && step >= steps))
+    return c.fail("step " + Twine(step) + " is outside [0, " + dimStr(steps) + ")");
+  out.push_back(c.f32({(*x)[0], (*x)[2]}));
+  return success();
+}
+
+/// gates [N, 4H] and a state [N, H] agree; returns the state's shape.
+static FailureOr<ArrayRef<int64_t>> inferCell(const ShapeCtx &c, Value gates, Value state,
+                                              StringRef stateName) {
+  auto g = c.shape(gates, 2, "gates");
+  auto s = c.shape(state, 2, stateName);
+  if (failed(g) || failed(s))
+    return failure();
+  int64_t h = (*s)[1];
+  if (!dimsAgree((*g)[0], (*s)[0]) ||
+      (h != kDyn && (*g)[1] != kDyn && (*g)[1] != 4 * h)) {
+    (void)c.fail("gates must be [N, 4H] for a state [N, H], got [" + dimStr((*g)[0]) + ", " +
+                 dimStr((*g)[1]) + "] and [" + dimStr((*s)[0]) + ", " + dimStr(h) + "]");
+    return failure();
+  }
+  return *s;
+}
+
+LogicalResult LstmCellOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                           Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "lstm_cell"};
+  auto s = inferCell(c, a.getGates(), a.getCPrev(), "c_prev");
+  if (failed(s))
+    return failure();
+  out.push_back(c.f32(*s));
+  out.push_back(c.f32(*s));
+  return success();
+}
+
+LogicalResult LstmCellGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                               Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "lstm_cell_grad"};
+  auto s = inferCell(c, a.getGates(), a.getCPrev(), "c_prev");
+  auto dh = inferCell(c, a.getGates(), a.getGradH(), "grad_h");
+  auto dc = inferCell(c, a.getGates(), a.getGradC(), "grad_c");
+  if (failed(s) || failed(dh) || failed(dc))
+    return failure();
+  out.push_back(cast<RankedTensorType>(a.getGates().getType()));
+  out.push_back(c.f32(*s));
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "dialects/dl/DLOps.cpp.inc"

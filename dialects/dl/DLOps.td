@@ -311,6 +311,64 @@ def DL_LrnOp : DL_InferOp<"lrn"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Recurrent ops (the importer unrolls an `lstm` layer over its time steps into these,
+// matmul, add and bias_add; autodiff then gives backpropagation through time)
+//===----------------------------------------------------------------------===//
+
+def DL_ZerosOp : DL_InferOp<"zeros"> {
+  let summary = "a tensor of zeros whose batch size is that of another value";
+  let description = [{
+    Returns zeros of shape `[N] + shape`, where `N` is dimension 0 of `like` (only its
+    shape is read, never its values). It gives an unrolled LSTM its initial cell state and
+    autodiff the gradient of a state that nothing reads. Not differentiable (a constant).
+
+    ```mlir
+    %c0 = dl.zeros %x {shape = array<i64: 128>} : (tensor<?x28xf32>) -> tensor<?x128xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$like, DenseI64ArrayAttr:$shape);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$like attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_TimeStepOp : DL_InferOp<"time_step"> {
+  let summary = "one time step of a sequence: x[:, step, :]";
+  let description = [{
+    Takes a `[N, T, F]` sequence and returns `[N, F]`, the features at time `step`
+    (`0 <= step < T`). A copy, not a view: the rows of one step are strided in memory.
+    It has no gradient rule: it reads the model's input sequence, which needs none
+    (autodiff reports an error if a parameter ever flows into it).
+
+    ```mlir
+    %x3 = dl.time_step %seq {step = 3 : i64} : (tensor<?x28x28xf32>) -> tensor<?x28xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, I64Attr:$step);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_LstmCellOp : DL_InferOp<"lstm_cell"> {
+  let summary = "the elementwise part of one LSTM step: gates and c_{t-1} to h_t and c_t";
+  let description = [{
+    `gates` is `[N, 4H]`, the pre-activations `x_t W^T + h_{t-1} U^T + b` in PyTorch's
+    order (input, forget, cell, output), and `c_prev` is `[N, H]`. With `s` the logistic
+    sigmoid:
+    `i = s(gates[:, 0:H])`, `f = s(gates[:, H:2H] + forget_bias)`, `g = tanh(gates[:, 2H:3H])`,
+    `o = s(gates[:, 3H:4H])`, `c = f * c_prev + i * g`, `h = o * tanh(c)`.
+    `forget_bias` is TensorFlow's BasicLSTMCell constant (1.0 there), added to the forget
+    gate's pre-activation so that a fresh network keeps its state.
+
+    ```mlir
+    %h, %c = dl.lstm_cell %gates, %c_prev {forget_bias = 1.000000e+00 : f32} : (tensor<?x512xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$gates, DL_FloatTensor:$c_prev, F32Attr:$forget_bias);
+  let results = (outs DL_FloatTensor:$h, DL_FloatTensor:$c);
+  let assemblyFormat = "$gates `,` $c_prev attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
 // Gradient ops (built by --dl-autodiff)
 //===----------------------------------------------------------------------===//
 
@@ -450,6 +508,25 @@ def DL_LrnGradOp : DL_InferOp<"lrn_grad"> {
                        I64Attr:$depth_radius, F32Attr:$bias, F32Attr:$alpha, F32Attr:$beta);
   let results = (outs DL_FloatTensor:$result);
   let assemblyFormat = "$grad `,` $input `,` $output attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_LstmCellGradOp : DL_InferOp<"lstm_cell_grad"> {
+  let summary = "gradient of lstm_cell with respect to its gates and c_prev";
+  let description = [{
+    Takes the forward operands and the gradients of both results (autodiff passes a
+    `dl.zeros` for a result nothing reads) and recomputes the activations from `gates`:
+    `dc = grad_c + grad_h * o * (1 - tanh(c)^2)`,
+    `d_o = grad_h * tanh(c) * o (1 - o)`, `d_i = dc * g * i (1 - i)`,
+    `d_f = dc * c_prev * f (1 - f)`, `d_g = dc * i * (1 - g^2)`, `grad_c_prev = dc * f`.
+
+    ```mlir
+    %dgates, %dc_prev = dl.lstm_cell_grad %gates, %c_prev, %dh, %dc {forget_bias = 1.000000e+00 : f32} : (tensor<?x512xf32>, tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x512xf32>, tensor<?x128xf32>)
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$gates, DL_FloatTensor:$c_prev, DL_FloatTensor:$grad_h,
+                       DL_FloatTensor:$grad_c, F32Attr:$forget_bias);
+  let results = (outs DL_FloatTensor:$grad_gates, DL_FloatTensor:$grad_c_prev);
+  let assemblyFormat = "$gates `,` $c_prev `,` $grad_h `,` $grad_c attr-dict `:` functional-type(operands, results)";
 }
 
 #endif // DL_OPS

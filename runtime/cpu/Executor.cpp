@@ -8,6 +8,7 @@
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/LrnKernels.h"
 #include "runtime/cpu/NormPoolKernels.h"
+#include "runtime/cpu/RecurrentKernels.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -103,6 +104,14 @@ void cpu::runKernel(const plan::Kernel &k, float *const *a) {
     return cpu::lrnForward(lrnShape(k), a[0], a[1]);
   case KernelKind::LrnBwd:
     return cpu::lrnBackward(lrnShape(k), a[0], a[1], a[2], a[3]);
+  case KernelKind::Zeros:
+    return cpu::zeros(i[0], a[0]);
+  case KernelKind::TimeStep:
+    return cpu::timeStep(i[0], i[1], i[2], i[3], a[0], a[1]);
+  case KernelKind::LstmCellFwd:
+    return cpu::lstmCellForward(i[0], i[1], k.floats[0], a[0], a[1], a[2], a[3]);
+  case KernelKind::LstmCellBwd:
+    return cpu::lstmCellBackward(i[0], i[1], k.floats[0], a[0], a[1], a[2], a[3], a[4], a[5]);
   default:
     // Kinds added to the plan format before their CPU kernels exist are rejected here
     // rather than silently skipped.

@@ -506,7 +506,7 @@ const char *kernelKindName(KernelKind k) {
       "relu",       "relu_bwd",        "bias_add",          "bias_add_bwd", "matmul",
       "add",        "softmax_xent",    "softmax_xent_bwd",  "accuracy",     "sgd_momentum",
       "batch_norm_train", "batch_norm_eval", "batch_norm_bwd", "avgpool_fwd", "avgpool_bwd",
-      "lrn_fwd", "lrn_bwd",
+      "lrn_fwd", "lrn_bwd", "zeros", "time_step", "lstm_cell_fwd", "lstm_cell_bwd",
   };
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(KernelKind::NumKinds),
                 "every kernel kind needs a name");

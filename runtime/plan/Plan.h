@@ -46,6 +46,12 @@ enum class KernelKind : uint16_t {
   LrnFwd,          // args x y; ints n c hw radius; floats bias alpha beta (TensorFlow's LRN
                    //   across channels: y = x / (bias + alpha * sum of x^2 over c +- radius)^beta)
   LrnBwd,          // args x y dy dx; ints and floats as LrnFwd (y: LrnFwd's output)
+  Zeros,           // args y; ints count
+  TimeStep,        // args x y; ints n steps features step  (y[n][f] = x[n][step][f])
+  LstmCellFwd,     // args gates cPrev h c; ints n units; floats forgetBias (gates [n][4 units]
+                   //   in the order i f g o: c = s(f + forgetBias) cPrev + s(i) tanh(g),
+                   //   h = s(o) tanh(c))
+  LstmCellBwd,     // args gates cPrev dh dc dgates dcPrev; ints and floats as LstmCellFwd
   NumKinds
 };
 const char *kernelKindName(KernelKind k);

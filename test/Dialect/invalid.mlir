@@ -170,3 +170,30 @@ func.func @lrn_grad_shapes(%dy: tensor<2x8x3x3xf32>, %x: tensor<2x4x3x3xf32>) {
   %0 = dl.lrn_grad %dy, %x, %dy {alpha = 1.0e-04 : f32, beta = 0.75 : f32, bias = 1.0 : f32, depth_radius = 2 : i64} : (tensor<2x8x3x3xf32>, tensor<2x4x3x3xf32>, tensor<2x8x3x3xf32>) -> tensor<2x4x3x3xf32>
   return
 }
+
+// -----
+
+func.func @time_step_range(%x: tensor<2x28x5xf32>) {
+  // expected-error @+2 {{time_step: step 28 is outside [0, 28)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.time_step %x {step = 28 : i64} : (tensor<2x28x5xf32>) -> tensor<2x5xf32>
+  return
+}
+
+// -----
+
+func.func @lstm_cell_gates(%g: tensor<2x12xf32>, %c: tensor<2x4xf32>) {
+  // expected-error @+2 {{lstm_cell: gates must be [N, 4H] for a state [N, H], got [2, 12] and [2, 4]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %h, %c1 = dl.lstm_cell %g, %c {forget_bias = 1.0 : f32} : (tensor<2x12xf32>, tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>)
+  return
+}
+
+// -----
+
+func.func @zeros_shape(%x: tensor<2x3xf32>) {
+  // expected-error @+2 {{zeros: shape entries must be positive}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.zeros %x {shape = array<i64: 0>} : (tensor<2x3xf32>) -> tensor<2x0xf32>
+  return
+}

@@ -57,3 +57,17 @@ func.func @forward(%x: tensor<?x1x28x28xf32>, %y: tensor<?xi32>) -> (tensor<f32>
   %dx = dl.conv2d_grad_input %dc, %w {input_size = array<i64: 28, 28>, padding = array<i64: 1, 1>, stride = array<i64: 1, 1>} : (tensor<?x6x28x28xf32>, tensor<6x1x3x3xf32>) -> tensor<?x1x28x28xf32>
   return %loss, %acc : tensor<f32>, tensor<f32>
 }
+
+// The recurrent ops an lstm layer unrolls into.
+// CHECK-LABEL: func.func @recurrent
+func.func @recurrent(%seq: tensor<?x28x28xf32>, %gates: tensor<?x512xf32>, %dh: tensor<?x128xf32>) {
+  // CHECK: dl.time_step %{{.*}} {step = 3 : i64} : (tensor<?x28x28xf32>) -> tensor<?x28xf32>
+  %x = dl.time_step %seq {step = 3 : i64} : (tensor<?x28x28xf32>) -> tensor<?x28xf32>
+  // CHECK: dl.zeros %{{.*}} {shape = array<i64: 128>} : (tensor<?x28xf32>) -> tensor<?x128xf32>
+  %c0 = dl.zeros %x {shape = array<i64: 128>} : (tensor<?x28xf32>) -> tensor<?x128xf32>
+  // CHECK: dl.lstm_cell %{{.*}}, %{{.*}} {forget_bias = 1.000000e+00 : f32} : (tensor<?x512xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)
+  %h, %c = dl.lstm_cell %gates, %c0 {forget_bias = 1.0 : f32} : (tensor<?x512xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)
+  // CHECK: dl.lstm_cell_grad
+  %dg, %dc = dl.lstm_cell_grad %gates, %c0, %dh, %c {forget_bias = 1.0 : f32} : (tensor<?x512xf32>, tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x512xf32>, tensor<?x128xf32>)
+  return
+}

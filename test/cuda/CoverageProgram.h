@@ -17,7 +17,8 @@ namespace dlc::cudatest {
 /// bwd with the fused relu; LeNet's pooling gradients with it too),
 /// add, SGD with weight decay, a matmul with both operands transposed, batch norm (training,
 /// inference, backward), average pooling (windowed and global, forward and backward) and
-/// local response normalisation (two betas, forward and backward). New buffers are appended
+/// local response normalisation (two betas, forward and backward) and the recurrent kernels
+/// (zeros, time_step, LSTM cell forward and backward). New buffers are appended
 /// to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
@@ -121,6 +122,16 @@ inline void addCoverageProgram(plan::Plan &plan) {
     call(KernelKind::LrnBwd, "lrn_grad", {2, c, 63, radius},
          {buffer("x", x), buffer("y", x), buffer("dy", x), buffer("dx", x)}, {1.0f, 0.5f, beta});
   }
+  // The LSTM model's recurrent kernels: zeros, step 2 of a [3, 4, 6] sequence, and the cell
+  // forward and backward over 3 rows of 5 units (gates [3][20]), forget bias 1.
+  call(KernelKind::Zeros, "zeros", {15}, {buffer("y", 15)});
+  call(KernelKind::TimeStep, "time_step", {3, 4, 6, 2}, {buffer("x", 72), buffer("y", 18)});
+  call(KernelKind::LstmCellFwd, "lstm_cell", {3, 5},
+       {buffer("gates", 60), buffer("cPrev", 15), buffer("h", 15), buffer("c", 15)}, {1.0f});
+  call(KernelKind::LstmCellBwd, "lstm_cell_grad", {3, 5},
+       {buffer("gates", 60), buffer("cPrev", 15), buffer("dh", 15), buffer("dc", 15),
+        buffer("dgates", 60), buffer("dcPrev", 15)},
+       {1.0f});
   // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].
   call(KernelKind::Matmul, "matmul_tt", {5, 7, 3, 1, 1},
        {buffer("a", 15), buffer("b", 21), buffer("c", 35)});

@@ -193,7 +193,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 40u);
+  ASSERT_EQ(launches.size(), 44u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
@@ -254,6 +254,29 @@ TEST(CudaCodegen, LrnIsGeneratedForEachBeta) {
   EXPECT_EQ(errorFor(tinyPlan(kernel(KernelKind::LrnFwd, {2, 8, 9, 4}, {0, 1}, {0.0f, 1e-4f, 0.75f}), 2)),
             "program 'p': kernel 0 'op@layer' (lrn_fwd): bias must be positive and alpha, beta "
             "non-negative");
+}
+
+TEST(CudaCodegen, RecurrentKindsAreGenerated) {
+  std::vector<CudaLaunch> launches;
+  std::string error;
+  plan::Plan fwd = tinyPlan(kernel(KernelKind::LstmCellFwd, {128, 128}, {0, 1, 2, 3}, {1.0f}), 4);
+  std::string src = emitCudaSource(fwd, fwd.programs[0], launches, error);
+  EXPECT_NE(src.find("__global__ void k0_lstm_cell_fwd(const float *gates, const float *cPrev, "
+                     "float *h, float *c)"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(src.find("gr[128 + j] + 1.0f"), std::string::npos); // the forget bias
+  EXPECT_NE(src.find("1.0f / (1.0f + expf(-x))"), std::string::npos);
+  plan::Plan bwd =
+      tinyPlan(kernel(KernelKind::LstmCellBwd, {128, 128}, {0, 1, 2, 3, 4, 5}, {1.0f}), 6);
+  src = emitCudaSource(bwd, bwd.programs[0], launches, error);
+  EXPECT_NE(src.find("__global__ void k0_lstm_cell_bwd("), std::string::npos) << error;
+  EXPECT_NE(src.find("dcPrev[idx] = dct * fg;"), std::string::npos);
+  plan::Plan step = tinyPlan(kernel(KernelKind::TimeStep, {128, 28, 28, 3}, {0, 1}), 2);
+  src = emitCudaSource(step, step.programs[0], launches, error);
+  EXPECT_NE(src.find("y[idx] = x[(r * 28 + 3) * 28 + j];"), std::string::npos) << error;
+  EXPECT_EQ(errorFor(tinyPlan(kernel(KernelKind::TimeStep, {128, 28, 28, 28}, {0, 1}), 2)),
+            "program 'p': kernel 0 'op@layer' (time_step): step 28 outside [0, 28)");
 }
 
 TEST(CudaCodegen, KindsWithoutLoweringAreErrors) {

@@ -158,6 +158,20 @@ bool signatureOf(KernelKind kind, Signature &sig) {
   case KernelKind::LrnBwd:
     sig = {{"const float *x", "const float *y", "const float *dy", "float *dx"}, 4, 3};
     return true;
+  case KernelKind::Zeros:
+    sig = {{"float *y"}, 1};
+    return true;
+  case KernelKind::TimeStep:
+    sig = {{"const float *x", "float *y"}, 4};
+    return true;
+  case KernelKind::LstmCellFwd:
+    sig = {{"const float *gates", "const float *cPrev", "float *h", "float *c"}, 2, 1};
+    return true;
+  case KernelKind::LstmCellBwd:
+    sig = {{"const float *gates", "const float *cPrev", "const float *dh", "const float *dc",
+            "float *dgates", "float *dcPrev"},
+           2, 1};
+    return true;
   default:
     return false;
   }
@@ -262,6 +276,11 @@ private:
   std::string lrnNegPower(const std::string &scale);
   void lrnFwd();
   void lrnBwd();
+  void zeros();
+  void timeStep();
+  void lstmActivations();
+  void lstmCellFwd();
+  void lstmCellBwd();
   void convLibrary(CudaLibraryKind kind);
   void convFwdReference();
   void convBwdDataReference();
@@ -348,6 +367,15 @@ bool KernelEmitter::check() {
     if (!(k.floats[0] > 0.0f) || !(k.floats[1] >= 0.0f) || !(k.floats[2] >= 0.0f))
       return fail("bias must be positive and alpha, beta non-negative");
     return positive({0, 1, 2});
+  case KernelKind::TimeStep:
+    if (!positive({0, 1, 2}))
+      return false;
+    if (i[3] < 0 || i[3] >= i[1])
+      return fail("step " + std::to_string(i[3]) + " outside [0, " + std::to_string(i[1]) + ")");
+    return true;
+  case KernelKind::LstmCellFwd:
+  case KernelKind::LstmCellBwd:
+    return positive({0, 1});
   default:
     return positive({0});
   }
@@ -699,6 +727,69 @@ void KernelEmitter::lrnBwd() {
   close();
 }
 
+// Recurrent ops. zeros and time_step are copies; the LSTM cell is one thread per hidden unit
+// of each row, sigmoid and tanh written with expf as 1 / (1 + e^-x) and 2 / (1 + e^-2x) - 1,
+// the CPU's formulas (runtime/cpu/RecurrentKernels.cpp, whose exp is within a few ulp of expf).
+
+void KernelEmitter::zeros() {
+  open("fill with zeros");
+  loop(i[0]);
+  os << "    y[idx] = 0.0f;\n";
+  close();
+}
+
+void KernelEmitter::timeStep() {
+  const int64_t n = i[0], steps = i[1], f = i[2], step = i[3];
+  open("x[:, " + std::to_string(step) + ", :] of a [n, " + std::to_string(steps) + ", " +
+       std::to_string(f) + "] sequence");
+  loop(n * f, n * steps * f);
+  os << "    const " << t << " r = idx / " << f << ", j = idx % " << f << ";\n"
+     << "    y[idx] = x[(r * " << steps << " + " << step << ") * " << f << " + j];\n";
+  close();
+}
+
+/// `fn_sigmoid` and `fn_tanh`, and in the loop body: i, f, g, o of unit idx.
+void KernelEmitter::lstmActivations() {
+  const int64_t h = i[1];
+  os << "\nstatic __device__ __forceinline__ float " << fn << "_sigmoid(float x) {\n"
+     << "  return 1.0f / (1.0f + expf(-x));\n}\n"
+     << "static __device__ __forceinline__ float " << fn << "_tanh(float x) {\n"
+     << "  return 2.0f / (1.0f + expf(-2.0f * x)) - 1.0f;\n}\n";
+  open("one thread per hidden unit, gates i f g o, forget bias " + floatLiteral(k.floats[0]));
+  loop(i[0] * h, i[0] * 4 * h);
+  os << "    const " << t << " r = idx / " << h << ", j = idx % " << h << ";\n"
+     << "    const float *gr = gates + r * " << 4 * h << ";\n"
+     << "    const float ig = " << fn << "_sigmoid(gr[j]);\n"
+     << "    const float fg = " << fn << "_sigmoid(gr[" << h << " + j] + "
+     << floatLiteral(k.floats[0]) << ");\n"
+     << "    const float gg = " << fn << "_tanh(gr[" << 2 * h << " + j]);\n"
+     << "    const float og = " << fn << "_sigmoid(gr[" << 3 * h << " + j]);\n"
+     << "    const float cp = cPrev[idx];\n";
+}
+
+void KernelEmitter::lstmCellFwd() {
+  lstmActivations();
+  os << "    const float cn = fg * cp + ig * gg;\n"
+     << "    c[idx] = cn;\n"
+     << "    h[idx] = og * " << fn << "_tanh(cn);\n";
+  close();
+}
+
+void KernelEmitter::lstmCellBwd() {
+  const int64_t h = i[1];
+  lstmActivations();
+  os << "    const float tc = " << fn << "_tanh(fg * cp + ig * gg);\n"
+     << "    const float dhj = dh[idx];\n"
+     << "    const float dct = dc[idx] + dhj * og * (1.0f - tc * tc);\n"
+     << "    float *dg = dgates + r * " << 4 * h << ";\n"
+     << "    dg[j] = dct * gg * ig * (1.0f - ig);\n"
+     << "    dg[" << h << " + j] = dct * cp * fg * (1.0f - fg);\n"
+     << "    dg[" << 2 * h << " + j] = dct * ig * (1.0f - gg * gg);\n"
+     << "    dg[" << 3 * h << " + j] = dhj * tc * og * (1.0f - og);\n"
+     << "    dcPrev[idx] = dct * fg;\n";
+  close();
+}
+
 void KernelEmitter::convLibrary(CudaLibraryKind kind) {
   CudnnConv &c = launch.library.conv;
   c.n = int(i[0]), c.c = int(i[1]), c.h = int(i[2]), c.w = int(i[3]);
@@ -932,6 +1023,18 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::LrnBwd:
     lrnBwd();
+    break;
+  case KernelKind::Zeros:
+    zeros();
+    break;
+  case KernelKind::TimeStep:
+    timeStep();
+    break;
+  case KernelKind::LstmCellFwd:
+    lstmCellFwd();
+    break;
+  case KernelKind::LstmCellBwd:
+    lstmCellBwd();
     break;
   default: // check() rejected it
     break;
