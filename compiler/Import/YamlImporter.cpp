@@ -40,6 +40,7 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"avgpool2d", {"kernel", "stride", "padding"}},
     {"global_avgpool", {}},
     {"lrn", {"depth_radius", "bias", "alpha", "beta"}},
+    {"lstm", {"units", "return", "forget_bias", "init"}},
 };
 
 std::string nearest(const std::string &word, const std::vector<std::string> &options) {
@@ -215,6 +216,7 @@ private:
   Value param(const YAML::Node &at, const std::string &name, ArrayRef<int64_t> shape,
               const std::string &init, int64_t fanIn, int64_t fanOut);
   FailureOr<Value> typed(Operation *op);
+  FailureOr<Value> buildLstm(const YAML::Node &layer, Value x, const YAML::Node &inputNode);
 
   Value images, labels;
   int64_t classes = 0;
@@ -467,6 +469,83 @@ FailureOr<Value> Importer::typed(Operation *op) {
   return op->getResult(0);
 }
 
+/// An LSTM layer unrolled over its time steps (the sequence length is static): per step t,
+/// gates = x_t W_ih^T + b + h_{t-1} W_hh^T (no recurrent matmul at t = 0, where h = 0), then
+/// dl.lstm_cell. Autodiff differentiates the unrolled graph: backpropagation through time.
+FailureOr<Value> Importer::buildLstm(const YAML::Node &layer, Value x,
+                                     const YAML::Node &inputNode) {
+  Location l = loc(layer);
+  Type unknown = UnrankedTensorType::get(b.getF32Type());
+  auto units = getInt(layer, "units", std::nullopt, 1);
+  auto ret = getString(layer, "return", std::string("last"));
+  auto forgetBias = getFloat(layer, "forget_bias", 1.0, -1e30);
+  auto init = getString(layer, "init", std::string("glorot_uniform"));
+  if (failed(units) || failed(ret) || failed(forgetBias) || failed(init))
+    return failure();
+  if (*ret != "last")
+    return (void)error(layer["return"], "field 'return' must be 'last' (the last hidden state; "
+                                        "whole sequences are not supported), got '" +
+                                            *ret + "'"),
+           failure();
+  auto xt = cast<RankedTensorType>(x.getType());
+  Value seq = x;
+  if (xt.getRank() == 4 && xt.getDimSize(1) == 1) {
+    // A one-channel image is a sequence of its rows.
+    auto r = typed(b.create<dl::ReshapeOp>(
+        l, unknown, x, ArrayRef<int64_t>{xt.getDimSize(2), xt.getDimSize(3)}));
+    if (failed(r))
+      return failure();
+    seq = *r;
+  } else if (xt.getRank() != 3) {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    os << xt;
+    return (void)error(layer, "lstm expects a [batch, steps, features] sequence or a one-channel "
+                              "image [batch, 1, steps, features], got " + os.str() + " from '" +
+                                  inputNode.as<std::string>("") + "'"),
+           failure();
+  }
+  auto st = cast<RankedTensorType>(seq.getType());
+  int64_t steps = st.getDimSize(1), in = st.getDimSize(2), h = *units;
+  Value wih = param(layer, layerName + ".weight_ih", {4 * h, in}, *init, in, 4 * h);
+  Value whh = param(layer, layerName + ".weight_hh", {4 * h, h}, *init, h, 4 * h);
+  Value bias = param(layer, layerName + ".bias", {4 * h}, "zeros", in + h, 4 * h);
+  FloatAttr fb = b.getF32FloatAttr(*forgetBias);
+  Value hPrev, cPrev;
+  for (int64_t t = 0; t < steps; ++t) {
+    auto xs = typed(b.create<dl::TimeStepOp>(l, unknown, seq, b.getI64IntegerAttr(t)));
+    if (failed(xs))
+      return failure();
+    auto gates = typed(b.create<dl::MatmulOp>(l, unknown, *xs, wih, Value(), false, true));
+    if (failed(gates))
+      return failure();
+    gates = typed(b.create<dl::BiasAddOp>(l, unknown, *gates, bias, 1));
+    if (failed(gates))
+      return failure();
+    if (t == 0) {
+      auto z = typed(b.create<dl::ZerosOp>(l, unknown, *xs, ArrayRef<int64_t>{h}));
+      if (failed(z))
+        return failure();
+      cPrev = *z;
+    } else {
+      auto rec = typed(b.create<dl::MatmulOp>(l, unknown, hPrev, whh, Value(), false, true));
+      if (failed(rec))
+        return failure();
+      gates = typed(b.create<dl::AddOp>(l, unknown, *gates, *rec));
+      if (failed(gates))
+        return failure();
+    }
+    auto cell = b.create<dl::LstmCellOp>(l, TypeRange{unknown, unknown}, *gates, cPrev, fb);
+    if (failed(dl::refineResultTypes(cell))) {
+      cell->erase();
+      return failure();
+    }
+    hPrev = cell.getH();
+    cPrev = cell.getC();
+  }
+  return hPrev;
+}
+
 FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string &op,
                                       ArrayRef<Value> inputs, ArrayRef<YAML::Node> inputNodes) {
   Location l = loc(layer);
@@ -555,6 +634,8 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
                                      b.getF32FloatAttr(*bias),
                                      b.getF32FloatAttr(*alpha), b.getF32FloatAttr(*beta)));
   }
+  if (op == "lstm")
+    return buildLstm(layer, x, inputNodes[0]);
   if (op == "conv2d") {
     auto filters = getInt(layer, "filters", std::nullopt, 1);
     auto k = getPair(layer, "kernel", std::nullopt, 1);
