@@ -10,6 +10,7 @@
 //
 #pragma once
 
+#include "EmulationSource.h"
 #include "compiler/Target/Cuda/CudaCodegen.h"
 #include "runtime/Device.h"
 
@@ -46,11 +47,8 @@ public:
     auto it = launches.find(prog.name);
     if (it != launches.end())
       return it->second;
-    cuda::CudaCodegenOptions options;
-    options.emitReferenceLibraryKernels = true;
-    options.symbolPrefix = prog.name + "_";
     std::vector<cuda::CudaLaunch> &out = launches[prog.name];
-    if (cuda::emitCudaSource(plan, prog, out, error, options).empty())
+    if (emulationSource(plan, prog, out, error).empty())
       out.clear();
     return out;
   }

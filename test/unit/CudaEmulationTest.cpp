@@ -9,6 +9,7 @@
 // generated reference kernels.
 //
 #include "CoverageProgram.h"
+#include "EmulationSource.h"
 #include "compiler/Target/Cuda/CudaCodegen.h"
 #include "runtime/Init.h"
 #include "runtime/cpu/Executor.h"
@@ -56,10 +57,7 @@ protected:
   static std::vector<cuda::CudaLaunch> launchesOf(const plan::Program &prog) {
     std::vector<cuda::CudaLaunch> launches;
     std::string error;
-    cuda::CudaCodegenOptions options;
-    options.emitReferenceLibraryKernels = true;
-    options.symbolPrefix = prog.name + "_";
-    EXPECT_FALSE(cuda::emitCudaSource(plan, prog, launches, error, options).empty()) << error;
+    EXPECT_FALSE(cudatest::emulationSource(plan, prog, launches, error).empty()) << error;
     return launches;
   }
 
@@ -228,10 +226,7 @@ TEST_F(CudaEmulationTest, CompiledSourceIsTheCodegensCurrentOutput) {
   for (const plan::Program &prog : plan.programs) {
     std::vector<cuda::CudaLaunch> launches;
     std::string error;
-    cuda::CudaCodegenOptions options;
-    options.emitReferenceLibraryKernels = true;
-    options.symbolPrefix = prog.name + "_";
-    std::string src = cuda::emitCudaSource(plan, prog, launches, error, options);
+    std::string src = cudatest::emulationSource(plan, prog, launches, error);
     ASSERT_FALSE(src.empty()) << error;
     EXPECT_NE(compiled.str().find(src), std::string::npos) << "program " << prog.name;
   }

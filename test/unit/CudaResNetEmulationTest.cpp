@@ -111,10 +111,7 @@ TEST_F(CudaResNetEmulationTest, CompiledSourceIsTheCodegensCurrentOutput) {
   for (const plan::Program &prog : plan.programs) {
     std::vector<cuda::CudaLaunch> launches;
     std::string error;
-    cuda::CudaCodegenOptions options;
-    options.emitReferenceLibraryKernels = true;
-    options.symbolPrefix = prog.name + "_";
-    std::string src = cuda::emitCudaSource(plan, prog, launches, error, options);
+    std::string src = cudatest::emulationSource(plan, prog, launches, error);
     ASSERT_FALSE(src.empty()) << error;
     EXPECT_NE(compiled.str().find(src), std::string::npos) << "program " << prog.name;
     functions += launches.size();
