@@ -4,7 +4,7 @@
 #include "compiler/Hardware/Catalog.h"
 #include "compiler/Target/Cuda/CudaCodegen.h"
 #include "compiler/Target/Cuda/Nvrtc.h"
-#include "runtime/cuda/CudaLaunch.h"
+#include "runtime/plan/CudaLaunch.h"
 
 using namespace dlc;
 

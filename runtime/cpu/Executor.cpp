@@ -121,48 +121,6 @@ void cpu::runKernel(const plan::Kernel &k, float *const *a) {
   }
 }
 
-namespace {
-/// `s` as a JSON string literal.
-std::string jsonString(const std::string &s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    if ((unsigned char)c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
-} // namespace
-
-bool cpu::Trace::write(const std::string &path, std::string &error) const {
-  FILE *f = std::fopen(path.c_str(), "w");
-  if (!f) {
-    error = "cannot write trace '" + path + "': " + std::strerror(errno);
-    return false;
-  }
-  std::fprintf(f, "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n");
-  std::fprintf(f, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 1, "
-                  "\"args\": {\"name\": \"dlrun\"}}");
-  for (const TraceEvent &e : events)
-    std::fprintf(f,
-                 ",\n{\"name\": %s, \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, "
-                 "\"pid\": 1, \"tid\": 1, \"args\": {\"step\": %lld, \"gflop\": %.6f}}",
-                 jsonString(e.kernel->name).c_str(), plan::kernelKindName(e.kernel->kind), e.start,
-                 e.dur, (long long)e.run, e.kernel->flops * 1e-9);
-  std::fprintf(f, "\n]}\n");
-  if (std::fclose(f) != 0) {
-    error = "cannot write trace '" + path + "': " + std::strerror(errno);
-    return false;
-  }
-  return true;
-}
-
 void cpu::runKernelTimed(size_t n, const plan::Kernel &k, float *const *args, Profile *profile,
                          Trace *trace) {
   if (!profile && !trace)

@@ -8,7 +8,7 @@
 #pragma once
 
 #include "runtime/cuda/CudaDevice.h"
-#include "runtime/cuda/CudaLaunch.h"
+#include "runtime/plan/CudaLaunch.h"
 #include "runtime/plan/Plan.h"
 
 #include <cstdint>
@@ -77,7 +77,7 @@ bool loadProgramCuda(const CudaDevice &device, const plan::Plan &plan, const pla
                      CudaProgram &out, std::string &error);
 
 /// Runs every call of `program` in order on `arena` and waits for the device. With
-/// `kernelSeconds`, adds each call's time (CUDA events) to it, as cpu::Profile does.
+/// `kernelSeconds`, adds each call's time (CUDA events) to it, as device::Profile does.
 bool runProgramCuda(const CudaProgram &program, const CudaArena &arena, std::string &error,
                     std::vector<double> *kernelSeconds = nullptr);
 

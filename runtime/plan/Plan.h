@@ -103,7 +103,7 @@ struct Program {
   int32_t loss = -1, correct = -1;  // output scalars
   uint64_t peakBytes = 0;           // of this program's own buffers
   /// CUDA target only (Plan::target == "cuda"): the generated CUDA C, its PTX and CUBIN (for
-  /// Plan::arch, binary) and one launch record per kernel (runtime/cuda/CudaLaunch.h,
+  /// Plan::arch, binary) and one launch record per kernel (runtime/plan/CudaLaunch.h,
   /// encoded with encodeLaunches). Empty for CPU plans.
   std::string cudaSource, cudaPtx, cudaCubin, cudaLaunches;
 };

@@ -1,18 +1,18 @@
 //===- EmulatedDevice.h - generated CUDA C run on the host, as a dlc::Device -*- C++ -*-===//
 //
 // The "GPU" of the tests that have none: a plan's generated kernels, compiled as host C++
-// through runtime/cuda/CudaEmulation.h (a table made by dlc-cuda-emulation-gen), launched
+// through CudaEmulation.h (a table made by dlc-cuda-emulation-gen), launched
 // with the compiler's own launch records on an arena of host memory. Library calls run as
-// the generated reference kernels. dlrun --validate's logic (runtime/Validate.h) takes it
+// the generated reference kernels. dlrun --validate's logic (runtime/train/Validate.h) takes it
 // where dlrun passes the CUDA device.
 //
-// Include after runtime/cuda/CudaEmulation.h.
+// Include after CudaEmulation.h.
 //
 #pragma once
 
 #include "EmulationSource.h"
 #include "compiler/Target/Cuda/CudaCodegen.h"
-#include "runtime/Device.h"
+#include "runtime/device/Device.h"
 
 #include <cstring>
 #include <functional>
@@ -55,7 +55,7 @@ public:
 
   std::string describe() const override { return "emulated cuda (host)"; }
 
-  bool run(const plan::Program &prog, cpu::Profile *, cpu::Trace *, std::string &error) override {
+  bool run(const plan::Program &prog, device::Profile *, device::Trace *, std::string &error) override {
     for (size_t i = 0; i < prog.kernels.size(); ++i)
       if (!runKernel(prog, i, error))
         return false;

@@ -4,7 +4,7 @@
 // CudaValidateTest.cpp, ResNetEmulationTest.cpp): writes the CUDA C of every program of a
 // plan (reference library kernels on, symbols prefixed by the program's name; with
 // --coverage, the coverage program of CoverageProgram.h added first) followed by a table of
-// the kernels by name, to be compiled with runtime/cuda/CudaEmulation.h.
+// the kernels by name, to be compiled with CudaEmulation.h.
 //
 //   dlc-cuda-emulation-gen PLAN OUT.inc [--coverage]
 //

@@ -21,7 +21,7 @@ def steps(path):
 
 
 def checkpoint(path):
-    """{name: tuple of floats}, per runtime/Checkpoint.cpp: "DLCCKPT1", u32 count, then per
+    """{name: tuple of floats}, per runtime/train/Checkpoint.cpp: "DLCCKPT1", u32 count, then per
     tensor u32 name length, name, u64 float count, floats; then a u64 checksum."""
     data = open(path, "rb").read()
     if data[:8] != b"DLCCKPT1":

@@ -8,9 +8,11 @@
 //
 #include "compiler/Target/Cuda/CudaCodegen.h"
 #include "compiler/Target/Cuda/Nvrtc.h"
-#include "runtime/Device.h"
-#include "runtime/Init.h"
-#include "runtime/Validate.h"
+#include "runtime/cuda/CudaDeviceRunner.h"
+#include "runtime/cpu/CpuDevice.h"
+#include "runtime/device/Device.h"
+#include "runtime/train/Init.h"
+#include "runtime/train/Validate.h"
 #include "runtime/cpu/Executor.h"
 #include "runtime/cuda/CudaExecutor.h"
 

@@ -1,7 +1,7 @@
 //===- CudaEmulationTest.cpp - generated CUDA kernels vs the CPU runtime --------===//
 //
 // The CUDA C that compiler/Target/Cuda generates for LeNet (batch 4) is compiled into this
-// test as host C++ (runtime/cuda/CudaEmulation.h) and run with the compiler's own launch
+// test as host C++ (CudaEmulation.h) and run with the compiler's own launch
 // configurations on an arena laid out as the plan says, then compared with the CPU runtime:
 // every kernel call on its own (random inputs, LeNet's and those of the coverage program:
 // fused epilogues, strides, padding, ...), and LeNet's whole training and evaluation steps.
@@ -11,7 +11,7 @@
 #include "CoverageProgram.h"
 #include "EmulationSource.h"
 #include "compiler/Target/Cuda/CudaCodegen.h"
-#include "runtime/Init.h"
+#include "runtime/train/Init.h"
 #include "runtime/cpu/Executor.h"
 #include "runtime/cpu/Kernels.h"
 
@@ -26,7 +26,7 @@
 #include <sstream>
 
 // Last: it defines CUDA's keywords as macros.
-#include "runtime/cuda/CudaEmulation.h"
+#include "CudaEmulation.h"
 
 #include "lenet4_emulated.inc"
 

@@ -3,15 +3,16 @@
 // ResNet-50 as `dlc compile` makes it by default (epilogues fused), at batch 2 on 64x64
 // images (the network of models/resnet50.yaml; the input is smaller so that the test takes
 // seconds), has its CUDA C generated at build time (test/cuda/CMakeLists.txt) and compiled
-// into this test as host C++ through runtime/cuda/CudaEmulation.h. Every kernel call of its
+// into this test as host C++ through CudaEmulation.h. Every kernel call of its
 // training and evaluation steps then runs, with the compiler's launch configurations, on
 // initialised parameters and a random batch, and is compared with the CPU kernel by dlrun
-// --validate's logic (runtime/Validate.h): each call from the same inputs, so every call is
+// --validate's logic (runtime/train/Validate.h): each call from the same inputs, so every call is
 // judged on its own. The whole steps are compared too. cuDNN/cuBLAS calls run as the
 // generated reference kernels, as in CudaEmulationTest.
 //
-#include "runtime/Init.h"
-#include "runtime/Validate.h"
+#include "runtime/cpu/CpuDevice.h"
+#include "runtime/train/Init.h"
+#include "runtime/train/Validate.h"
 #include "runtime/cpu/Executor.h"
 
 #include <gtest/gtest.h>
@@ -26,7 +27,7 @@
 #include <sstream>
 
 // Last: they define CUDA's keywords as macros.
-#include "runtime/cuda/CudaEmulation.h"
+#include "CudaEmulation.h"
 
 #include "EmulatedDevice.h"
 #include "resnet50_emulated.inc"

@@ -1,14 +1,15 @@
 //===- CudaValidateTest.cpp - dlrun --validate's comparison, without a GPU ------===//
 //
-// runtime/Validate.h compares a device's kernel calls with the CPU's one by one. dlrun hands
+// runtime/train/Validate.h compares a device's kernel calls with the CPU's one by one. dlrun hands
 // it the CUDA device; here the device is LeNet's generated CUDA C (batch 4, plus the
 // coverage program) running on the host through the emulation header (EmulatedDevice.h).
 // Clean programs must validate call by call; a corrupted output, a wrong kernel, a kernel
 // that clobbers its input and a failing kernel must each be reported at exactly that call.
 //
 #include "CoverageProgram.h"
-#include "runtime/Init.h"
-#include "runtime/Validate.h"
+#include "runtime/cpu/CpuDevice.h"
+#include "runtime/train/Init.h"
+#include "runtime/train/Validate.h"
 
 #include <gtest/gtest.h>
 
@@ -19,7 +20,7 @@
 #include <random>
 
 // Last: they define CUDA's keywords as macros.
-#include "runtime/cuda/CudaEmulation.h"
+#include "CudaEmulation.h"
 
 #include "EmulatedDevice.h"
 #include "lenet4_emulated.inc"

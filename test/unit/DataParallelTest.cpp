@@ -1,13 +1,14 @@
 //===- DataParallelTest.cpp - the data-parallel step without MPI -------===//
 //
 // One rank of a data-parallel run defers the optimizer kernels to the end of the step and
-// feeds them gradients from the allreduced pack (runtime/DataParallel.h). With one rank the
+// feeds them gradients from the allreduced pack (runtime/dist/DataParallel.h). With one rank the
 // allreduce is the identity, so its steps must match the plain CPU device's bit for bit;
 // with a communicator that doubles the pack (two ranks holding the same gradients) too,
 // since the 1/N scale undoes it exactly. Needs no MPI: mpirun runs are in e2e/mpi_train.test.
 //
-#include "runtime/DataParallel.h"
-#include "runtime/Init.h"
+#include "runtime/cpu/CpuDevice.h"
+#include "runtime/dist/DataParallel.h"
+#include "runtime/train/Init.h"
 
 #include <gtest/gtest.h>
 

@@ -2,8 +2,8 @@
 //
 // Thin and MLIR-free so it starts in milliseconds: parses flags and calls dlc::runPlan.
 //
-#include "runtime/Communicator.h"
-#include "runtime/Trainer.h"
+#include "runtime/dist/Communicator.h"
+#include "runtime/train/Trainer.h"
 
 #include <cstdio>
 #include <cstdlib>

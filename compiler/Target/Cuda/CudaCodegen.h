@@ -5,7 +5,7 @@
 // configuration chosen here) or a cuDNN/cuBLAS library call described by its descriptors'
 // parameters. Plain C++: no MLIR, no CUDA toolkit needed to generate.
 //
-// Generated kernels follow one rule so that runtime/cuda/CudaEmulation.h can run them as
+// Generated kernels follow one rule so that CudaEmulation.h can run them as
 // host C++: no __syncthreads and no shared memory. Elementwise kernels use one thread per
 // output element in a grid-stride loop; reductions use one thread per output (a channel, a
 // row) and scalar outputs (loss, accuracy) one thread, so nothing needs zeroing or atomics
@@ -13,7 +13,7 @@
 //
 #pragma once
 
-#include "runtime/cuda/CudaLaunch.h"
+#include "runtime/plan/CudaLaunch.h"
 #include "runtime/plan/Plan.h"
 
 #include <string>

@@ -14,7 +14,7 @@
 //
 #pragma once
 
-#include "runtime/Device.h"
+#include "runtime/device/Device.h"
 #include "runtime/plan/Plan.h"
 
 #include <cstdint>

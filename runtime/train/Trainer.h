@@ -22,8 +22,8 @@ struct RunOptions {
   int64_t threads = 0;   // kernel threads; 0: kDefaultThreads capped at the cores available
   std::string trace;     // write a Chrome trace of the first kTraceSteps program runs here
   bool validate = false; // run one step (the last of --steps) kernel by kernel on the device
-                         // and on the CPU and compare (runtime/Validate.h); needs a GPU
-  Communicator *comm = nullptr; // under mpirun: this process's ranks (runtime/DataParallel.h)
+                         // and on the CPU and compare (runtime/train/Validate.h); needs a GPU
+  Communicator *comm = nullptr; // under mpirun: this process's ranks (runtime/dist/DataParallel.h)
 };
 
 /// Threads the kernels use unless --threads says otherwise (capped at the cores present): on

@@ -4,7 +4,7 @@
 // that this dlrun has no CUDA support. Not yet run on a GPU in this project's CI (none has
 // one): tests that need a device skip with that reason.
 //
-#include "runtime/Device.h"
+#include "runtime/cuda/CudaDeviceRunner.h"
 
 #if DLC_HAVE_CUDA_RUNTIME
 #include "runtime/cuda/CudaExecutor.h"
@@ -52,7 +52,7 @@ public:
     return "cuda:" + std::to_string(dev.ordinal) + " (" + dev.name + ", " + dev.arch() + ")";
   }
 
-  bool run(const plan::Program &prog, cpu::Profile *profile, cpu::Trace *,
+  bool run(const plan::Program &prog, device::Profile *profile, device::Trace *,
            std::string &error) override {
     auto copyIn = [&](int32_t id) {
       const plan::Buffer &b = plan.buffers[id];

@@ -1,5 +1,7 @@
 //===- CpuDevice.cpp - programs run in the host arena ------------*- C++ -*-===//
-#include "runtime/Device.h"
+#include "runtime/cpu/CpuDevice.h"
+
+#include "runtime/cpu/Executor.h"
 
 #include <cstring>
 
@@ -10,7 +12,7 @@ class CpuDevice final : public Device {
 public:
   CpuDevice(const plan::Plan &plan, uint8_t *arena) : plan(plan), arena(arena) {}
   std::string describe() const override { return "cpu"; }
-  bool run(const plan::Program &prog, cpu::Profile *profile, cpu::Trace *trace,
+  bool run(const plan::Program &prog, device::Profile *profile, device::Trace *trace,
            std::string &) override {
     cpu::runProgram(plan, prog, arena, profile, trace);
     return true;

@@ -4,7 +4,7 @@
 // trainer needs from MPI: who am I, sum these floats over all ranks, gather these bytes.
 //
 // dlrun does not link MPI. When the environment says it was started by mpirun it loads
-// libdlc-mpi.so (runtime/mpi/MpiPlugin.cpp, next to dlrun in ../lib), the only code linked
+// libdlc-mpi.so (runtime/dist/MpiPlugin.cpp, next to dlrun in ../lib), the only code linked
 // against libmpi, with dlopen. So a plain `dlrun PLAN` neither loads nor needs MPI, and a
 // dlrun built without MPI says so in one line when mpirun starts it.
 //

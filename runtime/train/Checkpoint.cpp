@@ -3,7 +3,7 @@
 // Layout: "DLCCKPT1", u32 count, then per tensor: u32 name length, name, u64 float count,
 // floats; then a u64 FNV-1a checksum of everything before it.
 //
-#include "runtime/Checkpoint.h"
+#include "runtime/train/Checkpoint.h"
 
 #include <cerrno>
 #include <cstdio>

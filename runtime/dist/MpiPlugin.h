@@ -1,7 +1,7 @@
 //===- MpiPlugin.h - the C interface of libdlc-mpi.so ------------*- C++ -*-===//
 //
 // dlrun does not link MPI: under mpirun it dlopens libdlc-mpi.so (MpiPlugin.cpp, the only
-// code that includes mpi.h) and resolves these functions by name (runtime/Communicator.cpp).
+// code that includes mpi.h) and resolves these functions by name (runtime/dist/Communicator.cpp).
 // Every function returns 0 on success, or non-zero with a one-line message in `error`.
 //
 #pragma once

@@ -2,9 +2,9 @@
 //
 // The one file that includes mpi.h, built as a loadable module so that dlrun itself never
 // links libmpi: a dlrun started without mpirun does not load (or need) MPI at all, and
-// starts exactly as it did before MPI support. See runtime/Communicator.h.
+// starts exactly as it did before MPI support. See runtime/dist/Communicator.h.
 //
-#include "runtime/mpi/MpiPlugin.h"
+#include "runtime/dist/MpiPlugin.h"
 
 // The C API only: Open MPI's and MPICH's mpi.h otherwise pull in the deprecated C++ bindings,
 // whose symbols live in another library.

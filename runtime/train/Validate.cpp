@@ -1,5 +1,5 @@
 //===- Validate.cpp - a device's kernels against the CPU's, call by call -----===//
-#include "runtime/Validate.h"
+#include "runtime/train/Validate.h"
 
 #include <algorithm>
 #include <cfloat>

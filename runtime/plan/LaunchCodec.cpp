@@ -3,7 +3,7 @@
 // Text rather than another binary layout: the plan's checksum already guards the bytes, and a
 // line per kernel can be read with `dlrun --dump`-style tools and diffed in tests.
 //
-#include "runtime/cuda/CudaLaunch.h"
+#include "runtime/plan/CudaLaunch.h"
 
 #include <sstream>
 

@@ -7,7 +7,7 @@
 //
 #pragma once
 
-#include "runtime/cpu/Executor.h"
+#include "runtime/device/Profile.h"
 #include "runtime/plan/Plan.h"
 
 #include <memory>
@@ -23,13 +23,13 @@ public:
   /// Runs `prog`. Its inputs are in the host arena; afterwards its loss and correct-count
   /// scalars are too. `profile` and `trace` as cpu::runProgram takes them (a device may
   /// support only some).
-  virtual bool run(const plan::Program &prog, cpu::Profile *profile, cpu::Trace *trace,
+  virtual bool run(const plan::Program &prog, device::Profile *profile, device::Trace *trace,
                    std::string &error) = 0;
   /// Copies the persistent buffers (parameters, optimizer and model state) to the host
   /// arena, for checkpoints.
   virtual bool syncToHost(std::string &error) = 0;
 
-  // One kernel call at a time, for dlrun --validate (runtime/Validate.h). These work on the
+  // One kernel call at a time, for dlrun --validate (runtime/train/Validate.h). These work on the
   // device's own arena only: the host arena is neither read nor written.
 
   /// Runs kernel call `index` of `prog` alone and waits for it.
@@ -50,16 +50,5 @@ inline bool inArena(const plan::Plan &plan, uint64_t offset, uint64_t bytes,
           ") are outside the arena of " + std::to_string(plan.arenaBytes) + " bytes";
   return false;
 }
-
-/// The CPU: programs run in the host arena itself (which is also its arena for runKernel,
-/// read and write).
-std::unique_ptr<Device> makeCpuDevice(const plan::Plan &plan, uint8_t *arena);
-
-/// GPU `ordinal` through the CUDA driver (loaded at run time). The plan must target CUDA
-/// (`dlc compile --target cuda`). Uploads the host arena, which holds initialised parameters.
-/// Null with a one-line `error` without a usable GPU, e.g. "no CUDA device found
-/// (libcuda.so.1: ...); use --device cpu", or when dlrun was built without CUDA support.
-std::unique_ptr<Device> makeCudaDevice(const plan::Plan &plan, uint8_t *arena, int ordinal,
-                                       std::string &error);
 
 } // namespace dlc

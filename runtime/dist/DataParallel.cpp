@@ -1,5 +1,8 @@
 //===- DataParallel.cpp - gradients averaged across ranks once per step -===//
-#include "runtime/DataParallel.h"
+#include "runtime/dist/DataParallel.h"
+
+#include "runtime/cpu/CpuDevice.h"
+#include "runtime/cpu/Executor.h"
 
 #include <chrono>
 #include <cstring>
@@ -66,7 +69,7 @@ public:
     return "cpu, rank " + std::to_string(comm.rank()) + " of " + std::to_string(comm.size());
   }
 
-  bool run(const plan::Program &prog, cpu::Profile *profile, cpu::Trace *trace,
+  bool run(const plan::Program &prog, device::Profile *profile, device::Trace *trace,
            std::string &error) override {
     if (&prog != train)
       return cpu->run(prog, profile, trace, error);
@@ -139,8 +142,8 @@ public:
 
 private:
   /// Runs kernel `n` on `args`, timed when profiling or tracing (as cpu::runProgram does).
-  void timed(size_t n, const plan::Kernel &k, cpu::Profile *profile, cpu::Trace *trace) {
-    cpu::runKernelTimed(n, k, args, profile, trace);
+  void timed(size_t n, const plan::Kernel &k, device::Profile *profile, device::Trace *trace) {
+    dlc::cpu::runKernelTimed(n, k, args, profile, trace);
   }
 
   struct Slot {

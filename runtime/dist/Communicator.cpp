@@ -1,7 +1,7 @@
 //===- Communicator.cpp - MPI through libdlc-mpi.so, loaded at run time -===//
-#include "runtime/Communicator.h"
+#include "runtime/dist/Communicator.h"
 
-#include "runtime/mpi/MpiPlugin.h"
+#include "runtime/dist/MpiPlugin.h"
 
 #include <climits>
 #include <cstdio>

@@ -1,5 +1,5 @@
 //===- Init.cpp - seeded parameter initialisation ----------------*- C++ -*-===//
-#include "runtime/Init.h"
+#include "runtime/train/Init.h"
 
 #include <cmath>
 #include <cstring>

@@ -1,7 +1,7 @@
 //===- DataParallel.h - one rank of a data-parallel training run -*- C++ -*-===//
 //
 // Under `mpirun -np N dlrun PLAN` every rank runs the same plan on its own shard of each
-// global batch (runtime/Trainer.cpp) and the ranks average their gradients once per step,
+// global batch (runtime/train/Trainer.cpp) and the ranks average their gradients once per step,
 // so that every rank applies the same update: the update one process would make on the
 // whole global batch, since the loss is a mean over the batch.
 //
@@ -17,8 +17,8 @@
 //
 #pragma once
 
-#include "runtime/Communicator.h"
-#include "runtime/Device.h"
+#include "runtime/dist/Communicator.h"
+#include "runtime/device/Device.h"
 
 #include <cstdint>
 #include <memory>

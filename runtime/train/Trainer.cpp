@@ -4,19 +4,21 @@
 // the train program, and reads the loss and correct-count scalars back. Partial batches are
 // dropped, since the plan is compiled for one batch size.
 //
-// Under mpirun (runtime/DataParallel.h) the plan's batch is each rank's: a step consumes a
+// Under mpirun (runtime/dist/DataParallel.h) the plan's batch is each rank's: a step consumes a
 // global batch of ranks x batch examples, rank r taking examples [r*batch, (r+1)*batch) of
 // it, so N ranks see the examples, in the order, that one process with batch N*batch would.
 // Evaluation is sharded the same way and its sums added over the ranks. Rank 0 alone
 // prints (dlrun points the others' stdout at /dev/null) and writes files.
 //
-#include "runtime/Trainer.h"
+#include "runtime/train/Trainer.h"
 
-#include "runtime/Checkpoint.h"
-#include "runtime/DataParallel.h"
-#include "runtime/Device.h"
-#include "runtime/Init.h"
-#include "runtime/Validate.h"
+#include "runtime/cpu/CpuDevice.h"
+#include "runtime/cuda/CudaDeviceRunner.h"
+#include "runtime/train/Checkpoint.h"
+#include "runtime/dist/DataParallel.h"
+#include "runtime/device/Device.h"
+#include "runtime/train/Init.h"
+#include "runtime/train/Validate.h"
 #include "runtime/cpu/Executor.h"
 #include "runtime/cpu/Parallel.h"
 #include "runtime/data/Datasets.h"
@@ -142,8 +144,8 @@ public:
 
   /// Copies examples order[first .. first+batch) into the program's inputs and runs it.
   bool step(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
-            int64_t first, float &loss, float &correct, cpu::Profile *profile,
-            cpu::Trace *trace, std::string &error) {
+            int64_t first, float &loss, float &correct, device::Profile *profile,
+            device::Trace *trace, std::string &error) {
     load(prog, d, order, first, &prog == p.program("train"));
     if (!device.run(prog, profile, trace, error))
       return false;
@@ -164,7 +166,7 @@ public:
   /// Mean loss and accuracy over every whole global batch of `d` (this rank's shard of
   /// each, summed over the ranks).
   std::pair<double, double> evaluate(const data::Dataset &d, int64_t &examples,
-                                     cpu::Trace *trace, std::string &error) {
+                                     device::Trace *trace, std::string &error) {
     const plan::Program *ev = p.program("eval");
     std::vector<int64_t> order(d.count);
     std::iota(order.begin(), order.end(), 0);
@@ -254,7 +256,7 @@ void progressBar(int64_t done, int64_t total, double loss, double acc, double ex
   std::fflush(stdout);
 }
 
-void printProfile(const plan::Plan &p, const plan::Program &prog, const cpu::Profile &prof) {
+void printProfile(const plan::Plan &p, const plan::Program &prog, const device::Profile &prof) {
   double total = std::accumulate(prof.seconds.begin(), prof.seconds.end(), 0.0);
   std::vector<size_t> idx(prof.seconds.size());
   std::iota(idx.begin(), idx.end(), 0);
@@ -403,9 +405,9 @@ int dlc::runPlan(const RunOptions &opts) {
                      : runner.validate(*train, trainSet, opts.steps > 0 ? opts.steps : 1);
   // A step trains on a global batch; rank 0 reports for all of it.
   const int64_t batch = p.train.batch * ranks;
-  std::unique_ptr<cpu::Trace> trace;
+  std::unique_ptr<device::Trace> trace;
   if (!opts.trace.empty() && rank == 0)
-    trace = std::make_unique<cpu::Trace>(kTraceSteps);
+    trace = std::make_unique<device::Trace>(kTraceSteps);
   auto writeTrace = [&] {
     if (trace && !trace->write(opts.trace, error)) {
       std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
@@ -440,7 +442,7 @@ int dlc::runPlan(const RunOptions &opts) {
   int64_t logEvery = opts.logEvery > 0 ? opts.logEvery : p.train.logEvery;
   // mpirun gives ranks a pseudo-terminal even when its own output goes to a file.
   bool tty = !opts.quiet && !comm && isatty(fileno(stdout));
-  cpu::Profile profile;
+  device::Profile profile;
 
   std::mt19937_64 shuffle(p.train.seed ^ 0x5DEECE66Dull);
   std::vector<int64_t> order(trainSet.count);
