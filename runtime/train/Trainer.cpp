@@ -22,6 +22,7 @@
 #include "runtime/cpu/Executor.h"
 #include "runtime/cpu/Parallel.h"
 #include "runtime/data/Datasets.h"
+#include "runtime/data/PlanData.h"
 #include "runtime/plan/Plan.h"
 
 #include <algorithm>
@@ -53,45 +54,6 @@ struct AlignedArena {
   }
   ~AlignedArena() { std::free(data); }
 };
-
-bool loadData(const plan::Plan &p, bool train, int64_t limit, data::Dataset &d,
-              std::string &error) {
-  const plan::DataConfig &c = p.data;
-  const auto &files = train ? c.trainFiles : c.testFiles;
-  bool ok = true;
-  if (c.format == "mnist") {
-    ok = data::loadMnist(files.at(0), files.at(1), d, error, limit);
-  } else if (c.format == "cifar10") {
-    ok = data::loadCifar10(files, d, error, limit);
-  } else if (c.format == "synthetic") {
-    int64_t n = train ? c.syntheticTrain : c.syntheticTest;
-    if (limit > 0)
-      n = std::min(n, limit);
-    d = data::synthetic(n, p.inputShape[0], p.inputShape[1], p.inputShape[2], p.classes,
-                        p.train.seed + (train ? 1 : 2));
-  } else {
-    error = "the plan has no data section; add one to the model file (see docs/model-format.md)";
-    return false;
-  }
-  if (!ok)
-    return false;
-  // With a crop the model sees cropH x cropW windows of larger images (the compiler made
-  // the input shape the crop).
-  const bool cropped = c.cropH > 0;
-  if (d.channels != p.inputShape[0] ||
-      (cropped ? d.height < c.cropH || d.width < c.cropW
-               : d.height != p.inputShape[1] || d.width != p.inputShape[2])) {
-    error = (files.empty() ? std::string("data") : files[0]) + ": images are " +
-            std::to_string(d.channels) + "x" + std::to_string(d.height) + "x" +
-            std::to_string(d.width) + " but the model expects " + std::to_string(p.inputShape[0]) +
-            "x" + std::to_string(p.inputShape[1]) + "x" + std::to_string(p.inputShape[2]) +
-            (cropped ? " crops of them" : "");
-    return false;
-  }
-  if (c.normalize)
-    data::normalize(d, c.mean, c.stddev);
-  return true;
-}
 
 /// Uniform in [0, n) from 32 random bits (multiply-shift: no modulo bias); mt19937_64's
 /// output is fixed by the standard, so augmentation repeats on every platform.
@@ -383,19 +345,12 @@ int dlc::runPlan(const RunOptions &opts) {
 
   auto td = Clock::now();
   data::Dataset trainSet, testSet;
-  if ((!opts.eval && !loadData(p, true, opts.limit, trainSet, error)) ||
-      !loadData(p, false, opts.limit, testSet, error)) {
+  if ((!opts.eval && !data::loadPlanData(p, true, opts.limit, trainSet, error)) ||
+      !data::loadPlanData(p, false, opts.limit, testSet, error)) {
     std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
     return 1;
   }
-  std::string augment;
-  if (p.data.cropH > 0)
-    augment += ", " + std::to_string(p.data.cropH) + "x" + std::to_string(p.data.cropW) +
-               " crops (random for training, centred for testing)";
-  if (p.data.flip)
-    augment += ", random left-right flips";
-  if (p.data.standardize)
-    augment += ", per-image standardization";
+  std::string augment = data::describeAugmentation(p.data);
   std::printf("data: %s, %lld train / %lld test examples%s (%.2f s)\n", p.data.format.c_str(),
               (long long)trainSet.count, (long long)testSet.count, augment.c_str(), since(td));
 
