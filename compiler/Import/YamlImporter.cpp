@@ -389,8 +389,25 @@ OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
 
 LogicalResult Importer::parseTraining(const YAML::Node &n) {
   if (failed(checkMap(n, "'training'")) ||
-      failed(checkKeys(n, {"batch", "epochs", "seed", "log_every", "optimizer"}, "'training'")))
+      failed(checkKeys(n, {"batch", "epochs", "seed", "log_every", "optimizer", "on_nonfinite",
+                           "max_loss"},
+                       "'training'")))
     return failure();
+  auto onNonfinite = getString(n, "on_nonfinite", std::string("stop"));
+  auto maxLoss = getFloat(n, "max_loss", 0.0, 0);
+  if (failed(onNonfinite) || failed(maxLoss))
+    return failure();
+  if (*onNonfinite != "stop" && *onNonfinite != "warn") {
+    std::string hint = nearest(*onNonfinite, {"stop", "warn"});
+    return error(n["on_nonfinite"], "field 'on_nonfinite' must be stop or warn, got " +
+                                        quoted(*onNonfinite) +
+                                        (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+  }
+  if (n["max_loss"] && *maxLoss <= 0)
+    return error(n["max_loss"], "field 'max_loss' must be positive, got " + number(*maxLoss));
+  config.train.onNonfinite =
+      *onNonfinite == "stop" ? dlc::plan::OnNonfinite::Stop : dlc::plan::OnNonfinite::Warn;
+  config.train.maxLoss = float(*maxLoss);
   auto batch = getInt(n, "batch", 32, 1);
   auto epochs = getInt(n, "epochs", 1, 1);
   auto seed = getInt(n, "seed", 0, 0);
