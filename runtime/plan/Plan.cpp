@@ -190,6 +190,10 @@ void encodePayload(const Plan &plan, Writer &w) {
   w.u64(plan.persistentBytes);
   w.u64(plan.arenaBytes);
   w.str(plan.ir);
+
+  // Version 4: the divergence checks of the training section.
+  w.u8(static_cast<uint8_t>(plan.train.onNonfinite));
+  w.f32(plan.train.maxLoss);
 }
 
 //===----------------------------------------------------------------------===//
@@ -412,6 +416,13 @@ void decodePayload(Reader &r, Plan &plan) {
   plan.arenaBytes = r.u64();
   r.setContext("the IR text");
   plan.ir = r.str();
+
+  r.setContext("the divergence checks");
+  uint8_t onNonfinite = r.u8();
+  if (r.ok() && onNonfinite > static_cast<uint8_t>(OnNonfinite::Warn))
+    r.fail("malformed plan: on_nonfinite " + std::to_string(onNonfinite) + " is not 0 (stop) or 1 (warn)");
+  plan.train.onNonfinite = static_cast<OnNonfinite>(onNonfinite);
+  plan.train.maxLoss = r.f32();
 
   // Trailing bytes mean the writer and reader disagree about the layout; decoding them as
   // "nothing" would hide exactly the kind of mismatch the version number is meant to catch.

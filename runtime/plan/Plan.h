@@ -15,7 +15,7 @@
 namespace dlc::plan {
 
 /// Bumped whenever the serialized layout changes; readers reject other versions.
-constexpr uint32_t kPlanVersion = 3;
+constexpr uint32_t kPlanVersion = 4;
 
 /// Kernel kinds, in a fixed order that is part of the file format: one line each in
 /// KernelKinds.def, which also gives their arguments, attributes and checks (KernelCheck.h).
@@ -87,10 +87,18 @@ struct Parameter {
   int32_t buffer = -1;
 };
 
+/// What dlrun does when a loss (training or evaluation) is NaN or infinite.
+enum class OnNonfinite : uint8_t {
+  Stop, // rerun the batch kernel by kernel, name the first kernel with a non-finite output, exit 1
+  Warn, // say so once on stderr and go on
+};
+
 struct TrainConfig {
   int64_t batch = 0, epochs = 1, logEvery = 100;
   uint64_t seed = 0;
   float lr = 0.01f, momentum = 0.9f, weightDecay = 0.f;
+  OnNonfinite onNonfinite = OnNonfinite::Stop;
+  float maxLoss = 0.f; // > 0: stop (exit 1) once a training step's loss exceeds it
 };
 
 struct DataConfig {
