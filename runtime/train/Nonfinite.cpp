@@ -6,6 +6,8 @@
 //
 #include "runtime/train/Nonfinite.h"
 
+#include "runtime/plan/KernelCheck.h"
+
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -66,9 +68,11 @@ bool dlc::findNonfiniteKernel(const plan::Plan &plan, const plan::Program &prog,
     const plan::Kernel &k = prog.kernels[i];
     if (!device.runKernel(prog, i, error))
       return false;
-    // Everything was finite before this call, so whatever is not now, this kernel made.
-    for (int32_t id : k.args) {
-      if (id == prog.labels)
+    // Everything was finite before this call, so whatever is not now, this kernel made; only
+    // the arguments it writes can have changed (runtime/plan/KernelKinds.def says which).
+    for (size_t j = 0; j < k.args.size(); ++j) {
+      const int32_t id = k.args[j];
+      if (!plan::kernelWritesArg(k.kind, j) || id == prog.labels)
         continue;
       if (!firstNonfinite(plan, id, device, tmp, value, error))
         return false;
