@@ -127,7 +127,7 @@ struct Plan {
   std::vector<Program> programs;
   uint64_t persistentBytes = 0; // parameters and optimizer state, at offset 0
   uint64_t arenaBytes = 0;      // persistent + the largest program's peak
-  std::string ir;               // the final dl IR, for `dlrun --dump-ir` and debugging
+  std::string ir;               // the final dl IR, for debugging (what `dlc compile --emit=kernels` shows)
 
   const Program *program(const std::string &name) const {
     for (const Program &p : programs)
