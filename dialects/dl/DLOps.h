@@ -2,6 +2,7 @@
 #pragma once
 
 #include "dialects/dl/DLDialect.h"
+#include "dialects/dl/DLInterfaces.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
