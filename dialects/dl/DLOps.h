@@ -10,6 +10,13 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+namespace mlir::dl {
+/// The shape rule of elementwise ops (DL_ElementwiseOp): every operand ranked and of the same
+/// shape, which the result takes.
+LogicalResult inferElementwise(MLIRContext *ctx, std::optional<Location> loc, StringRef opName,
+                               ValueRange operands, SmallVectorImpl<Type> &out);
+} // namespace mlir::dl
+
 #define GET_OP_CLASSES
 #include "dialects/dl/DLOps.h.inc"
 

@@ -23,6 +23,18 @@ defvar DL_Lowered = DeclareOpInterfaceMethods<DL_KernelOpInterface>;
 /// An op that infers its result types and lowers to kernel calls.
 class DL_InferOp<string mnemonic, list<Trait> traits = []> :
     DL_Op<mnemonic, !listconcat([Pure, InferTypeOpAdaptor, DL_Lowered], traits)>;
+/// An elementwise op: operands and result all of one shape (inferElementwise in DLOps.cpp),
+/// so a new one needs no shape rule of its own.
+class DL_ElementwiseOp<string mnemonic, list<Trait> traits = []> :
+    DL_InferOp<mnemonic, traits> {
+  let extraClassDefinition = [{
+    ::mlir::LogicalResult $cppClass::inferReturnTypes(::mlir::MLIRContext *ctx,
+        std::optional<::mlir::Location> loc, Adaptor a,
+        ::llvm::SmallVectorImpl<::mlir::Type> &out) {
+      return ::mlir::dl::inferElementwise(ctx, loc, getOperationName(), a.getOperands(), out);
+    }
+  }];
+}
 /// A gradient op: its results are planned as gradients.
 class DL_GradOp<string mnemonic, list<Trait> traits = []> :
     DL_InferOp<mnemonic, !listconcat([DL_GradientResults], traits)>;
@@ -125,7 +137,7 @@ def DL_MaxPool2dOp : DL_InferOp<"maxpool2d", [DL_Differentiable]> {
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_ReluOp : DL_InferOp<"relu", [DL_Differentiable]> {
+def DL_ReluOp : DL_ElementwiseOp<"relu", [DL_Differentiable]> {
   let summary = "rectified linear unit, max(x, 0)";
   let description = [{
     ```mlir
