@@ -149,6 +149,20 @@ def DL_ReluOp : DL_ElementwiseOp<"relu", [DL_Differentiable]> {
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
+def DL_SigmoidOp : DL_ElementwiseOp<"sigmoid", [DL_Differentiable]> {
+  let summary = "logistic sigmoid, 1 / (1 + exp(-x))";
+  let description = [{
+    Elementwise; PyTorch's `torch.sigmoid`.
+
+    ```mlir
+    %y = dl.sigmoid %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
 def DL_BiasAddOp : DL_InferOp<"bias_add", [DL_Differentiable]> {
   let summary = "adds a 1-D bias along one axis";
   let description = [{
@@ -453,6 +467,20 @@ def DL_ReluGradOp : DL_GradOp<"relu_grad"> {
 
     ```mlir
     %dx = dl.relu_grad %dy, %y : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$output);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $output attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_SigmoidGradOp : DL_ElementwiseOp<"sigmoid_grad", [DL_GradientResults]> {
+  let summary = "gradient of sigmoid, computed from its output";
+  let description = [{
+    `dx = dy * y * (1 - y)`, where `y` is the sigmoid's result.
+
+    ```mlir
+    %dx = dl.sigmoid_grad %dy, %y : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
     ```
   }];
   let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$output);

@@ -1,7 +1,7 @@
 //===- ElementwiseRules.cpp - rules of elementwise ops and views -*- C++ -*-===//
 //
-// Gradient and kernel lowering (DLInterfaces.td) of the elementwise ops (relu, add,
-// bias_add, their gradients) and of the views (flatten, reshape), which share their
+// Gradient and kernel lowering (DLInterfaces.td) of the elementwise ops (relu, sigmoid,
+// add, bias_add, their gradients) and of the views (flatten, reshape), which share their
 // operand's buffer and pass gradients through as reshapes.
 //
 #include "dialects/dl/DLOps.h"
@@ -39,6 +39,21 @@ LogicalResult ReluOp::lowerToKernels(KernelBuilder &k) {
 }
 LogicalResult ReluGradOp::lowerToKernels(KernelBuilder &k) {
   k.call(*this, {KernelKind::ReluBwd, {getGrad(), getOutput()}, {numElements(getGrad())}});
+  return success();
+}
+
+LogicalResult SigmoidOp::buildGradient(GradientBuilder &g) {
+  if (g.wants(getInput()))
+    g.accumulate(getInput(), g.builder().create<SigmoidGradOp>(getLoc(), g.grad(getResult()),
+                                                               getResult()));
+  return success();
+}
+LogicalResult SigmoidOp::lowerToKernels(KernelBuilder &k) {
+  k.call(*this, {KernelKind::Sigmoid, {getInput()}, {numElements(getInput())}});
+  return success();
+}
+LogicalResult SigmoidGradOp::lowerToKernels(KernelBuilder &k) {
+  k.call(*this, {KernelKind::SigmoidBwd, {getGrad(), getOutput()}, {numElements(getGrad())}});
   return success();
 }
 
