@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 TBLGEN=/usr/lib/llvm-19/bin/mlir-tblgen
 $TBLGEN -gen-op-doc -I dialects/dl -I /usr/lib/llvm-19/include dialects/dl/DLOps.td -o docs/dl/DLOps.md
 $TBLGEN -gen-pass-doc -I /usr/lib/llvm-19/include compiler/Transforms/Passes.td -o docs/dl/Passes.md
+$TBLGEN -gen-op-interface-docs -I /usr/lib/llvm-19/include dialects/dl/DLInterfaces.td -o docs/dl/DLInterfaces.md

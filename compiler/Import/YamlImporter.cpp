@@ -36,6 +36,7 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"conv2d", {"filters", "kernel", "stride", "padding", "bias", "init"}},
     {"maxpool2d", {"kernel", "stride", "padding"}},
     {"relu", {}},
+    {"sigmoid", {}},
     {"linear", {"units", "bias", "init"}},
     {"flatten", {}},
     {"add", {}},
@@ -637,6 +638,8 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
 
   if (op == "relu")
     return typed(b.create<dl::ReluOp>(l, unknown, x));
+  if (op == "sigmoid")
+    return typed(b.create<dl::SigmoidOp>(l, unknown, x));
   if (op == "flatten")
     return typed(b.create<dl::FlattenOp>(l, unknown, x));
   if (op == "add")

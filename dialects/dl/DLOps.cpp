@@ -189,13 +189,24 @@ LogicalResult MaxPool2dOp::inferReturnTypes(MLIRContext *ctx, std::optional<Loca
   return inferWindowed(c, *x, (*x)[1], a.getKernel(), a.getStride(), a.getPadding(), out);
 }
 
-LogicalResult ReluOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
-                                       Adaptor a, SmallVectorImpl<Type> &out) {
-  ShapeCtx c{ctx, loc, "relu"};
-  auto x = c.shape(a.getInput(), -1, "input");
-  if (failed(x))
-    return failure();
-  out.push_back(c.f32(*x));
+LogicalResult mlir::dl::inferElementwise(MLIRContext *ctx, std::optional<Location> loc,
+                                         StringRef opName, ValueRange operands,
+                                         SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, opName.split('.').second};
+  SmallVector<ArrayRef<int64_t>> shapes;
+  for (auto [i, v] : llvm::enumerate(operands)) {
+    std::string what = operands.size() == 1 ? "input" : "operand #" + std::to_string(i);
+    auto s = c.shape(v, -1, what);
+    if (failed(s))
+      return failure();
+    shapes.push_back(*s);
+  }
+  for (ArrayRef<int64_t> s : shapes)
+    if (s.size() != shapes[0].size() || !llvm::all_of(llvm::zip(s, shapes[0]), [](auto p) {
+          return dimsAgree(std::get<0>(p), std::get<1>(p));
+        }))
+      return c.fail("operands must have the same shape");
+  out.push_back(c.f32(shapes[0]));
   return success();
 }
 

@@ -8,6 +8,7 @@
 #define DL_OPS
 
 include "DLDialect.td"
+include "DLInterfaces.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
@@ -15,8 +16,28 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 def DL_FloatTensor : TensorOf<[F32]>;
 def DL_LabelTensor : TensorOf<[I32]>;
 
+// Per-op rules (DLInterfaces.td), implemented per family in dialects/dl/*Rules.cpp.
+defvar DL_Differentiable = DeclareOpInterfaceMethods<DL_GradientOpInterface>;
+defvar DL_Lowered = DeclareOpInterfaceMethods<DL_KernelOpInterface>;
+
+/// An op that infers its result types and lowers to kernel calls.
 class DL_InferOp<string mnemonic, list<Trait> traits = []> :
-    DL_Op<mnemonic, !listconcat([Pure, InferTypeOpAdaptor], traits)>;
+    DL_Op<mnemonic, !listconcat([Pure, InferTypeOpAdaptor, DL_Lowered], traits)>;
+/// An elementwise op: operands and result all of one shape (inferElementwise in DLOps.cpp),
+/// so a new one needs no shape rule of its own.
+class DL_ElementwiseOp<string mnemonic, list<Trait> traits = []> :
+    DL_InferOp<mnemonic, traits> {
+  let extraClassDefinition = [{
+    ::mlir::LogicalResult $cppClass::inferReturnTypes(::mlir::MLIRContext *ctx,
+        std::optional<::mlir::Location> loc, Adaptor a,
+        ::llvm::SmallVectorImpl<::mlir::Type> &out) {
+      return ::mlir::dl::inferElementwise(ctx, loc, getOperationName(), a.getOperands(), out);
+    }
+  }];
+}
+/// A gradient op: its results are planned as gradients.
+class DL_GradOp<string mnemonic, list<Trait> traits = []> :
+    DL_InferOp<mnemonic, !listconcat([DL_GradientResults], traits)>;
 
 //===----------------------------------------------------------------------===//
 // Parameters and optimizer state
@@ -43,7 +64,8 @@ def DL_ParameterOp : DL_Op<"parameter", [Symbol, HasParent<"ModuleOp">]> {
   let hasVerifier = 1;
 }
 
-def DL_ParamOp : DL_Op<"param", [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+def DL_ParamOp : DL_Op<"param", [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+                                 DL_Differentiable, DL_Lowered]> {
   let summary = "reads a parameter's current value";
   let description = [{
     ```mlir
@@ -55,7 +77,8 @@ def DL_ParamOp : DL_Op<"param", [Pure, DeclareOpInterfaceMethods<SymbolUserOpInt
   let assemblyFormat = "$name attr-dict `:` type($result)";
 }
 
-def DL_SGDUpdateOp : DL_Op<"sgd_update", [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+def DL_SGDUpdateOp : DL_Op<"sgd_update", [DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+                                          DL_Lowered]> {
   let summary = "SGD with momentum, in place on a parameter";
   let description = [{
     PyTorch's SGD: `m = momentum * m + (g + weight_decay * w); w = w - lr * m`, where `w` is
@@ -76,7 +99,7 @@ def DL_SGDUpdateOp : DL_Op<"sgd_update", [DeclareOpInterfaceMethods<SymbolUserOp
 // Forward ops
 //===----------------------------------------------------------------------===//
 
-def DL_Conv2dOp : DL_InferOp<"conv2d"> {
+def DL_Conv2dOp : DL_InferOp<"conv2d", [DL_Differentiable]> {
   let summary = "2-D convolution (cross-correlation), NCHW input, KCRS filter";
   let description = [{
     `y[n,k,oh,ow] = sum_{c,r,s} x[n,c,oh*sh+r-ph,ow*sw+s-pw] * w[k,c,r,s]`, zero padding.
@@ -99,7 +122,7 @@ def DL_Conv2dOp : DL_InferOp<"conv2d"> {
   }];
 }
 
-def DL_MaxPool2dOp : DL_InferOp<"maxpool2d"> {
+def DL_MaxPool2dOp : DL_InferOp<"maxpool2d", [DL_Differentiable]> {
   let summary = "2-D max pooling over NCHW";
   let description = [{
     Padding counts as minus infinity.
@@ -114,7 +137,7 @@ def DL_MaxPool2dOp : DL_InferOp<"maxpool2d"> {
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_ReluOp : DL_InferOp<"relu"> {
+def DL_ReluOp : DL_ElementwiseOp<"relu", [DL_Differentiable]> {
   let summary = "rectified linear unit, max(x, 0)";
   let description = [{
     ```mlir
@@ -126,7 +149,21 @@ def DL_ReluOp : DL_InferOp<"relu"> {
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_BiasAddOp : DL_InferOp<"bias_add"> {
+def DL_SigmoidOp : DL_ElementwiseOp<"sigmoid", [DL_Differentiable]> {
+  let summary = "logistic sigmoid, 1 / (1 + exp(-x))";
+  let description = [{
+    Elementwise; PyTorch's `torch.sigmoid`.
+
+    ```mlir
+    %y = dl.sigmoid %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_BiasAddOp : DL_InferOp<"bias_add", [DL_Differentiable]> {
   let summary = "adds a 1-D bias along one axis";
   let description = [{
     `y = x + b` with `b` broadcast along every axis but `axis` (1 for NCHW channels and for
@@ -142,7 +179,7 @@ def DL_BiasAddOp : DL_InferOp<"bias_add"> {
   let assemblyFormat = "$input `,` $bias attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_AddOp : DL_InferOp<"add", [Commutative]> {
+def DL_AddOp : DL_InferOp<"add", [Commutative, DL_Differentiable]> {
   let summary = "elementwise sum of two tensors of the same shape";
   let description = [{
     ```mlir
@@ -154,7 +191,7 @@ def DL_AddOp : DL_InferOp<"add", [Commutative]> {
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_MatmulOp : DL_InferOp<"matmul"> {
+def DL_MatmulOp : DL_InferOp<"matmul", [DL_Differentiable]> {
   let summary = "2-D matrix product with optional transposes";
   let description = [{
     `C = op(A) * op(B)` where `op` transposes when `transpose_a` / `transpose_b` is set. A
@@ -176,7 +213,7 @@ def DL_MatmulOp : DL_InferOp<"matmul"> {
   }];
 }
 
-def DL_FlattenOp : DL_InferOp<"flatten"> {
+def DL_FlattenOp : DL_InferOp<"flatten", [DL_Differentiable]> {
   let summary = "collapses every dimension but the batch into one";
   let description = [{
     A view: the lowering gives the result the operand's buffer.
@@ -190,7 +227,7 @@ def DL_FlattenOp : DL_InferOp<"flatten"> {
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_ReshapeOp : DL_InferOp<"reshape"> {
+def DL_ReshapeOp : DL_InferOp<"reshape", [DL_Differentiable]> {
   let summary = "reshapes every dimension but the batch";
   let description = [{
     The result is `[dim0(input)] ++ shape`; element counts must agree. A view, like flatten.
@@ -205,7 +242,7 @@ def DL_ReshapeOp : DL_InferOp<"reshape"> {
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_SoftmaxXentOp : DL_InferOp<"softmax_xent"> {
+def DL_SoftmaxXentOp : DL_InferOp<"softmax_xent", [DL_Differentiable]> {
   let summary = "mean softmax cross-entropy of logits against integer labels";
   let description = [{
     `loss = -1/N sum_n log softmax(logits[n])[labels[n]]`, a 0-d tensor.
@@ -233,7 +270,7 @@ def DL_AccuracyOp : DL_InferOp<"accuracy"> {
   let assemblyFormat = "$logits `,` $labels attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_AvgPool2dOp : DL_InferOp<"avgpool2d"> {
+def DL_AvgPool2dOp : DL_InferOp<"avgpool2d", [DL_Differentiable]> {
   let summary = "2-D average pooling over NCHW";
   let description = [{
     Padding counts as zeros and the divisor is always the window size (PyTorch's
@@ -269,7 +306,8 @@ def DL_BatchNormOp : DL_InferOp<"batch_norm", [DeclareOpInterfaceMethods<SymbolU
 }
 
 def DL_BatchNormTrainOp : DL_Op<"batch_norm_train",
-    [InferTypeOpAdaptor, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+    [InferTypeOpAdaptor, DeclareOpInterfaceMethods<SymbolUserOpInterface>, DL_Differentiable,
+     DL_Lowered]> {
   let summary = "batch normalisation with batch statistics (training)";
   let description = [{
     Normalises with the mean and biased variance of the batch (per channel over N, H, W),
@@ -289,7 +327,7 @@ def DL_BatchNormTrainOp : DL_Op<"batch_norm_train",
   let assemblyFormat = "$input `,` $gamma `,` $beta attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_LrnOp : DL_InferOp<"lrn"> {
+def DL_LrnOp : DL_InferOp<"lrn", [DL_Differentiable]> {
   let summary = "local response normalisation across channels (TensorFlow's tf.nn.lrn)";
   let description = [{
     For every element of an NCHW input, with `r = depth_radius`:
@@ -315,7 +353,7 @@ def DL_LrnOp : DL_InferOp<"lrn"> {
 // matmul, add and bias_add; autodiff then gives backpropagation through time)
 //===----------------------------------------------------------------------===//
 
-def DL_ZerosOp : DL_InferOp<"zeros"> {
+def DL_ZerosOp : DL_InferOp<"zeros", [DL_Differentiable]> {
   let summary = "a tensor of zeros whose batch size is that of another value";
   let description = [{
     Returns zeros of shape `[N] + shape`, where `N` is dimension 0 of `like` (only its
@@ -348,7 +386,7 @@ def DL_TimeStepOp : DL_InferOp<"time_step"> {
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_LstmCellOp : DL_InferOp<"lstm_cell"> {
+def DL_LstmCellOp : DL_InferOp<"lstm_cell", [DL_Differentiable]> {
   let summary = "the elementwise part of one LSTM step: gates and c_{t-1} to h_t and c_t";
   let description = [{
     `gates` is `[N, 4H]`, the pre-activations `x_t W^T + h_{t-1} U^T + b` in PyTorch's
@@ -372,7 +410,7 @@ def DL_LstmCellOp : DL_InferOp<"lstm_cell"> {
 // Gradient ops (built by --dl-autodiff)
 //===----------------------------------------------------------------------===//
 
-def DL_Conv2dGradInputOp : DL_InferOp<"conv2d_grad_input"> {
+def DL_Conv2dGradInputOp : DL_GradOp<"conv2d_grad_input"> {
   let summary = "gradient of conv2d with respect to its input";
   let description = [{
     `input_size` gives the input's spatial size, which strides make ambiguous otherwise.
@@ -388,7 +426,7 @@ def DL_Conv2dGradInputOp : DL_InferOp<"conv2d_grad_input"> {
   let assemblyFormat = "$grad `,` $filter attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_Conv2dGradFilterOp : DL_InferOp<"conv2d_grad_filter"> {
+def DL_Conv2dGradFilterOp : DL_GradOp<"conv2d_grad_filter"> {
   let summary = "gradient of conv2d with respect to its filter";
   let description = [{
     ```mlir
@@ -402,7 +440,7 @@ def DL_Conv2dGradFilterOp : DL_InferOp<"conv2d_grad_filter"> {
   let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_MaxPool2dGradOp : DL_InferOp<"maxpool2d_grad"> {
+def DL_MaxPool2dGradOp : DL_GradOp<"maxpool2d_grad"> {
   let summary = "gradient of maxpool2d: routes each gradient to its window's maximum";
   let description = [{
     Ties go to the first maximum in row-major window order. With the `relu` flag, set by
@@ -422,7 +460,7 @@ def DL_MaxPool2dGradOp : DL_InferOp<"maxpool2d_grad"> {
   let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_ReluGradOp : DL_InferOp<"relu_grad"> {
+def DL_ReluGradOp : DL_GradOp<"relu_grad"> {
   let summary = "gradient of relu, computed from its output";
   let description = [{
     `dx = y > 0 ? dy : 0`, where `y` is the relu's result.
@@ -436,7 +474,21 @@ def DL_ReluGradOp : DL_InferOp<"relu_grad"> {
   let assemblyFormat = "$grad `,` $output attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_BiasAddGradOp : DL_InferOp<"bias_add_grad"> {
+def DL_SigmoidGradOp : DL_ElementwiseOp<"sigmoid_grad", [DL_GradientResults]> {
+  let summary = "gradient of sigmoid, computed from its output";
+  let description = [{
+    `dx = dy * y * (1 - y)`, where `y` is the sigmoid's result.
+
+    ```mlir
+    %dx = dl.sigmoid_grad %dy, %y : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$output);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $output attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_BiasAddGradOp : DL_GradOp<"bias_add_grad"> {
   let summary = "gradient of bias_add with respect to the bias: a sum over all other axes";
   let description = [{
     ```mlir
@@ -448,7 +500,7 @@ def DL_BiasAddGradOp : DL_InferOp<"bias_add_grad"> {
   let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_SoftmaxXentGradOp : DL_InferOp<"softmax_xent_grad"> {
+def DL_SoftmaxXentGradOp : DL_GradOp<"softmax_xent_grad"> {
   let summary = "gradient of the mean softmax cross-entropy with respect to the logits";
   let description = [{
     `dlogits = (softmax(logits) - onehot(labels)) / N`.
@@ -462,7 +514,7 @@ def DL_SoftmaxXentGradOp : DL_InferOp<"softmax_xent_grad"> {
   let assemblyFormat = "$logits `,` $labels attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_AvgPool2dGradOp : DL_InferOp<"avgpool2d_grad"> {
+def DL_AvgPool2dGradOp : DL_GradOp<"avgpool2d_grad"> {
   let summary = "gradient of avgpool2d: spreads each gradient evenly over its window";
   let description = [{
     ```mlir
@@ -476,7 +528,7 @@ def DL_AvgPool2dGradOp : DL_InferOp<"avgpool2d_grad"> {
   let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_BatchNormGradOp : DL_InferOp<"batch_norm_grad"> {
+def DL_BatchNormGradOp : DL_GradOp<"batch_norm_grad"> {
   let summary = "gradients of batch_norm_train with respect to input, gamma and beta";
   let description = [{
     Uses the batch mean and inverse standard deviation saved by `dl.batch_norm_train`.
@@ -492,7 +544,7 @@ def DL_BatchNormGradOp : DL_InferOp<"batch_norm_grad"> {
   let assemblyFormat = "$input `,` $grad `,` $gamma `,` $mean `,` $inv_std attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_LrnGradOp : DL_InferOp<"lrn_grad"> {
+def DL_LrnGradOp : DL_GradOp<"lrn_grad"> {
   let summary = "gradient of lrn with respect to its input";
   let description = [{
     With `s = bias + alpha * sqr_sum` as in `dl.lrn` and `y` its result:
@@ -510,7 +562,7 @@ def DL_LrnGradOp : DL_InferOp<"lrn_grad"> {
   let assemblyFormat = "$grad `,` $input `,` $output attr-dict `:` functional-type(operands, results)";
 }
 
-def DL_LstmCellGradOp : DL_InferOp<"lstm_cell_grad"> {
+def DL_LstmCellGradOp : DL_GradOp<"lstm_cell_grad"> {
   let summary = "gradient of lstm_cell with respect to its gates and c_prev";
   let description = [{
     Takes the forward operands and the gradients of both results (autodiff passes a

@@ -1,7 +1,8 @@
 //===- Executor.cpp - runs a plan's kernel program on the CPU ----*- C++ -*-===//
 //
-// A switch over kernel kinds into the kernel library: the compiler already chose every
-// shape, buffer and offset, so nothing here allocates or decides.
+// A switch over kernel kinds into the kernel library, generated from the `cpu` column of
+// runtime/plan/KernelKinds.def: the compiler already chose every shape, buffer and offset,
+// so nothing here allocates or decides.
 //
 #include "runtime/cpu/Executor.h"
 
@@ -37,78 +38,26 @@ cpu::LrnShape lrnShape(const plan::Kernel &k) {
 }
 
 /// The bias argument (always the last) when the epilogue asks for one.
-const float *epilogueBias(const plan::Kernel &k, int64_t epi, float *const *a) {
-  return (epi & plan::kEpilogueBias) ? a[k.args.size() - 1] : nullptr;
+const float *epilogueBias(const plan::Kernel &k, float *const *a) {
+  return (plan::kernelEpilogue(k) & plan::kEpilogueBias) ? a[k.args.size() - 1] : nullptr;
 }
+bool epilogueRelu(const plan::Kernel &k) {
+  return plan::kernelEpilogue(k) & plan::kEpilogueRelu;
+}
+/// Label buffers hold int32 class ids.
+const int32_t *labels(const float *a) { return reinterpret_cast<const int32_t *>(a); }
 
 } // namespace
 
 void cpu::runKernel(const plan::Kernel &k, float *const *a) {
-  const auto &i = k.ints;
+  [[maybe_unused]] const std::vector<int64_t> &i = k.ints;
+  [[maybe_unused]] const std::vector<float> &f = k.floats;
+  // One case per line of the table, calling its `cpu` column.
   switch (k.kind) {
-  case KernelKind::Conv2dFwd: {
-    int64_t epi = plan::kernelEpilogue(k);
-    return cpu::conv2dForward(convShape(i), a[0], a[1], a[2], a[3], epilogueBias(k, epi, a),
-                              epi & plan::kEpilogueRelu);
-  }
-  case KernelKind::Conv2dBwdData:
-    return cpu::conv2dBackwardData(convShape(i), a[0], a[1], a[2], a[3]);
-  case KernelKind::Conv2dBwdFilter:
-    return cpu::conv2dBackwardFilter(convShape(i), a[0], a[1], a[2], a[3]);
-  case KernelKind::MaxPoolFwd:
-    return cpu::maxPool2dForward(poolShape(i), a[0], a[1]);
-  case KernelKind::MaxPoolBwd:
-    return cpu::maxPool2dBackward(poolShape(i), a[0], a[1], a[2],
-                                  plan::kernelEpilogue(k) & plan::kEpilogueRelu);
-  case KernelKind::Relu:
-    return cpu::reluForward(i[0], a[0], a[1]);
-  case KernelKind::ReluBwd:
-    return cpu::reluBackward(i[0], a[0], a[1], a[2]);
-  case KernelKind::BiasAdd:
-    return cpu::biasAdd(i[0], i[1], i[2], a[0], a[1], a[2]);
-  case KernelKind::BiasAddBwd:
-    return cpu::biasAddBackward(i[0], i[1], i[2], a[0], a[1]);
-  case KernelKind::Matmul: {
-    int64_t epi = plan::kernelEpilogue(k);
-    return cpu::matmul(i[0], i[1], i[2], i[3], i[4], a[0], a[1], a[2], epilogueBias(k, epi, a),
-                       epi & plan::kEpilogueRelu);
-  }
-  case KernelKind::Add:
-    return cpu::add(i[0], a[0], a[1], a[2]);
-  case KernelKind::SoftmaxXent:
-    return cpu::softmaxXentForward(i[0], i[1], a[0], reinterpret_cast<const int32_t *>(a[1]),
-                                   a[2]);
-  case KernelKind::SoftmaxXentBwd:
-    return cpu::softmaxXentBackward(i[0], i[1], a[0], reinterpret_cast<const int32_t *>(a[1]),
-                                    a[2]);
-  case KernelKind::Accuracy:
-    return cpu::accuracy(i[0], i[1], a[0], reinterpret_cast<const int32_t *>(a[1]), a[2]);
-  case KernelKind::SgdMomentum:
-    return cpu::sgdMomentum(i[0], k.floats[0], k.floats[1], k.floats[2], a[0], a[1], a[2]);
-  case KernelKind::BatchNormTrain:
-    return cpu::batchNormTrain(i[0], i[1], i[2], k.floats[0], k.floats[1], a[0], a[1], a[2], a[3],
-                               a[4], a[5], a[6], a[7]);
-  case KernelKind::BatchNormEval:
-    return cpu::batchNormEval(i[0], i[1], i[2], k.floats[0], a[0], a[1], a[2], a[3], a[4], a[5]);
-  case KernelKind::BatchNormBwd:
-    return cpu::batchNormBackward(i[0], i[1], i[2], a[0], a[1], a[2], a[3], a[4], a[5], a[6],
-                                  a[7]);
-  case KernelKind::AvgPoolFwd:
-    return cpu::avgPool2dForward(poolShape(i), a[0], a[1]);
-  case KernelKind::AvgPoolBwd:
-    return cpu::avgPool2dBackward(poolShape(i), a[0], a[1]);
-  case KernelKind::LrnFwd:
-    return cpu::lrnForward(lrnShape(k), a[0], a[1]);
-  case KernelKind::LrnBwd:
-    return cpu::lrnBackward(lrnShape(k), a[0], a[1], a[2], a[3]);
-  case KernelKind::Zeros:
-    return cpu::zeros(i[0], a[0]);
-  case KernelKind::TimeStep:
-    return cpu::timeStep(i[0], i[1], i[2], i[3], a[0], a[1]);
-  case KernelKind::LstmCellFwd:
-    return cpu::lstmCellForward(i[0], i[1], k.floats[0], a[0], a[1], a[2], a[3]);
-  case KernelKind::LstmCellBwd:
-    return cpu::lstmCellBackward(i[0], i[1], k.floats[0], a[0], a[1], a[2], a[3], a[4], a[5]);
+#define DLC_KERNEL_KIND(Enum, name, params, ints, floats, epilogues, tolerance, flops, cpu)         \
+  case KernelKind::Enum:                                                                           \
+    return cpu;
+#include "runtime/plan/KernelKinds.def"
   case KernelKind::NumKinds:
     break;
   }

@@ -241,6 +241,17 @@ void reluBackwardRange(const float *dy, const float *y, float *dx, int64_t b, in
     dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
+void sigmoidRange(const float *x, float *y, int64_t b, int64_t e) {
+  for (int64_t i = b; i < e; ++i)
+    y[i] = 1.0f / (1.0f + std::exp(-x[i]));
+}
+
+DLC_VECTORIZED
+void sigmoidBackwardRange(const float *dy, const float *y, float *dx, int64_t b, int64_t e) {
+  for (int64_t i = b; i < e; ++i)
+    dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+}
+
 DLC_VECTORIZED
 void addRange(const float *a, const float *b, float *y, int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; ++i)
@@ -332,6 +343,15 @@ void reluForward(size_t n, const float *x, float *y) {
 void reluBackward(size_t n, const float *dy, const float *y, float *dx) {
   parallelFor(n, kElementGrain,
               [&](int64_t b, int64_t e, int) { reluBackwardRange(dy, y, dx, b, e); });
+}
+
+void sigmoidForward(size_t n, const float *x, float *y) {
+  parallelFor(n, kElementGrain, [&](int64_t b, int64_t e, int) { sigmoidRange(x, y, b, e); });
+}
+
+void sigmoidBackward(size_t n, const float *dy, const float *y, float *dx) {
+  parallelFor(n, kElementGrain,
+              [&](int64_t b, int64_t e, int) { sigmoidBackwardRange(dy, y, dx, b, e); });
 }
 
 void biasAdd(size_t outer, size_t channels, size_t inner, const float *x, const float *b, float *y) {

@@ -48,6 +48,11 @@ void reluForward(size_t n, const float *x, float *y);
 /// Uses the forward output rather than the input, so x need not be kept alive; dx may alias dy.
 void reluBackward(size_t n, const float *dy, const float *y, float *dx);   // dx = y > 0 ? dy : 0
 
+/// y = 1 / (1 + exp(-x)); y may alias x.
+void sigmoidForward(size_t n, const float *x, float *y);
+/// dx = dy * y * (1 - y) from the forward output y; dx may alias dy.
+void sigmoidBackward(size_t n, const float *dy, const float *y, float *dx);
+
 /// y[o][c][i] = x[o][c][i] + b[c]  (outer x channels x inner); y may alias x.
 void biasAdd(size_t outer, size_t channels, size_t inner, const float *x, const float *b, float *y);
 /// db[c] = sum over outer, inner of dy  (db overwritten)

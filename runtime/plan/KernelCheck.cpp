@@ -31,7 +31,7 @@ double poolOut(const std::vector<int64_t> &i) {
 }
 
 const KernelKindInfo kInfo[] = {
-#define DLC_KERNEL_KIND(Enum, name, params, ints, floats, epilogues, tolerance, flops)              \
+#define DLC_KERNEL_KIND(Enum, name, params, ints, floats, epilogues, tolerance, flops, cpu)         \
   {name, params, countParams(params), ints, floats, epilogues, tolerance},
 #include "runtime/plan/KernelKinds.def"
 };
@@ -151,7 +151,7 @@ double kernelFlops(const Kernel &k) {
   if (i.size() < kernelKindInfo(k.kind).ints)
     return 0;
   switch (k.kind) {
-#define DLC_KERNEL_KIND(Enum, name, params, ints, floats, epilogues, tolerance, flops)              \
+#define DLC_KERNEL_KIND(Enum, name, params, ints, floats, epilogues, tolerance, flops, cpu)         \
   case KernelKind::Enum:                                                                           \
     return flops;
 #include "runtime/plan/KernelKinds.def"
@@ -233,14 +233,10 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
       n = {y, x};
     break;
   }
-  case KernelKind::Relu:
-  case KernelKind::Zeros:
-    if (!a.sizes({0}))
-      return false;
-    n.assign(info.args, uint64_t(a[0]));
-    break;
-  case KernelKind::ReluBwd:
-  case KernelKind::Add:
+  // Elementwise kinds (the table's DLC_ELEMENTWISE_KIND lines): every argument has n elements.
+#define DLC_ELEMENTWISE_KIND(Enum, name, params, flopsPerElement, cpu, cuda)                       \
+  case KernelKind::Enum:
+#include "runtime/plan/KernelKinds.def"
     if (!a.sizes({0}))
       return false;
     n.assign(info.args, uint64_t(a[0]));

@@ -197,3 +197,21 @@ func.func @zeros_shape(%x: tensor<2x3xf32>) {
   %0 = dl.zeros %x {shape = array<i64: 0>} : (tensor<2x3xf32>) -> tensor<2x0xf32>
   return
 }
+
+// -----
+
+func.func @sigmoid_grad_shapes(%dy: tensor<?x5xf32>, %y: tensor<?x4xf32>) {
+  // expected-error @+2 {{sigmoid_grad: operands must have the same shape}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.sigmoid_grad %dy, %y : (tensor<?x5xf32>, tensor<?x4xf32>) -> tensor<?x5xf32>
+  return
+}
+
+// -----
+
+func.func @sigmoid_type(%x: tensor<?x5xf32>) {
+  // expected-error @+2 {{'dl.sigmoid' op inferred type(s) 'tensor<?x5xf32>' are incompatible with return type(s) of operation 'tensor<?x4xf32>'}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.sigmoid %x : (tensor<?x5xf32>) -> tensor<?x4xf32>
+  return
+}

@@ -49,6 +49,10 @@ func.func @forward(%x: tensor<?x1x28x28xf32>, %y: tensor<?xi32>) -> (tensor<f32>
   %dr = dl.maxpool2d_grad %ds, %r {kernel = array<i64: 2, 2>, padding = array<i64: 0, 0>, stride = array<i64: 2, 2>} : (tensor<?x6x14x14xf32>, tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
   // CHECK: dl.relu_grad
   %dc = dl.relu_grad %dr, %r : (tensor<?x6x28x28xf32>, tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
+  // CHECK: dl.sigmoid %{{.*}} : (tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
+  %sg = dl.sigmoid %cb : (tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
+  // CHECK: dl.sigmoid_grad %{{.*}}, %{{.*}} : (tensor<?x6x28x28xf32>, tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
+  %dsg = dl.sigmoid_grad %dr, %sg : (tensor<?x6x28x28xf32>, tensor<?x6x28x28xf32>) -> tensor<?x6x28x28xf32>
   // CHECK: dl.bias_add_grad
   %db = dl.bias_add_grad %dc {axis = 1 : i64} : (tensor<?x6x28x28xf32>) -> tensor<6xf32>
   // CHECK: dl.conv2d_grad_filter

@@ -18,7 +18,8 @@ namespace dlc::cudatest {
 /// add, SGD with weight decay, a matmul with both operands transposed, batch norm (training,
 /// inference, backward), average pooling (windowed and global, forward and backward) and
 /// local response normalisation (two betas, forward and backward) and the recurrent kernels
-/// (zeros, time_step, LSTM cell forward and backward). New buffers are appended
+/// (zeros, time_step, LSTM cell forward and backward), sigmoid forward and backward. New
+/// buffers are appended
 /// to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
@@ -132,6 +133,10 @@ inline void addCoverageProgram(plan::Plan &plan) {
        {buffer("gates", 60), buffer("cPrev", 15), buffer("dh", 15), buffer("dc", 15),
         buffer("dgates", 60), buffer("dcPrev", 15)},
        {1.0f});
+  // Sigmoid over 37 elements and its gradient.
+  call(KernelKind::Sigmoid, "sigmoid", {37}, {buffer("x", 37), buffer("y", 37)});
+  call(KernelKind::SigmoidBwd, "sigmoid_grad", {37},
+       {buffer("dy", 37), buffer("y", 37), buffer("dx", 37)});
   // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].
   call(KernelKind::Matmul, "matmul_tt", {5, 7, 3, 1, 1},
        {buffer("a", 15), buffer("b", 21), buffer("c", 35)});

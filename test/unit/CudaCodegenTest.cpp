@@ -195,7 +195,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 44u);
+  ASSERT_EQ(launches.size(), 46u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
@@ -212,6 +212,9 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   // Pooling gradients with the fused relu mask on the pooled value.
   EXPECT_NE(src.find("// pool_grad_relu: "), std::string::npos);
   EXPECT_NE(src.find("] > 0.0f ? acc : 0.0f;"), std::string::npos);
+  // Elementwise kinds get their statement from the kernel table.
+  EXPECT_NE(src.find("    y[idx] = 1.0f / (1.0f + expf(-x[idx]));\n"), std::string::npos);
+  EXPECT_NE(src.find("    dx[idx] = dy[idx] * y[idx] * (1.0f - y[idx]);\n"), std::string::npos);
 }
 
 TEST(CudaCodegen, PoolingGradientTakesNoBias) {

@@ -351,6 +351,32 @@ TEST(KernelsTest, ReluBackwardGradient) {
   checkGradient(x, dx, r, fwd);
 }
 
+TEST(KernelsTest, SigmoidForward) {
+  Vec x = {-100.0f, -2.0f, 0.0f, 0.5f, 100.0f}, y(x.size(), kGarbage);
+  sigmoidForward(x.size(), x.data(), y.data());
+  Vec expected(x.size());
+  for (size_t i = 0; i < x.size(); ++i)
+    expected[i] = float(1.0 / (1.0 + std::exp(-double(x[i]))));
+  expectAllNear(y, expected, 1e-6f);
+  EXPECT_EQ(y[2], 0.5f);
+  EXPECT_EQ(y[0], 0.0f); // exp(100) overflows to inf: no NaN
+  sigmoidForward(x.size(), x.data(), x.data()); // in place
+  expectAllNear(x, y, 0.0f);
+}
+
+TEST(KernelsTest, SigmoidBackwardGradient) {
+  std::mt19937 rng(16);
+  Vec x = randomVec(rng, 64, -4.0f, 4.0f);
+  auto fwd = [&] {
+    Vec y(x.size());
+    sigmoidForward(x.size(), x.data(), y.data());
+    return y;
+  };
+  Vec y = fwd(), r = randomVec(rng, x.size()), dx(x.size(), kGarbage);
+  sigmoidBackward(x.size(), r.data(), y.data(), dx.data());
+  checkGradient(x, dx, r, fwd);
+}
+
 TEST(KernelsTest, BiasAddForwardAndInPlace) {
   const size_t outer = 2, channels = 3, inner = 4;
   Vec x(outer * channels * inner), b = {1.0f, -2.0f, 0.5f}, expected(x.size());

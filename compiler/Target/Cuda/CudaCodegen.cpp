@@ -3,8 +3,9 @@
 // One pass over the program's kernel calls. Each call is checked against its kind (attribute
 // and buffer counts, positive sizes), then lowered:
 //
-//   - elementwise kinds: one thread per output element, grid-stride loop, 256-thread blocks
-//     and at most kMaxBlocks blocks (beyond that each thread takes several elements);
+//   - elementwise kinds (KernelKinds.def gives their statement): one thread per output
+//     element, grid-stride loop, 256-thread blocks and at most kMaxBlocks blocks (beyond
+//     that each thread takes several elements);
 //   - reductions: one thread per output (bias_add_bwd: a channel; softmax_xent_bwd: a row;
 //     maxpool_bwd: an input element, gathering from the windows that contain it);
 //   - scalar outputs (softmax_xent, accuracy): a single thread, which keeps them free of
@@ -175,7 +176,6 @@ private:
   std::string lrnNegPower(const std::string &scale);
   void lrnFwd();
   void lrnBwd();
-  void zeros();
   void timeStep();
   void lstmActivations();
   void lstmCellFwd();
@@ -557,13 +557,6 @@ void KernelEmitter::lrnBwd() {
 // of each row, sigmoid and tanh written with expf as 1 / (1 + e^-x) and 2 / (1 + e^-2x) - 1,
 // the CPU's formulas (runtime/cpu/RecurrentKernels.cpp, whose exp is within a few ulp of expf).
 
-void KernelEmitter::zeros() {
-  open("fill with zeros");
-  loop(i[0]);
-  os << "    y[idx] = 0.0f;\n";
-  close();
-}
-
 void KernelEmitter::timeStep() {
   const int64_t n = i[0], steps = i[1], f = i[2], step = i[3];
   open("x[:, " + std::to_string(step) + ", :] of a [n, " + std::to_string(steps) + ", " +
@@ -777,12 +770,6 @@ bool KernelEmitter::run(std::string &err) {
   case KernelKind::MaxPoolBwd:
     maxPoolBwd();
     break;
-  case KernelKind::Relu:
-    elementwise("y[idx] = x[idx] > 0.0f ? x[idx] : 0.0f;");
-    break;
-  case KernelKind::ReluBwd:
-    elementwise("dx[idx] = y[idx] > 0.0f ? dy[idx] : 0.0f;");
-    break;
   case KernelKind::BiasAdd:
     biasAdd();
     break;
@@ -791,9 +778,6 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::Matmul:
     matmulLibrary();
-    break;
-  case KernelKind::Add:
-    elementwise("y[idx] = a[idx] + b[idx];");
     break;
   case KernelKind::SoftmaxXent:
     softmaxXent();
@@ -828,9 +812,6 @@ bool KernelEmitter::run(std::string &err) {
   case KernelKind::LrnBwd:
     lrnBwd();
     break;
-  case KernelKind::Zeros:
-    zeros();
-    break;
   case KernelKind::TimeStep:
     timeStep();
     break;
@@ -840,6 +821,12 @@ bool KernelEmitter::run(std::string &err) {
   case KernelKind::LstmCellBwd:
     lstmCellBwd();
     break;
+  // Elementwise kinds: the table's statement, once per element.
+#define DLC_ELEMENTWISE_KIND(Enum, name, params, flopsPerElement, cpu, cuda)                       \
+  case KernelKind::Enum:                                                                           \
+    elementwise(cuda);                                                                             \
+    break;
+#include "runtime/plan/KernelKinds.def"
   case KernelKind::NumKinds: // check() rejected it
     break;
   }

@@ -1,0 +1,108 @@
+//===- LinearRules.cpp - rules of convolution and matmul --------*- C++ -*-===//
+//
+// Gradient and kernel lowering (DLInterfaces.td) of dl.conv2d, its two gradient ops and
+// dl.matmul, with their fused bias/relu epilogues (which have no gradient rule: the
+// epilogues are fused after autodiff).
+//
+#include "dialects/dl/DLOps.h"
+
+using namespace mlir;
+using namespace mlir::dl;
+namespace plan = dlc::plan;
+using plan::KernelKind;
+
+namespace {
+std::vector<int64_t> convInts(ArrayRef<int64_t> x, ArrayRef<int64_t> w, ArrayRef<int64_t> s,
+                              ArrayRef<int64_t> p) {
+  return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], s[0], s[1], p[0], p[1]};
+}
+uint64_t convScratch(ArrayRef<int64_t> x, ArrayRef<int64_t> w, ArrayRef<int64_t> y) {
+  return uint64_t(x[1] * w[2] * w[3] * y[2] * y[3]) * 4; // one image's im2col matrix
+}
+/// Appends the epilogue bits of a fused conv/matmul to `ints` (when any) and its bias to
+/// `trailing`.
+void epilogue(Value bias, bool relu, std::vector<int64_t> &ints, SmallVectorImpl<Value> &trailing) {
+  int64_t bits = 0;
+  if (bias) {
+    bits |= plan::kEpilogueBias;
+    trailing.push_back(bias);
+  }
+  if (relu)
+    bits |= plan::kEpilogueRelu;
+  if (bits)
+    ints.push_back(bits);
+}
+LogicalResult refuseEpilogue(Operation *op) {
+  return op->emitOpError("has a fused epilogue; run --dl-autodiff before --dl-fuse-epilogues");
+}
+} // namespace
+
+LogicalResult Conv2dOp::buildGradient(GradientBuilder &g) {
+  if (getBias() || getRelu())
+    return refuseEpilogue(*this);
+  Value dy = g.grad(getResult()), x = getInput(), w = getFilter();
+  auto xs = shapeOf(x), ws = shapeOf(w);
+  OpBuilder &b = g.builder();
+  if (g.wants(x))
+    g.accumulate(x, b.create<Conv2dGradInputOp>(getLoc(), dy, w, ArrayRef<int64_t>{xs[2], xs[3]},
+                                                getStride(), getPadding()));
+  if (g.wants(w))
+    g.accumulate(w, b.create<Conv2dGradFilterOp>(getLoc(), dy, x, ArrayRef<int64_t>{ws[2], ws[3]},
+                                                 getStride(), getPadding()));
+  return success();
+}
+LogicalResult Conv2dOp::lowerToKernels(KernelBuilder &k) {
+  auto x = shapeOf(getInput()), w = shapeOf(getFilter()), y = shapeOf(getResult());
+  KernelBuilder::Call c{KernelKind::Conv2dFwd, {getInput(), getFilter()},
+                        convInts(x, w, getStride(), getPadding())};
+  c.workspaceBytes = convScratch(x, w, y);
+  epilogue(getBias(), getRelu(), c.ints, c.trailing);
+  k.call(*this, c);
+  return success();
+}
+LogicalResult Conv2dGradInputOp::lowerToKernels(KernelBuilder &k) {
+  auto dy = shapeOf(getGrad()), w = shapeOf(getFilter()), x = shapeOf(getResult());
+  KernelBuilder::Call c{KernelKind::Conv2dBwdData, {getGrad(), getFilter()},
+                        convInts(x, w, getStride(), getPadding())};
+  c.workspaceBytes = convScratch(x, w, dy);
+  k.call(*this, c);
+  return success();
+}
+LogicalResult Conv2dGradFilterOp::lowerToKernels(KernelBuilder &k) {
+  auto dy = shapeOf(getGrad()), x = shapeOf(getInput()), w = shapeOf(getResult());
+  KernelBuilder::Call c{KernelKind::Conv2dBwdFilter, {getGrad(), getInput()},
+                        convInts(x, w, getStride(), getPadding())};
+  c.workspaceBytes = convScratch(x, w, dy);
+  k.call(*this, c);
+  return success();
+}
+
+LogicalResult MatmulOp::buildGradient(GradientBuilder &g) {
+  if (getBias() || getRelu())
+    return refuseEpilogue(*this);
+  Value dy = g.grad(getResult()), a = getLhs(), w = getRhs();
+  bool ta = getTransposeA(), tb = getTransposeB();
+  OpBuilder &b = g.builder();
+  Location loc = getLoc();
+  // C = op(A) op(B): each case below is dC pushed through the transposes.
+  if (g.wants(a)) {
+    Value da = !ta ? b.create<MatmulOp>(loc, dy, w, Value(), false, !tb).getResult()
+                   : b.create<MatmulOp>(loc, w, dy, Value(), tb, true).getResult();
+    g.accumulate(a, da);
+  }
+  if (g.wants(w)) {
+    Value dw = !tb ? b.create<MatmulOp>(loc, a, dy, Value(), !ta, false).getResult()
+                   : b.create<MatmulOp>(loc, dy, a, Value(), true, ta).getResult();
+    g.accumulate(w, dw);
+  }
+  return success();
+}
+LogicalResult MatmulOp::lowerToKernels(KernelBuilder &k) {
+  auto a = shapeOf(getLhs()), c = shapeOf(getResult());
+  int64_t inner = getTransposeA() ? a[0] : a[1];
+  KernelBuilder::Call call{KernelKind::Matmul, {getLhs(), getRhs()},
+                           {c[0], c[1], inner, getTransposeA() ? 1 : 0, getTransposeB() ? 1 : 0}};
+  epilogue(getBias(), getRelu(), call.ints, call.trailing);
+  k.call(*this, call);
+  return success();
+}
