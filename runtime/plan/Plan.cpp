@@ -23,6 +23,7 @@
 
 #include "runtime/plan/Plan.h"
 
+#include "runtime/plan/AtomicFile.h"
 #include "runtime/plan/CudaLaunch.h"
 #include "runtime/plan/KernelCheck.h"
 
@@ -712,43 +713,7 @@ bool decodePlan(const std::vector<uint8_t> &bytes, Plan &plan, std::string &erro
 }
 
 bool writePlan(const Plan &plan, const std::string &path, std::string &error) {
-  std::vector<uint8_t> bytes = encodePlan(plan);
-  // Readers (a dlrun started while dlc is still writing, or after dlc was killed) must see
-  // either the old plan or the complete new one, never a prefix: write aside, then rename.
-  std::string temp = path + ".tmp." + std::to_string(getpid());
-  auto failWith = [&](int savedErrno, int fd) {
-    if (fd >= 0)
-      close(fd);
-    unlink(temp.c_str());
-    error = "cannot write '" + path + "': " + std::strerror(savedErrno);
-    return false;
-  };
-
-  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    // Nothing was created, so there is nothing to unlink; report before unlink can touch errno.
-    error = "cannot write '" + path + "': " + errnoText();
-    return false;
-  }
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return failWith(errno, fd);
-    }
-    done += static_cast<size_t>(n);
-  }
-  // Without fsync a crash shortly after the rename can leave an empty file under `path`
-  // on some filesystems, which is the very outcome the rename is meant to prevent.
-  if (fsync(fd) != 0)
-    return failWith(errno, fd);
-  if (close(fd) != 0)
-    return failWith(errno, -1);
-  if (rename(temp.c_str(), path.c_str()) != 0)
-    return failWith(errno, -1);
-  return true;
+  return writeFileAtomically(path, encodePlan(plan), "", error);
 }
 
 bool readPlan(const std::string &path, Plan &plan, std::string &error) {
