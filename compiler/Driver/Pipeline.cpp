@@ -57,12 +57,45 @@ LogicalResult dlc::runPasses(ModuleOp module, int64_t batch, bool fuse, PassStag
   return pm.run(module);
 }
 
+/// Refuses, at the layer that asks for it, any tensor of the batched training step above
+/// --max-tensor-bytes. The importer checked sizes per example; this is the check with the batch,
+/// and it bounds every size the lowering and the arena layout multiply and add.
+static LogicalResult checkTensorSizes(ModuleOp module, const ModelLimits &limits) {
+  WalkResult r = module.walk([&](Operation *op) {
+    for (Type t : op->getResultTypes()) {
+      auto rt = dyn_cast<RankedTensorType>(t);
+      if (!rt)
+        continue;
+      std::optional<int64_t> bytes = tensorBytes(rt.getShape(), ShapedType::kDynamic);
+      if (bytes && *bytes <= limits.maxTensorBytes)
+        continue;
+      std::string type;
+      llvm::raw_string_ostream os(type);
+      os << rt;
+      emitError(op->getLoc()) << op->getName() << " result " << type << " needs "
+                              << (bytes ? std::to_string(*bytes) : "more than 2^63")
+                              << " bytes, more than the limit of " << limits.maxTensorBytes
+                              << " (--max-tensor-bytes)";
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return failure(r.wasInterrupted());
+}
+
 FailureOr<plan::Plan> dlc::makePlan(ModuleOp module, const ModelConfig &config,
                                     const std::string &source, bool withIR) {
   plan::Plan plan;
-  if (failed(lowerToKernels(module, plan)))
+  if (failed(checkTensorSizes(module, config.limits)) || failed(lowerToKernels(module, plan)))
     return failure();
   layoutArena(plan);
+  if (plan.arenaBytes > uint64_t(config.limits.maxPlanBytes)) {
+    emitError(module.getLoc()) << "the plan needs " << plan.arenaBytes
+                               << " bytes of memory (parameters, state and activations), more "
+                                  "than the limit of "
+                               << config.limits.maxPlanBytes << " (--max-plan-bytes)";
+    return failure();
+  }
   plan.model = config.name;
   plan.source = source;
   plan.train = config.train;
