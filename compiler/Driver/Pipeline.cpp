@@ -8,9 +8,28 @@
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
 using namespace dlc;
+
+/// Keeps a diagnostic on one readable line whatever the model file holds: messages quote its
+/// names and keys, which may contain newlines or control bytes and be megabytes long.
+static std::string oneLine(const std::string &text) {
+  constexpr size_t kMaxChars = 1000;
+  std::string out;
+  for (unsigned char c : text) {
+    if (c == '\n')
+      out += "\\n";
+    else if (c < 0x20 || c == 0x7f)
+      out += llvm::formatv("\\x{0:x-2}", unsigned(c)).str();
+    else
+      out += char(c);
+  }
+  if (out.size() > kMaxChars)
+    out = out.substr(0, kMaxChars / 2) + " [...] " + out.substr(out.size() - kMaxChars / 2);
+  return out;
+}
 
 static void printDiagnostic(Diagnostic &d) {
   Location loc = d.getLocation();
@@ -30,8 +49,8 @@ static void printDiagnostic(Diagnostic &d) {
   default: llvm::errs() << "note: "; break;
   }
   if (!layer.empty())
-    llvm::errs() << "layer '" << layer << "': ";
-  llvm::errs() << d.str() << "\n";
+    llvm::errs() << "layer '" << oneLine(layer) << "': ";
+  llvm::errs() << oneLine(d.str()) << "\n";
 }
 
 OneLineDiagnostics::OneLineDiagnostics(MLIRContext &ctx)
