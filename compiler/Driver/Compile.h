@@ -24,7 +24,7 @@ struct CompileOptions {
   int64_t maskElements = 0;
   std::string target = "cpu"; // cpu | cuda
   std::string arch;           // cuda: sm_XX (default: from --gpu, else sm_75)
-  ModelLimits limits;         // --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes
+  ModelLimits limits;         // --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes, ...
 };
 
 /// Runs the whole pipeline: import, --dl-infer-shapes, --dl-autodiff, lowering to kernels,

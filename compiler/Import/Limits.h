@@ -27,6 +27,9 @@ struct ModelLimits {
   int64_t maxTensorBytes = int64_t(16) << 30;
   /// Bytes of the plan's arena, everything dlrun allocates for a step (`--max-plan-bytes`).
   int64_t maxPlanBytes = int64_t(256) << 30;
+  /// Bytes of the model file (`--max-model-bytes`): the YAML parser holds ~90 bytes per byte
+  /// of it, and 50,000 layers take 1.5-3 MB.
+  int64_t maxModelBytes = int64_t(4) << 20;
 };
 
 /// Largest value an integer field of a model file (units, kernel, stride, ...) may hold: it

@@ -758,6 +758,11 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
     return error(root, "missing required section 'layers'");
   if (!layers.IsSequence() || layers.size() == 0)
     return error(layers, "'layers' must be a non-empty list");
+  // Each layer builds at least one op: refuse a list over --max-ops before ordering it.
+  if (int64_t(layers.size()) > config.limits.maxOps)
+    return error(layers, "the graph would have at least " + Twine(uint64_t(layers.size())) +
+                             " ops (one per layer), more than the limit of " +
+                             Twine(config.limits.maxOps) + " (--max-ops)");
 
   std::string imageName = fn.getArgAttrOfType<StringAttr>(0, "dl.name").str();
   std::string labelName = fn.getArgAttrOfType<StringAttr>(1, "dl.name").str();
@@ -937,6 +942,13 @@ OwningOpRef<ModuleOp> dlc::importModel(MLIRContext &ctx, const std::string &path
   auto buf = llvm::MemoryBuffer::getFile(path);
   if (!buf) {
     emitError(UnknownLoc::get(&ctx)) << "cannot open '" << path << "': " << buf.getError().message();
+    return nullptr;
+  }
+  if (int64_t((*buf)->getBufferSize()) > config.limits.maxModelBytes) {
+    emitError(FileLineColLoc::get(&ctx, path, 1, 1))
+        << "the model file has " << (*buf)->getBufferSize()
+        << " bytes, more than the limit of " << config.limits.maxModelBytes
+        << " (--max-model-bytes)";
     return nullptr;
   }
   YAML::Node root;

@@ -221,7 +221,7 @@ bool readIdx(const std::string &path, uint32_t expectedMagic, const char *kind, 
   if (!f.open(path, error) || !f.readUpTo(bytes, 4 + 4 * (expectedMagic & 0xff), error) ||
       !parseIdxHeader(path, bytes, expectedMagic, kind, info, expected, error))
     return false;
-  bytes.reserve(size_t(std::min<uint64_t>(expected + kTrailingSlack, uint64_t(1) << 28)));
+  bytes.reserve(size_t(std::min<uint64_t>(expected + kTrailingSlack, uint64_t(1) << 26)));
   if (!f.readUpTo(bytes, expected + kTrailingSlack, error)) return false;
   if (bytes.size() > expected) {
     const bool more = bytes.size() == expected + kTrailingSlack;

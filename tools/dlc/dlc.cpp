@@ -71,6 +71,11 @@ static cl::opt<int64_t> maxPlanBytes("max-plan-bytes",
                                      cl::desc("Most bytes of the plan's memory (its arena)"),
                                      cl::init(kDefaultLimits.maxPlanBytes), cl::sub(compileCmd),
                                      cl::sub(memCmd), cl::cat(dlcCategory));
+static cl::opt<int64_t> maxModelBytes("max-model-bytes",
+                                      cl::desc("Most bytes of the model file"),
+                                      cl::init(kDefaultLimits.maxModelBytes),
+                                      cl::sub(compileCmd), cl::sub(memCmd),
+                                      cl::cat(dlcCategory));
 static cl::opt<bool> quiet("quiet", cl::desc("Print nothing on success"), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<dlc::EmitStage> emit(
     "emit", cl::desc("Print the IR at a stage instead of writing a plan"),
@@ -111,11 +116,11 @@ int main(int argc, char **argv) {
            << "'\n";
     return 1;
   }
-  dlc::ModelLimits limits{maxSteps, maxOps, maxTensorBytes, maxPlanBytes};
+  dlc::ModelLimits limits{maxSteps, maxOps, maxTensorBytes, maxPlanBytes, maxModelBytes};
   if (limits.maxSteps < 1 || limits.maxOps < 1 || limits.maxTensorBytes < 1 ||
-      limits.maxPlanBytes < 1) {
-    errs() << "dlc: error: --max-steps, --max-ops, --max-tensor-bytes and --max-plan-bytes "
-              "must be positive\n";
+      limits.maxPlanBytes < 1 || limits.maxModelBytes < 1) {
+    errs() << "dlc: error: --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes and "
+              "--max-model-bytes must be positive\n";
     return 1;
   }
   if (memCmd) {
