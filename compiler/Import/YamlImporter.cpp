@@ -236,6 +236,7 @@ private:
   Value images, labels;
   int64_t classes = 0;
   YAML::Node cropNode; // data.crop, checked against the image input once that is known
+  YAML::Node dataNode; // data, whose synthetic set is sized once the image input is known
   int64_t ops = 0;     // ops built so far, against config.limits.maxOps
 };
 
@@ -331,6 +332,17 @@ OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
                                      "]: the model sees the crops"),
            nullptr;
 
+  // dlrun generates a synthetic set whole: it is a tensor as any other.
+  for (const char *key : {"train_examples", "test_examples"}) {
+    if (!dataNode)
+      break;
+    SmallVector<int64_t> set(imageShape);
+    set[0] = std::string(key) == "train_examples" ? d.syntheticTrain : d.syntheticTest;
+    YAML::Node at = dataNode[key] ? dataNode[key] : dataNode;
+    if (failed(checkTensor(loc(at), set, Twine("data: the synthetic ") + key)))
+      return nullptr;
+  }
+
   auto f32 = b.getF32Type();
   auto imageType = RankedTensorType::get(imageShape, f32);
   auto labelType = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
@@ -403,6 +415,7 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
       return failure();
     d.syntheticTrain = *tr;
     d.syntheticTest = *te;
+    dataNode = n;
   } else if (d.format == "mnist" || d.format == "cifar10") {
     for (const char *split : {"train", "test"}) {
       YAML::Node s = n[split];

@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -67,8 +68,15 @@ bool loadData(const plan::Plan &p, bool train, int64_t limit, data::Dataset &d,
     int64_t n = train ? c.syntheticTrain : c.syntheticTest;
     if (limit > 0)
       n = std::min(n, limit);
-    d = data::synthetic(n, p.inputShape[0], p.inputShape[1], p.inputShape[2], p.classes,
-                        p.train.seed + (train ? 1 : 2));
+    try {
+      d = data::synthetic(n, p.inputShape[0], p.inputShape[1], p.inputShape[2], p.classes,
+                          p.train.seed + (train ? 1 : 2));
+    } catch (const std::exception &e) { // bad_alloc, length_error: a plan not made by this dlc
+      error = "data: cannot make " + std::to_string(n) + " synthetic examples of " +
+              std::to_string(p.inputShape[0]) + "x" + std::to_string(p.inputShape[1]) + "x" +
+              std::to_string(p.inputShape[2]) + ": " + e.what();
+      return false;
+    }
   } else {
     error = "the plan has no data section; add one to the model file (see docs/model-format.md)";
     return false;
