@@ -29,7 +29,8 @@ struct Dataset {
 ///   "/path/x: cannot open: No such file or directory"
 ///   "/path/x: truncated: expected 47040016 bytes of images, found 1000"
 ///   "/path/labels: labels file has 100 entries but images file has 60000"
-/// Byte counts in messages refer to the decompressed content. Labels must be in 0..9.
+/// Byte counts in messages refer to the decompressed content. Labels must be in 0..9. A file is
+/// decompressed no further than its header announces (plus 1 MiB, to report trailing data).
 /// `limit` > 0 loads at most that many examples (the whole files are still validated).
 bool loadMnist(const std::string &imagesPath, const std::string &labelsPath, Dataset &out, std::string &error,
                int64_t limit = 0);
@@ -37,7 +38,8 @@ bool loadMnist(const std::string &imagesPath, const std::string &labelsPath, Dat
 /// Loads one or more CIFAR-10 binary batch files (records of 1 label byte + 3072 bytes: 32x32 R plane,
 /// G plane, B plane), concatenating their records in the order given. Files may be gzipped.
 ///
-/// Each file's size must be a non-zero multiple of 3073 bytes and every label must be in 0..9.
+/// Each file's size must be a non-zero multiple of 3073 bytes, at most 60,000 records (read no
+/// further), and every label must be in 0..9.
 /// On failure returns false, leaves `out` unchanged and sets `error` to one line starting with the
 /// offending file's path. `limit` > 0 loads at most that many examples; files after the one that
 /// reaches the limit are not opened.
