@@ -61,7 +61,9 @@ void writeGzip(const std::string &path, const Bytes &bytes) {
 void writeGzipBomb(const std::string &path, const Bytes &header, uint64_t zeros) {
   gzFile gz = gzopen(path.c_str(), "wb9");
   ASSERT_NE(gz, nullptr) << path;
-  if (!header.empty()) ASSERT_EQ(gzwrite(gz, header.data(), unsigned(header.size())), int(header.size()));
+  if (!header.empty()) {
+    ASSERT_EQ(gzwrite(gz, header.data(), unsigned(header.size())), int(header.size()));
+  }
   const Bytes chunk(1u << 22, 0);
   for (uint64_t left = zeros; left > 0;) {
     const unsigned n = unsigned(std::min<uint64_t>(left, chunk.size()));
