@@ -19,6 +19,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <map>
@@ -47,17 +49,54 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"lstm", {"units", "return", "forget_bias", "init"}},
 };
 
+/// Names longer than this get no "did you mean" and are cut short in messages: a typo is
+/// made in a name someone typed, and edit distance costs the product of the two lengths.
+constexpr size_t kMaxSuggestLength = 64;
+
+/// The option closest to `word` by edit distance, if close enough to be a likely typo. A
+/// candidate whose length differs from `word`'s by at least the best distance so far cannot
+/// beat it and is skipped, and each distance is computed only up to that bound, so a file of
+/// many layers with a misspelled input is refused in time linear in its size.
 std::string nearest(const std::string &word, const std::vector<std::string> &options) {
+  if (word.size() > kMaxSuggestLength)
+    return "";
+  const size_t limit = std::max<size_t>(2, word.size() / 2); // farther is no typo
   std::string best;
-  unsigned bestDist = ~0u;
+  size_t bestDist = limit + 1;
   for (const std::string &o : options) {
-    unsigned d = llvm::StringRef(o).edit_distance(word);
+    size_t lengthGap = o.size() > word.size() ? o.size() - word.size() : word.size() - o.size();
+    if (o.size() > kMaxSuggestLength || lengthGap >= bestDist)
+      continue;
+    // edit_distance stops at MaxEditDistance and returns more than it.
+    size_t d = llvm::StringRef(o).edit_distance(word, true, unsigned(bestDist - 1));
     if (d < bestDist) {
       bestDist = d;
       best = o;
     }
   }
-  return bestDist <= std::max<size_t>(2, word.size() / 2) ? best : "";
+  return best;
+}
+
+/// `name` quoted for a message; one longer than kMaxSuggestLength is cut there, with its
+/// length: "'aaaa...' (4000000 characters)".
+std::string quoted(const std::string &name) {
+  if (name.size() <= kMaxSuggestLength)
+    return "'" + name + "'";
+  return "'" + name.substr(0, kMaxSuggestLength) + "...' (" + std::to_string(name.size()) +
+         " characters)";
+}
+
+/// Lines longer than this are refused before YAML parsing (see importModel).
+constexpr size_t kMaxLineLength = 1 << 16;
+
+/// The largest magnitude a float field may have: plans store 32-bit floats.
+constexpr double kFloatMax = std::numeric_limits<float>::max();
+
+/// A number as %g writes it: "0.9", "1e+06", "-3".
+std::string number(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
 }
 
 std::string joined(const std::vector<std::string> &v) {
@@ -106,7 +145,7 @@ private:
       if (std::find(allowed.begin(), allowed.end(), key) != allowed.end())
         continue;
       std::string hint = nearest(key, allowed);
-      return error(kv.first, "unknown field '" + key + "' in " + what +
+      return error(kv.first, "unknown field " + quoted(key) + " in " + what +
                                  (hint.empty() ? " (expected one of: " + joined(allowed) + ")"
                                                : " (did you mean '" + hint + "'?)"));
     }
@@ -165,7 +204,11 @@ private:
       return failure();
     return SmallVector<int64_t>{*x, *x};
   }
-  FailureOr<double> getFloat(const YAML::Node &map, const char *key, double dflt, double min) {
+  /// A number that is finite, fits a 32-bit float (plans store floats) and lies in
+  /// [min, max]. YAML spells infinity and NaN .inf and .nan, which would otherwise reach the
+  /// plan and surface only as a diverged run.
+  FailureOr<double> getFloat(const YAML::Node &map, const char *key, double dflt, double min,
+                             double max = kFloatMax) {
     YAML::Node v = map[key];
     if (!v)
       return dflt;
@@ -174,8 +217,22 @@ private:
       (void)error(v, Twine("field '") + key + "' must be a number");
       return failure();
     }
-    if (x < min) {
-      (void)error(v, Twine("field '") + key + "' must be >= " + std::to_string(min));
+    if (!std::isfinite(x)) {
+      (void)error(v, Twine("field '") + key + "' must be a finite number, got '" + v.Scalar() +
+                         "'");
+      return failure();
+    }
+    if (std::fabs(x) > kFloatMax) {
+      (void)error(v, Twine("field '") + key + "' is beyond the range of a 32-bit float, got " +
+                         number(x));
+      return failure();
+    }
+    if (x < min || x > max) {
+      (void)error(v, Twine("field '") + key + "' must be " +
+                         (max == kFloatMax    ? ">= " + number(min)
+                          : min == -kFloatMax ? "<= " + number(max)
+                                              : "between " + number(min) + " and " + number(max)) +
+                         ", got " + number(x));
       return failure();
     }
     return x;
@@ -363,8 +420,25 @@ OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
 
 LogicalResult Importer::parseTraining(const YAML::Node &n) {
   if (failed(checkMap(n, "'training'")) ||
-      failed(checkKeys(n, {"batch", "epochs", "seed", "log_every", "optimizer"}, "'training'")))
+      failed(checkKeys(n, {"batch", "epochs", "seed", "log_every", "optimizer", "on_nonfinite",
+                           "max_loss"},
+                       "'training'")))
     return failure();
+  auto onNonfinite = getString(n, "on_nonfinite", std::string("stop"));
+  auto maxLoss = getFloat(n, "max_loss", 0.0, 0);
+  if (failed(onNonfinite) || failed(maxLoss))
+    return failure();
+  if (*onNonfinite != "stop" && *onNonfinite != "warn") {
+    std::string hint = nearest(*onNonfinite, {"stop", "warn"});
+    return error(n["on_nonfinite"], "field 'on_nonfinite' must be stop or warn, got " +
+                                        quoted(*onNonfinite) +
+                                        (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+  }
+  if (n["max_loss"] && *maxLoss <= 0)
+    return error(n["max_loss"], "field 'max_loss' must be positive, got " + number(*maxLoss));
+  config.train.onNonfinite =
+      *onNonfinite == "stop" ? dlc::plan::OnNonfinite::Stop : dlc::plan::OnNonfinite::Warn;
+  config.train.maxLoss = float(*maxLoss);
   auto batch = getInt(n, "batch", 32, 1);
   auto epochs = getInt(n, "epochs", 1, 1);
   auto seed = getInt(n, "seed", 0, 0, std::numeric_limits<int64_t>::max());
@@ -387,8 +461,9 @@ LogicalResult Importer::parseTraining(const YAML::Node &n) {
   if (*type != "sgd")
     return error(opt["type"], "unknown optimizer '" + *type + "' (supported: sgd)");
   auto lr = getFloat(opt, "lr", 0.01, 0);
-  auto momentum = getFloat(opt, "momentum", 0.0, 0);
-  auto wd = getFloat(opt, "weight_decay", 0.0, 0);
+  // Momentum 1 or more never forgets a gradient: the step grows without bound.
+  auto momentum = getFloat(opt, "momentum", 0.0, 0, 1);
+  auto wd = getFloat(opt, "weight_decay", 0.0, 0, 1);
   if (failed(lr) || failed(momentum) || failed(wd))
     return failure();
   config.train.lr = *lr;
@@ -409,8 +484,10 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
   dlc::plan::DataConfig &d = config.data;
   d.format = *format;
   if (d.format == "synthetic") {
-    auto tr = getInt(n, "train_examples", 6000, 1);
-    auto te = getInt(n, "test_examples", 1000, 1);
+    // The plan format's bound on synthetic sets (runtime/plan/Plan.cpp checks it at load).
+    constexpr int64_t kMaxSyntheticExamples = 1 << 20;
+    auto tr = getInt(n, "train_examples", 6000, 1, kMaxSyntheticExamples);
+    auto te = getInt(n, "test_examples", 1000, 1, kMaxSyntheticExamples);
     if (failed(tr) || failed(te))
       return failure();
     d.syntheticTrain = *tr;
@@ -440,7 +517,7 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
     }
   } else {
     std::string hint = nearest(d.format, {"mnist", "cifar10", "synthetic"});
-    return error(n["format"], "unknown data format '" + d.format + "'" +
+    return error(n["format"], "unknown data format " + quoted(d.format) +
                                   (hint.empty() ? " (expected mnist, cifar10 or synthetic)"
                                                 : " (did you mean '" + hint + "'?)"));
   }
@@ -448,7 +525,7 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
     if (failed(checkMap(norm, "'normalize'")) ||
         failed(checkKeys(norm, {"mean", "std"}, "'normalize'")))
       return failure();
-    auto mean = getFloat(norm, "mean", 0.0, -1e30);
+    auto mean = getFloat(norm, "mean", 0.0, -kFloatMax);
     auto stddev = getFloat(norm, "std", 1.0, 1e-12);
     if (failed(mean) || failed(stddev))
       return failure();
@@ -545,7 +622,7 @@ FailureOr<Value> Importer::buildLstm(const YAML::Node &layer, Value x,
   Type unknown = UnrankedTensorType::get(b.getF32Type());
   auto units = getInt(layer, "units", std::nullopt, 1);
   auto ret = getString(layer, "return", std::string("last"));
-  auto forgetBias = getFloat(layer, "forget_bias", 1.0, -1e30);
+  auto forgetBias = getFloat(layer, "forget_bias", 1.0, -kFloatMax);
   auto init = getString(layer, "init", std::string("glorot_uniform"));
   if (failed(units) || failed(ret) || failed(forgetBias) || failed(init))
     return failure();
@@ -672,8 +749,9 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
     return typed(b.create<dl::AvgPool2dOp>(l, unknown, x, k, s, p));
   }
   if (op == "batch_norm") {
-    auto eps = getFloat(layer, "eps", 1e-5, 0);
-    auto momentum = getFloat(layer, "momentum", 0.1, 0);
+    auto eps = getFloat(layer, "eps", 1e-5, 0, 1);
+    // The running statistics' update weight: new = (1 - momentum) old + momentum batch.
+    auto momentum = getFloat(layer, "momentum", 0.1, 0, 1);
     if (failed(eps) || failed(momentum))
       return failure();
     if (xt.getRank() < 2)
@@ -811,7 +889,7 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
     auto keys = kLayerKeys.find(*op);
     if (keys == kLayerKeys.end()) {
       std::string hint = nearest(*op, opNames);
-      return error(layer["op"], "unknown op '" + *op + "'" +
+      return error(layer["op"], "unknown op " + quoted(*op) +
                                     (hint.empty() ? " (expected one of: " + joined(opNames) + ")"
                                                   : " (did you mean '" + hint + "'?)"));
     }
@@ -856,7 +934,7 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
         std::vector<std::string> known(order);
         known.push_back(imageName);
         std::string hint = nearest(in, known);
-        return error(info[n].inputNodes[i], "undefined input '" + in + "'" +
+        return error(info[n].inputNodes[i], "undefined input " + quoted(in) +
                                                 (hint.empty() ? "" : " (did you mean '" + hint +
                                                                          "'?)"));
       }
@@ -920,7 +998,7 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
     return failure();
   if (*lossOp != "softmax_cross_entropy") {
     std::string hint = nearest(*lossOp, {"softmax_cross_entropy"});
-    return error(loss["op"], "unknown loss '" + *lossOp + "'" +
+    return error(loss["op"], "unknown loss " + quoted(*lossOp) +
                                  (hint.empty() ? " (supported: softmax_cross_entropy)"
                                                : " (did you mean '" + hint + "'?)"));
   }
@@ -964,9 +1042,22 @@ OwningOpRef<ModuleOp> dlc::importModel(MLIRContext &ctx, const std::string &path
         << " (--max-model-bytes)";
     return nullptr;
   }
+  // yaml-cpp takes about a second per 4 MB scalar before anything can be checked; no model
+  // file needs a line this long, so refuse one before parsing.
+  llvm::StringRef text = (*buf)->getBuffer();
+  for (size_t start = 0, line = 1; start < text.size(); ++line) {
+    size_t end = std::min(text.find('\n', start), text.size());
+    if (end - start > kMaxLineLength) {
+      emitError(FileLineColLoc::get(&ctx, path, line, kMaxLineLength + 1))
+          << "line longer than " << kMaxLineLength << " characters ("
+          << end - start << "); a model file has no use for one";
+      return nullptr;
+    }
+    start = end + 1;
+  }
   YAML::Node root;
   try {
-    root = YAML::Load((*buf)->getBuffer().str());
+    root = YAML::Load(text.str());
   } catch (const YAML::Exception &e) {
     emitError(FileLineColLoc::get(&ctx, path, e.mark.line + 1, e.mark.column + 1))
         << "invalid YAML: " << e.msg;

@@ -9,6 +9,7 @@
 #include "runtime/cpu/LrnKernels.h"
 #include "runtime/cpu/NormPoolKernels.h"
 #include "runtime/cpu/RecurrentKernels.h"
+#include "runtime/plan/KernelCheck.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -35,10 +36,6 @@ cpu::LrnShape lrnShape(const plan::Kernel &k) {
           k.floats[0],    k.floats[1],    k.floats[2]};
 }
 
-/// The epilogue int at `index` (absent in plans without fused work: 0).
-int64_t epilogue(const plan::Kernel &k, size_t index) {
-  return k.ints.size() > index ? k.ints[index] : 0;
-}
 /// The bias argument (always the last) when the epilogue asks for one.
 const float *epilogueBias(const plan::Kernel &k, int64_t epi, float *const *a) {
   return (epi & plan::kEpilogueBias) ? a[k.args.size() - 1] : nullptr;
@@ -50,7 +47,7 @@ void cpu::runKernel(const plan::Kernel &k, float *const *a) {
   const auto &i = k.ints;
   switch (k.kind) {
   case KernelKind::Conv2dFwd: {
-    int64_t epi = epilogue(k, 11);
+    int64_t epi = plan::kernelEpilogue(k);
     return cpu::conv2dForward(convShape(i), a[0], a[1], a[2], a[3], epilogueBias(k, epi, a),
                               epi & plan::kEpilogueRelu);
   }
@@ -62,7 +59,7 @@ void cpu::runKernel(const plan::Kernel &k, float *const *a) {
     return cpu::maxPool2dForward(poolShape(i), a[0], a[1]);
   case KernelKind::MaxPoolBwd:
     return cpu::maxPool2dBackward(poolShape(i), a[0], a[1], a[2],
-                                  epilogue(k, 10) & plan::kEpilogueRelu);
+                                  plan::kernelEpilogue(k) & plan::kEpilogueRelu);
   case KernelKind::Relu:
     return cpu::reluForward(i[0], a[0], a[1]);
   case KernelKind::ReluBwd:
@@ -72,7 +69,7 @@ void cpu::runKernel(const plan::Kernel &k, float *const *a) {
   case KernelKind::BiasAddBwd:
     return cpu::biasAddBackward(i[0], i[1], i[2], a[0], a[1]);
   case KernelKind::Matmul: {
-    int64_t epi = epilogue(k, 5);
+    int64_t epi = plan::kernelEpilogue(k);
     return cpu::matmul(i[0], i[1], i[2], i[3], i[4], a[0], a[1], a[2], epilogueBias(k, epi, a),
                        epi & plan::kEpilogueRelu);
   }
@@ -112,13 +109,13 @@ void cpu::runKernel(const plan::Kernel &k, float *const *a) {
     return cpu::lstmCellForward(i[0], i[1], k.floats[0], a[0], a[1], a[2], a[3]);
   case KernelKind::LstmCellBwd:
     return cpu::lstmCellBackward(i[0], i[1], k.floats[0], a[0], a[1], a[2], a[3], a[4], a[5]);
-  default:
-    // Kinds added to the plan format before their CPU kernels exist are rejected here
-    // rather than silently skipped.
-    std::fprintf(stderr, "dlrun: error: kernel kind '%s' (%s) has no CPU implementation\n",
-                 plan::kernelKindName(k.kind), k.name.c_str());
-    std::exit(1);
+  case KernelKind::NumKinds:
+    break;
   }
+  // The plan loader refuses unknown kinds (runtime/plan/KernelCheck.h), so this is a bug.
+  std::fprintf(stderr, "dlrun: error: kernel kind %d (%s) has no CPU implementation\n",
+               int(k.kind), k.name.c_str());
+  std::abort();
 }
 
 void cpu::runKernelTimed(size_t n, const plan::Kernel &k, float *const *args, Profile *profile,

@@ -385,7 +385,10 @@ void softmaxXentForward(int batch, int classes, const float *logits, const int32
     double sum = 0.0;
     for (int j = 0; j < classes; ++j)
       sum += std::exp((double)logits[j] - mx);
-    total += std::log(sum) + mx - logits[labels[b]];
+    // A label outside the logits (data the loader did not check, a damaged plan) makes the
+    // loss NaN, which dlrun reports, instead of reading past the row.
+    const int32_t label = labels[b];
+    total += label >= 0 && label < classes ? std::log(sum) + mx - logits[label] : NAN;
   }
   *loss = batch > 0 ? (float)(total / batch) : 0.0f;
 }
@@ -400,7 +403,11 @@ void softmaxXentBackward(int batch, int classes, const float *logits, const int3
     const double inv = scale / sum;
     for (int j = 0; j < classes; ++j)
       dlogits[j] = (float)(std::exp((double)logits[j] - mx) * inv);
-    dlogits[labels[b]] -= (float)scale;
+    const int32_t label = labels[b];
+    if (label >= 0 && label < classes)
+      dlogits[label] -= (float)scale;
+    else
+      std::fill(dlogits, dlogits + classes, NAN); // as the loss: never a write past the row
   }
 }
 

@@ -32,7 +32,8 @@ public:
       return false;
     for (const plan::Program &prog : plan.programs) {
       std::vector<cuda::CudaLaunch> launches;
-      if (!cuda::decodeLaunches(prog.cudaLaunches, launches, error))
+      if (!cuda::decodeLaunches(prog.cudaLaunches, launches, error) ||
+          !cuda::checkLaunches(plan, prog, launches, error))
         return false;
       // The CUBIN when it was built for this GPU, else the PTX for the driver to JIT.
       std::vector<uint8_t> image;

@@ -26,7 +26,6 @@ namespace {
 
 constexpr uint32_t kMnistImageMagic = 0x00000803;  // unsigned byte data, 3 dimensions
 constexpr uint32_t kMnistLabelMagic = 0x00000801;  // unsigned byte data, 1 dimension
-constexpr int kNumClasses = 10;                    // both MNIST-style sets and CIFAR-10
 // Caps each image side so that count * rows * cols + header cannot overflow uint64_t, while
 // staying far above anything a real idx image file holds.
 constexpr uint32_t kMaxIdxSide = 1u << 16;
@@ -254,8 +253,13 @@ uint64_t nextRandom(uint64_t &state) {
 
 }  // namespace
 
-bool loadMnist(const std::string &imagesPath, const std::string &labelsPath, Dataset &out, std::string &error,
-               int64_t limit) {
+std::string labelOutOfRange(const std::string &path, int64_t record, int label, int classes) {
+  return path + ": record " + std::to_string(record) + " has label " + std::to_string(label) + ", but the model has " +
+         std::to_string(classes) + " classes (expected 0.." + std::to_string(classes - 1) + ")";
+}
+
+bool loadMnist(const std::string &imagesPath, const std::string &labelsPath, int classes, Dataset &out,
+               std::string &error, int64_t limit) {
   std::vector<uint8_t> imageBytes, labelBytes;
   IdxInfo images, labels;
   if (!readIdx(imagesPath, kMnistImageMagic, "image", imageBytes, images, error) ||
@@ -267,16 +271,16 @@ bool loadMnist(const std::string &imagesPath, const std::string &labelsPath, Dat
     return false;
   }
   // Check every label, not just the loaded prefix: one bad byte means the file is not what we think.
+  Dataset result;
   for (uint32_t i = 0; i < labels.count; ++i) {
     const uint8_t label = labelBytes[labels.header + i];
-    if (label >= kNumClasses) {
-      error = labelsPath + ": label " + std::to_string(label) + " at index " + std::to_string(i) +
-              " is out of range (expected 0.." + std::to_string(kNumClasses - 1) + ")";
+    if (label >= classes) {
+      error = labelOutOfRange(labelsPath, i, label, classes);
       return false;
     }
+    result.maxLabel = std::max<int32_t>(result.maxLabel, label);
   }
 
-  Dataset result;
   result.count = applyLimit(images.count, limit);
   result.channels = 1;
   result.height = int(images.rows);
@@ -293,7 +297,8 @@ bool loadMnist(const std::string &imagesPath, const std::string &labelsPath, Dat
   return true;
 }
 
-bool loadCifar10(const std::vector<std::string> &paths, Dataset &out, std::string &error, int64_t limit) {
+bool loadCifar10(const std::vector<std::string> &paths, int classes, Dataset &out, std::string &error,
+                 int64_t limit) {
   if (paths.empty()) {
     error = "loadCifar10: no CIFAR-10 batch files given";
     return false;
@@ -321,11 +326,11 @@ bool loadCifar10(const std::vector<std::string> &paths, Dataset &out, std::strin
     const int64_t records = int64_t(bytes.size() / kCifarRecord);
     for (int64_t r = 0; r < records; ++r) {
       const uint8_t label = bytes[size_t(r) * kCifarRecord];
-      if (label >= kNumClasses) {
-        error = path + ": record " + std::to_string(r) + " has label " + std::to_string(label) + " (expected 0.." +
-                std::to_string(kNumClasses - 1) + ")";
+      if (label >= classes) {
+        error = labelOutOfRange(path, r, label, classes);
         return false;
       }
+      result.maxLabel = std::max<int32_t>(result.maxLabel, label);
     }
     const int64_t take = limit > 0 ? std::min(records, limit - result.count) : records;
     // The record's R, G and B planes are already in CHW order, so each record maps to one NCHW image.
@@ -364,6 +369,7 @@ Dataset synthetic(int64_t count, int channels, int height, int width, int classe
   for (int64_t n = 0; n < count; ++n) {
     // Multiply-shift maps 32 random bits onto [0, classes) without the bias of a modulo.
     d.labels[size_t(n)] = int32_t(((nextRandom(state) >> 32) * uint64_t(classes)) >> 32);
+    d.maxLabel = std::max(d.maxLabel, d.labels[size_t(n)]);
     for (size_t i = 0; i < perImage; ++i)
       *pixel++ = float(nextRandom(state) >> 40) * 0x1.0p-24f;  // 24 bits: exact in float, in [0,1)
   }

@@ -18,6 +18,9 @@ struct Dataset {
   int channels = 0, height = 0, width = 0;
   std::vector<float> images;    ///< count*channels*height*width values, NCHW order.
   std::vector<int32_t> labels;  ///< count class indices.
+  /// The largest label in the files read, all of them, not only the loaded prefix (-1: none).
+  /// A model with more classes than this + 1 has outputs no example ever trains.
+  int32_t maxLabel = -1;
 };
 
 /// Loads an idx3 image file and an idx1 label file (each may be .gz, detected by the gzip magic bytes,
@@ -29,21 +32,27 @@ struct Dataset {
 ///   "/path/x: cannot open: No such file or directory"
 ///   "/path/x: truncated: expected 47040016 bytes of images, found 1000"
 ///   "/path/labels: labels file has 100 entries but images file has 60000"
-/// Byte counts in messages refer to the decompressed content. Labels must be in 0..9. A file is
-/// decompressed no further than its header announces (plus 1 MiB, to report trailing data).
-/// `limit` > 0 loads at most that many examples (the whole files are still validated).
-bool loadMnist(const std::string &imagesPath, const std::string &labelsPath, Dataset &out, std::string &error,
-               int64_t limit = 0);
+///   "/path/labels: record 17 has label 10, but the model has 10 classes (expected 0..9)"
+/// Byte counts in messages refer to the decompressed content. Labels must be in 0..classes-1:
+/// the loss kernels index the model's logits by them. A file is decompressed no further than
+/// its header announces (plus 1 MiB, to report trailing data). `limit` > 0 loads at most that
+/// many examples (the whole files are still validated).
+bool loadMnist(const std::string &imagesPath, const std::string &labelsPath, int classes, Dataset &out,
+               std::string &error, int64_t limit = 0);
 
 /// Loads one or more CIFAR-10 binary batch files (records of 1 label byte + 3072 bytes: 32x32 R plane,
 /// G plane, B plane), concatenating their records in the order given. Files may be gzipped.
 ///
 /// Each file's size must be a non-zero multiple of 3073 bytes, at most 60,000 records (read no
-/// further), and every label must be in 0..9.
-/// On failure returns false, leaves `out` unchanged and sets `error` to one line starting with the
-/// offending file's path. `limit` > 0 loads at most that many examples; files after the one that
-/// reaches the limit are not opened.
-bool loadCifar10(const std::vector<std::string> &paths, Dataset &out, std::string &error, int64_t limit = 0);
+/// further), and every label must be in 0..classes-1. On failure returns false, leaves `out`
+/// unchanged and sets `error` to one line starting with the offending file's path. `limit` > 0
+/// loads at most that many examples; files after the one that reaches the limit are not opened.
+bool loadCifar10(const std::vector<std::string> &paths, int classes, Dataset &out, std::string &error,
+                 int64_t limit = 0);
+
+/// "PATH: record R has label L, but the model has C classes (expected 0..C-1)": the one line
+/// every loader gives for a label the model cannot score.
+std::string labelOutOfRange(const std::string &path, int64_t record, int label, int classes);
 
 /// Deterministic synthetic data (for benchmarks and tests): random images in [0,1), labels in [0,classes).
 ///

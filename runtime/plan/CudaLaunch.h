@@ -8,6 +8,9 @@
 //
 #pragma once
 
+#include "runtime/plan/KernelCheck.h"
+#include "runtime/plan/Plan.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -87,5 +90,19 @@ struct CudaLaunch {
 std::string encodeLaunches(const std::vector<CudaLaunch> &launches);
 /// The inverse; false with a one-line `error` on a malformed or inconsistent record.
 bool decodeLaunches(const std::string &text, std::vector<CudaLaunch> &out, std::string &error);
+
+/// The library call the CUDA target makes for kernel `k` as `kind` (a convolution as cuDNN,
+/// a matmul as cuBLAS); false when `k` is not of the matching kernel kind. For kernels that
+/// passed plan::checkKernel: the target builds its records with it and the loader compares.
+bool libraryCallFor(const plan::Plan &plan, const plan::Kernel &k, CudaLibraryKind kind,
+                    CudaLibraryCall &call);
+
+/// Checks a program's launch records against its (already checked) kernels: one per kernel
+/// in order, library descriptors exactly those of libraryCallFor (so cuDNN and cuBLAS are
+/// never told of tensors larger than their buffers), launch configurations in range. The
+/// generated code itself (PTX/CUBIN) is trusted as the compiler's output, as any program's
+/// machine code is: the plan's checksum guards it against damage, not against forgery.
+bool checkLaunches(const plan::Plan &plan, const plan::Program &prog,
+                   const std::vector<CudaLaunch> &launches, std::string &error);
 
 } // namespace dlc::cuda

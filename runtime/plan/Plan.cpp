@@ -23,6 +23,10 @@
 
 #include "runtime/plan/Plan.h"
 
+#include "runtime/plan/CudaLaunch.h"
+#include "runtime/plan/KernelCheck.h"
+
+#include <cmath>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -186,6 +190,10 @@ void encodePayload(const Plan &plan, Writer &w) {
   w.u64(plan.persistentBytes);
   w.u64(plan.arenaBytes);
   w.str(plan.ir);
+
+  // Version 4: the divergence checks of the training section.
+  w.u8(static_cast<uint8_t>(plan.train.onNonfinite));
+  w.f32(plan.train.maxLoss);
 }
 
 //===----------------------------------------------------------------------===//
@@ -409,16 +417,78 @@ void decodePayload(Reader &r, Plan &plan) {
   r.setContext("the IR text");
   plan.ir = r.str();
 
+  r.setContext("the divergence checks");
+  uint8_t onNonfinite = r.u8();
+  if (r.ok() && onNonfinite > static_cast<uint8_t>(OnNonfinite::Warn))
+    r.fail("malformed plan: on_nonfinite " + std::to_string(onNonfinite) + " is not 0 (stop) or 1 (warn)");
+  plan.train.onNonfinite = static_cast<OnNonfinite>(onNonfinite);
+  plan.train.maxLoss = r.f32();
+
   // Trailing bytes mean the writer and reader disagree about the layout; decoding them as
   // "nothing" would hide exactly the kind of mismatch the version number is meant to catch.
   if (r.ok() && r.remaining() != 0)
     r.fail("malformed plan: " + std::to_string(r.remaining()) + " unexpected bytes after the last field");
 }
 
-/// Checks the cross references that the runtime indexes with: buffer ids, program ids and
-/// buffer extents. Everything else (shapes, attribute counts) is the runtime's to check
-/// against the kernel kind, because only it knows what each kind needs.
-bool validate(const Plan &plan, std::string &error) {
+/// Products of sizes that saturate instead of wrapping.
+uint64_t product(const std::vector<int64_t> &dims) {
+  uint64_t r = 1;
+  for (int64_t d : dims)
+    if (d < 0 || __builtin_mul_overflow(r, uint64_t(d), &r))
+      return UINT64_MAX;
+  return r;
+}
+
+/// The configuration fields dlrun acts on: batch and example shape, class count, the data
+/// set's crop, the loop's counts.
+bool validateConfig(const Plan &plan, std::string &error) {
+  const TrainConfig &t = plan.train;
+  const DataConfig &d = plan.data;
+  auto fail = [&](const std::string &message) {
+    error = "malformed plan: " + message;
+    return false;
+  };
+  if (t.batch < 1 || uint64_t(t.batch) > kMaxElements)
+    return fail("batch " + std::to_string(t.batch) + " is not in [1, " + std::to_string(kMaxElements) + "]");
+  if (plan.inputShape.size() != 3)
+    return fail("the input shape has " + std::to_string(plan.inputShape.size()) + " dimensions, not 3 (CHW)");
+  for (int64_t dim : plan.inputShape)
+    if (dim < 1)
+      return fail("the input shape has a dimension of " + std::to_string(dim));
+  if (product(plan.inputShape) > kMaxElements / uint64_t(t.batch))
+    return fail("a batch of inputs has more than " + std::to_string(kMaxElements) + " elements");
+  if (plan.classes < 1 || uint64_t(plan.classes) > kMaxElements)
+    return fail("class count " + std::to_string(plan.classes) + " is not positive");
+  if (t.epochs < 0 || t.logEvery < 1)
+    return fail("epochs " + std::to_string(t.epochs) + " and log interval " + std::to_string(t.logEvery) +
+                " must be >= 0 and >= 1");
+  if (!std::isfinite(t.lr) || !std::isfinite(t.momentum) || !std::isfinite(t.weightDecay))
+    return fail("a training hyperparameter is not finite");
+  if (d.format != "mnist" && d.format != "cifar10" && d.format != "synthetic")
+    return fail("unknown data format '" + d.format + "'");
+  // Synthetic sets are for tests; a bound keeps a damaged count from allocating the machine.
+  constexpr int64_t kMaxSynthetic = 1 << 20;
+  if (d.syntheticTrain < 0 || d.syntheticTest < 0 || d.syntheticTrain > kMaxSynthetic ||
+      d.syntheticTest > kMaxSynthetic)
+    return fail("synthetic example counts must be in [0, " + std::to_string(kMaxSynthetic) + "]");
+  if (!std::isfinite(d.mean) || !std::isfinite(d.stddev) || (d.normalize && d.stddev == 0))
+    return fail("normalisation mean and spread must be finite, the spread non-zero");
+  // The model sees the crop: a crop of another size would copy more or less than a batch.
+  if ((d.cropH > 0) != (d.cropW > 0) ||
+      (d.cropH > 0 && (d.cropH != plan.inputShape[1] || d.cropW != plan.inputShape[2])))
+    return fail("crop " + std::to_string(d.cropH) + "x" + std::to_string(d.cropW) +
+                " does not match the model's input " + std::to_string(plan.inputShape[1]) + "x" +
+                std::to_string(plan.inputShape[2]));
+  if (plan.persistentBytes > plan.arenaBytes)
+    return fail("persistent region of " + std::to_string(plan.persistentBytes) +
+                " bytes is larger than the arena of " + std::to_string(plan.arenaBytes));
+  return true;
+}
+
+/// Checks the cross references that the runtime indexes with (buffer ids, program ids,
+/// buffer extents), the configuration, and every kernel call against its kind
+/// (KernelCheck.h): what each kernel touches lies inside its buffers.
+bool validatePlanImpl(const Plan &plan, std::string &error) {
   const int64_t numBuffers = static_cast<int64_t>(plan.buffers.size());
   const std::string ofBuffers = " of " + std::to_string(numBuffers);
   // -1 means "none" for optional references; anything else must name a real buffer.
@@ -443,7 +513,7 @@ bool validate(const Plan &plan, std::string &error) {
 
   for (size_t i = 0; i < plan.params.size(); ++i) {
     const Parameter &p = plan.params[i];
-    if (!optionalOk(p.buffer)) {
+    if (p.buffer < 0 || p.buffer >= numBuffers) {
       error = "malformed plan: parameter " + std::to_string(i) + " ('" + p.name + "') names buffer " +
               std::to_string(p.buffer) + ofBuffers;
       return false;
@@ -469,6 +539,55 @@ bool validate(const Plan &plan, std::string &error) {
                   std::to_string(id) + ofBuffers;
           return false;
         }
+      }
+    }
+  }
+
+  // The references hold; now what the runtime does with them.
+  if (!validateConfig(plan, error))
+    return false;
+  const uint64_t batch = uint64_t(plan.train.batch);
+  for (const Program &p : plan.programs) {
+    // What dlrun copies in (a batch of images and of int32 labels) and reads back (scalars).
+    const struct {
+      const char *role;
+      int32_t id;
+      uint64_t bytes;
+    } roles[] = {{"images", p.images, batch * product(plan.inputShape) * 4},
+                 {"labels", p.labels, batch * 4},
+                 {"loss", p.loss, 4},
+                 {"correct", p.correct, 4}};
+    for (const auto &r : roles) {
+      if (r.id >= 0 && plan.buffers[r.id].bytes < r.bytes) {
+        error = "malformed plan: program '" + p.name + "' " + r.role + " need " + std::to_string(r.bytes) +
+                " bytes, buffer '" + plan.buffers[r.id].name + "' has " + std::to_string(plan.buffers[r.id].bytes);
+        return false;
+      }
+    }
+    for (size_t k = 0; k < p.kernels.size(); ++k) {
+      const Kernel &kernel = p.kernels[k];
+      std::string kernelError;
+      bool ok = checkKernel(plan, kernel, kernelError);
+      // The labels a loss reads are the data set's, checked against the plan's class count.
+      bool readsLabels = kernel.kind == KernelKind::SoftmaxXent || kernel.kind == KernelKind::SoftmaxXentBwd ||
+                         kernel.kind == KernelKind::Accuracy;
+      if (ok && readsLabels && kernel.ints[1] != plan.classes) {
+        ok = false;
+        kernelError = "has " + std::to_string(kernel.ints[1]) + " classes, the model " + std::to_string(plan.classes);
+      }
+      if (!ok) {
+        error = "program '" + p.name + "' kernel " + std::to_string(k) + " (" + kernelKindName(kernel.kind) + " '" +
+                kernel.name + "'): " + kernelError;
+        return false;
+      }
+    }
+    // A CUDA plan's launch records describe the same calls to cuDNN and cuBLAS.
+    if (!p.cudaLaunches.empty()) {
+      std::vector<cuda::CudaLaunch> launches;
+      if (!cuda::decodeLaunches(p.cudaLaunches, launches, error) ||
+          !cuda::checkLaunches(plan, p, launches, error)) {
+        error = "malformed plan: " + error;
+        return false;
       }
     }
   }
@@ -500,16 +619,13 @@ std::string errnoText() { return std::strerror(errno); }
 
 } // namespace
 
+bool validatePlan(const Plan &plan, std::string &error) { return validatePlanImpl(plan, error); }
+
 const char *kernelKindName(KernelKind k) {
   static const char *const names[] = {
-      "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter", "maxpool_fwd", "maxpool_bwd",
-      "relu",       "relu_bwd",        "bias_add",          "bias_add_bwd", "matmul",
-      "add",        "softmax_xent",    "softmax_xent_bwd",  "accuracy",     "sgd_momentum",
-      "batch_norm_train", "batch_norm_eval", "batch_norm_bwd", "avgpool_fwd", "avgpool_bwd",
-      "lrn_fwd", "lrn_bwd", "zeros", "time_step", "lstm_cell_fwd", "lstm_cell_bwd",
+#define DLC_KERNEL_KIND(Enum, name, ...) name,
+#include "runtime/plan/KernelKinds.def"
   };
-  static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(KernelKind::NumKinds),
-                "every kernel kind needs a name");
   auto i = static_cast<size_t>(k);
   return i < static_cast<size_t>(KernelKind::NumKinds) ? names[i] : "?";
 }
@@ -539,7 +655,7 @@ std::vector<uint8_t> encodePlan(const Plan &plan) {
   return bytes;
 }
 
-bool decodePlan(const std::vector<uint8_t> &bytes, Plan &plan, std::string &error) {
+bool decodePlan(const std::vector<uint8_t> &bytes, Plan &plan, std::string &error, bool check) {
   const size_t size = bytes.size();
   // A short file that starts like a plan is a truncated plan; one that does not is
   // something else entirely, and saying "truncated" would send the user the wrong way.
@@ -589,7 +705,7 @@ bool decodePlan(const std::vector<uint8_t> &bytes, Plan &plan, std::string &erro
     error = r.failure();
     return false;
   }
-  if (!validate(decoded, error))
+  if (check && !validatePlan(decoded, error))
     return false;
   plan = std::move(decoded);
   return true;

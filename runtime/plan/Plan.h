@@ -15,43 +15,13 @@
 namespace dlc::plan {
 
 /// Bumped whenever the serialized layout changes; readers reject other versions.
-constexpr uint32_t kPlanVersion = 3;
+constexpr uint32_t kPlanVersion = 4;
 
-/// Kernel kinds, in a fixed order that is part of the file format (append only).
-/// Arguments (buffer ids) and integer attributes per kind are documented in docs/plan.md.
+/// Kernel kinds, in a fixed order that is part of the file format: one line each in
+/// KernelKinds.def, which also gives their arguments, attributes and checks (KernelCheck.h).
 enum class KernelKind : uint16_t {
-  Conv2dFwd,       // args x w y scratch [bias]; ints n c h w k r s strideH strideW padH padW
-                   //   [epilogue]  (epilogue: see kEpilogue*; bias is the last arg when set)
-  Conv2dBwdData,   // args dy w dx scratch; ints as Conv2dFwd
-  Conv2dBwdFilter, // args dy x dw scratch; ints as Conv2dFwd
-  MaxPoolFwd,      // args x y; ints n c h w kh kw strideH strideW padH padW
-  MaxPoolBwd,      // args x dy dx; ints as MaxPoolFwd [epilogue] (only kEpilogueRelu:
-                   //   dy is routed only where x's window maximum is > 0)
-  Relu,            // args x y; ints count
-  ReluBwd,         // args dy y dx; ints count
-  BiasAdd,         // args x b y; ints outer channels inner
-  BiasAddBwd,      // args dy db; ints outer channels inner
-  Matmul,          // args a b c [bias]; ints M N K transA transB [epilogue]
-  Add,             // args a b y; ints count
-  SoftmaxXent,     // args logits labels loss; ints batch classes
-  SoftmaxXentBwd,  // args logits labels dlogits; ints batch classes
-  Accuracy,        // args logits labels correct; ints batch classes
-  SgdMomentum,     // args w g m; ints count; floats lr momentum weightDecay
-  BatchNormTrain,  // args x gamma beta runMean runVar y saveMean saveInvStd; ints n c hw;
-                   //   floats eps momentum  (batch statistics; updates the running ones)
-  BatchNormEval,   // args x gamma beta runMean runVar y; ints n c hw; floats eps
-  BatchNormBwd,    // args x dy gamma saveMean saveInvStd dx dgamma dbeta; ints n c hw
-  AvgPoolFwd,      // args x y; ints as MaxPoolFwd (padding counts as zeros, divisor kh*kw)
-  AvgPoolBwd,      // args dy dx; ints as MaxPoolFwd
-  LrnFwd,          // args x y; ints n c hw radius; floats bias alpha beta (TensorFlow's LRN
-                   //   across channels: y = x / (bias + alpha * sum of x^2 over c +- radius)^beta)
-  LrnBwd,          // args x y dy dx; ints and floats as LrnFwd (y: LrnFwd's output)
-  Zeros,           // args y; ints count
-  TimeStep,        // args x y; ints n steps features step  (y[n][f] = x[n][step][f])
-  LstmCellFwd,     // args gates cPrev h c; ints n units; floats forgetBias (gates [n][4 units]
-                   //   in the order i f g o: c = s(f + forgetBias) cPrev + s(i) tanh(g),
-                   //   h = s(o) tanh(c))
-  LstmCellBwd,     // args gates cPrev dh dc dgates dcPrev; ints and floats as LstmCellFwd
+#define DLC_KERNEL_KIND(Enum, ...) Enum,
+#include "runtime/plan/KernelKinds.def"
   NumKinds
 };
 const char *kernelKindName(KernelKind k);
@@ -117,10 +87,18 @@ struct Parameter {
   int32_t buffer = -1;
 };
 
+/// What dlrun does when a loss (training or evaluation) is NaN or infinite.
+enum class OnNonfinite : uint8_t {
+  Stop, // rerun the batch kernel by kernel, name the first kernel with a non-finite output, exit 1
+  Warn, // say so once on stderr and go on
+};
+
 struct TrainConfig {
   int64_t batch = 0, epochs = 1, logEvery = 100;
   uint64_t seed = 0;
   float lr = 0.01f, momentum = 0.9f, weightDecay = 0.f;
+  OnNonfinite onNonfinite = OnNonfinite::Stop;
+  float maxLoss = 0.f; // > 0: stop (exit 1) once a training step's loss exceeds it
 };
 
 struct DataConfig {
@@ -165,8 +143,18 @@ bool writePlan(const Plan &plan, const std::string &path, std::string &error);
 /// Reads and verifies a plan: magic, version, size and checksum. One-line `error` on failure.
 bool readPlan(const std::string &path, Plan &plan, std::string &error);
 
-/// The in-memory encoding used by writePlan/readPlan (exposed for tests).
+/// The in-memory encoding used by writePlan/readPlan (exposed for tests). decodePlan also
+/// validates the decoded plan (validatePlan) unless `check` is false, which only the
+/// codec's own round-trip tests want.
 std::vector<uint8_t> encodePlan(const Plan &plan);
-bool decodePlan(const std::vector<uint8_t> &bytes, Plan &plan, std::string &error);
+bool decodePlan(const std::vector<uint8_t> &bytes, Plan &plan, std::string &error, bool check = true);
+
+/// Everything dlrun relies on before it touches memory: buffer, parameter and program
+/// references, buffer extents inside the arena, the configuration (batch, input shape,
+/// classes, crop, counts), the input and output buffers' sizes, and every kernel call
+/// against its kind (runtime/plan/KernelCheck.h). A one-line `error` names the first
+/// problem, e.g. "program 'train' kernel 12 (conv2d_fwd 'conv2'): argument 'x' needs 313600
+/// bytes, buffer 'pool1' has 117600".
+bool validatePlan(const Plan &plan, std::string &error);
 
 } // namespace dlc::plan

@@ -1,11 +1,15 @@
 //===- Checkpoint.cpp - save and restore a plan's persistent state -*- C++ -*-===//
 //
 // Layout: "DLCCKPT1", u32 count, then per tensor: u32 name length, name, u64 float count,
-// floats; then a u64 FNV-1a checksum of everything before it.
+// floats; then a u64 FNV-1a checksum of everything before it. Saves are atomic: temp file,
+// fsync, rename; temp files of killed saves are removed by the next save of the same path.
 //
 #include "runtime/train/Checkpoint.h"
 
 #include <cerrno>
+#include <csignal>
+#include <dirent.h>
+#include <fcntl.h>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -23,6 +27,34 @@ uint64_t fnv1a(const uint8_t *p, size_t n) {
     h = (h ^ p[i]) * 1099511628211ull;
   return h;
 }
+/// "PATH.tmp.": a save writes PATH.tmp.PID and renames it to PATH.
+std::string tempPrefix(const std::string &path) { return path + ".tmp."; }
+
+/// Deletes PATH.tmp.PID files left by saves that were killed: those whose process is gone.
+/// A live process's file may be a save in progress (another dlrun writing the same path).
+void removeStaleTemps(const std::string &path) {
+  std::string dir = ".", prefix = tempPrefix(path);
+  size_t slash = prefix.rfind('/');
+  if (slash != std::string::npos) {
+    dir = slash == 0 ? "/" : prefix.substr(0, slash);
+    prefix = prefix.substr(slash + 1);
+  }
+  DIR *d = opendir(dir.c_str());
+  if (!d)
+    return;
+  while (const dirent *e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
+        name.find_first_not_of("0123456789", prefix.size()) != std::string::npos ||
+        name.size() - prefix.size() > 9)
+      continue;
+    pid_t pid = pid_t(std::stol(name.substr(prefix.size())));
+    if (pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH)
+      unlink((dir + "/" + name).c_str());
+  }
+  closedir(d);
+}
+
 template <typename T> void put(std::vector<uint8_t> &out, T v) {
   const uint8_t *p = reinterpret_cast<const uint8_t *>(&v);
   out.insert(out.end(), p, p + sizeof(T));
@@ -41,16 +73,38 @@ bool dlc::saveCheckpoint(const plan::Plan &plan, const uint8_t *arena, const std
     out.insert(out.end(), arena + b.offset, arena + b.offset + b.bytes);
   }
   put<uint64_t>(out, fnv1a(out.data(), out.size()));
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  FILE *f = std::fopen(tmp.c_str(), "wb");
-  bool ok = f && std::fwrite(out.data(), 1, out.size(), f) == out.size();
-  if (f && std::fclose(f) != 0)
-    ok = false;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+  removeStaleTemps(path);
+  // Readers must find the old checkpoint or the complete new one, never a prefix, even after
+  // a kill or a crash: write aside, fsync, rename (as writePlan does).
+  std::string tmp = tempPrefix(path) + std::to_string(getpid());
+  auto fail = [&](int savedErrno, int fd) {
+    if (fd >= 0)
+      close(fd);
+    unlink(tmp.c_str());
+    error = "cannot write checkpoint '" + path + "': " + std::strerror(savedErrno);
+    return false;
+  };
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
     error = "cannot write checkpoint '" + path + "': " + std::strerror(errno);
-    std::remove(tmp.c_str());
     return false;
   }
+  for (size_t done = 0; done < out.size();) {
+    ssize_t n = write(fd, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return fail(errno, fd);
+    done += size_t(n);
+  }
+  // Without fsync a crash soon after the rename can leave an empty or partial file under
+  // `path` on some filesystems: the very outcome the rename is there to prevent.
+  if (fsync(fd) != 0)
+    return fail(errno, fd);
+  if (close(fd) != 0)
+    return fail(errno, -1);
+  if (rename(tmp.c_str(), path.c_str()) != 0)
+    return fail(errno, -1);
   return true;
 }
 

@@ -6,7 +6,9 @@
 #include <string>
 
 namespace dlc {
-/// Writes every parameter and optimizer-state buffer (by name) atomically to `path`.
+/// Writes every parameter and optimizer-state buffer (by name) atomically to `path`: to
+/// `path`.tmp.PID, fsynced, then renamed, so a reader finds the old file or the complete new
+/// one. First removes the temp files of earlier saves of `path` whose process is gone (killed).
 bool saveCheckpoint(const plan::Plan &plan, const uint8_t *arena, const std::string &path,
                     std::string &error);
 /// Restores them; every parameter of the plan must be present with the same size.

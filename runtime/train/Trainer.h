@@ -18,7 +18,7 @@ struct RunOptions {
   bool eval = false;
   bool profile = false;
   bool quiet = false; // no progress bar even on a terminal
-  std::string device = "cpu"; // cpu | cuda | cuda:N
+  int cudaOrdinal = -1;  // --device cuda:N; -1: the CPU
   int64_t threads = 0;   // kernel threads; 0: kDefaultThreads capped at the cores available
   std::string trace;     // write a Chrome trace of the first kTraceSteps program runs here
   bool validate = false; // run one step (the last of --steps) kernel by kernel on the device
@@ -37,7 +37,9 @@ constexpr int64_t kTraceSteps = 50;
 /// Loads and verifies the plan, allocates its arena, loads the data and trains (or, with
 /// `eval`, evaluates on the test set; with `validate`, checks one step's kernels against the
 /// CPU's). Prints progress and a timing summary to stdout and one-line errors to stderr.
-/// Returns the process exit code (with `validate`, 1 when any kernel mismatches).
+/// Returns the process exit code (with `validate`, 1 when any kernel mismatches; 1 when the
+/// loss is not finite under training.on_nonfinite: stop or exceeds training.max_loss).
+/// dlrun has checked the options against each other (tools/dlrun/dlrun.cpp).
 int runPlan(const RunOptions &opts);
 
 } // namespace dlc

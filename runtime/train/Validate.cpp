@@ -1,6 +1,8 @@
 //===- Validate.cpp - a device's kernels against the CPU's, call by call -----===//
 #include "runtime/train/Validate.h"
 
+#include "runtime/plan/KernelCheck.h"
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -10,23 +12,7 @@ using namespace dlc;
 using plan::KernelKind;
 
 double dlc::validateTolerance(KernelKind kind) {
-  switch (kind) {
-  case KernelKind::Relu:
-  case KernelKind::ReluBwd:
-  case KernelKind::BiasAdd:
-  case KernelKind::Add:
-  case KernelKind::SgdMomentum:
-  case KernelKind::MaxPoolFwd:
-  case KernelKind::MaxPoolBwd: // sums at most a window's few gradients, in the CPU's order
-  case KernelKind::Accuracy:   // a count: one wrong prediction is 1/batch of the scale at least
-  case KernelKind::Zeros:
-  case KernelKind::TimeStep:
-  case KernelKind::LstmCellFwd: // elementwise; the GPU's expf and the CPU's exp differ by ulps
-  case KernelKind::LstmCellBwd:
-    return 1e-5;
-  default:
-    return 1e-3;
-  }
+  return plan::kernelKindInfo(kind).tolerance;
 }
 
 void dlc::compareFloats(const float *device, const float *reference, size_t n, double &maxAbs,

@@ -59,16 +59,18 @@ std::string generate(const plan::Plan &plan, const std::string &program,
 }
 
 /// A one-kernel plan over `buffers` float buffers of 1 KiB each.
-plan::Plan tinyPlan(plan::Kernel k, int buffers) {
+/// One kernel on `buffers` buffers of `bytes` each (the generator checks each argument's
+/// size against its buffer, as the plan loader does).
+plan::Plan tinyPlan(plan::Kernel k, int buffers, uint64_t bytes = 1024) {
   plan::Plan plan;
   for (int b = 0; b < buffers; ++b) {
     plan::Buffer buf;
     buf.name = "b" + std::to_string(b);
-    buf.bytes = 1024;
-    buf.offset = 1024 * b;
+    buf.bytes = bytes;
+    buf.offset = bytes * b;
     plan.buffers.push_back(buf);
   }
-  plan.arenaBytes = 1024 * buffers;
+  plan.arenaBytes = bytes * buffers;
   plan::Program prog;
   prog.name = "p";
   prog.kernels.push_back(std::move(k));
@@ -217,7 +219,8 @@ TEST(CudaCodegen, PoolingGradientTakesNoBias) {
                                      {1, 1, 4, 4, 2, 2, 2, 2, 0, 0, plan::kEpilogueBias},
                                      {0, 1, 2, 3}),
                               4)),
-            "program 'p': kernel 0 'op@layer' (maxpool_bwd): a pooling gradient takes no bias");
+            "program 'p': kernel 0 'op@layer' (maxpool_bwd): epilogue bits 1 not accepted by "
+            "maxpool_bwd");
 }
 
 TEST(CudaCodegen, ResNetKindsAreGenerated) {
@@ -259,7 +262,7 @@ TEST(CudaCodegen, LrnIsGeneratedForEachBeta) {
 TEST(CudaCodegen, RecurrentKindsAreGenerated) {
   std::vector<CudaLaunch> launches;
   std::string error;
-  plan::Plan fwd = tinyPlan(kernel(KernelKind::LstmCellFwd, {128, 128}, {0, 1, 2, 3}, {1.0f}), 4);
+  plan::Plan fwd = tinyPlan(kernel(KernelKind::LstmCellFwd, {128, 128}, {0, 1, 2, 3}, {1.0f}), 4, 1 << 20);
   std::string src = emitCudaSource(fwd, fwd.programs[0], launches, error);
   EXPECT_NE(src.find("__global__ void k0_lstm_cell_fwd(const float *gates, const float *cPrev, "
                      "float *h, float *c)"),
@@ -268,41 +271,42 @@ TEST(CudaCodegen, RecurrentKindsAreGenerated) {
   EXPECT_NE(src.find("gr[128 + j] + 1.0f"), std::string::npos); // the forget bias
   EXPECT_NE(src.find("1.0f / (1.0f + expf(-x))"), std::string::npos);
   plan::Plan bwd =
-      tinyPlan(kernel(KernelKind::LstmCellBwd, {128, 128}, {0, 1, 2, 3, 4, 5}, {1.0f}), 6);
+      tinyPlan(kernel(KernelKind::LstmCellBwd, {128, 128}, {0, 1, 2, 3, 4, 5}, {1.0f}), 6, 1 << 20);
   src = emitCudaSource(bwd, bwd.programs[0], launches, error);
   EXPECT_NE(src.find("__global__ void k0_lstm_cell_bwd("), std::string::npos) << error;
   EXPECT_NE(src.find("dcPrev[idx] = dct * fg;"), std::string::npos);
-  plan::Plan step = tinyPlan(kernel(KernelKind::TimeStep, {128, 28, 28, 3}, {0, 1}), 2);
+  plan::Plan step = tinyPlan(kernel(KernelKind::TimeStep, {128, 28, 28, 3}, {0, 1}), 2, 1 << 20);
   src = emitCudaSource(step, step.programs[0], launches, error);
   EXPECT_NE(src.find("y[idx] = x[(r * 28 + 3) * 28 + j];"), std::string::npos) << error;
   EXPECT_EQ(errorFor(tinyPlan(kernel(KernelKind::TimeStep, {128, 28, 28, 28}, {0, 1}), 2)),
-            "program 'p': kernel 0 'op@layer' (time_step): step 28 outside [0, 28)");
+            "program 'p': kernel 0 'op@layer' (time_step): step (int attribute 3) is 28, outside [0, 27]");
 }
 
 TEST(CudaCodegen, KindsWithoutLoweringAreErrors) {
   // A kind this codegen does not know (a newer plan's) is refused by name, never skipped.
   EXPECT_EQ(errorFor(tinyPlan(kernel(KernelKind::NumKinds, {1}, {0, 1}), 2)),
-            "program 'p': kernel 0 'op@layer' (?): kernel kind '?' has no CUDA lowering yet");
+            "program 'p': kernel 0 'op@layer' (?): unknown kernel kind " +
+                std::to_string(int(KernelKind::NumKinds)));
 }
 
 TEST(CudaCodegen, MalformedKernelsAreErrors) {
   EXPECT_EQ(errorFor(tinyPlan(kernel(KernelKind::Relu, {16, 2}, {0, 1}), 2)),
-            "program 'p': kernel 0 'op@layer' (relu): expects 1 integer attributes, has 2");
+            "program 'p': kernel 0 'op@layer' (relu): expects 1 int attributes, has 2");
   EXPECT_EQ(errorFor(tinyPlan(kernel(KernelKind::Relu, {16}, {0, 7}), 2)),
-            "program 'p': kernel 0 'op@layer' (relu): names buffer 7 of 2");
+            "program 'p': kernel 0 'op@layer' (relu): argument 'y' names buffer 7 of 2");
   EXPECT_EQ(errorFor(tinyPlan(kernel(KernelKind::Add, {0}, {0, 1, 2}), 3)),
-            "program 'p': kernel 0 'op@layer' (add): attribute 0 must be positive, got 0");
+            "program 'p': kernel 0 'op@layer' (add): int attribute 0 is 0, not a size in [1, 2147483647]");
   EXPECT_EQ(errorFor(tinyPlan(kernel(KernelKind::Matmul, {2, 2, 2, 0, 0, 4}, {0, 1, 2}), 3)),
-            "program 'p': kernel 0 'op@layer' (matmul): unknown epilogue bits 4");
+            "program 'p': kernel 0 'op@layer' (matmul): epilogue bits 4 not accepted by matmul");
   EXPECT_EQ(errorFor(tinyPlan(
                 kernel(KernelKind::Matmul, {2, 2, 2, 0, 0, plan::kEpilogueBias}, {0, 1, 2}), 3)),
-            "program 'p': kernel 0 'op@layer' (matmul): expects 4 buffers, has 3");
+            "program 'p': kernel 0 'op@layer' (matmul): expects 4 buffer arguments, has 3");
   EXPECT_EQ(errorFor(tinyPlan(
                 kernel(KernelKind::Conv2dFwd, {1, 1, 2, 2, 1, 3, 3, 1, 1, 0, 0}, {0, 1, 2, 3}), 4)),
-            "program 'p': kernel 0 'op@layer' (conv2d_fwd): window larger than the padded input");
+            "program 'p': kernel 0 'op@layer' (conv2d_fwd): window 3x3 larger than the padded input 2x2");
   EXPECT_EQ(errorFor(tinyPlan(
                 kernel(KernelKind::SgdMomentum, {4}, {0, 1, 2}, {std::nanf(""), 0.9f, 0.f}), 3)),
-            "program 'p': kernel 0 'op@layer' (sgd_momentum): float attribute is not finite");
+            "program 'p': kernel 0 'op@layer' (sgd_momentum): float attribute 0 is not finite");
 }
 
 //===----------------------------------------------------------------------===//

@@ -115,7 +115,7 @@ class DatasetsTest : public ::testing::Test {
   std::string mnistError(const std::string &images, const std::string &labels, int64_t limit = 0) {
     Dataset d;
     std::string error;
-    EXPECT_FALSE(dlc::data::loadMnist(images, labels, d, error, limit));
+    EXPECT_FALSE(dlc::data::loadMnist(images, labels, 10, d, error, limit));
     return error;
   }
 
@@ -140,7 +140,7 @@ TEST_F(DatasetsTest, LoadsPlainIdxAndScalesToUnitRange) {
   auto [images, labels] = writeStandardPair();
   Dataset d;
   std::string error = "stale";
-  ASSERT_TRUE(dlc::data::loadMnist(images, labels, d, error)) << error;
+  ASSERT_TRUE(dlc::data::loadMnist(images, labels, 10, d, error)) << error;
   EXPECT_TRUE(error.empty());
   expectStandardData(d, 3);
   EXPECT_EQ(d.images[0], 0.0f);
@@ -156,7 +156,7 @@ TEST_F(DatasetsTest, DetectsGzipByMagicBytesNotByName) {
   ASSERT_NE(readPlain(images).at(0), 0x00) << "test setup: images file should be gzip-compressed";
   Dataset d;
   std::string error;
-  ASSERT_TRUE(dlc::data::loadMnist(images, labels, d, error)) << error;
+  ASSERT_TRUE(dlc::data::loadMnist(images, labels, 10, d, error)) << error;
   expectStandardData(d, 3);
 }
 
@@ -166,7 +166,7 @@ TEST_F(DatasetsTest, LoadsBothFilesGzipped) {
   writeGzip(labels, idxLabels(kLabels));
   Dataset d;
   std::string error;
-  ASSERT_TRUE(dlc::data::loadMnist(images, labels, d, error)) << error;
+  ASSERT_TRUE(dlc::data::loadMnist(images, labels, 10, d, error)) << error;
   expectStandardData(d, 3);
 }
 
@@ -175,13 +175,13 @@ TEST_F(DatasetsTest, LimitLoadsAPrefix) {
   for (int64_t limit : {1, 2}) {
     Dataset d;
     std::string error;
-    ASSERT_TRUE(dlc::data::loadMnist(images, labels, d, error, limit)) << error;
+    ASSERT_TRUE(dlc::data::loadMnist(images, labels, 10, d, error, limit)) << error;
     expectStandardData(d, limit);
   }
   for (int64_t limit : {0, -1, 3, 100}) {  // non-positive means "no limit"; a large one is harmless
     Dataset d;
     std::string error;
-    ASSERT_TRUE(dlc::data::loadMnist(images, labels, d, error, limit)) << error;
+    ASSERT_TRUE(dlc::data::loadMnist(images, labels, 10, d, error, limit)) << error;
     expectStandardData(d, 3);
   }
 }
@@ -192,7 +192,7 @@ TEST_F(DatasetsTest, EmptyIdxSetLoadsAsZeroExamples) {
   writePlain(labels, idxLabels({}));
   Dataset d;
   std::string error;
-  ASSERT_TRUE(dlc::data::loadMnist(images, labels, d, error)) << error;
+  ASSERT_TRUE(dlc::data::loadMnist(images, labels, 10, d, error)) << error;
   EXPECT_EQ(d.count, 0);
   EXPECT_EQ(d.height, 28);
   EXPECT_TRUE(d.images.empty());
@@ -338,7 +338,7 @@ TEST_F(DatasetsTest, CifarGzipBombStopsAtTheRecordLimit) {
   writeGzipBomb(bomb, {}, uint64_t(60001) * 3073);  // all-zero records are valid (label 0)
   Dataset d;
   std::string error;
-  ASSERT_FALSE(dlc::data::loadCifar10({bomb}, d, error));
+  ASSERT_FALSE(dlc::data::loadCifar10({bomb}, 10, d, error));
   EXPECT_EQ(error, bomb + ": more than 60000 records, the most one CIFAR-10 batch file may hold (stopped reading "
                           "there)");
 }
@@ -367,11 +367,12 @@ TEST_F(DatasetsTest, LabelOutOfRange) {
   auto [images, labels] = writeStandardPair();
   writePlain(labels, idxLabels({1, 10, 2}));
   const std::string error = mnistError(images, labels);
-  EXPECT_EQ(error, labels + ": label 10 at index 1 is out of range (expected 0..9)");
+  EXPECT_EQ(error, labels + ": record 1 has label 10, but the model has 10 classes (expected 0..9)");
   expectOneLineNaming(error, labels);
   // The whole file is validated even when `limit` would skip the bad label.
   writePlain(labels, idxLabels({1, 2, 255}));
-  EXPECT_EQ(mnistError(images, labels, 1), labels + ": label 255 at index 2 is out of range (expected 0..9)");
+  EXPECT_EQ(mnistError(images, labels, 1),
+            labels + ": record 2 has label 255, but the model has 10 classes (expected 0..9)");
 }
 
 TEST_F(DatasetsTest, FailureLeavesOutputUntouched) {
@@ -380,11 +381,11 @@ TEST_F(DatasetsTest, FailureLeavesOutputUntouched) {
   const Dataset before = d;
   std::string error;
   writePlain(labels, idxLabels({1, 99, 2}));
-  ASSERT_FALSE(dlc::data::loadMnist(images, labels, d, error));
+  ASSERT_FALSE(dlc::data::loadMnist(images, labels, 10, d, error));
   EXPECT_EQ(d.count, before.count);
   EXPECT_EQ(d.images, before.images);
   EXPECT_EQ(d.labels, before.labels);
-  ASSERT_FALSE(dlc::data::loadCifar10({path("missing.bin")}, d, error));
+  ASSERT_FALSE(dlc::data::loadCifar10({path("missing.bin")}, 10, d, error));
   EXPECT_EQ(d.images, before.images);
 }
 
@@ -412,7 +413,7 @@ TEST_F(DatasetsTest, CifarParsesKnownRecordBytesIntoNchw) {
   writePlain(batch, concat({cifarRecord(3, 0), cifarRecord(7, 1)}));
   Dataset d;
   std::string error;
-  ASSERT_TRUE(dlc::data::loadCifar10({batch}, d, error)) << error;
+  ASSERT_TRUE(dlc::data::loadCifar10({batch}, 10, d, error)) << error;
   ASSERT_EQ(d.count, 2);
   EXPECT_EQ(d.channels, 3);
   EXPECT_EQ(d.height, 32);
@@ -440,19 +441,19 @@ TEST_F(DatasetsTest, CifarConcatenatesFilesAndRespectsLimit) {
   writeGzip(b, concat({cifarRecord(2, 2), cifarRecord(9, 3)}));  // gzipped batches work too
   Dataset d;
   std::string error;
-  ASSERT_TRUE(dlc::data::loadCifar10({a, b}, d, error)) << error;
+  ASSERT_TRUE(dlc::data::loadCifar10({a, b}, 10, d, error)) << error;
   EXPECT_EQ(d.count, 4);
   EXPECT_EQ(d.labels, (std::vector<int32_t>{0, 1, 2, 9}));
   ASSERT_EQ(d.images.size(), 4 * 3 * kPlane);
   EXPECT_FLOAT_EQ(d.images[3 * 3 * kPlane], uint8_t(3 * 31) / 255.0f);
 
-  ASSERT_TRUE(dlc::data::loadCifar10({a, b}, d, error, 3)) << error;
+  ASSERT_TRUE(dlc::data::loadCifar10({a, b}, 10, d, error, 3)) << error;
   EXPECT_EQ(d.count, 3);
   EXPECT_EQ(d.labels, (std::vector<int32_t>{0, 1, 2}));
   EXPECT_EQ(d.images.size(), 3 * 3 * kPlane);
 
   // Once the limit is met later files are not needed, so a missing one is not an error.
-  ASSERT_TRUE(dlc::data::loadCifar10({a, path("missing.bin")}, d, error, 2)) << error;
+  ASSERT_TRUE(dlc::data::loadCifar10({a, path("missing.bin")}, 10, d, error, 2)) << error;
   EXPECT_EQ(d.count, 2);
 }
 
@@ -461,17 +462,17 @@ TEST_F(DatasetsTest, CifarBadSize) {
   writePlain(bad, Bytes(3072, 0));
   Dataset d;
   std::string error;
-  ASSERT_FALSE(dlc::data::loadCifar10({bad}, d, error));
+  ASSERT_FALSE(dlc::data::loadCifar10({bad}, 10, d, error));
   EXPECT_EQ(error, bad + ": not a CIFAR-10 binary batch file (size 3072 bytes, expected a non-zero multiple of the "
                          "3073-byte record)");
   expectOneLineNaming(error, bad);
 
   writePlain(bad, Bytes(2 * 3074, 0));  // CIFAR-100 record layout
-  ASSERT_FALSE(dlc::data::loadCifar10({bad}, d, error));
+  ASSERT_FALSE(dlc::data::loadCifar10({bad}, 10, d, error));
   EXPECT_NE(error.find("size 6148 bytes"), std::string::npos) << error;
 
   writePlain(bad, {});
-  ASSERT_FALSE(dlc::data::loadCifar10({bad}, d, error));
+  ASSERT_FALSE(dlc::data::loadCifar10({bad}, 10, d, error));
   EXPECT_NE(error.find("size 0 bytes"), std::string::npos) << error;
 }
 
@@ -480,8 +481,8 @@ TEST_F(DatasetsTest, CifarLabelOutOfRange) {
   writePlain(bad, concat({cifarRecord(4, 0), cifarRecord(10, 1)}));
   Dataset d;
   std::string error;
-  ASSERT_FALSE(dlc::data::loadCifar10({bad}, d, error));
-  EXPECT_EQ(error, bad + ": record 1 has label 10 (expected 0..9)");
+  ASSERT_FALSE(dlc::data::loadCifar10({bad}, 10, d, error));
+  EXPECT_EQ(error, bad + ": record 1 has label 10, but the model has 10 classes (expected 0..9)");
   expectOneLineNaming(error, bad);
 }
 
@@ -490,14 +491,14 @@ TEST_F(DatasetsTest, CifarMissingFileIsNamed) {
   writePlain(good, cifarRecord(1, 0));
   Dataset d;
   std::string error;
-  ASSERT_FALSE(dlc::data::loadCifar10({good, missing}, d, error));
+  ASSERT_FALSE(dlc::data::loadCifar10({good, missing}, 10, d, error));
   EXPECT_EQ(error, missing + ": cannot open: No such file or directory");
 }
 
 TEST_F(DatasetsTest, CifarNeedsAtLeastOnePath) {
   Dataset d;
   std::string error;
-  ASSERT_FALSE(dlc::data::loadCifar10({}, d, error));
+  ASSERT_FALSE(dlc::data::loadCifar10({}, 10, d, error));
   EXPECT_FALSE(error.empty());
   EXPECT_EQ(error.find('\n'), std::string::npos);
 }
@@ -576,7 +577,7 @@ TEST(FashionMnistTest, LoadsRealTestSet) {
   if (!std::filesystem::exists(images)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   Dataset d;
   std::string error;
-  ASSERT_TRUE(dlc::data::loadMnist(images, labels, d, error)) << error;
+  ASSERT_TRUE(dlc::data::loadMnist(images, labels, 10, d, error)) << error;
   EXPECT_EQ(d.count, 10000);
   EXPECT_EQ(d.channels, 1);
   EXPECT_EQ(d.height, 28);
@@ -641,3 +642,28 @@ TEST(Augmentation, StandardizeOfAConstantImageStaysFinite) {
 }
 
 }  // namespace
+
+// The range is the model's class count, not the 10 of MNIST and CIFAR-10: a 3-class model on
+// 10-class data would index past its logits, and a 256-class one may read any byte label.
+TEST_F(DatasetsTest, LabelsCheckedAgainstTheModelsClasses) {
+  auto [images, labels] = writeStandardPair();
+  writePlain(labels, idxLabels({1, 5, 2}));
+  Dataset d;
+  std::string error;
+  ASSERT_FALSE(dlc::data::loadMnist(images, labels, 3, d, error));
+  EXPECT_EQ(error, labels + ": record 1 has label 5, but the model has 3 classes (expected 0..2)");
+  ASSERT_TRUE(dlc::data::loadMnist(images, labels, 6, d, error)) << error;
+  EXPECT_EQ(d.maxLabel, 5);
+  // maxLabel covers the whole file even when `limit` loads a prefix.
+  ASSERT_TRUE(dlc::data::loadMnist(images, labels, 6, d, error, 1)) << error;
+  EXPECT_EQ(d.maxLabel, 5);
+  writePlain(labels, idxLabels({1, 200, 2}));
+  EXPECT_TRUE(dlc::data::loadMnist(images, labels, 256, d, error)) << error;
+
+  const std::string batch = path("c.bin");
+  writePlain(batch, concat({cifarRecord(0, 0), cifarRecord(3, 1)}));
+  ASSERT_FALSE(dlc::data::loadCifar10({batch}, 3, d, error));
+  EXPECT_EQ(error, batch + ": record 1 has label 3, but the model has 3 classes (expected 0..2)");
+  ASSERT_TRUE(dlc::data::loadCifar10({batch}, 4, d, error)) << error;
+  EXPECT_EQ(d.maxLabel, 3);
+}

@@ -544,6 +544,30 @@ TEST(KernelsTest, AccuracyCountsArgmaxHits) {
   EXPECT_EQ(correct, 0.0f);
 }
 
+TEST(KernelsTest, LabelsOutsideTheLogitsMakeTheLossNaN) {
+  // Labels the loader did not check (or a damaged plan's) must never index past a row: the
+  // loss and that row's gradient become NaN, which dlrun's non-finite check reports.
+  const int batch = 2, classes = 3;
+  std::vector<float> logits = {0.1f, 0.2f, 0.3f, 1.0f, -1.0f, 0.5f};
+  for (int32_t bad : {3, -1, 1 << 30}) {
+    SCOPED_TRACE(bad);
+    std::vector<int32_t> labels = {1, bad};
+    float loss = 0, correct = -1;
+    softmaxXentForward(batch, classes, logits.data(), labels.data(), &loss);
+    EXPECT_TRUE(std::isnan(loss));
+    // One guard row past the gradient: it must stay untouched.
+    std::vector<float> d(batch * classes + classes, 7.0f);
+    softmaxXentBackward(batch, classes, logits.data(), labels.data(), d.data());
+    for (int j = 0; j < classes; ++j) {
+      EXPECT_TRUE(std::isfinite(d[j])) << "the valid row keeps its gradient";
+      EXPECT_TRUE(std::isnan(d[classes + j]));
+      EXPECT_EQ(d[2 * classes + j], 7.0f);
+    }
+    accuracy(batch, classes, logits.data(), labels.data(), &correct);
+    EXPECT_EQ(correct, 0.0f) << "row 0 predicts class 2, label 1; row 1 has no valid label";
+  }
+}
+
 TEST(KernelsTest, ElementwiseSplitOverThreads) {
   std::mt19937 rng(17);
   const size_t n = 100003; // several chunks, and not a multiple of the vector width

@@ -2,6 +2,7 @@
 // the decoder's handling of damaged files (bad magic, wrong version, truncation, corruption,
 // out-of-range references), including a mutation loop meant to be run under ASan/UBSan.
 #include "runtime/plan/Plan.h"
+#include "runtime/plan/KernelCheck.h"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +13,8 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <set>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -76,7 +79,8 @@ Plan makePlan() {
   p.inputShape = {1, 28, 28};
   p.classes = 10;
   p.train = {/*batch=*/64, /*epochs=*/3, /*logEvery=*/50, /*seed=*/0xdeadbeefcafef00dull,
-             /*lr=*/0.05f, /*momentum=*/0.875f, /*weightDecay=*/5e-4f};
+             /*lr=*/0.05f, /*momentum=*/0.875f, /*weightDecay=*/5e-4f,
+             /*onNonfinite=*/OnNonfinite::Warn, /*maxLoss=*/123.5f};
   p.data.format = "mnist";
   p.data.trainFiles = {"data/train-images-idx3-ubyte.gz", "data/train-labels-idx1-ubyte.gz"};
   p.data.testFiles = {"data/t10k-images-idx3-ubyte.gz", "data/t10k-labels-idx1-ubyte.gz", ""};
@@ -126,9 +130,10 @@ Plan makePlan() {
   m.init = "zeros";
   m.trainable = false;
   m.buffer = 1;
-  Parameter unbound;
+  Parameter unbound; // no shape or fans: initialised by its buffer's size alone
   unbound.name = "unused";
   unbound.init = "ones";
+  unbound.buffer = 5;
   p.params = {w, m, unbound};
 
   Program train;
@@ -178,6 +183,85 @@ Plan makePlan() {
   return p;
 }
 
+/// A small plan that passes validatePlan: a linear classifier of 4x4 images into 3
+/// classes at batch 2 (matmul, softmax cross-entropy and its gradient, SGD; accuracy in
+/// eval), for the tests that go through readPlan or mutate a valid file.
+Plan makeValidPlan() {
+  Plan p;
+  p.model = "tiny";
+  p.inputShape = {1, 4, 4};
+  p.classes = 3;
+  p.train.batch = 2;
+  p.data.format = "synthetic";
+  p.data.syntheticTrain = 8;
+  p.data.syntheticTest = 4;
+  auto buffer = [&](std::string name, BufferKind kind, uint64_t bytes, int32_t program) {
+    Buffer b;
+    b.name = std::move(name);
+    b.kind = kind;
+    b.bytes = bytes;
+    b.offset = p.arenaBytes;
+    b.program = program;
+    p.buffers.push_back(b);
+    p.arenaBytes += (bytes + 63) / 64 * 64;
+    return int32_t(p.buffers.size() - 1);
+  };
+  int32_t w = buffer("fc.w", BufferKind::Parameter, 16 * 3 * 4, -1);
+  int32_t m = buffer("fc.w.m", BufferKind::OptimizerState, 16 * 3 * 4, -1);
+  p.persistentBytes = p.arenaBytes;
+  int32_t images = buffer("images", BufferKind::Input, 2 * 16 * 4, 0);
+  int32_t labels = buffer("labels", BufferKind::Input, 2 * 4, 0);
+  int32_t logits = buffer("logits", BufferKind::Activation, 2 * 3 * 4, 0);
+  int32_t loss = buffer("loss", BufferKind::Output, 4, 0);
+  int32_t dlogits = buffer("dlogits", BufferKind::Gradient, 2 * 3 * 4, 0);
+  int32_t dw = buffer("fc.dw", BufferKind::Gradient, 16 * 3 * 4, 0);
+  int32_t correct = buffer("correct", BufferKind::Output, 4, 0);
+  Parameter pw;
+  pw.name = "fc.w";
+  pw.shape = {16, 3};
+  pw.init = "glorot_uniform";
+  pw.fanIn = 16;
+  pw.fanOut = 3;
+  pw.buffer = w;
+  Parameter pm = pw;
+  pm.name = "fc.w.m";
+  pm.init = "zeros";
+  pm.trainable = false;
+  pm.buffer = m;
+  p.params = {pw, pm};
+  auto kernel = [](KernelKind kind, std::vector<int64_t> ints, std::vector<int32_t> args,
+                   std::vector<float> floats = {}) {
+    Kernel k;
+    k.kind = kind;
+    k.name = "op@fc";
+    k.ints = std::move(ints);
+    k.args = std::move(args);
+    k.floats = std::move(floats);
+    return k;
+  };
+  Program train;
+  train.name = "train";
+  train.kernels = {kernel(KernelKind::Matmul, {2, 3, 16, 0, 0}, {images, w, logits}),
+                   kernel(KernelKind::SoftmaxXent, {2, 3}, {logits, labels, loss}),
+                   kernel(KernelKind::SoftmaxXentBwd, {2, 3}, {logits, labels, dlogits}),
+                   kernel(KernelKind::Matmul, {16, 3, 2, 1, 0}, {images, dlogits, dw}),
+                   kernel(KernelKind::SgdMomentum, {48}, {w, dw, m}, {0.1f, 0.9f, 0.f})};
+  train.images = images;
+  train.labels = labels;
+  train.loss = loss;
+  Program eval;
+  eval.name = "eval";
+  eval.kernels = {kernel(KernelKind::Matmul, {2, 3, 16, 0, 0}, {images, w, logits}),
+                  kernel(KernelKind::SoftmaxXent, {2, 3}, {logits, labels, loss}),
+                  kernel(KernelKind::Accuracy, {2, 3}, {logits, labels, correct})};
+  eval.images = images;
+  eval.labels = labels;
+  eval.loss = loss;
+  eval.correct = correct;
+  p.programs = {train, eval};
+  return p;
+}
+
 void expectSamePlan(const Plan &a, const Plan &b) {
   EXPECT_EQ(a.model, b.model);
   EXPECT_EQ(a.source, b.source);
@@ -193,6 +277,8 @@ void expectSamePlan(const Plan &a, const Plan &b) {
   EXPECT_EQ(a.train.lr, b.train.lr);
   EXPECT_EQ(a.train.momentum, b.train.momentum);
   EXPECT_EQ(a.train.weightDecay, b.train.weightDecay);
+  EXPECT_EQ(a.train.onNonfinite, b.train.onNonfinite);
+  EXPECT_EQ(a.train.maxLoss, b.train.maxLoss);
 
   EXPECT_EQ(a.data.format, b.data.format);
   EXPECT_EQ(a.data.trainFiles, b.data.trainFiles);
@@ -349,7 +435,7 @@ TEST(PlanCodec, RoundTripsEveryField) {
   Bytes bytes = encodePlan(original);
   Plan decoded;
   std::string error;
-  ASSERT_TRUE(decodePlan(bytes, decoded, error)) << error;
+  ASSERT_TRUE(decodePlan(bytes, decoded, error, /*check=*/false)) << error;
   expectSamePlan(original, decoded);
   ASSERT_NE(decoded.program("eval"), nullptr);
   EXPECT_EQ(decoded.program("eval")->correct, 9);
@@ -362,7 +448,7 @@ TEST(PlanCodec, RoundTripsDefaultPlan) {
   Plan original;
   Plan decoded = makePlan(); // must be fully overwritten, not merged into
   std::string error;
-  ASSERT_TRUE(decodePlan(encodePlan(original), decoded, error)) << error;
+  ASSERT_TRUE(decodePlan(encodePlan(original), decoded, error, /*check=*/false)) << error;
   expectSamePlan(original, decoded);
 }
 
@@ -514,7 +600,7 @@ TEST(PlanCodec, FailureLeavesPlanUntouched) {
 TEST(PlanCodec, MutationsNeverCrash) {
   // Run this under -fsanitize=address,undefined: the point is that every outcome is a clean
   // true/false, never an over-read, a wild allocation or a crash.
-  const Bytes valid = encodePlan(makePlan());
+  const Bytes valid = encodePlan(makeValidPlan());
   std::mt19937 rng(12345);
   int accepted = 0;
   for (int iter = 0; iter < 4000; ++iter) {
@@ -558,29 +644,29 @@ TEST(PlanCodec, MutationsNeverCrash) {
 TEST_F(PlanFileTest, WriteThenRead) {
   fs::path path = dir / "model.plan";
   std::string error;
-  ASSERT_TRUE(writePlan(makePlan(), path.string(), error)) << error;
+  ASSERT_TRUE(writePlan(makeValidPlan(), path.string(), error)) << error;
   EXPECT_EQ(listing(), std::vector<std::string>{"model.plan"}) << "temp file left behind";
-  EXPECT_EQ(readRaw(path), encodePlan(makePlan()));
+  EXPECT_EQ(readRaw(path), encodePlan(makeValidPlan()));
   Plan plan;
   ASSERT_TRUE(readPlan(path.string(), plan, error)) << error;
-  expectSamePlan(makePlan(), plan);
+  expectSamePlan(makeValidPlan(), plan);
 }
 
 TEST_F(PlanFileTest, OverwritesExistingPlan) {
   fs::path path = dir / "model.plan";
   std::string error;
   ASSERT_TRUE(writePlan(Plan(), path.string(), error)) << error;
-  ASSERT_TRUE(writePlan(makePlan(), path.string(), error)) << error;
+  ASSERT_TRUE(writePlan(makeValidPlan(), path.string(), error)) << error;
   EXPECT_EQ(listing(), std::vector<std::string>{"model.plan"});
   Plan plan;
   ASSERT_TRUE(readPlan(path.string(), plan, error)) << error;
-  expectSamePlan(makePlan(), plan);
+  expectSamePlan(makeValidPlan(), plan);
 }
 
 TEST_F(PlanFileTest, WriteIntoMissingDirectoryFails) {
   fs::path path = dir / "no-such-dir" / "model.plan";
   std::string error;
-  EXPECT_FALSE(writePlan(makePlan(), path.string(), error));
+  EXPECT_FALSE(writePlan(makeValidPlan(), path.string(), error));
   EXPECT_EQ(error, "cannot write '" + path.string() + "': No such file or directory");
   EXPECT_TRUE(listing().empty());
 }
@@ -591,7 +677,7 @@ TEST_F(PlanFileTest, FailedRenameLeavesTargetAndNoTempFile) {
   fs::create_directory(path);
   writeRaw(path / "keep", {1, 2, 3});
   std::string error;
-  EXPECT_FALSE(writePlan(makePlan(), path.string(), error));
+  EXPECT_FALSE(writePlan(makeValidPlan(), path.string(), error));
   EXPECT_TRUE(startsWith(error, "cannot write '" + path.string() + "': ")) << error;
   EXPECT_EQ(listing(), std::vector<std::string>{"model.plan"}) << "temp file left behind";
   EXPECT_EQ(readRaw(path / "keep"), (Bytes{1, 2, 3}));
@@ -602,7 +688,7 @@ TEST_F(PlanFileTest, FailedTempCreateDoesNotClobberExistingFile) {
   // the existing plan must survive byte for byte.
   fs::path path = dir / "model.plan";
   std::string error;
-  ASSERT_TRUE(writePlan(makePlan(), path.string(), error)) << error;
+  ASSERT_TRUE(writePlan(makeValidPlan(), path.string(), error)) << error;
   const Bytes before = readRaw(path);
   fs::path temp = path.string() + ".tmp." + std::to_string(getpid());
   fs::create_directory(temp);
@@ -625,7 +711,7 @@ TEST_F(PlanFileTest, ReadErrorsNameTheFile) {
   EXPECT_EQ(error, text.string() + ": not a dlc plan (bad magic)");
 
   fs::path cut = dir / "cut.plan";
-  Bytes bytes = encodePlan(makePlan());
+  Bytes bytes = encodePlan(makeValidPlan());
   bytes.resize(kHeaderBytes + 100);
   writeRaw(cut, bytes);
   EXPECT_FALSE(readPlan(cut.string(), plan, error));
@@ -634,4 +720,145 @@ TEST_F(PlanFileTest, ReadErrorsNameTheFile) {
 
   EXPECT_FALSE(readPlan(dir.string(), plan, error));
   EXPECT_EQ(error, "cannot read '" + dir.string() + "': Is a directory");
+}
+
+//===----------------------------------------------------------------------===//
+// Load-time validation of what dlrun acts on (validatePlan, runtime/plan/KernelCheck.h)
+//===----------------------------------------------------------------------===//
+
+std::string validateError(const Plan &plan) {
+  std::string error;
+  EXPECT_FALSE(validatePlan(plan, error)) << "accepted";
+  EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  return error;
+}
+
+TEST(PlanValidate, ValidPlanIsAccepted) {
+  std::string error;
+  EXPECT_TRUE(validatePlan(makeValidPlan(), error)) << error;
+  Plan plan;
+  EXPECT_TRUE(decodePlan(encodePlan(makeValidPlan()), plan, error)) << error;
+}
+
+TEST(PlanValidate, ArgumentBufferTooSmallIsNamed) {
+  Plan plan = makeValidPlan();
+  plan.buffers[4].bytes = 20; // logits: 2 x 3 floats
+  EXPECT_EQ(validateError(plan),
+            "program 'train' kernel 0 (matmul 'op@fc'): argument 'c' needs 24 bytes, buffer 'logits' has 20");
+  // decodePlan refuses it the same way.
+  Plan decoded;
+  std::string error;
+  EXPECT_FALSE(decodePlan(encodePlan(plan), decoded, error));
+  EXPECT_EQ(error, validateError(plan));
+}
+
+TEST(PlanValidate, AttributeAndArgumentCounts) {
+  Plan plan = makeValidPlan();
+  plan.programs[0].kernels[0].ints = {2, 3, 16, 0};
+  EXPECT_EQ(validateError(plan), "program 'train' kernel 0 (matmul 'op@fc'): expects 5 or 6 int attributes, has 4");
+  plan = makeValidPlan();
+  plan.programs[0].kernels[1].ints.push_back(0); // softmax takes no epilogue
+  EXPECT_EQ(validateError(plan),
+            "program 'train' kernel 1 (softmax_xent 'op@fc'): expects 2 int attributes, has 3");
+  plan = makeValidPlan();
+  plan.programs[0].kernels[4].floats.pop_back();
+  EXPECT_EQ(validateError(plan),
+            "program 'train' kernel 4 (sgd_momentum 'op@fc'): expects 3 float attributes, has 2");
+  plan = makeValidPlan();
+  plan.programs[0].kernels[0].ints.push_back(kEpilogueBias); // the bias argument is missing
+  EXPECT_EQ(validateError(plan), "program 'train' kernel 0 (matmul 'op@fc'): expects 4 buffer arguments, has 3");
+  plan = makeValidPlan();
+  plan.programs[0].kernels[0].ints.push_back(4);
+  EXPECT_EQ(validateError(plan), "program 'train' kernel 0 (matmul 'op@fc'): epilogue bits 4 not accepted by matmul");
+}
+
+TEST(PlanValidate, AttributeRanges) {
+  Plan plan = makeValidPlan();
+  plan.programs[0].kernels[0].ints[3] = 2;
+  EXPECT_EQ(validateError(plan),
+            "program 'train' kernel 0 (matmul 'op@fc'): transA (int attribute 3) is 2, outside [0, 1]");
+  plan = makeValidPlan();
+  plan.programs[0].kernels[0].ints[2] = 0;
+  EXPECT_EQ(validateError(plan), "program 'train' kernel 0 (matmul 'op@fc'): int attribute 2 is 0, not a size in "
+                                 "[1, 2147483647]");
+  plan = makeValidPlan();
+  plan.programs[0].kernels[4].floats[0] = std::nanf("");
+  EXPECT_EQ(validateError(plan), "program 'train' kernel 4 (sgd_momentum 'op@fc'): float attribute 0 is not finite");
+}
+
+TEST(PlanValidate, SizeProductsDoNotOverflow) {
+  // 2^31-1 squared fits no buffer and no 32-bit index; the product must not wrap to something
+  // small either.
+  Plan plan = makeValidPlan();
+  plan.programs[0].kernels[0].ints = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0, 0};
+  EXPECT_EQ(validateError(plan), "program 'train' kernel 0 (matmul 'op@fc'): argument 'a' needs 4611686014132420609 "
+                                 "elements, more than the 2147483647 a kernel may index");
+  Kernel conv;
+  conv.kind = KernelKind::Conv2dFwd;
+  conv.ints = {1 << 20, 1 << 20, 1 << 20, 1 << 20, 1, 1, 1, 1, 1, 0, 0};
+  conv.args = {0, 0, 0, 0};
+  std::vector<uint64_t> bytes;
+  std::string error;
+  EXPECT_FALSE(kernelArgBytes(conv, bytes, error));
+  EXPECT_EQ(error, "argument 'x' needs more than 2^64 elements, more than the 2147483647 a kernel may index");
+}
+
+TEST(PlanValidate, ConfigurationAndIoBuffers) {
+  Plan plan = makeValidPlan();
+  plan.data.cropH = plan.data.cropW = 3;
+  EXPECT_EQ(validateError(plan), "malformed plan: crop 3x3 does not match the model's input 4x4");
+  plan = makeValidPlan();
+  plan.classes = 2;
+  EXPECT_EQ(validateError(plan), "program 'train' kernel 1 (softmax_xent 'op@fc'): has 3 classes, the model 2");
+  plan = makeValidPlan();
+  plan.buffers[2].bytes = 100;
+  EXPECT_EQ(validateError(plan), "malformed plan: program 'train' images need 128 bytes, buffer 'images' has 100");
+  plan = makeValidPlan();
+  plan.train.logEvery = 0;
+  EXPECT_EQ(validateError(plan), "malformed plan: epochs 1 and log interval 0 must be >= 0 and >= 1");
+  plan = makeValidPlan();
+  plan.train.batch = 0;
+  EXPECT_EQ(validateError(plan), "malformed plan: batch 0 is not in [1, 2147483647]");
+  plan = makeValidPlan();
+  plan.params[0].buffer = -1; // every parameter is initialised in its buffer
+  EXPECT_EQ(validateError(plan), "malformed plan: parameter 0 ('fc.w') names buffer -1 of 9");
+}
+
+TEST(KernelTable, EveryKindIsDescribedOnce) {
+  std::set<std::string> names;
+  for (size_t k = 0; k < size_t(KernelKind::NumKinds); ++k) {
+    auto kind = static_cast<KernelKind>(k);
+    const KernelKindInfo &info = kernelKindInfo(kind);
+    SCOPED_TRACE(info.name);
+    EXPECT_STREQ(kernelKindName(kind), info.name);
+    EXPECT_TRUE(names.insert(info.name).second) << "duplicate name";
+    std::vector<std::string> params = kernelParams(kind);
+    EXPECT_EQ(params.size(), info.args);
+    size_t written = 0;
+    for (size_t a = 0; a < params.size(); ++a) {
+      EXPECT_EQ(params[a].rfind("const ", 0) == 0, !kernelWritesArg(kind, a)) << params[a];
+      written += kernelWritesArg(kind, a);
+      EXPECT_FALSE(kernelArgName(kind, a).empty());
+    }
+    EXPECT_GT(written, 0u) << "a kernel that writes nothing";
+    EXPECT_EQ(kernelArgName(kind, info.args), "bias");
+    EXPECT_TRUE(info.tolerance == kExact || info.tolerance == kReduction);
+    EXPECT_EQ(info.epilogues & ~(kEpilogueBias | kEpilogueRelu), 0);
+  }
+  EXPECT_EQ(kernelArgName(KernelKind::Conv2dFwd, 1), "w");
+  EXPECT_TRUE(kernelWritesArg(KernelKind::SgdMomentum, 0)); // w is updated in place
+  EXPECT_FALSE(kernelWritesArg(KernelKind::SgdMomentum, 1));
+}
+
+TEST(KernelTable, FlopsFollowTheFormulas) {
+  Kernel conv; // LeNet's conv2: 16 filters of 6x5x5 over 14x14 -> 10x10, batch 100
+  conv.kind = KernelKind::Conv2dFwd;
+  conv.ints = {100, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0};
+  EXPECT_DOUBLE_EQ(kernelFlops(conv), 2.0 * 100 * 16 * 10 * 10 * 6 * 5 * 5);
+  Kernel mm;
+  mm.kind = KernelKind::Matmul;
+  mm.ints = {100, 10, 84, 0, 0};
+  EXPECT_DOUBLE_EQ(kernelFlops(mm), 2.0 * 100 * 10 * 84);
+  mm.ints = {1};
+  EXPECT_EQ(kernelFlops(mm), 0) << "too few attributes: no formula applies";
 }

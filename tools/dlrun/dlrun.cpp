@@ -1,6 +1,7 @@
 //===- dlrun.cpp - runs a plan: train or evaluate ----------------*- C++ -*-===//
 //
-// Thin and MLIR-free so it starts in milliseconds: parses flags and calls dlc::runPlan.
+// Thin and MLIR-free so it starts in milliseconds: parses flags, checks them against each
+// other, joins the other ranks under mpirun and calls dlc::runPlan.
 //
 #include "runtime/dist/Communicator.h"
 #include "runtime/train/Trainer.h"
@@ -38,6 +39,48 @@ static const char *kUsage =
     "Started by mpirun (mpirun -np N dlrun PLAN ...), the N processes train data-parallel on\n"
     "the CPU: each takes its share of every global batch of N x the plan's batch, gradients\n"
     "are averaged across them every step; rank 0 prints and saves.\n";
+
+/// "cpu" -> -1, "cuda" -> 0, "cuda:N" -> N; false for anything else.
+static bool parseDevice(const std::string &d, int &ordinal) {
+  if (d == "cpu" || d == "cuda") {
+    ordinal = d == "cpu" ? -1 : 0;
+    return true;
+  }
+  if (d.rfind("cuda:", 0) != 0 || d.size() == 5 || d.size() > 9 ||
+      d.find_first_not_of("0123456789", 5) != std::string::npos)
+    return false;
+  ordinal = std::atoi(d.c_str() + 5);
+  return true;
+}
+
+/// The flags that exclude each other; the plan is not needed to know. One line and false on
+/// a conflict.
+static bool checkOptions(const dlc::RunOptions &opts, bool underMpi) {
+  const char *error = nullptr;
+  char buf[160];
+  if (underMpi && (opts.cudaOrdinal >= 0 || opts.validate)) {
+    std::snprintf(buf, sizeof buf, "multi-process training (mpirun) runs on the CPU only for "
+                  "now; drop %s", opts.validate ? "--validate" : "--device");
+    error = buf;
+  } else if (opts.validate && opts.cudaOrdinal < 0) {
+    error = "--validate compares a GPU's kernels with the CPU's; give --device cuda[:N] (with "
+            "--device cpu there is nothing to compare)";
+  } else if (opts.validate) {
+    const char *conflict = !opts.save.empty()  ? "--save"
+                           : opts.profile        ? "--profile"
+                           : !opts.trace.empty() ? "--trace"
+                           : opts.epochs > 0     ? "--epochs"
+                                                 : nullptr;
+    if (conflict) {
+      std::snprintf(buf, sizeof buf, "--validate runs one step and compares kernels; it does not "
+                    "take %s", conflict);
+      error = buf;
+    }
+  }
+  if (error)
+    std::fprintf(stderr, "dlrun: error: %s\n", error);
+  return !error;
+}
 
 static bool parseInt(const char *s, int64_t &out) {
   char *end;
@@ -90,7 +133,11 @@ int main(int argc, char **argv) {
     } else if (a == "--trace") {
       opts.trace = value("--trace");
     } else if (a == "--device") {
-      opts.device = value("--device");
+      const char *d = value("--device");
+      if (!parseDevice(d, opts.cudaOrdinal)) {
+        std::fprintf(stderr, "dlrun: error: --device must be cpu, cuda or cuda:N, got '%s'\n", d);
+        return 1;
+      }
     } else if (a == "--validate") {
       opts.validate = true;
     } else if (a == "--threads") {
@@ -115,7 +162,10 @@ int main(int argc, char **argv) {
   // from any rank).
   std::unique_ptr<dlc::Communicator> comm;
   std::string how, error;
-  if (dlc::startedByMpi(how)) {
+  const bool underMpi = dlc::startedByMpi(how);
+  if (!checkOptions(opts, underMpi))
+    return 1;
+  if (underMpi) {
     comm = dlc::connectMpi(error);
     if (!comm) {
       std::fprintf(stderr, "dlrun: error: started by mpirun (%s) but %s\n", how.c_str(),

@@ -22,6 +22,8 @@
 
 #include "compiler/Target/Cuda/CudaCodegen.h"
 
+#include "runtime/plan/KernelCheck.h"
+
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -76,107 +78,6 @@ std::string commentSafe(const std::string &s) {
   return out;
 }
 
-/// What a kind takes: its parameter declarations (by argument position), the attribute
-/// count, and whether it may carry an epilogue (one more int and, with a bias, one more arg).
-struct Signature {
-  std::vector<const char *> params;
-  size_t ints = 0, floats = 0;
-  bool epilogue = false;
-};
-
-bool signatureOf(KernelKind kind, Signature &sig) {
-  switch (kind) {
-  case KernelKind::Conv2dFwd:
-    sig = {{"const float *x", "const float *w", "float *y", "float *workspace"}, 11, 0, true};
-    return true;
-  case KernelKind::Conv2dBwdData:
-    sig = {{"const float *dy", "const float *w", "float *dx", "float *workspace"}, 11};
-    return true;
-  case KernelKind::Conv2dBwdFilter:
-    sig = {{"const float *dy", "const float *x", "float *dw", "float *workspace"}, 11};
-    return true;
-  case KernelKind::MaxPoolFwd:
-    sig = {{"const float *x", "float *y"}, 10};
-    return true;
-  case KernelKind::MaxPoolBwd:
-    sig = {{"const float *x", "const float *dy", "float *dx"}, 10, 0, true};
-    return true;
-  case KernelKind::Relu:
-    sig = {{"const float *x", "float *y"}, 1};
-    return true;
-  case KernelKind::ReluBwd:
-    sig = {{"const float *dy", "const float *y", "float *dx"}, 1};
-    return true;
-  case KernelKind::BiasAdd:
-    sig = {{"const float *x", "const float *b", "float *y"}, 3};
-    return true;
-  case KernelKind::BiasAddBwd:
-    sig = {{"const float *dy", "float *db"}, 3};
-    return true;
-  case KernelKind::Matmul:
-    sig = {{"const float *a", "const float *b", "float *c"}, 5, 0, true};
-    return true;
-  case KernelKind::Add:
-    sig = {{"const float *a", "const float *b", "float *y"}, 1};
-    return true;
-  case KernelKind::SoftmaxXent:
-    sig = {{"const float *logits", "const int *labels", "float *loss"}, 2};
-    return true;
-  case KernelKind::SoftmaxXentBwd:
-    sig = {{"const float *logits", "const int *labels", "float *dlogits"}, 2};
-    return true;
-  case KernelKind::Accuracy:
-    sig = {{"const float *logits", "const int *labels", "float *correct"}, 2};
-    return true;
-  case KernelKind::SgdMomentum:
-    sig = {{"float *w", "const float *g", "float *m"}, 1, 3};
-    return true;
-  case KernelKind::BatchNormTrain:
-    sig = {{"const float *x", "const float *gamma", "const float *beta", "float *runMean",
-            "float *runVar", "float *y", "float *saveMean", "float *saveInvStd"},
-           3, 2};
-    return true;
-  case KernelKind::BatchNormEval:
-    sig = {{"const float *x", "const float *gamma", "const float *beta", "const float *runMean",
-            "const float *runVar", "float *y"},
-           3, 1};
-    return true;
-  case KernelKind::BatchNormBwd:
-    sig = {{"const float *x", "const float *dy", "const float *gamma", "const float *saveMean",
-            "const float *saveInvStd", "float *dx", "float *dgamma", "float *dbeta"},
-           3};
-    return true;
-  case KernelKind::AvgPoolFwd:
-    sig = {{"const float *x", "float *y"}, 10};
-    return true;
-  case KernelKind::AvgPoolBwd:
-    sig = {{"const float *dy", "float *dx"}, 10};
-    return true;
-  case KernelKind::LrnFwd:
-    sig = {{"const float *x", "float *y"}, 4, 3};
-    return true;
-  case KernelKind::LrnBwd:
-    sig = {{"const float *x", "const float *y", "const float *dy", "float *dx"}, 4, 3};
-    return true;
-  case KernelKind::Zeros:
-    sig = {{"float *y"}, 1};
-    return true;
-  case KernelKind::TimeStep:
-    sig = {{"const float *x", "float *y"}, 4};
-    return true;
-  case KernelKind::LstmCellFwd:
-    sig = {{"const float *gates", "const float *cPrev", "float *h", "float *c"}, 2, 1};
-    return true;
-  case KernelKind::LstmCellBwd:
-    sig = {{"const float *gates", "const float *cPrev", "const float *dh", "const float *dc",
-            "float *dgates", "float *dcPrev"},
-           2, 1};
-    return true;
-  default:
-    return false;
-  }
-}
-
 /// Lowers one kernel call; `fail` records the first error.
 class KernelEmitter {
 public:
@@ -200,7 +101,7 @@ private:
   CudaLaunch &launch;
   std::string fn, where, error;
   const char *t = "int"; // index type of the kernel being emitted
-  Signature sig;
+  std::vector<std::string> params; // the kind's parameter declarations (KernelKinds.def)
   int64_t epilogue = 0;
 
   bool fail(const std::string &message) {
@@ -209,15 +110,13 @@ private:
     return false;
   }
   bool check();
-  bool positive(std::initializer_list<size_t> which);
-  bool window(int64_t h, int64_t w, int64_t r, int64_t s, int64_t padH, int64_t padW);
 
   /// `extern "C" __global__ void fn(params) {`, preceded by the call's name.
   void open(const std::string &note) {
     os << "\n// " << commentSafe(k.name) << ": " << note << "\n";
     os << "extern \"C\" __global__ void " << fn << "(";
-    for (size_t a = 0; a < sig.params.size(); ++a)
-      os << (a ? ", " : "") << sig.params[a];
+    for (size_t a = 0; a < params.size(); ++a)
+      os << (a ? ", " : "") << params[a];
     if (epilogue & plan::kEpilogueBias)
       os << ", const float *bias";
     os << ") {\n";
@@ -289,96 +188,15 @@ private:
   void matmulReference();
 };
 
-bool KernelEmitter::positive(std::initializer_list<size_t> which) {
-  for (size_t w : which)
-    if (i[w] <= 0)
-      return fail("attribute " + std::to_string(w) + " must be positive, got " +
-                  std::to_string(i[w]));
-  return true;
-}
-
-bool KernelEmitter::window(int64_t h, int64_t w, int64_t r, int64_t s, int64_t padH, int64_t padW) {
-  if (padH < 0 || padW < 0)
-    return fail("negative padding");
-  if (h + 2 * padH < r || w + 2 * padW < s)
-    return fail("window larger than the padded input");
-  return true;
-}
-
+/// The plan loader's check (runtime/plan/KernelCheck.h): counts, attribute ranges and
+/// buffer sizes, so generated code indexes only inside its arguments.
 bool KernelEmitter::check() {
-  if (!signatureOf(k.kind, sig))
-    return fail(std::string("kernel kind '") + plan::kernelKindName(k.kind) +
-                "' has no CUDA lowering yet");
-  if (i.size() != sig.ints && !(sig.epilogue && i.size() == sig.ints + 1))
-    return fail("expects " + std::to_string(sig.ints) + " integer attributes, has " +
-                std::to_string(i.size()));
-  if (k.floats.size() != sig.floats)
-    return fail("expects " + std::to_string(sig.floats) + " float attributes, has " +
-                std::to_string(k.floats.size()));
-  for (float f : k.floats)
-    if (!std::isfinite(f))
-      return fail("float attribute is not finite");
-  epilogue = i.size() > sig.ints ? i.back() : 0;
-  if (epilogue & ~(plan::kEpilogueBias | plan::kEpilogueRelu))
-    return fail("unknown epilogue bits " + std::to_string(epilogue));
-  if (k.kind == KernelKind::MaxPoolBwd && (epilogue & plan::kEpilogueBias))
-    return fail("a pooling gradient takes no bias");
-  size_t args = sig.params.size() + ((epilogue & plan::kEpilogueBias) ? 1 : 0);
-  if (k.args.size() != args)
-    return fail("expects " + std::to_string(args) + " buffers, has " +
-                std::to_string(k.args.size()));
-  for (int32_t id : k.args)
-    if (id < 0 || size_t(id) >= plan.buffers.size())
-      return fail("names buffer " + std::to_string(id) + " of " +
-                  std::to_string(plan.buffers.size()));
-  switch (k.kind) {
-  case KernelKind::Conv2dFwd:
-  case KernelKind::Conv2dBwdData:
-  case KernelKind::Conv2dBwdFilter:
-    if (!positive({0, 1, 2, 3, 4, 5, 6, 7, 8}))
-      return false;
-    return window(i[2], i[3], i[5], i[6], i[9], i[10]);
-  case KernelKind::MaxPoolFwd:
-  case KernelKind::MaxPoolBwd:
-  case KernelKind::AvgPoolFwd:
-  case KernelKind::AvgPoolBwd:
-    if (!positive({0, 1, 2, 3, 4, 5, 6, 7}))
-      return false;
-    return window(i[2], i[3], i[4], i[5], i[8], i[9]);
-  case KernelKind::Matmul:
-    if ((i[3] != 0 && i[3] != 1) || (i[4] != 0 && i[4] != 1))
-      return fail("transA and transB must be 0 or 1");
-    return positive({0, 1, 2});
-  case KernelKind::BiasAdd:
-  case KernelKind::BiasAddBwd:
-    return positive({0, 1, 2});
-  case KernelKind::SoftmaxXent:
-  case KernelKind::SoftmaxXentBwd:
-  case KernelKind::Accuracy:
-    return positive({0, 1});
-  case KernelKind::BatchNormTrain:
-  case KernelKind::BatchNormEval:
-  case KernelKind::BatchNormBwd:
-    return positive({0, 1, 2});
-  case KernelKind::LrnFwd:
-  case KernelKind::LrnBwd:
-    if (i[3] < 0)
-      return fail("negative window radius");
-    if (!(k.floats[0] > 0.0f) || !(k.floats[1] >= 0.0f) || !(k.floats[2] >= 0.0f))
-      return fail("bias must be positive and alpha, beta non-negative");
-    return positive({0, 1, 2});
-  case KernelKind::TimeStep:
-    if (!positive({0, 1, 2}))
-      return false;
-    if (i[3] < 0 || i[3] >= i[1])
-      return fail("step " + std::to_string(i[3]) + " outside [0, " + std::to_string(i[1]) + ")");
-    return true;
-  case KernelKind::LstmCellFwd:
-  case KernelKind::LstmCellBwd:
-    return positive({0, 1});
-  default:
-    return positive({0});
-  }
+  std::string why;
+  if (!plan::checkKernel(plan, k, why))
+    return fail(why);
+  params = plan::kernelParams(k.kind);
+  epilogue = plan::kernelEpilogue(k);
+  return true;
 }
 
 void KernelEmitter::biasAdd() {
@@ -492,7 +310,10 @@ void KernelEmitter::softmaxXent() {
      << "  for (int b = 0; b < " << batch << "; ++b) {\n"
      << "    const float *row = logits + (" << t << ")b * " << classes << ";\n";
   emitRowMaxAndSum(os, "    ", classes);
-  os << "    total += log(sum) + mx - row[labels[b]];\n"
+  // An out-of-range label makes the loss NaN (as on the CPU), never a read past the row.
+  os << "    const int label = labels[b];\n"
+     << "    total += label >= 0 && label < " << classes
+     << " ? log(sum) + mx - row[label] : sqrt(-1.0);\n"
      << "  }\n"
      << "  *loss = (float)(total / " << batch << ");\n"
      << "}\n";
@@ -508,7 +329,12 @@ void KernelEmitter::softmaxXentBwd() {
   os << "    const double inv = (1.0 / " << batch << ") / sum;\n"
      << "    for (int j = 0; j < " << classes << "; ++j)\n"
      << "      d[j] = (float)(exp((double)row[j] - mx) * inv);\n"
-     << "    d[labels[idx]] -= (float)(1.0 / " << batch << ");\n";
+     << "    const int label = labels[idx];\n"
+     << "    if (label >= 0 && label < " << classes << ")\n"
+     << "      d[label] -= (float)(1.0 / " << batch << ");\n"
+     << "    else\n"
+     << "      for (int j = 0; j < " << classes << "; ++j)\n"
+     << "        d[j] = sqrtf(-1.0f);\n";
   close();
 }
 
@@ -791,16 +617,7 @@ void KernelEmitter::lstmCellBwd() {
 }
 
 void KernelEmitter::convLibrary(CudaLibraryKind kind) {
-  CudnnConv &c = launch.library.conv;
-  c.n = int(i[0]), c.c = int(i[1]), c.h = int(i[2]), c.w = int(i[3]);
-  c.k = int(i[4]), c.r = int(i[5]), c.s = int(i[6]);
-  c.strideH = int(i[7]), c.strideW = int(i[8]), c.padH = int(i[9]), c.padW = int(i[10]);
-  c.outH = (c.h + 2 * c.padH - c.r) / c.strideH + 1;
-  c.outW = (c.w + 2 * c.padW - c.s) / c.strideW + 1;
-  launch.library.kind = kind;
-  launch.library.workspaceBytes = plan.buffers[k.args[3]].bytes;
-  launch.library.epilogue = epilogue;
-  launch.library.biasArg = (epilogue & plan::kEpilogueBias) ? 4 : -1;
+  libraryCallFor(plan, k, kind, launch.library);
   if (!opts.emitReferenceLibraryKernels) {
     os << "\n// " << commentSafe(k.name) << ": " << fn << " runs as " << cudaLibraryKindName(kind)
        << "\n";
@@ -907,20 +724,7 @@ void KernelEmitter::convBwdFilterReference() {
 }
 
 void KernelEmitter::matmulLibrary() {
-  const int64_t m = i[0], n = i[1], kk = i[2];
-  const bool transA = i[3], transB = i[4];
-  CublasGemm &g = launch.library.gemm;
-  g.transA = transB;
-  g.transB = transA;
-  g.m = int(n), g.n = int(m), g.k = int(kk);
-  g.lda = int(transB ? kk : n);
-  g.ldb = int(transA ? m : kk);
-  g.ldc = int(n);
-  g.aArg = 1;
-  g.bArg = 0;
-  launch.library.kind = CudaLibraryKind::CublasGemm;
-  launch.library.epilogue = epilogue;
-  launch.library.biasArg = (epilogue & plan::kEpilogueBias) ? 3 : -1;
+  libraryCallFor(plan, k, CudaLibraryKind::CublasGemm, launch.library);
   if (!opts.emitReferenceLibraryKernels) {
     os << "\n// " << commentSafe(k.name) << ": " << fn << " runs as cublas_gemm\n";
     launch.function.clear();
@@ -1036,7 +840,7 @@ bool KernelEmitter::run(std::string &err) {
   case KernelKind::LstmCellBwd:
     lstmCellBwd();
     break;
-  default: // check() rejected it
+  case KernelKind::NumKinds: // check() rejected it
     break;
   }
   return true;

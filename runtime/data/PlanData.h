@@ -1,0 +1,27 @@
+//===- PlanData.h - the data set a plan's data section names ------*- C++ -*-===//
+//
+// The one place that turns a plan's data section (format, files, synthetic sizes,
+// normalisation) into a Dataset checked against the model: image shape and class count.
+//
+#pragma once
+
+#include "runtime/data/Datasets.h"
+#include "runtime/plan/Plan.h"
+
+#include <string>
+
+namespace dlc::data {
+
+/// Loads the training (`train`) or test split that `p.data` names, at most `limit` examples
+/// when `limit` > 0, and checks it against the model: every label below `p.classes` (the loss
+/// kernels index the logits by label), the images the input shape (or at least the crop), and,
+/// for the training split, some example of the model's last class (a 12-class model on 10-class
+/// data has outputs nothing trains). Normalises when the data section says so. On failure
+/// returns false with a one-line `error` naming the file.
+bool loadPlanData(const plan::Plan &p, bool train, int64_t limit, Dataset &d, std::string &error);
+
+/// ", 24x24 crops (random for training, centred for testing), random left-right flips": the
+/// augmentation the data section asks for, for dlrun's data line ("" when none).
+std::string describeAugmentation(const plan::DataConfig &c);
+
+} // namespace dlc::data

@@ -1,0 +1,376 @@
+//===- KernelCheck.cpp - the kernel table and the checks of kernel calls ---------------===//
+//
+// For each kind: which int attributes are sizes (at least 1, at most kMaxElements), which
+// other ranges hold (strides, paddings, a time step inside its sequence), and the element
+// count of every argument as a function of the attributes. Counts are multiplied with
+// overflow checks: a product that overflows saturates and can never fit a buffer.
+//
+//===------------------------------------------------------------------------------------===//
+
+#include "runtime/plan/KernelCheck.h"
+
+#include <cmath>
+
+namespace dlc::plan {
+
+namespace {
+
+constexpr size_t countParams(const char *params) {
+  size_t n = 1;
+  for (const char *p = params; *p; ++p)
+    n += *p == ',';
+  return n;
+}
+
+// The output size helpers the table's FLOP formulas use (valid attributes only).
+double convOut(const std::vector<int64_t> &i) {
+  return double((i[2] + 2 * i[9] - i[5]) / i[7] + 1) * double((i[3] + 2 * i[10] - i[6]) / i[8] + 1);
+}
+double poolOut(const std::vector<int64_t> &i) {
+  return double((i[2] + 2 * i[8] - i[4]) / i[6] + 1) * double((i[3] + 2 * i[9] - i[5]) / i[7] + 1);
+}
+
+const KernelKindInfo kInfo[] = {
+#define DLC_KERNEL_KIND(Enum, name, params, ints, floats, epilogues, tolerance, flops)              \
+  {name, params, countParams(params), ints, floats, epilogues, tolerance},
+#include "runtime/plan/KernelKinds.def"
+};
+static_assert(sizeof(kInfo) / sizeof(kInfo[0]) == size_t(KernelKind::NumKinds),
+              "one table line per kind");
+
+/// Products of sizes that saturate instead of wrapping.
+uint64_t mul(std::initializer_list<uint64_t> xs) {
+  uint64_t r = 1;
+  for (uint64_t x : xs)
+    if (__builtin_mul_overflow(r, x, &r))
+      return UINT64_MAX;
+  return r;
+}
+
+/// Reads the attributes of one kernel, recording the first range error.
+class Attrs {
+public:
+  Attrs(const Kernel &k, std::string &error) : i(k.ints), error(error) {}
+
+  /// ints[index...] are sizes: at least 1 and at most kMaxElements.
+  bool sizes(std::initializer_list<size_t> indices) {
+    for (size_t x : indices)
+      if (i[x] < 1 || uint64_t(i[x]) > kMaxElements)
+        return fail("int attribute " + std::to_string(x) + " is " + std::to_string(i[x]) +
+                    ", not a size in [1, " + std::to_string(kMaxElements) + "]");
+    return true;
+  }
+  bool range(size_t x, int64_t lo, int64_t hi, const char *what) {
+    if (i[x] < lo || i[x] > hi)
+      return fail(std::string(what) + " (int attribute " + std::to_string(x) + ") is " +
+                  std::to_string(i[x]) + ", outside [" + std::to_string(lo) + ", " +
+                  std::to_string(hi) + "]");
+    return true;
+  }
+  bool fail(const std::string &message) {
+    error = message;
+    return false;
+  }
+  int64_t operator[](size_t x) const { return i[x]; }
+
+private:
+  const std::vector<int64_t> &i;
+  std::string &error;
+};
+
+/// Window geometry shared by convolutions and pooling: sizes, stride >= 1, padding below
+/// the window (as PyTorch requires for pooling, and no window lies wholly in padding), the
+/// padded input at least one window. Sets the output height and width.
+bool window(Attrs &a, size_t h, size_t w, size_t r, size_t s, size_t strideH, size_t padH,
+            uint64_t &oh, uint64_t &ow) {
+  if (!a.sizes({h, w, r, s, strideH, strideH + 1}) ||
+      !a.range(padH, 0, a[r] - 1, "padding height") ||
+      !a.range(padH + 1, 0, a[s] - 1, "padding width"))
+    return false;
+  if (a[h] + 2 * a[padH] < a[r] || a[w] + 2 * a[padH + 1] < a[s])
+    return a.fail("window " + std::to_string(a[r]) + "x" + std::to_string(a[s]) +
+                  " larger than the padded input " + std::to_string(a[h] + 2 * a[padH]) + "x" +
+                  std::to_string(a[w] + 2 * a[padH + 1]));
+  oh = uint64_t((a[h] + 2 * a[padH] - a[r]) / a[strideH] + 1);
+  ow = uint64_t((a[w] + 2 * a[padH + 1] - a[s]) / a[strideH + 1] + 1);
+  return true;
+}
+
+bool finite(const Kernel &k, std::string &error) {
+  for (size_t x = 0; x < k.floats.size(); ++x)
+    if (!std::isfinite(k.floats[x])) {
+      error = "float attribute " + std::to_string(x) + " is not finite";
+      return false;
+    }
+  return true;
+}
+
+} // namespace
+
+const KernelKindInfo &kernelKindInfo(KernelKind kind) {
+  size_t x = size_t(kind) < size_t(KernelKind::NumKinds) ? size_t(kind) : 0;
+  return kInfo[x];
+}
+
+std::vector<std::string> kernelParams(KernelKind kind) {
+  std::vector<std::string> out;
+  std::string all = kernelKindInfo(kind).params;
+  size_t start = 0;
+  while (start <= all.size()) {
+    size_t comma = all.find(',', start);
+    if (comma == std::string::npos)
+      comma = all.size();
+    std::string p = all.substr(start, comma - start);
+    p.erase(0, p.find_first_not_of(' '));
+    out.push_back(p);
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string kernelArgName(KernelKind kind, size_t index) {
+  std::vector<std::string> params = kernelParams(kind);
+  if (index >= params.size())
+    return "bias";
+  const std::string &p = params[index];
+  return p.substr(p.find_last_of("* ") + 1);
+}
+
+bool kernelWritesArg(KernelKind kind, size_t index) {
+  std::vector<std::string> params = kernelParams(kind);
+  return index < params.size() && params[index].rfind("const ", 0) != 0;
+}
+
+int64_t kernelEpilogue(const Kernel &k) {
+  const KernelKindInfo &info = kernelKindInfo(k.kind);
+  return info.epilogues && k.ints.size() > info.ints ? k.ints[info.ints] : 0;
+}
+
+double kernelFlops(const Kernel &k) {
+  const std::vector<int64_t> &i = k.ints;
+  if (i.size() < kernelKindInfo(k.kind).ints)
+    return 0;
+  switch (k.kind) {
+#define DLC_KERNEL_KIND(Enum, name, params, ints, floats, epilogues, tolerance, flops)              \
+  case KernelKind::Enum:                                                                           \
+    return flops;
+#include "runtime/plan/KernelKinds.def"
+  case KernelKind::NumKinds:
+    break;
+  }
+  return 0;
+}
+
+bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &error) {
+  if (size_t(k.kind) >= size_t(KernelKind::NumKinds)) {
+    error = "unknown kernel kind " + std::to_string(size_t(k.kind));
+    return false;
+  }
+  const KernelKindInfo &info = kernelKindInfo(k.kind);
+  bool hasEpilogue = info.epilogues && k.ints.size() == info.ints + 1;
+  if (k.ints.size() != info.ints && !hasEpilogue) {
+    error = "expects " + std::to_string(info.ints) + (info.epilogues ? " or " + std::to_string(info.ints + 1) : "") +
+            " int attributes, has " + std::to_string(k.ints.size());
+    return false;
+  }
+  if (k.floats.size() != info.floats) {
+    error = "expects " + std::to_string(info.floats) + " float attributes, has " +
+            std::to_string(k.floats.size());
+    return false;
+  }
+  int64_t epi = hasEpilogue ? k.ints.back() : 0;
+  if (epi & ~info.epilogues) {
+    error = "epilogue bits " + std::to_string(epi) + " not accepted by " + info.name;
+    return false;
+  }
+  size_t args = info.args + ((epi & kEpilogueBias) ? 1 : 0);
+  if (k.args.size() != args) {
+    error = "expects " + std::to_string(args) + " buffer arguments, has " + std::to_string(k.args.size());
+    return false;
+  }
+  if (!finite(k, error))
+    return false;
+
+  Attrs a(k, error);
+  const std::vector<float> &f = k.floats;
+  std::vector<uint64_t> n; // elements per argument
+  uint64_t oh = 0, ow = 0;
+  switch (k.kind) {
+  case KernelKind::Conv2dFwd:
+  case KernelKind::Conv2dBwdData:
+  case KernelKind::Conv2dBwdFilter: {
+    // n c h w k r s strideH strideW padH padW
+    if (!a.sizes({0, 1, 4}) || !window(a, 2, 3, 5, 6, 7, 9, oh, ow))
+      return false;
+    uint64_t x = mul({uint64_t(a[0]), uint64_t(a[1]), uint64_t(a[2]), uint64_t(a[3])});
+    uint64_t w = mul({uint64_t(a[4]), uint64_t(a[1]), uint64_t(a[5]), uint64_t(a[6])});
+    uint64_t y = mul({uint64_t(a[0]), uint64_t(a[4]), oh, ow});
+    uint64_t ws = mul({uint64_t(a[1]), uint64_t(a[5]), uint64_t(a[6]), oh, ow});
+    if (k.kind == KernelKind::Conv2dFwd)
+      n = {x, w, y, ws};
+    else if (k.kind == KernelKind::Conv2dBwdData)
+      n = {y, w, x, ws};
+    else
+      n = {y, x, w, ws};
+    if (epi & kEpilogueBias)
+      n.push_back(uint64_t(a[4]));
+    break;
+  }
+  case KernelKind::MaxPoolFwd:
+  case KernelKind::MaxPoolBwd:
+  case KernelKind::AvgPoolFwd:
+  case KernelKind::AvgPoolBwd: {
+    // n c h w kh kw strideH strideW padH padW
+    if (!a.sizes({0, 1}) || !window(a, 2, 3, 4, 5, 6, 8, oh, ow))
+      return false;
+    uint64_t x = mul({uint64_t(a[0]), uint64_t(a[1]), uint64_t(a[2]), uint64_t(a[3])});
+    uint64_t y = mul({uint64_t(a[0]), uint64_t(a[1]), oh, ow});
+    if (k.kind == KernelKind::MaxPoolFwd || k.kind == KernelKind::AvgPoolFwd)
+      n = {x, y};
+    else if (k.kind == KernelKind::MaxPoolBwd)
+      n = {x, y, x};
+    else
+      n = {y, x};
+    break;
+  }
+  case KernelKind::Relu:
+  case KernelKind::Zeros:
+    if (!a.sizes({0}))
+      return false;
+    n.assign(info.args, uint64_t(a[0]));
+    break;
+  case KernelKind::ReluBwd:
+  case KernelKind::Add:
+    if (!a.sizes({0}))
+      return false;
+    n.assign(info.args, uint64_t(a[0]));
+    break;
+  case KernelKind::SgdMomentum:
+    if (!a.sizes({0}))
+      return false;
+    if (!(f[0] >= 0) || !(f[1] >= 0) || !(f[2] >= 0))
+      return a.fail("learning rate, momentum and weight decay must be non-negative");
+    n.assign(info.args, uint64_t(a[0]));
+    break;
+  case KernelKind::BiasAdd:
+  case KernelKind::BiasAddBwd: {
+    // outer channels inner
+    if (!a.sizes({0, 1, 2}))
+      return false;
+    uint64_t x = mul({uint64_t(a[0]), uint64_t(a[1]), uint64_t(a[2])});
+    n = k.kind == KernelKind::BiasAdd ? std::vector<uint64_t>{x, uint64_t(a[1]), x}
+                                      : std::vector<uint64_t>{x, uint64_t(a[1])};
+    break;
+  }
+  case KernelKind::Matmul: {
+    // M N K transA transB: c[M][N] = op(a)[M][K] op(b)[K][N]
+    if (!a.sizes({0, 1, 2}) || !a.range(3, 0, 1, "transA") || !a.range(4, 0, 1, "transB"))
+      return false;
+    uint64_t m = uint64_t(a[0]), nn = uint64_t(a[1]), kk = uint64_t(a[2]);
+    n = {mul({m, kk}), mul({kk, nn}), mul({m, nn})};
+    if (epi & kEpilogueBias)
+      n.push_back(nn);
+    break;
+  }
+  case KernelKind::SoftmaxXent:
+  case KernelKind::SoftmaxXentBwd:
+  case KernelKind::Accuracy: {
+    // batch classes; labels are int32
+    if (!a.sizes({0, 1}))
+      return false;
+    uint64_t logits = mul({uint64_t(a[0]), uint64_t(a[1])});
+    n = {logits, uint64_t(a[0]), k.kind == KernelKind::SoftmaxXentBwd ? logits : 1};
+    break;
+  }
+  case KernelKind::BatchNormTrain:
+  case KernelKind::BatchNormEval:
+  case KernelKind::BatchNormBwd: {
+    // n c hw
+    if (!a.sizes({0, 1, 2}))
+      return false;
+    if (k.kind != KernelKind::BatchNormBwd && !(f[0] >= 0))
+      return a.fail("eps must be non-negative");
+    if (k.kind == KernelKind::BatchNormTrain && !(f[1] >= 0 && f[1] <= 1))
+      return a.fail("momentum must be in [0, 1]");
+    uint64_t x = mul({uint64_t(a[0]), uint64_t(a[1]), uint64_t(a[2])}), c = uint64_t(a[1]);
+    if (k.kind == KernelKind::BatchNormTrain)
+      n = {x, c, c, c, c, x, c, c};
+    else if (k.kind == KernelKind::BatchNormEval)
+      n = {x, c, c, c, c, x};
+    else
+      n = {x, x, c, c, c, x, c, c};
+    break;
+  }
+  case KernelKind::LrnFwd:
+  case KernelKind::LrnBwd: {
+    // n c hw radius; floats bias alpha beta
+    if (!a.sizes({0, 1, 2}) || !a.range(3, 0, int64_t(kMaxElements), "window radius"))
+      return false;
+    if (!(f[0] > 0) || !(f[1] >= 0) || !(f[2] >= 0))
+      return a.fail("bias must be positive and alpha, beta non-negative");
+    uint64_t x = mul({uint64_t(a[0]), uint64_t(a[1]), uint64_t(a[2])});
+    n.assign(info.args, x);
+    break;
+  }
+  case KernelKind::TimeStep: {
+    // n steps features step
+    if (!a.sizes({0, 1, 2}) || !a.range(3, 0, a[1] - 1, "step"))
+      return false;
+    n = {mul({uint64_t(a[0]), uint64_t(a[1]), uint64_t(a[2])}), mul({uint64_t(a[0]), uint64_t(a[2])})};
+    break;
+  }
+  case KernelKind::LstmCellFwd:
+  case KernelKind::LstmCellBwd: {
+    // n units
+    if (!a.sizes({0, 1}))
+      return false;
+    uint64_t h = mul({uint64_t(a[0]), uint64_t(a[1])}), gates = mul({4, h});
+    n = k.kind == KernelKind::LstmCellFwd ? std::vector<uint64_t>{gates, h, h, h}
+                                          : std::vector<uint64_t>{gates, h, h, h, gates, h};
+    break;
+  }
+  case KernelKind::NumKinds:
+    error = "unknown kernel kind";
+    return false;
+  }
+
+  if (n.size() != k.args.size()) { // the table and the rules above disagree: a bug here
+    error = std::string("internal error: ") + info.name + " sizes " + std::to_string(n.size()) +
+            " arguments of " + std::to_string(k.args.size());
+    return false;
+  }
+  bytes.clear();
+  for (size_t j = 0; j < n.size(); ++j) {
+    if (n[j] > kMaxElements) {
+      error = "argument '" + kernelArgName(k.kind, j) + "' needs " +
+              (n[j] == UINT64_MAX ? std::string("more than 2^64") : std::to_string(n[j])) +
+              " elements, more than the " + std::to_string(kMaxElements) + " a kernel may index";
+      return false;
+    }
+    bytes.push_back(n[j] * 4);
+  }
+  return true;
+}
+
+bool checkKernel(const Plan &plan, const Kernel &k, std::string &error) {
+  std::vector<uint64_t> bytes;
+  if (!kernelArgBytes(k, bytes, error))
+    return false;
+  for (size_t j = 0; j < k.args.size(); ++j) {
+    int32_t id = k.args[j];
+    if (id < 0 || size_t(id) >= plan.buffers.size()) {
+      error = "argument '" + kernelArgName(k.kind, j) + "' names buffer " + std::to_string(id) +
+              " of " + std::to_string(plan.buffers.size());
+      return false;
+    }
+    const Buffer &b = plan.buffers[id];
+    if (b.bytes < bytes[j]) {
+      error = "argument '" + kernelArgName(k.kind, j) + "' needs " + std::to_string(bytes[j]) +
+              " bytes, buffer '" + b.name + "' has " + std::to_string(b.bytes);
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace dlc::plan

@@ -1,0 +1,179 @@
+//===- Runner.cpp - batches into a plan's programs, one step at a time -*- C++ -*-===//
+#include "runtime/train/Runner.h"
+
+#include "runtime/cpu/CpuDevice.h"
+#include "runtime/train/Arena.h"
+#include "runtime/train/Nonfinite.h"
+#include "runtime/train/Validate.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <numeric>
+
+using namespace dlc;
+
+namespace {
+/// Uniform in [0, n) from 32 random bits (multiply-shift: no modulo bias); mt19937_64's
+/// output is fixed by the standard, so augmentation repeats on every platform.
+int64_t below(std::mt19937_64 &rng, int64_t n) {
+  return int64_t(((rng() >> 32) * uint64_t(n)) >> 32);
+}
+
+} // namespace
+
+Runner::Runner(const plan::Plan &p, uint8_t *arena, Device &device, Communicator *comm,
+               bool snapshots)
+    : p(p), arena(arena), device(device), comm(comm), ranks(comm ? comm->size() : 1),
+      rank(comm ? comm->rank() : 0), augmentRng(p.train.seed ^ 0xC1FA510ull),
+      snapshots(snapshots) {}
+
+void Runner::load(const plan::Program &prog, const data::Dataset &d,
+                  const std::vector<int64_t> &order, int64_t first, bool train) {
+  int64_t batch = p.train.batch;
+  const plan::DataConfig &c = p.data;
+  size_t per = size_t(d.channels) * d.height * d.width;
+  const int ch = d.channels;
+  const int64_t oh = c.cropH > 0 ? c.cropH : d.height, ow = c.cropH > 0 ? c.cropW : d.width;
+  const size_t out = size_t(ch) * oh * ow;
+  float *x = reinterpret_cast<float *>(arena + p.buffers[prog.images].offset);
+  int32_t *y = reinterpret_cast<int32_t *>(arena + p.buffers[prog.labels].offset);
+  for (int64_t i = 0; i < batch; ++i) {
+    int64_t e = order[first + i];
+    const float *src = d.images.data() + e * per;
+    float *dst = x + i * out;
+    y[i] = d.labels[e];
+    if (c.cropH <= 0 && !(train && c.flip)) {
+      std::memcpy(dst, src, per * sizeof(float));
+    } else {
+      int64_t top = (d.height - oh) / 2, left = (d.width - ow) / 2;
+      bool flip = false;
+      if (train) {
+        top = below(augmentRng, d.height - oh + 1);
+        left = below(augmentRng, d.width - ow + 1);
+        flip = c.flip && (augmentRng() >> 63);
+      }
+      data::cropImage(src, ch, d.height, d.width, int(top), int(left), int(oh), int(ow), flip,
+                      dst);
+    }
+    if (c.standardize)
+      data::standardizeImage(dst, out);
+  }
+}
+
+bool Runner::step(const plan::Program &prog, const data::Dataset &d,
+                  const std::vector<int64_t> &order, int64_t first, float &loss, float &correct,
+                  device::Profile *profile, device::Trace *trace, std::string &error) {
+  const bool train = &prog == p.program("train");
+  load(prog, d, order, first, train);
+  // The persistent state is at the start of the arena; Trainer.cpp keeps snapshots only on
+  // the CPU and up to a size where the copy is small beside the step.
+  if (train && snapshots)
+    before.assign(arena, arena + p.persistentBytes);
+  if (!device.run(prog, profile, trace, error))
+    return false;
+  loss = *reinterpret_cast<float *>(arena + p.buffers[prog.loss].offset);
+  correct = prog.correct >= 0 ? *reinterpret_cast<float *>(arena + p.buffers[prog.correct].offset) : 0;
+  return true;
+}
+
+void Runner::skipAugmentation(int64_t examples) {
+  const plan::DataConfig &c = p.data;
+  if (c.cropH > 0 || c.flip)
+    augmentRng.discard(uint64_t(examples) * (c.flip ? 3 : 2)); // top, left[, flip]
+}
+
+std::string Runner::explainNonfinite(const plan::Program &prog) {
+  std::string error, finding;
+  const bool restored = !before.empty() && &prog == p.program("train") &&
+                        device.write(0, before.data(), before.size(), error);
+  if (!findNonfiniteKernel(p, prog, device, finding, error))
+    return "rerunning it kernel by kernel failed: " + error;
+  if (&prog == p.program("train") && !restored)
+    finding += " (rerun from the state after the step: no snapshot of the " +
+               std::to_string(p.persistentBytes >> 20) + " MiB of parameters on " +
+               device.describe() + ")";
+  return finding;
+}
+
+bool Runner::evaluate(const data::Dataset &d, device::Trace *trace, Evaluation &result,
+                      std::string &error) {
+  const plan::Program *ev = p.program("eval");
+  std::vector<int64_t> order(d.count);
+  std::iota(order.begin(), order.end(), 0);
+  double sums[2] = {0, 0}; // loss over batches, correct examples
+  const int64_t batch = p.train.batch, batches = d.count / (batch * ranks);
+  result = Evaluation();
+  for (int64_t b = 0; b < batches; ++b) {
+    float l, c;
+    if (!step(*ev, d, order, (b * ranks + rank) * batch, l, c, nullptr, trace, error))
+      return false;
+    if (!std::isfinite(l)) {
+      result.nonfinite = true;
+      if (p.train.onNonfinite == plan::OnNonfinite::Stop) {
+        char loss[32];
+        std::snprintf(loss, sizeof loss, "%g", double(l));
+        error = std::string("the test loss became ") + (std::isnan(l) ? "nan" : loss) + " in batch " +
+                std::to_string(b + 1) + "; " + explainNonfinite(*ev);
+        return false;
+      }
+    }
+    sums[0] += l;
+    sums[1] += c;
+  }
+  if (comm && !comm->allreduceSum(sums, 2, error))
+    return false;
+  result.examples = batches * ranks * batch;
+  result.loss = batches ? sums[0] / double(batches * ranks) : 0;
+  result.accuracy = result.examples ? sums[1] / result.examples : 0;
+  return true;
+}
+
+int Runner::validate(const plan::Program &prog, const data::Dataset &d, int64_t steps) {
+  std::string error;
+  int64_t batch = p.train.batch;
+  if (d.count < steps * batch) {
+    std::fprintf(stderr, "dlrun: error: --validate needs %lld examples for %lld steps of batch %lld, "
+                 "the data has %lld\n", (long long)(steps * batch), (long long)steps,
+                 (long long)batch, (long long)d.count);
+    return 1;
+  }
+  std::vector<int64_t> order(d.count);
+  std::iota(order.begin(), order.end(), 0);
+  for (int64_t s = 0; s + 1 < steps; ++s) {
+    float loss, correct;
+    if (!step(prog, d, order, s * batch, loss, correct, nullptr, nullptr, error)) {
+      std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  load(prog, d, order, (steps - 1) * batch, &prog == p.program("train"));
+  // The reference is the CPU on an arena of its own, written before each call.
+  AlignedArena cpuArena(p.arenaBytes);
+  if (!cpuArena.data) {
+    std::fprintf(stderr, "dlrun: error: cannot allocate the CPU's %.1f MiB arena to validate "
+                 "against\n", p.arenaBytes / 1048576.0);
+    return 1;
+  }
+  std::unique_ptr<Device> cpu = makeCpuDevice(p, cpuArena.data);
+  int bad = -1;
+  for (int32_t id : {prog.images, prog.labels})
+    if (!device.write(p.buffers[id].offset, arena + p.buffers[id].offset, p.buffers[id].bytes,
+                      error))
+      bad = -2;
+  if (bad == -1)
+    bad = validateAndReport(p, prog, device, *cpu, stdout, error);
+  if (bad < 0) {
+    std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+    return 1;
+  }
+  if (bad > 0) {
+    std::fprintf(stderr, "dlrun: error: %d of %zu kernel calls of program '%s' do not match "
+                 "the CPU on %s\n", bad, prog.kernels.size(), prog.name.c_str(),
+                 device.describe().c_str());
+    return 1;
+  }
+  return 0;
+}
