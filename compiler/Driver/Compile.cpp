@@ -22,6 +22,7 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   OneLineDiagnostics diagnostics(ctx);
 
   ModelConfig config;
+  config.limits = opts.limits;
   OwningOpRef<ModuleOp> module = importModel(ctx, opts.input, config);
   if (!module)
     return 1;

@@ -1,6 +1,7 @@
 //===- Compile.h - the dlc pipeline: YAML -> plan file -----------*- C++ -*-===//
 #pragma once
 
+#include "compiler/Import/Limits.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdint>
@@ -23,6 +24,7 @@ struct CompileOptions {
   int64_t maskElements = 0;
   std::string target = "cpu"; // cpu | cuda
   std::string arch;           // cuda: sm_XX (default: from --gpu, else sm_75)
+  ModelLimits limits;         // --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes, ...
 };
 
 /// Runs the whole pipeline: import, --dl-infer-shapes, --dl-autodiff, lowering to kernels,

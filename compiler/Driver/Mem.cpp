@@ -152,6 +152,7 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
     return 1;
   }
   ModelConfig config;
+  config.limits = opts.limits;
   OwningOpRef<ModuleOp> imported = importModel(ctx, opts.input, config);
   if (!imported)
     return 1;

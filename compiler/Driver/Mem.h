@@ -21,6 +21,7 @@ struct MemOptions {
   bool json = false;
   std::string svg;                // write the train step's plan as SVG here
   bool fuse = true;
+  ModelLimits limits;             // --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes, ...
 };
 
 /// Prints, for each GPU, whether the model's training step fits at the batch, by how much,

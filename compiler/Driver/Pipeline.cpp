@@ -8,9 +8,28 @@
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
 using namespace dlc;
+
+/// Keeps a diagnostic on one readable line whatever the model file holds: messages quote its
+/// names and keys, which may contain newlines or control bytes and be megabytes long.
+static std::string oneLine(const std::string &text) {
+  constexpr size_t kMaxChars = 1000;
+  std::string out;
+  for (unsigned char c : text) {
+    if (c == '\n')
+      out += "\\n";
+    else if (c < 0x20 || c == 0x7f)
+      out += llvm::formatv("\\x{0:x-2}", unsigned(c)).str();
+    else
+      out += char(c);
+  }
+  if (out.size() > kMaxChars)
+    out = out.substr(0, kMaxChars / 2) + " [...] " + out.substr(out.size() - kMaxChars / 2);
+  return out;
+}
 
 static void printDiagnostic(Diagnostic &d) {
   Location loc = d.getLocation();
@@ -30,8 +49,8 @@ static void printDiagnostic(Diagnostic &d) {
   default: llvm::errs() << "note: "; break;
   }
   if (!layer.empty())
-    llvm::errs() << "layer '" << layer << "': ";
-  llvm::errs() << d.str() << "\n";
+    llvm::errs() << "layer '" << oneLine(layer) << "': ";
+  llvm::errs() << oneLine(d.str()) << "\n";
 }
 
 OneLineDiagnostics::OneLineDiagnostics(MLIRContext &ctx)
@@ -57,12 +76,45 @@ LogicalResult dlc::runPasses(ModuleOp module, int64_t batch, bool fuse, PassStag
   return pm.run(module);
 }
 
+/// Refuses, at the layer that asks for it, any tensor of the batched training step above
+/// --max-tensor-bytes. The importer checked sizes per example; this is the check with the batch,
+/// and it bounds every size the lowering and the arena layout multiply and add.
+static LogicalResult checkTensorSizes(ModuleOp module, const ModelLimits &limits) {
+  WalkResult r = module.walk([&](Operation *op) {
+    for (Type t : op->getResultTypes()) {
+      auto rt = dyn_cast<RankedTensorType>(t);
+      if (!rt)
+        continue;
+      std::optional<int64_t> bytes = tensorBytes(rt.getShape(), ShapedType::kDynamic);
+      if (bytes && *bytes <= limits.maxTensorBytes)
+        continue;
+      std::string type;
+      llvm::raw_string_ostream os(type);
+      os << rt;
+      emitError(op->getLoc()) << op->getName() << " result " << type << " needs "
+                              << (bytes ? std::to_string(*bytes) : "more than 2^63")
+                              << " bytes, more than the limit of " << limits.maxTensorBytes
+                              << " (--max-tensor-bytes)";
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return failure(r.wasInterrupted());
+}
+
 FailureOr<plan::Plan> dlc::makePlan(ModuleOp module, const ModelConfig &config,
                                     const std::string &source, bool withIR) {
   plan::Plan plan;
-  if (failed(lowerToKernels(module, plan)))
+  if (failed(checkTensorSizes(module, config.limits)) || failed(lowerToKernels(module, plan)))
     return failure();
   layoutArena(plan);
+  if (plan.arenaBytes > uint64_t(config.limits.maxPlanBytes)) {
+    emitError(module.getLoc()) << "the plan needs " << plan.arenaBytes
+                               << " bytes of memory (parameters, state and activations), more "
+                                  "than the limit of "
+                               << config.limits.maxPlanBytes << " (--max-plan-bytes)";
+    return failure();
+  }
   plan.model = config.name;
   plan.source = source;
   plan.train = config.train;

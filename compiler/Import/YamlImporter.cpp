@@ -31,6 +31,9 @@ using dlc::ModelConfig;
 
 namespace {
 
+/// Ops one unrolled LSTM step builds: time_step, matmul, bias_add, matmul, add, lstm_cell.
+constexpr int64_t kLstmOpsPerStep = 6;
+
 /// The ops a layer may name and the keys each accepts (besides name, op, input, inputs).
 const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"conv2d", {"filters", "kernel", "stride", "padding", "bias", "init"}},
@@ -150,7 +153,7 @@ private:
     return success();
   }
   FailureOr<int64_t> getInt(const YAML::Node &map, const char *key, std::optional<int64_t> dflt,
-                            int64_t min) {
+                            int64_t min, int64_t max = dlc::kMaxFieldValue) {
     YAML::Node v = map[key];
     if (!v) {
       if (dflt)
@@ -168,6 +171,11 @@ private:
                          (min == 1 ? "positive" : ">= " + Twine(min)) + ", got " + Twine(x));
       return failure();
     }
+    if (x > max) {
+      (void)error(v, Twine("field '") + key + "' is " + Twine(x) + ", more than the limit of " +
+                         Twine(max));
+      return failure();
+    }
     return x;
   }
   /// An integer or a list [h, w]: kernel sizes, strides and paddings.
@@ -178,8 +186,10 @@ private:
       SmallVector<int64_t> out;
       for (const YAML::Node &e : v) {
         int64_t x;
-        if (!e.IsScalar() || !YAML::convert<int64_t>::decode(e, x) || x < min) {
-          (void)error(e, Twine("field '") + key + "' must hold integers >= " + Twine(min));
+        if (!e.IsScalar() || !YAML::convert<int64_t>::decode(e, x) || x < min ||
+            x > dlc::kMaxFieldValue) {
+          (void)error(e, Twine("field '") + key + "' must hold integers from " + Twine(min) +
+                             " to " + Twine(dlc::kMaxFieldValue));
           return failure();
         }
         out.push_back(x);
@@ -275,11 +285,17 @@ private:
   Value param(const YAML::Node &at, const std::string &name, ArrayRef<int64_t> shape,
               const std::string &init, int64_t fanIn, int64_t fanOut);
   FailureOr<Value> typed(Operation *op);
+  /// Refuses a tensor (per example: the batch is not known yet) above --max-tensor-bytes.
+  LogicalResult checkTensor(Location at, ArrayRef<int64_t> shape, const Twine &what);
+  /// Counts `n` more ops against --max-ops.
+  LogicalResult countOps(Location at, int64_t n);
   FailureOr<Value> buildLstm(const YAML::Node &layer, Value x, const YAML::Node &inputNode);
 
   Value images, labels;
   int64_t classes = 0;
   YAML::Node cropNode; // data.crop, checked against the image input once that is known
+  YAML::Node dataNode; // data, whose synthetic set is sized once the image input is known
+  int64_t ops = 0;     // ops built so far, against config.limits.maxOps
 };
 
 OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
@@ -335,11 +351,15 @@ OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
                nullptr;
       for (const YAML::Node &d : spec["shape"]) {
         int64_t x;
-        if (!d.IsScalar() || !YAML::convert<int64_t>::decode(d, x) || x < 1)
-          return (void)error(d, "input '" + in + "': shape entries must be positive integers"),
+        if (!d.IsScalar() || !YAML::convert<int64_t>::decode(d, x) || x < 1 ||
+            x > dlc::kMaxFieldValue)
+          return (void)error(d, "input '" + in + "': shape entries must be integers from 1 to " +
+                                    Twine(dlc::kMaxFieldValue)),
                  nullptr;
         imageShape.push_back(x);
       }
+      if (failed(checkTensor(loc(spec["shape"]), imageShape, "input '" + in + "'")))
+        return nullptr;
       imageName = in;
       imageNode = kv.first;
     } else if (spec["classes"]) {
@@ -369,6 +389,17 @@ OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
                                      Twine(imageShape[2]) + ", " + Twine(imageShape[3]) +
                                      "]: the model sees the crops"),
            nullptr;
+
+  // dlrun generates a synthetic set whole: it is a tensor as any other.
+  for (const char *key : {"train_examples", "test_examples"}) {
+    if (!dataNode)
+      break;
+    SmallVector<int64_t> set(imageShape);
+    set[0] = std::string(key) == "train_examples" ? d.syntheticTrain : d.syntheticTest;
+    YAML::Node at = dataNode[key] ? dataNode[key] : dataNode;
+    if (failed(checkTensor(loc(at), set, Twine("data: the synthetic ") + key)))
+      return nullptr;
+  }
 
   auto f32 = b.getF32Type();
   auto imageType = RankedTensorType::get(imageShape, f32);
@@ -411,7 +442,7 @@ LogicalResult Importer::parseTraining(const YAML::Node &n) {
   config.train.maxLoss = float(*maxLoss);
   auto batch = getInt(n, "batch", 32, 1);
   auto epochs = getInt(n, "epochs", 1, 1);
-  auto seed = getInt(n, "seed", 0, 0);
+  auto seed = getInt(n, "seed", 0, 0, std::numeric_limits<int64_t>::max());
   auto logEvery = getInt(n, "log_every", 100, 1);
   if (failed(batch) || failed(epochs) || failed(seed) || failed(logEvery))
     return failure();
@@ -454,12 +485,15 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
   dlc::plan::DataConfig &d = config.data;
   d.format = *format;
   if (d.format == "synthetic") {
-    auto tr = getInt(n, "train_examples", 6000, 1);
-    auto te = getInt(n, "test_examples", 1000, 1);
+    // The plan format's bound on synthetic sets (runtime/plan/Plan.cpp checks it at load).
+    constexpr int64_t kMaxSyntheticExamples = 1 << 20;
+    auto tr = getInt(n, "train_examples", 6000, 1, kMaxSyntheticExamples);
+    auto te = getInt(n, "test_examples", 1000, 1, kMaxSyntheticExamples);
     if (failed(tr) || failed(te))
       return failure();
     d.syntheticTrain = *tr;
     d.syntheticTest = *te;
+    dataNode = n;
   } else if (d.format == "mnist" || d.format == "cifar10") {
     for (const char *split : {"train", "test"}) {
       YAML::Node s = n[split];
@@ -539,11 +573,45 @@ Value Importer::param(const YAML::Node &at, const std::string &name, ArrayRef<in
 /// Types a just-built op with its shape rule; on failure the rule has reported at the op's
 /// location (the layer) and the op is erased.
 FailureOr<Value> Importer::typed(Operation *op) {
-  if (failed(dl::refineResultTypes(op))) {
+  if (failed(dl::refineResultTypes(op)) || failed(countOps(op->getLoc(), 1))) {
     op->erase();
     return failure();
   }
+  for (Value r : op->getResults())
+    if (failed(checkTensor(op->getLoc(), cast<RankedTensorType>(r.getType()).getShape(),
+                           op->getName().getStringRef() + " result"))) {
+      op->erase();
+      return failure();
+    }
   return op->getResult(0);
+}
+
+LogicalResult Importer::checkTensor(Location at, ArrayRef<int64_t> shape, const Twine &what) {
+  int64_t limit = config.limits.maxTensorBytes;
+  std::optional<int64_t> bytes = dlc::tensorBytes(shape, ShapedType::kDynamic);
+  if (bytes && *bytes <= limit)
+    return success();
+  std::string dims;
+  for (int64_t d : shape)
+    dims += (dims.empty() ? "" : "x") + (d == ShapedType::kDynamic ? "?" : std::to_string(d));
+  emitError(at) << what << " [" << dims << "] needs "
+                << (bytes ? std::to_string(*bytes) : std::string("more than 2^63"))
+                << (llvm::is_contained(shape, ShapedType::kDynamic) ? " bytes per example"
+                                                                    : " bytes")
+                << ", more than the limit of " << limit
+                << " (--max-tensor-bytes)";
+  return failure();
+}
+
+LogicalResult Importer::countOps(Location at, int64_t n) {
+  int64_t limit = config.limits.maxOps;
+  if (n <= limit - ops) {
+    ops += n;
+    return success();
+  }
+  emitError(at) << "the graph would have " << (n > INT64_MAX - ops ? INT64_MAX : ops + n)
+                << " ops, more than the limit of " << limit << " (--max-ops)";
+  return failure();
 }
 
 /// An LSTM layer unrolled over its time steps (the sequence length is static): per step t,
@@ -584,6 +652,17 @@ FailureOr<Value> Importer::buildLstm(const YAML::Node &layer, Value x,
   }
   auto st = cast<RankedTensorType>(seq.getType());
   int64_t steps = st.getDimSize(1), in = st.getDimSize(2), h = *units;
+  // Bounded before unrolling: the unrolled graph is the compile's work and memory.
+  if (steps > config.limits.maxSteps)
+    return (void)(emitError(l) << "lstm unrolls over " << steps
+                               << " time steps, more than the limit of "
+                               << config.limits.maxSteps << " (--max-steps)"),
+           failure();
+  if (failed(countOps(l, kLstmOpsPerStep * steps)) ||
+      failed(checkTensor(l, {4 * h, in}, "lstm weight_ih")) ||
+      failed(checkTensor(l, {4 * h, h}, "lstm weight_hh")))
+    return failure();
+  ops -= kLstmOpsPerStep * steps; // typed() counts them as they are built
   Value wih = param(layer, layerName + ".weight_ih", {4 * h, in}, *init, in, 4 * h);
   Value whh = param(layer, layerName + ".weight_hh", {4 * h, h}, *init, h, 4 * h);
   Value bias = param(layer, layerName + ".bias", {4 * h}, "zeros", in + h, 4 * h);
@@ -613,7 +692,7 @@ FailureOr<Value> Importer::buildLstm(const YAML::Node &layer, Value x,
         return failure();
     }
     auto cell = b.create<dl::LstmCellOp>(l, TypeRange{unknown, unknown}, *gates, cPrev, fb);
-    if (failed(dl::refineResultTypes(cell))) {
+    if (failed(dl::refineResultTypes(cell)) || failed(countOps(l, 1))) {
       cell->erase();
       return failure();
     }
@@ -731,6 +810,9 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
                                     inputNodes[0].as<std::string>("") + "'"),
              failure();
     int64_t c = xt.getDimSize(1), area = (*k)[0] * (*k)[1];
+    // Checked first: the fan-in and fan-out products below are then bounded too.
+    if (failed(checkTensor(l, {*filters, c, (*k)[0], (*k)[1]}, "conv2d weight")))
+      return failure();
     Value w = param(layer, layerName + ".weight", {*filters, c, (*k)[0], (*k)[1]}, *init,
                     c * area, *filters * area);
     auto y = typed(b.create<dl::Conv2dOp>(l, unknown, x, w, Value(), *s, *p));
@@ -752,6 +834,8 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
                                     "'; add a flatten layer before it"),
              failure();
     int64_t in = xt.getDimSize(1);
+    if (failed(checkTensor(l, {*units, in}, "linear weight")))
+      return failure();
     Value w = param(layer, layerName + ".weight", {*units, in}, *init, in, *units);
     auto y = typed(b.create<dl::MatmulOp>(l, unknown, x, w, Value(), false, true));
     if (failed(y) || !*bias)
@@ -768,6 +852,11 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
     return error(root, "missing required section 'layers'");
   if (!layers.IsSequence() || layers.size() == 0)
     return error(layers, "'layers' must be a non-empty list");
+  // Each layer builds at least one op: refuse a list over --max-ops before ordering it.
+  if (int64_t(layers.size()) > config.limits.maxOps)
+    return error(layers, "the graph would have at least " + Twine(uint64_t(layers.size())) +
+                             " ops (one per layer), more than the limit of " +
+                             Twine(config.limits.maxOps) + " (--max-ops)");
 
   std::string imageName = fn.getArgAttrOfType<StringAttr>(0, "dl.name").str();
   std::string labelName = fn.getArgAttrOfType<StringAttr>(1, "dl.name").str();
@@ -947,6 +1036,13 @@ OwningOpRef<ModuleOp> dlc::importModel(MLIRContext &ctx, const std::string &path
   auto buf = llvm::MemoryBuffer::getFile(path);
   if (!buf) {
     emitError(UnknownLoc::get(&ctx)) << "cannot open '" << path << "': " << buf.getError().message();
+    return nullptr;
+  }
+  if (int64_t((*buf)->getBufferSize()) > config.limits.maxModelBytes) {
+    emitError(FileLineColLoc::get(&ctx, path, 1, 1))
+        << "the model file has " << (*buf)->getBufferSize()
+        << " bytes, more than the limit of " << config.limits.maxModelBytes
+        << " (--max-model-bytes)";
     return nullptr;
   }
   // yaml-cpp takes about a second per 4 MB scalar before anything can be checked; no model

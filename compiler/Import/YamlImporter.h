@@ -1,6 +1,7 @@
 //===- YamlImporter.h - YAML model file -> dl dialect -----------*- C++ -*-===//
 #pragma once
 
+#include "compiler/Import/Limits.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "runtime/plan/Plan.h"
@@ -14,6 +15,9 @@ struct ModelConfig {
   std::string name;
   plan::TrainConfig train;
   plan::DataConfig data;
+  /// Not from the file: the caller's bounds (dlc's --max-* flags), checked while importing
+  /// and again once the batch is known.
+  ModelLimits limits;
 };
 
 /// Parses the model file at `path` into a module holding `dl.parameter` declarations and

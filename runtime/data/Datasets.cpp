@@ -1,8 +1,10 @@
 // Dataset loaders: MNIST idx (plain or gzipped) and CIFAR-10 binary batches, plus synthetic data.
 //
-// Files are read whole through zlib, which passes plain files through unchanged, so one code path
-// serves both compressed and uncompressed inputs. Parsing then works on the in-memory bytes, which
-// lets every size check compare against the exact decompressed length instead of trusting headers.
+// Files are read through zlib, which passes plain files through unchanged, so one code path serves
+// both compressed and uncompressed inputs. Reading is bounded: an idx file up to the length its
+// header announces (plus a little to report trailing data), a CIFAR-10 file up to the most records
+// one may hold, so a gzip bomb costs no more than a real file. Parsing then works on the in-memory
+// bytes, so every size check compares against the exact decompressed length.
 #include "runtime/data/Datasets.h"
 
 #include <fcntl.h>
@@ -31,6 +33,8 @@ constexpr uint32_t kMaxIdxSide = 1u << 16;
 constexpr int kCifarChannels = 3, kCifarSide = 32;
 constexpr size_t kCifarPixels = size_t(kCifarChannels) * kCifarSide * kCifarSide;
 constexpr size_t kCifarRecord = 1 + kCifarPixels;
+// CIFAR-10's batch files hold 10,000 records each; a file may hold the whole 60,000-image set.
+constexpr size_t kCifarMaxRecords = 60000;
 
 /// Maps a byte to byte/255 exactly; a table is both faster than dividing per pixel and exact, unlike
 /// multiplying by a rounded 1/255.
@@ -64,68 +68,97 @@ std::string zlibMessage(const char *msg) {
   return s;
 }
 
-/// Reads the whole content of `path` into `bytes`, decompressing it if it starts with the gzip magic.
-bool readWholeFile(const std::string &path, std::vector<uint8_t> &bytes, std::string &error) {
-  // open(2) rather than gzopen so that a missing file reports errno faithfully (gzopen may also fail
-  // for allocation reasons, leaving errno meaningless).
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = path + ": cannot open: " + std::strerror(errno);
-    return false;
+/// A data file read through zlib, which passes plain files through unchanged, in bounded steps:
+/// the caller says how many bytes it will accept, so a gzip bomb is never decompressed beyond
+/// what its header announces (plus a little, to report trailing data).
+class DataFile {
+ public:
+  DataFile() = default;
+  DataFile(const DataFile &) = delete;
+  DataFile &operator=(const DataFile &) = delete;
+  ~DataFile() {
+    if (gz) gzclose_r(gz);
   }
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    error = path + ": cannot open: " + std::strerror(EISDIR);
-    return false;
-  }
-  // zlib detects gzip by itself; we only peek to word errors as gzip or plain-file problems.
-  uint8_t magic[2] = {0, 0};
-  const bool gzipped = ::pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
 
-  gzFile gz = gzdopen(fd, "rb");
-  if (!gz) {
-    ::close(fd);
-    error = path + ": cannot open: out of memory";
-    return false;
-  }
-  gzbuffer(gz, 1u << 18);  // the default 8 KiB buffer makes multi-megabyte reads needlessly slow
-
-  constexpr unsigned kChunk = 1u << 20;
-  bytes.clear();
-  if (!gzipped && S_ISREG(st.st_mode)) bytes.reserve(size_t(st.st_size) + kChunk);
-  for (;;) {
-    const size_t used = bytes.size();
-    bytes.resize(used + kChunk);
-    const int got = gzread(gz, bytes.data() + used, kChunk);
-    if (got < 0) {
-      int code = Z_OK;
-      const char *msg = gzerror(gz, &code);
-      error = path + (code == Z_ERRNO ? std::string(": read error: ") + std::strerror(errno)
-                                      : ": corrupt gzip data: " + zlibMessage(msg));
-      gzclose_r(gz);
-      bytes.clear();
+  bool open(const std::string &path, std::string &error) {
+    this->path = path;
+    // open(2) rather than gzopen so that a missing file reports errno faithfully (gzopen may also
+    // fail for allocation reasons, leaving errno meaningless).
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      error = path + ": cannot open: " + std::strerror(errno);
       return false;
     }
-    bytes.resize(used + size_t(got));
-    if (got == 0) break;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+      ::close(fd);
+      error = path + ": cannot open: " + std::strerror(EISDIR);
+      return false;
+    }
+    gz = gzdopen(fd, "rb");
+    if (!gz) {
+      ::close(fd);
+      error = path + ": cannot open: out of memory";
+      return false;
+    }
+    gzbuffer(gz, 1u << 18);  // the default 8 KiB buffer makes multi-megabyte reads needlessly slow
+    return true;
   }
-  // A gzip stream cut short is not a read error to gzread: it returns the data it had and records
-  // Z_BUF_ERROR, which we must surface or a truncated download would parse as a short file.
-  int code = Z_OK;
-  gzerror(gz, &code);
-  const int closed = gzclose_r(gz);
-  if (code == Z_BUF_ERROR || closed == Z_BUF_ERROR) {
-    error = path + ": corrupt gzip data: truncated gzip stream";
-    bytes.clear();
-    return false;
+
+  /// Appends to `bytes` until it holds `max` bytes or the file ends.
+  bool readUpTo(std::vector<uint8_t> &bytes, uint64_t max, std::string &error) {
+    constexpr size_t kChunk = 1u << 20;
+    while (bytes.size() < max) {
+      const size_t used = bytes.size();
+      const unsigned want = unsigned(std::min<uint64_t>(kChunk, max - used));
+      bytes.resize(used + want);
+      const int got = gzread(gz, bytes.data() + used, want);
+      if (got < 0) {
+        int code = Z_OK;
+        const char *msg = gzerror(gz, &code);
+        error = path + (code == Z_ERRNO ? std::string(": read error: ") + std::strerror(errno)
+                                        : ": corrupt gzip data: " + zlibMessage(msg));
+        bytes.clear();
+        return false;
+      }
+      bytes.resize(used + size_t(got));
+      if (got == 0) break;
+    }
+    return true;
   }
-  if (closed != Z_OK) {
-    error = path + ": read error: " + (closed == Z_ERRNO ? std::strerror(errno) : "cannot close file");
-    bytes.clear();
-    return false;
+
+  /// Closes a file read to its end, reporting what zlib only records: a gzip stream cut short
+  /// is not a read error to gzread, which returns the data it had; a truncated download would
+  /// otherwise parse as a short file.
+  bool finish(std::string &error) {
+    int code = Z_OK;
+    gzerror(gz, &code);
+    const int closed = gzclose_r(gz);
+    gz = nullptr;
+    if (code == Z_BUF_ERROR || closed == Z_BUF_ERROR) {
+      error = path + ": corrupt gzip data: truncated gzip stream";
+      return false;
+    }
+    if (closed != Z_OK) {
+      error = path + ": read error: " + (closed == Z_ERRNO ? std::strerror(errno) : "cannot close file");
+      return false;
+    }
+    return true;
   }
-  return true;
+
+ private:
+  std::string path;
+  gzFile gz = nullptr;
+};
+
+/// Reads at most `max` bytes of `path` (decompressed) into `bytes`; a file that holds more is
+/// read only up to `max`, and the caller reports it by its size.
+bool readBounded(const std::string &path, std::vector<uint8_t> &bytes, uint64_t max, std::string &error) {
+  DataFile f;
+  bytes.clear();
+  if (!f.open(path, error) || !f.readUpTo(bytes, max, error)) return false;
+  if (bytes.size() >= max) return true;  // stopped early: not read to the end, nothing to check
+  return f.finish(error);
 }
 
 /// Header facts of a validated idx file.
@@ -135,10 +168,10 @@ struct IdxInfo {
   size_t header = 0;
 };
 
-/// Validates the magic, dimensions and exact length of an idx image or label file.
-/// `kind` is "image" or "label" and only shapes the messages.
+/// Validates the magic and dimensions of an idx image or label file from its first bytes and
+/// sets `expected` to the file's whole length. `kind` is "image" or "label" (for the messages).
 bool parseIdxHeader(const std::string &path, const std::vector<uint8_t> &bytes, uint32_t expectedMagic,
-                    const char *kind, IdxInfo &info, std::string &error) {
+                    const char *kind, IdxInfo &info, uint64_t &expected, std::string &error) {
   const size_t dims = expectedMagic & 0xff;
   info.header = 4 + 4 * dims;
   const std::string header = std::to_string(info.header);
@@ -170,10 +203,37 @@ bool parseIdxHeader(const std::string &path, const std::vector<uint8_t> &bytes, 
       return false;
     }
   }
-  const uint64_t expected = info.header + uint64_t(info.count) * info.rows * info.cols;
-  if (bytes.size() != expected) {
-    error = path + (bytes.size() < expected ? ": truncated" : ": unexpected trailing data") + ": expected " +
-            std::to_string(expected) + " bytes of " + kind + "s, found " + std::to_string(bytes.size());
+  // count < 2^32 and sides <= 2^16: no overflow.
+  expected = info.header + uint64_t(info.count) * info.rows * info.cols;
+  return true;
+}
+
+/// Reads and validates a whole idx file: its header first, then no more of the body than the
+/// header announces (and kTrailingSlack bytes to say how much follows it), so a gzip bomb stops
+/// decompressing where its header says the data ends.
+bool readIdx(const std::string &path, uint32_t expectedMagic, const char *kind, std::vector<uint8_t> &bytes,
+             IdxInfo &info, std::string &error) {
+  constexpr uint64_t kTrailingSlack = 1u << 20;
+  DataFile f;
+  bytes.clear();
+  uint64_t expected = 0;
+  if (!f.open(path, error) || !f.readUpTo(bytes, 4 + 4 * (expectedMagic & 0xff), error) ||
+      !parseIdxHeader(path, bytes, expectedMagic, kind, info, expected, error))
+    return false;
+  bytes.reserve(size_t(std::min<uint64_t>(expected + kTrailingSlack, uint64_t(1) << 26)));
+  if (!f.readUpTo(bytes, expected + kTrailingSlack, error)) return false;
+  if (bytes.size() > expected) {
+    const bool more = bytes.size() == expected + kTrailingSlack;
+    error = path + ": unexpected trailing data: expected " + std::to_string(expected) + " bytes of " + kind +
+            "s, found " + (more ? "more than " : "") + std::to_string(bytes.size()) +
+            (more ? " (stopped reading there)" : "");
+    return false;
+  }
+  // Read to its end: a cut-off gzip stream is the better explanation of a short file.
+  if (!f.finish(error)) return false;
+  if (bytes.size() < expected) {
+    error = path + ": truncated: expected " + std::to_string(expected) + " bytes of " + kind + "s, found " +
+            std::to_string(bytes.size());
     return false;
   }
   return true;
@@ -202,11 +262,8 @@ bool loadMnist(const std::string &imagesPath, const std::string &labelsPath, int
                std::string &error, int64_t limit) {
   std::vector<uint8_t> imageBytes, labelBytes;
   IdxInfo images, labels;
-  if (!readWholeFile(imagesPath, imageBytes, error) ||
-      !parseIdxHeader(imagesPath, imageBytes, kMnistImageMagic, "image", images, error))
-    return false;
-  if (!readWholeFile(labelsPath, labelBytes, error) ||
-      !parseIdxHeader(labelsPath, labelBytes, kMnistLabelMagic, "label", labels, error))
+  if (!readIdx(imagesPath, kMnistImageMagic, "image", imageBytes, images, error) ||
+      !readIdx(labelsPath, kMnistLabelMagic, "label", labelBytes, labels, error))
     return false;
   if (labels.count != images.count) {
     error = labelsPath + ": labels file has " + std::to_string(labels.count) + " entries but images file has " +
@@ -253,7 +310,13 @@ bool loadCifar10(const std::vector<std::string> &paths, int classes, Dataset &ou
   std::vector<uint8_t> bytes;
   for (const std::string &path : paths) {
     if (limit > 0 && result.count >= limit) break;
-    if (!readWholeFile(path, bytes, error)) return false;
+    // No header to trust: a file is read up to the most records one may hold, plus one byte.
+    if (!readBounded(path, bytes, kCifarMaxRecords * kCifarRecord + 1, error)) return false;
+    if (bytes.size() > kCifarMaxRecords * kCifarRecord) {
+      error = path + ": more than " + std::to_string(kCifarMaxRecords) +
+              " records, the most one CIFAR-10 batch file may hold (stopped reading there)";
+      return false;
+    }
     if (bytes.empty() || bytes.size() % kCifarRecord != 0) {
       // CIFAR-100 (2 label bytes per record) is the usual culprit, so name the record size we expect.
       error = path + ": not a CIFAR-10 binary batch file (size " + std::to_string(bytes.size()) +

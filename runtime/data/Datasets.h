@@ -34,18 +34,19 @@ struct Dataset {
 ///   "/path/labels: labels file has 100 entries but images file has 60000"
 ///   "/path/labels: record 17 has label 10, but the model has 10 classes (expected 0..9)"
 /// Byte counts in messages refer to the decompressed content. Labels must be in 0..classes-1:
-/// the loss kernels index the model's logits by them. `limit` > 0 loads at most that many
-/// examples (the whole files are still validated).
+/// the loss kernels index the model's logits by them. A file is decompressed no further than
+/// its header announces (plus 1 MiB, to report trailing data). `limit` > 0 loads at most that
+/// many examples (the whole files are still validated).
 bool loadMnist(const std::string &imagesPath, const std::string &labelsPath, int classes, Dataset &out,
                std::string &error, int64_t limit = 0);
 
 /// Loads one or more CIFAR-10 binary batch files (records of 1 label byte + 3072 bytes: 32x32 R plane,
 /// G plane, B plane), concatenating their records in the order given. Files may be gzipped.
 ///
-/// Each file's size must be a non-zero multiple of 3073 bytes and every label must be in
-/// 0..classes-1. On failure returns false, leaves `out` unchanged and sets `error` to one line
-/// starting with the offending file's path. `limit` > 0 loads at most that many examples; files
-/// after the one that reaches the limit are not opened.
+/// Each file's size must be a non-zero multiple of 3073 bytes, at most 60,000 records (read no
+/// further), and every label must be in 0..classes-1. On failure returns false, leaves `out`
+/// unchanged and sets `error` to one line starting with the offending file's path. `limit` > 0
+/// loads at most that many examples; files after the one that reaches the limit are not opened.
 bool loadCifar10(const std::vector<std::string> &paths, int classes, Dataset &out, std::string &error,
                  int64_t limit = 0);
 

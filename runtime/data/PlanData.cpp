@@ -2,6 +2,7 @@
 #include "runtime/data/PlanData.h"
 
 #include <algorithm>
+#include <exception>
 
 using namespace dlc;
 
@@ -23,8 +24,15 @@ bool data::loadPlanData(const plan::Plan &p, bool train, int64_t limit, Dataset 
     int64_t n = train ? c.syntheticTrain : c.syntheticTest;
     if (limit > 0)
       n = std::min(n, limit);
-    d = synthetic(n, p.inputShape[0], p.inputShape[1], p.inputShape[2], classes,
-                  p.train.seed + (train ? 1 : 2));
+    try {
+      d = synthetic(n, p.inputShape[0], p.inputShape[1], p.inputShape[2], classes,
+                    p.train.seed + (train ? 1 : 2));
+    } catch (const std::exception &e) { // bad_alloc, length_error: a plan not made by this dlc
+      error = "data: cannot make " + std::to_string(n) + " synthetic examples of " +
+              std::to_string(p.inputShape[0]) + "x" + std::to_string(p.inputShape[1]) + "x" +
+              std::to_string(p.inputShape[2]) + ": " + e.what();
+      return false;
+    }
   } else {
     error = "the plan has no data section; add one to the model file (see docs/model-format.md)";
     return false;

@@ -620,7 +620,32 @@ std::string errnoText() { return std::strerror(errno); }
 
 } // namespace
 
-bool validatePlan(const Plan &plan, std::string &error) { return validatePlanImpl(plan, error); }
+/// Names in a damaged plan can hold any bytes: an error quoting them stays one printable line
+/// of bounded length.
+static std::string oneLine(const std::string &message) {
+  constexpr size_t kMaxChars = 1000;
+  std::string out;
+  for (unsigned char c : message) {
+    if (out.size() >= kMaxChars) {
+      out += "...";
+      break;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      static const char hex[] = "0123456789abcdef";
+      out += c == '\n' ? std::string("\\n") : std::string("\\x") + hex[c >> 4] + hex[c & 15];
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
+}
+
+bool validatePlan(const Plan &plan, std::string &error) {
+  if (validatePlanImpl(plan, error))
+    return true;
+  error = oneLine(error);
+  return false;
+}
 
 const char *kernelKindName(KernelKind k) {
   static const char *const names[] = {
@@ -703,7 +728,7 @@ bool decodePlan(const std::vector<uint8_t> &bytes, Plan &plan, std::string &erro
   Reader r(payload, payloadBytes);
   decodePayload(r, decoded);
   if (!r.ok()) {
-    error = r.failure();
+    error = oneLine(r.failure());
     return false;
   }
   if (check && !validatePlan(decoded, error))

@@ -53,16 +53,21 @@ bool dlc::loadCheckpoint(const plan::Plan &plan, uint8_t *arena, const std::stri
     error = "cannot open checkpoint '" + path + "': " + std::strerror(errno);
     return false;
   }
-  std::vector<uint8_t> in;
-  uint8_t chunk[65536];
-  for (size_t n; (n = std::fread(chunk, 1, sizeof chunk, f)) > 0;)
-    in.insert(in.end(), chunk, chunk + n);
-  std::fclose(f);
   auto fail = [&](const std::string &why) {
     error = path + ": " + why;
     return false;
   };
-  if (in.size() < 20 || std::memcmp(in.data(), kMagic, 8) != 0)
+  // The magic first: any other file (a data set given by mistake) is refused without reading it.
+  std::vector<uint8_t> in(8);
+  if (std::fread(in.data(), 1, 8, f) != 8 || std::memcmp(in.data(), kMagic, 8) != 0) {
+    std::fclose(f);
+    return fail("not a dlc checkpoint");
+  }
+  uint8_t chunk[65536];
+  for (size_t n; (n = std::fread(chunk, 1, sizeof chunk, f)) > 0;)
+    in.insert(in.end(), chunk, chunk + n);
+  std::fclose(f);
+  if (in.size() < 20)
     return fail("not a dlc checkpoint");
   uint64_t sum;
   std::memcpy(&sum, in.data() + in.size() - 8, 8);

@@ -56,6 +56,23 @@ void writeGzip(const std::string &path, const Bytes &bytes) {
   ASSERT_EQ(gzclose(gz), Z_OK);
 }
 
+/// Writes `header` then `zeros` zero bytes as one gzip stream, in pieces: a small file that
+/// decompresses to far more than the test should ever hold in memory.
+void writeGzipBomb(const std::string &path, const Bytes &header, uint64_t zeros) {
+  gzFile gz = gzopen(path.c_str(), "wb9");
+  ASSERT_NE(gz, nullptr) << path;
+  if (!header.empty()) {
+    ASSERT_EQ(gzwrite(gz, header.data(), unsigned(header.size())), int(header.size()));
+  }
+  const Bytes chunk(1u << 22, 0);
+  for (uint64_t left = zeros; left > 0;) {
+    const unsigned n = unsigned(std::min<uint64_t>(left, chunk.size()));
+    ASSERT_EQ(gzwrite(gz, chunk.data(), n), int(n));
+    left -= n;
+  }
+  ASSERT_EQ(gzclose(gz), Z_OK);
+}
+
 Bytes readPlain(const std::string &path) {
   std::ifstream f(path, std::ios::binary);
   return Bytes(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
@@ -299,6 +316,31 @@ TEST_F(DatasetsTest, CutOffGzipStreamIsReported) {
   const std::string error = mnistError(gz, labels);
   EXPECT_NE(error.find("corrupt gzip data: truncated gzip stream"), std::string::npos) << error;
   expectOneLineNaming(error, gz);
+}
+
+// A gzip bomb: a header announcing three 2x3 images, then 64 MiB of zeros. Decompression stops
+// just past what the header announced; the message says so instead of counting the whole stream.
+TEST_F(DatasetsTest, GzipBombStopsWhereTheHeaderSaysTheDataEnds) {
+  auto [images, labels] = writeStandardPair();
+  const std::string bomb = path("bomb.gz");
+  writeGzipBomb(bomb, idxImages(3, 2, 3, {}), uint64_t(64) << 20);
+  const std::string error = mnistError(bomb, labels);
+  EXPECT_EQ(error, bomb + ": unexpected trailing data: expected 34 bytes of images, found more than 1048610 "
+                          "(stopped reading there)");
+  // Zeros from the first byte are refused at the magic number, after 16 bytes.
+  writeGzipBomb(bomb, {}, uint64_t(64) << 20);
+  EXPECT_EQ(mnistError(bomb, labels), bomb + ": not an MNIST idx image file (magic 0x00000000, expected 0x00000803)");
+}
+
+// CIFAR-10 has no header: a file is read up to the most records one may hold (60,000), plus one byte.
+TEST_F(DatasetsTest, CifarGzipBombStopsAtTheRecordLimit) {
+  const std::string bomb = path("bomb.bin.gz");
+  writeGzipBomb(bomb, {}, uint64_t(60001) * 3073);  // all-zero records are valid (label 0)
+  Dataset d;
+  std::string error;
+  ASSERT_FALSE(dlc::data::loadCifar10({bomb}, 10, d, error));
+  EXPECT_EQ(error, bomb + ": more than 60000 records, the most one CIFAR-10 batch file may hold (stopped reading "
+                          "there)");
 }
 
 TEST_F(DatasetsTest, CorruptGzipDataIsReported) {

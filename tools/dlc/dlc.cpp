@@ -53,6 +53,29 @@ static cl::opt<std::string> arch("arch",
                                  cl::desc("cuda: GPU architecture, e.g. sm_86 (default: the "
                                           "--gpu's, else sm_75)"),
                                  cl::sub(compileCmd), cl::cat(dlcCategory));
+// Limits (docs/model-format.md, "Limits"): raise them for a model that needs more.
+static const dlc::ModelLimits kDefaultLimits;
+static cl::opt<int64_t> maxSteps("max-steps",
+                                 cl::desc("Most time steps a recurrent layer may unroll over"),
+                                 cl::init(kDefaultLimits.maxSteps), cl::sub(compileCmd),
+                                 cl::sub(memCmd), cl::cat(dlcCategory));
+static cl::opt<int64_t> maxOps("max-ops", cl::desc("Most ops in the imported graph"),
+                               cl::init(kDefaultLimits.maxOps), cl::sub(compileCmd),
+                               cl::sub(memCmd), cl::cat(dlcCategory));
+static cl::opt<int64_t> maxTensorBytes("max-tensor-bytes",
+                                       cl::desc("Most bytes of any one tensor at the batch"),
+                                       cl::init(kDefaultLimits.maxTensorBytes),
+                                       cl::sub(compileCmd), cl::sub(memCmd),
+                                       cl::cat(dlcCategory));
+static cl::opt<int64_t> maxPlanBytes("max-plan-bytes",
+                                     cl::desc("Most bytes of the plan's memory (its arena)"),
+                                     cl::init(kDefaultLimits.maxPlanBytes), cl::sub(compileCmd),
+                                     cl::sub(memCmd), cl::cat(dlcCategory));
+static cl::opt<int64_t> maxModelBytes("max-model-bytes",
+                                      cl::desc("Most bytes of the model file"),
+                                      cl::init(kDefaultLimits.maxModelBytes),
+                                      cl::sub(compileCmd), cl::sub(memCmd),
+                                      cl::cat(dlcCategory));
 static cl::opt<bool> quiet("quiet", cl::desc("Print nothing on success"), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<dlc::EmitStage> emit(
     "emit", cl::desc("Print the IR at a stage instead of writing a plan"),
@@ -93,8 +116,16 @@ int main(int argc, char **argv) {
            << "'\n";
     return 1;
   }
+  dlc::ModelLimits limits{maxSteps, maxOps, maxTensorBytes, maxPlanBytes, maxModelBytes};
+  if (limits.maxSteps < 1 || limits.maxOps < 1 || limits.maxTensorBytes < 1 ||
+      limits.maxPlanBytes < 1 || limits.maxModelBytes < 1) {
+    errs() << "dlc: error: --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes and "
+              "--max-model-bytes must be positive\n";
+    return 1;
+  }
   if (memCmd) {
     dlc::MemOptions m;
+    m.limits = limits;
     m.input = input;
     m.batch = batch;
     m.gpus = gpu.empty() ? std::string("all") : std::string(gpu);
@@ -118,6 +149,7 @@ int main(int argc, char **argv) {
   opts.hardware = hardware;
   opts.memoryModel = memoryModel;
   opts.maskElements = maskElements;
+  opts.limits = limits;
   if (target != "cpu" && target != "cuda") {
     errs() << "dlc: error: --target must be cpu or cuda, got '" << target << "'\n";
     return 1;
