@@ -24,6 +24,7 @@
 #include "runtime/plan/KernelCheck.h"
 #include "runtime/plan/Plan.h"
 #include "runtime/train/Init.h"
+#include "test/unit/TinyPlan.h"
 
 #include <cmath>
 #include <cstring>
@@ -323,61 +324,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 std::vector<Bytes> dlc::fuzz::builtinSeeds() {
   // The shipped models' plans come as seed files (test/fuzz/CMakeLists.txt); this one is here
-  // so the target has a seed even alone: a linear classifier of 4x4 images, batch 2.
-  plan::Plan p;
-  p.model = "tiny";
-  p.inputShape = {1, 4, 4};
-  p.classes = 3;
-  p.train.batch = 2;
-  p.data.format = "synthetic";
-  auto buffer = [&](const char *name, uint64_t bytes, int32_t program) {
-    plan::Buffer b;
-    b.name = name;
-    b.bytes = bytes;
-    b.offset = p.arenaBytes;
-    b.program = program;
-    p.buffers.push_back(b);
-    p.arenaBytes += (bytes + 63) / 64 * 64;
-    return int32_t(p.buffers.size() - 1);
-  };
-  int32_t w = buffer("fc.w", 192, -1), m = buffer("fc.w.m", 192, -1);
-  p.persistentBytes = p.arenaBytes;
-  int32_t x = buffer("images", 128, 0), y = buffer("labels", 8, 0), logits = buffer("logits", 24, 0),
-          loss = buffer("loss", 4, 0), dl = buffer("dlogits", 24, 0), dw = buffer("fc.dw", 192, 0);
-  plan::Parameter pw;
-  pw.name = "fc.w";
-  pw.shape = {16, 3};
-  pw.init = "glorot_uniform";
-  pw.fanIn = 16;
-  pw.fanOut = 3;
-  pw.buffer = w;
-  plan::Parameter pm = pw;
-  pm.name = "fc.w.m";
-  pm.init = "zeros";
-  pm.buffer = m;
-  p.params = {pw, pm};
-  auto kernel = [](plan::KernelKind kind, std::vector<int64_t> ints, std::vector<int32_t> args,
-                   std::vector<float> floats = {}) {
-    plan::Kernel k;
-    k.kind = kind;
-    k.name = "op@fc";
-    k.ints = std::move(ints);
-    k.args = std::move(args);
-    k.floats = std::move(floats);
-    return k;
-  };
-  plan::Program train;
-  train.name = "train";
-  train.kernels = {kernel(plan::KernelKind::Matmul, {2, 3, 16, 0, 0}, {x, w, logits}),
-                   kernel(plan::KernelKind::SoftmaxXent, {2, 3}, {logits, y, loss}),
-                   kernel(plan::KernelKind::SoftmaxXentBwd, {2, 3}, {logits, y, dl}),
-                   kernel(plan::KernelKind::Matmul, {16, 3, 2, 1, 0}, {x, dl, dw}),
-                   kernel(plan::KernelKind::SgdMomentum, {48}, {w, dw, m}, {0.1f, 0.9f, 0.f})};
-  train.images = x;
-  train.labels = y;
-  train.loss = loss;
-  p.programs = {train};
-  Bytes file = plan::encodePlan(p);
+  // so the target has a seed even alone.
+  Bytes file = plan::encodePlan(dlc::testing::tinyClassifierPlan());
   std::vector<Bytes> seeds;
   for (uint8_t mode : {0, 1, 3, 7, 11, 15}) {
     Bytes s{mode};
