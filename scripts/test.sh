@@ -19,7 +19,7 @@ esac
 scripts/setup.sh build
 jobs=$(nproc)
 # Sanitizer reports are failures; leaks too (dlc, dlrun and the tests free what they allocate).
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:max_allocation_size_mb=4096}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 case "$mode" in

@@ -5,7 +5,7 @@
 
 using namespace dlc;
 
-static constexpr uint64_t kAlign = 64;
+static constexpr uint64_t kAlign = plan::kBufferAlignment;
 
 void dlc::layoutArena(plan::Plan &plan) {
   uint64_t persistent = 0;

@@ -503,6 +503,11 @@ bool validatePlanImpl(const Plan &plan, std::string &error) {
               std::to_string(plan.programs.size());
       return false;
     }
+    if (b.offset % kBufferAlignment != 0) {
+      error = "malformed plan: " + which + " starts at offset " + std::to_string(b.offset) +
+              ", not a multiple of " + std::to_string(kBufferAlignment);
+      return false;
+    }
     // Written without offset+bytes so that a huge offset cannot wrap around past the check.
     if (b.bytes > plan.arenaBytes || b.offset > plan.arenaBytes - b.bytes) {
       error = "malformed plan: " + which + " (" + std::to_string(b.bytes) + " bytes at offset " +

@@ -47,6 +47,10 @@ enum class BufferKind : uint8_t {
 };
 const char *bufferKindName(BufferKind k);
 
+/// Every buffer's arena offset is a multiple of this (the compiler's arena layout makes it so
+/// and the loader checks it): kernels load floats and vectors from any buffer start.
+constexpr uint64_t kBufferAlignment = 64;
+
 struct Buffer {
   std::string name;
   BufferKind kind = BufferKind::Activation;
