@@ -117,9 +117,13 @@ bool setUp(const RunOptions &opts, Session &s) {
     return fail(opts.planPath + ": plan has no " + (eval ? "train" : "eval") + " program"), false;
   s.arena = std::make_unique<AlignedArena>(p.arenaBytes);
   if (!s.arena->data) {
-    char mib[32];
-    std::snprintf(mib, sizeof mib, "%.1f", p.arenaBytes / 1048576.0);
-    return fail(std::string("cannot allocate the ") + mib + " MiB arena"), false;
+    char what[96];
+    if (p.arenaBytes > AlignedArena::physicalBytes())
+      std::snprintf(what, sizeof what, "the %.1f MiB arena is more than this machine's %.1f MiB of memory",
+                    p.arenaBytes / 1048576.0, AlignedArena::physicalBytes() / 1048576.0);
+    else
+      std::snprintf(what, sizeof what, "cannot allocate the %.1f MiB arena", p.arenaBytes / 1048576.0);
+    return fail(opts.planPath + ": " + what), false;
   }
   uint8_t *arena = s.arena->data;
   initParameters(p, arena);

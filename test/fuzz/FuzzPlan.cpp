@@ -325,7 +325,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 std::vector<Bytes> dlc::fuzz::builtinSeeds() {
   // The shipped models' plans come as seed files (test/fuzz/CMakeLists.txt); this one is here
   // so the target has a seed even alone.
-  Bytes file = plan::encodePlan(dlc::testing::tinyClassifierPlan());
+  Bytes file = plan::encodePlan(dlc::test::tinyClassifierPlan());
   std::vector<Bytes> seeds;
   for (uint8_t mode : {0, 1, 3, 7, 11, 15}) {
     Bytes s{mode};

@@ -184,7 +184,7 @@ Plan makePlan() {
   return p;
 }
 
-Plan makeValidPlan() { return dlc::testing::tinyClassifierPlan(); }
+Plan makeValidPlan() { return dlc::test::tinyClassifierPlan(); }
 
 void expectSamePlan(const Plan &a, const Plan &b) {
   EXPECT_EQ(a.model, b.model);

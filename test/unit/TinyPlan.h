@@ -3,7 +3,7 @@
 
 #include "runtime/plan/Plan.h"
 
-namespace dlc::testing {
+namespace dlc::test {
 
 /// A small plan that passes validatePlan: a linear classifier of 4x4 images into 3 classes at
 /// batch 2 (matmul, softmax cross-entropy and its gradient, SGD; accuracy in eval), for the
@@ -85,4 +85,4 @@ inline plan::Plan tinyClassifierPlan() {
   return p;
 }
 
-} // namespace dlc::testing
+} // namespace dlc::test
