@@ -15,6 +15,7 @@
 
 #include "runtime/cpu/CpuDevice.h"
 #include "runtime/cpu/Parallel.h"
+#include "runtime/cpu/Peak.h"
 #include "runtime/cuda/CudaDeviceRunner.h"
 #include "runtime/data/PlanData.h"
 #include "runtime/dist/DataParallel.h"
@@ -86,21 +87,29 @@ void progressBar(int64_t done, int64_t total, double loss, double acc, double ex
   std::fflush(stdout);
 }
 
-void printProfile(const plan::Program &prog, const device::Profile &prof) {
+void printProfile(const plan::Program &prog, const device::Profile &prof, bool cpuPeak) {
   double total = std::accumulate(prof.seconds.begin(), prof.seconds.end(), 0.0);
   std::vector<size_t> idx(prof.seconds.size());
   std::iota(idx.begin(), idx.end(), 0);
   std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return prof.seconds[a] > prof.seconds[b]; });
+  // Measured only for the CPU, whose kernels the profile times here.
+  const double peak = cpuPeak ? cpu::measureFmaPeakGflops() : 0;
   std::printf("\nprofile of program '%s' (%lld runs, %.3f s in kernels)\n", prog.name.c_str(),
               (long long)prof.runs, total);
-  std::printf("  %-34s %-18s %8s %10s %7s %9s\n", "kernel", "kind", "calls", "total ms", "share",
-              "GFLOP/s");
+  if (peak > 0)
+    std::printf("  FMA peak of this CPU, measured on %d thread%s: %.1f GFLOP/s\n", cpu::threads(),
+                cpu::threads() == 1 ? "" : "s", peak);
+  std::printf("  %-34s %-18s %8s %10s %7s %9s %7s\n", "kernel", "kind", "calls", "total ms", "share",
+              "GFLOP/s", "of peak");
   for (size_t i : idx) {
     const plan::Kernel &k = prog.kernels[i];
     double s = prof.seconds[i];
-    std::printf("  %-34s %-18s %8lld %10.1f %6.1f%% %9.2f\n", k.name.c_str(),
-                plan::kernelKindName(k.kind), (long long)prof.runs, s * 1e3,
-                total > 0 ? 100 * s / total : 0, s > 0 ? k.flops * prof.runs / s / 1e9 : 0);
+    const double gflops = s > 0 ? k.flops * prof.runs / s / 1e9 : 0;
+    std::printf("  %-34s %-18s %8lld %10.1f %6.1f%% %9.2f", k.name.c_str(), plan::kernelKindName(k.kind),
+                (long long)prof.runs, s * 1e3, total > 0 ? 100 * s / total : 0, gflops);
+    if (peak > 0)
+      std::printf(" %6.1f%%", 100 * gflops / peak);
+    std::printf("\n");
   }
 }
 
@@ -321,7 +330,7 @@ int finish(const RunOptions &opts, Session &s, const TrainResult &r) {
               (long long)r.steps, r.seconds, r.steps / r.seconds, r.steps * batch / r.seconds,
               1e3 * r.seconds / r.steps, 100 * r.testAccuracy);
   if (opts.profile)
-    printProfile(*s.p.program("train"), r.profile);
+    printProfile(*s.p.program("train"), r.profile, s.device->describe() == "cpu");
   if (s.parallel && r.steps > 0)
     std::printf("mpi: gradient allreduce %.3f ms/step (%.1f%% of training time)\n",
                 1e3 * s.parallel->allreduceSeconds() / r.steps,
