@@ -253,10 +253,16 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
   std::iota(order.begin(), order.end(), 0);
   std::string error;
   bool warned = false;
-  std::printf("training: %lld epochs x %lld steps, lr %g, momentum %g\n", (long long)epochs,
-              (long long)perEpoch, p.train.lr, p.train.momentum);
+  if (p.train.optimizer == "sgd")
+    std::printf("training: %lld epochs x %lld steps, lr %g, momentum %g\n", (long long)epochs,
+                (long long)perEpoch, p.train.lr, p.train.momentum);
+  else
+    std::printf("training: %lld epochs x %lld steps, %s, lr %g, weight decay %g\n",
+                (long long)epochs, (long long)perEpoch, p.train.optimizer.c_str(), p.train.lr,
+                p.train.weightDecay);
   for (int64_t epoch = 1; epoch <= epochs && r.steps < totalSteps; ++epoch) {
-    std::shuffle(order.begin(), order.end(), shuffle);
+    if (p.train.shuffle) // else file order, every epoch (training.shuffle: false)
+      std::shuffle(order.begin(), order.end(), shuffle);
     double sumLoss = 0, sumCorrect = 0, winLoss = 0, winCorrect = 0;
     int64_t epochSteps = 0, winSteps = 0;
     auto te = Clock::now(), tw = Clock::now();
