@@ -80,7 +80,8 @@ Plan makePlan() {
   p.classes = 10;
   p.train = {/*batch=*/64, /*epochs=*/3, /*logEvery=*/50, /*seed=*/0xdeadbeefcafef00dull,
              /*lr=*/0.05f, /*momentum=*/0.875f, /*weightDecay=*/5e-4f,
-             /*onNonfinite=*/OnNonfinite::Warn, /*maxLoss=*/123.5f};
+             /*onNonfinite=*/OnNonfinite::Warn, /*maxLoss=*/123.5f, /*shuffle=*/false,
+             /*optimizer=*/"adamw"};
   p.data.format = "mnist";
   p.data.trainFiles = {"data/train-images-idx3-ubyte.gz", "data/train-labels-idx1-ubyte.gz"};
   p.data.testFiles = {"data/t10k-images-idx3-ubyte.gz", "data/t10k-labels-idx1-ubyte.gz", ""};
@@ -279,6 +280,8 @@ void expectSamePlan(const Plan &a, const Plan &b) {
   EXPECT_EQ(a.train.weightDecay, b.train.weightDecay);
   EXPECT_EQ(a.train.onNonfinite, b.train.onNonfinite);
   EXPECT_EQ(a.train.maxLoss, b.train.maxLoss);
+  EXPECT_EQ(a.train.shuffle, b.train.shuffle);
+  EXPECT_EQ(a.train.optimizer, b.train.optimizer);
 
   EXPECT_EQ(a.data.format, b.data.format);
   EXPECT_EQ(a.data.trainFiles, b.data.trainFiles);
