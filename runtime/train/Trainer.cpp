@@ -176,6 +176,17 @@ bool setUp(const RunOptions &opts, Session &s) {
   return true;
 }
 
+/// --save FILE: the parameters and optimizer state as they are now (rank 0 writes).
+int saveIfAsked(const RunOptions &opts, Session &s) {
+  std::string error;
+  if (!opts.save.empty() && s.rank == 0) {
+    if (!s.device->syncToHost(error) || !saveCheckpoint(s.p, s.arena->data, opts.save, error))
+      return fail(error);
+    std::printf("saved checkpoint %s\n", opts.save.c_str());
+  }
+  return 0;
+}
+
 /// dlrun --eval: the test set once.
 int evaluateOnly(Session &s) {
   const int64_t batch = s.p.train.batch * s.ranks;
@@ -335,12 +346,7 @@ int finish(const RunOptions &opts, Session &s, const TrainResult &r) {
     std::printf("mpi: parameters and optimizer state identical on all %lld ranks (FNV-1a "
                 "%016llx)\n", (long long)s.ranks, (unsigned long long)s.stateHash);
   }
-  if (!opts.save.empty() && s.rank == 0) {
-    if (!s.device->syncToHost(error) || !saveCheckpoint(s.p, s.arena->data, opts.save, error))
-      return fail(error);
-    std::printf("saved checkpoint %s\n", opts.save.c_str());
-  }
-  return 0;
+  return saveIfAsked(opts, s);
 }
 } // namespace
 
@@ -354,8 +360,12 @@ int dlc::runPlan(const RunOptions &opts) {
                                           opts.steps > 0 ? opts.steps : 1);
   int rc = 1;
   TrainResult r;
-  if (opts.eval)
+  if (opts.eval) {
+    // With --save: the weights evaluated, e.g. the initial ones (test/parity exports them).
     rc = evaluateOnly(s);
+    if (rc == 0)
+      rc = saveIfAsked(opts, s);
+  }
   else if (train(opts, s, r))
     rc = finish(opts, s, r);
   std::string error;
