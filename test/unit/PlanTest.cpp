@@ -865,3 +865,40 @@ TEST(KernelTable, FlopsFollowTheFormulas) {
   mm.ints = {1};
   EXPECT_EQ(kernelFlops(mm), 0) << "too few attributes: no formula applies";
 }
+
+TEST(KernelTable, ScheduledOptimizerChecks) {
+  // The load-time checks of the scheduled optimizers' attributes and argument sizes.
+  auto check = [](KernelKind kind, std::vector<int64_t> ints, std::vector<float> floats,
+                  size_t args) {
+    Kernel k;
+    k.kind = kind;
+    k.ints = std::move(ints);
+    k.floats = std::move(floats);
+    k.args.assign(args, 0);
+    std::vector<uint64_t> bytes;
+    std::string error;
+    if (!kernelArgBytes(k, bytes, error))
+      return error;
+    std::string sizes;
+    for (uint64_t b : bytes)
+      sizes += std::to_string(b) + " ";
+    return sizes;
+  };
+  EXPECT_EQ(check(KernelKind::LrSchedule, {2, 10, 1, 100}, {0.1f, 1.0f, 0.0f}, 1), "16 ");
+  EXPECT_EQ(check(KernelKind::LrSchedule, {4, 10, 1, 100}, {0.1f, 1.0f, 0.0f}, 1),
+            "schedule (int attribute 0) is 4, outside [0, 3]");
+  EXPECT_EQ(check(KernelKind::LrSchedule, {2, 0, 1, 100}, {0.1f, 1.0f, 0.5f}, 1),
+            "lr must be positive, gamma in (0, 1] and min_lr in [0, lr]");
+  EXPECT_EQ(check(KernelKind::GradSumSq, {37}, {}, 2), "148 16 ");
+  EXPECT_EQ(check(KernelKind::ClipScale, {}, {0.0f}, 1),
+            "the maximum gradient norm must be positive");
+  EXPECT_EQ(check(KernelKind::SgdStep, {5, 1}, {0.9f, 0.0f}, 4), "20 20 20 16 ");
+  EXPECT_EQ(check(KernelKind::SgdStep, {5, 1}, {0.0f, 0.0f}, 4),
+            "nesterov needs a positive momentum");
+  EXPECT_EQ(check(KernelKind::AdamStep, {5, 1}, {0.9f, 0.999f, 1e-8f, 0.01f}, 5),
+            "20 20 20 20 16 ");
+  EXPECT_EQ(check(KernelKind::AdamStep, {5, 0}, {0.9f, 1.0f, 1e-8f, 0.0f}, 5),
+            "betas must be in [0, 1), eps positive and weight decay non-negative");
+  EXPECT_EQ(check(KernelKind::AdamStep, {5, 2}, {0.9f, 0.999f, 1e-8f, 0.0f}, 5),
+            "decoupled (int attribute 1) is 2, outside [0, 1]");
+}
