@@ -149,7 +149,8 @@ def main():
     training.update(yaml.safe_load(a.training))
     training["shuffle"] = False
     training["batch"] = a.batch
-    training.pop("clip_grad_norm", None) if training.get("clip_grad_norm") == 0 else None
+    if training.get("clip_grad_norm") == 0:  # --training '{clip_grad_norm: 0}': no clipping
+        del training["clip_grad_norm"]
     path = os.path.join(a.work, "model.yaml")
     yaml.safe_dump(model, open(path, "w"))
     plan = os.path.join(a.work, "model.plan")
