@@ -8,7 +8,7 @@ from lit.llvm import llvm_config
 config.name = "DLC"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".yaml", ".test"]
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "fuzz", "Inputs", "check_training.py", "make_cifar10.py", "compare_runs.py"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "fuzz", "Inputs", "check_training.py", "make_cifar10.py", "compare_runs.py", "parity.py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.dlc_obj_root, "test")
 config.substitutions.append(("%models", os.path.join(config.dlc_src_root, "models")))
@@ -23,6 +23,14 @@ llvm_config.add_tool_substitutions(["FileCheck", "not", "count"], [config.llvm_t
 if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
     config.available_features.add("fashion-mnist")
 config.substitutions.append(("%python", sys.executable))
+# PyTorch for test/parity (Debian: python3-torch), in lit's own Python or the system's.
+import subprocess
+for python in [sys.executable, "/usr/bin/python3"]:
+    if os.path.exists(python) and subprocess.run([python, "-c", "import torch, yaml"],
+                                                 capture_output=True).returncode == 0:
+        config.available_features.add("torch")
+        config.substitutions.append(("%torch_python", python))
+        break
 config.substitutions.append(("%llvm_include", os.path.join(os.path.dirname(config.llvm_tools_dir), "include")))
 if any(os.path.exists(os.path.join(d, "libnvrtc.so")) for d in
        ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib"]):

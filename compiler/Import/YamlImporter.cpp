@@ -9,6 +9,7 @@
 #include "compiler/Import/YamlImporter.h"
 
 #include "dialects/dl/DLOps.h"
+#include "runtime/plan/KernelCheck.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
@@ -119,6 +120,8 @@ private:
   std::string path;
   ModelConfig &config;
   OpBuilder b;
+  /// The optimizer, schedule and clipping settings: the module's `dl.optimizer`.
+  NamedAttrList optimizer;
   ModuleOp module;
   std::string layerName; // non-empty while building a layer: errors name it
 
@@ -274,6 +277,8 @@ private:
 
   // --- sections -------------------------------------------------------------------------
   LogicalResult parseTraining(const YAML::Node &n);
+  LogicalResult parseOptimizer(const YAML::Node &opt);
+  LogicalResult parseSchedule(const YAML::Node &n);
   LogicalResult parseData(const YAML::Node &n);
   LogicalResult buildGraph(const YAML::Node &root, func::FuncOp fn);
   FailureOr<Value> buildLayer(const YAML::Node &layer, const std::string &op,
@@ -314,13 +319,7 @@ OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
 
   OwningOpRef<ModuleOp> owned = ModuleOp::create(loc(root), config.name);
   module = *owned;
-  module->setAttr("dl.optimizer",
-                  b.getDictionaryAttr({b.getNamedAttr("lr", b.getF32FloatAttr(config.train.lr)),
-                                       b.getNamedAttr("momentum",
-                                                      b.getF32FloatAttr(config.train.momentum)),
-                                       b.getNamedAttr("weight_decay",
-                                                      b.getF32FloatAttr(
-                                                          config.train.weightDecay))}));
+  module->setAttr("dl.optimizer", optimizer.getDictionary(b.getContext()));
 
   // Inputs: one image tensor and one label vector.
   YAML::Node inputs = root["inputs"];
@@ -422,7 +421,7 @@ OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
 LogicalResult Importer::parseTraining(const YAML::Node &n) {
   if (failed(checkMap(n, "'training'")) ||
       failed(checkKeys(n, {"batch", "epochs", "seed", "log_every", "optimizer", "on_nonfinite",
-                           "max_loss"},
+                           "max_loss", "schedule", "clip_grad_norm", "shuffle"},
                        "'training'")))
     return failure();
   auto onNonfinite = getString(n, "on_nonfinite", std::string("stop"));
@@ -450,26 +449,152 @@ LogicalResult Importer::parseTraining(const YAML::Node &n) {
   config.train.epochs = *epochs;
   config.train.seed = *seed;
   config.train.logEvery = *logEvery;
-  YAML::Node opt = n["optimizer"];
-  if (!opt)
-    return success();
-  if (failed(checkMap(opt, "'optimizer'")) ||
-      failed(checkKeys(opt, {"type", "lr", "momentum", "weight_decay"}, "'optimizer'")))
+  auto shuffle = getBool(n, "shuffle", true);
+  auto clip = getFloat(n, "clip_grad_norm", 0.0, 0);
+  if (failed(shuffle) || failed(clip))
     return failure();
-  auto type = getString(opt, "type", std::string("sgd"));
+  if (n["clip_grad_norm"] && *clip <= 0)
+    return error(n["clip_grad_norm"],
+                 "field 'clip_grad_norm' must be positive, got " + number(*clip));
+  config.train.shuffle = *shuffle;
+  if (n["clip_grad_norm"])
+    optimizer.set("clip_grad_norm", b.getF32FloatAttr(float(*clip)));
+  if (failed(parseOptimizer(n["optimizer"])) || failed(parseSchedule(n["schedule"])))
+    return failure();
+  return success();
+}
+
+/// `training.optimizer`: sgd (momentum, nesterov, weight_decay), adam or adamw (betas, eps,
+/// weight_decay), PyTorch's defaults. The settings go to the module's `dl.optimizer`
+/// dictionary, which --dl-autodiff reads.
+LogicalResult Importer::parseOptimizer(const YAML::Node &opt) {
+  if (opt && (failed(checkMap(opt, "'optimizer'")) ||
+              failed(checkKeys(opt, {"type", "lr", "momentum", "weight_decay", "nesterov", "betas",
+                                     "eps"},
+                               "'optimizer'"))))
+    return failure();
+  YAML::Node o = opt ? opt : YAML::Node(YAML::NodeType::Map);
+  auto type = getString(o, "type", std::string("sgd"));
   if (failed(type))
     return failure();
-  if (*type != "sgd")
-    return error(opt["type"], "unknown optimizer '" + *type + "' (supported: sgd)");
-  auto lr = getFloat(opt, "lr", 0.01, 0);
-  // Momentum 1 or more never forgets a gradient: the step grows without bound.
-  auto momentum = getFloat(opt, "momentum", 0.0, 0, 1);
-  auto wd = getFloat(opt, "weight_decay", 0.0, 0, 1);
-  if (failed(lr) || failed(momentum) || failed(wd))
+  if (*type != "sgd" && *type != "adam" && *type != "adamw") {
+    std::string hint = nearest(*type, {"sgd", "adam", "adamw"});
+    return error(o["type"], "unknown optimizer " + quoted(*type) + " (supported: sgd, adam, adamw)" +
+                                (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+  }
+  const bool sgd = *type == "sgd";
+  for (const char *key : {"momentum", "nesterov"})
+    if (!sgd && o[key])
+      return error(o[key], Twine("field '") + key + "' is an sgd setting, not " + *type + "'s");
+  for (const char *key : {"betas", "eps"})
+    if (sgd && o[key])
+      return error(o[key], Twine("field '") + key + "' is an adam/adamw setting, not sgd's");
+  // AdamW's default weight decay is PyTorch's 0.01; the others' 0.
+  auto lr = getFloat(o, "lr", sgd ? 0.01 : 0.001, 0);
+  // Momentum 1 or more never forgets a gradient: the step grows without bound. Without an
+  // optimizer section, the historical default: sgd with momentum 0.9.
+  auto momentum = getFloat(o, "momentum", opt ? 0.0 : 0.9, 0, 1);
+  auto wd = getFloat(o, "weight_decay", *type == "adamw" ? 0.01 : 0.0, 0, 1);
+  auto nesterov = getBool(o, "nesterov", false);
+  auto eps = getFloat(o, "eps", 1e-8, 0);
+  if (failed(lr) || failed(momentum) || failed(wd) || failed(nesterov) || failed(eps))
     return failure();
-  config.train.lr = *lr;
-  config.train.momentum = *momentum;
-  config.train.weightDecay = *wd;
+  if (o["lr"] && *lr <= 0)
+    return error(o["lr"], "field 'lr' must be positive, got " + number(*lr));
+  if (o["momentum"] && *momentum >= 1)
+    return error(o["momentum"], "field 'momentum' must be below 1, got " + number(*momentum));
+  if (*nesterov && !(*momentum > 0))
+    return error(o["nesterov"], "field 'nesterov' needs a positive 'momentum' (PyTorch's rule)");
+  if (o["eps"] && *eps <= 0)
+    return error(o["eps"], "field 'eps' must be positive, got " + number(*eps));
+  double betas[2] = {0.9, 0.999};
+  if (YAML::Node bn = o["betas"]) {
+    if (!bn.IsSequence() || bn.size() != 2)
+      return error(bn, "field 'betas' must be a list of 2 numbers [beta1, beta2]");
+    for (size_t j = 0; j < 2; ++j) {
+      YAML::Node e = bn[j];
+      double x;
+      if (!e.IsScalar() || !YAML::convert<double>::decode(e, x) || !std::isfinite(x))
+        return error(e, "field 'betas' must hold finite numbers");
+      if (x < 0 || x >= 1)
+        return error(e, "beta" + std::to_string(j + 1) + " must be in [0, 1), got " + number(x));
+      betas[j] = x;
+    }
+  }
+  config.train.lr = float(*lr);
+  config.train.momentum = float(*momentum);
+  config.train.weightDecay = float(*wd);
+  config.train.optimizer = *type;
+  optimizer.set("type", b.getStringAttr(*type));
+  optimizer.set("lr", b.getF32FloatAttr(float(*lr)));
+  optimizer.set("momentum", b.getF32FloatAttr(float(*momentum)));
+  optimizer.set("weight_decay", b.getF32FloatAttr(float(*wd)));
+  if (*nesterov)
+    optimizer.set("nesterov", b.getUnitAttr());
+  if (!sgd) {
+    optimizer.set("beta1", b.getF32FloatAttr(float(betas[0])));
+    optimizer.set("beta2", b.getF32FloatAttr(float(betas[1])));
+    optimizer.set("eps", b.getF32FloatAttr(float(*eps)));
+  }
+  return success();
+}
+
+/// `training.schedule`: the learning rate per step (runtime/cpu/OptimizerKernels.h).
+LogicalResult Importer::parseSchedule(const YAML::Node &n) {
+  if (!n)
+    return success();
+  if (failed(checkMap(n, "'schedule'")) ||
+      failed(checkKeys(n, {"type", "warmup_steps", "step_size", "gamma", "min_lr", "total_steps"},
+                       "'schedule'")))
+    return failure();
+  auto type = getString(n, "type", std::string("constant"));
+  if (failed(type))
+    return failure();
+  const std::vector<std::string> types = {"constant", "step", "cosine", "linear"};
+  auto it = std::find(types.begin(), types.end(), *type);
+  if (it == types.end()) {
+    std::string hint = nearest(*type, types);
+    return error(n["type"], "unknown schedule " + quoted(*type) +
+                                " (supported: constant, step, cosine, linear)" +
+                                (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+  }
+  const int64_t kind = it - types.begin();
+  const int64_t maxSteps = dlc::plan::kMaxSteps;
+  auto warmup = getInt(n, "warmup_steps", 0, 0);
+  auto stepSize = getInt(n, "step_size", kind == 1 ? std::nullopt : std::optional<int64_t>(1), 1);
+  auto total = getInt(n, "total_steps",
+                      kind >= 2 ? std::nullopt : std::optional<int64_t>(0), 1);
+  auto gamma = getFloat(n, "gamma", 0.1, 0, 1);
+  auto minLr = getFloat(n, "min_lr", 0.0, 0);
+  if (failed(warmup) || failed(stepSize) || failed(total) || failed(gamma) || failed(minLr))
+    return failure();
+  for (const char *key : {"warmup_steps", "step_size", "total_steps"})
+    if (n[key] && n[key].as<int64_t>() > maxSteps)
+      return error(n[key], Twine("field '") + key + "' must be at most " + Twine(maxSteps) +
+                               " (the step counter is a float)");
+  if (n["gamma"] && *gamma <= 0)
+    return error(n["gamma"], "field 'gamma' must be positive, got " + number(*gamma));
+  if (*minLr > config.train.lr)
+    return error(n["min_lr"], "field 'min_lr' must be at most the optimizer's lr " +
+                                  number(config.train.lr) + ", got " + number(*minLr));
+  if (kind >= 2 && *total <= *warmup)
+    return error(n["total_steps"], "field 'total_steps' must exceed 'warmup_steps' (" +
+                                       std::to_string(*warmup) + "), got " +
+                                       std::to_string(*total));
+  for (const char *key : {"step_size", "gamma"})
+    if (kind != 1 && n[key])
+      return error(n[key], Twine("field '") + key + "' belongs to the step schedule, not " +
+                               *type);
+  for (const char *key : {"total_steps", "min_lr"})
+    if (kind < 2 && n[key])
+      return error(n[key], Twine("field '") + key +
+                               "' belongs to the cosine and linear schedules, not " + *type);
+  optimizer.set("schedule", b.getI64IntegerAttr(kind));
+  optimizer.set("warmup_steps", b.getI64IntegerAttr(*warmup));
+  optimizer.set("step_size", b.getI64IntegerAttr(*stepSize));
+  optimizer.set("total_steps", b.getI64IntegerAttr(*total));
+  optimizer.set("gamma", b.getF32FloatAttr(float(*gamma)));
+  optimizer.set("min_lr", b.getF32FloatAttr(float(*minLr)));
   return success();
 }
 

@@ -7,6 +7,8 @@
 //
 #include "dialects/dl/DLOps.h"
 
+#include "runtime/plan/KernelCheck.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
@@ -158,6 +160,54 @@ LogicalResult SGDUpdateOp::verifySymbolUses(SymbolTableCollection &tables) {
     return emitOpError("parameter, state and gradient types must match: ")
            << p->getType() << ", " << s->getType() << ", " << getGrad().getType();
   return success();
+}
+
+/// The scheduled optimizers' state: kOptStateFloats floats.
+static LogicalResult verifyOptState(Operation *op, SymbolTableCollection &tables,
+                                    FlatSymbolRefAttr name) {
+  auto s = lookupParameter(op, tables, name);
+  if (failed(s))
+    return failure();
+  auto t = cast<RankedTensorType>(s->getType());
+  if (t.getNumElements() != int64_t(dlc::plan::kOptStateFloats))
+    return op->emitOpError("optimizer state ")
+           << name << " must have " << dlc::plan::kOptStateFloats << " elements, has type " << t;
+  return success();
+}
+
+/// A parameter and its per-element optimizer states all have the gradient's type.
+static LogicalResult verifyUpdate(Operation *op, SymbolTableCollection &tables, Value grad,
+                                  ArrayRef<FlatSymbolRefAttr> names) {
+  for (FlatSymbolRefAttr name : names) {
+    auto p = lookupParameter(op, tables, name);
+    if (failed(p))
+      return failure();
+    if (p->getType() != grad.getType())
+      return op->emitOpError("parameter ")
+             << name << " has type " << p->getType() << ", the gradient " << grad.getType();
+  }
+  return success();
+}
+
+LogicalResult LrScheduleOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return verifyOptState(*this, tables, getStateAttr());
+}
+LogicalResult GradSumSqOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return verifyOptState(*this, tables, getStateAttr());
+}
+LogicalResult ClipScaleOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return verifyOptState(*this, tables, getStateAttr());
+}
+LogicalResult SGDStepOp::verifySymbolUses(SymbolTableCollection &tables) {
+  if (failed(verifyOptState(*this, tables, getOptStateAttr())))
+    return failure();
+  return verifyUpdate(*this, tables, getGrad(), {getParamAttr(), getMomentumBufferAttr()});
+}
+LogicalResult AdamUpdateOp::verifySymbolUses(SymbolTableCollection &tables) {
+  if (failed(verifyOptState(*this, tables, getOptStateAttr())))
+    return failure();
+  return verifyUpdate(*this, tables, getGrad(),
+                      {getParamAttr(), getExpAvgAttr(), getExpAvgSqAttr()});
 }
 
 //===----------------------------------------------------------------------===//

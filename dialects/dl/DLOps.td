@@ -581,4 +581,100 @@ def DL_LstmCellGradOp : DL_GradOp<"lstm_cell_grad"> {
   let assemblyFormat = "$gates `,` $c_prev `,` $grad_h `,` $grad_c attr-dict `:` functional-type(operands, results)";
 }
 
+//===----------------------------------------------------------------------===//
+// Scheduled optimizers (issue 10): per-step scalars in the optimizer state `@optimizer.state`
+// (4 floats: step, lr, sum of squares of the gradients, clip factor), written and read in
+// program order.
+//===----------------------------------------------------------------------===//
+
+def DL_LrScheduleOp : DL_Op<"lr_schedule", [DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+                                            DL_Lowered]> {
+  let summary = "starts a training step: counts it and writes its learning rate";
+  let description = [{
+    `t = state[0] + 1`; `state[1]` = the learning rate of step `t`; the sum of squares is
+    reset to 0 and the clip factor to 1. `schedule`: 0 constant, 1 step (`lr * gamma ^
+    floor(u / step_size)`), 2 cosine (`min_lr + (lr - min_lr) (1 + cos(pi p)) / 2`), 3 linear
+    (`lr + (min_lr - lr) p`), after a linear warm-up `lr * t / warmup_steps` over the first
+    `warmup_steps` steps; `u = t - warmup_steps - 1`, `p = min(u / (total_steps -
+    warmup_steps), 1)`.
+
+    ```mlir
+    dl.lr_schedule @optimizer.state {gamma = 1.000000e+00 : f32, lr = 1.000000e-03 : f32, min_lr = 0.000000e+00 : f32, schedule = 2 : i64, step_size = 1 : i64, total_steps = 1000 : i64, warmup_steps = 100 : i64}
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$state, I64Attr:$schedule, I64Attr:$warmup_steps,
+                       I64Attr:$step_size, I64Attr:$total_steps, F32Attr:$lr, F32Attr:$gamma,
+                       F32Attr:$min_lr);
+  let assemblyFormat = "$state attr-dict";
+}
+
+def DL_GradSumSqOp : DL_Op<"grad_sumsq", [DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+                                          DL_Lowered]> {
+  let summary = "adds a gradient's sum of squares to the optimizer state";
+  let description = [{
+    `state[2] += sum(grad^2)`: one per gradient, before `dl.clip_scale`.
+
+    ```mlir
+    dl.grad_sumsq %g, @optimizer.state : tensor<10x84xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, FlatSymbolRefAttr:$state);
+  let assemblyFormat = "$grad `,` $state attr-dict `:` type($grad)";
+}
+
+def DL_ClipScaleOp : DL_Op<"clip_scale", [DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+                                          DL_Lowered]> {
+  let summary = "the gradients' clip factor from their global norm";
+  let description = [{
+    `state[3] = min(1, max_norm / (sqrt(state[2]) + 1e-6))`, as
+    `torch.nn.utils.clip_grad_norm_`; the update ops multiply each gradient by it.
+
+    ```mlir
+    dl.clip_scale @optimizer.state {max_norm = 1.000000e+00 : f32}
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$state, F32Attr:$max_norm);
+  let assemblyFormat = "$state attr-dict";
+}
+
+def DL_SGDStepOp : DL_Op<"sgd_step", [DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+                                      DL_Lowered]> {
+  let summary = "SGD (momentum, Nesterov, weight decay) with the step's lr and clip factor";
+  let description = [{
+    `torch.optim.SGD` on `g * clip`: `d = g + weight_decay * w`; `m = momentum * m + d`;
+    `d = nesterov ? d + momentum * m : m`; `w -= lr * d`, with `lr` and `clip` read from
+    `@opt_state`. Used when the learning rate is scheduled, the gradients clipped or
+    Nesterov asked for (`dl.sgd_update` otherwise).
+
+    ```mlir
+    dl.sgd_step @fc.weight, %g, @fc.weight.momentum, @optimizer.state {momentum = 9.000000e-01 : f32, nesterov = true, weight_decay = 0.000000e+00 : f32} : tensor<10x84xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$param, DL_FloatTensor:$grad,
+                       FlatSymbolRefAttr:$momentum_buffer, FlatSymbolRefAttr:$opt_state,
+                       F32Attr:$momentum, F32Attr:$weight_decay, BoolAttr:$nesterov);
+  let assemblyFormat = "$param `,` $grad `,` $momentum_buffer `,` $opt_state attr-dict `:` type($grad)";
+}
+
+def DL_AdamUpdateOp : DL_Op<"adam_update", [DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+                                            DL_Lowered]> {
+  let summary = "Adam or AdamW, in place on a parameter";
+  let description = [{
+    `torch.optim.Adam` (`decoupled = false`: `g += weight_decay * w`) or `torch.optim.AdamW`
+    (`decoupled = true`: `w *= 1 - lr * weight_decay` first) on `g * clip`:
+    `m = beta1 m + (1 - beta1) g`; `v = beta2 v + (1 - beta2) g^2`;
+    `w -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)`, with `t`, `lr` and
+    `clip` read from `@opt_state`.
+
+    ```mlir
+    dl.adam_update @fc.weight, %g, @fc.weight.exp_avg, @fc.weight.exp_avg_sq, @optimizer.state {beta1 = 9.000000e-01 : f32, beta2 = 9.990000e-01 : f32, decoupled = true, eps = 9.99999993E-9 : f32, weight_decay = 0.00999999977 : f32} : tensor<10x84xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$param, DL_FloatTensor:$grad,
+                       FlatSymbolRefAttr:$exp_avg, FlatSymbolRefAttr:$exp_avg_sq,
+                       FlatSymbolRefAttr:$opt_state, F32Attr:$beta1, F32Attr:$beta2,
+                       F32Attr:$eps, F32Attr:$weight_decay, BoolAttr:$decoupled);
+  let assemblyFormat = "$param `,` $grad `,` $exp_avg `,` $exp_avg_sq `,` $opt_state attr-dict `:` type($grad)";
+}
+
 #endif // DL_OPS

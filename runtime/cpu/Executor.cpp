@@ -9,6 +9,7 @@
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/LrnKernels.h"
 #include "runtime/cpu/NormPoolKernels.h"
+#include "runtime/cpu/OptimizerKernels.h"
 #include "runtime/cpu/RecurrentKernels.h"
 #include "runtime/plan/KernelCheck.h"
 

@@ -3,7 +3,9 @@
 
 #include "runtime/cpu/CpuDevice.h"
 #include "runtime/cpu/Executor.h"
+#include "runtime/plan/KernelCheck.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <vector>
@@ -12,6 +14,18 @@ using namespace dlc;
 
 namespace {
 using Clock = std::chrono::steady_clock;
+
+/// The kernels that run after the allreduce, on the averaged gradients: the optimizer
+/// updates and the global-norm clipping that precedes them. Returns the index of the
+/// gradient argument, -1 for one that reads none (clip_scale), -2 for other kernels.
+int deferredGradientArg(plan::KernelKind kind) {
+  using K = plan::KernelKind;
+  if (kind == K::SgdMomentum || kind == K::SgdStep || kind == K::AdamStep)
+    return 1;
+  if (kind == K::GradSumSq)
+    return 0;
+  return kind == K::ClipScale ? -1 : -2;
+}
 
 uint64_t fnv1a(const void *data, size_t n, uint64_t h = 1469598103934665603ull) {
   const uint8_t *p = static_cast<const uint8_t *>(data);
@@ -34,25 +48,43 @@ public:
       return false;
     }
     size_t floats = 0;
+    std::vector<std::pair<int32_t, size_t>> packed; // gradient buffer -> its first float
     for (size_t n = 0; n < train->kernels.size(); ++n) {
       const plan::Kernel &k = train->kernels[n];
-      if (k.kind != plan::KernelKind::SgdMomentum)
+      const int grad = deferredGradientArg(k.kind);
+      if (grad == -2)
         continue;
-      // Deferring the update to the end of the step is exact only if no later kernel
-      // touches the parameter or momentum it writes.
+      // Deferring the kernel to the end of the step is exact only if no later kernel
+      // touches a buffer it writes (its parameter, its states).
       for (size_t later = n + 1; later < train->kernels.size(); ++later) {
         const plan::Kernel &l = train->kernels[later];
-        if (l.kind == plan::KernelKind::SgdMomentum)
+        if (deferredGradientArg(l.kind) != -2)
           continue;
-        for (int32_t a : l.args)
-          if (a == k.args[0] || a == k.args[2]) {
-            error = "cannot average gradients across ranks: kernel '" + l.name +
-                    "' uses the buffer that optimizer kernel '" + k.name + "' updates before it";
-            return false;
-          }
+        for (size_t j = 0; j < k.args.size(); ++j)
+          if (plan::kernelWritesArg(k.kind, j))
+            for (int32_t a : l.args)
+              if (a == k.args[j]) {
+                error = "cannot average gradients across ranks: kernel '" + l.name +
+                        "' uses the buffer that optimizer kernel '" + k.name +
+                        "' updates before it";
+                return false;
+              }
       }
-      updates.push_back({n, floats});
-      floats += plan.buffers[k.args[1]].bytes / sizeof(float);
+      size_t at = 0;
+      if (grad >= 0) {
+        // A gradient read twice (its norm, then its update) travels once.
+        int32_t id = k.args[size_t(grad)];
+        auto seen = std::find_if(packed.begin(), packed.end(),
+                                 [&](const auto &p) { return p.first == id; });
+        if (seen != packed.end()) {
+          at = seen->second;
+        } else {
+          at = floats;
+          packed.push_back({id, at});
+          floats += plan.buffers[id].bytes / sizeof(float);
+        }
+      }
+      updates.push_back({n, at});
     }
     for (size_t b = 0; b < plan.buffers.size(); ++b)
       if (plan.buffers[b].kind == plan::BufferKind::ModelState) {
@@ -81,8 +113,12 @@ public:
     for (size_t n = 0; n < prog.kernels.size(); ++n) {
       const plan::Kernel &k = prog.kernels[n];
       if (next < updates.size() && updates[next].index == n) {
-        const plan::Buffer &g = plan.buffers[k.args[1]];
-        std::memcpy(&pack[updates[next++].at], arena + g.offset, g.bytes);
+        const int grad = deferredGradientArg(k.kind);
+        if (grad >= 0) {
+          const plan::Buffer &g = plan.buffers[k.args[size_t(grad)]];
+          std::memcpy(&pack[updates[next].at], arena + g.offset, g.bytes);
+        }
+        ++next;
         continue;
       }
       for (size_t j = 0; j < k.args.size() && j < 8; ++j)
@@ -115,9 +151,10 @@ public:
       *correct = pack[correctAt];
     for (const Slot &u : updates) {
       const plan::Kernel &k = prog.kernels[u.index];
-      args[0] = reinterpret_cast<float *>(arena + plan.buffers[k.args[0]].offset);
-      args[1] = &pack[u.at];
-      args[2] = reinterpret_cast<float *>(arena + plan.buffers[k.args[2]].offset);
+      for (size_t j = 0; j < k.args.size() && j < 8; ++j)
+        args[j] = reinterpret_cast<float *>(arena + plan.buffers[k.args[j]].offset);
+      if (int grad = deferredGradientArg(k.kind); grad >= 0)
+        args[size_t(grad)] = &pack[u.at];
       timed(u.index, k, profile, trace);
     }
     if (profile)

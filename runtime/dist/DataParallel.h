@@ -11,7 +11,8 @@
 // momentum it writes, so a rank runs every other kernel first, copying each gradient into
 // one contiguous pack where its optimizer kernel would have run; then it sums the pack over
 // the ranks with a single MPI_Allreduce, scales it by 1/N, and runs the optimizer kernels
-// on the averaged gradients. The pack also carries the step's loss and correct count (the
+// on the averaged gradients (clipping's grad_sumsq and clip_scale are deferred likewise, so
+// the global norm is the averaged gradients'). The pack also carries the step's loss and correct count (the
 // trainer reports the global batch's) and any batch-norm running statistics (averaged, so
 // that all ranks keep identical persistent state).
 //

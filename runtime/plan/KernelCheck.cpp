@@ -325,6 +325,44 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
                                           : std::vector<uint64_t>{gates, h, h, h, gates, h};
     break;
   }
+  // Scheduled optimizers: the state is the 4 floats of runtime/cpu/OptimizerKernels.h.
+  case KernelKind::LrSchedule:
+    // schedule warmupSteps stepSize totalSteps; floats lr gamma minLr
+    if (!a.range(0, 0, 3, "schedule") || !a.range(1, 0, kMaxSteps, "warm-up steps") ||
+        !a.sizes({2}) || !a.range(3, 0, kMaxSteps, "total steps"))
+      return false;
+    if (!(f[0] > 0) || !(f[1] > 0 && f[1] <= 1) || !(f[2] >= 0 && f[2] <= f[0]))
+      return a.fail("lr must be positive, gamma in (0, 1] and min_lr in [0, lr]");
+    n = {kOptStateFloats};
+    break;
+  case KernelKind::GradSumSq:
+    if (!a.sizes({0}))
+      return false;
+    n = {uint64_t(a[0]), kOptStateFloats};
+    break;
+  case KernelKind::ClipScale:
+    if (!(f[0] > 0))
+      return a.fail("the maximum gradient norm must be positive");
+    n = {kOptStateFloats};
+    break;
+  case KernelKind::SgdStep:
+    // n nesterov; floats momentum weightDecay
+    if (!a.sizes({0}) || !a.range(1, 0, 1, "nesterov"))
+      return false;
+    if (!(f[0] >= 0 && f[0] < 1) || !(f[1] >= 0))
+      return a.fail("momentum must be in [0, 1) and weight decay non-negative");
+    if (a[1] && !(f[0] > 0))
+      return a.fail("nesterov needs a positive momentum");
+    n = {uint64_t(a[0]), uint64_t(a[0]), uint64_t(a[0]), kOptStateFloats};
+    break;
+  case KernelKind::AdamStep:
+    // n decoupled; floats beta1 beta2 eps weightDecay
+    if (!a.sizes({0}) || !a.range(1, 0, 1, "decoupled"))
+      return false;
+    if (!(f[0] >= 0 && f[0] < 1) || !(f[1] >= 0 && f[1] < 1) || !(f[2] > 0) || !(f[3] >= 0))
+      return a.fail("betas must be in [0, 1), eps positive and weight decay non-negative");
+    n = {uint64_t(a[0]), uint64_t(a[0]), uint64_t(a[0]), uint64_t(a[0]), kOptStateFloats};
+    break;
   case KernelKind::NumKinds:
     error = "unknown kernel kind";
     return false;

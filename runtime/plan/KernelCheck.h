@@ -23,6 +23,11 @@ constexpr double kReduction = 1e-3;
 /// Kernels index their buffers with 32-bit integers: no argument may need more elements.
 constexpr uint64_t kMaxElements = 0x7fffffff;
 
+/// The scheduled optimizers' state buffer (runtime/cpu/OptimizerKernels.h): step, lr, sum of
+/// squares, clip factor. The step count is a float, exact up to kMaxSteps.
+constexpr uint64_t kOptStateFloats = 4;
+constexpr int64_t kMaxSteps = int64_t(1) << 24;
+
 /// One line of KernelKinds.def.
 struct KernelKindInfo {
   const char *name;

@@ -195,6 +195,10 @@ void encodePayload(const Plan &plan, Writer &w) {
   // Version 4: the divergence checks of the training section.
   w.u8(static_cast<uint8_t>(plan.train.onNonfinite));
   w.f32(plan.train.maxLoss);
+
+  // Version 5: batches in file order or shuffled; the optimizer's name (for the log).
+  w.boolean(plan.train.shuffle);
+  w.str(plan.train.optimizer);
 }
 
 //===----------------------------------------------------------------------===//
@@ -424,6 +428,13 @@ void decodePayload(Reader &r, Plan &plan) {
     r.fail("malformed plan: on_nonfinite " + std::to_string(onNonfinite) + " is not 0 (stop) or 1 (warn)");
   plan.train.onNonfinite = static_cast<OnNonfinite>(onNonfinite);
   plan.train.maxLoss = r.f32();
+
+  r.setContext("the shuffle flag and optimizer name");
+  uint8_t shuffle = r.u8();
+  if (r.ok() && shuffle > 1)
+    r.fail("malformed plan: shuffle " + std::to_string(shuffle) + " is not 0 or 1");
+  plan.train.shuffle = shuffle == 1;
+  plan.train.optimizer = r.str();
 
   // Trailing bytes mean the writer and reader disagree about the layout; decoding them as
   // "nothing" would hide exactly the kind of mismatch the version number is meant to catch.

@@ -15,7 +15,7 @@
 namespace dlc::plan {
 
 /// Bumped whenever the serialized layout changes; readers reject other versions.
-constexpr uint32_t kPlanVersion = 4;
+constexpr uint32_t kPlanVersion = 5;
 
 /// Kernel kinds, in a fixed order that is part of the file format: one line each in
 /// KernelKinds.def, which also gives their arguments, attributes and checks (KernelCheck.h).
@@ -103,6 +103,8 @@ struct TrainConfig {
   float lr = 0.01f, momentum = 0.9f, weightDecay = 0.f;
   OnNonfinite onNonfinite = OnNonfinite::Stop;
   float maxLoss = 0.f; // > 0: stop (exit 1) once a training step's loss exceeds it
+  bool shuffle = true;  // false: every epoch takes the batches in file order
+  std::string optimizer = "sgd"; // sgd, adam or adamw (the update kernels say how)
 };
 
 struct DataConfig {

@@ -189,6 +189,17 @@ bool setUp(const RunOptions &opts, Session &s) {
   return true;
 }
 
+/// --save FILE: the parameters and optimizer state as they are now (rank 0 writes).
+int saveIfAsked(const RunOptions &opts, Session &s) {
+  std::string error;
+  if (!opts.save.empty() && s.rank == 0) {
+    if (!s.device->syncToHost(error) || !saveCheckpoint(s.p, s.arena->data, opts.save, error))
+      return fail(error);
+    std::printf("saved checkpoint %s\n", opts.save.c_str());
+  }
+  return 0;
+}
+
 /// dlrun --eval: the test set once.
 int evaluateOnly(Session &s) {
   const int64_t batch = s.p.train.batch * s.ranks;
@@ -266,10 +277,16 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
   std::iota(order.begin(), order.end(), 0);
   std::string error;
   bool warned = false;
-  std::printf("training: %lld epochs x %lld steps, lr %g, momentum %g\n", (long long)epochs,
-              (long long)perEpoch, p.train.lr, p.train.momentum);
+  if (p.train.optimizer == "sgd")
+    std::printf("training: %lld epochs x %lld steps, lr %g, momentum %g\n", (long long)epochs,
+                (long long)perEpoch, p.train.lr, p.train.momentum);
+  else
+    std::printf("training: %lld epochs x %lld steps, %s, lr %g, weight decay %g\n",
+                (long long)epochs, (long long)perEpoch, p.train.optimizer.c_str(), p.train.lr,
+                p.train.weightDecay);
   for (int64_t epoch = 1; epoch <= epochs && r.steps < totalSteps; ++epoch) {
-    std::shuffle(order.begin(), order.end(), shuffle);
+    if (p.train.shuffle) // else file order, every epoch (training.shuffle: false)
+      std::shuffle(order.begin(), order.end(), shuffle);
     double sumLoss = 0, sumCorrect = 0, winLoss = 0, winCorrect = 0;
     int64_t epochSteps = 0, winSteps = 0;
     auto te = Clock::now(), tw = Clock::now();
@@ -342,12 +359,7 @@ int finish(const RunOptions &opts, Session &s, const TrainResult &r) {
     std::printf("mpi: parameters and optimizer state identical on all %lld ranks (FNV-1a "
                 "%016llx)\n", (long long)s.ranks, (unsigned long long)s.stateHash);
   }
-  if (!opts.save.empty() && s.rank == 0) {
-    if (!s.device->syncToHost(error) || !saveCheckpoint(s.p, s.arena->data, opts.save, error))
-      return fail(error);
-    std::printf("saved checkpoint %s\n", opts.save.c_str());
-  }
-  return 0;
+  return saveIfAsked(opts, s);
 }
 } // namespace
 
@@ -361,8 +373,12 @@ int dlc::runPlan(const RunOptions &opts) {
                                           opts.steps > 0 ? opts.steps : 1);
   int rc = 1;
   TrainResult r;
-  if (opts.eval)
+  if (opts.eval) {
+    // With --save: the weights evaluated, e.g. the initial ones (test/parity exports them).
     rc = evaluateOnly(s);
+    if (rc == 0)
+      rc = saveIfAsked(opts, s);
+  }
   else if (train(opts, s, r))
     rc = finish(opts, s, r);
   std::string error;

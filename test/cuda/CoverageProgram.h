@@ -18,8 +18,9 @@ namespace dlc::cudatest {
 /// add, SGD with weight decay, a matmul with both operands transposed, batch norm (training,
 /// inference, backward), average pooling (windowed and global, forward and backward) and
 /// local response normalisation (two betas, forward and backward) and the recurrent kernels
-/// (zeros, time_step, LSTM cell forward and backward), sigmoid forward and backward. New
-/// buffers are appended
+/// (zeros, time_step, LSTM cell forward and backward), sigmoid forward and backward, the
+/// scheduled optimizers (the four schedules with warm-up, a gradient's sum of squares, the
+/// clip factor, SGD with and without Nesterov, Adam and AdamW). New buffers are appended
 /// to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
@@ -137,6 +138,22 @@ inline void addCoverageProgram(plan::Plan &plan) {
   call(KernelKind::Sigmoid, "sigmoid", {37}, {buffer("x", 37), buffer("y", 37)});
   call(KernelKind::SigmoidBwd, "sigmoid_grad", {37},
        {buffer("dy", 37), buffer("y", 37), buffer("dx", 37)});
+  // Scheduled optimizers on 4-float states "opt_state" (the emulation test fills them with a
+  // step count, an lr, a sum of squares and a clip factor) and 37-element parameters.
+  for (int64_t schedule = 0; schedule < 4; ++schedule)
+    call(KernelKind::LrSchedule, "lr_schedule", {schedule, 2, 3, 9},
+         {buffer("opt_state", 4)}, {0.1f, 0.5f, 0.001f});
+  call(KernelKind::GradSumSq, "grad_sumsq", {37}, {buffer("g", 37), buffer("opt_state", 4)});
+  call(KernelKind::ClipScale, "clip_scale", {}, {buffer("opt_state", 4)}, {0.5f});
+  for (int64_t nesterov = 0; nesterov < 2; ++nesterov)
+    call(KernelKind::SgdStep, "sgd_step", {37, nesterov},
+         {buffer("w", 37), buffer("g", 37), buffer("m", 37), buffer("opt_state", 4)},
+         {0.9f, 0.01f});
+  for (int64_t decoupled = 0; decoupled < 2; ++decoupled)
+    call(KernelKind::AdamStep, decoupled ? "adamw_update" : "adam_update", {37, decoupled},
+         {buffer("w", 37), buffer("g", 37), buffer("m", 37), buffer("exp_avg_sq", 37),
+          buffer("opt_state", 4)},
+         {0.9f, 0.999f, 1e-8f, 0.01f});
   // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].
   call(KernelKind::Matmul, "matmul_tt", {5, 7, 3, 1, 1},
        {buffer("a", 15), buffer("b", 21), buffer("c", 35)});

@@ -146,6 +146,18 @@ protected:
           v = std::fabs(v) + 0.1f;
           std::memcpy(&arena[i], &v, 4);
         }
+    // Second moments are non-negative; an optimizer state holds a step count >= 1, a
+    // positive lr, a non-negative sum of squares and a clip factor in (0, 1].
+    for (const plan::Buffer &b : plan.buffers)
+      if (b.name == "exp_avg_sq" || b.name == "opt_state")
+        for (uint64_t i = b.offset; i + 4 <= b.offset + b.bytes; i += 4) {
+          float v;
+          std::memcpy(&v, &arena[i], 4);
+          v = std::fabs(v) + 0.01f;
+          if (b.name == "opt_state" && i == b.offset)
+            v = std::floor(v * 10.0f) + 1.0f;
+          std::memcpy(&arena[i], &v, 4);
+        }
     fillInputs(prog, arena.data(), rng);
     return arena;
   }
@@ -236,8 +248,8 @@ TEST_F(CudaEmulationTest, EachTrainKernelMatchesTheCpu) { checkEachKernel("train
 TEST_F(CudaEmulationTest, EachEvalKernelMatchesTheCpu) { checkEachKernel("eval"); }
 TEST_F(CudaEmulationTest, EachCoverageKernelMatchesTheCpu) {
   // 15 fused epilogues, 14 other kernels, 7 of ResNet's, 4 pooling gradients with a relu,
-  // 4 LRN, 4 recurrent and 2 sigmoid kernels.
-  ASSERT_EQ(plan.program("coverage")->kernels.size(), 15u + 10u + 7u + 4u + 4u + 4u + 2u);
+  // 4 LRN, 4 recurrent, 2 sigmoid and 10 optimizer kernels.
+  ASSERT_EQ(plan.program("coverage")->kernels.size(), 15u + 10u + 7u + 4u + 4u + 4u + 2u + 10u);
   checkEachKernel("coverage");
 }
 

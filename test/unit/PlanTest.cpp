@@ -81,7 +81,8 @@ Plan makePlan() {
   p.classes = 10;
   p.train = {/*batch=*/64, /*epochs=*/3, /*logEvery=*/50, /*seed=*/0xdeadbeefcafef00dull,
              /*lr=*/0.05f, /*momentum=*/0.875f, /*weightDecay=*/5e-4f,
-             /*onNonfinite=*/OnNonfinite::Warn, /*maxLoss=*/123.5f};
+             /*onNonfinite=*/OnNonfinite::Warn, /*maxLoss=*/123.5f, /*shuffle=*/false,
+             /*optimizer=*/"adamw"};
   p.data.format = "mnist";
   p.data.trainFiles = {"data/train-images-idx3-ubyte.gz", "data/train-labels-idx1-ubyte.gz"};
   p.data.testFiles = {"data/t10k-images-idx3-ubyte.gz", "data/t10k-labels-idx1-ubyte.gz", ""};
@@ -203,6 +204,8 @@ void expectSamePlan(const Plan &a, const Plan &b) {
   EXPECT_EQ(a.train.weightDecay, b.train.weightDecay);
   EXPECT_EQ(a.train.onNonfinite, b.train.onNonfinite);
   EXPECT_EQ(a.train.maxLoss, b.train.maxLoss);
+  EXPECT_EQ(a.train.shuffle, b.train.shuffle);
+  EXPECT_EQ(a.train.optimizer, b.train.optimizer);
 
   EXPECT_EQ(a.data.format, b.data.format);
   EXPECT_EQ(a.data.trainFiles, b.data.trainFiles);
@@ -792,4 +795,41 @@ TEST(PlanValidate, BufferOffsetsAreAligned) {
   Plan plan = makeValidPlan();
   plan.buffers[4].offset += 3;
   EXPECT_EQ(validateError(plan), "malformed plan: buffer 4 ('logits') starts at offset 579, not a multiple of 64");
+}
+
+TEST(KernelTable, ScheduledOptimizerChecks) {
+  // The load-time checks of the scheduled optimizers' attributes and argument sizes.
+  auto check = [](KernelKind kind, std::vector<int64_t> ints, std::vector<float> floats,
+                  size_t args) {
+    Kernel k;
+    k.kind = kind;
+    k.ints = std::move(ints);
+    k.floats = std::move(floats);
+    k.args.assign(args, 0);
+    std::vector<uint64_t> bytes;
+    std::string error;
+    if (!kernelArgBytes(k, bytes, error))
+      return error;
+    std::string sizes;
+    for (uint64_t b : bytes)
+      sizes += std::to_string(b) + " ";
+    return sizes;
+  };
+  EXPECT_EQ(check(KernelKind::LrSchedule, {2, 10, 1, 100}, {0.1f, 1.0f, 0.0f}, 1), "16 ");
+  EXPECT_EQ(check(KernelKind::LrSchedule, {4, 10, 1, 100}, {0.1f, 1.0f, 0.0f}, 1),
+            "schedule (int attribute 0) is 4, outside [0, 3]");
+  EXPECT_EQ(check(KernelKind::LrSchedule, {2, 0, 1, 100}, {0.1f, 1.0f, 0.5f}, 1),
+            "lr must be positive, gamma in (0, 1] and min_lr in [0, lr]");
+  EXPECT_EQ(check(KernelKind::GradSumSq, {37}, {}, 2), "148 16 ");
+  EXPECT_EQ(check(KernelKind::ClipScale, {}, {0.0f}, 1),
+            "the maximum gradient norm must be positive");
+  EXPECT_EQ(check(KernelKind::SgdStep, {5, 1}, {0.9f, 0.0f}, 4), "20 20 20 16 ");
+  EXPECT_EQ(check(KernelKind::SgdStep, {5, 1}, {0.0f, 0.0f}, 4),
+            "nesterov needs a positive momentum");
+  EXPECT_EQ(check(KernelKind::AdamStep, {5, 1}, {0.9f, 0.999f, 1e-8f, 0.01f}, 5),
+            "20 20 20 20 16 ");
+  EXPECT_EQ(check(KernelKind::AdamStep, {5, 0}, {0.9f, 1.0f, 1e-8f, 0.0f}, 5),
+            "betas must be in [0, 1), eps positive and weight decay non-negative");
+  EXPECT_EQ(check(KernelKind::AdamStep, {5, 2}, {0.9f, 0.999f, 1e-8f, 0.0f}, 5),
+            "decoupled (int attribute 1) is 2, outside [0, 1]");
 }

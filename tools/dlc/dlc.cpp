@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
       "  dlc compile MODEL.yaml [-o PLAN] [--batch N] [--emit=STAGE] [--gpu NAME]\n"
       "              [--target cpu|cuda] [--arch sm_XX]\n"
       "  dlc mem MODEL.yaml [--batch N] [--gpu all|NAME,...] [--gpus K] [--json] [--svg FILE]\n\n"
-      "Compiles the model's whole training step (forward, loss, backward, SGD update) and its\n"
+      "Compiles the model's whole training step (forward, loss, backward, optimizer update) and its\n"
       "evaluation step into one plan file; run it with `dlrun PLAN`. See docs/model-format.md.\n");
   if (!compileCmd && !memCmd) {
     errs() << "dlc: error: no command given; try `dlc compile MODEL.yaml`, `dlc mem MODEL.yaml` "

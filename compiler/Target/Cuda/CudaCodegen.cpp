@@ -180,6 +180,12 @@ private:
   void lstmActivations();
   void lstmCellFwd();
   void lstmCellBwd();
+  void oneThread(const std::string &note, int64_t extent);
+  void lrSchedule();
+  void gradSumSq();
+  void clipScale();
+  void sgdStep();
+  void adamStep();
   void convLibrary(CudaLibraryKind kind);
   void convFwdReference();
   void convBwdDataReference();
@@ -365,6 +371,114 @@ void KernelEmitter::sgdMomentum() {
      << floatLiteral(k.floats[2]) << " * w[idx]);\n"
      << "    m[idx] = mi;\n"
      << "    w[idx] -= " << floatLiteral(k.floats[0]) << " * mi;\n";
+  close();
+}
+
+// Scheduled optimizers (runtime/cpu/OptimizerKernels.h): the state's slots are 0 step, 1 lr,
+// 2 sum of squares, 3 clip factor. The scalar kernels run on one thread; the per-step scalars
+// of the update kernels are computed by every thread, in double, as on the CPU.
+void KernelEmitter::oneThread(const std::string &note, int64_t extent) {
+  open(note);
+  launch.grid.x = launch.block.x = 1;
+  t = indexType(extent, launch);
+  os << "  if (blockIdx.x != 0 || threadIdx.x != 0)\n"
+     << "    return;\n";
+}
+
+void KernelEmitter::lrSchedule() {
+  const int64_t type = i[0], warmup = i[1], stepSize = i[2], total = i[3];
+  const std::string lr = "(double)" + floatLiteral(k.floats[0]),
+                    minLr = "(double)" + floatLiteral(k.floats[2]);
+  oneThread("schedule " + std::to_string(type) + ", warm-up " + std::to_string(warmup), 1);
+  os << "  const float t = state[0] + 1.0f;\n"
+     << "  state[0] = t;\n"
+     << "  double lr;\n"
+     << "  if (" << warmup << " > 0 && t <= " << warmup << ".0) {\n"
+     << "    lr = " << lr << " * t / " << warmup << ".0;\n"
+     << "  } else {\n"
+     << "    double u = (double)t - " << warmup << ".0 - 1.0;\n"
+     << "    u = u > 0.0 ? u : 0.0;\n"
+     << "    double p = u / " << std::max<int64_t>(total - warmup, 1) << ".0;\n"
+     << "    p = p < 1.0 ? p : 1.0;\n";
+  switch (type) {
+  case 1: // step
+    os << "    lr = " << lr << " * pow((double)" << floatLiteral(k.floats[1]) << ", floor(u / "
+       << stepSize << ".0));\n";
+    break;
+  case 2: // cosine
+    os << "    lr = " << minLr << " + (" << lr << " - " << minLr
+       << ") * (1.0 + cos(3.14159265358979323846 * p)) / 2.0;\n";
+    break;
+  case 3: // linear
+    os << "    lr = " << lr << " + (" << minLr << " - " << lr << ") * p;\n";
+    break;
+  default: // constant (check() admits 0..3 only)
+    os << "    (void)p;\n"
+       << "    lr = " << lr << ";\n";
+  }
+  os << "  }\n"
+     << "  state[1] = (float)lr;\n"
+     << "  state[2] = 0.0f;\n"
+     << "  state[3] = 1.0f;\n"
+     << "}\n";
+}
+
+void KernelEmitter::gradSumSq() {
+  oneThread("count " + std::to_string(i[0]) +
+                ", one thread: the CPU's order, so the clip factor matches it",
+            i[0]);
+  os << "  double acc = 0.0;\n"
+     << "  for (" << t << " j = 0; j < " << i[0] << "; ++j)\n"
+     << "    acc += (double)g[j] * g[j];\n"
+     << "  state[2] = (float)(state[2] + acc);\n"
+     << "}\n";
+}
+
+void KernelEmitter::clipScale() {
+  oneThread("max norm " + floatLiteral(k.floats[0]), 1);
+  os << "  const float c = " << floatLiteral(k.floats[0]) << " / (sqrtf(state[2]) + 1e-6f);\n"
+     << "  state[3] = c < 1.0f ? c : 1.0f;\n"
+     << "}\n";
+}
+
+void KernelEmitter::sgdStep() {
+  const std::string mom = floatLiteral(k.floats[0]), wd = floatLiteral(k.floats[1]);
+  open("count " + std::to_string(i[0]) + (i[1] ? ", nesterov" : "") + ", momentum " + mom +
+       ", weight decay " + wd);
+  os << "  const float lr = state[1], clip = state[3];\n";
+  loop(i[0]);
+  os << "    float d = g[idx] * clip + " << wd << " * w[idx];\n";
+  if (k.floats[0] != 0.0f) {
+    os << "    const float mi = " << mom << " * m[idx] + d;\n"
+       << "    m[idx] = mi;\n";
+    os << (i[1] ? "    d = d + " + mom + " * mi;\n" : std::string("    d = mi;\n"));
+  }
+  os << "    w[idx] -= lr * d;\n";
+  close();
+}
+
+void KernelEmitter::adamStep() {
+  const std::string b1 = floatLiteral(k.floats[0]), b2 = floatLiteral(k.floats[1]),
+                    eps = floatLiteral(k.floats[2]), wd = floatLiteral(k.floats[3]);
+  open(std::string(i[1] ? "AdamW" : "Adam") + ", count " + std::to_string(i[0]) + ", betas " +
+       b1 + " " + b2 + ", eps " + eps + ", weight decay " + wd);
+  os << "  const double t = state[0], lr = state[1];\n"
+     << "  const float clip = state[3];\n"
+     << "  const float stepSize = (float)(lr / (1.0 - pow((double)" << b1 << ", t)));\n"
+     << "  const float bc2Sqrt = (float)sqrt(1.0 - pow((double)" << b2 << ", t));\n";
+  if (i[1])
+    os << "  const float decay = (float)(1.0 - lr * " << wd << ");\n";
+  loop(i[0]);
+  if (i[1])
+    os << "    w[idx] *= decay;\n"
+       << "    const float gi = g[idx] * clip;\n";
+  else
+    os << "    const float gi = g[idx] * clip + " << wd << " * w[idx];\n";
+  os << "    const float mi = " << b1 << " * m[idx] + (1.0f - " << b1 << ") * gi;\n"
+     << "    const float vi = " << b2 << " * v[idx] + (1.0f - " << b2 << ") * gi * gi;\n"
+     << "    m[idx] = mi;\n"
+     << "    v[idx] = vi;\n"
+     << "    w[idx] -= stepSize * (mi / (sqrtf(vi) / bc2Sqrt + " << eps << "));\n";
   close();
 }
 
@@ -820,6 +934,21 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::LstmCellBwd:
     lstmCellBwd();
+    break;
+  case KernelKind::LrSchedule:
+    lrSchedule();
+    break;
+  case KernelKind::GradSumSq:
+    gradSumSq();
+    break;
+  case KernelKind::ClipScale:
+    clipScale();
+    break;
+  case KernelKind::SgdStep:
+    sgdStep();
+    break;
+  case KernelKind::AdamStep:
+    adamStep();
     break;
   // Elementwise kinds: the table's statement, once per element.
 #define DLC_ELEMENTWISE_KIND(Enum, name, params, flopsPerElement, cpu, cuda)                       \
