@@ -37,6 +37,15 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"maxpool2d", {"kernel", "stride", "padding"}},
     {"relu", {}},
     {"sigmoid", {}},
+    {"tanh", {}},
+    {"silu", {}},
+    {"gelu", {"approximate"}},
+    {"leaky_relu", {"slope"}},
+    {"relu6", {}},
+    {"hardswish", {}},
+    {"softmax", {}},
+    {"mul", {}},
+    {"sub", {}},
     {"linear", {"units", "bias", "init"}},
     {"flatten", {}},
     {"add", {}},
@@ -627,7 +636,7 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
                                       ArrayRef<Value> inputs, ArrayRef<YAML::Node> inputNodes) {
   Location l = loc(layer);
   Type unknown = UnrankedTensorType::get(b.getF32Type());
-  size_t want = op == "add" ? 2 : 1;
+  size_t want = op == "add" || op == "mul" || op == "sub" ? 2 : 1;
   if (inputs.size() != want)
     return (void)error(layer, op + " takes " + Twine(want) + " input" + (want > 1 ? "s" : "") +
                                   ", got " + Twine(inputs.size())),
@@ -644,6 +653,38 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
     return typed(b.create<dl::FlattenOp>(l, unknown, x));
   if (op == "add")
     return typed(b.create<dl::AddOp>(l, unknown, x, inputs[1]));
+  if (op == "mul")
+    return typed(b.create<dl::MulOp>(l, unknown, x, inputs[1]));
+  if (op == "sub")
+    return typed(b.create<dl::SubOp>(l, unknown, x, inputs[1]));
+  if (op == "tanh")
+    return typed(b.create<dl::TanhOp>(l, unknown, x));
+  if (op == "silu")
+    return typed(b.create<dl::SiluOp>(l, unknown, x));
+  if (op == "relu6")
+    return typed(b.create<dl::Relu6Op>(l, unknown, x));
+  if (op == "hardswish")
+    return typed(b.create<dl::HardswishOp>(l, unknown, x));
+  if (op == "softmax")
+    return typed(b.create<dl::SoftmaxOp>(l, unknown, x));
+  if (op == "gelu") {
+    // PyTorch's nn.GELU(approximate=...): 'none' is the erf form.
+    auto approximate = getString(layer, "approximate", std::string("none"));
+    if (failed(approximate))
+      return failure();
+    if (*approximate != "none" && *approximate != "tanh")
+      return (void)error(layer["approximate"],
+                         "field 'approximate' must be 'none' or 'tanh', got " + quoted(*approximate)),
+             failure();
+    return typed(b.create<dl::GeluOp>(l, unknown, x, *approximate == "tanh"));
+  }
+  if (op == "leaky_relu") {
+    // PyTorch's nn.LeakyReLU(negative_slope=0.01); any finite slope.
+    auto slope = getFloat(layer, "slope", 0.01, -kFloatMax);
+    if (failed(slope))
+      return failure();
+    return typed(b.create<dl::LeakyReluOp>(l, unknown, x, b.getF32FloatAttr(*slope)));
+  }
   if (op == "maxpool2d") {
     auto k = getPair(layer, "kernel", std::nullopt, 1);
     if (failed(k))

@@ -278,6 +278,14 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
     n = {logits, uint64_t(a[0]), k.kind == KernelKind::SoftmaxXentBwd ? logits : 1};
     break;
   }
+  case KernelKind::SoftmaxFwd:
+  case KernelKind::SoftmaxBwd: {
+    // rows cols: every argument is [rows][cols]
+    if (!a.sizes({0, 1}))
+      return false;
+    n.assign(info.args, mul({uint64_t(a[0]), uint64_t(a[1])}));
+    break;
+  }
   case KernelKind::BatchNormTrain:
   case KernelKind::BatchNormEval:
   case KernelKind::BatchNormBwd: {

@@ -215,3 +215,38 @@ func.func @sigmoid_type(%x: tensor<?x5xf32>) {
   %0 = dl.sigmoid %x : (tensor<?x5xf32>) -> tensor<?x4xf32>
   return
 }
+
+// -----
+
+func.func @mul_shapes(%a: tensor<?x5xf32>, %b: tensor<?x4xf32>) {
+  // expected-error @+2 {{mul: operands must have the same shape}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.mul %a, %b : (tensor<?x5xf32>, tensor<?x4xf32>) -> tensor<?x5xf32>
+  return
+}
+
+// -----
+
+func.func @sub_shapes(%a: tensor<?x5xf32>, %b: tensor<?x5x1xf32>) {
+  // expected-error @+2 {{sub: operands must have the same shape}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.sub %a, %b : (tensor<?x5xf32>, tensor<?x5x1xf32>) -> tensor<?x5xf32>
+  return
+}
+
+// -----
+
+func.func @leaky_relu_needs_slope(%x: tensor<?x5xf32>) {
+  // expected-error @+1 {{'dl.leaky_relu' op requires attribute 'slope'}}
+  %0 = dl.leaky_relu %x : (tensor<?x5xf32>) -> tensor<?x5xf32>
+  return
+}
+
+// -----
+
+func.func @softmax_grad_shapes(%dy: tensor<?x5xf32>, %y: tensor<?x6xf32>) {
+  // expected-error @+2 {{softmax_grad: operands must have the same shape}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.softmax_grad %dy, %y : (tensor<?x5xf32>, tensor<?x6xf32>) -> tensor<?x5xf32>
+  return
+}

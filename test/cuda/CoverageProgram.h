@@ -18,9 +18,9 @@ namespace dlc::cudatest {
 /// add, SGD with weight decay, a matmul with both operands transposed, batch norm (training,
 /// inference, backward), average pooling (windowed and global, forward and backward) and
 /// local response normalisation (two betas, forward and backward) and the recurrent kernels
-/// (zeros, time_step, LSTM cell forward and backward), sigmoid forward and backward. New
-/// buffers are appended
-/// to the arena.
+/// (zeros, time_step, LSTM cell forward and backward), sigmoid forward and backward, and the
+/// issue-10 kinds (activations, mul, sub, neg, softmax). New buffers are appended to the
+/// arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
   plan::Program prog;
@@ -137,6 +137,27 @@ inline void addCoverageProgram(plan::Plan &plan) {
   call(KernelKind::Sigmoid, "sigmoid", {37}, {buffer("x", 37), buffer("y", 37)});
   call(KernelKind::SigmoidBwd, "sigmoid_grad", {37},
        {buffer("dy", 37), buffer("y", 37), buffer("dx", 37)});
+  // The activation layers, mul, sub, neg (37 elements each) and softmax over 5 rows of 7.
+  for (auto [kind, name] :
+       {std::pair{KernelKind::Tanh, "tanh"}, std::pair{KernelKind::Silu, "silu"},
+        std::pair{KernelKind::Gelu, "gelu"}, std::pair{KernelKind::GeluTanh, "gelu_tanh"},
+        std::pair{KernelKind::Relu6, "relu6"}, std::pair{KernelKind::Hardswish, "hardswish"},
+        std::pair{KernelKind::Neg, "neg"}})
+    call(kind, name, {37}, {buffer("x", 37), buffer("y", 37)});
+  for (auto [kind, name] :
+       {std::pair{KernelKind::TanhBwd, "tanh_grad"}, std::pair{KernelKind::SiluBwd, "silu_grad"},
+        std::pair{KernelKind::GeluBwd, "gelu_grad"},
+        std::pair{KernelKind::GeluTanhBwd, "gelu_tanh_grad"},
+        std::pair{KernelKind::Relu6Bwd, "relu6_grad"},
+        std::pair{KernelKind::HardswishBwd, "hardswish_grad"}, std::pair{KernelKind::Mul, "mul"},
+        std::pair{KernelKind::Sub, "sub"}})
+    call(kind, name, {37}, {buffer("a", 37), buffer("b", 37), buffer("y", 37)});
+  call(KernelKind::LeakyRelu, "leaky_relu", {37}, {buffer("x", 37), buffer("y", 37)}, {0.2f});
+  call(KernelKind::LeakyReluBwd, "leaky_relu_grad", {37},
+       {buffer("dy", 37), buffer("x", 37), buffer("dx", 37)}, {-0.5f});
+  call(KernelKind::SoftmaxFwd, "softmax", {5, 7}, {buffer("x", 35), buffer("y", 35)});
+  call(KernelKind::SoftmaxBwd, "softmax_grad", {5, 7},
+       {buffer("dy", 35), buffer("y", 35), buffer("dx", 35)});
   // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].
   call(KernelKind::Matmul, "matmul_tt", {5, 7, 3, 1, 1},
        {buffer("a", 15), buffer("b", 21), buffer("c", 35)});

@@ -195,7 +195,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 46u);
+  ASSERT_EQ(launches.size(), 65u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
@@ -215,6 +215,12 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   // Elementwise kinds get their statement from the kernel table.
   EXPECT_NE(src.find("    y[idx] = 1.0f / (1.0f + expf(-x[idx]));\n"), std::string::npos);
   EXPECT_NE(src.find("    dx[idx] = dy[idx] * y[idx] * (1.0f - y[idx]);\n"), std::string::npos);
+  // A float attribute (leaky_relu's slope) becomes the constant the statement reads.
+  EXPECT_NE(src.find("  const float f0 = 0.200000003f;\n"), std::string::npos);
+  EXPECT_NE(src.find("    y[idx] = x[idx] > 0.0f ? x[idx] : f0 * x[idx];\n"), std::string::npos);
+  EXPECT_NE(src.find("  const float f0 = -0.5f;\n"), std::string::npos);
+  // Softmax: one thread per row of 7.
+  EXPECT_NE(src.find("// softmax: rows 5, cols 7: one thread per row"), std::string::npos);
 }
 
 TEST(CudaCodegen, PoolingGradientTakesNoBias) {

@@ -152,8 +152,15 @@ private:
        << "    ox1 = ox1 < " << ow - 1 << " ? ox1 : " << ow - 1 << ";\n";
   }
 
+  /// The table's statement once per element; float attributes (leaky_relu's slope) are the
+  /// constants f0, f1, ... it reads.
   void elementwise(const char *statement) {
-    open("count " + std::to_string(i[0]));
+    std::string note = "count " + std::to_string(i[0]);
+    for (size_t f = 0; f < k.floats.size(); ++f)
+      note += ", f" + std::to_string(f) + " " + floatLiteral(k.floats[f]);
+    open(note);
+    for (size_t f = 0; f < k.floats.size(); ++f)
+      os << "  const float f" << f << " = " << floatLiteral(k.floats[f]) << ";\n";
     loop(i[0]);
     os << "    " << statement << "\n";
     close();
@@ -180,6 +187,8 @@ private:
   void lstmActivations();
   void lstmCellFwd();
   void lstmCellBwd();
+  void softmaxFwd();
+  void softmaxBwd();
   void convLibrary(CudaLibraryKind kind);
   void convFwdReference();
   void convBwdDataReference();
@@ -609,6 +618,46 @@ void KernelEmitter::lstmCellBwd() {
   close();
 }
 
+// Softmax over the last axis: one thread per row, the row's sum in double in the CPU's
+// order (runtime/cpu/ActivationKernels.cpp), so the two devices differ only by expf's ulps.
+// Rows are a batch's few hundred at most; a block-per-row reduction would be the fast path.
+void KernelEmitter::softmaxFwd() {
+  const int64_t rows = i[0], cols = i[1];
+  open("rows " + std::to_string(rows) + ", cols " + std::to_string(cols) +
+       ": one thread per row");
+  loop(rows, rows * cols);
+  os << "    const float *xr = x + idx * " << cols << ";\n"
+     << "    float *yr = y + idx * " << cols << ";\n"
+     << "    float m = xr[0];\n"
+     << "    for (int j = 1; j < " << cols << "; ++j)\n"
+     << "      m = xr[j] > m ? xr[j] : m;\n"
+     << "    double sum = 0.0;\n"
+     << "    for (int j = 0; j < " << cols << "; ++j) {\n"
+     << "      yr[j] = expf(xr[j] - m);\n"
+     << "      sum += yr[j];\n"
+     << "    }\n"
+     << "    const float inv = (float)(1.0 / sum);\n"
+     << "    for (int j = 0; j < " << cols << "; ++j)\n"
+     << "      yr[j] *= inv;\n";
+  close();
+}
+
+void KernelEmitter::softmaxBwd() {
+  const int64_t rows = i[0], cols = i[1];
+  open("rows " + std::to_string(rows) + ", cols " + std::to_string(cols) +
+       ": one thread per row");
+  loop(rows, rows * cols);
+  os << "    const float *dyr = dy + idx * " << cols << ", *yr = y + idx * " << cols << ";\n"
+     << "    float *dxr = dx + idx * " << cols << ";\n"
+     << "    double dot = 0.0;\n"
+     << "    for (int j = 0; j < " << cols << "; ++j)\n"
+     << "      dot += (double)dyr[j] * yr[j];\n"
+     << "    const float d = (float)dot;\n"
+     << "    for (int j = 0; j < " << cols << "; ++j)\n"
+     << "      dxr[j] = yr[j] * (dyr[j] - d);\n";
+  close();
+}
+
 void KernelEmitter::convLibrary(CudaLibraryKind kind) {
   libraryCallFor(plan, k, kind, launch.library);
   if (!opts.emitReferenceLibraryKernels) {
@@ -820,6 +869,12 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::LstmCellBwd:
     lstmCellBwd();
+    break;
+  case KernelKind::SoftmaxFwd:
+    softmaxFwd();
+    break;
+  case KernelKind::SoftmaxBwd:
+    softmaxBwd();
     break;
   // Elementwise kinds: the table's statement, once per element.
 #define DLC_ELEMENTWISE_KIND(Enum, name, params, flopsPerElement, cpu, cuda)                       \
