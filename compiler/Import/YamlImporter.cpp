@@ -44,6 +44,7 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"relu6", {}},
     {"hardswish", {}},
     {"softmax", {}},
+    {"dropout", {"rate"}},
     {"mul", {}},
     {"sub", {}},
     {"linear", {"units", "bias", "init"}},
@@ -677,6 +678,26 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
                          "field 'approximate' must be 'none' or 'tanh', got " + quoted(*approximate)),
              failure();
     return typed(b.create<dl::GeluOp>(l, unknown, x, *approximate == "tanh"));
+  }
+  if (op == "dropout") {
+    // PyTorch's nn.Dropout(p=0.5). The mask's seed mixes the model's seed with the layer's
+    // name (FNV-1a), so that layers draw different masks and a run repeats; the layer's step
+    // counter, a one-float buffer, moves it on each training step.
+    auto rate = getFloat(layer, "rate", 0.5, 0, 1);
+    if (failed(rate))
+      return failure();
+    if (*rate >= 1)
+      return (void)error(layer["rate"], "field 'rate' must be below 1, got " + number(*rate)),
+             failure();
+    uint32_t h = 2166136261u;
+    for (unsigned char c : layerName)
+      h = (h ^ c) * 16777619u;
+    int64_t seed = int64_t((uint32_t(config.train.seed) * 2654435761u) ^ h);
+    std::string counter = layerName + ".step";
+    declare(layer, counter, {1}, "zeros", 0, 0, "buffer");
+    return typed(b.create<dl::DropoutOp>(l, unknown, x, b.getF32FloatAttr(*rate),
+                                         b.getI64IntegerAttr(seed),
+                                         FlatSymbolRefAttr::get(&ctx, counter)));
   }
   if (op == "leaky_relu") {
     // PyTorch's nn.LeakyReLU(negative_slope=0.01); any finite slope.

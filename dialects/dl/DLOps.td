@@ -830,4 +830,86 @@ def DL_SoftmaxGradOp : DL_ElementwiseOp<"softmax_grad", [DL_GradientResults]> {
   let assemblyFormat = "$grad `,` $output attr-dict `:` functional-type(operands, results)";
 }
 
+//===----------------------------------------------------------------------===//
+// Dropout (issue 10); rules in DropoutRules.cpp
+//===----------------------------------------------------------------------===//
+
+/// An elementwise op that reads module state (a dropout counter): the shape rule of
+/// DL_ElementwiseOp, without Pure, so that it stays in order with the counter's increment.
+class DL_StatefulElementwiseOp<string mnemonic, list<Trait> traits = []> :
+    DL_Op<mnemonic, !listconcat([InferTypeOpAdaptor, DL_Lowered], traits)> {
+  let extraClassDefinition = [{
+    ::mlir::LogicalResult $cppClass::inferReturnTypes(::mlir::MLIRContext *ctx,
+        std::optional<::mlir::Location> loc, Adaptor a,
+        ::llvm::SmallVectorImpl<::mlir::Type> &out) {
+      return ::mlir::dl::inferElementwise(ctx, loc, getOperationName(), a.getOperands(), out);
+    }
+  }];
+}
+
+def DL_DropoutOp : DL_ElementwiseOp<"dropout", [DL_Differentiable]> {
+  let summary = "dropout: the identity when evaluating";
+  let description = [{
+    PyTorch's `nn.Dropout(p = rate)`. As written (and in the evaluation step) it is the
+    identity, a view of its operand; `--dl-autodiff` turns it into `dl.dropout_train` in the
+    training step. `step` is the layer's step counter (a one-float `buffer` parameter) and
+    `seed` mixes the model's seed with the layer's name.
+
+    ```mlir
+    %y = dl.dropout %x {rate = 5.000000e-01 : f32, seed = 1234 : i64, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, F32Attr:$rate, I64Attr:$seed,
+                       FlatSymbolRefAttr:$step);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_DropoutTrainOp : DL_StatefulElementwiseOp<"dropout_train", [DL_Differentiable]> {
+  let summary = "dropout while training: zeroes elements with probability rate";
+  let description = [{
+    `y = keep ? x / (1 - rate) : 0`, where `keep` is false with probability `rate`, a function
+    of (`seed`, the counter `@step`, the element's index): the same mask in the forward and
+    backward kernels, a new one each step, the same ones when a run is repeated.
+
+    ```mlir
+    %y = dl.dropout_train %x {rate = 5.000000e-01 : f32, seed = 1234 : i64, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, F32Attr:$rate, I64Attr:$seed,
+                       FlatSymbolRefAttr:$step);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_DropoutGradOp : DL_StatefulElementwiseOp<"dropout_grad", [DL_GradientResults]> {
+  let summary = "gradient of dropout_train: the same mask and scale on the gradient";
+  let description = [{
+    `dx = keep ? dy / (1 - rate) : 0` with the forward's mask, recomputed from the same
+    `seed` and counter value (the counter is incremented after it, by `dl.increment`).
+
+    ```mlir
+    %dx = dl.dropout_grad %dy {rate = 5.000000e-01 : f32, seed = 1234 : i64, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, F32Attr:$rate, I64Attr:$seed,
+                       FlatSymbolRefAttr:$step);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_IncrementOp : DL_Op<"increment", [DL_Lowered]> {
+  let summary = "adds 1 to a counter parameter";
+  let description = [{
+    Ends a dropout layer's part of the training step: its counter moves on, so the next
+    step draws a new mask.
+
+    ```mlir
+    dl.increment @drop.step
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$counter);
+  let assemblyFormat = "$counter attr-dict";
+}
+
 #endif // DL_OPS

@@ -278,6 +278,16 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
     n = {logits, uint64_t(a[0]), k.kind == KernelKind::SoftmaxXentBwd ? logits : 1};
     break;
   }
+  case KernelKind::DropoutFwd:
+  case KernelKind::DropoutBwd:
+    // n seed threshold; the counter is one float
+    if (!a.sizes({0}) || !a.range(1, 0, UINT32_MAX, "seed") ||
+        !a.range(2, 0, int64_t(1) << 24, "threshold"))
+      return false;
+    if (!(f[0] > 0))
+      return a.fail("scale must be positive");
+    n = {uint64_t(a[0]), 1, uint64_t(a[0])};
+    break;
   case KernelKind::SoftmaxFwd:
   case KernelKind::SoftmaxBwd: {
     // rows cols: every argument is [rows][cols]

@@ -250,3 +250,20 @@ func.func @softmax_grad_shapes(%dy: tensor<?x5xf32>, %y: tensor<?x6xf32>) {
   %0 = dl.softmax_grad %dy, %y : (tensor<?x5xf32>, tensor<?x6xf32>) -> tensor<?x5xf32>
   return
 }
+
+// -----
+
+func.func @dropout_needs_counter(%x: tensor<?x5xf32>) {
+  // expected-error @+1 {{'dl.dropout_train' op requires attribute 'step'}}
+  %0 = dl.dropout_train %x {rate = 0.5 : f32, seed = 7} : (tensor<?x5xf32>) -> tensor<?x5xf32>
+  return
+}
+
+// -----
+
+func.func @dropout_type(%x: tensor<?x5xf32>) {
+  // expected-error @+2 {{'dl.dropout_grad' op inferred type(s) 'tensor<?x5xf32>' are incompatible with return type(s) of operation 'tensor<?x4xf32>'}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.dropout_grad %x {rate = 0.5 : f32, seed = 7, step = @drop.step} : (tensor<?x5xf32>) -> tensor<?x4xf32>
+  return
+}

@@ -117,3 +117,17 @@ func.func @activations(%x: tensor<?x120xf32>, %dy: tensor<?x120xf32>) {
   %dleaky = dl.leaky_relu_grad %dy, %x {slope = 0.2 : f32} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
   return
 }
+
+// Dropout: the evaluation form, the training form, its gradient and the counter's step.
+// CHECK-LABEL: func.func @dropout
+func.func @dropout(%x: tensor<?x120xf32>, %dy: tensor<?x120xf32>) {
+  // CHECK: dl.dropout %{{.*}} {rate = 5.000000e-01 : f32, seed = 7 : i64, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %0 = dl.dropout %x {rate = 0.5 : f32, seed = 7, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.dropout_train %{{.*}} {rate = 5.000000e-01 : f32, seed = 7 : i64, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %1 = dl.dropout_train %x {rate = 0.5 : f32, seed = 7, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.dropout_grad %{{.*}} {rate = 5.000000e-01 : f32, seed = 7 : i64, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %2 = dl.dropout_grad %dy {rate = 0.5 : f32, seed = 7, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.increment @drop.step
+  dl.increment @drop.step
+  return
+}

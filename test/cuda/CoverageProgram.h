@@ -19,7 +19,7 @@ namespace dlc::cudatest {
 /// inference, backward), average pooling (windowed and global, forward and backward) and
 /// local response normalisation (two betas, forward and backward) and the recurrent kernels
 /// (zeros, time_step, LSTM cell forward and backward), sigmoid forward and backward, and the
-/// issue-10 kinds (activations, mul, sub, neg, softmax). New buffers are appended to the
+/// issue-10 kinds (activations, mul, sub, neg, softmax, dropout, increment). New buffers are appended to the
 /// arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
@@ -158,6 +158,13 @@ inline void addCoverageProgram(plan::Plan &plan) {
   call(KernelKind::SoftmaxFwd, "softmax", {5, 7}, {buffer("x", 35), buffer("y", 35)});
   call(KernelKind::SoftmaxBwd, "softmax_grad", {5, 7},
        {buffer("dy", 35), buffer("y", 35), buffer("dx", 35)});
+  // Dropout at rate 0.3 (threshold 0.3 * 2^24, scale 1 / 0.7) from a random counter (not
+  // an integer, maybe negative: both devices read it the same way), and the counter's step.
+  call(KernelKind::DropoutFwd, "dropout", {37, 3735928559, 5033165},
+       {buffer("x", 37), buffer("step", 1), buffer("y", 37)}, {1.0f / 0.7f});
+  call(KernelKind::DropoutBwd, "dropout_grad", {37, 12345, 5033165},
+       {buffer("dy", 37), buffer("step", 1), buffer("dx", 37)}, {1.0f / 0.7f});
+  call(KernelKind::Increment, "increment", {1}, {buffer("step", 1)});
   // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].
   call(KernelKind::Matmul, "matmul_tt", {5, 7, 3, 1, 1},
        {buffer("a", 15), buffer("b", 21), buffer("c", 35)});

@@ -846,6 +846,24 @@ TEST(PlanValidate, ActivationKinds) {
   softmax.ints = {4, 0};
   EXPECT_FALSE(kernelArgBytes(softmax, bytes, error));
   EXPECT_EQ(error, "int attribute 1 is 0, not a size in [1, 2147483647]");
+  // Dropout: n seed threshold, a scale, and a one-float counter.
+  Kernel dropout;
+  dropout.kind = KernelKind::DropoutFwd;
+  dropout.ints = {10, 7, 1 << 23};
+  dropout.floats = {2.0f};
+  dropout.args = {0, 1, 2};
+  EXPECT_TRUE(kernelArgBytes(dropout, bytes, error)) << error;
+  EXPECT_EQ(bytes, (std::vector<uint64_t>{40, 4, 40}));
+  dropout.ints[2] = (1 << 24) + 1;
+  EXPECT_FALSE(kernelArgBytes(dropout, bytes, error));
+  EXPECT_EQ(error, "threshold (int attribute 2) is 16777217, outside [0, 16777216]");
+  dropout.ints = {10, -1, 0};
+  EXPECT_FALSE(kernelArgBytes(dropout, bytes, error));
+  EXPECT_EQ(error, "seed (int attribute 1) is -1, outside [0, 4294967295]");
+  dropout.ints = {10, 7, 0};
+  dropout.floats = {0.0f};
+  EXPECT_FALSE(kernelArgBytes(dropout, bytes, error));
+  EXPECT_EQ(error, "scale must be positive");
 }
 
 TEST(KernelTable, EveryKindIsDescribedOnce) {

@@ -189,6 +189,7 @@ private:
   void lstmCellBwd();
   void softmaxFwd();
   void softmaxBwd();
+  void dropout(const char *in, const char *out);
   void convLibrary(CudaLibraryKind kind);
   void convFwdReference();
   void convBwdDataReference();
@@ -658,6 +659,26 @@ void KernelEmitter::softmaxBwd() {
   close();
 }
 
+// Dropout's mask, bit for bit the CPU's (runtime/cpu/DropoutKernels.h): splitmix64's
+// finaliser of (step << 32 | idx) ^ seed * golden ratio, kept where its top 24 bits reach
+// the threshold. The backward kernel recomputes the forward's mask from the same counter.
+void KernelEmitter::dropout(const char *in, const char *out) {
+  const uint64_t mix = uint64_t(i[1]) * 0x9E3779B97F4A7C15ull;
+  open("count " + std::to_string(i[0]) + ", seed " + std::to_string(i[1]) + ", threshold " +
+       std::to_string(i[2]) + ", scale " + floatLiteral(k.floats[0]));
+  os << "  const float sf = step[0];\n"
+     << "  const unsigned long long s = sf >= 0.0f && sf < 4294967296.0f ? "
+        "(unsigned long long)(unsigned int)sf : 0ull;\n";
+  loop(i[0]);
+  os << "    unsigned long long z = ((s << 32) | (unsigned long long)idx) ^ " << mix << "ull;\n"
+     << "    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;\n"
+     << "    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;\n"
+     << "    z ^= z >> 31;\n"
+     << "    " << out << "[idx] = (unsigned int)(z >> 40) >= " << i[2] << "u ? " << in
+     << "[idx] * " << floatLiteral(k.floats[0]) << " : 0.0f;\n";
+  close();
+}
+
 void KernelEmitter::convLibrary(CudaLibraryKind kind) {
   libraryCallFor(plan, k, kind, launch.library);
   if (!opts.emitReferenceLibraryKernels) {
@@ -869,6 +890,12 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::LstmCellBwd:
     lstmCellBwd();
+    break;
+  case KernelKind::DropoutFwd:
+    dropout("x", "y");
+    break;
+  case KernelKind::DropoutBwd:
+    dropout("dy", "dx");
     break;
   case KernelKind::SoftmaxFwd:
     softmaxFwd();
