@@ -45,6 +45,7 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"hardswish", {}},
     {"softmax", {}},
     {"dropout", {"rate"}},
+    {"concat", {"axis"}},
     {"mul", {}},
     {"sub", {}},
     {"linear", {"units", "bias", "init"}},
@@ -637,7 +638,7 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
                                       ArrayRef<Value> inputs, ArrayRef<YAML::Node> inputNodes) {
   Location l = loc(layer);
   Type unknown = UnrankedTensorType::get(b.getF32Type());
-  size_t want = op == "add" || op == "mul" || op == "sub" ? 2 : 1;
+  size_t want = op == "add" || op == "mul" || op == "sub" || op == "concat" ? 2 : 1;
   if (inputs.size() != want)
     return (void)error(layer, op + " takes " + Twine(want) + " input" + (want > 1 ? "s" : "") +
                                   ", got " + Twine(inputs.size())),
@@ -678,6 +679,24 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
                          "field 'approximate' must be 'none' or 'tanh', got " + quoted(*approximate)),
              failure();
     return typed(b.create<dl::GeluOp>(l, unknown, x, *approximate == "tanh"));
+  }
+  if (op == "concat") {
+    // torch.cat(dim=axis): axis counts the batch as 0 and may be negative (-1: the last);
+    // the default joins channels (NCHW) or features.
+    YAML::Node axisNode = layer["axis"];
+    int64_t axis = 1, rank = xt.getRank();
+    if (axisNode && (!axisNode.IsScalar() || !YAML::convert<int64_t>::decode(axisNode, axis)))
+      return (void)error(axisNode, "field 'axis' must be an integer"), failure();
+    if (axis < 0)
+      axis += rank;
+    if (axis < 1 || axis >= rank)
+      return (void)error(axisNode ? axisNode : layer,
+                         "field 'axis' must name a dimension of the " + Twine(rank) +
+                             "-D inputs other than the batch: 1 to " + Twine(rank - 1) +
+                             " or -" + Twine(rank - 1) + " to -1, got " +
+                             (axisNode ? axisNode.Scalar() : std::string("1"))),
+             failure();
+    return typed(b.create<dl::ConcatOp>(l, unknown, x, inputs[1], b.getI64IntegerAttr(axis)));
   }
   if (op == "dropout") {
     // PyTorch's nn.Dropout(p=0.5). The mask's seed mixes the model's seed with the layer's

@@ -912,4 +912,39 @@ def DL_IncrementOp : DL_Op<"increment", [DL_Lowered]> {
   let assemblyFormat = "$counter attr-dict";
 }
 
+//===----------------------------------------------------------------------===//
+// Concat (issue 10); rules in ConcatRules.cpp
+//===----------------------------------------------------------------------===//
+
+def DL_ConcatOp : DL_InferOp<"concat", [DL_Differentiable]> {
+  let summary = "joins two tensors along an axis";
+  let description = [{
+    PyTorch's `torch.cat([lhs, rhs], dim = axis)`: the operands agree on every dimension
+    but `axis` (counted with the batch as 0; not the batch), along which the result has the
+    sum of theirs.
+
+    ```mlir
+    %y = dl.concat %a, %b {axis = 1 : i64} : (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>) -> tensor<?x8x4x4xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$lhs, DL_FloatTensor:$rhs, I64Attr:$axis);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_ConcatGradOp : DL_GradOp<"concat_grad"> {
+  let summary = "gradient of concat: the incoming gradient split in two along the axis";
+  let description = [{
+    The first `lhs_size` entries along `axis` are the gradient of concat's first operand,
+    the rest that of its second.
+
+    ```mlir
+    %da, %db = dl.concat_grad %dy {axis = 1 : i64, lhs_size = 6 : i64} : (tensor<?x8x4x4xf32>) -> (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>)
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, I64Attr:$axis, I64Attr:$lhs_size);
+  let results = (outs DL_FloatTensor:$lhs_grad, DL_FloatTensor:$rhs_grad);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+}
+
 #endif // DL_OPS

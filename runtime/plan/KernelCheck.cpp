@@ -278,6 +278,17 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
     n = {logits, uint64_t(a[0]), k.kind == KernelKind::SoftmaxXentBwd ? logits : 1};
     break;
   }
+  case KernelKind::Concat:
+  case KernelKind::ConcatBwd: {
+    // outer aInner bInner
+    if (!a.sizes({0, 1, 2}))
+      return false;
+    uint64_t o = uint64_t(a[0]), x = mul({o, uint64_t(a[1])}), y = mul({o, uint64_t(a[2])});
+    uint64_t xy = mul({o, uint64_t(a[1]) + uint64_t(a[2])});
+    n = k.kind == KernelKind::Concat ? std::vector<uint64_t>{x, y, xy}
+                                     : std::vector<uint64_t>{xy, x, y};
+    break;
+  }
   case KernelKind::DropoutFwd:
   case KernelKind::DropoutBwd:
     // n seed threshold; the counter is one float

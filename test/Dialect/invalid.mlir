@@ -267,3 +267,30 @@ func.func @dropout_type(%x: tensor<?x5xf32>) {
   %0 = dl.dropout_grad %x {rate = 0.5 : f32, seed = 7, step = @drop.step} : (tensor<?x5xf32>) -> tensor<?x4xf32>
   return
 }
+
+// -----
+
+func.func @concat_batch_axis(%a: tensor<?x5xf32>, %b: tensor<?x5xf32>) {
+  // expected-error @+2 {{concat: axis 0 is not a dimension of a 2-D tensor other than the batch (0)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.concat %a, %b {axis = 0 : i64} : (tensor<?x5xf32>, tensor<?x5xf32>) -> tensor<?x10xf32>
+  return
+}
+
+// -----
+
+func.func @concat_ranks(%a: tensor<?x5xf32>, %b: tensor<?x5x1xf32>) {
+  // expected-error @+2 {{concat: operands [?, 5] and [?, 5, 1] must agree on every dimension but axis 1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.concat %a, %b {axis = 1 : i64} : (tensor<?x5xf32>, tensor<?x5x1xf32>) -> tensor<?x10xf32>
+  return
+}
+
+// -----
+
+func.func @concat_grad_split(%dy: tensor<?x5xf32>) {
+  // expected-error @+2 {{concat_grad: lhs_size 5 must leave both parts of 5 non-empty}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0:2 = dl.concat_grad %dy {axis = 1 : i64, lhs_size = 5 : i64} : (tensor<?x5xf32>) -> (tensor<?x5xf32>, tensor<?x0xf32>)
+  return
+}

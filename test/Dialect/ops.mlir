@@ -131,3 +131,13 @@ func.func @dropout(%x: tensor<?x120xf32>, %dy: tensor<?x120xf32>) {
   dl.increment @drop.step
   return
 }
+
+// Concat and its gradient.
+// CHECK-LABEL: func.func @concat
+func.func @concat(%a: tensor<?x6x4x4xf32>, %b: tensor<?x2x4x4xf32>) {
+  // CHECK: dl.concat %{{.*}}, %{{.*}} {axis = 1 : i64} : (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>) -> tensor<?x8x4x4xf32>
+  %y = dl.concat %a, %b {axis = 1 : i64} : (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>) -> tensor<?x8x4x4xf32>
+  // CHECK: dl.concat_grad %{{.*}} {axis = 1 : i64, lhs_size = 6 : i64} : (tensor<?x8x4x4xf32>) -> (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>)
+  %da, %db = dl.concat_grad %y {axis = 1 : i64, lhs_size = 6 : i64} : (tensor<?x8x4x4xf32>) -> (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>)
+  return
+}

@@ -195,7 +195,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 68u);
+  ASSERT_EQ(launches.size(), 70u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
@@ -221,6 +221,9 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   EXPECT_NE(src.find("  const float f0 = -0.5f;\n"), std::string::npos);
   // Softmax: one thread per row of 7.
   EXPECT_NE(src.find("// softmax: rows 5, cols 7: one thread per row"), std::string::npos);
+  // Concat: rows of 12 + 4.
+  EXPECT_NE(src.find("    y[idx] = j < 12 ? a[o * 12 + j] : b[o * 4 + (j - 12)];\n"),
+            std::string::npos);
   // Dropout: the mask's constants (seed 12345 times the golden ratio, mod 2^64).
   EXPECT_NE(src.find("// dropout_grad: count 37, seed 12345, threshold 5033165, scale 1.42857146f"),
             std::string::npos);

@@ -846,6 +846,13 @@ TEST(PlanValidate, ActivationKinds) {
   softmax.ints = {4, 0};
   EXPECT_FALSE(kernelArgBytes(softmax, bytes, error));
   EXPECT_EQ(error, "int attribute 1 is 0, not a size in [1, 2147483647]");
+  // Concat: rows of aInner and bInner.
+  Kernel concat;
+  concat.kind = KernelKind::ConcatBwd;
+  concat.ints = {2, 3, 5};
+  concat.args = {0, 1, 2};
+  EXPECT_TRUE(kernelArgBytes(concat, bytes, error)) << error;
+  EXPECT_EQ(bytes, (std::vector<uint64_t>{64, 24, 40}));
   // Dropout: n seed threshold, a scale, and a one-float counter.
   Kernel dropout;
   dropout.kind = KernelKind::DropoutFwd;

@@ -190,6 +190,7 @@ private:
   void softmaxFwd();
   void softmaxBwd();
   void dropout(const char *in, const char *out);
+  void concat(bool backward);
   void convLibrary(CudaLibraryKind kind);
   void convFwdReference();
   void convBwdDataReference();
@@ -679,6 +680,25 @@ void KernelEmitter::dropout(const char *in, const char *out) {
   close();
 }
 
+// Concatenation of rows (runtime/cpu/ConcatKernels.h): one thread per element of the joined
+// tensor, copying it from its operand (forward) or to it (backward).
+void KernelEmitter::concat(bool backward) {
+  const int64_t outer = i[0], aInner = i[1], bInner = i[2], row = aInner + bInner;
+  open("outer " + std::to_string(outer) + ", rows of " + std::to_string(aInner) + " + " +
+       std::to_string(bInner));
+  loop(outer * row);
+  os << "    const " << t << " o = idx / " << row << ", j = idx % " << row << ";\n";
+  if (!backward)
+    os << "    y[idx] = j < " << aInner << " ? a[o * " << aInner << " + j] : b[o * " << bInner
+       << " + (j - " << aInner << ")];\n";
+  else
+    os << "    if (j < " << aInner << ")\n"
+       << "      da[o * " << aInner << " + j] = dy[idx];\n"
+       << "    else\n"
+       << "      db[o * " << bInner << " + (j - " << aInner << ")] = dy[idx];\n";
+  close();
+}
+
 void KernelEmitter::convLibrary(CudaLibraryKind kind) {
   libraryCallFor(plan, k, kind, launch.library);
   if (!opts.emitReferenceLibraryKernels) {
@@ -893,6 +913,12 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::DropoutFwd:
     dropout("x", "y");
+    break;
+  case KernelKind::Concat:
+    concat(false);
+    break;
+  case KernelKind::ConcatBwd:
+    concat(true);
     break;
   case KernelKind::DropoutBwd:
     dropout("dy", "dx");
