@@ -72,6 +72,43 @@ TEST(ActivationKernels, Tanh) {
   checkBackward(tanhForward, tanhBackward, inputs(rng, 64, -3.0f, 3.0f), true, 2);
 }
 
+// tanh, silu and gelu's tanh form run on VecMath.h's inline exp and tanh (8 lanes and the
+// scalar tail): within a few float ulps of the definition, relative to the value, everywhere
+// from tiny to saturated inputs.
+TEST(ActivationKernels, VectorisedMathIsPreciseEverywhere) {
+  Vec x;
+  for (float v = -30.0f; v <= 30.0f; v += 0.0037f)
+    x.push_back(v);
+  for (float v : {1e-30f, -1e-20f, 1e-6f, -3e-4f, 0.0f, 0.6249f, 0.6251f, -0.625f, 88.0f, -90.0f})
+    x.push_back(v);
+  Vec y(x.size());
+  auto check = [&](const char *what, double (*ref)(double), double ulps) {
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double want = ref(x[i]);
+      EXPECT_NEAR(y[i], want, ulps * 6e-8 * std::fabs(want) + 1e-38) << what << "(" << x[i] << ")";
+    }
+  };
+  tanhForward(x.size(), x.data(), y.data());
+  check("tanh", [](double v) { return std::tanh(v); }, 4);
+  siluForward(x.size(), x.data(), y.data());
+  // Below x = -87 exp's argument is clamped: silu(-90) is 5e-37 instead of 7e-38 (and -0 from
+  // libm's expf, which overflows).
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i], want = v / (1.0 + std::exp(-v));
+    EXPECT_NEAR(y[i], want, 4 * 6e-8 * std::fabs(want) + 1e-36) << "silu(" << v << ")";
+  }
+  geluTanhForward(x.size(), x.data(), y.data());
+  // 1 + tanh(inner) cancels for negative x in any float evaluation (the GPU's tanhf too): an
+  // error of a few ulps of 1, times x / 2.
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    const double want =
+        0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+    EXPECT_NEAR(y[i], want, 4 * 6e-8 * (std::fabs(want) + std::fabs(0.5 * v)))
+        << "gelu_tanh(" << v << ")";
+  }
+}
+
 TEST(ActivationKernels, Silu) {
   std::mt19937 rng(3);
   Vec x = inputs(rng, 100, -8.0f, 8.0f);
