@@ -74,7 +74,8 @@ TEST(ActivationKernels, Tanh) {
 
 // tanh, silu and gelu's tanh form run on VecMath.h's inline exp and tanh (8 lanes and the
 // scalar tail): within a few float ulps of the definition, relative to the value, everywhere
-// from tiny to saturated inputs.
+// from tiny to saturated inputs (8 ulps: the baseline clone, without FMA, rounds more than
+// the AVX2 one).
 TEST(ActivationKernels, VectorisedMathIsPreciseEverywhere) {
   Vec x;
   for (float v = -30.0f; v <= 30.0f; v += 0.0037f)
@@ -89,13 +90,13 @@ TEST(ActivationKernels, VectorisedMathIsPreciseEverywhere) {
     }
   };
   tanhForward(x.size(), x.data(), y.data());
-  check("tanh", [](double v) { return std::tanh(v); }, 4);
+  check("tanh", [](double v) { return std::tanh(v); }, 8);
   siluForward(x.size(), x.data(), y.data());
   // Below x = -87 exp's argument is clamped: silu(-90) is 5e-37 instead of 7e-38 (and -0 from
   // libm's expf, which overflows).
   for (size_t i = 0; i < x.size(); ++i) {
     const double v = x[i], want = v / (1.0 + std::exp(-v));
-    EXPECT_NEAR(y[i], want, 4 * 6e-8 * std::fabs(want) + 1e-36) << "silu(" << v << ")";
+    EXPECT_NEAR(y[i], want, 8 * 6e-8 * std::fabs(want) + 1e-36) << "silu(" << v << ")";
   }
   geluTanhForward(x.size(), x.data(), y.data());
   // 1 + tanh(inner) cancels for negative x in any float evaluation (the GPU's tanhf too): an
@@ -104,7 +105,7 @@ TEST(ActivationKernels, VectorisedMathIsPreciseEverywhere) {
     const double v = x[i];
     const double want =
         0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
-    EXPECT_NEAR(y[i], want, 4 * 6e-8 * (std::fabs(want) + std::fabs(0.5 * v)))
+    EXPECT_NEAR(y[i], want, 8 * 6e-8 * (std::fabs(want) + std::fabs(0.5 * v)))
         << "gelu_tanh(" << v << ")";
   }
 }
