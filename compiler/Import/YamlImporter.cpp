@@ -675,8 +675,8 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
     if (failed(approximate))
       return failure();
     if (*approximate != "none" && *approximate != "tanh")
-      return (void)error(layer["approximate"],
-                         "field 'approximate' must be 'none' or 'tanh', got " + quoted(*approximate)),
+      return (void)error(layer["approximate"], "field 'approximate' must be 'none' or 'tanh', got " +
+                                                   quoted(*approximate)),
              failure();
     return typed(b.create<dl::GeluOp>(l, unknown, x, *approximate == "tanh"));
   }

@@ -19,8 +19,8 @@ namespace dlc::cudatest {
 /// inference, backward), average pooling (windowed and global, forward and backward) and
 /// local response normalisation (two betas, forward and backward) and the recurrent kernels
 /// (zeros, time_step, LSTM cell forward and backward), sigmoid forward and backward, and the
-/// issue-10 kinds (activations, mul, sub, neg, softmax, dropout, increment, concat). New buffers are appended to the
-/// arena.
+/// issue-10 kinds (activations, mul, sub, neg, softmax, dropout, increment, concat). New
+/// buffers are appended to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
   plan::Program prog;
@@ -166,7 +166,8 @@ inline void addCoverageProgram(plan::Plan &plan) {
        {buffer("dy", 37), buffer("step", 1), buffer("dx", 37)}, {1.0f / 0.7f});
   call(KernelKind::Increment, "increment", {1}, {buffer("step", 1)});
   // Concat of rows of 12 and 4 floats (channels 3 and 1 of 2x2 images, batch 2), and back.
-  call(KernelKind::Concat, "concat", {2, 12, 4}, {buffer("a", 24), buffer("b", 8), buffer("y", 32)});
+  call(KernelKind::Concat, "concat", {2, 12, 4},
+       {buffer("a", 24), buffer("b", 8), buffer("y", 32)});
   call(KernelKind::ConcatBwd, "concat_grad", {2, 12, 4},
        {buffer("dy", 32), buffer("da", 24), buffer("db", 8)});
   // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].

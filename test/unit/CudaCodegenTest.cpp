@@ -229,7 +229,8 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
             std::string::npos);
   EXPECT_NE(src.find(") ^ " + std::to_string(12345ull * 0x9E3779B97F4A7C15ull) + "ull;\n"),
             std::string::npos);
-  EXPECT_NE(src.find("    dx[idx] = (unsigned int)(z >> 40) >= 5033165u ? dy[idx] * 1.42857146f : 0.0f;\n"),
+  EXPECT_NE(src.find("    dx[idx] = (unsigned int)(z >> 40) >= 5033165u ? dy[idx] * "
+                     "1.42857146f : 0.0f;\n"),
             std::string::npos);
 }
 
