@@ -4,6 +4,8 @@
 //
 #include "runtime/train/Json.h"
 
+#include <cstdio>
+
 using namespace dlc::json;
 
 const Value *Value::find(const std::string &key) const {
@@ -11,6 +13,21 @@ const Value *Value::find(const std::string &key) const {
     if (k == key)
       return &v;
   return nullptr;
+}
+
+std::string dlc::json::printable(const std::string &s) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < 80; ++i) {
+    unsigned char c = s[i];
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return s.size() > 80 ? out + "..." : out;
 }
 
 namespace {
@@ -114,7 +131,7 @@ struct Parser {
         if (!string(key))
           return false;
         if (v.find(key))
-          return p = at, fail("duplicate key \"" + key + "\"");
+          return p = at, fail("duplicate key \"" + printable(key) + "\"");
         Value member;
         if (!expect(':') || !value(member, depth + 1))
           return false;

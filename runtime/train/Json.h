@@ -30,6 +30,10 @@ struct Value {
   const Value *find(const std::string &key) const;
 };
 
+/// `s` fit for a one-line message: control bytes and DEL as \xNN, cut at 80 bytes with "...".
+/// Names read from a file go through it before they reach an error.
+std::string printable(const std::string &s);
+
 /// Parses `text` (`size` bytes) into `out`. On failure returns false with `error` saying what
 /// and at which byte offset, e.g. "header JSON: expected ':' at byte 17".
 bool parse(const char *text, size_t size, Value &out, std::string &error);

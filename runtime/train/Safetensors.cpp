@@ -79,27 +79,28 @@ std::string shapeText(const std::vector<int64_t> &shape) {
 bool readEntry(const std::string &name, const json::Value &v, uint64_t dataBytes, Entry &e,
                std::string &why) {
   e.name = name;
+  const std::string shown = json::printable(name);
   if (v.kind != json::Value::Object)
-    return why = "tensor '" + name + "' is not a JSON object", false;
+    return why = "tensor '" + shown + "' is not a JSON object", false;
   for (const auto &[key, member] : v.members)
     if (key != "dtype" && key != "shape" && key != "data_offsets")
-      return why = "tensor '" + name + "' has an unknown field '" + key + "'", false;
+      return why = "tensor '" + shown + "' has an unknown field '" + json::printable(key) + "'", false;
   const json::Value *dtype = v.find("dtype"), *shape = v.find("shape"),
                     *offsets = v.find("data_offsets");
   if (!dtype || !shape || !offsets)
-    return why = "tensor '" + name + "' lacks " +
+    return why = "tensor '" + shown + "' lacks " +
                  (!dtype ? "dtype" : !shape ? "shape" : "data_offsets"),
            false;
   if (dtype->kind != json::Value::String || dtypeBytes(dtype->string) == 0)
-    return why = "tensor '" + name + "' has an unknown dtype", false;
+    return why = "tensor '" + shown + "' has an unknown dtype", false;
   e.dtype = dtype->string;
   if (shape->kind != json::Value::Array)
-    return why = "tensor '" + name + "' has a shape that is not a list of integers", false;
+    return why = "tensor '" + shown + "' has a shape that is not a list of integers", false;
   // The element count, checked against overflow: every byte must lie inside the file.
   uint64_t bytes = dtypeBytes(e.dtype);
   for (const json::Value &d : shape->items) {
     if (d.kind != json::Value::Integer)
-      return why = "tensor '" + name + "' has a shape that is not a list of integers", false;
+      return why = "tensor '" + shown + "' has a shape that is not a list of integers", false;
     e.shape.push_back(int64_t(d.integer));
     if (d.integer != 0 && bytes > dataBytes / d.integer)
       bytes = dataBytes + 1; // more than the file holds; stays so (refused below)
@@ -109,15 +110,15 @@ bool readEntry(const std::string &name, const json::Value &v, uint64_t dataBytes
   if (offsets->kind != json::Value::Array || offsets->items.size() != 2 ||
       offsets->items[0].kind != json::Value::Integer ||
       offsets->items[1].kind != json::Value::Integer)
-    return why = "tensor '" + name + "' has data_offsets that are not [begin, end]", false;
+    return why = "tensor '" + shown + "' has data_offsets that are not [begin, end]", false;
   e.begin = offsets->items[0].integer, e.end = offsets->items[1].integer;
   if (e.begin > e.end || e.end > dataBytes)
-    return why = "tensor '" + name + "' has data_offsets [" + std::to_string(e.begin) + ", " +
+    return why = "tensor '" + shown + "' has data_offsets [" + std::to_string(e.begin) + ", " +
                  std::to_string(e.end) + "] outside the " + std::to_string(dataBytes) +
                  " data bytes",
            false;
   if (e.end - e.begin != bytes)
-    return why = "tensor '" + name + "' of shape " + shapeText(e.shape) + " " + e.dtype +
+    return why = "tensor '" + shown + "' of shape " + shapeText(e.shape) + " " + e.dtype +
                  " has " + std::to_string(e.end - e.begin) + " bytes of data, not " +
                  std::to_string(bytes),
            false;
@@ -233,9 +234,9 @@ bool dlc::loadSafetensors(const plan::Plan &plan, uint8_t *arena, const std::str
   uint64_t cursor = 0;
   for (const Entry *e : sorted) {
     if (e->begin < cursor)
-      return fail("tensor '" + e->name + "' overlaps another tensor's data");
+      return fail("tensor '" + json::printable(e->name) + "' overlaps another tensor's data");
     if (e->begin > cursor)
-      return fail("the data has unused bytes before tensor '" + e->name + "'");
+      return fail("the data has unused bytes before tensor '" + json::printable(e->name) + "'");
     cursor = e->end;
   }
   if (cursor != dataBytes)
@@ -259,7 +260,7 @@ bool dlc::loadSafetensors(const plan::Plan &plan, uint8_t *arena, const std::str
     const Entry &e = entries[byName[safetensorsName(plan, p)]];
     if (::fseeko(f.get(), off_t(8 + headerBytes + e.begin), SEEK_SET) != 0 ||
         std::fread(arena + b.offset, 1, b.bytes, f.get()) != b.bytes)
-      return fail("cannot read tensor '" + e.name + "' (file changed while reading?)");
+      return fail("cannot read tensor '" + json::printable(e.name) + "' (file changed while reading?)");
   }
   return true;
 }

@@ -196,6 +196,7 @@ TEST_F(SafetensorsTest, RefusesBadJson) {
       {"{\"a\":\"\\ud800\"}", "surrogate"},
       {"{\"a\":\"x\ny\"}", "control character"},
       {"{\"a\":1,\"a\":2}", "duplicate key"},
+      {"{\"a\\n\":1,\"a\\n\":2}", "duplicate key \"a\\x0a\""},
       {"{\"a\":[[[[[[[[[1]]]]]]]]]}", "nested deeper than 8"},
       {"", "unexpected end"},
   };
@@ -233,6 +234,8 @@ TEST_F(SafetensorsTest, RefusesBadEntries) {
       {entry("conv.weight", "[8]", 0, 32), "has shape [8] but the plan expects [2, 1, 2, 2]"},
       {entry("conv.weight", "[2,2,2,1]", 0, 32), "has shape [2, 2, 2, 1]"},
       {entry("conv", "[2,1,2,2]", 0, 32), "has no tensor 'conv.weight'"},
+      // A name from the file reaches the message on one line.
+      {entry("conv\\r\\n", "[2,1,2,2]", 0, 32, "X"), "tensor 'conv\\x0d\\x0a' has an unknown dtype"},
       {"\"__metadata__\":{\"a\":1}," + entry("conv.weight", "[2,1,2,2]", 0, 32),
        "__metadata__ is not an object of strings"},
   };
