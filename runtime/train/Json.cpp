@@ -36,6 +36,7 @@ constexpr uint64_t kMaxInteger = uint64_t(1) << 53;
 struct Parser {
   const char *p, *end, *begin;
   std::string error;
+  size_t values = 0;
 
   bool fail(const std::string &what) {
     if (error.empty())
@@ -116,6 +117,8 @@ struct Parser {
   bool value(Value &v, int depth) {
     if (depth > kMaxJsonDepth)
       return fail("nested deeper than " + std::to_string(kMaxJsonDepth));
+    if (++values > kMaxJsonValues)
+      return fail("more than " + std::to_string(kMaxJsonValues) + " values");
     space();
     if (p >= end)
       return fail("unexpected end");
@@ -188,7 +191,7 @@ struct Parser {
 } // namespace
 
 bool dlc::json::parse(const char *text, size_t size, Value &out, std::string &error) {
-  Parser ps{text, text + size, text, {}};
+  Parser ps{text, text + size, text, {}, 0};
   out = Value();
   if (!ps.value(out, 1))
     return error = ps.error, false;

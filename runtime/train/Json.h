@@ -4,7 +4,8 @@
 // its reader must refuse anything malformed in one line rather than crash or loop. This is
 // the subset such headers use: objects, arrays, strings and non-negative integers. Floats,
 // negative numbers, true, false and null are refused (no header field takes them), as are
-// nesting deeper than kMaxJsonDepth, duplicate keys, and trailing text other than whitespace.
+// nesting deeper than kMaxJsonDepth, more than kMaxJsonValues values, duplicate keys, and
+// trailing text other than whitespace.
 //
 #pragma once
 
@@ -18,6 +19,10 @@ namespace dlc::json {
 
 /// Deep enough for any safetensors header (the document, a tensor, its shape: depth 3).
 constexpr int kMaxJsonDepth = 8;
+/// Values (objects, arrays, strings, integers) in one document: about 200,000 tensors' worth.
+/// A Value takes ~100 bytes, so this caps the tree near 200 MB whatever the text's size (a
+/// 100 MiB header of "[0,0,..." would otherwise grow to GBs).
+constexpr size_t kMaxJsonValues = size_t(1) << 21;
 
 struct Value {
   enum Kind : uint8_t { Object, Array, String, Integer } kind = Object;

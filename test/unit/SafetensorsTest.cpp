@@ -285,6 +285,15 @@ TEST(Json, ParsesTheHeaderSubset) {
   const std::string big = "{\"a\":9007199254740993}";
   EXPECT_FALSE(json::parse(big.data(), big.size(), v, error));
   EXPECT_NE(error.find("larger than 2^53"), std::string::npos) << error;
+  // A long flat array: refused at the value cap, before the tree outgrows it.
+  std::string many = "[0";
+  for (size_t i = 0; i < json::kMaxJsonValues; ++i)
+    many += ",0";
+  EXPECT_FALSE(json::parse(many.data(), many.size(), v, error));
+  EXPECT_NE(error.find("more than 2097152 values"), std::string::npos) << error;
+  many.resize(many.size() - 4); // the array and kMaxJsonValues - 1 integers: just allowed
+  EXPECT_TRUE(json::parse((many + "]").data(), many.size() + 1, v, error)) << error;
+  EXPECT_EQ(v.items.size(), json::kMaxJsonValues - 1);
 }
 
 } // namespace
