@@ -3,10 +3,12 @@
 // Layout: "DLCCKPT1", u32 count, then per tensor: u32 name length, name, u64 float count,
 // floats; then a u64 FNV-1a checksum of everything before it. Saves are atomic: temp file,
 // fsync, rename; temp files of killed saves are removed by the next save of the same path.
+// A path ending in .safetensors is written and read as safetensors instead (Safetensors.h).
 //
 #include "runtime/train/Checkpoint.h"
 
 #include "runtime/plan/AtomicFile.h"
+#include "runtime/train/Safetensors.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -25,6 +27,10 @@ uint64_t fnv1a(const uint8_t *p, size_t n) {
     h = (h ^ p[i]) * 1099511628211ull;
   return h;
 }
+bool isSafetensors(const std::string &path) {
+  const std::string ext = ".safetensors";
+  return path.size() >= ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0;
+}
 template <typename T> void put(std::vector<uint8_t> &out, T v) {
   const uint8_t *p = reinterpret_cast<const uint8_t *>(&v);
   out.insert(out.end(), p, p + sizeof(T));
@@ -33,6 +39,8 @@ template <typename T> void put(std::vector<uint8_t> &out, T v) {
 
 bool dlc::saveCheckpoint(const plan::Plan &plan, const uint8_t *arena, const std::string &path,
                          std::string &error) {
+  if (isSafetensors(path))
+    return saveSafetensors(plan, arena, path, error);
   std::vector<uint8_t> out(kMagic, kMagic + 8);
   put<uint32_t>(out, plan.params.size());
   for (const plan::Parameter &p : plan.params) {
@@ -48,6 +56,8 @@ bool dlc::saveCheckpoint(const plan::Plan &plan, const uint8_t *arena, const std
 
 bool dlc::loadCheckpoint(const plan::Plan &plan, uint8_t *arena, const std::string &path,
                          std::string &error) {
+  if (isSafetensors(path))
+    return loadSafetensors(plan, arena, path, error);
   FILE *f = std::fopen(path.c_str(), "rb");
   if (!f) {
     error = "cannot open checkpoint '" + path + "': " + std::strerror(errno);

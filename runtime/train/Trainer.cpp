@@ -379,6 +379,8 @@ int dlc::runPlan(const RunOptions &opts) {
     if (rc == 0)
       rc = saveIfAsked(opts, s);
   }
+  else if (opts.steps == 0)
+    rc = saveIfAsked(opts, s); // --steps 0 --save FILE: the initial (or --load'ed) state
   else if (train(opts, s, r))
     rc = finish(opts, s, r);
   std::string error;

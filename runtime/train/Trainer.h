@@ -11,7 +11,8 @@ class Communicator;
 struct RunOptions {
   std::string planPath;
   int64_t epochs = -1;   // -1: the plan's
-  int64_t steps = -1;    // -1: whole epochs; else stop after this many training steps
+  int64_t steps = -1;    // -1: whole epochs; else stop after this many training steps (0:
+                         // none, only --save of the initial state; dlrun requires --save)
   int64_t logEvery = -1; // -1: the plan's
   int64_t limit = 0;     // >0: use at most this many training and test examples
   std::string save, load;

@@ -3,8 +3,10 @@
 
 For one model file (optionally with its training section overridden), at a small batch on
 the first examples of its data set, in file order (training.shuffle: false):
-  1. dlc compiles it; `dlrun --eval --save` exports dlrun's initial weights;
-  2. dlrun trains N steps logging every step's loss and saves the final weights;
+  1. dlc compiles it; `dlrun --steps 0 --save init.safetensors` exports dlrun's initial
+     weights, which the torch module takes with load_state_dict(strict=True): PyTorch's
+     names and layouts;
+  2. dlrun trains N steps logging every step's loss and saves the final weights (safetensors);
   3. the equivalent torch.nn module starts from the same weights and trains N steps on the
      same batches with the same optimizer (torch.optim.SGD / Adam / AdamW), schedule (a
      LambdaLR) and clipping (torch.nn.utils.clip_grad_norm_);
@@ -17,6 +19,7 @@ Prints one line per step and per tensor; exits 1 on any mismatch. Needs python3-
 """
 import argparse
 import gzip
+import json
 import math
 import struct
 import subprocess
@@ -35,19 +38,17 @@ LOSS_REL, PARAM_REL, PRINT_ROUNDING = 1e-4, 1e-3, 5e-5
 
 
 def read_checkpoint(path):
-    """dlrun's checkpoint (runtime/train/Checkpoint.cpp): name -> flat float32 tensor."""
+    """dlrun's .safetensors checkpoint (runtime/train/Safetensors.h), parsed with json + struct:
+    name -> float32 tensor in its saved shape; optimizer state keys start with optim."""
     data = open(path, "rb").read()
-    assert data[:8] == b"DLCCKPT1", path
-    (count,) = struct.unpack_from("<I", data, 8)
-    at, out = 12, {}
-    for _ in range(count):
-        (n,) = struct.unpack_from("<I", data, at)
-        name = data[at + 4:at + 4 + n].decode()
-        at += 4 + n
-        (floats,) = struct.unpack_from("<Q", data, at)
-        at += 8
-        out[name] = torch.frombuffer(bytearray(data[at:at + 4 * floats]), dtype=torch.float32)
-        at += 4 * floats
+    (n,) = struct.unpack_from("<Q", data, 0)
+    out = {}
+    for name, t in json.loads(data[8:8 + n]).items():
+        if name != "__metadata__":
+            b, e = t["data_offsets"]
+            assert t["dtype"] == "F32", name
+            raw = bytearray(data[8 + n + b:8 + n + e])
+            out[name] = torch.frombuffer(raw, dtype=torch.float32).reshape(t["shape"])
     return out
 
 
@@ -154,11 +155,11 @@ def main():
     path = os.path.join(a.work, "model.yaml")
     yaml.safe_dump(model, open(path, "w"))
     plan = os.path.join(a.work, "model.plan")
-    init, final = os.path.join(a.work, "init.ckpt"), os.path.join(a.work, "final.ckpt")
+    init, final = os.path.join(a.work, "init.safetensors"), os.path.join(a.work, "final.safetensors")
     run = lambda *cmd: subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     run(a.dlc, "compile", path, "-o", plan, "--quiet")
     lim = ["--limit", str(a.limit), "--quiet"]
-    run(a.dlrun, plan, "--eval", "--save", init, *lim)
+    run(a.dlrun, plan, "--steps", "0", "--save", init, *lim)
     log = run(a.dlrun, plan, "--steps", str(a.steps), "--log-every", "1", "--save", final, *lim)
     dl_losses = [float(l.split("loss")[1].split()[0]) for l in log.splitlines()
                  if " step " in l and "loss" in l and l.startswith("epoch")]
@@ -174,9 +175,7 @@ def main():
 
     net = build_module(model)
     start = read_checkpoint(init)
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            p.copy_(start[name].reshape(p.shape))
+    net.load_state_dict({k: v for k, v in start.items() if not k.startswith("optim.")}, strict=True)
     opt, sched = torch_optimizer(net.parameters(), training)
     clip = training.get("clip_grad_norm")
     per_epoch = a.limit // a.batch
@@ -196,7 +195,8 @@ def main():
         print("step %2d  loss dlrun %.4f  torch %.6f  %s" % (k + 1, dl_losses[k], loss.item(), "ok" if ok else "MISMATCH"))
     end = read_checkpoint(final)
     for name, p in net.named_parameters():
-        got, want = end[name], p.detach().reshape(-1)
+        got, want = end[name], p.detach()
+        assert got.shape == want.shape, name
         err = (got - want).abs().max().item()
         scale = want.abs().max().item()
         ok = err <= PARAM_REL * max(scale, 1e-12)

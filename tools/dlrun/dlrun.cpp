@@ -6,6 +6,7 @@
 #include "runtime/dist/Communicator.h"
 #include "runtime/train/Trainer.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,10 +20,13 @@ static const char *kUsage =
     "\n"
     "options:\n"
     "  --epochs N       train N epochs (default: the model's training.epochs)\n"
-    "  --steps N        stop after N training steps\n"
+    "  --steps N        stop after N training steps (0, with --save: write the initial\n"
+    "                   weights without training)\n"
     "  --log-every N    print a progress line every N steps (default: training.log_every)\n"
     "  --limit N        use at most N training and N test examples\n"
-    "  --save FILE      write a checkpoint of parameters and optimizer state after training\n"
+    "  --save FILE      write a checkpoint of parameters and optimizer state after training;\n"
+    "                   FILE.safetensors: PyTorch's names and layouts, optimizer state under\n"
+    "                   optim. (safetensors.torch.load_file reads it); else dlc's own format\n"
     "  --load FILE      start from a checkpoint\n"
     "  --eval           evaluate on the test set only (use with --load; with --save,\n"
     "                   writes the weights evaluated, e.g. the initial ones)\n"
@@ -59,7 +63,13 @@ static bool parseDevice(const std::string &d, int &ordinal) {
 static bool checkOptions(const dlc::RunOptions &opts, bool underMpi) {
   const char *error = nullptr;
   char buf[160];
-  if (underMpi && (opts.cudaOrdinal >= 0 || opts.validate)) {
+  if (opts.steps == 0 && opts.save.empty()) {
+    error = "--steps 0 trains nothing; give --save FILE to write the initial weights";
+  } else if (opts.steps == 0 && (opts.eval || opts.validate)) {
+    error = opts.eval ? "--steps 0 and --eval exclude each other (--eval --save also writes the "
+                        "initial weights)"
+                      : "--validate runs one step; it does not take --steps 0";
+  } else if (underMpi && (opts.cudaOrdinal >= 0 || opts.validate)) {
     std::snprintf(buf, sizeof buf, "multi-process training (mpirun) runs on the CPU only for "
                   "now; drop %s", opts.validate ? "--validate" : "--device");
     error = buf;
@@ -83,10 +93,12 @@ static bool checkOptions(const dlc::RunOptions &opts, bool underMpi) {
   return !error;
 }
 
-static bool parseInt(const char *s, int64_t &out) {
+/// A positive integer, or with `zero` also 0.
+static bool parseInt(const char *s, int64_t &out, bool zero = false) {
   char *end;
+  errno = 0;
   long long v = std::strtoll(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || v <= 0)
+  if (*s == '\0' || *end != '\0' || errno == ERANGE || v < (zero ? 0 : 1))
     return false;
   out = v;
   return true;
@@ -105,10 +117,11 @@ int main(int argc, char **argv) {
       }
       return argv[++i];
     };
-    auto intValue = [&](const char *flag, int64_t &out) {
+    auto intValue = [&](const char *flag, int64_t &out, bool zero = false) {
       const char *v = value(flag);
-      if (!parseInt(v, out)) {
-        std::fprintf(stderr, "dlrun: error: %s expects a positive integer, got '%s'\n", flag, v);
+      if (!parseInt(v, out, zero)) {
+        std::fprintf(stderr, "dlrun: error: %s expects a %s integer, got '%s'\n", flag,
+                     zero ? "non-negative" : "positive", v);
         std::exit(1);
       }
     };
@@ -118,7 +131,7 @@ int main(int argc, char **argv) {
     } else if (a == "--epochs") {
       intValue("--epochs", opts.epochs);
     } else if (a == "--steps") {
-      intValue("--steps", opts.steps);
+      intValue("--steps", opts.steps, true);
     } else if (a == "--log-every") {
       intValue("--log-every", opts.logEvery);
     } else if (a == "--limit") {
