@@ -9,7 +9,8 @@ PACKAGES=(cmake ninja-build ccache g++ python3 pkg-config
           llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
           libyaml-cpp-dev libgtest-dev libopenblas-dev zlib1g-dev
           openmpi-bin libopenmpi-dev
-          dataset-fashion-mnist)
+          dataset-fashion-mnist
+          python3-torch) # PyTorch, for the step-by-step parity tests (test/parity)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -41,6 +41,17 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"maxpool2d", {"kernel", "stride", "padding"}},
     {"relu", {}},
     {"sigmoid", {}},
+    {"tanh", {}},
+    {"silu", {}},
+    {"gelu", {"approximate"}},
+    {"leaky_relu", {"slope"}},
+    {"relu6", {}},
+    {"hardswish", {}},
+    {"softmax", {}},
+    {"dropout", {"rate"}},
+    {"concat", {"axis"}},
+    {"mul", {}},
+    {"sub", {}},
     {"linear", {"units", "bias", "init"}},
     {"flatten", {}},
     {"add", {}},
@@ -843,7 +854,7 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
                                       ArrayRef<Value> inputs, ArrayRef<YAML::Node> inputNodes) {
   Location l = loc(layer);
   Type unknown = UnrankedTensorType::get(b.getF32Type());
-  size_t want = op == "add" ? 2 : 1;
+  size_t want = op == "add" || op == "mul" || op == "sub" || op == "concat" ? 2 : 1;
   if (inputs.size() != want)
     return (void)error(layer, op + " takes " + Twine(want) + " input" + (want > 1 ? "s" : "") +
                                   ", got " + Twine(inputs.size())),
@@ -860,6 +871,76 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
     return typed(b.create<dl::FlattenOp>(l, unknown, x));
   if (op == "add")
     return typed(b.create<dl::AddOp>(l, unknown, x, inputs[1]));
+  if (op == "mul")
+    return typed(b.create<dl::MulOp>(l, unknown, x, inputs[1]));
+  if (op == "sub")
+    return typed(b.create<dl::SubOp>(l, unknown, x, inputs[1]));
+  if (op == "tanh")
+    return typed(b.create<dl::TanhOp>(l, unknown, x));
+  if (op == "silu")
+    return typed(b.create<dl::SiluOp>(l, unknown, x));
+  if (op == "relu6")
+    return typed(b.create<dl::Relu6Op>(l, unknown, x));
+  if (op == "hardswish")
+    return typed(b.create<dl::HardswishOp>(l, unknown, x));
+  if (op == "softmax")
+    return typed(b.create<dl::SoftmaxOp>(l, unknown, x));
+  if (op == "gelu") {
+    // PyTorch's nn.GELU(approximate=...): 'none' is the erf form.
+    auto approximate = getString(layer, "approximate", std::string("none"));
+    if (failed(approximate))
+      return failure();
+    if (*approximate != "none" && *approximate != "tanh")
+      return (void)error(layer["approximate"], "field 'approximate' must be 'none' or 'tanh', got " +
+                                                   quoted(*approximate)),
+             failure();
+    return typed(b.create<dl::GeluOp>(l, unknown, x, *approximate == "tanh"));
+  }
+  if (op == "concat") {
+    // torch.cat(dim=axis): axis counts the batch as 0 and may be negative (-1: the last);
+    // the default joins channels (NCHW) or features.
+    YAML::Node axisNode = layer["axis"];
+    int64_t axis = 1, rank = xt.getRank();
+    if (axisNode && (!axisNode.IsScalar() || !YAML::convert<int64_t>::decode(axisNode, axis)))
+      return (void)error(axisNode, "field 'axis' must be an integer"), failure();
+    if (axis < 0)
+      axis += rank;
+    if (axis < 1 || axis >= rank)
+      return (void)error(axisNode ? axisNode : layer,
+                         "field 'axis' must name a dimension of the " + Twine(rank) +
+                             "-D inputs other than the batch: 1 to " + Twine(rank - 1) +
+                             " or -" + Twine(rank - 1) + " to -1, got " +
+                             (axisNode ? axisNode.Scalar() : std::string("1"))),
+             failure();
+    return typed(b.create<dl::ConcatOp>(l, unknown, x, inputs[1], b.getI64IntegerAttr(axis)));
+  }
+  if (op == "dropout") {
+    // PyTorch's nn.Dropout(p=0.5). The mask's seed mixes the model's seed with the layer's
+    // name (FNV-1a), so that layers draw different masks and a run repeats; the layer's step
+    // counter, a one-float buffer, moves it on each training step.
+    auto rate = getFloat(layer, "rate", 0.5, 0, 1);
+    if (failed(rate))
+      return failure();
+    if (*rate >= 1)
+      return (void)error(layer["rate"], "field 'rate' must be below 1, got " + number(*rate)),
+             failure();
+    uint32_t h = 2166136261u;
+    for (unsigned char c : layerName)
+      h = (h ^ c) * 16777619u;
+    int64_t seed = int64_t((uint32_t(config.train.seed) * 2654435761u) ^ h);
+    std::string counter = layerName + ".step";
+    declare(layer, counter, {1}, "zeros", 0, 0, "buffer");
+    return typed(b.create<dl::DropoutOp>(l, unknown, x, b.getF32FloatAttr(*rate),
+                                         b.getI64IntegerAttr(seed),
+                                         FlatSymbolRefAttr::get(&ctx, counter)));
+  }
+  if (op == "leaky_relu") {
+    // PyTorch's nn.LeakyReLU(negative_slope=0.01); any finite slope.
+    auto slope = getFloat(layer, "slope", 0.01, -kFloatMax);
+    if (failed(slope))
+      return failure();
+    return typed(b.create<dl::LeakyReluOp>(l, unknown, x, b.getF32FloatAttr(*slope)));
+  }
   if (op == "maxpool2d") {
     auto k = getPair(layer, "kernel", std::nullopt, 1);
     if (failed(k))
@@ -1217,7 +1298,8 @@ LogicalResult Importer::buildRegressionLoss(const YAML::Node &loss, const std::s
   auto target = lookup(*targetName, "target", true);
   if (failed(target))
     return failure();
-  auto it = cast<RankedTensorType>(input->getType()), tt = cast<RankedTensorType>(target->getType());
+  auto it = cast<RankedTensorType>(input->getType());
+  auto tt = cast<RankedTensorType>(target->getType());
   if (it.getShape() != tt.getShape())
     return error(loss["target"], "loss: target '" + *targetName + "' gives " +
                                      llvm::formatv("{0}", tt).str() + " but input '" +
@@ -1235,7 +1317,8 @@ LogicalResult Importer::buildRegressionLoss(const YAML::Node &loss, const std::s
   // No accuracy: the plan's evaluation reports the loss alone (Program::correct is -1).
   b.create<func::ReturnOp>(l, ValueRange{*value});
   auto fn = lossOp->getParentOfType<func::FuncOp>();
-  fn.setFunctionType(b.getFunctionType(fn.getArgumentTypes(), {RankedTensorType::get({}, b.getF32Type())}));
+  fn.setFunctionType(
+      b.getFunctionType(fn.getArgumentTypes(), {RankedTensorType::get({}, b.getF32Type())}));
   return success();
 }
 

@@ -90,6 +90,7 @@ struct AutodiffPass : public dl::impl::AutodiffBase<AutodiffPass> {
     step.setSymName("train_step");
     module.push_back(step);
     useBatchStatistics(step);
+    useTrainingDropout(step);
     if (failed(differentiate(module, step)))
       signalPassFailure();
   }
@@ -105,6 +106,17 @@ struct AutodiffPass : public dl::impl::AutodiffBase<AutodiffPass> {
                                               bn.getMomentumAttr());
       bn.getResult().replaceAllUsesWith(train.getResult());
       bn.erase();
+    });
+  }
+
+  /// Dropout drops only while training; the evaluation step keeps the identity.
+  static void useTrainingDropout(func::FuncOp step) {
+    step.walk([](DropoutOp d) {
+      OpBuilder b(d);
+      auto train = b.create<DropoutTrainOp>(d.getLoc(), d.getInput(), d.getRateAttr(),
+                                            d.getSeedAttr(), d.getStepAttr());
+      d.getResult().replaceAllUsesWith(train.getResult());
+      d.erase();
     });
   }
 

@@ -733,5 +733,69 @@ LogicalResult LstmCellGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<L
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Concat (issue 10)
+//===----------------------------------------------------------------------===//
+
+/// `axis` names a dimension of a ranked shape other than the batch.
+static LogicalResult checkConcatAxis(const ShapeCtx &c, int64_t axis, size_t rank) {
+  if (axis < 1 || axis >= int64_t(rank))
+    return c.fail("axis " + Twine(axis) + " is not a dimension of a " + Twine(rank) +
+                  "-D tensor other than the batch (0)");
+  return success();
+}
+
+LogicalResult ConcatOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                         Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "concat"};
+  auto x = c.shape(a.getLhs(), -1, "first operand");
+  auto y = c.shape(a.getRhs(), -1, "second operand");
+  if (failed(x) || failed(y))
+    return failure();
+  const int64_t axis = a.getAxis();
+  if (failed(checkConcatAxis(c, axis, x->size())))
+    return failure();
+  auto str = [](ArrayRef<int64_t> s) {
+    std::string r = "[";
+    for (size_t i = 0; i < s.size(); ++i)
+      r += (i ? ", " : "") + dimStr(s[i]);
+    return r + "]";
+  };
+  bool agree = x->size() == y->size();
+  for (size_t i = 0; agree && i < x->size(); ++i)
+    agree = int64_t(i) == axis || dimsAgree((*x)[i], (*y)[i]);
+  if (!agree)
+    return c.fail("operands " + str(*x) + " and " + str(*y) +
+                  " must agree on every dimension but axis " + Twine(axis));
+  SmallVector<int64_t> shape(*x);
+  int64_t p = (*x)[axis], q = (*y)[axis];
+  shape[axis] = p == kDyn || q == kDyn ? kDyn : p + q;
+  if (shape[0] == kDyn)
+    shape[0] = (*y)[0];
+  out.push_back(c.f32(shape));
+  return success();
+}
+
+LogicalResult ConcatGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                             Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "concat_grad"};
+  auto dy = c.shape(a.getGrad(), -1, "gradient");
+  if (failed(dy))
+    return failure();
+  const int64_t axis = a.getAxis(), lhs = a.getLhsSize();
+  if (failed(checkConcatAxis(c, axis, dy->size())))
+    return failure();
+  int64_t total = (*dy)[axis];
+  if (lhs < 1 || (total != kDyn && lhs >= total))
+    return c.fail("lhs_size " + Twine(lhs) + " must leave both parts of " + dimStr(total) +
+                  " non-empty");
+  SmallVector<int64_t> first(*dy), second(*dy);
+  first[axis] = lhs;
+  second[axis] = total == kDyn ? kDyn : total - lhs;
+  out.push_back(c.f32(first));
+  out.push_back(c.f32(second));
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "dialects/dl/DLOps.cpp.inc"

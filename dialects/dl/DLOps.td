@@ -678,6 +678,372 @@ def DL_AdamUpdateOp : DL_Op<"adam_update", [DeclareOpInterfaceMethods<SymbolUser
 }
 
 //===----------------------------------------------------------------------===//
+// Activation layers, mul, sub and softmax (issue 10); rules in ActivationRules.cpp
+//===----------------------------------------------------------------------===//
+
+def DL_TanhOp : DL_ElementwiseOp<"tanh", [DL_Differentiable]> {
+  let summary = "hyperbolic tangent";
+  let description = [{
+    Elementwise; PyTorch's `torch.tanh`.
+
+    ```mlir
+    %y = dl.tanh %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_TanhGradOp : DL_ElementwiseOp<"tanh_grad", [DL_GradientResults]> {
+  let summary = "gradient of tanh, computed from its output";
+  let description = [{
+    `dx = dy * (1 - y^2)`, where `y` is the tanh's result.
+
+    ```mlir
+    %dx = dl.tanh_grad %dy, %y : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$output);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $output attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_SiluOp : DL_ElementwiseOp<"silu", [DL_Differentiable]> {
+  let summary = "SiLU (swish), x * sigmoid(x)";
+  let description = [{
+    Elementwise; PyTorch's `nn.SiLU`.
+
+    ```mlir
+    %y = dl.silu %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_SiluGradOp : DL_ElementwiseOp<"silu_grad", [DL_GradientResults]> {
+  let summary = "gradient of silu, computed from its input";
+  let description = [{
+    `dx = dy * s * (1 + x * (1 - s))` with `s = sigmoid(x)`, `x` the silu's operand.
+
+    ```mlir
+    %dx = dl.silu_grad %dy, %x : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$input);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_GeluOp : DL_ElementwiseOp<"gelu", [DL_Differentiable]> {
+  let summary = "Gaussian error linear unit, exact or with the tanh approximation";
+  let description = [{
+    Elementwise `x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))`: PyTorch's `nn.GELU()`. With
+    `approximate_tanh`, `0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`:
+    `nn.GELU(approximate='tanh')`.
+
+    ```mlir
+    %y = dl.gelu %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    %z = dl.gelu %x {approximate_tanh} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, UnitAttr:$approximate_tanh);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_GeluGradOp : DL_ElementwiseOp<"gelu_grad", [DL_GradientResults]> {
+  let summary = "gradient of gelu, computed from its input";
+  let description = [{
+    `dx = dy * (Phi(x) + x phi(x))` (exact form), or the derivative of the tanh form
+    with `approximate_tanh`; `x` is the gelu's operand.
+
+    ```mlir
+    %dx = dl.gelu_grad %dy, %x {approximate_tanh} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$input, UnitAttr:$approximate_tanh);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_LeakyReluOp : DL_ElementwiseOp<"leaky_relu", [DL_Differentiable]> {
+  let summary = "x for x > 0, else slope * x";
+  let description = [{
+    Elementwise; PyTorch's `nn.LeakyReLU(negative_slope)`.
+
+    ```mlir
+    %y = dl.leaky_relu %x {slope = 0.00999999977 : f32} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, F32Attr:$slope);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_LeakyReluGradOp : DL_ElementwiseOp<"leaky_relu_grad", [DL_GradientResults]> {
+  let summary = "gradient of leaky_relu, computed from its input";
+  let description = [{
+    `dx = x > 0 ? dy : slope * dy`, `x` the leaky_relu's operand (any slope, negative too).
+
+    ```mlir
+    %dx = dl.leaky_relu_grad %dy, %x {slope = 0.00999999977 : f32} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$input, F32Attr:$slope);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_Relu6Op : DL_ElementwiseOp<"relu6", [DL_Differentiable]> {
+  let summary = "min(max(x, 0), 6)";
+  let description = [{
+    Elementwise; PyTorch's `nn.ReLU6`.
+
+    ```mlir
+    %y = dl.relu6 %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_Relu6GradOp : DL_ElementwiseOp<"relu6_grad", [DL_GradientResults]> {
+  let summary = "gradient of relu6, computed from its output";
+  let description = [{
+    `dx = 0 < y < 6 ? dy : 0`, where `y` is the relu6's result (PyTorch's: no gradient at
+    either corner).
+
+    ```mlir
+    %dx = dl.relu6_grad %dy, %y : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$output);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $output attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_HardswishOp : DL_ElementwiseOp<"hardswish", [DL_Differentiable]> {
+  let summary = "x * relu6(x + 3) / 6";
+  let description = [{
+    Elementwise; PyTorch's `nn.Hardswish`.
+
+    ```mlir
+    %y = dl.hardswish %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_HardswishGradOp : DL_ElementwiseOp<"hardswish_grad", [DL_GradientResults]> {
+  let summary = "gradient of hardswish, computed from its input";
+  let description = [{
+    `dx = x < -3 ? 0 : x <= 3 ? dy * (x / 3 + 1/2) : dy` (PyTorch's), `x` the operand.
+
+    ```mlir
+    %dx = dl.hardswish_grad %dy, %x : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$input);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_MulOp : DL_ElementwiseOp<"mul", [Commutative, DL_Differentiable]> {
+  let summary = "elementwise product of two tensors of the same shape";
+  let description = [{
+    PyTorch's `torch.mul` without broadcasting. Gradients: `da = dy * b`, `db = dy * a`.
+
+    ```mlir
+    %y = dl.mul %a, %b : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$lhs, DL_FloatTensor:$rhs);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_SubOp : DL_ElementwiseOp<"sub", [DL_Differentiable]> {
+  let summary = "elementwise difference of two tensors of the same shape";
+  let description = [{
+    PyTorch's `torch.sub` without broadcasting. Gradients: `da = dy`, `db = -dy` (a
+    `dl.neg`).
+
+    ```mlir
+    %y = dl.sub %a, %b : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$lhs, DL_FloatTensor:$rhs);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_NegOp : DL_ElementwiseOp<"neg", [DL_Differentiable]> {
+  let summary = "-x";
+  let description = [{
+    Elementwise; the gradient of `dl.sub`'s second operand.
+
+    ```mlir
+    %y = dl.neg %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_SoftmaxOp : DL_ElementwiseOp<"softmax", [DL_Differentiable]> {
+  let summary = "softmax over the last axis";
+  let description = [{
+    `y = exp(x - max) / sum(exp(x - max))` along the last axis; PyTorch's
+    `nn.Softmax(dim=-1)`.
+
+    ```mlir
+    %y = dl.softmax %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_SoftmaxGradOp : DL_ElementwiseOp<"softmax_grad", [DL_GradientResults]> {
+  let summary = "gradient of softmax, computed from its output";
+  let description = [{
+    `dx = y * (dy - sum(dy * y))` along the last axis, `y` the softmax's result.
+
+    ```mlir
+    %dx = dl.softmax_grad %dy, %y : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$output);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $output attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Dropout (issue 10); rules in DropoutRules.cpp
+//===----------------------------------------------------------------------===//
+
+/// An elementwise op that reads module state (a dropout counter): the shape rule of
+/// DL_ElementwiseOp, without Pure, so that it stays in order with the counter's increment.
+class DL_StatefulElementwiseOp<string mnemonic, list<Trait> traits = []> :
+    DL_Op<mnemonic, !listconcat([InferTypeOpAdaptor, DL_Lowered], traits)> {
+  let extraClassDefinition = [{
+    ::mlir::LogicalResult $cppClass::inferReturnTypes(::mlir::MLIRContext *ctx,
+        std::optional<::mlir::Location> loc, Adaptor a,
+        ::llvm::SmallVectorImpl<::mlir::Type> &out) {
+      return ::mlir::dl::inferElementwise(ctx, loc, getOperationName(), a.getOperands(), out);
+    }
+  }];
+}
+
+def DL_DropoutOp : DL_ElementwiseOp<"dropout", [DL_Differentiable]> {
+  let summary = "dropout: the identity when evaluating";
+  let description = [{
+    PyTorch's `nn.Dropout(p = rate)`. As written (and in the evaluation step) it is the
+    identity, a view of its operand; `--dl-autodiff` turns it into `dl.dropout_train` in the
+    training step. `step` is the layer's step counter (a one-float `buffer` parameter) and
+    `seed` mixes the model's seed with the layer's name.
+
+    ```mlir
+    %y = dl.dropout %x {rate = 5.000000e-01 : f32, seed = 1234 : i64, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, F32Attr:$rate, I64Attr:$seed,
+                       FlatSymbolRefAttr:$step);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_DropoutTrainOp : DL_StatefulElementwiseOp<"dropout_train", [DL_Differentiable]> {
+  let summary = "dropout while training: zeroes elements with probability rate";
+  let description = [{
+    `y = keep ? x / (1 - rate) : 0`, where `keep` is false with probability `rate`, a function
+    of (`seed`, the counter `@step`, the element's index): the same mask in the forward and
+    backward kernels, a new one each step, the same ones when a run is repeated.
+
+    ```mlir
+    %y = dl.dropout_train %x {rate = 5.000000e-01 : f32, seed = 1234 : i64, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, F32Attr:$rate, I64Attr:$seed,
+                       FlatSymbolRefAttr:$step);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_DropoutGradOp : DL_StatefulElementwiseOp<"dropout_grad", [DL_GradientResults]> {
+  let summary = "gradient of dropout_train: the same mask and scale on the gradient";
+  let description = [{
+    `dx = keep ? dy / (1 - rate) : 0` with the forward's mask, recomputed from the same
+    `seed` and counter value (the counter is incremented after it, by `dl.increment`).
+
+    ```mlir
+    %dx = dl.dropout_grad %dy {rate = 5.000000e-01 : f32, seed = 1234 : i64, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, F32Attr:$rate, I64Attr:$seed,
+                       FlatSymbolRefAttr:$step);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_IncrementOp : DL_Op<"increment", [DL_Lowered]> {
+  let summary = "adds 1 to a counter parameter";
+  let description = [{
+    Ends a dropout layer's part of the training step: its counter moves on, so the next
+    step draws a new mask.
+
+    ```mlir
+    dl.increment @drop.step
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$counter);
+  let assemblyFormat = "$counter attr-dict";
+}
+
+//===----------------------------------------------------------------------===//
+// Concat (issue 10); rules in ConcatRules.cpp
+//===----------------------------------------------------------------------===//
+
+def DL_ConcatOp : DL_InferOp<"concat", [DL_Differentiable]> {
+  let summary = "joins two tensors along an axis";
+  let description = [{
+    PyTorch's `torch.cat([lhs, rhs], dim = axis)`: the operands agree on every dimension
+    but `axis` (counted with the batch as 0; not the batch), along which the result has the
+    sum of theirs.
+
+    ```mlir
+    %y = dl.concat %a, %b {axis = 1 : i64} : (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>) -> tensor<?x8x4x4xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$lhs, DL_FloatTensor:$rhs, I64Attr:$axis);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_ConcatGradOp : DL_GradOp<"concat_grad"> {
+  let summary = "gradient of concat: the incoming gradient split in two along the axis";
+  let description = [{
+    The first `lhs_size` entries along `axis` are the gradient of concat's first operand,
+    the rest that of its second.
+
+    ```mlir
+    %da, %db = dl.concat_grad %dy {axis = 1 : i64, lhs_size = 6 : i64} : (tensor<?x8x4x4xf32>) -> (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>)
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, I64Attr:$axis, I64Attr:$lhs_size);
+  let results = (outs DL_FloatTensor:$lhs_grad, DL_FloatTensor:$rhs_grad);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
 // Regression losses (issue 10): a float target of the input's shape
 //===----------------------------------------------------------------------===//
 

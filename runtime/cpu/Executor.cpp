@@ -6,6 +6,9 @@
 //
 #include "runtime/cpu/Executor.h"
 
+#include "runtime/cpu/ActivationKernels.h"
+#include "runtime/cpu/ConcatKernels.h"
+#include "runtime/cpu/DropoutKernels.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/LrnKernels.h"
 #include "runtime/cpu/NormPoolKernels.h"

@@ -4,14 +4,16 @@
 // again backward (which recomputes the activations from the gates rather than storing them),
 // 28 steps per example on MNIST: scalar expf calls would cost as much as the step's matmuls.
 // So exp is computed inline by range reduction (x = n ln2 + r, |r| <= ln2/2) and a degree-6
-// Taylor polynomial for e^r, with 2^n built in the exponent bits, on 8 hidden units at a time
-// (GCC vector extensions, as runtime/cpu/Simd.h: AVX2 in the DLC_VECTORIZED x86-64-v3 clone)
-// and the same template on single floats for a row's last units.
+// Taylor polynomial for e^r, with 2^n built in the exponent bits (runtime/cpu/VecMath.h), on
+// 8 hidden units at a time (GCC vector extensions, as runtime/cpu/Simd.h: AVX2 in the
+// DLC_VECTORIZED x86-64-v3 clone) and the same template on single floats for a row's last
+// units.
 // The CUDA lowering calls expf; the two agree to a few ulp.
 #include "runtime/cpu/RecurrentKernels.h"
 
 #include "runtime/cpu/Parallel.h"
 #include "runtime/cpu/Simd.h"
+#include "runtime/cpu/VecMath.h"
 
 #include <cstddef>
 #include <cstring>
@@ -19,38 +21,8 @@
 namespace dlc::cpu {
 namespace {
 
-typedef int32_t vi8 __attribute__((vector_size(32)));
-using simd::v8;
+using namespace simd;
 
-template <class To, class From> DLC_INLINE To bitCast(From f) {
-  static_assert(sizeof(To) == sizeof(From));
-  To t;
-  std::memcpy(&t, &f, sizeof t);
-  return t;
-}
-/// The constant c in every lane of V (a float or a v8).
-template <class V> DLC_INLINE V lanes(float c) { return V{} + c; }
-
-/// e^x for V = float (I = int32_t) or 8 lanes (v8, vi8): the same operations either way.
-template <class V, class I> DLC_INLINE V expT(V x) {
-  // Clamped so that 2^n stays a normal float; e^-87 ~ 1.6e-38 and e^88 ~ 1.7e38.
-  const V lo = lanes<V>(-87.0f), hi = lanes<V>(88.0f);
-  x = x < lo ? lo : x;
-  x = x > hi ? hi : x;
-  const V magic = lanes<V>(12582912.0f); // 1.5 * 2^23: adding it rounds to an integer
-  const V t = x * 1.44269504f + magic;
-  const V n = t - magic;
-  const I ni = bitCast<I>(t) - 0x4B400000; // the integer n, from t's mantissa
-  const V r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
-  V p = lanes<V>(1.0f / 720.0f);
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  return p * bitCast<V>((ni + 127) << 23);
-}
 template <class V, class I> DLC_INLINE V sigmoidT(V x) { return 1.0f / (1.0f + expT<V, I>(-x)); }
 template <class V, class I> DLC_INLINE V tanhT(V x) {
   return 2.0f / (1.0f + expT<V, I>(-2.0f * x)) - 1.0f;

@@ -288,6 +288,35 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
     n = {logits, uint64_t(a[0]), k.kind == KernelKind::SoftmaxXentBwd ? logits : 1};
     break;
   }
+  case KernelKind::Concat:
+  case KernelKind::ConcatBwd: {
+    // outer aInner bInner
+    if (!a.sizes({0, 1, 2}))
+      return false;
+    uint64_t o = uint64_t(a[0]), x = mul({o, uint64_t(a[1])}), y = mul({o, uint64_t(a[2])});
+    uint64_t xy = mul({o, uint64_t(a[1]) + uint64_t(a[2])});
+    n = k.kind == KernelKind::Concat ? std::vector<uint64_t>{x, y, xy}
+                                     : std::vector<uint64_t>{xy, x, y};
+    break;
+  }
+  case KernelKind::DropoutFwd:
+  case KernelKind::DropoutBwd:
+    // n seed threshold; the counter is one float
+    if (!a.sizes({0}) || !a.range(1, 0, UINT32_MAX, "seed") ||
+        !a.range(2, 0, int64_t(1) << 24, "threshold"))
+      return false;
+    if (!(f[0] > 0))
+      return a.fail("scale must be positive");
+    n = {uint64_t(a[0]), 1, uint64_t(a[0])};
+    break;
+  case KernelKind::SoftmaxFwd:
+  case KernelKind::SoftmaxBwd: {
+    // rows cols: every argument is [rows][cols]
+    if (!a.sizes({0, 1}))
+      return false;
+    n.assign(info.args, mul({uint64_t(a[0]), uint64_t(a[1])}));
+    break;
+  }
   case KernelKind::BatchNormTrain:
   case KernelKind::BatchNormEval:
   case KernelKind::BatchNormBwd: {

@@ -218,6 +218,85 @@ func.func @sigmoid_type(%x: tensor<?x5xf32>) {
 
 // -----
 
+func.func @mul_shapes(%a: tensor<?x5xf32>, %b: tensor<?x4xf32>) {
+  // expected-error @+2 {{mul: operands must have the same shape}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.mul %a, %b : (tensor<?x5xf32>, tensor<?x4xf32>) -> tensor<?x5xf32>
+  return
+}
+
+// -----
+
+func.func @sub_shapes(%a: tensor<?x5xf32>, %b: tensor<?x5x1xf32>) {
+  // expected-error @+2 {{sub: operands must have the same shape}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.sub %a, %b : (tensor<?x5xf32>, tensor<?x5x1xf32>) -> tensor<?x5xf32>
+  return
+}
+
+// -----
+
+func.func @leaky_relu_needs_slope(%x: tensor<?x5xf32>) {
+  // expected-error @+1 {{'dl.leaky_relu' op requires attribute 'slope'}}
+  %0 = dl.leaky_relu %x : (tensor<?x5xf32>) -> tensor<?x5xf32>
+  return
+}
+
+// -----
+
+func.func @softmax_grad_shapes(%dy: tensor<?x5xf32>, %y: tensor<?x6xf32>) {
+  // expected-error @+2 {{softmax_grad: operands must have the same shape}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.softmax_grad %dy, %y : (tensor<?x5xf32>, tensor<?x6xf32>) -> tensor<?x5xf32>
+  return
+}
+
+// -----
+
+func.func @dropout_needs_counter(%x: tensor<?x5xf32>) {
+  // expected-error @+1 {{'dl.dropout_train' op requires attribute 'step'}}
+  %0 = dl.dropout_train %x {rate = 0.5 : f32, seed = 7} : (tensor<?x5xf32>) -> tensor<?x5xf32>
+  return
+}
+
+// -----
+
+func.func @dropout_type(%x: tensor<?x5xf32>) {
+  // expected-error @+2 {{'dl.dropout_grad' op inferred type(s) 'tensor<?x5xf32>' are incompatible with return type(s) of operation 'tensor<?x4xf32>'}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.dropout_grad %x {rate = 0.5 : f32, seed = 7, step = @drop.step} : (tensor<?x5xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @concat_batch_axis(%a: tensor<?x5xf32>, %b: tensor<?x5xf32>) {
+  // expected-error @+2 {{concat: axis 0 is not a dimension of a 2-D tensor other than the batch (0)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.concat %a, %b {axis = 0 : i64} : (tensor<?x5xf32>, tensor<?x5xf32>) -> tensor<?x10xf32>
+  return
+}
+
+// -----
+
+func.func @concat_ranks(%a: tensor<?x5xf32>, %b: tensor<?x5x1xf32>) {
+  // expected-error @+2 {{concat: operands [?, 5] and [?, 5, 1] must agree on every dimension but axis 1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.concat %a, %b {axis = 1 : i64} : (tensor<?x5xf32>, tensor<?x5x1xf32>) -> tensor<?x10xf32>
+  return
+}
+
+// -----
+
+func.func @concat_grad_split(%dy: tensor<?x5xf32>) {
+  // expected-error @+2 {{concat_grad: lhs_size 5 must leave both parts of 5 non-empty}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0:2 = dl.concat_grad %dy {axis = 1 : i64, lhs_size = 5 : i64} : (tensor<?x5xf32>) -> (tensor<?x5xf32>, tensor<?x0xf32>)
+  return
+}
+
+// -----
+
 func.func @mse_shapes(%x: tensor<?x16xf32>, %t: tensor<?x15xf32>) {
   // expected-error @+2 {{mse: operands must have the same shape}}
   // expected-error @+1 {{failed to infer returned types}}

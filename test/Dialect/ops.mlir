@@ -83,3 +83,69 @@ func.func @recurrent(%seq: tensor<?x28x28xf32>, %gates: tensor<?x512xf32>, %dh: 
   %dg, %dc = dl.lstm_cell_grad %gates, %c0, %dh, %c {forget_bias = 1.0 : f32} : (tensor<?x512xf32>, tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x512xf32>, tensor<?x128xf32>)
   return
 }
+
+// The activation layers, mul, sub, neg, softmax and their gradient ops (issue 10).
+// CHECK-LABEL: func.func @activations
+func.func @activations(%x: tensor<?x120xf32>, %dy: tensor<?x120xf32>) {
+  // CHECK: dl.tanh %{{.*}} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %tanh = dl.tanh %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.silu %{{.*}} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %silu = dl.silu %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.relu6 %{{.*}} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %relu6 = dl.relu6 %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.hardswish %{{.*}} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %hardswish = dl.hardswish %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.softmax %{{.*}} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %softmax = dl.softmax %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.neg %{{.*}} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %neg = dl.neg %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.gelu %{{.*}} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %gelu = dl.gelu %x : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.gelu %{{.*}} {approximate_tanh} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %gelu_t = dl.gelu %x {approximate_tanh} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.leaky_relu %{{.*}} {slope = 2.000000e-01 : f32} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %leaky = dl.leaky_relu %x {slope = 0.2 : f32} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.mul %{{.*}}, %{{.*}} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  %mul = dl.mul %x, %dy : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.sub %{{.*}}, %{{.*}} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  %sub = dl.sub %x, %dy : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.tanh_grad %{{.*}}, %{{.*}} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  %dtanh = dl.tanh_grad %dy, %tanh : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.silu_grad %{{.*}}, %{{.*}} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  %dsilu = dl.silu_grad %dy, %x : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.relu6_grad %{{.*}}, %{{.*}} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  %drelu6 = dl.relu6_grad %dy, %relu6 : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.hardswish_grad %{{.*}}, %{{.*}} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  %dhardswish = dl.hardswish_grad %dy, %x : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.softmax_grad %{{.*}}, %{{.*}} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  %dsoftmax = dl.softmax_grad %dy, %softmax : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.gelu_grad %{{.*}}, %{{.*}} {approximate_tanh} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  %dgelu = dl.gelu_grad %dy, %x {approximate_tanh} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.leaky_relu_grad %{{.*}}, %{{.*}} {slope = 2.000000e-01 : f32} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  %dleaky = dl.leaky_relu_grad %dy, %x {slope = 0.2 : f32} : (tensor<?x120xf32>, tensor<?x120xf32>) -> tensor<?x120xf32>
+  return
+}
+
+// Dropout: the evaluation form, the training form, its gradient and the counter's step.
+// CHECK-LABEL: func.func @dropout
+func.func @dropout(%x: tensor<?x120xf32>, %dy: tensor<?x120xf32>) {
+  // CHECK: dl.dropout %{{.*}} {rate = 5.000000e-01 : f32, seed = 7 : i64, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %0 = dl.dropout %x {rate = 0.5 : f32, seed = 7, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.dropout_train %{{.*}} {rate = 5.000000e-01 : f32, seed = 7 : i64, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %1 = dl.dropout_train %x {rate = 0.5 : f32, seed = 7, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.dropout_grad %{{.*}} {rate = 5.000000e-01 : f32, seed = 7 : i64, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  %2 = dl.dropout_grad %dy {rate = 0.5 : f32, seed = 7, step = @drop.step} : (tensor<?x120xf32>) -> tensor<?x120xf32>
+  // CHECK: dl.increment @drop.step
+  dl.increment @drop.step
+  return
+}
+
+// Concat and its gradient.
+// CHECK-LABEL: func.func @concat
+func.func @concat(%a: tensor<?x6x4x4xf32>, %b: tensor<?x2x4x4xf32>) {
+  // CHECK: dl.concat %{{.*}}, %{{.*}} {axis = 1 : i64} : (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>) -> tensor<?x8x4x4xf32>
+  %y = dl.concat %a, %b {axis = 1 : i64} : (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>) -> tensor<?x8x4x4xf32>
+  // CHECK: dl.concat_grad %{{.*}} {axis = 1 : i64, lhs_size = 6 : i64} : (tensor<?x8x4x4xf32>) -> (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>)
+  %da, %db = dl.concat_grad %y {axis = 1 : i64, lhs_size = 6 : i64} : (tensor<?x8x4x4xf32>) -> (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>)
+  return
+}

@@ -20,9 +20,10 @@ namespace dlc::cudatest {
 /// local response normalisation (two betas, forward and backward) and the recurrent kernels
 /// (zeros, time_step, LSTM cell forward and backward), sigmoid forward and backward, the
 /// scheduled optimizers (the four schedules with warm-up, a gradient's sum of squares, the
-/// clip factor, SGD with and without Nesterov, Adam and AdamW), the regression losses (mse,
-/// bce_with_logits, forward and backward, one and several blocks). New buffers are appended
-/// to the arena.
+/// clip factor, SGD with and without Nesterov, Adam and AdamW), the issue-10 layer kinds
+/// (activations, mul, sub, neg, softmax, dropout, increment, concat) and regression losses
+/// (mse, bce_with_logits, forward and backward, one and several blocks). New buffers are
+/// appended to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
   plan::Program prog;
@@ -164,6 +165,39 @@ inline void addCoverageProgram(plan::Plan &plan) {
          {buffer("w", 37), buffer("g", 37), buffer("m", 37), buffer("exp_avg_sq", 37),
           buffer("opt_state", 4)},
          {0.9f, 0.999f, 1e-8f, 0.01f});
+  // The activation layers, mul, sub, neg (37 elements each) and softmax over 5 rows of 7.
+  for (auto [kind, name] :
+       {std::pair{KernelKind::Tanh, "tanh"}, std::pair{KernelKind::Silu, "silu"},
+        std::pair{KernelKind::Gelu, "gelu"}, std::pair{KernelKind::GeluTanh, "gelu_tanh"},
+        std::pair{KernelKind::Relu6, "relu6"}, std::pair{KernelKind::Hardswish, "hardswish"},
+        std::pair{KernelKind::Neg, "neg"}})
+    call(kind, name, {37}, {buffer("x", 37), buffer("y", 37)});
+  for (auto [kind, name] :
+       {std::pair{KernelKind::TanhBwd, "tanh_grad"}, std::pair{KernelKind::SiluBwd, "silu_grad"},
+        std::pair{KernelKind::GeluBwd, "gelu_grad"},
+        std::pair{KernelKind::GeluTanhBwd, "gelu_tanh_grad"},
+        std::pair{KernelKind::Relu6Bwd, "relu6_grad"},
+        std::pair{KernelKind::HardswishBwd, "hardswish_grad"}, std::pair{KernelKind::Mul, "mul"},
+        std::pair{KernelKind::Sub, "sub"}})
+    call(kind, name, {37}, {buffer("a", 37), buffer("b", 37), buffer("y", 37)});
+  call(KernelKind::LeakyRelu, "leaky_relu", {37}, {buffer("x", 37), buffer("y", 37)}, {0.2f});
+  call(KernelKind::LeakyReluBwd, "leaky_relu_grad", {37},
+       {buffer("dy", 37), buffer("x", 37), buffer("dx", 37)}, {-0.5f});
+  call(KernelKind::SoftmaxFwd, "softmax", {5, 7}, {buffer("x", 35), buffer("y", 35)});
+  call(KernelKind::SoftmaxBwd, "softmax_grad", {5, 7},
+       {buffer("dy", 35), buffer("y", 35), buffer("dx", 35)});
+  // Dropout at rate 0.3 (threshold 0.3 * 2^24, scale 1 / 0.7) from a random counter (not
+  // an integer, maybe negative: both devices read it the same way), and the counter's step.
+  call(KernelKind::DropoutFwd, "dropout", {37, 3735928559, 5033165},
+       {buffer("x", 37), buffer("step", 1), buffer("y", 37)}, {1.0f / 0.7f});
+  call(KernelKind::DropoutBwd, "dropout_grad", {37, 12345, 5033165},
+       {buffer("dy", 37), buffer("step", 1), buffer("dx", 37)}, {1.0f / 0.7f});
+  call(KernelKind::Increment, "increment", {1}, {buffer("step", 1)});
+  // Concat of rows of 12 and 4 floats (channels 3 and 1 of 2x2 images, batch 2), and back.
+  call(KernelKind::Concat, "concat", {2, 12, 4},
+       {buffer("a", 24), buffer("b", 8), buffer("y", 32)});
+  call(KernelKind::ConcatBwd, "concat_grad", {2, 12, 4},
+       {buffer("dy", 32), buffer("da", 24), buffer("db", 8)});
   // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].
   call(KernelKind::Matmul, "matmul_tt", {5, 7, 3, 1, 1},
        {buffer("a", 15), buffer("b", 21), buffer("c", 35)});

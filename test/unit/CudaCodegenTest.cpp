@@ -195,7 +195,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 64u);
+  ASSERT_EQ(launches.size(), 88u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
@@ -220,6 +220,23 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   // Elementwise kinds get their statement from the kernel table.
   EXPECT_NE(src.find("    y[idx] = 1.0f / (1.0f + expf(-x[idx]));\n"), std::string::npos);
   EXPECT_NE(src.find("    dx[idx] = dy[idx] * y[idx] * (1.0f - y[idx]);\n"), std::string::npos);
+  // A float attribute (leaky_relu's slope) becomes the constant the statement reads.
+  EXPECT_NE(src.find("  const float f0 = 0.200000003f;\n"), std::string::npos);
+  EXPECT_NE(src.find("    y[idx] = x[idx] > 0.0f ? x[idx] : f0 * x[idx];\n"), std::string::npos);
+  EXPECT_NE(src.find("  const float f0 = -0.5f;\n"), std::string::npos);
+  // Softmax: one thread per row of 7.
+  EXPECT_NE(src.find("// softmax: rows 5, cols 7: one thread per row"), std::string::npos);
+  // Concat: rows of 12 + 4.
+  EXPECT_NE(src.find("    y[idx] = j < 12 ? a[o * 12 + j] : b[o * 4 + (j - 12)];\n"),
+            std::string::npos);
+  // Dropout: the mask's constants (seed 12345 times the golden ratio, mod 2^64).
+  EXPECT_NE(src.find("// dropout_grad: count 37, seed 12345, threshold 5033165, scale 1.42857146f"),
+            std::string::npos);
+  EXPECT_NE(src.find(") ^ " + std::to_string(12345ull * 0x9E3779B97F4A7C15ull) + "ull;\n"),
+            std::string::npos);
+  EXPECT_NE(src.find("    dx[idx] = (unsigned int)(z >> 40) >= 5033165u ? dy[idx] * "
+                     "1.42857146f : 0.0f;\n"),
+            std::string::npos);
 }
 
 TEST(CudaCodegen, PoolingGradientTakesNoBias) {

@@ -751,6 +751,55 @@ TEST(PlanValidate, ConfigurationAndIoBuffers) {
   EXPECT_EQ(validateError(plan), "malformed plan: parameter 0 ('fc.w') names buffer -1 of 9");
 }
 
+TEST(PlanValidate, ActivationKinds) {
+  // leaky_relu carries its slope as a float attribute; softmax's arguments are rows x cols.
+  Kernel leaky;
+  leaky.kind = KernelKind::LeakyRelu;
+  leaky.ints = {10};
+  leaky.args = {0, 1};
+  std::vector<uint64_t> bytes;
+  std::string error;
+  EXPECT_FALSE(kernelArgBytes(leaky, bytes, error));
+  EXPECT_EQ(error, "expects 1 float attributes, has 0");
+  leaky.floats = {0.01f};
+  EXPECT_TRUE(kernelArgBytes(leaky, bytes, error)) << error;
+  EXPECT_EQ(bytes, (std::vector<uint64_t>{40, 40}));
+  Kernel softmax;
+  softmax.kind = KernelKind::SoftmaxBwd;
+  softmax.ints = {4, 10};
+  softmax.args = {0, 1, 2};
+  EXPECT_TRUE(kernelArgBytes(softmax, bytes, error)) << error;
+  EXPECT_EQ(bytes, (std::vector<uint64_t>{160, 160, 160}));
+  softmax.ints = {4, 0};
+  EXPECT_FALSE(kernelArgBytes(softmax, bytes, error));
+  EXPECT_EQ(error, "int attribute 1 is 0, not a size in [1, 2147483647]");
+  // Concat: rows of aInner and bInner.
+  Kernel concat;
+  concat.kind = KernelKind::ConcatBwd;
+  concat.ints = {2, 3, 5};
+  concat.args = {0, 1, 2};
+  EXPECT_TRUE(kernelArgBytes(concat, bytes, error)) << error;
+  EXPECT_EQ(bytes, (std::vector<uint64_t>{64, 24, 40}));
+  // Dropout: n seed threshold, a scale, and a one-float counter.
+  Kernel dropout;
+  dropout.kind = KernelKind::DropoutFwd;
+  dropout.ints = {10, 7, 1 << 23};
+  dropout.floats = {2.0f};
+  dropout.args = {0, 1, 2};
+  EXPECT_TRUE(kernelArgBytes(dropout, bytes, error)) << error;
+  EXPECT_EQ(bytes, (std::vector<uint64_t>{40, 4, 40}));
+  dropout.ints[2] = (1 << 24) + 1;
+  EXPECT_FALSE(kernelArgBytes(dropout, bytes, error));
+  EXPECT_EQ(error, "threshold (int attribute 2) is 16777217, outside [0, 16777216]");
+  dropout.ints = {10, -1, 0};
+  EXPECT_FALSE(kernelArgBytes(dropout, bytes, error));
+  EXPECT_EQ(error, "seed (int attribute 1) is -1, outside [0, 4294967295]");
+  dropout.ints = {10, 7, 0};
+  dropout.floats = {0.0f};
+  EXPECT_FALSE(kernelArgBytes(dropout, bytes, error));
+  EXPECT_EQ(error, "scale must be positive");
+}
+
 TEST(KernelTable, EveryKindIsDescribedOnce) {
   std::set<std::string> names;
   for (size_t k = 0; k < size_t(KernelKind::NumKinds); ++k) {

@@ -152,8 +152,15 @@ private:
        << "    ox1 = ox1 < " << ow - 1 << " ? ox1 : " << ow - 1 << ";\n";
   }
 
+  /// The table's statement once per element; float attributes (leaky_relu's slope) are the
+  /// constants f0, f1, ... it reads.
   void elementwise(const char *statement) {
-    open("count " + std::to_string(i[0]));
+    std::string note = "count " + std::to_string(i[0]);
+    for (size_t f = 0; f < k.floats.size(); ++f)
+      note += ", f" + std::to_string(f) + " " + floatLiteral(k.floats[f]);
+    open(note);
+    for (size_t f = 0; f < k.floats.size(); ++f)
+      os << "  const float f" << f << " = " << floatLiteral(k.floats[f]) << ";\n";
     loop(i[0]);
     os << "    " << statement << "\n";
     close();
@@ -186,6 +193,10 @@ private:
   void clipScale();
   void sgdStep();
   void adamStep();
+  void softmaxFwd();
+  void softmaxBwd();
+  void dropout(const char *in, const char *out);
+  void concat(bool backward);
   void regressionLoss(const char *term);
   void regressionLossBwd(const char *statement, double scale);
   void convLibrary(CudaLibraryKind kind);
@@ -750,6 +761,85 @@ void KernelEmitter::lstmCellBwd() {
   close();
 }
 
+// Softmax over the last axis: one thread per row, the row's sum in double in the CPU's
+// order (runtime/cpu/ActivationKernels.cpp), so the two devices differ only by expf's ulps.
+// Rows are a batch's few hundred at most; a block-per-row reduction would be the fast path.
+void KernelEmitter::softmaxFwd() {
+  const int64_t rows = i[0], cols = i[1];
+  open("rows " + std::to_string(rows) + ", cols " + std::to_string(cols) +
+       ": one thread per row");
+  loop(rows, rows * cols);
+  os << "    const float *xr = x + idx * " << cols << ";\n"
+     << "    float *yr = y + idx * " << cols << ";\n"
+     << "    float m = xr[0];\n"
+     << "    for (int j = 1; j < " << cols << "; ++j)\n"
+     << "      m = xr[j] > m ? xr[j] : m;\n"
+     << "    double sum = 0.0;\n"
+     << "    for (int j = 0; j < " << cols << "; ++j) {\n"
+     << "      yr[j] = expf(xr[j] - m);\n"
+     << "      sum += yr[j];\n"
+     << "    }\n"
+     << "    const float inv = (float)(1.0 / sum);\n"
+     << "    for (int j = 0; j < " << cols << "; ++j)\n"
+     << "      yr[j] *= inv;\n";
+  close();
+}
+
+void KernelEmitter::softmaxBwd() {
+  const int64_t rows = i[0], cols = i[1];
+  open("rows " + std::to_string(rows) + ", cols " + std::to_string(cols) +
+       ": one thread per row");
+  loop(rows, rows * cols);
+  os << "    const float *dyr = dy + idx * " << cols << ", *yr = y + idx * " << cols << ";\n"
+     << "    float *dxr = dx + idx * " << cols << ";\n"
+     << "    double dot = 0.0;\n"
+     << "    for (int j = 0; j < " << cols << "; ++j)\n"
+     << "      dot += (double)dyr[j] * yr[j];\n"
+     << "    const float d = (float)dot;\n"
+     << "    for (int j = 0; j < " << cols << "; ++j)\n"
+     << "      dxr[j] = yr[j] * (dyr[j] - d);\n";
+  close();
+}
+
+// Dropout's mask, bit for bit the CPU's (runtime/cpu/DropoutKernels.h): splitmix64's
+// finaliser of (step << 32 | idx) ^ seed * golden ratio, kept where its top 24 bits reach
+// the threshold. The backward kernel recomputes the forward's mask from the same counter.
+void KernelEmitter::dropout(const char *in, const char *out) {
+  const uint64_t mix = uint64_t(i[1]) * 0x9E3779B97F4A7C15ull;
+  open("count " + std::to_string(i[0]) + ", seed " + std::to_string(i[1]) + ", threshold " +
+       std::to_string(i[2]) + ", scale " + floatLiteral(k.floats[0]));
+  os << "  const float sf = step[0];\n"
+     << "  const unsigned long long s = sf >= 0.0f && sf < 4294967296.0f ? "
+        "(unsigned long long)(unsigned int)sf : 0ull;\n";
+  loop(i[0]);
+  os << "    unsigned long long z = ((s << 32) | (unsigned long long)idx) ^ " << mix << "ull;\n"
+     << "    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;\n"
+     << "    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;\n"
+     << "    z ^= z >> 31;\n"
+     << "    " << out << "[idx] = (unsigned int)(z >> 40) >= " << i[2] << "u ? " << in
+     << "[idx] * " << floatLiteral(k.floats[0]) << " : 0.0f;\n";
+  close();
+}
+
+// Concatenation of rows (runtime/cpu/ConcatKernels.h): one thread per element of the joined
+// tensor, copying it from its operand (forward) or to it (backward).
+void KernelEmitter::concat(bool backward) {
+  const int64_t outer = i[0], aInner = i[1], bInner = i[2], row = aInner + bInner;
+  open("outer " + std::to_string(outer) + ", rows of " + std::to_string(aInner) + " + " +
+       std::to_string(bInner));
+  loop(outer * row);
+  os << "    const " << t << " o = idx / " << row << ", j = idx % " << row << ";\n";
+  if (!backward)
+    os << "    y[idx] = j < " << aInner << " ? a[o * " << aInner << " + j] : b[o * " << bInner
+       << " + (j - " << aInner << ")];\n";
+  else
+    os << "    if (j < " << aInner << ")\n"
+       << "      da[o * " << aInner << " + j] = dy[idx];\n"
+       << "    else\n"
+       << "      db[o * " << bInner << " + (j - " << aInner << ")] = dy[idx];\n";
+  close();
+}
+
 void KernelEmitter::convLibrary(CudaLibraryKind kind) {
   libraryCallFor(plan, k, kind, launch.library);
   if (!opts.emitReferenceLibraryKernels) {
@@ -976,6 +1066,24 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::AdamStep:
     adamStep();
+    break;
+  case KernelKind::DropoutFwd:
+    dropout("x", "y");
+    break;
+  case KernelKind::Concat:
+    concat(false);
+    break;
+  case KernelKind::ConcatBwd:
+    concat(true);
+    break;
+  case KernelKind::DropoutBwd:
+    dropout("dy", "dx");
+    break;
+  case KernelKind::SoftmaxFwd:
+    softmaxFwd();
+    break;
+  case KernelKind::SoftmaxBwd:
+    softmaxBwd();
     break;
   case KernelKind::Mse:
     regressionLoss("const double d = (double)x[j] - t[j];\n    sum += d * d;");
