@@ -138,11 +138,15 @@ bool setUp(const RunOptions &opts, Session &s) {
   const plan::Program *train = p.program("train"), *eval = p.program("eval");
   if (!eval || (!opts.eval && !train))
     return fail(opts.planPath + ": plan has no " + (eval ? "train" : "eval") + " program"), false;
-  // The plan format allows a program without an images buffer (-1); dlrun copies a batch
-  // into the ones it runs.
+  // The plan format allows a program without an images or loss buffer (-1); dlrun copies a
+  // batch into the ones it runs and reads their loss.
   for (const plan::Program *prog : {train, eval})
-    if (prog && prog->images < 0)
-      return fail(opts.planPath + ": program '" + prog->name + "' has no images buffer"), false;
+    for (auto [id, what] : {std::pair{prog ? prog->images : 0, "images"},
+                            std::pair{prog ? prog->loss : 0, "loss"}})
+      if (id < 0)
+        return fail(opts.planPath + ": program '" + prog->name + "' has no " + what +
+                    " buffer"),
+               false;
   s.arena = std::make_unique<AlignedArena>(p.arenaBytes);
   if (!s.arena->data) {
     char what[96];

@@ -93,10 +93,14 @@ TEST(Trainer, ProgramsWithoutLabelsBufferTrainAlike) {
   EXPECT_EQ(losses(a).substr(0, 50), losses(b).substr(0, 50));
 }
 
-TEST(Trainer, ProgramWithoutImagesIsRefused) {
+TEST(Trainer, ProgramWithoutImagesOrLossIsRefused) {
   plan::Plan p = dlc::test::tinyRegressionPlan();
   p.programs[0].images = -1;
   std::string out, err;
   EXPECT_EQ(run(p, out, err), 1);
   EXPECT_NE(err.find(": program 'train' has no images buffer"), std::string::npos) << err;
+  p = dlc::test::tinyRegressionPlan();
+  p.programs[1].loss = -1;
+  EXPECT_EQ(run(p, out, err), 1);
+  EXPECT_NE(err.find(": program 'eval' has no loss buffer"), std::string::npos) << err;
 }
