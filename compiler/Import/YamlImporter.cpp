@@ -292,6 +292,12 @@ private:
   LogicalResult parseSchedule(const YAML::Node &n);
   LogicalResult parseData(const YAML::Node &n);
   LogicalResult buildGraph(const YAML::Node &root, func::FuncOp fn);
+  /// The `loss` section of an mse or bce_with_logits model: its input (default: `last`) and
+  /// target layers, of one shape; builds the loss and @forward's return.
+  LogicalResult buildRegressionLoss(const YAML::Node &loss, const std::string &op,
+                                    const std::string &last, const std::string &imageName,
+                                    const std::string &labelName,
+                                    llvm::StringMap<Value> &values);
   FailureOr<Value> buildLayer(const YAML::Node &layer, const std::string &op,
                               ArrayRef<Value> inputs, ArrayRef<YAML::Node> inputNodes);
   /// Declares a module-level parameter (`role`: weight, state or buffer).
@@ -309,6 +315,7 @@ private:
 
   Value images, labels;
   int64_t classes = 0;
+  bool hasLabels = false; // the model declares a label input
   YAML::Node cropNode; // data.crop, checked against the image input once that is known
   YAML::Node dataNode; // data, whose synthetic set is sized once the image input is known
   int64_t ops = 0;     // ops built so far, against config.limits.maxOps
@@ -386,10 +393,13 @@ OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
              nullptr;
     }
   }
-  if (imageName.empty() || labelName.empty())
-    return (void)error(inputs, "'inputs' needs one image input (with 'shape') and one label "
-                               "input (with 'classes')"),
+  // The label input is optional: only softmax_cross_entropy reads labels (checked with the
+  // loss). A regression loss (mse, bce_with_logits) ignores one if present.
+  if (imageName.empty())
+    return (void)error(inputs, "'inputs' needs one image input (with 'shape'), and a label "
+                               "input (with 'classes') for a classification loss"),
            nullptr;
+  hasLabels = !labelName.empty();
 
   const dlc::plan::DataConfig &d = config.data;
   if (d.cropH && (d.cropH != imageShape[2] || d.cropW != imageShape[3]))
@@ -419,6 +429,8 @@ OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
   auto fn = b.create<func::FuncOp>(loc(root), "forward",
                                    b.getFunctionType({imageType, labelType}, {scalar, scalar}));
   fn.setArgAttr(0, "dl.name", b.getStringAttr(imageName));
+  // Without a label input the argument stays (every program has one labels buffer, filled
+  // from the data set and read by no kernel) under the empty name, which no layer can have.
   fn.setArgAttr(1, "dl.name", b.getStringAttr(labelName));
   Block *body = fn.addEntryBlock();
   images = body->getArgument(0);
@@ -1089,7 +1101,7 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
       return failure();
     if (name->empty())
       return error(layer["name"], "layer name must not be empty");
-    if (info.count(*name) || *name == imageName || *name == labelName)
+    if (info.count(*name) || *name == imageName || (hasLabels && *name == labelName))
       return error(layer["name"], "duplicate layer name '" + *name + "'");
     layerName = *name;
     auto op = getString(layer, "op", std::nullopt);
@@ -1134,7 +1146,9 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
   layerName.clear();
 
   // Pass 2: every referenced name exists; depth-first order rejects cycles.
-  llvm::StringMap<Value> values{{imageName, images}, {labelName, labels}};
+  llvm::StringMap<Value> values{{imageName, images}};
+  if (hasLabels)
+    values[labelName] = labels;
   for (const std::string &n : order)
     for (size_t i = 0; i < info[n].inputs.size(); ++i) {
       const std::string &in = info[n].inputs[i];
@@ -1182,7 +1196,7 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
     LayerInfo &li = info[n];
     SmallVector<Value> ins;
     for (const std::string &in : li.inputs) {
-      if (in == labelName)
+      if (hasLabels && in == labelName)
         return error(li.node, "the label input '" + in + "' can only feed the loss");
       ins.push_back(values[in]);
     }
@@ -1193,24 +1207,39 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
   }
   layerName.clear();
 
-  // The loss: softmax cross-entropy of the logits layer (default: the last) against the labels.
+  // The loss: softmax cross-entropy of the logits layer (default: the last) against the
+  // labels, or a regression loss of an input layer (default: the last) against a target
+  // layer of its shape.
   YAML::Node loss = root["loss"];
   if (!loss)
     return error(root, "missing required section 'loss'");
-  if (failed(checkMap(loss, "'loss'")) ||
-      failed(checkKeys(loss, {"op", "logits", "labels"}, "'loss'")))
+  if (failed(checkMap(loss, "'loss'")))
     return failure();
   auto lossOp = getString(loss, "op", std::nullopt);
-  auto logitsName = getString(loss, "logits", order.back());
-  auto labelsName = getString(loss, "labels", labelName);
-  if (failed(lossOp) || failed(logitsName) || failed(labelsName))
+  if (failed(lossOp))
     return failure();
-  if (*lossOp != "softmax_cross_entropy") {
-    std::string hint = nearest(*lossOp, {"softmax_cross_entropy"});
+  const std::vector<std::string> lossOps{"softmax_cross_entropy", "mse", "bce_with_logits"};
+  if (std::find(lossOps.begin(), lossOps.end(), *lossOp) == lossOps.end()) {
+    std::string hint = nearest(*lossOp, lossOps);
     return error(loss["op"], "unknown loss " + quoted(*lossOp) +
-                                 (hint.empty() ? " (supported: softmax_cross_entropy)"
+                                 (hint.empty() ? " (supported: " + joined(lossOps) + ")"
                                                : " (did you mean '" + hint + "'?)"));
   }
+  Location l = loc(loss);
+  Type unknown = UnrankedTensorType::get(b.getF32Type());
+  auto scalar = RankedTensorType::get({}, b.getF32Type());
+  if (*lossOp != "softmax_cross_entropy")
+    return buildRegressionLoss(loss, *lossOp, order.back(), imageName, labelName, values);
+
+  if (failed(checkKeys(loss, {"op", "logits", "labels"}, "'loss'")))
+    return failure();
+  if (!hasLabels)
+    return error(loss["op"], "loss 'softmax_cross_entropy' needs a label input (with "
+                             "'classes') in 'inputs'");
+  auto logitsName = getString(loss, "logits", order.back());
+  auto labelsName = getString(loss, "labels", labelName);
+  if (failed(logitsName) || failed(labelsName))
+    return failure();
   if (!info.count(*logitsName))
     return error(loss["logits"] ? loss["logits"] : loss,
                  "loss: undefined logits layer '" + *logitsName + "'");
@@ -1224,13 +1253,72 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
                            llvm::formatv("{0}", lt).str() + " but input '" + labelName +
                            "' has " + Twine(classes) + " classes (expected [batch, " +
                            Twine(classes) + "])");
-  Location l = loc(loss);
-  Type unknown = UnrankedTensorType::get(b.getF32Type());
   auto xent = typed(b.create<dl::SoftmaxXentOp>(l, unknown, logits, labels));
   auto acc = typed(b.create<dl::AccuracyOp>(l, unknown, logits, labels));
   if (failed(xent) || failed(acc))
     return failure();
   b.create<func::ReturnOp>(l, ValueRange{*xent, *acc});
+  fn.setFunctionType(b.getFunctionType(fn.getArgumentTypes(), {scalar, scalar}));
+  return success();
+}
+
+LogicalResult Importer::buildRegressionLoss(const YAML::Node &loss, const std::string &op,
+                                            const std::string &last,
+                                            const std::string &imageName,
+                                            const std::string &labelName,
+                                            llvm::StringMap<Value> &values) {
+  if (failed(checkKeys(loss, {"op", "input", "target"}, "'loss'")))
+    return failure();
+  if (!loss["target"])
+    return error(loss, "loss '" + op + "' needs 'target': the layer (or the image input) "
+                       "that the input should reproduce");
+  auto inputName = getString(loss, "input", last);
+  auto targetName = getString(loss, "target", std::nullopt);
+  if (failed(inputName) || failed(targetName))
+    return failure();
+  // Each of input and target names a layer; the target may also be the image input (data).
+  auto lookup = [&](const std::string &name, const char *field,
+                    bool imageAllowed) -> FailureOr<Value> {
+    YAML::Node at = loss[field] ? loss[field] : loss;
+    if (hasLabels && name == labelName)
+      return error(at, "loss: '" + name + "' is the label input (class indices); the " + field +
+                           " of '" + op + "' must be a layer" +
+                           (imageAllowed ? " or the image input" : ""));
+    if (name == imageName && !imageAllowed)
+      return error(at, "loss: the input of '" + op + "' must be a layer, not the image input '" +
+                           name + "'");
+    auto it = values.find(name);
+    if (name.empty() || it == values.end())
+      return error(at, "loss: undefined " + std::string(field) + " layer " + quoted(name));
+    return it->second;
+  };
+  auto input = lookup(*inputName, "input", false);
+  if (failed(input))
+    return failure();
+  auto target = lookup(*targetName, "target", true);
+  if (failed(target))
+    return failure();
+  auto it = cast<RankedTensorType>(input->getType());
+  auto tt = cast<RankedTensorType>(target->getType());
+  if (it.getShape() != tt.getShape())
+    return error(loss["target"], "loss: target '" + *targetName + "' gives " +
+                                     llvm::formatv("{0}", tt).str() + " but input '" +
+                                     *inputName + "' gives " + llvm::formatv("{0}", it).str() +
+                                     " (" + op + " needs one shape; add a flatten or reshape "
+                                     "layer)");
+  Location l = loc(loss);
+  Type unknown = UnrankedTensorType::get(b.getF32Type());
+  Operation *lossOp =
+      op == "mse" ? b.create<dl::MseOp>(l, unknown, *input, *target).getOperation()
+                  : b.create<dl::BceWithLogitsOp>(l, unknown, *input, *target).getOperation();
+  auto value = typed(lossOp);
+  if (failed(value))
+    return failure();
+  // No accuracy: the plan's evaluation reports the loss alone (Program::correct is -1).
+  b.create<func::ReturnOp>(l, ValueRange{*value});
+  auto fn = lossOp->getParentOfType<func::FuncOp>();
+  fn.setFunctionType(
+      b.getFunctionType(fn.getArgumentTypes(), {RankedTensorType::get({}, b.getF32Type())}));
   return success();
 }
 

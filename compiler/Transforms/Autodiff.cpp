@@ -3,7 +3,8 @@
 // Algorithm:
 //   1. Clone @forward into @train_step.
 //   2. Mark every value that depends on a dl.param (only those need gradients).
-//   3. Seed: the loss (result 0, a dl.softmax_xent) gets dl.softmax_xent_grad for its logits.
+//   3. Seed: the loss (result 0: dl.softmax_xent, dl.mse or dl.bce_with_logits) gets its
+//      grad op (dl.softmax_xent_grad, ...) for its input; d(loss)/d(loss) = 1 is folded in.
 //   4. Visit the cloned ops in reverse; since a value's users all come after it, its gradient
 //      is complete when its producer is visited. The producer's gradient rule (its
 //      GradientOpInterface, dialects/dl/DLInterfaces.td) emits its gradient ops and adds the
@@ -122,8 +123,10 @@ struct AutodiffPass : public dl::impl::AutodiffBase<AutodiffPass> {
   LogicalResult differentiate(ModuleOp module, func::FuncOp step) {
     Block &body = step.getBody().front();
     auto ret = cast<func::ReturnOp>(body.getTerminator());
-    if (ret.getNumOperands() == 0 || !ret.getOperand(0).getDefiningOp<SoftmaxXentOp>())
-      return step.emitError("the first result of @forward must be a dl.softmax_xent loss");
+    Operation *lossOp = ret.getNumOperands() ? ret.getOperand(0).getDefiningOp() : nullptr;
+    if (!lossOp || !isa<SoftmaxXentOp, MseOp, BceWithLogitsOp>(lossOp))
+      return step.emitError("the first result of @forward must be a loss (dl.softmax_xent, "
+                            "dl.mse or dl.bce_with_logits)");
 
     // Values reachable from a parameter are the ones that need gradients.
     DenseSet<Value> needsGrad;
@@ -141,7 +144,7 @@ struct AutodiffPass : public dl::impl::AutodiffBase<AutodiffPass> {
     OpBuilder b(ret);
     GradientBuilder grads(b, needsGrad);
     Value loss = ret.getOperand(0);
-    grads.accumulate(loss, loss); // a marker: the seed is folded into softmax_xent_grad
+    grads.accumulate(loss, loss); // a marker: the seed is folded into the loss's grad op
     for (Operation *op : llvm::reverse(ops))
       if (failed(differentiateOp(op, grads)))
         return failure();

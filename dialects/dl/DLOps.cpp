@@ -382,6 +382,27 @@ LogicalResult AccuracyOp::inferReturnTypes(MLIRContext *ctx, std::optional<Locat
   return success();
 }
 
+/// mse, bce_with_logits: input and target of one shape, a scalar loss.
+static LogicalResult inferRegressionLoss(MLIRContext *ctx, std::optional<Location> loc,
+                                         StringRef opName, ValueRange operands,
+                                         SmallVectorImpl<Type> &out) {
+  SmallVector<Type> same;
+  if (failed(inferElementwise(ctx, loc, opName, operands, same)))
+    return failure();
+  out.push_back(RankedTensorType::get({}, Float32Type::get(ctx)));
+  return success();
+}
+
+LogicalResult MseOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc, Adaptor a,
+                                      SmallVectorImpl<Type> &out) {
+  return inferRegressionLoss(ctx, loc, getOperationName(), a.getOperands(), out);
+}
+
+LogicalResult BceWithLogitsOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                Adaptor a, SmallVectorImpl<Type> &out) {
+  return inferRegressionLoss(ctx, loc, getOperationName(), a.getOperands(), out);
+}
+
 //===----------------------------------------------------------------------===//
 // Gradient ops
 //===----------------------------------------------------------------------===//

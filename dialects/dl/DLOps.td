@@ -1043,4 +1043,69 @@ def DL_ConcatGradOp : DL_GradOp<"concat_grad"> {
   let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
 }
 
+//===----------------------------------------------------------------------===//
+// Regression losses (issue 10): a float target of the input's shape
+//===----------------------------------------------------------------------===//
+
+def DL_MseOp : DL_InferOp<"mse", [DL_Differentiable]> {
+  let summary = "mean squared error of an input against a target of its shape";
+  let description = [{
+    `loss = 1/N sum (input - target)^2` over all N elements, a 0-d tensor (PyTorch's
+    `nn.MSELoss()`, reduction `mean`). The target is data: it gets no gradient even when a
+    layer computes it from parameters (PyTorch's `loss(input, target.detach())`).
+
+    ```mlir
+    %loss = dl.mse %x, %t : (tensor<?x784xf32>, tensor<?x784xf32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$target);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $target attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_BceWithLogitsOp : DL_InferOp<"bce_with_logits", [DL_Differentiable]> {
+  let summary = "mean binary cross-entropy of sigmoid(input) against a target of its shape";
+  let description = [{
+    `loss = 1/N sum max(x, 0) - x t + log(1 + exp(-|x|))` over all N elements, a 0-d tensor:
+    the numerically stable form of `-[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))]`
+    (PyTorch's `nn.BCEWithLogitsLoss()`, reduction `mean`). The target, in [0, 1], is data:
+    it gets no gradient (PyTorch's `target.detach()`).
+
+    ```mlir
+    %loss = dl.bce_with_logits %x, %t : (tensor<?x784xf32>, tensor<?x784xf32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$target);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $target attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_MseGradOp : DL_ElementwiseOp<"mse_grad", [DL_GradientResults]> {
+  let summary = "gradient of the mean squared error with respect to its input";
+  let description = [{
+    `dx = 2 (input - target) / N`; the loss's own gradient, 1, is folded in.
+
+    ```mlir
+    %dx = dl.mse_grad %x, %t : (tensor<?x784xf32>, tensor<?x784xf32>) -> tensor<?x784xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$target);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $target attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_BceWithLogitsGradOp : DL_ElementwiseOp<"bce_with_logits_grad", [DL_GradientResults]> {
+  let summary = "gradient of bce_with_logits with respect to its input";
+  let description = [{
+    `dx = (sigmoid(input) - target) / N`; the loss's own gradient, 1, is folded in.
+
+    ```mlir
+    %dx = dl.bce_with_logits_grad %x, %t : (tensor<?x784xf32>, tensor<?x784xf32>) -> tensor<?x784xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$target);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $target attr-dict `:` functional-type(operands, results)";
+}
+
 #endif // DL_OPS

@@ -2,7 +2,9 @@
 //
 // Gradient and kernel lowering (DLInterfaces.td) of dl.param (a parameter's buffer; its
 // gradient is what the optimizer consumes), dl.softmax_xent (the loss: autodiff seeds it, so
-// its rule starts every backward pass), dl.accuracy (not differentiated) and dl.sgd_update.
+// its rule starts every backward pass), the regression losses dl.mse and dl.bce_with_logits
+// (likewise seeds; their target is data and gets no gradient, as PyTorch's target.detach()),
+// dl.accuracy (not differentiated) and dl.sgd_update.
 //
 #include "dialects/dl/DLOps.h"
 
@@ -32,6 +34,39 @@ LogicalResult SoftmaxXentOp::lowerToKernels(KernelBuilder &k) {
 LogicalResult SoftmaxXentGradOp::lowerToKernels(KernelBuilder &k) {
   auto l = shapeOf(getLogits());
   k.call(*this, {KernelKind::SoftmaxXentBwd, {getLogits(), getLabels()}, {l[0], l[1]}});
+  return success();
+}
+
+// The loss's gradient, 1, is folded into the grad op; the target is treated as a constant.
+LogicalResult MseOp::buildGradient(GradientBuilder &g) {
+  if (g.wants(getInput()))
+    g.accumulate(getInput(),
+                 g.builder().create<MseGradOp>(getLoc(), getInput(), getTarget()));
+  return success();
+}
+LogicalResult MseOp::lowerToKernels(KernelBuilder &k) {
+  k.call(*this, {KernelKind::Mse, {getInput(), getTarget()}, {numElements(getInput())}});
+  return success();
+}
+LogicalResult MseGradOp::lowerToKernels(KernelBuilder &k) {
+  k.call(*this, {KernelKind::MseBwd, {getInput(), getTarget()}, {numElements(getInput())}});
+  return success();
+}
+
+LogicalResult BceWithLogitsOp::buildGradient(GradientBuilder &g) {
+  if (g.wants(getInput()))
+    g.accumulate(getInput(),
+                 g.builder().create<BceWithLogitsGradOp>(getLoc(), getInput(), getTarget()));
+  return success();
+}
+LogicalResult BceWithLogitsOp::lowerToKernels(KernelBuilder &k) {
+  k.call(*this,
+         {KernelKind::BceWithLogits, {getInput(), getTarget()}, {numElements(getInput())}});
+  return success();
+}
+LogicalResult BceWithLogitsGradOp::lowerToKernels(KernelBuilder &k) {
+  k.call(*this,
+         {KernelKind::BceWithLogitsBwd, {getInput(), getTarget()}, {numElements(getInput())}});
   return success();
 }
 

@@ -14,6 +14,7 @@
 #include "runtime/cpu/NormPoolKernels.h"
 #include "runtime/cpu/OptimizerKernels.h"
 #include "runtime/cpu/RecurrentKernels.h"
+#include "runtime/cpu/RegressionLossKernels.h"
 #include "runtime/plan/KernelCheck.h"
 
 #include <cerrno>

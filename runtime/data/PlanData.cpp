@@ -10,11 +10,14 @@ bool data::loadPlanData(const plan::Plan &p, bool train, int64_t limit, Dataset 
                         std::string &error) {
   const plan::DataConfig &c = p.data;
   const auto &files = train ? c.trainFiles : c.testFiles;
-  if (p.classes < 1 || p.classes > (1 << 30)) {
+  if (p.classes < 0 || p.classes > (1 << 30)) {
     error = "the plan's class count " + std::to_string(p.classes) + " is out of range";
     return false;
   }
-  const int classes = int(p.classes);
+  // Without labels (a regression loss) any label the files hold is fine: the idx and CIFAR
+  // formats store them in one byte; synthetic data draws them from one class.
+  const bool labelled = p.classes > 0;
+  const int classes = labelled ? int(p.classes) : c.format == "synthetic" ? 1 : 256;
   bool ok = true;
   if (c.format == "mnist") {
     ok = loadMnist(files.at(0), files.at(1), classes, d, error, limit);
@@ -44,7 +47,7 @@ bool data::loadPlanData(const plan::Plan &p, bool train, int64_t limit, Dataset 
   // drawn from the model's classes: a small set may lack one by chance.)
   const std::string labelFile =
       files.empty() ? "data" : c.format == "mnist" ? files.at(1) : files.at(0);
-  if (train && c.format != "synthetic" && d.maxLabel + 1 < classes) {
+  if (labelled && train && c.format != "synthetic" && d.maxLabel + 1 < classes) {
     error = labelFile + ": the model has " + std::to_string(classes) +
             " classes but the largest label in the training data is " +
             std::to_string(d.maxLabel) + " (classes " + std::to_string(d.maxLabel + 1) + ".." +

@@ -16,7 +16,9 @@ namespace dlc::data {
 /// when `limit` > 0, and checks it against the model: every label below `p.classes` (the loss
 /// kernels index the logits by label), the images the input shape (or at least the crop), and,
 /// for the training split, some example of the model's last class (a 12-class model on 10-class
-/// data has outputs nothing trains). Normalises when the data section says so. On failure
+/// data has outputs nothing trains). A plan without labels (`p.classes` 0, a regression loss)
+/// reads the data set's labels into a buffer no kernel reads, so they are not checked.
+/// Normalises when the data section says so. On failure
 /// returns false with a one-line `error` naming the file.
 bool loadPlanData(const plan::Plan &p, bool train, int64_t limit, Dataset &d, std::string &error);
 

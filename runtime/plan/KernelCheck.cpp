@@ -241,6 +241,16 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
       return false;
     n.assign(info.args, uint64_t(a[0]));
     break;
+  case KernelKind::Mse:
+  case KernelKind::MseBwd:
+  case KernelKind::BceWithLogits:
+  case KernelKind::BceWithLogitsBwd:
+    // n: x and t have n elements, the loss 1, dx n
+    if (!a.sizes({0}))
+      return false;
+    n = {uint64_t(a[0]), uint64_t(a[0]),
+         k.kind == KernelKind::Mse || k.kind == KernelKind::BceWithLogits ? 1 : uint64_t(a[0])};
+    break;
   case KernelKind::SgdMomentum:
     if (!a.sizes({0}))
       return false;

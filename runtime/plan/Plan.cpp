@@ -469,8 +469,10 @@ bool validateConfig(const Plan &plan, std::string &error) {
       return fail("the input shape has a dimension of " + std::to_string(dim));
   if (product(plan.inputShape) > kMaxElements / uint64_t(t.batch))
     return fail("a batch of inputs has more than " + std::to_string(kMaxElements) + " elements");
-  if (plan.classes < 1 || uint64_t(plan.classes) > kMaxElements)
-    return fail("class count " + std::to_string(plan.classes) + " is not positive");
+  // 0: a model without labels (a regression loss); no kernel may then read labels, which
+  // the per-kernel check below enforces (their class count must equal this one).
+  if (plan.classes < 0 || uint64_t(plan.classes) > kMaxElements)
+    return fail("class count " + std::to_string(plan.classes) + " is negative or too large");
   if (t.epochs < 0 || t.logEvery < 1)
     return fail("epochs " + std::to_string(t.epochs) + " and log interval " + std::to_string(t.logEvery) +
                 " must be >= 0 and >= 1");

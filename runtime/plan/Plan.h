@@ -125,7 +125,7 @@ struct Plan {
   std::string model, source, target = "cpu";
   std::string arch; // the CUDA target's GPU architecture, e.g. "sm_86"
   std::vector<int64_t> inputShape; // per example, CHW
-  int64_t classes = 0;
+  int64_t classes = 0; // of the label input; 0: the model has none (a regression loss)
   TrainConfig train;
   DataConfig data;
   std::vector<Parameter> params;

@@ -39,12 +39,17 @@ void Runner::load(const plan::Program &prog, const data::Dataset &d,
   const int64_t oh = c.cropH > 0 ? c.cropH : d.height, ow = c.cropH > 0 ? c.cropW : d.width;
   const size_t out = size_t(ch) * oh * ow;
   float *x = reinterpret_cast<float *>(arena + p.buffers[prog.images].offset);
-  int32_t *y = reinterpret_cast<int32_t *>(arena + p.buffers[prog.labels].offset);
+  // A program may have no labels buffer (-1: the plan format allows it, and a model whose
+  // loss is a regression has nothing to read labels): then the labels are not copied.
+  int32_t *y = prog.labels >= 0
+                   ? reinterpret_cast<int32_t *>(arena + p.buffers[prog.labels].offset)
+                   : nullptr;
   for (int64_t i = 0; i < batch; ++i) {
     int64_t e = order[first + i];
     const float *src = d.images.data() + e * per;
     float *dst = x + i * out;
-    y[i] = d.labels[e];
+    if (y)
+      y[i] = d.labels[e];
     if (c.cropH <= 0 && !(train && c.flip)) {
       std::memcpy(dst, src, per * sizeof(float));
     } else {
@@ -160,7 +165,7 @@ int Runner::validate(const plan::Program &prog, const data::Dataset &d, int64_t 
   std::unique_ptr<Device> cpu = makeCpuDevice(p, cpuArena.data);
   int bad = -1;
   for (int32_t id : {prog.images, prog.labels})
-    if (!device.write(p.buffers[id].offset, arena + p.buffers[id].offset, p.buffers[id].bytes,
+    if (id >= 0 && !device.write(p.buffers[id].offset, arena + p.buffers[id].offset, p.buffers[id].bytes,
                       error))
       bad = -2;
   if (bad == -1)

@@ -78,12 +78,26 @@ std::string number(double x) {
   return buf;
 }
 
-void progressBar(int64_t done, int64_t total, double loss, double acc, double exPerSec) {
+/// A plan reports accuracy when it classifies; one with a regression loss (mse,
+/// bce_with_logits) has no labels, no `correct` output, and reports its loss alone.
+bool classifies(const plan::Plan &p) { return p.classes > 0; }
+
+/// "  acc 97.12%" (with `format`'s precision) for a classifier, "" otherwise.
+std::string accuracyText(const plan::Plan &p, const char *format, double accuracy) {
+  if (!classifies(p))
+    return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, 100 * accuracy);
+  return buf;
+}
+
+void progressBar(const plan::Plan &p, int64_t done, int64_t total, double loss, double acc,
+                 double exPerSec) {
   const int width = 30;
   int filled = total ? int(width * done / total) : width;
-  std::printf("\r  [%.*s%*s] %lld/%lld  loss %.4f  acc %5.1f%%  %8.0f ex/s", filled,
+  std::printf("\r  [%.*s%*s] %lld/%lld  loss %.4f%s  %8.0f ex/s", filled,
               "==============================", width - filled, "", (long long)done,
-              (long long)total, loss, 100 * acc, exPerSec);
+              (long long)total, loss, accuracyText(p, "  acc %5.1f%%", acc).c_str(), exPerSec);
   std::fflush(stdout);
 }
 
@@ -124,6 +138,15 @@ bool setUp(const RunOptions &opts, Session &s) {
   const plan::Program *train = p.program("train"), *eval = p.program("eval");
   if (!eval || (!opts.eval && !train))
     return fail(opts.planPath + ": plan has no " + (eval ? "train" : "eval") + " program"), false;
+  // The plan format allows a program without an images or loss buffer (-1); dlrun copies a
+  // batch into the ones it runs and reads their loss.
+  for (const plan::Program *prog : {train, eval})
+    for (auto [id, what] : {std::pair{prog ? prog->images : 0, "images"},
+                            std::pair{prog ? prog->loss : 0, "loss"}})
+      if (id < 0)
+        return fail(opts.planPath + ": program '" + prog->name + "' has no " + what +
+                    " buffer"),
+               false;
   s.arena = std::make_unique<AlignedArena>(p.arenaBytes);
   if (!s.arena->data) {
     char what[96];
@@ -212,8 +235,8 @@ int evaluateOnly(Session &s) {
     std::fprintf(stderr, "dlrun: warning: the test loss is not finite (training.on_nonfinite: "
                          "warn)\n");
   double t = since(te);
-  std::printf("test: loss %.4f  accuracy %.2f%%  (%lld examples, %.0f ex/s, %.3f ms/batch)\n",
-              ev.loss, 100 * ev.accuracy, (long long)ev.examples, t > 0 ? ev.examples / t : 0,
+  std::printf("test: loss %.4f%s  (%lld examples, %.0f ex/s, %.3f ms/batch)\n", ev.loss,
+              accuracyText(s.p, "  accuracy %.2f%%", ev.accuracy).c_str(), (long long)ev.examples, t > 0 ? ev.examples / t : 0,
               ev.examples ? 1e3 * t * batch / ev.examples : 0.0);
   return 0;
 }
@@ -221,7 +244,7 @@ int evaluateOnly(Session &s) {
 /// What train measured, for finish.
 struct TrainResult {
   int64_t steps = 0;
-  double seconds = 0, testAccuracy = 0;
+  double seconds = 0, testAccuracy = 0, testLoss = 0;
   device::Profile profile;
 };
 
@@ -302,15 +325,16 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
         return false;
       sumLoss += loss, sumCorrect += correct, winLoss += loss, winCorrect += correct;
       if (tty)
-        progressBar(i + 1, perEpoch, sumLoss / epochSteps, sumCorrect / (epochSteps * batch),
+        progressBar(p, i + 1, perEpoch, sumLoss / epochSteps, sumCorrect / (epochSteps * batch),
                     epochSteps * batch / since(te));
       if (r.steps % logEvery == 0) {
         double w = since(tw);
         if (tty)
           std::printf("\r\033[K");
-        std::printf("epoch %lld step %lld  loss %.4f  train acc %5.2f%%  %.0f ex/s  %.2f ms/batch\n",
+        std::printf("epoch %lld step %lld  loss %.4f%s  %.0f ex/s  %.2f ms/batch\n",
                     (long long)epoch, (long long)r.steps, winLoss / winSteps,
-                    100 * winCorrect / (winSteps * batch), winSteps * batch / w,
+                    accuracyText(p, "  train acc %5.2f%%", winCorrect / (winSteps * batch)).c_str(),
+                    winSteps * batch / w,
                     1e3 * w / winSteps);
         winLoss = winCorrect = 0;
         winSteps = 0;
@@ -330,9 +354,12 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
       warned = true;
     }
     r.testAccuracy = ev.accuracy;
-    std::printf("epoch %lld done: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | %.1f s, %.0f ex/s\n",
-                (long long)epoch, sumLoss / epochSteps, 100 * sumCorrect / (epochSteps * batch),
-                ev.loss, 100 * ev.accuracy, es, epochSteps * batch / es);
+    r.testLoss = ev.loss;
+    std::printf("epoch %lld done: train loss %.4f%s | test loss %.4f%s | %.1f s, %.0f ex/s\n",
+                (long long)epoch, sumLoss / epochSteps,
+                accuracyText(p, " acc %.2f%%", sumCorrect / (epochSteps * batch)).c_str(),
+                ev.loss, accuracyText(p, " acc %.2f%%", ev.accuracy).c_str(), es,
+                epochSteps * batch / es);
     std::fflush(stdout);
   }
   return true;
@@ -342,10 +369,15 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
 int finish(const RunOptions &opts, Session &s, const TrainResult &r) {
   const int64_t batch = s.p.train.batch * s.ranks;
   std::string error;
+  char result[64];
+  if (classifies(s.p))
+    std::snprintf(result, sizeof result, "test accuracy %.2f%%", 100 * r.testAccuracy);
+  else
+    std::snprintf(result, sizeof result, "test loss %.4f", r.testLoss);
   std::printf("summary: %lld steps in %.2f s: %.1f steps/s, %.0f examples/s, %.3f ms/batch; "
-              "test accuracy %.2f%%\n",
+              "%s\n",
               (long long)r.steps, r.seconds, r.steps / r.seconds, r.steps * batch / r.seconds,
-              1e3 * r.seconds / r.steps, 100 * r.testAccuracy);
+              1e3 * r.seconds / r.steps, result);
   if (opts.profile)
     printProfile(*s.p.program("train"), r.profile, s.device->describe() == "cpu");
   if (s.parallel && r.steps > 0)

@@ -294,3 +294,30 @@ func.func @concat_grad_split(%dy: tensor<?x5xf32>) {
   %0:2 = dl.concat_grad %dy {axis = 1 : i64, lhs_size = 5 : i64} : (tensor<?x5xf32>) -> (tensor<?x5xf32>, tensor<?x0xf32>)
   return
 }
+
+// -----
+
+func.func @mse_shapes(%x: tensor<?x16xf32>, %t: tensor<?x15xf32>) {
+  // expected-error @+2 {{mse: operands must have the same shape}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.mse %x, %t : (tensor<?x16xf32>, tensor<?x15xf32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @bce_result(%x: tensor<?x16xf32>) {
+  // expected-error @+2 {{'dl.bce_with_logits' op inferred type(s) 'tensor<f32>' are incompatible with return type(s) of operation 'tensor<?x16xf32>'}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.bce_with_logits %x, %x : (tensor<?x16xf32>, tensor<?x16xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @mse_grad_shapes(%x: tensor<?x16xf32>, %t: tensor<?x15xf32>) {
+  // expected-error @+2 {{mse_grad: operands must have the same shape}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.mse_grad %x, %t : (tensor<?x16xf32>, tensor<?x15xf32>) -> tensor<?x16xf32>
+  return
+}

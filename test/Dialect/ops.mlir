@@ -38,6 +38,14 @@ func.func @forward(%x: tensor<?x1x28x28xf32>, %y: tensor<?xi32>) -> (tensor<f32>
   %acc = dl.accuracy %l, %y : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<f32>
   // CHECK: dl.softmax_xent_grad
   %dl = dl.softmax_xent_grad %l, %y : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<?x10xf32>
+  // CHECK: dl.mse %{{.*}}, %{{.*}} : (tensor<?x10xf32>, tensor<?x10xf32>) -> tensor<f32>
+  %mse = dl.mse %l, %l : (tensor<?x10xf32>, tensor<?x10xf32>) -> tensor<f32>
+  // CHECK: dl.mse_grad %{{.*}}, %{{.*}} : (tensor<?x10xf32>, tensor<?x10xf32>) -> tensor<?x10xf32>
+  %dmse = dl.mse_grad %l, %l : (tensor<?x10xf32>, tensor<?x10xf32>) -> tensor<?x10xf32>
+  // CHECK: dl.bce_with_logits %{{.*}}, %{{.*}} : (tensor<?x10xf32>, tensor<?x10xf32>) -> tensor<f32>
+  %bce = dl.bce_with_logits %l, %l : (tensor<?x10xf32>, tensor<?x10xf32>) -> tensor<f32>
+  // CHECK: dl.bce_with_logits_grad %{{.*}}, %{{.*}} : (tensor<?x10xf32>, tensor<?x10xf32>) -> tensor<?x10xf32>
+  %dbce = dl.bce_with_logits_grad %l, %l : (tensor<?x10xf32>, tensor<?x10xf32>) -> tensor<?x10xf32>
   // CHECK: dl.matmul %{{.*}}, %{{.*}} {transpose_a}
   %dfw = dl.matmul %dl, %f {transpose_a} : (tensor<?x10xf32>, tensor<?x1176xf32>) -> tensor<10x1176xf32>
   // CHECK: dl.sgd_update @fw, %{{.*}}, @fw.m

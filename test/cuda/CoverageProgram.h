@@ -20,8 +20,9 @@ namespace dlc::cudatest {
 /// local response normalisation (two betas, forward and backward) and the recurrent kernels
 /// (zeros, time_step, LSTM cell forward and backward), sigmoid forward and backward, the
 /// scheduled optimizers (the four schedules with warm-up, a gradient's sum of squares, the
-/// clip factor, SGD with and without Nesterov, Adam and AdamW), and the issue-10 layer kinds
-/// (activations, mul, sub, neg, softmax, dropout, increment, concat). New buffers are
+/// clip factor, SGD with and without Nesterov, Adam and AdamW), the issue-10 layer kinds
+/// (activations, mul, sub, neg, softmax, dropout, increment, concat) and regression losses
+/// (mse, bce_with_logits, forward and backward, one and several blocks). New buffers are
 /// appended to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
@@ -139,6 +140,15 @@ inline void addCoverageProgram(plan::Plan &plan) {
   call(KernelKind::Sigmoid, "sigmoid", {37}, {buffer("x", 37), buffer("y", 37)});
   call(KernelKind::SigmoidBwd, "sigmoid_grad", {37},
        {buffer("dy", 37), buffer("y", 37), buffer("dx", 37)});
+  // Regression losses over 37 elements (one block) and 1000 (several): the loss and dx.
+  for (int64_t n : {37, 1000}) {
+    call(KernelKind::Mse, "mse", {n}, {buffer("x", n), buffer("t", n), buffer("loss", 1)});
+    call(KernelKind::MseBwd, "mse_grad", {n}, {buffer("x", n), buffer("t", n), buffer("dx", n)});
+    call(KernelKind::BceWithLogits, "bce_with_logits", {n},
+         {buffer("x", n), buffer("t", n), buffer("loss", 1)});
+    call(KernelKind::BceWithLogitsBwd, "bce_with_logits_grad", {n},
+         {buffer("x", n), buffer("t", n), buffer("dx", n)});
+  }
   // Scheduled optimizers on 4-float states "opt_state" (the emulation test fills them with a
   // step count, an lr, a sum of squares and a clip factor) and 37-element parameters.
   for (int64_t schedule = 0; schedule < 4; ++schedule)

@@ -195,7 +195,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 80u);
+  ASSERT_EQ(launches.size(), 88u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
@@ -209,6 +209,11 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
             std::string::npos);
   EXPECT_NE(src.find("acc += bias[oc];"), std::string::npos);
   EXPECT_NE(src.find("acc += bias[col];"), std::string::npos);
+  // The regression losses: one thread for the mean, the stable BCE form, the 1/n factor
+  // rounded once (37 elements: 2/37 and 1/37 as floats).
+  EXPECT_NE(src.find("log1p(exp(-fabs(v)))"), std::string::npos);
+  EXPECT_NE(src.find("const float scale = 0.0540540554f;"), std::string::npos);
+  EXPECT_NE(src.find("const float scale = 0.0270270277f;"), std::string::npos);
   // Pooling gradients with the fused relu mask on the pooled value.
   EXPECT_NE(src.find("// pool_grad_relu: "), std::string::npos);
   EXPECT_NE(src.find("] > 0.0f ? acc : 0.0f;"), std::string::npos);

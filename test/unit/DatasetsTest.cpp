@@ -2,6 +2,7 @@
 // and gzipped), every validation error, `limit`, synthetic determinism, normalisation, and, when it is
 // installed, the real Fashion-MNIST test set.
 #include "runtime/data/Datasets.h"
+#include "runtime/data/PlanData.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -666,4 +667,23 @@ TEST_F(DatasetsTest, LabelsCheckedAgainstTheModelsClasses) {
   EXPECT_EQ(error, batch + ": record 1 has label 3, but the model has 3 classes (expected 0..2)");
   ASSERT_TRUE(dlc::data::loadCifar10({batch}, 4, d, error)) << error;
   EXPECT_EQ(d.maxLabel, 3);
+}
+
+// A plan without labels (classes 0: an mse or bce_with_logits model) reads the files' labels
+// into a buffer no kernel reads: any byte label loads, and no class needs an example. A
+// classifier with as many classes is refused on the same files.
+TEST_F(DatasetsTest, PlanWithoutLabelsTakesAnyLabels) {
+  auto [images, labels] = writeStandardPair();
+  writePlain(labels, idxLabels({1, 200, 2}));
+  dlc::plan::Plan p;
+  p.inputShape = {1, 2, 3};
+  p.data.format = "mnist";
+  p.data.trainFiles = {images, labels};
+  Dataset d;
+  std::string error;
+  EXPECT_TRUE(dlc::data::loadPlanData(p, /*train=*/true, 0, d, error)) << error;
+  EXPECT_EQ(d.count, 3);
+  p.classes = 3;
+  EXPECT_FALSE(dlc::data::loadPlanData(p, true, 0, d, error));
+  EXPECT_EQ(error, labels + ": record 1 has label 200, but the model has 3 classes (expected 0..2)");
 }

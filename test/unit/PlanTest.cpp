@@ -882,3 +882,43 @@ TEST(KernelTable, ScheduledOptimizerChecks) {
   EXPECT_EQ(check(KernelKind::AdamStep, {5, 2}, {0.9f, 0.999f, 1e-8f, 0.0f}, 5),
             "decoupled (int attribute 1) is 2, outside [0, 1]");
 }
+
+TEST(KernelTable, RegressionLossChecks) {
+  // mse and bce_with_logits: x and t of n floats, a scalar loss; their backward dx of n.
+  auto check = [](KernelKind kind, std::vector<int64_t> ints) {
+    Kernel k;
+    k.kind = kind;
+    k.ints = std::move(ints);
+    k.args.assign(3, 0);
+    std::vector<uint64_t> bytes;
+    std::string error;
+    if (!kernelArgBytes(k, bytes, error))
+      return error;
+    std::string sizes;
+    for (uint64_t b : bytes)
+      sizes += std::to_string(b) + " ";
+    return sizes;
+  };
+  EXPECT_EQ(check(KernelKind::Mse, {5}), "20 20 4 ");
+  EXPECT_EQ(check(KernelKind::BceWithLogits, {5}), "20 20 4 ");
+  EXPECT_EQ(check(KernelKind::MseBwd, {5}), "20 20 20 ");
+  EXPECT_EQ(check(KernelKind::BceWithLogitsBwd, {5}), "20 20 20 ");
+  EXPECT_EQ(check(KernelKind::Mse, {0}), "int attribute 0 is 0, not a size in [1, 2147483647]");
+}
+
+TEST(PlanValidate, PlanWithoutLabels) {
+  // A regression model has no labels (classes 0) and no `correct` output; its loss kernels
+  // read no labels. A kernel that does read labels is refused in such a plan.
+  Plan plan = makeValidPlan();
+  plan.classes = 0;
+  EXPECT_EQ(validateError(plan),
+            "program 'train' kernel 1 (softmax_xent 'op@fc'): has 3 classes, the model 0");
+  plan = dlc::test::tinyRegressionPlan();
+  std::string error;
+  EXPECT_TRUE(validatePlan(plan, error)) << error;
+  Plan decoded;
+  EXPECT_TRUE(decodePlan(encodePlan(plan), decoded, error)) << error;
+  EXPECT_EQ(decoded.classes, 0);
+  plan.classes = -1;
+  EXPECT_EQ(validateError(plan), "malformed plan: class count -1 is negative or too large");
+}

@@ -85,4 +85,27 @@ inline plan::Plan tinyClassifierPlan() {
   return p;
 }
 
+/// tinyClassifierPlan as a regression model (an mse loss, classes 0, no `correct` output):
+/// the 6 outputs against the first 6 floats of the images. Its labels buffer is read by no
+/// kernel.
+inline plan::Plan tinyRegressionPlan() {
+  using namespace dlc::plan;
+  Plan p = tinyClassifierPlan();
+  p.classes = 0;
+  for (Program &prog : p.programs) {
+    for (Kernel &k : prog.kernels)
+      if (k.kind == KernelKind::SoftmaxXent || k.kind == KernelKind::Accuracy) {
+        k.kind = KernelKind::Mse;
+        k.ints = {6};
+        k.args = {k.args[0], prog.images, prog.loss};
+      } else if (k.kind == KernelKind::SoftmaxXentBwd) {
+        k.kind = KernelKind::MseBwd;
+        k.ints = {6};
+        k.args = {k.args[0], prog.images, k.args[2]};
+      }
+    prog.correct = -1;
+  }
+  return p;
+}
+
 } // namespace dlc::test

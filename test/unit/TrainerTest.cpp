@@ -54,3 +54,53 @@ TEST(Trainer, ArenaLargerThanTheMachineIsRefused) {
       << err;
   unlink(path.c_str());
 }
+
+namespace {
+/// runPlan's exit code and standard output (errors go to stderr, returned in `err`).
+int run(const plan::Plan &p, std::string &out, std::string &err) {
+  std::string path = writeTemp(p);
+  RunOptions opts;
+  opts.planPath = path;
+  opts.steps = 3;
+  ::testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStdout();
+  int rc = runPlan(opts);
+  out = ::testing::internal::GetCapturedStdout();
+  err = ::testing::internal::GetCapturedStderr();
+  unlink(path.c_str());
+  return rc;
+}
+} // namespace
+
+TEST(Trainer, RegressionPlanReportsTheLossAlone) {
+  std::string out, err;
+  ASSERT_EQ(run(dlc::test::tinyRegressionPlan(), out, err), 0) << err;
+  EXPECT_EQ(out.find("acc"), std::string::npos) << out;
+  EXPECT_NE(out.find("; test loss "), std::string::npos) << out;
+}
+
+TEST(Trainer, ProgramsWithoutLabelsBufferTrainAlike) {
+  // The plan format allows labels -1; a regression plan's kernels read no labels, so it
+  // trains exactly as with the buffer (once the batch's labels were written through
+  // buffers[-1], into memory outside the arena's bookkeeping).
+  plan::Plan with = dlc::test::tinyRegressionPlan(), without = with;
+  for (plan::Program &prog : without.programs)
+    prog.labels = -1;
+  std::string a, b, err;
+  ASSERT_EQ(run(with, a, err), 0) << err;
+  ASSERT_EQ(run(without, b, err), 0) << err;
+  auto losses = [](const std::string &s) { return s.substr(s.find("epoch 1 done")); };
+  EXPECT_EQ(losses(a).substr(0, 50), losses(b).substr(0, 50));
+}
+
+TEST(Trainer, ProgramWithoutImagesOrLossIsRefused) {
+  plan::Plan p = dlc::test::tinyRegressionPlan();
+  p.programs[0].images = -1;
+  std::string out, err;
+  EXPECT_EQ(run(p, out, err), 1);
+  EXPECT_NE(err.find(": program 'train' has no images buffer"), std::string::npos) << err;
+  p = dlc::test::tinyRegressionPlan();
+  p.programs[1].loss = -1;
+  EXPECT_EQ(run(p, out, err), 1);
+  EXPECT_NE(err.find(": program 'eval' has no loss buffer"), std::string::npos) << err;
+}

@@ -197,6 +197,8 @@ private:
   void softmaxBwd();
   void dropout(const char *in, const char *out);
   void concat(bool backward);
+  void regressionLoss(const char *term);
+  void regressionLossBwd(const char *statement, double scale);
   void convLibrary(CudaLibraryKind kind);
   void convFwdReference();
   void convBwdDataReference();
@@ -450,6 +452,31 @@ void KernelEmitter::clipScale() {
   os << "  const float c = " << floatLiteral(k.floats[0]) << " / (sqrtf(state[2]) + 1e-6f);\n"
      << "  state[3] = c < 1.0f ? c : 1.0f;\n"
      << "}\n";
+}
+
+/// mse, bce_with_logits: the mean of `term` (a statement adding element j's loss to the
+/// double `sum`) over n elements, on one thread in the CPU's order, so that the loss matches
+/// runtime/cpu/RegressionLossKernels.cpp to the last few ulps.
+void KernelEmitter::regressionLoss(const char *term) {
+  const int64_t n = i[0];
+  oneThread("count " + std::to_string(n) + ", one thread: the CPU's order", n);
+  os << "  double sum = 0.0;\n"
+     << "  for (" << t << " j = 0; j < " << n << "; ++j) {\n"
+     << "    " << term << "\n"
+     << "  }\n"
+     << "  *loss = (float)(sum / " << n << ".0);\n"
+     << "}\n";
+}
+
+/// mse_bwd, bce_with_logits_bwd: elementwise, `scale` = factor / n rounded to float once, as
+/// on the CPU.
+void KernelEmitter::regressionLossBwd(const char *statement, double factor) {
+  const int64_t n = i[0];
+  open("count " + std::to_string(n));
+  os << "  const float scale = " << floatLiteral(float(factor / double(n))) << ";\n";
+  loop(n);
+  os << "    " << statement << "\n";
+  close();
 }
 
 void KernelEmitter::sgdStep() {
@@ -1057,6 +1084,19 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::SoftmaxBwd:
     softmaxBwd();
+    break;
+  case KernelKind::Mse:
+    regressionLoss("const double d = (double)x[j] - t[j];\n    sum += d * d;");
+    break;
+  case KernelKind::MseBwd:
+    regressionLossBwd("dx[idx] = (x[idx] - t[idx]) * scale;", 2.0);
+    break;
+  case KernelKind::BceWithLogits:
+    regressionLoss("const double v = x[j];\n"
+                   "    sum += (v > 0.0 ? v : 0.0) - v * t[j] + log1p(exp(-fabs(v)));");
+    break;
+  case KernelKind::BceWithLogitsBwd:
+    regressionLossBwd("dx[idx] = (1.0f / (1.0f + expf(-x[idx])) - t[idx]) * scale;", 1.0);
     break;
   // Elementwise kinds: the table's statement, once per element.
 #define DLC_ELEMENTWISE_KIND(Enum, name, params, flopsPerElement, cpu, cuda)                       \
