@@ -268,6 +268,14 @@ std::string readFile(const std::string &path) {
 
 } // namespace
 
+/// libFuzzer calls this once before the first input (the bounded driver calls builtinSeeds
+/// itself): the structured mutations need the seed plans decoded.
+extern "C" int LLVMFuzzerInitialize(int *, char ***) {
+  if (seedPlans().empty())
+    dlc::fuzz::builtinSeeds();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0)
     return 0;
