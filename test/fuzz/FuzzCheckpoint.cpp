@@ -8,7 +8,7 @@
 // Properties: a refused file gives one line naming the file; the reader never writes outside
 // the parameters' bytes of the arena (guard bytes after them stay intact).
 //
-#include "test/fuzz/FuzzTarget.h"
+#include "test/fuzz/GuardedLoad.h"
 
 #include "runtime/train/Checkpoint.h"
 
@@ -24,8 +24,6 @@ const char *const dlc::fuzz::kTargetName = "checkpoint";
 
 namespace {
 
-constexpr uint8_t kGuard = 0xa5;
-constexpr size_t kGuardBytes = 64;
 
 /// A plan with `params` (name, float count) laid out one after another from offset 0.
 dlc::plan::Plan planWith(const std::vector<std::pair<std::string, uint64_t>> &params) {
@@ -115,26 +113,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint64_t sum = fnv1a(content.data(), content.size() - 8);
     std::memcpy(content.data() + content.size() - 8, &sum, 8);
   }
-  char tmpl[] = "/tmp/dlc-fuzz-ckpt-XXXXXX";
-  require(::mkdtemp(tmpl) != nullptr, "cannot make a temporary directory");
-  const std::string path = std::string(tmpl) + "/fuzzed.ckpt";
-  {
-    std::ofstream f(path, std::ios::binary);
-    f.write(reinterpret_cast<const char *>(content.data()), std::streamsize(content.size()));
-  }
   const dlc::plan::Plan &plan = thePlan();
-  std::vector<uint8_t> arena(plan.arenaBytes + kGuardBytes, kGuard);
+  std::vector<uint8_t> arena;
   std::string error;
-  bool ok = dlc::loadCheckpoint(plan, arena.data(), path, error);
-  ::unlink(path.c_str());
-  ::rmdir(tmpl);
-
-  for (size_t i = plan.arenaBytes; i < arena.size(); ++i)
-    require(arena[i] == kGuard, "the reader wrote past the parameters");
-  if (!ok) {
-    require(!error.empty() && error.find('\n') == std::string::npos,
-            "an empty or multi-line error: " + error);
-    require(error.find(path) != std::string::npos, "an error that does not name the file: " + error);
-  }
+  dlc::fuzz::guardedLoad(content, "fuzzed.ckpt", plan.arenaBytes,
+                         [&](const std::string &path, uint8_t *to, std::string &e) {
+                           return dlc::loadCheckpoint(plan, to, path, e);
+                         },
+                         arena, error);
   return 0;
 }
