@@ -41,6 +41,13 @@ if os.path.exists("/dev/nvidia0"):
 # compiles, later runs of unchanged kernels read the cache.
 config.environment["DLC_CACHE_DIR"] = os.path.join(config.dlc_obj_root, "nvrtc-cache")
 
+# Built with ASan+UBSan (scripts/test.sh --sanitize): a few tests cannot run that way, and say
+# so with `UNSUPPORTED: sanitized`: `ulimit -v` caps cannot hold ASan's shadow memory (it
+# reserves terabytes of address space), and LeakSanitizer reports Open MPI's own allocations
+# in mpirun's ranks as leaks.
+if getattr(config, "dlc_sanitize", "OFF").upper() in ("ON", "1", "TRUE", "YES"):
+    config.available_features.add("sanitized")
+
 # Multi-process training: mpirun (Debian: openmpi-bin) and dlrun's MPI module (built when
 # libopenmpi-dev was found). Open MPI refuses root without the two variables (CI and
 # containers run as root); "none" keeps its shared-memory transport off process_vm_readv,
