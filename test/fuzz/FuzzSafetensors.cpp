@@ -71,16 +71,9 @@ Bytes saved(const dlc::plan::Plan &plan, uint8_t mode) {
   std::vector<uint8_t> arena(plan.arenaBytes);
   for (size_t i = 0; i < arena.size(); ++i)
     arena[i] = uint8_t(i * 13);
-  char tmpl[] = "/tmp/dlc-fuzz-st-seed-XXXXXX";
-  require(::mkdtemp(tmpl) != nullptr, "cannot make a temporary directory");
-  std::string path = std::string(tmpl) + "/seed.safetensors", error;
-  require(dlc::saveSafetensors(plan, arena.data(), path, error), "saveSafetensors: " + error);
-  std::ifstream f(path, std::ios::binary);
-  Bytes b{mode};
-  b.insert(b.end(), std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  ::unlink(path.c_str());
-  ::rmdir(tmpl);
-  return b;
+  return dlc::fuzz::savedFile(mode, "seed.safetensors", [&](const std::string &path, std::string &error) {
+    return dlc::saveSafetensors(plan, arena.data(), path, error);
+  });
 }
 
 /// A hand-made file: header (its length in front), then `data` bytes.

@@ -45,4 +45,20 @@ inline bool guardedLoad(const Bytes &content, const char *name, size_t arenaByte
   return ok;
 }
 
+/// `mode` followed by the bytes of a file that `save(path, error)` writes (named `name`, in a
+/// fresh temporary directory removed after): seeds made by the writers themselves.
+inline Bytes savedFile(uint8_t mode, const char *name,
+                       const std::function<bool(const std::string &, std::string &)> &save) {
+  char tmpl[] = "/tmp/dlc-fuzz-seed-XXXXXX";
+  require(::mkdtemp(tmpl) != nullptr, "cannot make a temporary directory");
+  std::string path = std::string(tmpl) + "/" + name, error;
+  require(save(path, error), std::string("saving a seed: ") + error);
+  std::ifstream f(path, std::ios::binary);
+  Bytes b{mode};
+  b.insert(b.end(), std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  ::unlink(path.c_str());
+  ::rmdir(tmpl);
+  return b;
+}
+
 } // namespace dlc::fuzz

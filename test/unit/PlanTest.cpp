@@ -846,24 +846,29 @@ TEST(PlanValidate, BufferOffsetsAreAligned) {
   EXPECT_EQ(validateError(plan), "malformed plan: buffer 4 ('logits') starts at offset 579, not a multiple of 64");
 }
 
+/// kernelArgBytes of a kernel of `kind` as text: the bytes per argument ("20 20 4 "), or the
+/// error when the attributes are refused.
+std::string argBytesOrError(KernelKind kind, std::vector<int64_t> ints, std::vector<float> floats,
+                            size_t args) {
+  Kernel k;
+  k.kind = kind;
+  k.ints = std::move(ints);
+  k.floats = std::move(floats);
+  k.args.assign(args, 0);
+  std::vector<uint64_t> bytes;
+  std::string error;
+  if (!kernelArgBytes(k, bytes, error))
+    return error;
+  std::string sizes;
+  for (uint64_t b : bytes)
+    sizes += std::to_string(b) + " ";
+  return sizes;
+}
+
 TEST(KernelTable, ScheduledOptimizerChecks) {
   // The load-time checks of the scheduled optimizers' attributes and argument sizes.
   auto check = [](KernelKind kind, std::vector<int64_t> ints, std::vector<float> floats,
-                  size_t args) {
-    Kernel k;
-    k.kind = kind;
-    k.ints = std::move(ints);
-    k.floats = std::move(floats);
-    k.args.assign(args, 0);
-    std::vector<uint64_t> bytes;
-    std::string error;
-    if (!kernelArgBytes(k, bytes, error))
-      return error;
-    std::string sizes;
-    for (uint64_t b : bytes)
-      sizes += std::to_string(b) + " ";
-    return sizes;
-  };
+                  size_t args) { return argBytesOrError(kind, std::move(ints), std::move(floats), args); };
   EXPECT_EQ(check(KernelKind::LrSchedule, {2, 10, 1, 100}, {0.1f, 1.0f, 0.0f}, 1), "16 ");
   EXPECT_EQ(check(KernelKind::LrSchedule, {4, 10, 1, 100}, {0.1f, 1.0f, 0.0f}, 1),
             "schedule (int attribute 0) is 4, outside [0, 3]");
@@ -886,18 +891,7 @@ TEST(KernelTable, ScheduledOptimizerChecks) {
 TEST(KernelTable, RegressionLossChecks) {
   // mse and bce_with_logits: x and t of n floats, a scalar loss; their backward dx of n.
   auto check = [](KernelKind kind, std::vector<int64_t> ints) {
-    Kernel k;
-    k.kind = kind;
-    k.ints = std::move(ints);
-    k.args.assign(3, 0);
-    std::vector<uint64_t> bytes;
-    std::string error;
-    if (!kernelArgBytes(k, bytes, error))
-      return error;
-    std::string sizes;
-    for (uint64_t b : bytes)
-      sizes += std::to_string(b) + " ";
-    return sizes;
+    return argBytesOrError(kind, std::move(ints), {}, 3);
   };
   EXPECT_EQ(check(KernelKind::Mse, {5}), "20 20 4 ");
   EXPECT_EQ(check(KernelKind::BceWithLogits, {5}), "20 20 4 ");
