@@ -60,6 +60,9 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"global_avgpool", {}},
     {"lrn", {"depth_radius", "bias", "alpha", "beta"}},
     {"lstm", {"units", "return", "forget_bias", "init"}},
+    {"layer_norm", {"eps"}},
+    {"reshape", {"shape"}},
+    {"transpose", {"perm"}},
 };
 
 /// Names longer than this get no "did you mean" and are cut short in messages: a typo is
@@ -110,6 +113,14 @@ std::string number(double x) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", x);
   return buf;
+}
+
+/// A list of sizes as written in YAML: "[4, -1, 7]".
+std::string shapeText(ArrayRef<int64_t> v) {
+  std::string s = "[";
+  for (size_t j = 0; j < v.size(); ++j)
+    s += (j ? ", " : "") + std::to_string(v[j]);
+  return s + "]";
 }
 
 std::string joined(const std::vector<std::string> &v) {
@@ -251,6 +262,32 @@ private:
       return failure();
     }
     return x;
+  }
+  /// A required non-empty list of integers in [min, kMaxFieldValue]: reshape's shape,
+  /// transpose's perm.
+  FailureOr<SmallVector<int64_t>> getIntList(const YAML::Node &map, const char *key,
+                                             int64_t min) {
+    YAML::Node v = map[key];
+    if (!v) {
+      (void)error(map, Twine("missing required field '") + key + "'");
+      return failure();
+    }
+    if (!v.IsSequence() || v.size() == 0) {
+      (void)error(v, Twine("field '") + key + "' must be a non-empty list of integers");
+      return failure();
+    }
+    SmallVector<int64_t> out;
+    for (const YAML::Node &e : v) {
+      int64_t x;
+      if (!e.IsScalar() || !YAML::convert<int64_t>::decode(e, x) || x < min ||
+          x > dlc::kMaxFieldValue) {
+        (void)error(e, Twine("field '") + key + "' must hold integers from " + Twine(min) +
+                           " to " + Twine(dlc::kMaxFieldValue));
+        return failure();
+      }
+      out.push_back(x);
+    }
+    return out;
   }
   FailureOr<std::string> getString(const YAML::Node &map, const char *key,
                                    std::optional<std::string> dflt) {
@@ -1039,19 +1076,109 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
     Value bv = param(layer, layerName + ".bias", {*filters}, "zeros", c * area, *filters);
     return typed(b.create<dl::BiasAddOp>(l, unknown, *y, bv, 1));
   }
+  if (op == "layer_norm") {
+    // nn.LayerNorm(features, eps) over the last axis, with its weight (ones) and bias (zeros).
+    auto eps = getFloat(layer, "eps", 1e-5, 0, 1);
+    if (failed(eps))
+      return failure();
+    if (!(*eps > 0))
+      return (void)error(layer["eps"], "field 'eps' must be positive, got " + number(*eps)),
+             failure();
+    if (xt.getRank() < 2)
+      return (void)error(layer, "layer_norm expects an input with a batch dimension and "
+                                "features ([batch, ..., features]), got " +
+                                    Twine(xt.getRank()) + "-D from '" +
+                                    inputNodes[0].as<std::string>("") + "'"),
+             failure();
+    int64_t d = xt.getShape().back();
+    Value w = param(layer, layerName + ".weight", {d}, "ones", 0, 0);
+    Value bv = param(layer, layerName + ".bias", {d}, "zeros", 0, 0);
+    return typed(b.create<dl::LayerNormOp>(l, TypeRange{unknown, unknown, unknown}, x, w, bv,
+                                           b.getF32FloatAttr(*eps)));
+  }
+  if (op == "reshape") {
+    // x.reshape(batch, *shape): the per-example shape, one entry may be -1 (inferred).
+    auto shape = getIntList(layer, "shape", -1);
+    if (failed(shape))
+      return failure();
+    YAML::Node sn = layer["shape"];
+    int64_t in = 1, known = 1, wild = -1;
+    for (int64_t d : xt.getShape().drop_front())
+      in *= d; // bounded: the input passed checkTensor
+    for (size_t j = 0; j < shape->size(); ++j) {
+      int64_t d = (*shape)[j];
+      if (d == 0)
+        return (void)error(sn[j], "field 'shape' must hold positive sizes or one -1, got 0"),
+               failure();
+      if (d == -1) {
+        if (wild >= 0)
+          return (void)error(sn[j], "field 'shape' may hold only one -1"), failure();
+        wild = int64_t(j);
+        continue;
+      }
+      if (__builtin_mul_overflow(known, d, &known) || known > in)
+        return (void)error(sn, "reshape to " + shapeText(*shape) + " needs more than the " +
+                                   Twine(in) + " elements per example of the input"),
+               failure();
+    }
+    if (wild >= 0) {
+      if (in % known)
+        return (void)error(sn, "reshape to " + shapeText(*shape) + ": " + Twine(in) +
+                                   " elements per example are not a multiple of " +
+                                   Twine(known)),
+               failure();
+      (*shape)[wild] = in / known;
+    } else if (known != in) {
+      return (void)error(sn, "reshape to " + shapeText(*shape) + " gives " + Twine(known) +
+                                 " elements per example, the input has " + Twine(in)),
+             failure();
+    }
+    return typed(b.create<dl::ReshapeOp>(l, unknown, x, *shape));
+  }
+  if (op == "transpose") {
+    // x.permute(*perm): a permutation of every axis, the batch (0) staying first.
+    auto perm = getIntList(layer, "perm", 0);
+    if (failed(perm))
+      return failure();
+    YAML::Node pn = layer["perm"];
+    int64_t rank = xt.getRank();
+    if (int64_t(perm->size()) != rank)
+      return (void)error(pn, "field 'perm' must list all " + Twine(rank) + " axes of the " +
+                                 Twine(rank) + "-D input, got " + Twine(perm->size())),
+             failure();
+    if (rank > 6)
+      return (void)error(pn, "transpose permutes at most 6 axes, the input has " +
+                                 Twine(rank)),
+             failure();
+    SmallVector<bool> seen(rank, false);
+    for (size_t j = 0; j < perm->size(); ++j) {
+      int64_t p = (*perm)[j];
+      if (p >= rank || seen[p])
+        return (void)error(pn[j], "field 'perm' must be a permutation of 0 to " +
+                                      Twine(rank - 1) + ", got " + shapeText(*perm)),
+               failure();
+      seen[p] = true;
+    }
+    if ((*perm)[0] != 0)
+      return (void)error(pn[0], "field 'perm' must start with 0: the batch stays first, got " +
+                                    shapeText(*perm)),
+             failure();
+    return typed(b.create<dl::TransposeOp>(l, unknown, x, *perm));
+  }
   if (op == "linear") {
     auto units = getInt(layer, "units", std::nullopt, 1);
     auto bias = getBool(layer, "bias", true);
     auto init = initOf("he_normal");
     if (failed(units) || failed(bias) || failed(init))
       return failure();
-    if (xt.getRank() != 2)
-      return (void)error(layer, "linear expects a 2-D [batch, features] input, got " +
+    // nn.Linear: acts on the last axis, [B, ..., in] -> [B, ..., units].
+    if (xt.getRank() < 2)
+      return (void)error(layer, "linear expects an input with a batch dimension and features "
+                                "([batch, ..., features]), got " +
                                     Twine(xt.getRank()) + "-D from '" +
-                                    inputNodes[0].as<std::string>("") +
-                                    "'; add a flatten layer before it"),
+                                    inputNodes[0].as<std::string>("") + "'"),
              failure();
-    int64_t in = xt.getDimSize(1);
+    int64_t in = xt.getShape().back();
     if (failed(checkTensor(l, {*units, in}, "linear weight")))
       return failure();
     Value w = param(layer, layerName + ".weight", {*units, in}, *init, in, *units);
@@ -1059,7 +1186,7 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
     if (failed(y) || !*bias)
       return y;
     Value bv = param(layer, layerName + ".bias", {*units}, "zeros", in, *units);
-    return typed(b.create<dl::BiasAddOp>(l, unknown, *y, bv, 1));
+    return typed(b.create<dl::BiasAddOp>(l, unknown, *y, bv, xt.getRank() - 1));
   }
   llvm_unreachable("op names are checked before building");
 }
@@ -1252,7 +1379,11 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
     return error(loss, "loss: logits layer '" + *logitsName + "' gives " +
                            llvm::formatv("{0}", lt).str() + " but input '" + labelName +
                            "' has " + Twine(classes) + " classes (expected [batch, " +
-                           Twine(classes) + "])");
+                           Twine(classes) + "]" +
+                           (lt.getRank() > 2 ? "; linear acts on the last axis: add a flatten "
+                                               "layer before the classifier"
+                                             : "") +
+                           ")");
   auto xent = typed(b.create<dl::SoftmaxXentOp>(l, unknown, logits, labels));
   auto acc = typed(b.create<dl::AccuracyOp>(l, unknown, logits, labels));
   if (failed(xent) || failed(acc))

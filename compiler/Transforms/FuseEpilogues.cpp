@@ -59,8 +59,12 @@ struct FuseEpiloguesPass : public dl::impl::FuseEpiloguesBase<FuseEpiloguesPass>
     getOperation().walk([&](Operation *op) {
       if (auto add = dyn_cast<BiasAddOp>(op)) {
         Operation *producer = add.getInput().getDefiningOp();
-        // Channels are axis 1 for NCHW conv outputs and the columns of a matmul result.
-        if (add.getAxis() != 1 || !canTake(producer, /*bias=*/true) ||
+        // Channels are axis 1 for NCHW conv outputs; the columns of a matmul result are its
+        // last axis (1 when 2-D).
+        int64_t columns = isa_and_nonnull<MatmulOp>(producer)
+                              ? int64_t(shapeOf(add.getInput()).size()) - 1
+                              : 1;
+        if (int64_t(add.getAxis()) != columns || !canTake(producer, /*bias=*/true) ||
             !dominateProducer(add.getBias(), producer))
           return;
         setBias(producer, add.getBias());

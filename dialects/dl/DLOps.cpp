@@ -294,22 +294,44 @@ LogicalResult AddOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> 
   return success();
 }
 
+/// The rows of `s` viewed as a matrix [rows, last] (the product of every dimension but the
+/// last; dynamic if any of them is).
+static int64_t leadingProduct(ArrayRef<int64_t> s) {
+  int64_t n = 1;
+  for (int64_t d : s.drop_back())
+    n = (d == kDyn || n == kDyn) ? kDyn : n * d;
+  return n;
+}
+
 LogicalResult MatmulOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
                                          Adaptor a, SmallVectorImpl<Type> &out) {
   ShapeCtx c{ctx, loc, "matmul"};
-  auto l = c.shape(a.getLhs(), 2, "lhs");
-  auto r = c.shape(a.getRhs(), 2, "rhs");
+  auto l = c.shape(a.getLhs(), -1, "lhs");
+  auto r = c.shape(a.getRhs(), -1, "rhs");
   if (failed(l) || failed(r))
     return failure();
-  int64_t m = a.getTransposeA() ? (*l)[1] : (*l)[0];
-  int64_t k1 = a.getTransposeA() ? (*l)[0] : (*l)[1];
-  int64_t k2 = a.getTransposeB() ? (*r)[1] : (*r)[0];
-  int64_t n = a.getTransposeB() ? (*r)[0] : (*r)[1];
+  if (l->size() < 2 || r->size() < 2)
+    return c.fail("operands must have rank 2 or more, got " + Twine(l->size()) + " and " +
+                  Twine(r->size()));
+  // An operand of rank > 2 is the matrix [product of its leading dims, last dim]: a linear
+  // layer on [B, T, K] multiplies B*T rows. Untransposed, lhs keeps its leading dims in the
+  // result ([B, T, K] x [K, N] -> [B, T, N]); transposed it contracts over them (the weight
+  // gradient [N, B*T] x [B*T, K] -> [N, K]).
+  bool ta = a.getTransposeA(), tb = a.getTransposeB();
+  int64_t k1 = ta ? leadingProduct(*l) : l->back();
+  int64_t k2 = tb ? r->back() : leadingProduct(*r);
+  int64_t n = tb ? leadingProduct(*r) : r->back();
   if (!dimsAgree(k1, k2))
     return c.fail("inner dimensions differ: " + dimStr(k1) + " vs " + dimStr(k2));
   if (failed(checkEpilogueBias(c, a.getBias(), n, "columns")))
     return failure();
-  out.push_back(c.f32({m, n}));
+  SmallVector<int64_t> shape;
+  if (ta)
+    shape.push_back(l->back());
+  else
+    shape.append(l->begin(), l->end() - 1);
+  shape.push_back(n);
+  out.push_back(c.f32(shape));
   return success();
 }
 
@@ -794,6 +816,108 @@ LogicalResult ConcatGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Loc
   second[axis] = total == kDyn ? kDyn : total - lhs;
   out.push_back(c.f32(first));
   out.push_back(c.f32(second));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Transformer shapes (issue 10): layer_norm, transpose
+//===----------------------------------------------------------------------===//
+
+/// x is [N, ..., D] and weight (and bias, when given) [D]; returns x's shape.
+static FailureOr<ArrayRef<int64_t>> inferLayerNorm(const ShapeCtx &c, Value x, Value weight,
+                                                   Value bias, float eps) {
+  auto xs = c.shape(x, -1, "input");
+  auto w = c.shape(weight, 1, "weight");
+  if (failed(xs) || failed(w))
+    return failure();
+  if (xs->size() < 2) {
+    (void)c.fail("input must have a batch dimension and features");
+    return failure();
+  }
+  if (!(eps > 0)) {
+    (void)c.fail("eps must be positive");
+    return failure();
+  }
+  int64_t d = xs->back();
+  if (!dimsAgree(d, (*w)[0])) {
+    (void)c.fail("weight has " + dimStr((*w)[0]) + " elements but the last axis has " +
+                 dimStr(d));
+    return failure();
+  }
+  if (bias) {
+    auto b = c.shape(bias, 1, "bias");
+    if (failed(b))
+      return failure();
+    if (!dimsAgree(d, (*b)[0])) {
+      (void)c.fail("bias has " + dimStr((*b)[0]) + " elements but the last axis has " +
+                   dimStr(d));
+      return failure();
+    }
+  }
+  return *xs;
+}
+
+LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                            Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "layer_norm"};
+  auto x = inferLayerNorm(c, a.getInput(), a.getWeight(), a.getBias(),
+                          a.getEps().convertToFloat());
+  if (failed(x))
+    return failure();
+  out.push_back(c.f32(*x));
+  out.push_back(c.f32(x->drop_back()));
+  out.push_back(c.f32(x->drop_back()));
+  return success();
+}
+
+LogicalResult LayerNormGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "layer_norm_grad"};
+  auto x = inferLayerNorm(c, a.getInput(), a.getWeight(), Value(), 1.0f);
+  auto dy = c.shape(a.getGrad(), -1, "grad");
+  auto mean = c.shape(a.getMean(), -1, "mean");
+  auto rstd = c.shape(a.getRstd(), -1, "rstd");
+  if (failed(x) || failed(dy) || failed(mean) || failed(rstd))
+    return failure();
+  auto same = [](ArrayRef<int64_t> p, ArrayRef<int64_t> q) {
+    return p.size() == q.size() && llvm::all_of(llvm::zip(p, q), [](auto d) {
+             return dimsAgree(std::get<0>(d), std::get<1>(d));
+           });
+  };
+  if (!same(*x, *dy))
+    return c.fail("grad and input shapes differ");
+  if (!same(x->drop_back(), *mean) || !same(x->drop_back(), *rstd))
+    return c.fail("mean and rstd must have the input's shape without its last axis");
+  out.push_back(c.f32(*x));
+  out.push_back(c.f32({x->back()}));
+  out.push_back(c.f32({x->back()}));
+  return success();
+}
+
+LogicalResult TransposeOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                            Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "transpose"};
+  auto x = c.shape(a.getInput(), -1, "input");
+  if (failed(x))
+    return failure();
+  ArrayRef<int64_t> perm = a.getPerm();
+  if (perm.size() != x->size())
+    return c.fail("perm has " + Twine(perm.size()) + " entries but the input has " +
+                  Twine(x->size()) + " axes");
+  if (x->size() > 6)
+    return c.fail("at most 6 axes can be permuted, got " + Twine(x->size()));
+  SmallVector<bool> seen(perm.size(), false);
+  for (int64_t p : perm) {
+    if (p < 0 || p >= int64_t(perm.size()) || seen[p])
+      return c.fail("perm must be a permutation of 0 to " + Twine(perm.size() - 1));
+    seen[p] = true;
+  }
+  if (perm[0] != 0)
+    return c.fail("perm[0] must be 0: the batch stays first");
+  SmallVector<int64_t> shape;
+  for (int64_t p : perm)
+    shape.push_back((*x)[p]);
+  out.push_back(c.f32(shape));
   return success();
 }
 

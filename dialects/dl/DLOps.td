@@ -192,16 +192,23 @@ def DL_AddOp : DL_InferOp<"add", [Commutative, DL_Differentiable]> {
 }
 
 def DL_MatmulOp : DL_InferOp<"matmul", [DL_Differentiable]> {
-  let summary = "2-D matrix product with optional transposes";
+  let summary = "matrix product with optional transposes";
   let description = [{
     `C = op(A) * op(B)` where `op` transposes when `transpose_a` / `transpose_b` is set. A
     linear layer is `matmul(x, W, transpose_b)` followed by `bias_add`, with W stored
     `[out_features, in_features]` as in PyTorch. `--dl-fuse-epilogues` folds that bias (one
     value per column) and a following relu into the matmul, as for `dl.conv2d`.
 
+    An operand of rank above 2 is the matrix of its leading dimensions' product as rows and
+    its last dimension as columns, so a linear layer acts on the last axis as `nn.Linear`
+    does: untransposed, `A` keeps its leading dimensions in the result
+    (`[B, T, K] x [K, N] -> [B, T, N]`); transposed, the product contracts over them (the
+    weight gradient `[B, T, N]^T x [B, T, K] -> [N, K]`).
+
     ```mlir
     %y = dl.matmul %x, %w {transpose_b} : (tensor<?x400xf32>, tensor<120x400xf32>) -> tensor<?x120xf32>
     %z = dl.matmul %x, %w, %b {relu, transpose_b} : (tensor<?x400xf32>, tensor<120x400xf32>, tensor<120xf32>) -> tensor<?x120xf32>
+    %t = dl.matmul %s, %w {transpose_b} : (tensor<?x28x28xf32>, tensor<64x28xf32>) -> tensor<?x28x64xf32>
     ```
   }];
   let arguments = (ins DL_FloatTensor:$lhs, DL_FloatTensor:$rhs,
@@ -1106,6 +1113,64 @@ def DL_BceWithLogitsGradOp : DL_ElementwiseOp<"bce_with_logits_grad", [DL_Gradie
   let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$target);
   let results = (outs DL_FloatTensor:$result);
   let assemblyFormat = "$input `,` $target attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Transformer shapes (issue 10): layer_norm, transpose; rules in ShapeRules.cpp
+//===----------------------------------------------------------------------===//
+
+def DL_LayerNormOp : DL_InferOp<"layer_norm", [DL_Differentiable]> {
+  let summary = "layer normalisation over the last axis (PyTorch's nn.LayerNorm)";
+  let description = [{
+    Per row of the last axis (D features):
+    `y = (x - mean) * rstd * weight + bias` with `rstd = 1 / sqrt(var + eps)`, the row's
+    mean and biased variance; `weight` and `bias` are `[D]`. The same in training and
+    evaluation. The row statistics `mean` and `rstd` (the input's shape without its last
+    axis) are results too, for the backward pass, which thus needs no reduction over a
+    row before its sums over rows.
+
+    ```mlir
+    %y, %mean, %rstd = dl.layer_norm %x, %w, %b {eps = 9.99999974E-6 : f32} : (tensor<?x28x64xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<?x28x64xf32>, tensor<?x28xf32>, tensor<?x28xf32>)
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$weight, DL_FloatTensor:$bias,
+                       F32Attr:$eps);
+  let results = (outs DL_FloatTensor:$result, DL_FloatTensor:$mean, DL_FloatTensor:$rstd);
+  let assemblyFormat = "$input `,` $weight `,` $bias attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_LayerNormGradOp : DL_GradOp<"layer_norm_grad"> {
+  let summary = "gradients of layer_norm with respect to input, weight and bias";
+  let description = [{
+    From the row statistics saved by `dl.layer_norm`, with `xhat = (x - mean) * rstd` and
+    `g = dy * weight`: `dx = rstd * (g - mean(g) - xhat * mean(g * xhat))` per row,
+    `dweight = sum over rows of dy * xhat`, `dbias = sum over rows of dy`.
+
+    ```mlir
+    %dx, %dw, %db = dl.layer_norm_grad %x, %dy, %w, %mean, %rstd : (tensor<8x28x64xf32>, tensor<8x28x64xf32>, tensor<64xf32>, tensor<8x28xf32>, tensor<8x28xf32>) -> (tensor<8x28x64xf32>, tensor<64xf32>, tensor<64xf32>)
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$grad, DL_FloatTensor:$weight,
+                       DL_FloatTensor:$mean, DL_FloatTensor:$rstd);
+  let results = (outs DL_FloatTensor:$grad_input, DL_FloatTensor:$grad_weight,
+                      DL_FloatTensor:$grad_bias);
+  let assemblyFormat = "$input `,` $grad `,` $weight `,` $mean `,` $rstd attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_TransposeOp : DL_InferOp<"transpose", [DL_Differentiable]> {
+  let summary = "permutes the axes of a tensor, the batch staying first";
+  let description = [{
+    `result.shape[i] = input.shape[perm[i]]` (PyTorch's `x.permute(*perm)`, made contiguous).
+    `perm` is a permutation of all the axes with `perm[0] = 0`, at most 6 of them. Its
+    gradient is the transpose by the inverse permutation.
+
+    ```mlir
+    %y = dl.transpose %x {perm = array<i64: 0, 2, 1, 3>} : (tensor<?x16x12x64xf32>) -> tensor<?x12x16x64xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DenseI64ArrayAttr:$perm);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
 #endif // DL_OPS

@@ -98,10 +98,17 @@ LogicalResult MatmulOp::buildGradient(GradientBuilder &g) {
   return success();
 }
 LogicalResult MatmulOp::lowerToKernels(KernelBuilder &k) {
+  // Operands and result of rank > 2 are matrices of their leading dims' product as rows.
   auto a = shapeOf(getLhs()), c = shapeOf(getResult());
-  int64_t inner = getTransposeA() ? a[0] : a[1];
+  int64_t rows = 1, inner = getTransposeA() ? 1 : a.back();
+  for (int64_t d : ArrayRef<int64_t>(c).drop_back())
+    rows *= d;
+  if (getTransposeA())
+    for (int64_t d : ArrayRef<int64_t>(a).drop_back())
+      inner *= d;
   KernelBuilder::Call call{KernelKind::Matmul, {getLhs(), getRhs()},
-                           {c[0], c[1], inner, getTransposeA() ? 1 : 0, getTransposeB() ? 1 : 0}};
+                           {rows, c.back(), inner, getTransposeA() ? 1 : 0,
+                            getTransposeB() ? 1 : 0}};
   epilogue(getBias(), getRelu(), call.ints, call.trailing);
   k.call(*this, call);
   return success();

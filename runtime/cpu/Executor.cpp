@@ -10,11 +10,13 @@
 #include "runtime/cpu/ConcatKernels.h"
 #include "runtime/cpu/DropoutKernels.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/LayerNormKernels.h"
 #include "runtime/cpu/LrnKernels.h"
 #include "runtime/cpu/NormPoolKernels.h"
 #include "runtime/cpu/OptimizerKernels.h"
 #include "runtime/cpu/RecurrentKernels.h"
 #include "runtime/cpu/RegressionLossKernels.h"
+#include "runtime/cpu/TransposeKernels.h"
 #include "runtime/plan/KernelCheck.h"
 
 #include <cerrno>

@@ -299,6 +299,35 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
                                      : std::vector<uint64_t>{xy, x, y};
     break;
   }
+  case KernelKind::LayerNormFwd:
+  case KernelKind::LayerNormBwd: {
+    // rows d; the forward's eps
+    if (!a.sizes({0, 1}))
+      return false;
+    if (k.kind == KernelKind::LayerNormFwd && !(f[0] > 0))
+      return a.fail("eps must be positive");
+    uint64_t x = mul({uint64_t(a[0]), uint64_t(a[1])}), d = uint64_t(a[1]), r = uint64_t(a[0]);
+    n = k.kind == KernelKind::LayerNormFwd ? std::vector<uint64_t>{x, d, d, x, r, r}
+                                           : std::vector<uint64_t>{x, x, d, r, r, x, d, d};
+    break;
+  }
+  case KernelKind::Transpose: {
+    // d0..d5 p0..p5: sizes, and a permutation of 0..5
+    if (!a.sizes({0, 1, 2, 3, 4, 5}))
+      return false;
+    unsigned seen = 0;
+    for (size_t j = 6; j < 12; ++j) {
+      if (!a.range(j, 0, 5, "permuted axis"))
+        return false;
+      seen |= 1u << a[j];
+    }
+    if (seen != 0x3f)
+      return a.fail("int attributes 6 to 11 are not a permutation of 0 to 5");
+    uint64_t x = mul({uint64_t(a[0]), uint64_t(a[1]), uint64_t(a[2]), uint64_t(a[3]),
+                      uint64_t(a[4]), uint64_t(a[5])});
+    n = {x, x};
+    break;
+  }
   case KernelKind::DropoutFwd:
   case KernelKind::DropoutBwd:
     // n seed threshold; the counter is one float

@@ -321,3 +321,84 @@ func.func @mse_grad_shapes(%x: tensor<?x16xf32>, %t: tensor<?x15xf32>) {
   %0 = dl.mse_grad %x, %t : (tensor<?x16xf32>, tensor<?x15xf32>) -> tensor<?x16xf32>
   return
 }
+
+// -----
+
+func.func @matmul_rank1(%a: tensor<16xf32>, %b: tensor<8x16xf32>) {
+  // expected-error @+2 {{matmul: operands must have rank 2 or more, got 1 and 2}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.matmul %a, %b {transpose_b} : (tensor<16xf32>, tensor<8x16xf32>) -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_nd_inner(%a: tensor<?x28x16xf32>, %b: tensor<8x15xf32>) {
+  // expected-error @+2 {{matmul: inner dimensions differ: 16 vs 15}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.matmul %a, %b {transpose_b} : (tensor<?x28x16xf32>, tensor<8x15xf32>) -> tensor<?x28x8xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_rank1(%x: tensor<8xf32>, %g: tensor<8xf32>) {
+  // expected-error @+2 {{layer_norm: input must have a batch dimension and features}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0:3 = dl.layer_norm %x, %g, %g {eps = 1.0e-5 : f32} : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<8xf32>, tensor<f32>, tensor<f32>)
+  return
+}
+
+// -----
+
+func.func @layer_norm_eps(%x: tensor<?x8xf32>, %g: tensor<8xf32>) {
+  // expected-error @+2 {{layer_norm: eps must be positive}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0:3 = dl.layer_norm %x, %g, %g {eps = 0.0 : f32} : (tensor<?x8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<?x8xf32>, tensor<?xf32>, tensor<?xf32>)
+  return
+}
+
+// -----
+
+func.func @layer_norm_weight(%x: tensor<?x8xf32>, %g: tensor<7xf32>, %b: tensor<8xf32>) {
+  // expected-error @+2 {{layer_norm: weight has 7 elements but the last axis has 8}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0:3 = dl.layer_norm %x, %g, %b {eps = 1.0e-5 : f32} : (tensor<?x8xf32>, tensor<7xf32>, tensor<8xf32>) -> (tensor<?x8xf32>, tensor<?xf32>, tensor<?xf32>)
+  return
+}
+
+// -----
+
+func.func @layer_norm_grad_stats(%x: tensor<4x8xf32>, %g: tensor<8xf32>, %m: tensor<3xf32>) {
+  // expected-error @+2 {{layer_norm_grad: mean and rstd must have the input's shape without its last axis}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0:3 = dl.layer_norm_grad %x, %x, %g, %m, %m : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<8xf32>, tensor<3xf32>, tensor<3xf32>) -> (tensor<4x8xf32>, tensor<8xf32>, tensor<8xf32>)
+  return
+}
+
+// -----
+
+func.func @transpose_batch(%x: tensor<?x4x5xf32>) {
+  // expected-error @+2 {{transpose: perm[0] must be 0: the batch stays first}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.transpose %x {perm = array<i64: 1, 0, 2>} : (tensor<?x4x5xf32>) -> tensor<4x?x5xf32>
+  return
+}
+
+// -----
+
+func.func @transpose_not_permutation(%x: tensor<?x4x5xf32>) {
+  // expected-error @+2 {{transpose: perm must be a permutation of 0 to 2}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.transpose %x {perm = array<i64: 0, 1, 1>} : (tensor<?x4x5xf32>) -> tensor<?x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @transpose_rank(%x: tensor<?x4x5xf32>) {
+  // expected-error @+2 {{transpose: perm has 2 entries but the input has 3 axes}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.transpose %x {perm = array<i64: 0, 1>} : (tensor<?x4x5xf32>) -> tensor<?x4xf32>
+  return
+}

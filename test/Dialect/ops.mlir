@@ -149,3 +149,19 @@ func.func @concat(%a: tensor<?x6x4x4xf32>, %b: tensor<?x2x4x4xf32>) {
   %da, %db = dl.concat_grad %y {axis = 1 : i64, lhs_size = 6 : i64} : (tensor<?x8x4x4xf32>) -> (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>)
   return
 }
+
+// The transformer shapes: matmul on [B, T, K], layer norm and its gradient, transpose.
+// CHECK-LABEL: func.func @shapes
+func.func @shapes(%x: tensor<?x28x16xf32>, %w: tensor<8x16xf32>, %g: tensor<8xf32>, %dy: tensor<4x28x8xf32>, %x4: tensor<4x28x8xf32>) {
+  // CHECK: dl.matmul %{{.*}}, %{{.*}} {transpose_b} : (tensor<?x28x16xf32>, tensor<8x16xf32>) -> tensor<?x28x8xf32>
+  %y = dl.matmul %x, %w {transpose_b} : (tensor<?x28x16xf32>, tensor<8x16xf32>) -> tensor<?x28x8xf32>
+  // CHECK: dl.matmul %{{.*}}, %{{.*}} {transpose_a} : (tensor<4x28x8xf32>, tensor<4x28x8xf32>) -> tensor<8x8xf32>
+  %dw = dl.matmul %dy, %x4 {transpose_a} : (tensor<4x28x8xf32>, tensor<4x28x8xf32>) -> tensor<8x8xf32>
+  // CHECK: dl.layer_norm %{{.*}}, %{{.*}}, %{{.*}} {eps = 9.99999974E-6 : f32} : (tensor<?x28x8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<?x28x8xf32>, tensor<?x28xf32>, tensor<?x28xf32>)
+  %n, %m, %r = dl.layer_norm %y, %g, %g {eps = 1.0e-5 : f32} : (tensor<?x28x8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<?x28x8xf32>, tensor<?x28xf32>, tensor<?x28xf32>)
+  // CHECK: dl.layer_norm_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : (tensor<?x28x8xf32>, tensor<?x28x8xf32>, tensor<8xf32>, tensor<?x28xf32>, tensor<?x28xf32>) -> (tensor<?x28x8xf32>, tensor<8xf32>, tensor<8xf32>)
+  %dx:3 = dl.layer_norm_grad %y, %n, %g, %m, %r : (tensor<?x28x8xf32>, tensor<?x28x8xf32>, tensor<8xf32>, tensor<?x28xf32>, tensor<?x28xf32>) -> (tensor<?x28x8xf32>, tensor<8xf32>, tensor<8xf32>)
+  // CHECK: dl.transpose %{{.*}} {perm = array<i64: 0, 2, 1>} : (tensor<?x28x8xf32>) -> tensor<?x8x28xf32>
+  %t = dl.transpose %n {perm = array<i64: 0, 2, 1>} : (tensor<?x28x8xf32>) -> tensor<?x8x28xf32>
+  return
+}

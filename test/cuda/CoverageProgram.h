@@ -22,8 +22,8 @@ namespace dlc::cudatest {
 /// scheduled optimizers (the four schedules with warm-up, a gradient's sum of squares, the
 /// clip factor, SGD with and without Nesterov, Adam and AdamW), the issue-10 layer kinds
 /// (activations, mul, sub, neg, softmax, dropout, increment, concat) and regression losses
-/// (mse, bce_with_logits, forward and backward, one and several blocks). New buffers are
-/// appended to the arena.
+/// (mse, bce_with_logits, forward and backward, one and several blocks), layer norm
+/// (forward, backward) and transposes (two). New buffers are appended to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
   plan::Program prog;
@@ -198,6 +198,20 @@ inline void addCoverageProgram(plan::Plan &plan) {
        {buffer("a", 24), buffer("b", 8), buffer("y", 32)});
   call(KernelKind::ConcatBwd, "concat_grad", {2, 12, 4},
        {buffer("dy", 32), buffer("da", 24), buffer("db", 8)});
+  // Layer norm of 6 rows of 13 (a vector tail on the CPU), and its gradient.
+  call(KernelKind::LayerNormFwd, "layer_norm", {6, 13},
+       {buffer("x", 78), buffer("w", 13), buffer("b", 13), buffer("y", 78), buffer("mean", 6),
+        buffer("rstd", 6)},
+       {1e-5f});
+  call(KernelKind::LayerNormBwd, "layer_norm_grad", {6, 13},
+       {buffer("x", 78), buffer("dy", 78), buffer("w", 13), buffer("mean", 6),
+        buffer("rstd", 6), buffer("dx", 78), buffer("dw", 13), buffer("db", 13)});
+  // Transposes: attention heads [2, 5, 3, 4] -> [2, 3, 5, 4] (whole rows on the CPU) and
+  // [2, 5, 7] -> [2, 7, 5] (tiles).
+  call(KernelKind::Transpose, "transpose_heads", {1, 1, 2, 5, 3, 4, 0, 1, 2, 4, 3, 5},
+       {buffer("x", 120), buffer("y", 120)});
+  call(KernelKind::Transpose, "transpose_last", {1, 1, 1, 2, 5, 7, 0, 1, 2, 3, 5, 4},
+       {buffer("x", 70), buffer("y", 70)});
   // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].
   call(KernelKind::Matmul, "matmul_tt", {5, 7, 3, 1, 1},
        {buffer("a", 15), buffer("b", 21), buffer("c", 35)});

@@ -195,7 +195,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 88u);
+  ASSERT_EQ(launches.size(), 92u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
@@ -229,6 +229,13 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   // Concat: rows of 12 + 4.
   EXPECT_NE(src.find("    y[idx] = j < 12 ? a[o * 12 + j] : b[o * 4 + (j - 12)];\n"),
             std::string::npos);
+  // Layer norm: a thread per row, and the gradient's column threads after the rows'.
+  EXPECT_NE(src.find("// layer_norm: rows 6, d 13: one thread per row"), std::string::npos);
+  EXPECT_NE(src.find("      const int col = idx - 6;\n"), std::string::npos);
+  // Transpose [2, 5, 3, 4] -> [2, 3, 5, 4]: the output's axis of 5 steps over x's rows of 12.
+  EXPECT_NE(src.find("// transpose_heads: shape 1x1x2x5x3x4, perm 0 1 2 4 3 5"),
+            std::string::npos);
+  EXPECT_NE(src.find("    src += (rest % 5) * 12;\n"), std::string::npos);
   // Dropout: the mask's constants (seed 12345 times the golden ratio, mod 2^64).
   EXPECT_NE(src.find("// dropout_grad: count 37, seed 12345, threshold 5033165, scale 1.42857146f"),
             std::string::npos);

@@ -900,6 +900,27 @@ TEST(KernelTable, RegressionLossChecks) {
   EXPECT_EQ(check(KernelKind::Mse, {0}), "int attribute 0 is 0, not a size in [1, 2147483647]");
 }
 
+TEST(KernelTable, TransformerShapeChecks) {
+  // layer_norm: x [rows][d], w and b [d], per-row mean and rstd; transpose: 6 sizes and a
+  // permutation of 0..5.
+  EXPECT_EQ(argBytesOrError(KernelKind::LayerNormFwd, {3, 5}, {1e-5f}, 6),
+            "60 20 20 60 12 12 ");
+  EXPECT_EQ(argBytesOrError(KernelKind::LayerNormFwd, {3, 5}, {0.0f}, 6),
+            "eps must be positive");
+  EXPECT_EQ(argBytesOrError(KernelKind::LayerNormBwd, {3, 5}, {}, 8),
+            "60 60 20 12 12 60 20 20 ");
+  EXPECT_EQ(argBytesOrError(KernelKind::LayerNormBwd, {3, 0}, {}, 8),
+            "int attribute 1 is 0, not a size in [1, 2147483647]");
+  EXPECT_EQ(argBytesOrError(KernelKind::Transpose, {1, 1, 2, 5, 3, 4, 0, 1, 2, 4, 3, 5}, {}, 2),
+            "480 480 ");
+  EXPECT_EQ(argBytesOrError(KernelKind::Transpose, {1, 1, 2, 5, 3, 4, 0, 1, 2, 4, 4, 5}, {}, 2),
+            "int attributes 6 to 11 are not a permutation of 0 to 5");
+  EXPECT_EQ(argBytesOrError(KernelKind::Transpose, {1, 1, 2, 5, 3, 4, 0, 1, 2, 4, 6, 5}, {}, 2),
+            "permuted axis (int attribute 10) is 6, outside [0, 5]");
+  EXPECT_EQ(argBytesOrError(KernelKind::Transpose, {1, 0, 2, 5, 3, 4, 0, 1, 2, 3, 4, 5}, {}, 2),
+            "int attribute 1 is 0, not a size in [1, 2147483647]");
+}
+
 TEST(PlanValidate, PlanWithoutLabels) {
   // A regression model has no labels (classes 0) and no `correct` output; its loss kernels
   // read no labels. A kernel that does read labels is refused in such a plan.

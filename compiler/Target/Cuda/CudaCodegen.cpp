@@ -197,6 +197,9 @@ private:
   void softmaxBwd();
   void dropout(const char *in, const char *out);
   void concat(bool backward);
+  void layerNormFwd();
+  void layerNormBwd();
+  void transpose();
   void regressionLoss(const char *term);
   void regressionLossBwd(const char *statement, double scale);
   void convLibrary(CudaLibraryKind kind);
@@ -840,6 +843,94 @@ void KernelEmitter::concat(bool backward) {
   close();
 }
 
+// Layer norm (runtime/cpu/LayerNormKernels.h): one thread per row of d, sums in double, so
+// no thread waits for another (the emulation's rule; a warp per row is the faster form).
+void KernelEmitter::layerNormFwd() {
+  const int64_t rows = i[0], d = i[1];
+  open("rows " + std::to_string(rows) + ", d " + std::to_string(d) + ": one thread per row");
+  loop(rows, rows * d);
+  os << "    const float *xr = x + idx * " << d << ";\n"
+     << "    float *yr = y + idx * " << d << ";\n"
+     << "    double s = 0.0;\n"
+     << "    for (int j = 0; j < " << d << "; ++j)\n"
+     << "      s += xr[j];\n"
+     << "    const float m = (float)(s / " << d << ");\n"
+     << "    double q = 0.0;\n"
+     << "    for (int j = 0; j < " << d << "; ++j) {\n"
+     << "      const float c = xr[j] - m;\n"
+     << "      q += (double)c * c;\n"
+     << "    }\n"
+     << "    const float r = (float)(1.0 / sqrt(q / " << d << " + (double)"
+     << floatLiteral(k.floats[0]) << "));\n"
+     << "    mean[idx] = m;\n"
+     << "    rstd[idx] = r;\n"
+     << "    for (int j = 0; j < " << d << "; ++j)\n"
+     << "      yr[j] = (xr[j] - m) * r * w[j] + b[j];\n";
+  close();
+}
+
+// Its gradient: threads [0, rows) each write one row of dx; threads [rows, rows + d) each sum
+// one column of dw and db over the rows, from the saved statistics.
+void KernelEmitter::layerNormBwd() {
+  const int64_t rows = i[0], d = i[1];
+  open("rows " + std::to_string(rows) + ", d " + std::to_string(d) +
+       ": one thread per row of dx, then one per column of dw and db");
+  loop(rows + d, rows * d);
+  os << "    if (idx < " << rows << ") {\n"
+     << "      const float *xr = x + idx * " << d << ", *dyr = dy + idx * " << d << ";\n"
+     << "      float *dxr = dx + idx * " << d << ";\n"
+     << "      const float m = mean[idx], r = rstd[idx];\n"
+     << "      double sg = 0.0, sgx = 0.0;\n"
+     << "      for (int j = 0; j < " << d << "; ++j) {\n"
+     << "        const float g = dyr[j] * w[j];\n"
+     << "        sg += g;\n"
+     << "        sgx += g * ((xr[j] - m) * r);\n"
+     << "      }\n"
+     << "      const float mg = (float)(sg / " << d << "), mgx = (float)(sgx / " << d << ");\n"
+     << "      for (int j = 0; j < " << d << "; ++j)\n"
+     << "        dxr[j] = r * (dyr[j] * w[j] - mg - (xr[j] - m) * r * mgx);\n"
+     << "    } else {\n"
+     << "      const " << t << " col = idx - " << rows << ";\n"
+     << "      double sw = 0.0, sb = 0.0;\n"
+     << "      for (" << t << " row = 0; row < " << rows << "; ++row) {\n"
+     << "        const " << t << " e = row * " << d << " + col;\n"
+     << "        sw += dy[e] * ((x[e] - mean[row]) * rstd[row]);\n"
+     << "        sb += dy[e];\n"
+     << "      }\n"
+     << "      dw[col] = (float)sw;\n"
+     << "      db[col] = (float)sb;\n"
+     << "    }\n";
+  close();
+}
+
+// Transpose (runtime/cpu/TransposeKernels.h): one thread per output element, its input index
+// from the output's coordinates; the shape and permutation are constants of the kernel.
+void KernelEmitter::transpose() {
+  int64_t dims[6], strides[6], total = 1;
+  for (int a = 5; a >= 0; --a) {
+    dims[a] = i[a];
+    strides[a] = total;
+    total *= dims[a];
+  }
+  std::string shape, perm;
+  for (int a = 0; a < 6; ++a) {
+    shape += (a ? "x" : "") + std::to_string(dims[a]);
+    perm += (a ? " " : "") + std::to_string(i[6 + a]);
+  }
+  open("shape " + shape + ", perm " + perm);
+  loop(total);
+  os << "    " << t << " rest = idx, src = 0;\n";
+  for (int j = 5; j >= 0; --j) {
+    const int64_t axis = i[6 + j], size = dims[axis];
+    if (size == 1)
+      continue;
+    os << "    src += (rest % " << size << ") * " << strides[axis] << ";\n"
+       << "    rest /= " << size << ";\n";
+  }
+  os << "    y[idx] = x[src];\n";
+  close();
+}
+
 void KernelEmitter::convLibrary(CudaLibraryKind kind) {
   libraryCallFor(plan, k, kind, launch.library);
   if (!opts.emitReferenceLibraryKernels) {
@@ -1075,6 +1166,15 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::ConcatBwd:
     concat(true);
+    break;
+  case KernelKind::LayerNormFwd:
+    layerNormFwd();
+    break;
+  case KernelKind::LayerNormBwd:
+    layerNormBwd();
+    break;
+  case KernelKind::Transpose:
+    transpose();
     break;
   case KernelKind::DropoutBwd:
     dropout("dy", "dx");
