@@ -15,7 +15,7 @@
 namespace dlc::plan {
 
 /// Bumped whenever the serialized layout changes; readers reject other versions.
-constexpr uint32_t kPlanVersion = 5;
+constexpr uint32_t kPlanVersion = 6;
 
 /// Kernel kinds, in a fixed order that is part of the file format: one line each in
 /// KernelKinds.def, which also gives their arguments, attributes and checks (KernelCheck.h).
