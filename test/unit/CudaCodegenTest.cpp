@@ -195,7 +195,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 88u);
+  ASSERT_EQ(launches.size(), 100u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
@@ -213,6 +213,23 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   // rounded once (37 elements: 2/37 and 1/37 as floats).
   EXPECT_NE(src.find("log1p(exp(-fabs(v)))"), std::string::npos);
   EXPECT_NE(src.find("const float scale = 0.0540540554f;"), std::string::npos);
+  // Grouped convolutions (the coverage program's last 12 calls): cuDNN with its group count
+  // and dilation, and a generated kernel where the padding is asymmetric.
+  EXPECT_EQ(launches[88].library.kind, CudaLibraryKind::CudnnConvFwd);
+  EXPECT_EQ(launches[88].library.conv.groups, 4);
+  EXPECT_EQ(launches[88].library.conv.outH, 5);
+  EXPECT_EQ(launches[89].library.biasArg, 4);
+  EXPECT_EQ(launches[95].library.kind, CudaLibraryKind::CudnnConvBwdFilter);
+  EXPECT_EQ(launches[95].library.conv.dilH, 2);
+  EXPECT_EQ(launches[95].library.conv.groups, 2);
+  EXPECT_EQ(launches[95].library.conv.outW, 4);
+  for (size_t n = 96; n < 100; ++n) {
+    EXPECT_EQ(launches[n].library.kind, CudaLibraryKind::None) << n;
+    EXPECT_FALSE(launches[n].function.empty()) << n;
+  }
+  EXPECT_NE(src.find("const int g0 = oc / 2 * 1;"), std::string::npos);
+  EXPECT_NE(src.find("const int iy = oy * 1 - 2 + r * 2;"), std::string::npos);
+  EXPECT_NE(src.find("generated (cuDNN has no asymmetric padding)"), std::string::npos);
   EXPECT_NE(src.find("const float scale = 0.0270270277f;"), std::string::npos);
   // Pooling gradients with the fused relu mask on the pooled value.
   EXPECT_NE(src.find("// pool_grad_relu: "), std::string::npos);
