@@ -1,10 +1,11 @@
 //===- GroupedConvKernels.cpp - grouped, dilated, asymmetrically padded conv -*- C++ -*-===//
 //
 // Depthwise layers have one input channel per output channel and a 3x3 window: a GEMM per
-// group would be a 1x9 by 9xHW product, all overhead. They run as direct loops instead: for
-// each filter tap, the range of output columns whose input column lies inside the image is
-// computed once, so the inner loop is a branch-free axpy along a row (vectorised by the
-// compiler for stride 1). Every other grouped or dilated layer runs per image and group as
+// group would be a 1x9 by 9xHW product, all overhead. They run as direct loops instead: with
+// stride 1, one long vectorised loop per filter tap over a whole zero-padded plane (see
+// "whole planes" below); with other strides row by row, the range of output columns whose
+// input column lies inside the image computed once per tap, so the inner loop is a
+// branch-free axpy along a row. Every other grouped or dilated layer runs per image and group as
 // im2col + SGEMM, images in parallel, each thread with its own im2col matrix. Filter
 // gradients are summed over a fixed cut of the batch (depthwise: per channel, in image order),
 // so they do not depend on the thread count.
@@ -35,7 +36,152 @@ void epilogue(float *row, size_t n, bool relu) {
       row[i] = row[i] > 0.0f ? row[i] : 0.0f;
 }
 
-//===--- depthwise ---------------------------------------------------------------------===//
+//===--- depthwise, stride 1: whole planes -------------------------------------------===//
+//
+// With stride 1, output (oy, ox) reads padded input (oy + kr*dilH, ox + ks*dilW). Keeping the
+// output in rows as wide as the padded input (wp, the last wp - ow columns unused), tap
+// (kr, ks) is one shift of the whole plane: y[i] += w * xp[i + kr*dilH*wp + ks*dilW] for
+// every i < oh*wp, a single long vectorised loop per tap instead of oh short ones, which is
+// what the 7x7 to 112x112 planes of MobileNet need. Rows of the padded plane are followed by
+// (s-1)*dilW zero floats, which the last row's unused columns read.
+
+struct Planes {
+  int hp, wp, oh, ow;
+  size_t padded() const { return size_t(hp) * wp; }
+  size_t wide() const { return size_t(oh) * wp; }
+};
+Planes planes(const GroupedConvShape &s) {
+  return {s.h + s.padTop + s.padBottom, s.w + s.padLeft + s.padRight, s.oh(), s.ow()};
+}
+size_t slack(const GroupedConvShape &s) { return size_t(s.s - 1) * s.dilW; }
+
+/// The zero-padded copy of one h x w plane, followed by the slack.
+void padPlane(const GroupedConvShape &s, const Planes &p, const float *x, float *xp) {
+  std::fill(xp, xp + p.padded() + slack(s), 0.0f);
+  for (int y = 0; y < s.h; ++y)
+    std::copy(x + size_t(y) * s.w, x + size_t(y + 1) * s.w,
+              xp + size_t(y + s.padTop) * p.wp + s.padLeft);
+}
+
+/// One oh x ow plane widened to rows of wp floats, the extra columns zero.
+void widenPlane(const Planes &p, const float *y, float *yw) {
+  for (int r = 0; r < p.oh; ++r) {
+    std::copy(y + size_t(r) * p.ow, y + size_t(r + 1) * p.ow, yw + size_t(r) * p.wp);
+    std::fill(yw + size_t(r) * p.wp + p.ow, yw + size_t(r + 1) * p.wp, 0.0f);
+  }
+}
+
+/// sum a[i] * b[i] over 8 interleaved partial sums (so the compiler vectorises it; a single
+/// float accumulator is a dependency chain it may not reorder), added in a fixed order.
+float dot(const float *a, const float *b, size_t n) {
+  float part[8] = {};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l)
+      part[l] += a[i + l] * b[i + l];
+  float sum = 0.0f;
+  for (; i < n; ++i)
+    sum += a[i] * b[i];
+  for (int l = 0; l < 8; ++l)
+    sum += part[l];
+  return sum;
+}
+
+size_t tapOffset(const GroupedConvShape &s, const Planes &p, int kr, int ks) {
+  return size_t(kr) * s.dilH * p.wp + size_t(ks) * s.dilW;
+}
+
+void depthwiseForwardUnit(const GroupedConvShape &s, const float *x, const float *w, float *y,
+                          const float *bias, bool relu) {
+  const Planes p = planes(s);
+  const int m = s.kg();
+  parallelFor(int64_t(s.n) * s.k, 1, [&](int64_t begin, int64_t end, int thread) {
+    float *xp = threadScratch(thread, p.padded() + slack(s) + p.wide());
+    float *yw = xp + p.padded() + slack(s);
+    int64_t padded = -1; // the input plane in xp (a multiplier > 1 reuses it)
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const int ko = int(plane % s.k);
+      const int64_t in = plane / s.k * s.c + ko / m;
+      if (in != padded)
+        padPlane(s, p, x + size_t(in) * s.h * s.w, xp), padded = in;
+      const float *wp = w + size_t(ko) * s.r * s.s;
+      std::fill(yw, yw + p.wide(), bias ? bias[ko] : 0.0f);
+      const size_t n = p.wide();
+      for (int kr = 0; kr < s.r; ++kr)
+        for (int ks = 0; ks < s.s; ++ks) {
+          const float wv = wp[kr * s.s + ks];
+          const float *src = xp + tapOffset(s, p, kr, ks);
+          for (size_t i = 0; i < n; ++i)
+            yw[i] += wv * src[i];
+        }
+      float *yp = y + size_t(plane) * p.oh * p.ow;
+      for (int r = 0; r < p.oh; ++r) {
+        std::copy(yw + size_t(r) * p.wp, yw + size_t(r) * p.wp + p.ow, yp + size_t(r) * p.ow);
+        epilogue(yp + size_t(r) * p.ow, p.ow, relu);
+      }
+    }
+  });
+}
+
+void depthwiseBackwardDataUnit(const GroupedConvShape &s, const float *dy, const float *w,
+                               float *dx) {
+  const Planes p = planes(s);
+  const int m = s.kg();
+  parallelFor(int64_t(s.n) * s.c, 1, [&](int64_t begin, int64_t end, int thread) {
+    float *dxp = threadScratch(thread, p.padded() + slack(s) + p.wide());
+    float *dyw = dxp + p.padded() + slack(s);
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const int64_t img = plane / s.c;
+      const int ci = int(plane % s.c);
+      std::fill(dxp, dxp + p.padded() + slack(s), 0.0f);
+      for (int j = 0; j < m; ++j) {
+        const int ko = ci * m + j;
+        widenPlane(p, dy + (size_t(img) * s.k + ko) * p.oh * p.ow, dyw);
+        const float *wp = w + size_t(ko) * s.r * s.s;
+        const size_t n = p.wide();
+        for (int kr = 0; kr < s.r; ++kr)
+          for (int ks = 0; ks < s.s; ++ks) {
+            const float wv = wp[kr * s.s + ks];
+            float *dst = dxp + tapOffset(s, p, kr, ks);
+            for (size_t i = 0; i < n; ++i)
+              dst[i] += wv * dyw[i];
+          }
+      }
+      float *dxo = dx + size_t(plane) * s.h * s.w;
+      for (int r = 0; r < s.h; ++r)
+        std::copy(dxp + size_t(r + s.padTop) * p.wp + s.padLeft,
+                  dxp + size_t(r + s.padTop) * p.wp + s.padLeft + s.w, dxo + size_t(r) * s.w);
+    }
+  });
+}
+
+void depthwiseBackwardFilterUnit(const GroupedConvShape &s, const float *dy, const float *x,
+                                 float *dw) {
+  const Planes p = planes(s);
+  const int m = s.kg(), taps = s.r * s.s;
+  parallelFor(s.k, 1, [&](int64_t begin, int64_t end, int thread) {
+    float *xp = threadScratch(thread, p.padded() + slack(s) + p.wide());
+    float *dyw = xp + p.padded() + slack(s);
+    std::vector<double> acc(taps);
+    for (int64_t ko = begin; ko < end; ++ko) {
+      const int ci = int(ko) / m;
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int img = 0; img < s.n; ++img) {
+        padPlane(s, p, x + (size_t(img) * s.c + ci) * s.h * s.w, xp);
+        widenPlane(p, dy + (size_t(img) * s.k + ko) * p.oh * p.ow, dyw);
+        const size_t n = p.wide();
+        for (int kr = 0; kr < s.r; ++kr)
+          for (int ks = 0; ks < s.s; ++ks) {
+            acc[kr * s.s + ks] += dot(dyw, xp + tapOffset(s, p, kr, ks), n);
+          }
+      }
+      for (int t = 0; t < taps; ++t)
+        dw[size_t(ko) * taps + t] = float(acc[t]);
+    }
+  });
+}
+
+//===--- depthwise, any stride: row by row ---------------------------------------------===//
 
 void depthwiseForward(const GroupedConvShape &s, const float *x, const float *w, float *y,
                       const float *bias, bool relu) {
@@ -207,6 +353,8 @@ void col2im(const GroupedConvShape &s, const float *col, int g, float *dxi) {
   }
 }
 
+bool unitStride(const GroupedConvShape &s) { return s.strideH == 1 && s.strideW == 1; }
+
 size_t colFloats(const GroupedConvShape &s) {
   return size_t(s.cg()) * s.r * s.s * s.oh() * s.ow();
 }
@@ -216,7 +364,8 @@ size_t colFloats(const GroupedConvShape &s) {
 void groupedConv2dForward(const GroupedConvShape &s, const float *x, const float *w, float *y,
                           float *, const float *bias, bool relu) {
   if (s.depthwise())
-    return depthwiseForward(s, x, w, y, bias, relu);
+    return unitStride(s) ? depthwiseForwardUnit(s, x, w, y, bias, relu)
+                         : depthwiseForward(s, x, w, y, bias, relu);
   const int ohw = s.oh() * s.ow(), red = s.cg() * s.r * s.s, kg = s.kg();
   parallelFor(s.n, 1, [&](int64_t begin, int64_t end, int thread) {
     float *col = threadScratch(thread, colFloats(s));
@@ -242,7 +391,8 @@ void groupedConv2dForward(const GroupedConvShape &s, const float *x, const float
 void groupedConv2dBackwardData(const GroupedConvShape &s, const float *dy, const float *w,
                                float *dx, float *) {
   if (s.depthwise())
-    return depthwiseBackwardData(s, dy, w, dx);
+    return unitStride(s) ? depthwiseBackwardDataUnit(s, dy, w, dx)
+                         : depthwiseBackwardData(s, dy, w, dx);
   const int ohw = s.oh() * s.ow(), red = s.cg() * s.r * s.s, kg = s.kg();
   parallelFor(s.n, 1, [&](int64_t begin, int64_t end, int thread) {
     float *col = threadScratch(thread, colFloats(s));
@@ -262,7 +412,8 @@ void groupedConv2dBackwardData(const GroupedConvShape &s, const float *dy, const
 void groupedConv2dBackwardFilter(const GroupedConvShape &s, const float *dy, const float *x,
                                  float *dw, float *) {
   if (s.depthwise())
-    return depthwiseBackwardFilter(s, dy, x, dw);
+    return unitStride(s) ? depthwiseBackwardFilterUnit(s, dy, x, dw)
+                         : depthwiseBackwardFilter(s, dy, x, dw);
   const int ohw = s.oh() * s.ow(), red = s.cg() * s.r * s.s, kg = s.kg();
   const size_t wsize = size_t(s.k) * red;
   const int chunks = std::min(s.n, kFilterChunks);

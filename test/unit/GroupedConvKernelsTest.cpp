@@ -55,6 +55,8 @@ const GroupedConvShape kShapes[] = {
     {2, 3, 6, 7, 5, 2, 2, 1, 1, 0, 0, 1, 1, 1, 1, 1},  // one group, 'same' with an even kernel
     {1, 2, 9, 9, 3, 3, 3, 1, 1, 3, 3, 3, 3, 3, 3, 1},  // one group, dilation 3 'same'
     {3, 4, 5, 6, 4, 2, 3, 1, 1, 0, 1, 1, 1, 1, 1, 4},  // depthwise, asymmetric even window
+    {2, 3, 6, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3},  // depthwise, multiplier 2, stride 1
+    {2, 2, 9, 8, 2, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1, 2},  // depthwise, stride 1 down, 2 across
 };
 
 std::string name(const GroupedConvShape &s) {
