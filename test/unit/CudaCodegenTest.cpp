@@ -385,6 +385,40 @@ void expectCubinFor(const std::vector<uint8_t> &cubin, int sm,
   }
 }
 
+// The launch records of grouped convolutions survive the plan's text form, and the loader
+// refuses any whose cuDNN descriptor differs from the kernel's attributes: a wrong group count
+// or dilation would have cuDNN read the filter or the input wrongly.
+TEST(CudaCodegen, GroupedConvLaunchRecordsAreChecked) {
+  plan::Plan plan = lenetPlan();
+  cudatest::addCoverageProgram(plan);
+  std::vector<CudaLaunch> launches;
+  generate(plan, "coverage", launches);
+  const plan::Program &prog = *plan.program("coverage");
+  std::vector<CudaLaunch> decoded;
+  std::string error;
+  ASSERT_TRUE(decodeLaunches(encodeLaunches(launches), decoded, error)) << error;
+  ASSERT_EQ(decoded.size(), launches.size());
+  EXPECT_EQ(decoded[88].library.conv.groups, 4);
+  EXPECT_EQ(decoded[95].library.conv.dilW, 2);
+  EXPECT_TRUE(checkLaunches(plan, prog, decoded, error)) << error;
+  auto refused = [&](auto &&damage) {
+    std::vector<CudaLaunch> bad = decoded;
+    damage(bad);
+    std::string why;
+    EXPECT_FALSE(checkLaunches(plan, prog, bad, why));
+    return why;
+  };
+  EXPECT_EQ(refused([](auto &l) { l[88].library.conv.groups = 1; }),
+            "program 'coverage' CUDA launch 88: cudnn_conv_fwd descriptor does not match the "
+            "kernel's attributes and buffers");
+  EXPECT_EQ(refused([](auto &l) { l[95].library.conv.dilH = 1; }),
+            "program 'coverage' CUDA launch 95: cudnn_conv_bwd_filter descriptor does not match "
+            "the kernel's attributes and buffers");
+  // The asymmetrically padded one has no cuDNN call to describe it.
+  EXPECT_EQ(refused([&](auto &l) { l[96].library = decoded[88].library; }),
+            "program 'coverage' CUDA launch 96: cudnn_conv_fwd for a conv2d_general_fwd kernel");
+}
+
 class CudaNvrtcArch : public ::testing::TestWithParam<const char *> {};
 
 TEST_P(CudaNvrtcArch, LeNetCompilesToPtxAndCubin) {
