@@ -37,7 +37,7 @@ constexpr int64_t kLstmOpsPerStep = 6;
 
 /// The ops a layer may name and the keys each accepts (besides name, op, input, inputs).
 const std::map<std::string, std::vector<std::string>> kLayerKeys = {
-    {"conv2d", {"filters", "kernel", "stride", "padding", "bias", "init"}},
+    {"conv2d", {"filters", "kernel", "stride", "padding", "dilation", "groups", "bias", "init"}},
     {"maxpool2d", {"kernel", "stride", "padding"}},
     {"relu", {}},
     {"sigmoid", {}},
@@ -229,6 +229,41 @@ private:
     if (failed(x))
       return failure();
     return SmallVector<int64_t>{*x, *x};
+  }
+  /// A window's padding: an integer, a list [h, w], `valid` (none) or `same` (the output as
+  /// large as the input: PyTorch's padding='same', stride 1 only, as PyTorch requires; a
+  /// total of dilation * (kernel - 1) per axis, half before, the odd one after, so [top,
+  /// left, bottom, right] when a total is odd). `pool` is for pooling, which PyTorch pads
+  /// only symmetrically: there `same` needs an odd kernel.
+  FailureOr<SmallVector<int64_t>> getPadding(const YAML::Node &map, ArrayRef<int64_t> kernel,
+                                             ArrayRef<int64_t> stride,
+                                             ArrayRef<int64_t> dilation, bool pool) {
+    YAML::Node v = map["padding"];
+    int64_t dummy;
+    if (!v || !v.IsScalar() || YAML::convert<int64_t>::decode(v, dummy))
+      return getPair(map, "padding", 0, 0);
+    const std::string &word = v.Scalar();
+    if (word == "valid")
+      return SmallVector<int64_t>{0, 0};
+    if (word != "same") {
+      (void)error(v, "field 'padding' must be an integer, a list [h, w], 'same' or 'valid', "
+                     "got '" + word + "'");
+      return failure();
+    }
+    if (stride[0] != 1 || stride[1] != 1) {
+      (void)error(v, "padding 'same' needs stride 1 (as PyTorch's padding='same'), got stride " +
+                         Twine(stride[0]) + "x" + Twine(stride[1]));
+      return failure();
+    }
+    int64_t th = dilation[0] * (kernel[0] - 1), tw = dilation[1] * (kernel[1] - 1);
+    if (pool && (th % 2 || tw % 2)) {
+      (void)error(v, "padding 'same' for pooling needs an odd kernel (pooling pads both sides "
+                     "alike), got " + Twine(kernel[0]) + "x" + Twine(kernel[1]));
+      return failure();
+    }
+    if (th % 2 == 0 && tw % 2 == 0)
+      return SmallVector<int64_t>{th / 2, tw / 2};
+    return SmallVector<int64_t>{th / 2, tw / 2, th - th / 2, tw - tw / 2};
   }
   /// A number that is finite, fits a 32-bit float (plans store floats) and lies in
   /// [min, max]. YAML spells infinity and NaN .inf and .nan, which would otherwise reach the
@@ -983,8 +1018,10 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
     if (failed(k))
       return failure();
     auto s = getPair(layer, "stride", (*k)[0], 1);
-    auto p = getPair(layer, "padding", 0, 0);
-    if (failed(s) || failed(p))
+    if (failed(s))
+      return failure();
+    auto p = getPadding(layer, *k, *s, {1, 1}, true);
+    if (failed(p))
       return failure();
     return typed(b.create<dl::MaxPool2dOp>(l, unknown, x, *k, *s, *p));
   }
@@ -999,8 +1036,10 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
       if (failed(kk))
         return failure();
       auto ss = getPair(layer, "stride", (*kk)[0], 1);
-      auto pp = getPair(layer, "padding", 0, 0);
-      if (failed(ss) || failed(pp))
+      if (failed(ss))
+        return failure();
+      auto pp = getPadding(layer, *kk, *ss, {1, 1}, true);
+      if (failed(pp))
         return failure();
       k = *kk, s = *ss, p = *pp;
     }
@@ -1054,10 +1093,15 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
     auto filters = getInt(layer, "filters", std::nullopt, 1);
     auto k = getPair(layer, "kernel", std::nullopt, 1);
     auto s = getPair(layer, "stride", 1, 1);
-    auto p = getPair(layer, "padding", 0, 0);
+    auto d = getPair(layer, "dilation", 1, 1);
+    auto groups = getInt(layer, "groups", 1, 1);
     auto bias = getBool(layer, "bias", true);
     auto init = initOf("he_normal");
-    if (failed(filters) || failed(k) || failed(s) || failed(p) || failed(bias) || failed(init))
+    if (failed(filters) || failed(k) || failed(s) || failed(d) || failed(groups) ||
+        failed(bias) || failed(init))
+      return failure();
+    auto p = getPadding(layer, *k, *s, *d, false);
+    if (failed(p))
       return failure();
     if (xt.getRank() != 4)
       return (void)error(layer, "conv2d expects a 4-D [batch, channels, height, width] input, "
@@ -1065,15 +1109,26 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
                                     inputNodes[0].as<std::string>("") + "'"),
              failure();
     int64_t c = xt.getDimSize(1), area = (*k)[0] * (*k)[1];
+    if (c % *groups != 0 || *filters % *groups != 0)
+      return (void)error(layer["groups"], "field 'groups' (" + Twine(*groups) +
+                                              ") must divide the input's channels (" + Twine(c) +
+                                              ") and 'filters' (" + Twine(*filters) + ")"),
+             failure();
+    int64_t cg = c / *groups; // input channels each filter sees, as nn.Conv2d's weight
     // Checked first: the fan-in and fan-out products below are then bounded too.
-    if (failed(checkTensor(l, {*filters, c, (*k)[0], (*k)[1]}, "conv2d weight")))
+    if (failed(checkTensor(l, {*filters, cg, (*k)[0], (*k)[1]}, "conv2d weight")))
       return failure();
-    Value w = param(layer, layerName + ".weight", {*filters, c, (*k)[0], (*k)[1]}, *init,
-                    c * area, *filters * area);
-    auto y = typed(b.create<dl::Conv2dOp>(l, unknown, x, w, Value(), *s, *p));
+    Value w = param(layer, layerName + ".weight", {*filters, cg, (*k)[0], (*k)[1]}, *init,
+                    cg * area, *filters * area);
+    // Absent unless used, so the IR (and plans) of plain convolutions stay as they were.
+    DenseI64ArrayAttr dilation =
+        (*d)[0] == 1 && (*d)[1] == 1 ? DenseI64ArrayAttr() : b.getDenseI64ArrayAttr(*d);
+    IntegerAttr groupsAttr = *groups == 1 ? IntegerAttr() : b.getI64IntegerAttr(*groups);
+    auto y = typed(b.create<dl::Conv2dOp>(l, unknown, x, w, Value(), *s, *p, false, dilation,
+                                          groupsAttr));
     if (failed(y) || !*bias)
       return y;
-    Value bv = param(layer, layerName + ".bias", {*filters}, "zeros", c * area, *filters);
+    Value bv = param(layer, layerName + ".bias", {*filters}, "zeros", cg * area, *filters);
     return typed(b.create<dl::BiasAddOp>(l, unknown, *y, bv, 1));
   }
   if (op == "layer_norm") {

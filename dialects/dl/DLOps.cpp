@@ -72,6 +72,70 @@ int64_t windowOut(int64_t in, int64_t k, int64_t stride, int64_t pad) {
   return (in + 2 * pad - k) / stride + 1;
 }
 
+/// A convolution's padding (2 values [h, w], or 4 [top, left, bottom, right]), dilation and
+/// groups, checked and unpacked.
+struct ConvGeometry {
+  int64_t top = 0, left = 0, bottom = 0, right = 0, dilH = 1, dilW = 1, groups = 1;
+  bool symmetric() const { return top == bottom && left == right; }
+};
+FailureOr<ConvGeometry> convGeometry(const ShapeCtx &c, ArrayRef<int64_t> pad,
+                                     std::optional<ArrayRef<int64_t>> dilation,
+                                     std::optional<uint64_t> groups) {
+  ConvGeometry g;
+  if (pad.size() == 2)
+    g = {pad[0], pad[1], pad[0], pad[1]};
+  else if (pad.size() == 4)
+    g = {pad[0], pad[1], pad[2], pad[3]};
+  else
+    return (void)c.fail("padding must have 2 or 4 values, got " + Twine(pad.size())), failure();
+  if (llvm::any_of(pad, [](int64_t p) { return p < 0; }))
+    return (void)c.fail("padding must be >= 0"), failure();
+  if (dilation) {
+    if (failed(c.pair(*dilation, "dilation", 1)))
+      return failure();
+    g.dilH = (*dilation)[0], g.dilW = (*dilation)[1];
+  }
+  if (groups) {
+    if (int64_t(*groups) < 1)
+      return (void)c.fail("groups must be >= 1, got " + Twine(int64_t(*groups))), failure();
+    g.groups = int64_t(*groups);
+  }
+  return g;
+}
+
+/// Output extent of a dilated window over `in` padded by `a` and `b` (kDyn stays kDyn; 0
+/// when the window does not fit).
+int64_t convOut(int64_t in, int64_t k, int64_t stride, int64_t a, int64_t b, int64_t dil) {
+  if (in == kDyn)
+    return kDyn;
+  int64_t extent = dil * (k - 1) + 1;
+  if (in + a + b < extent)
+    return 0;
+  return (in + a + b - extent) / stride + 1;
+}
+
+/// The output [n, k, oh, ow] of a convolution of x with a filter of `k` output channels and
+/// an r x s window.
+LogicalResult inferConv(const ShapeCtx &c, ArrayRef<int64_t> x, int64_t k, int64_t r, int64_t s,
+                        ArrayRef<int64_t> stride, const ConvGeometry &g,
+                        SmallVectorImpl<Type> &out) {
+  if (failed(c.pair({r, s}, "kernel", 1)) || failed(c.pair(stride, "stride", 1)))
+    return failure();
+  int64_t oh = convOut(x[2], r, stride[0], g.top, g.bottom, g.dilH);
+  int64_t ow = convOut(x[3], s, stride[1], g.left, g.right, g.dilW);
+  if ((oh != kDyn && oh < 1) || (ow != kDyn && ow < 1)) {
+    std::string pad = g.symmetric() ? std::to_string(g.top) + "x" + std::to_string(g.left)
+                                    : std::to_string(g.top) + "," + std::to_string(g.left) +
+                                          "," + std::to_string(g.bottom) + "," +
+                                          std::to_string(g.right);
+    std::string window = g.dilH == 1 && g.dilW == 1 ? "window" : "dilated window";
+    return c.fail("a " + Twine(r) + "x" + Twine(s) + " " + window + " does not fit a " +
+                  dimStr(x[2]) + "x" + dimStr(x[3]) + " input with padding " + pad);
+  }
+  out.push_back(c.f32({x[0], k, oh, ow}));
+  return success();
+}
+
 LogicalResult inferWindowed(const ShapeCtx &c, ArrayRef<int64_t> x, int64_t channels,
                             ArrayRef<int64_t> k, ArrayRef<int64_t> stride,
                             ArrayRef<int64_t> pad, SmallVectorImpl<Type> &out) {
@@ -221,13 +285,19 @@ LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *ctx, std::optional<Locatio
   auto w = c.shape(a.getFilter(), 4, "filter (KCRS)");
   if (failed(x) || failed(w))
     return failure();
-  if (!dimsAgree((*x)[1], (*w)[1]))
+  auto g = convGeometry(c, a.getPadding(), a.getDilation(), a.getGroups());
+  if (failed(g))
+    return failure();
+  int64_t expected = (*w)[1] == kDyn ? kDyn : (*w)[1] * g->groups;
+  if (!dimsAgree((*x)[1], expected))
     return c.fail("input has " + dimStr((*x)[1]) + " channels but the filter expects " +
-                  dimStr((*w)[1]));
+                  dimStr((*w)[1]) + (g->groups > 1 ? " x " + Twine(g->groups) + " groups" : ""));
+  if ((*w)[0] != kDyn && (*w)[0] % g->groups != 0)
+    return c.fail(Twine(g->groups) + " groups do not divide the " + dimStr((*w)[0]) +
+                  " output channels");
   if (failed(checkEpilogueBias(c, a.getBias(), (*w)[0], "output channels")))
     return failure();
-  return inferWindowed(c, *x, (*w)[0], {(*w)[2], (*w)[3]}, a.getStride(), a.getPadding(),
-                       out);
+  return inferConv(c, *x, (*w)[0], (*w)[2], (*w)[3], a.getStride(), *g, out);
 }
 
 LogicalResult MaxPool2dOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
@@ -435,14 +505,19 @@ LogicalResult Conv2dGradInputOp::inferReturnTypes(MLIRContext *ctx, std::optiona
   auto dy = c.shape(a.getGrad(), 4, "grad");
   auto w = c.shape(a.getFilter(), 4, "filter");
   if (failed(dy) || failed(w) || failed(c.pair(a.getInputSize(), "input_size", 1)) ||
-      failed(c.pair(a.getStride(), "stride", 1)) || failed(c.pair(a.getPadding(), "padding", 0)))
+      failed(c.pair(a.getStride(), "stride", 1)))
+    return failure();
+  auto g = convGeometry(c, a.getPadding(), a.getDilation(), a.getGroups());
+  if (failed(g))
     return failure();
   auto hw = a.getInputSize();
+  auto st = a.getStride();
   if (!dimsAgree((*dy)[1], (*w)[0]) ||
-      !dimsAgree((*dy)[2], windowOut(hw[0], (*w)[2], a.getStride()[0], a.getPadding()[0])) ||
-      !dimsAgree((*dy)[3], windowOut(hw[1], (*w)[3], a.getStride()[1], a.getPadding()[1])))
+      ((*w)[0] != kDyn && (*w)[0] % g->groups != 0) ||
+      !dimsAgree((*dy)[2], convOut(hw[0], (*w)[2], st[0], g->top, g->bottom, g->dilH)) ||
+      !dimsAgree((*dy)[3], convOut(hw[1], (*w)[3], st[1], g->left, g->right, g->dilW)))
     return c.fail("grad shape does not match a convolution of the given input size and filter");
-  out.push_back(c.f32({(*dy)[0], (*w)[1], hw[0], hw[1]}));
+  out.push_back(c.f32({(*dy)[0], (*w)[1] == kDyn ? kDyn : (*w)[1] * g->groups, hw[0], hw[1]}));
   return success();
 }
 
@@ -453,14 +528,20 @@ LogicalResult Conv2dGradFilterOp::inferReturnTypes(MLIRContext *ctx,
   auto dy = c.shape(a.getGrad(), 4, "grad");
   auto x = c.shape(a.getInput(), 4, "input");
   if (failed(dy) || failed(x) || failed(c.pair(a.getKernel(), "kernel", 1)) ||
-      failed(c.pair(a.getStride(), "stride", 1)) || failed(c.pair(a.getPadding(), "padding", 0)))
+      failed(c.pair(a.getStride(), "stride", 1)))
+    return failure();
+  auto g = convGeometry(c, a.getPadding(), a.getDilation(), a.getGroups());
+  if (failed(g))
     return failure();
   auto k = a.getKernel();
+  auto st = a.getStride();
   if (!dimsAgree((*dy)[0], (*x)[0]) ||
-      !dimsAgree((*dy)[2], windowOut((*x)[2], k[0], a.getStride()[0], a.getPadding()[0])) ||
-      !dimsAgree((*dy)[3], windowOut((*x)[3], k[1], a.getStride()[1], a.getPadding()[1])))
+      ((*x)[1] != kDyn && (*x)[1] % g->groups != 0) ||
+      ((*dy)[1] != kDyn && (*dy)[1] % g->groups != 0) ||
+      !dimsAgree((*dy)[2], convOut((*x)[2], k[0], st[0], g->top, g->bottom, g->dilH)) ||
+      !dimsAgree((*dy)[3], convOut((*x)[3], k[1], st[1], g->left, g->right, g->dilW)))
     return c.fail("grad shape does not match a convolution of the input with this kernel");
-  out.push_back(c.f32({(*dy)[1], (*x)[1], k[0], k[1]}));
+  out.push_back(c.f32({(*dy)[1], (*x)[1] == kDyn ? kDyn : (*x)[1] / g->groups, k[0], k[1]}));
   return success();
 }
 

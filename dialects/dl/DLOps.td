@@ -103,6 +103,13 @@ def DL_Conv2dOp : DL_InferOp<"conv2d", [DL_Differentiable]> {
   let summary = "2-D convolution (cross-correlation), NCHW input, KCRS filter";
   let description = [{
     `y[n,k,oh,ow] = sum_{c,r,s} x[n,c,oh*sh+r-ph,ow*sw+s-pw] * w[k,c,r,s]`, zero padding.
+    As PyTorch's `nn.Conv2d`, it may also have `groups` (the channels split into that many
+    groups, each output channel reading only its group's input channels: the filter is
+    `[k, c/groups, r, s]`; depthwise when groups = c), `dilation` (filter taps `dh`/`dw`
+    apart: `x[n, g*c/groups + c', oh*sh + r*dh - ph, ow*sw + s*dw - pw]`) and a padding of 4
+    values `[top, left, bottom, right]` (what PyTorch's `padding='same'` gives when the
+    total is odd: the extra row and column at the bottom and right). Absent, groups and
+    dilation are 1.
     The importer emits the bias as a separate `dl.bias_add`; `--dl-fuse-epilogues` folds it
     back in as the optional `bias` operand (one value per output channel), and a following
     `dl.relu` as the `relu` flag, which are applied, in that order, as the output is written.
@@ -110,12 +117,14 @@ def DL_Conv2dOp : DL_InferOp<"conv2d", [DL_Differentiable]> {
     ```mlir
     %y = dl.conv2d %x, %w {padding = array<i64: 1, 1>, stride = array<i64: 1, 1>} : (tensor<?x1x28x28xf32>, tensor<6x1x3x3xf32>) -> tensor<?x6x28x28xf32>
     %z = dl.conv2d %x, %w, %b {padding = array<i64: 1, 1>, relu, stride = array<i64: 1, 1>} : (tensor<?x1x28x28xf32>, tensor<6x1x3x3xf32>, tensor<6xf32>) -> tensor<?x6x28x28xf32>
+    %d = dl.conv2d %y, %dw {groups = 6 : i64, padding = array<i64: 2, 2>, dilation = array<i64: 2, 2>, stride = array<i64: 1, 1>} : (tensor<?x6x28x28xf32>, tensor<6x1x3x3xf32>) -> tensor<?x6x28x28xf32>
     ```
   }];
   let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$filter,
                        Optional<DL_FloatTensor>:$bias,
                        DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding,
-                       UnitAttr:$relu);
+                       UnitAttr:$relu, OptionalAttr<DenseI64ArrayAttr>:$dilation,
+                       OptionalAttr<I64Attr>:$groups);
   let results = (outs DL_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $filter (`,` $bias^)? attr-dict `:` functional-type(operands, results)
@@ -421,6 +430,7 @@ def DL_Conv2dGradInputOp : DL_GradOp<"conv2d_grad_input"> {
   let summary = "gradient of conv2d with respect to its input";
   let description = [{
     `input_size` gives the input's spatial size, which strides make ambiguous otherwise.
+    `padding`, `dilation` and `groups` as for `dl.conv2d`.
 
     ```mlir
     %dx = dl.conv2d_grad_input %dy, %w {input_size = array<i64: 14, 14>, padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x16x10x10xf32>, tensor<16x6x5x5xf32>) -> tensor<?x6x14x14xf32>
@@ -428,7 +438,8 @@ def DL_Conv2dGradInputOp : DL_GradOp<"conv2d_grad_input"> {
   }];
   let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$filter,
                        DenseI64ArrayAttr:$input_size, DenseI64ArrayAttr:$stride,
-                       DenseI64ArrayAttr:$padding);
+                       DenseI64ArrayAttr:$padding, OptionalAttr<DenseI64ArrayAttr>:$dilation,
+                       OptionalAttr<I64Attr>:$groups);
   let results = (outs DL_FloatTensor:$result);
   let assemblyFormat = "$grad `,` $filter attr-dict `:` functional-type(operands, results)";
 }
@@ -436,13 +447,17 @@ def DL_Conv2dGradInputOp : DL_GradOp<"conv2d_grad_input"> {
 def DL_Conv2dGradFilterOp : DL_GradOp<"conv2d_grad_filter"> {
   let summary = "gradient of conv2d with respect to its filter";
   let description = [{
+    `kernel` is the filter's spatial size; its shape is `[k, c/groups, r, s]`. `padding`,
+    `dilation` and `groups` as for `dl.conv2d`.
+
     ```mlir
     %dw = dl.conv2d_grad_filter %dy, %x {kernel = array<i64: 5, 5>, padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x16x10x10xf32>, tensor<?x6x14x14xf32>) -> tensor<16x6x5x5xf32>
     ```
   }];
   let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$input,
                        DenseI64ArrayAttr:$kernel, DenseI64ArrayAttr:$stride,
-                       DenseI64ArrayAttr:$padding);
+                       DenseI64ArrayAttr:$padding, OptionalAttr<DenseI64ArrayAttr>:$dilation,
+                       OptionalAttr<I64Attr>:$groups);
   let results = (outs DL_FloatTensor:$result);
   let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
 }

@@ -12,12 +12,29 @@ namespace plan = dlc::plan;
 using plan::KernelKind;
 
 namespace {
-std::vector<int64_t> convInts(ArrayRef<int64_t> x, ArrayRef<int64_t> w, ArrayRef<int64_t> s,
-                              ArrayRef<int64_t> p) {
-  return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], s[0], s[1], p[0], p[1]};
-}
-uint64_t convScratch(ArrayRef<int64_t> x, ArrayRef<int64_t> w, ArrayRef<int64_t> y) {
-  return uint64_t(x[1] * w[2] * w[3] * y[2] * y[3]) * 4; // one image's im2col matrix
+/// A convolution's kernel call: the conv2d_* kinds (and their fast kernels) for one group, no
+/// dilation and symmetric padding, as every layer before groups existed; else the
+/// conv2d_general_* kinds. x is the input's shape, w the filter's ([k, c/groups, r, s]), y the
+/// output's; the workspace is one image's im2col matrix (of one group).
+struct ConvCall {
+  KernelKind kind;
+  std::vector<int64_t> ints;
+  uint64_t workspaceBytes;
+};
+ConvCall convCall(KernelKind simple, KernelKind general, ArrayRef<int64_t> x, ArrayRef<int64_t> w,
+                  ArrayRef<int64_t> y, ArrayRef<int64_t> s, ArrayRef<int64_t> p,
+                  std::optional<ArrayRef<int64_t>> dilation, std::optional<uint64_t> groups) {
+  int64_t g = groups ? int64_t(*groups) : 1;
+  int64_t dh = dilation ? (*dilation)[0] : 1, dw = dilation ? (*dilation)[1] : 1;
+  int64_t top = p[0], left = p[1], bottom = p.size() == 4 ? p[2] : p[0],
+          right = p.size() == 4 ? p[3] : p[1];
+  uint64_t scratch = uint64_t(w[1] * w[2] * w[3] * y[2] * y[3]) * 4;
+  if (g == 1 && dh == 1 && dw == 1 && top == bottom && left == right)
+    return {simple, {x[0], x[1], x[2], x[3], w[0], w[2], w[3], s[0], s[1], top, left}, scratch};
+  return {general,
+          {x[0], x[1], x[2], x[3], w[0], w[2], w[3], s[0], s[1], top, left, bottom, right, dh, dw,
+           g},
+          scratch};
 }
 /// Appends the epilogue bits of a fused conv/matmul to `ints` (when any) and its bias to
 /// `trailing`.
@@ -45,34 +62,39 @@ LogicalResult Conv2dOp::buildGradient(GradientBuilder &g) {
   OpBuilder &b = g.builder();
   if (g.wants(x))
     g.accumulate(x, b.create<Conv2dGradInputOp>(getLoc(), dy, w, ArrayRef<int64_t>{xs[2], xs[3]},
-                                                getStride(), getPadding()));
+                                                getStride(), getPadding(), getDilationAttr(),
+                                                getGroupsAttr()));
   if (g.wants(w))
     g.accumulate(w, b.create<Conv2dGradFilterOp>(getLoc(), dy, x, ArrayRef<int64_t>{ws[2], ws[3]},
-                                                 getStride(), getPadding()));
+                                                 getStride(), getPadding(), getDilationAttr(),
+                                                 getGroupsAttr()));
   return success();
 }
 LogicalResult Conv2dOp::lowerToKernels(KernelBuilder &k) {
   auto x = shapeOf(getInput()), w = shapeOf(getFilter()), y = shapeOf(getResult());
-  KernelBuilder::Call c{KernelKind::Conv2dFwd, {getInput(), getFilter()},
-                        convInts(x, w, getStride(), getPadding())};
-  c.workspaceBytes = convScratch(x, w, y);
+  ConvCall cc = convCall(KernelKind::Conv2dFwd, KernelKind::Conv2dGeneralFwd, x, w, y,
+                         getStride(), getPadding(), getDilation(), getGroups());
+  KernelBuilder::Call c{cc.kind, {getInput(), getFilter()}, cc.ints};
+  c.workspaceBytes = cc.workspaceBytes;
   epilogue(getBias(), getRelu(), c.ints, c.trailing);
   k.call(*this, c);
   return success();
 }
 LogicalResult Conv2dGradInputOp::lowerToKernels(KernelBuilder &k) {
   auto dy = shapeOf(getGrad()), w = shapeOf(getFilter()), x = shapeOf(getResult());
-  KernelBuilder::Call c{KernelKind::Conv2dBwdData, {getGrad(), getFilter()},
-                        convInts(x, w, getStride(), getPadding())};
-  c.workspaceBytes = convScratch(x, w, dy);
+  ConvCall cc = convCall(KernelKind::Conv2dBwdData, KernelKind::Conv2dGeneralBwdData, x, w, dy,
+                         getStride(), getPadding(), getDilation(), getGroups());
+  KernelBuilder::Call c{cc.kind, {getGrad(), getFilter()}, cc.ints};
+  c.workspaceBytes = cc.workspaceBytes;
   k.call(*this, c);
   return success();
 }
 LogicalResult Conv2dGradFilterOp::lowerToKernels(KernelBuilder &k) {
   auto dy = shapeOf(getGrad()), x = shapeOf(getInput()), w = shapeOf(getResult());
-  KernelBuilder::Call c{KernelKind::Conv2dBwdFilter, {getGrad(), getInput()},
-                        convInts(x, w, getStride(), getPadding())};
-  c.workspaceBytes = convScratch(x, w, dy);
+  ConvCall cc = convCall(KernelKind::Conv2dBwdFilter, KernelKind::Conv2dGeneralBwdFilter, x, w,
+                         dy, getStride(), getPadding(), getDilation(), getGroups());
+  KernelBuilder::Call c{cc.kind, {getGrad(), getInput()}, cc.ints};
+  c.workspaceBytes = cc.workspaceBytes;
   k.call(*this, c);
   return success();
 }

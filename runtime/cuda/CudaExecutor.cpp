@@ -99,12 +99,15 @@ bool prepareConv(const CudaDevice &d, CudaProgram::Call &c, std::string &error) 
       !d.check(s.cudnnSetTensor4dDescriptor(c.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, v.n, v.k,
                                             v.outH, v.outW),
                "cudnnSetTensor4dDescriptor", error) ||
-      !d.check(s.cudnnSetFilter4dDescriptor(c.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, v.k, v.c, v.r,
-                                            v.s),
+      !d.check(s.cudnnSetFilter4dDescriptor(c.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, v.k,
+                                            v.c / v.groups, v.r, v.s),
                "cudnnSetFilter4dDescriptor", error) ||
-      !d.check(s.cudnnSetConvolution2dDescriptor(c.conv, v.padH, v.padW, v.strideH, v.strideW, 1, 1,
-                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+      !d.check(s.cudnnSetConvolution2dDescriptor(c.conv, v.padH, v.padW, v.strideH, v.strideW,
+                                                 v.dilH, v.dilW, CUDNN_CROSS_CORRELATION,
+                                                 CUDNN_DATA_FLOAT),
                "cudnnSetConvolution2dDescriptor", error) ||
+      !d.check(s.cudnnSetConvolutionGroupCount(c.conv, v.groups),
+               "cudnnSetConvolutionGroupCount", error) ||
       !d.check(s.cudnnSetConvolutionMathType(c.conv, CUDNN_FMA_MATH), "cudnnSetConvolutionMathType",
                error))
     return false;

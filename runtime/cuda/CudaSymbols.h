@@ -58,6 +58,7 @@
   X(Cudnn, cudnnDestroyConvolutionDescriptor)                                                      \
   X(Cudnn, cudnnSetConvolution2dDescriptor)                                                        \
   X(Cudnn, cudnnSetConvolutionMathType)                                                            \
+  X(Cudnn, cudnnSetConvolutionGroupCount)                                                          \
   X(Cudnn, cudnnGetConvolutionForwardAlgorithm_v7)                                                 \
   X(Cudnn, cudnnGetConvolutionBackwardDataAlgorithm_v7)                                            \
   X(Cudnn, cudnnGetConvolutionBackwardFilterAlgorithm_v7)                                          \

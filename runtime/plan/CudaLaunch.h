@@ -47,11 +47,14 @@ inline const char *cudaLibraryKindName(CudaLibraryKind k) {
 }
 
 /// A 2-D convolution as cuDNN describes it: float32 NCHW tensors x[n][c][h][w] and
-/// y[n][k][outH][outW], filter w[k][c][r][s], cross-correlation, dilation 1, one group.
+/// y[n][k][outH][outW], filter w[k][c/groups][r][s], cross-correlation, symmetric padding
+/// (cuDNN has no other: a conv2d_general_* kernel padded asymmetrically runs as a generated
+/// kernel instead), taps dilH/dilW apart, `groups` groups (cudnnSetConvolutionGroupCount).
 struct CudnnConv {
   int n = 0, c = 0, h = 0, w = 0, k = 0, r = 0, s = 0;
   int padH = 0, padW = 0, strideH = 1, strideW = 1;
   int outH = 0, outW = 0;
+  int dilH = 1, dilW = 1, groups = 1;
 };
 
 /// A row-major C[M][N] = op(A) op(B) expressed as the column-major cublasSgemm call that

@@ -26,6 +26,10 @@ constexpr size_t countParams(const char *params) {
 double convOut(const std::vector<int64_t> &i) {
   return double((i[2] + 2 * i[9] - i[5]) / i[7] + 1) * double((i[3] + 2 * i[10] - i[6]) / i[8] + 1);
 }
+double generalConvOut(const std::vector<int64_t> &i) {
+  return double((i[2] + i[9] + i[11] - i[13] * (i[5] - 1) - 1) / i[7] + 1) *
+         double((i[3] + i[10] + i[12] - i[14] * (i[6] - 1) - 1) / i[8] + 1);
+}
 double poolOut(const std::vector<int64_t> &i) {
   return double((i[2] + 2 * i[8] - i[4]) / i[6] + 1) * double((i[3] + 2 * i[9] - i[5]) / i[7] + 1);
 }
@@ -93,6 +97,36 @@ bool window(Attrs &a, size_t h, size_t w, size_t r, size_t s, size_t strideH, si
                   std::to_string(a[w] + 2 * a[padH + 1]));
   oh = uint64_t((a[h] + 2 * a[padH] - a[r]) / a[strideH] + 1);
   ow = uint64_t((a[w] + 2 * a[padH + 1] - a[s]) / a[strideH + 1] + 1);
+  return true;
+}
+
+/// A grouped, dilated convolution's geometry (the conv2d_general_* kinds): sizes; groups
+/// dividing both channel counts; dilation at most the input extent; each padding below the
+/// dilated window (as PyTorch's 'same' gives, so no output lies wholly in padding); the
+/// padded input at least one dilated window. Sets the output height and width.
+bool generalConvWindow(Attrs &a, uint64_t &oh, uint64_t &ow) {
+  if (!a.sizes({0, 1, 2, 3, 4, 5, 6, 7, 8, 13, 14, 15}))
+    return false;
+  if (a[1] % a[15] != 0 || a[4] % a[15] != 0)
+    return a.fail("groups " + std::to_string(a[15]) + " do not divide the " +
+                  std::to_string(a[1]) + " input and " + std::to_string(a[4]) +
+                  " output channels");
+  // Bounded sizes, so these products cannot overflow.
+  const int64_t eh = a[13] * (a[5] - 1) + 1, ew = a[14] * (a[6] - 1) + 1;
+  if (!a.range(9, 0, eh - 1, "padding top") || !a.range(10, 0, ew - 1, "padding left") ||
+      !a.range(11, 0, eh - 1, "padding bottom") || !a.range(12, 0, ew - 1, "padding right"))
+    return false;
+  const int64_t ph = a[2] + a[9] + a[11], pw = a[3] + a[10] + a[12];
+  // The kernels index the padded input with ints.
+  if (uint64_t(ph) > kMaxElements || uint64_t(pw) > kMaxElements)
+    return a.fail("padded input " + std::to_string(ph) + "x" + std::to_string(pw) +
+                  " larger than " + std::to_string(kMaxElements));
+  if (ph < eh || pw < ew)
+    return a.fail("dilated window " + std::to_string(eh) + "x" + std::to_string(ew) +
+                  " larger than the padded input " + std::to_string(ph) + "x" +
+                  std::to_string(pw));
+  oh = uint64_t((ph - eh) / a[7] + 1);
+  ow = uint64_t((pw - ew) / a[8] + 1);
   return true;
 }
 
@@ -209,6 +243,27 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
     if (k.kind == KernelKind::Conv2dFwd)
       n = {x, w, y, ws};
     else if (k.kind == KernelKind::Conv2dBwdData)
+      n = {y, w, x, ws};
+    else
+      n = {y, x, w, ws};
+    if (epi & kEpilogueBias)
+      n.push_back(uint64_t(a[4]));
+    break;
+  }
+  case KernelKind::Conv2dGeneralFwd:
+  case KernelKind::Conv2dGeneralBwdData:
+  case KernelKind::Conv2dGeneralBwdFilter: {
+    // n c h w k r s strideH strideW padTop padLeft padBottom padRight dilH dilW groups
+    if (!generalConvWindow(a, oh, ow))
+      return false;
+    const uint64_t cg = uint64_t(a[1] / a[15]);
+    uint64_t x = mul({uint64_t(a[0]), uint64_t(a[1]), uint64_t(a[2]), uint64_t(a[3])});
+    uint64_t w = mul({uint64_t(a[4]), cg, uint64_t(a[5]), uint64_t(a[6])});
+    uint64_t y = mul({uint64_t(a[0]), uint64_t(a[4]), oh, ow});
+    uint64_t ws = mul({cg, uint64_t(a[5]), uint64_t(a[6]), oh, ow});
+    if (k.kind == KernelKind::Conv2dGeneralFwd)
+      n = {x, w, y, ws};
+    else if (k.kind == KernelKind::Conv2dGeneralBwdData)
       n = {y, w, x, ws};
     else
       n = {y, x, w, ws};

@@ -22,7 +22,7 @@ std::string dlc::cuda::encodeLaunches(const std::vector<CudaLaunch> &launches) {
        << ' ' << g.transA << ' ' << g.transB << ' ' << g.m << ' ' << g.n << ' ' << g.k << ' '
        << g.lda << ' ' << g.ldb << ' ' << g.ldc << ' ' << g.aArg << ' ' << g.bArg << ' '
        << l.library.workspaceBytes << ' ' << l.library.epilogue << ' ' << l.library.biasArg
-       << '\n';
+       << ' ' << c.dilH << ' ' << c.dilW << ' ' << c.groups << '\n';
   }
   return os.str();
 }
@@ -42,7 +42,7 @@ bool dlc::cuda::decodeLaunches(const std::string &text, std::vector<CudaLaunch> 
         l.block.z >> kind >> c.n >> c.c >> c.h >> c.w >> c.k >> c.r >> c.s >> c.padH >> c.padW >>
         c.strideH >> c.strideW >> c.outH >> c.outW >> g.transA >> g.transB >> g.m >> g.n >> g.k >>
         g.lda >> g.ldb >> g.ldc >> g.aArg >> g.bArg >> l.library.workspaceBytes >>
-        l.library.epilogue >> l.library.biasArg;
+        l.library.epilogue >> l.library.biasArg >> c.dilH >> c.dilW >> c.groups;
     std::string extra;
     if (!in || (in >> extra) || kind < 0 || kind > int(CudaLibraryKind::CublasGemm) ||
         l.kernel != int32_t(launches.size())) {
@@ -74,14 +74,24 @@ bool dlc::cuda::libraryCallFor(const plan::Plan &plan, const plan::Kernel &k, Cu
     KernelKind expected = kind == CudaLibraryKind::CudnnConvFwd       ? KernelKind::Conv2dFwd
                           : kind == CudaLibraryKind::CudnnConvBwdData ? KernelKind::Conv2dBwdData
                                                                       : KernelKind::Conv2dBwdFilter;
-    if (k.kind != expected || i.size() < 11 || k.args.size() < 4)
+    KernelKind general = kind == CudaLibraryKind::CudnnConvFwd ? KernelKind::Conv2dGeneralFwd
+                         : kind == CudaLibraryKind::CudnnConvBwdData
+                             ? KernelKind::Conv2dGeneralBwdData
+                             : KernelKind::Conv2dGeneralBwdFilter;
+    bool isGeneral = k.kind == general && i.size() >= 16;
+    if ((k.kind != expected && !isGeneral) || i.size() < 11 || k.args.size() < 4)
+      return false;
+    // cuDNN pads symmetrically only.
+    if (isGeneral && (i[9] != i[11] || i[10] != i[12]))
       return false;
     CudnnConv &c = call.conv;
     c.n = int(i[0]), c.c = int(i[1]), c.h = int(i[2]), c.w = int(i[3]);
     c.k = int(i[4]), c.r = int(i[5]), c.s = int(i[6]);
     c.strideH = int(i[7]), c.strideW = int(i[8]), c.padH = int(i[9]), c.padW = int(i[10]);
-    c.outH = (c.h + 2 * c.padH - c.r) / c.strideH + 1;
-    c.outW = (c.w + 2 * c.padW - c.s) / c.strideW + 1;
+    if (isGeneral)
+      c.dilH = int(i[13]), c.dilW = int(i[14]), c.groups = int(i[15]);
+    c.outH = (c.h + 2 * c.padH - c.dilH * (c.r - 1) - 1) / c.strideH + 1;
+    c.outW = (c.w + 2 * c.padW - c.dilW * (c.s - 1) - 1) / c.strideW + 1;
     call.workspaceBytes = plan.buffers[k.args[3]].bytes;
     call.biasArg = bias ? 4 : -1;
     return true;
@@ -146,7 +156,8 @@ bool dlc::cuda::checkLaunches(const plan::Plan &plan, const plan::Program &prog,
     const CublasGemm &g = lib.gemm, &h = expected.gemm;
     bool convSame = a.n == b.n && a.c == b.c && a.h == b.h && a.w == b.w && a.k == b.k && a.r == b.r &&
                     a.s == b.s && a.padH == b.padH && a.padW == b.padW && a.strideH == b.strideH &&
-                    a.strideW == b.strideW && a.outH == b.outH && a.outW == b.outW;
+                    a.strideW == b.strideW && a.outH == b.outH && a.outW == b.outW &&
+                    a.dilH == b.dilH && a.dilW == b.dilW && a.groups == b.groups;
     bool gemmSame = g.transA == h.transA && g.transB == h.transB && g.m == h.m && g.n == h.n && g.k == h.k &&
                     g.lda == h.lda && g.ldb == h.ldb && g.ldc == h.ldc && g.aArg == h.aArg && g.bArg == h.bArg;
     if ((lib.kind == CudaLibraryKind::CublasGemm ? !gemmSame : !convSame) ||

@@ -333,10 +333,28 @@ func.func @matmul_rank1(%a: tensor<16xf32>, %b: tensor<8x16xf32>) {
 
 // -----
 
+func.func @conv_groups_channels(%x: tensor<?x8x8x8xf32>, %w: tensor<4x3x3x3xf32>) {
+  // expected-error @+2 {{conv2d: input has 8 channels but the filter expects 3 x 2 groups}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.conv2d %x, %w {groups = 2 : i64, padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x8x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<?x4x6x6xf32>
+  return
+}
+
+// -----
+
 func.func @matmul_nd_inner(%a: tensor<?x28x16xf32>, %b: tensor<8x15xf32>) {
   // expected-error @+2 {{matmul: inner dimensions differ: 16 vs 15}}
   // expected-error @+1 {{failed to infer returned types}}
   %0 = dl.matmul %a, %b {transpose_b} : (tensor<?x28x16xf32>, tensor<8x15xf32>) -> tensor<?x28x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_groups_filters(%x: tensor<?x8x8x8xf32>, %w: tensor<3x4x3x3xf32>) {
+  // expected-error @+2 {{conv2d: 2 groups do not divide the 3 output channels}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.conv2d %x, %w {groups = 2 : i64, padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x8x8x8xf32>, tensor<3x4x3x3xf32>) -> tensor<?x3x6x6xf32>
   return
 }
 
@@ -351,10 +369,28 @@ func.func @layer_norm_rank1(%x: tensor<8xf32>, %g: tensor<8xf32>) {
 
 // -----
 
+func.func @conv_dilation(%x: tensor<?x8x8x8xf32>, %w: tensor<4x8x3x3xf32>) {
+  // expected-error @+2 {{conv2d: dilation must be >= 1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.conv2d %x, %w {dilation = array<i64: 0, 1>, padding = array<i64: 0, 0>, stride = array<i64: 1, 1>} : (tensor<?x8x8x8xf32>, tensor<4x8x3x3xf32>) -> tensor<?x4x6x6xf32>
+  return
+}
+
+// -----
+
 func.func @layer_norm_eps(%x: tensor<?x8xf32>, %g: tensor<8xf32>) {
   // expected-error @+2 {{layer_norm: eps must be positive}}
   // expected-error @+1 {{failed to infer returned types}}
   %0:3 = dl.layer_norm %x, %g, %g {eps = 0.0 : f32} : (tensor<?x8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<?x8xf32>, tensor<?xf32>, tensor<?xf32>)
+  return
+}
+
+// -----
+
+func.func @conv_padding_count(%x: tensor<?x8x8x8xf32>, %w: tensor<4x8x3x3xf32>) {
+  // expected-error @+2 {{conv2d: padding must have 2 or 4 values, got 3}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.conv2d %x, %w {padding = array<i64: 0, 0, 1>, stride = array<i64: 1, 1>} : (tensor<?x8x8x8xf32>, tensor<4x8x3x3xf32>) -> tensor<?x4x6x6xf32>
   return
 }
 
@@ -400,5 +436,14 @@ func.func @transpose_rank(%x: tensor<?x4x5xf32>) {
   // expected-error @+2 {{transpose: perm has 2 entries but the input has 3 axes}}
   // expected-error @+1 {{failed to infer returned types}}
   %0 = dl.transpose %x {perm = array<i64: 0, 1>} : (tensor<?x4x5xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_dilated_too_big(%x: tensor<?x8x4x4xf32>, %w: tensor<4x8x3x3xf32>) {
+  // expected-error @+2 {{conv2d: a 3x3 dilated window does not fit a 4x4 input with padding 0,0,1,1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.conv2d %x, %w {dilation = array<i64: 3, 3>, padding = array<i64: 0, 0, 1, 1>, stride = array<i64: 1, 1>} : (tensor<?x8x4x4xf32>, tensor<4x8x3x3xf32>) -> tensor<?x4x1x1xf32>
   return
 }

@@ -23,7 +23,8 @@ namespace dlc::cudatest {
 /// clip factor, SGD with and without Nesterov, Adam and AdamW), the issue-10 layer kinds
 /// (activations, mul, sub, neg, softmax, dropout, increment, concat) and regression losses
 /// (mse, bce_with_logits, forward and backward, one and several blocks), layer norm
-/// (forward, backward) and transposes (two). New buffers are appended to the arena.
+/// (forward, backward), transposes (two) and grouped, dilated and asymmetrically padded
+/// convolutions. New buffers are appended to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
   plan::Program prog;
@@ -215,6 +216,30 @@ inline void addCoverageProgram(plan::Plan &plan) {
   // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].
   call(KernelKind::Matmul, "matmul_tt", {5, 7, 3, 1, 1},
        {buffer("a", 15), buffer("b", 21), buffer("c", 35)});
+  // Grouped convolutions (forward, forward with bias+relu, data and filter gradients): a
+  // depthwise one (multiplier 2, stride 2), a grouped dilated one, both through cuDNN, and one
+  // padded asymmetrically (PyTorch's 'same' with a 2x2 window), a generated kernel.
+  // Ints: n c h w k r s strideH strideW padTop padLeft padBottom padRight dilH dilW groups.
+  struct GroupedCase {
+    std::vector<int64_t> ints;
+    int64_t x, w, y, ws;
+  };
+  for (const GroupedCase &g :
+       {GroupedCase{{2, 4, 9, 7, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 4}, 504, 72, 320, 180},
+        GroupedCase{{2, 6, 8, 7, 4, 3, 2, 1, 2, 2, 1, 2, 1, 2, 2, 2}, 672, 72, 256, 576},
+        GroupedCase{{2, 3, 6, 5, 4, 2, 2, 1, 1, 0, 0, 1, 1, 1, 1, 1}, 180, 48, 240, 360}}) {
+    call(KernelKind::Conv2dGeneralFwd, "gconv", g.ints,
+         {buffer("x", g.x), buffer("w", g.w), buffer("y", g.y), buffer("ws", g.ws)});
+    std::vector<int64_t> fused = g.ints;
+    fused.push_back(plan::kEpilogueBias | plan::kEpilogueRelu);
+    call(KernelKind::Conv2dGeneralFwd, "gconv_bias_relu", fused,
+         {buffer("x", g.x), buffer("w", g.w), buffer("y", g.y), buffer("ws", g.ws),
+          buffer("bias", g.ints[4])});
+    call(KernelKind::Conv2dGeneralBwdData, "gconv_data", g.ints,
+         {buffer("dy", g.y), buffer("w", g.w), buffer("dx", g.x), buffer("ws", g.ws)});
+    call(KernelKind::Conv2dGeneralBwdFilter, "gconv_filter", g.ints,
+         {buffer("dy", g.y), buffer("x", g.x), buffer("dw", g.w), buffer("ws", g.ws)});
+  }
   plan.programs.push_back(prog);
 }
 

@@ -343,7 +343,7 @@ std::vector<Bytes> dlc::fuzz::builtinSeeds() {
   // DLC_FUZZ_PLAN_SEEDS: the shipped models' plans, each with the structured modes.
   if (const char *dir = std::getenv("DLC_FUZZ_PLAN_SEEDS")) {
     for (const char *name : {"lenet.plan", "lstm.plan", "cifar10.plan", "resnet50.plan",
-                             "resnet152.plan", "lenet_cuda.plan"}) {
+                             "resnet152.plan", "mobilenet_v2.plan", "lenet_cuda.plan"}) {
       std::string content = readFile(std::string(dir) + "/" + name);
       if (content.empty())
         continue;

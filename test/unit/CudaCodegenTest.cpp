@@ -195,7 +195,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 92u);
+  ASSERT_EQ(launches.size(), 104u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
@@ -213,6 +213,23 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   // rounded once (37 elements: 2/37 and 1/37 as floats).
   EXPECT_NE(src.find("log1p(exp(-fabs(v)))"), std::string::npos);
   EXPECT_NE(src.find("const float scale = 0.0540540554f;"), std::string::npos);
+  // Grouped convolutions (the coverage program's last 12 calls): cuDNN with its group count
+  // and dilation, and a generated kernel where the padding is asymmetric.
+  EXPECT_EQ(launches[88].library.kind, CudaLibraryKind::CudnnConvFwd);
+  EXPECT_EQ(launches[88].library.conv.groups, 4);
+  EXPECT_EQ(launches[88].library.conv.outH, 5);
+  EXPECT_EQ(launches[89].library.biasArg, 4);
+  EXPECT_EQ(launches[95].library.kind, CudaLibraryKind::CudnnConvBwdFilter);
+  EXPECT_EQ(launches[95].library.conv.dilH, 2);
+  EXPECT_EQ(launches[95].library.conv.groups, 2);
+  EXPECT_EQ(launches[95].library.conv.outW, 4);
+  for (size_t n = 96; n < 100; ++n) {
+    EXPECT_EQ(launches[n].library.kind, CudaLibraryKind::None) << n;
+    EXPECT_FALSE(launches[n].function.empty()) << n;
+  }
+  EXPECT_NE(src.find("const int g0 = oc / 2 * 1;"), std::string::npos);
+  EXPECT_NE(src.find("const int iy = oy * 1 - 2 + r * 2;"), std::string::npos);
+  EXPECT_NE(src.find("generated (cuDNN has no asymmetric padding)"), std::string::npos);
   EXPECT_NE(src.find("const float scale = 0.0270270277f;"), std::string::npos);
   // Pooling gradients with the fused relu mask on the pooled value.
   EXPECT_NE(src.find("// pool_grad_relu: "), std::string::npos);
@@ -373,6 +390,40 @@ void expectCubinFor(const std::vector<uint8_t> &cubin, int sm,
       EXPECT_NE(bytes.find(l.function + '\0'), std::string::npos) << l.function;
     }
   }
+}
+
+// The launch records of grouped convolutions survive the plan's text form, and the loader
+// refuses any whose cuDNN descriptor differs from the kernel's attributes: a wrong group count
+// or dilation would have cuDNN read the filter or the input wrongly.
+TEST(CudaCodegen, GroupedConvLaunchRecordsAreChecked) {
+  plan::Plan plan = lenetPlan();
+  cudatest::addCoverageProgram(plan);
+  std::vector<CudaLaunch> launches;
+  generate(plan, "coverage", launches);
+  const plan::Program &prog = *plan.program("coverage");
+  std::vector<CudaLaunch> decoded;
+  std::string error;
+  ASSERT_TRUE(decodeLaunches(encodeLaunches(launches), decoded, error)) << error;
+  ASSERT_EQ(decoded.size(), launches.size());
+  EXPECT_EQ(decoded[88].library.conv.groups, 4);
+  EXPECT_EQ(decoded[95].library.conv.dilW, 2);
+  EXPECT_TRUE(checkLaunches(plan, prog, decoded, error)) << error;
+  auto refused = [&](auto &&damage) {
+    std::vector<CudaLaunch> bad = decoded;
+    damage(bad);
+    std::string why;
+    EXPECT_FALSE(checkLaunches(plan, prog, bad, why));
+    return why;
+  };
+  EXPECT_EQ(refused([](auto &l) { l[88].library.conv.groups = 1; }),
+            "program 'coverage' CUDA launch 88: cudnn_conv_fwd descriptor does not match the "
+            "kernel's attributes and buffers");
+  EXPECT_EQ(refused([](auto &l) { l[95].library.conv.dilH = 1; }),
+            "program 'coverage' CUDA launch 95: cudnn_conv_bwd_filter descriptor does not match "
+            "the kernel's attributes and buffers");
+  // The asymmetrically padded one has no cuDNN call to describe it.
+  EXPECT_EQ(refused([&](auto &l) { l[96].library = decoded[88].library; }),
+            "program 'coverage' CUDA launch 96: cudnn_conv_fwd for a conv2d_general_fwd kernel");
 }
 
 class CudaNvrtcArch : public ::testing::TestWithParam<const char *> {};

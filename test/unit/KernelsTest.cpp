@@ -237,6 +237,9 @@ const PoolShape kPoolShapes[] = {
     {1, 2, 5, 35, 2, 2, 2, 2, 0, 0},  // 17 windows, odd last row and column left out
     {2, 3, 10, 10, 2, 2, 2, 2, 0, 0}, // 5 windows a row: 4-wide vectors, overlapping
     {1, 2, 4, 9, 2, 2, 2, 2, 0, 0},   // exactly 4, odd last column left out
+    // padding: same (stride 1, odd kernel, (k-1)/2 each side): output size = input size
+    {2, 2, 6, 5, 3, 3, 1, 1, 1, 1},
+    {1, 2, 5, 9, 5, 3, 1, 1, 2, 1},
 };
 
 TEST(KernelsTest, MaxPoolForwardMatchesDirect) {

@@ -268,6 +268,8 @@ const NamedPool kPoolShapes[] = {
     {"3x3 stride 1 pad 1 (overlapping)", {1, 2, 5, 4, 3, 3, 1, 1, 1, 1}},
     {"global", {2, 3, 5, 3, 5, 3, 1, 1, 0, 0}},
     {"global 7x7", {2, 4, 7, 7, 7, 7, 1, 1, 0, 0}},
+    // padding: same (stride 1, odd kernel: (k-1)/2 on each side; the output keeps the input's size)
+    {"same 5x3", {2, 2, 6, 5, 5, 3, 1, 1, 2, 1}},
 };
 
 size_t inSize(const PoolShape &s) { return (size_t)s.n * s.c * s.h * s.w; }

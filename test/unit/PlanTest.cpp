@@ -937,3 +937,42 @@ TEST(PlanValidate, PlanWithoutLabels) {
   plan.classes = -1;
   EXPECT_EQ(validateError(plan), "malformed plan: class count -1 is negative or too large");
 }
+
+TEST(KernelTable, GroupedConvChecks) {
+  // conv2d_general_*: n c h w k r s strideH strideW padTop padLeft padBottom padRight dilH dilW
+  // groups; w is [k][c/groups][r][s], the workspace one group's im2col matrix of one image.
+  auto check = [](KernelKind kind, std::vector<int64_t> ints, size_t args = 4) {
+    return argBytesOrError(kind, std::move(ints), {}, args);
+  };
+  // Depthwise, multiplier 2, stride 2: 9x7 padded 1 -> 5x4.
+  const std::vector<int64_t> dw = {2, 4, 9, 7, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 4};
+  EXPECT_EQ(check(KernelKind::Conv2dGeneralFwd, dw), "2016 288 1280 720 ");
+  EXPECT_EQ(check(KernelKind::Conv2dGeneralBwdData, dw), "1280 288 2016 720 ");
+  EXPECT_EQ(check(KernelKind::Conv2dGeneralBwdFilter, dw), "1280 2016 288 720 ");
+  std::vector<int64_t> biased = dw;
+  biased.push_back(kEpilogueBias);
+  EXPECT_EQ(check(KernelKind::Conv2dGeneralFwd, biased, 5), "2016 288 1280 720 32 ");
+  // Asymmetric 'same' for a 2x2 window (0 before, 1 after) keeps 6x5.
+  EXPECT_EQ(check(KernelKind::Conv2dGeneralFwd, {2, 3, 6, 5, 4, 2, 2, 1, 1, 0, 0, 1, 1, 1, 1, 1}),
+            "720 192 960 1440 ");
+  auto with = [&](size_t index, int64_t value) {
+    std::vector<int64_t> ints = dw;
+    ints[index] = value;
+    return check(KernelKind::Conv2dGeneralFwd, ints);
+  };
+  EXPECT_EQ(with(15, 3), "groups 3 do not divide the 4 input and 8 output channels");
+  EXPECT_EQ(with(15, 0), "int attribute 15 is 0, not a size in [1, 2147483647]");
+  EXPECT_EQ(with(13, 0), "int attribute 13 is 0, not a size in [1, 2147483647]");
+  // Padding must stay below the (dilated) window: 3 taps 1 apart allow 2.
+  EXPECT_EQ(with(11, 3), "padding bottom (int attribute 11) is 3, outside [0, 2]");
+  EXPECT_EQ(with(12, -1), "padding right (int attribute 12) is -1, outside [0, 2]");
+  // Without vertical padding, dilation 6 makes the 3-tap window 13 rows, more than the 9
+  // there are; dilation 4 (9 rows) leaves one output row.
+  std::vector<int64_t> far = dw;
+  far[13] = 6;
+  far[9] = far[11] = 0;
+  EXPECT_EQ(check(KernelKind::Conv2dGeneralFwd, far),
+            "dilated window 13x3 larger than the padded input 9x9");
+  far[13] = 4; // 9 rows: exactly one output row
+  EXPECT_EQ(check(KernelKind::Conv2dGeneralFwd, far), "2016 288 256 144 ");
+}

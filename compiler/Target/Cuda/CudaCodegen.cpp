@@ -203,9 +203,11 @@ private:
   void regressionLoss(const char *term);
   void regressionLossBwd(const char *statement, double scale);
   void convLibrary(CudaLibraryKind kind);
-  void convFwdReference();
-  void convBwdDataReference();
-  void convBwdFilterReference();
+  CudnnConv convGeometry() const;
+  void convReference(CudaLibraryKind kind, const CudnnConv &c, const std::string &what);
+  void convFwdReference(const CudnnConv &c, const std::string &what);
+  void convBwdDataReference(const CudnnConv &c, const std::string &what);
+  void convBwdFilterReference(const CudnnConv &c, const std::string &what);
   void matmulLibrary();
   void matmulReference();
 };
@@ -932,42 +934,78 @@ void KernelEmitter::transpose() {
 }
 
 void KernelEmitter::convLibrary(CudaLibraryKind kind) {
-  libraryCallFor(plan, k, kind, launch.library);
+  if (!libraryCallFor(plan, k, kind, launch.library)) {
+    // Padded asymmetrically (conv2d_general_*, PyTorch's 'same' with an even total): cuDNN
+    // pads both sides alike, so the reference kernel is the kernel.
+    launch.library = CudaLibraryCall();
+    convReference(kind, convGeometry(), "generated (cuDNN has no asymmetric padding)");
+    return;
+  }
   if (!opts.emitReferenceLibraryKernels) {
     os << "\n// " << commentSafe(k.name) << ": " << fn << " runs as " << cudaLibraryKindName(kind)
        << "\n";
     launch.function.clear();
     return;
   }
-  if (kind == CudaLibraryKind::CudnnConvFwd)
-    convFwdReference();
-  else if (kind == CudaLibraryKind::CudnnConvBwdData)
-    convBwdDataReference();
-  else
-    convBwdFilterReference();
+  convReference(kind, launch.library.conv,
+                std::string("reference for ") + cudaLibraryKindName(kind));
 }
 
-void KernelEmitter::convFwdReference() {
-  const CudnnConv &c = launch.library.conv;
+CudnnConv KernelEmitter::convGeometry() const {
+  CudnnConv c;
+  c.n = int(i[0]), c.c = int(i[1]), c.h = int(i[2]), c.w = int(i[3]);
+  c.k = int(i[4]), c.r = int(i[5]), c.s = int(i[6]);
+  c.strideH = int(i[7]), c.strideW = int(i[8]), c.padH = int(i[9]), c.padW = int(i[10]);
+  int padB = c.padH, padR = c.padW;
+  if (i.size() >= 16)
+    padB = int(i[11]), padR = int(i[12]), c.dilH = int(i[13]), c.dilW = int(i[14]),
+    c.groups = int(i[15]);
+  c.outH = (c.h + c.padH + padB - c.dilH * (c.r - 1) - 1) / c.strideH + 1;
+  c.outW = (c.w + c.padW + padR - c.dilW * (c.s - 1) - 1) / c.strideW + 1;
+  return c;
+}
+
+void KernelEmitter::convReference(CudaLibraryKind kind, const CudnnConv &c,
+                                  const std::string &what) {
+  if (kind == CudaLibraryKind::CudnnConvFwd)
+    convFwdReference(c, what);
+  else if (kind == CudaLibraryKind::CudnnConvBwdData)
+    convBwdDataReference(c, what);
+  else
+    convBwdFilterReference(c, what);
+}
+
+namespace {
+/// " * d" for a dilation d > 1 ("" for 1, so undilated kernels read as they always did).
+std::string dilated(int d) { return d == 1 ? "" : " * " + std::to_string(d); }
+} // namespace
+
+void KernelEmitter::convFwdReference(const CudnnConv &c, const std::string &what) {
   const int64_t ohw = int64_t(c.outH) * c.outW;
-  open("reference for cudnn_conv_fwd: one thread per output");
+  const int cg = c.c / c.groups, kg = c.k / c.groups;
+  open(what + ": one thread per output");
   loop(c.n * c.k * ohw,
-       std::max<int64_t>(int64_t(c.n) * c.c * c.h * c.w, int64_t(c.k) * c.c * c.r * c.s));
+       std::max<int64_t>(int64_t(c.n) * c.c * c.h * c.w, int64_t(c.k) * cg * c.r * c.s));
   os << "    const int ox = (int)(idx % " << c.outW << "), oy = (int)(idx / " << c.outW << " % "
      << c.outH << ");\n"
      << "    const int oc = (int)(idx / " << ohw << " % " << c.k << ");\n"
      << "    const " << t << " img = idx / " << ohw * c.k << ";\n"
-     << "    float acc = 0.0f;\n"
-     << "    for (int ic = 0; ic < " << c.c << "; ++ic) {\n"
-     << "      const float *xp = x + (img * " << c.c << " + ic) * " << int64_t(c.h) * c.w << ";\n"
-     << "      const float *wp = w + ((" << t << ")oc * " << c.c << " + ic) * " << c.r * c.s
+     << "    float acc = 0.0f;\n";
+  if (c.groups > 1)
+    os << "    const int g0 = oc / " << kg << " * " << cg << ";\n";
+  os << "    for (int ic = 0; ic < " << cg << "; ++ic) {\n"
+     << "      const float *xp = x + (img * " << c.c << (c.groups > 1 ? " + g0" : "")
+     << " + ic) * " << int64_t(c.h) * c.w << ";\n"
+     << "      const float *wp = w + ((" << t << ")oc * " << cg << " + ic) * " << c.r * c.s
      << ";\n"
      << "      for (int r = 0; r < " << c.r << "; ++r) {\n"
-     << "        const int iy = oy * " << c.strideH << " - " << c.padH << " + r;\n"
+     << "        const int iy = oy * " << c.strideH << " - " << c.padH << " + r"
+     << dilated(c.dilH) << ";\n"
      << "        if (iy < 0 || iy >= " << c.h << ")\n"
      << "          continue;\n"
      << "        for (int s = 0; s < " << c.s << "; ++s) {\n"
-     << "          const int ix = ox * " << c.strideW << " - " << c.padW << " + s;\n"
+     << "          const int ix = ox * " << c.strideW << " - " << c.padW << " + s"
+     << dilated(c.dilW) << ";\n"
      << "          if (ix >= 0 && ix < " << c.w << ")\n"
      << "            acc += xp[iy * " << c.w << " + ix] * wp[r * " << c.s << " + s];\n"
      << "        }\n"
@@ -978,27 +1016,31 @@ void KernelEmitter::convFwdReference() {
   close();
 }
 
-void KernelEmitter::convBwdDataReference() {
-  const CudnnConv &c = launch.library.conv;
+void KernelEmitter::convBwdDataReference(const CudnnConv &c, const std::string &what) {
   const int64_t hw = int64_t(c.h) * c.w, ohw = int64_t(c.outH) * c.outW;
-  open("reference for cudnn_conv_bwd_data: one thread per input element");
-  loop(c.n * c.c * hw, std::max<int64_t>(int64_t(c.n) * c.k * ohw, int64_t(c.k) * c.c * c.r * c.s));
+  const int cg = c.c / c.groups, kg = c.k / c.groups;
+  open(what + ": one thread per input element");
+  loop(c.n * c.c * hw, std::max<int64_t>(int64_t(c.n) * c.k * ohw, int64_t(c.k) * cg * c.r * c.s));
   os << "    const int ix = (int)(idx % " << c.w << "), iy = (int)(idx / " << c.w << " % " << c.h
      << ");\n"
      << "    const int ic = (int)(idx / " << hw << " % " << c.c << ");\n"
      << "    const " << t << " img = idx / " << hw * c.c << ";\n"
-     << "    float acc = 0.0f;\n"
-     << "    for (int oc = 0; oc < " << c.k << "; ++oc) {\n"
-     << "      const float *g = dy + (img * " << c.k << " + oc) * " << ohw << ";\n"
-     << "      const float *wp = w + ((" << t << ")oc * " << c.c << " + ic) * " << c.r * c.s
-     << ";\n"
+     << "    float acc = 0.0f;\n";
+  if (c.groups > 1)
+    os << "    const int oc0 = ic / " << cg << " * " << kg << ", icg = ic % " << cg << ";\n"
+       << "    for (int oc = oc0; oc < oc0 + " << kg << "; ++oc) {\n";
+  else
+    os << "    for (int oc = 0; oc < " << c.k << "; ++oc) {\n";
+  os << "      const float *g = dy + (img * " << c.k << " + oc) * " << ohw << ";\n"
+     << "      const float *wp = w + ((" << t << ")oc * " << cg << " + "
+     << (c.groups > 1 ? "icg" : "ic") << ") * " << c.r * c.s << ";\n"
      << "      for (int r = 0; r < " << c.r << "; ++r) {\n"
-     << "        const int ty = iy + " << c.padH << " - r;\n"
+     << "        const int ty = iy + " << c.padH << " - r" << dilated(c.dilH) << ";\n"
      << "        if (ty < 0 || ty % " << c.strideH << " != 0 || ty / " << c.strideH
      << " >= " << c.outH << ")\n"
      << "          continue;\n"
      << "        for (int s = 0; s < " << c.s << "; ++s) {\n"
-     << "          const int tx = ix + " << c.padW << " - s;\n"
+     << "          const int tx = ix + " << c.padW << " - s" << dilated(c.dilW) << ";\n"
      << "          if (tx >= 0 && tx % " << c.strideW << " == 0 && tx / " << c.strideW << " < "
      << c.outW << ")\n"
      << "            acc += g[ty / " << c.strideH << " * " << c.outW << " + tx / " << c.strideW
@@ -1010,25 +1052,30 @@ void KernelEmitter::convBwdDataReference() {
   close();
 }
 
-void KernelEmitter::convBwdFilterReference() {
-  const CudnnConv &c = launch.library.conv;
+void KernelEmitter::convBwdFilterReference(const CudnnConv &c, const std::string &what) {
   const int64_t hw = int64_t(c.h) * c.w, ohw = int64_t(c.outH) * c.outW, rs = c.r * c.s;
-  open("reference for cudnn_conv_bwd_filter: one thread per filter element");
-  loop(c.k * c.c * rs, std::max<int64_t>(int64_t(c.n) * c.k * ohw, int64_t(c.n) * c.c * hw));
+  const int cg = c.c / c.groups, kg = c.k / c.groups;
+  open(what + ": one thread per filter element");
+  loop(c.k * cg * rs, std::max<int64_t>(int64_t(c.n) * c.k * ohw, int64_t(c.n) * c.c * hw));
   os << "    const int s = (int)(idx % " << c.s << "), r = (int)(idx / " << c.s << " % " << c.r
      << ");\n"
-     << "    const int ic = (int)(idx / " << rs << " % " << c.c << "), oc = (int)(idx / "
-     << rs * c.c << ");\n"
-     << "    float acc = 0.0f;\n"
+     << "    const int ic = (int)(idx / " << rs << " % " << cg << "), oc = (int)(idx / "
+     << rs * cg << ");\n";
+  if (c.groups > 1)
+    os << "    const int xc = oc / " << kg << " * " << cg << " + ic;\n";
+  os << "    float acc = 0.0f;\n"
      << "    for (int img = 0; img < " << c.n << "; ++img) {\n"
      << "      const float *g = dy + ((" << t << ")img * " << c.k << " + oc) * " << ohw << ";\n"
-     << "      const float *xp = x + ((" << t << ")img * " << c.c << " + ic) * " << hw << ";\n"
+     << "      const float *xp = x + ((" << t << ")img * " << c.c << " + "
+     << (c.groups > 1 ? "xc" : "ic") << ") * " << hw << ";\n"
      << "      for (int oy = 0; oy < " << c.outH << "; ++oy) {\n"
-     << "        const int iy = oy * " << c.strideH << " - " << c.padH << " + r;\n"
+     << "        const int iy = oy * " << c.strideH << " - " << c.padH << " + r"
+     << dilated(c.dilH) << ";\n"
      << "        if (iy < 0 || iy >= " << c.h << ")\n"
      << "          continue;\n"
      << "        for (int ox = 0; ox < " << c.outW << "; ++ox) {\n"
-     << "          const int ix = ox * " << c.strideW << " - " << c.padW << " + s;\n"
+     << "          const int ix = ox * " << c.strideW << " - " << c.padW << " + s"
+     << dilated(c.dilW) << ";\n"
      << "          if (ix >= 0 && ix < " << c.w << ")\n"
      << "            acc += g[oy * " << c.outW << " + ox] * xp[iy * " << c.w << " + ix];\n"
      << "        }\n"
@@ -1084,6 +1131,15 @@ bool KernelEmitter::run(std::string &err) {
     convLibrary(CudaLibraryKind::CudnnConvBwdData);
     break;
   case KernelKind::Conv2dBwdFilter:
+    convLibrary(CudaLibraryKind::CudnnConvBwdFilter);
+    break;
+  case KernelKind::Conv2dGeneralFwd:
+    convLibrary(CudaLibraryKind::CudnnConvFwd);
+    break;
+  case KernelKind::Conv2dGeneralBwdData:
+    convLibrary(CudaLibraryKind::CudnnConvBwdData);
+    break;
+  case KernelKind::Conv2dGeneralBwdFilter:
     convLibrary(CudaLibraryKind::CudnnConvBwdFilter);
     break;
   case KernelKind::MaxPoolFwd:
