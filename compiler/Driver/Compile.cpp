@@ -15,6 +15,19 @@
 using namespace mlir;
 using namespace dlc;
 
+/// Bytes of the trainable parameters: what data placement averages across devices per step.
+static uint64_t gradientBytes(const plan::Plan &plan) {
+  uint64_t bytes = 0;
+  for (const plan::Parameter &p : plan.params)
+    if (p.trainable) {
+      uint64_t n = 4;
+      for (int64_t d : p.shape)
+        n *= uint64_t(d);
+      bytes += n;
+    }
+  return bytes;
+}
+
 
 int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   auto t0 = std::chrono::steady_clock::now();
@@ -31,6 +44,22 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
     return 0;
   }
   int64_t batch = opts.batch > 0 ? opts.batch : config.train.batch;
+  // Placement on K devices: data (every device runs the whole step on batch/K) is the only
+  // one implemented; auto chooses it. The plan is one device's, at its share of the batch.
+  if (opts.devices > 1) {
+    if (opts.placement == "pipeline") {
+      llvm::errs() << "dlc: error: --placement pipeline is not implemented yet (layers split "
+                      "across devices); use --placement data\n";
+      return 1;
+    }
+    if (batch % opts.devices != 0) {
+      llvm::errs() << llvm::formatv("dlc: error: --devices {0} does not divide the batch of "
+                                    "{1}: data placement gives every device an equal share\n",
+                                    opts.devices, batch);
+      return 1;
+    }
+    batch /= opts.devices;
+  }
   config.train.batch = batch;
 
   // The fit check needs the model as imported (the heuristic counts it, and finding the
@@ -52,6 +81,7 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   if (failed(built))
     return 1;
   plan::Plan &plan = *built;
+  plan.train.devices = opts.devices;
   if (!opts.gpu.empty() &&
       failed(checkFits(*imported, config, opts.input, plan,
                        {opts.gpu, opts.hardware, opts.memoryModel, opts.maskElements}, opts.fuse)))
@@ -99,6 +129,12 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
                          output, plan.params.size(), kernels, batch,
                          plan.arenaBytes / 1048576.0, plan.persistentBytes / 1048576.0,
                          secs * 1e3);
+    if (opts.devices > 1)
+      out << llvm::formatv("dlc: placement {0}: {1} devices, each the whole step on batch "
+                           "{2} (global batch {3}) in its own {4:F2} MiB arena; gradients "
+                           "averaged once per step ({5:F2} MiB)\n",
+                           opts.placement == "auto" ? "auto -> data" : "data", opts.devices, batch, batch * opts.devices,
+                           plan.arenaBytes / 1048576.0, gradientBytes(plan) / 1048576.0);
   }
   return 0;
 }

@@ -25,6 +25,10 @@ struct CompileOptions {
   std::string target = "cpu"; // cpu | cuda
   std::string arch;           // cuda: sm_XX (default: from --gpu, else sm_75)
   ModelLimits limits;         // --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes, ...
+  /// --devices K --placement auto|data|pipeline: data places the whole step on every device
+  /// at batch/K (docs/architecture.md, "Placement"); pipeline is not implemented yet.
+  int64_t devices = 1;
+  std::string placement = "auto";
 };
 
 /// Runs the whole pipeline: import, --dl-infer-shapes, --dl-autodiff, lowering to kernels,

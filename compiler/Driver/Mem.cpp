@@ -7,6 +7,7 @@
 
 #include "compiler/Advisor/Fit.h"
 #include "compiler/Advisor/Heuristic.h"
+#include "compiler/Advisor/PipelineSplit.h"
 #include "compiler/Advisor/PlanSvg.h"
 #include "compiler/Advisor/Roofline.h"
 #include "compiler/Driver/Pipeline.h"
@@ -86,6 +87,49 @@ bool loadCatalog(const std::string &extra, hw::Catalog &catalog) {
 int64_t heuristicMaxBatch(const advisor::HeuristicCounts &c, uint64_t capacity) {
   uint64_t perExample = advisor::heuristicBytes(c, 1);
   return perExample ? int64_t(capacity / perExample) : 0;
+}
+
+/// A pipeline placement of the whole batch on `stages` copies of `gpu`: micro-batch counts
+/// M = stages x 1, 2, 4 ... 32 that divide the batch, the fewest from 4 x stages up that fit
+/// (the bubble, (stages-1)/(M+stages-1), is then at most a fifth for 2 stages; a roofline
+/// would always favour more and smaller micro-batches, which real kernels do not), else the
+/// fewest below that fit. Step: (M + stages - 1) x the slowest stage.
+struct PipelineChoice {
+  int64_t microbatches = 0, microbatch = 0;
+  std::vector<advisor::Stage> stages;
+  std::vector<advisor::LayerCost> layers;
+  double step = 0;
+};
+std::optional<PipelineChoice> bestPipeline(BatchPlanner &planner, const hw::Gpu &gpu,
+                                           int64_t batch, int stages) {
+  std::optional<PipelineChoice> best;
+  const uint64_t usable = advisor::usableBytes(gpu);
+  for (int64_t m = stages; m <= 32 * stages && m <= batch; m *= 2) {
+    if (batch % m)
+      continue;
+    const plan::Plan *p = planner.at(batch / m);
+    if (!p)
+      continue;
+    std::vector<advisor::LayerCost> layers = advisor::layerCosts(*p, gpu);
+    auto split = advisor::splitStages(layers, stages, m, usable);
+    if (!split)
+      continue;
+    double slowest = 0;
+    for (const advisor::Stage &s : *split)
+      slowest = std::max(slowest, s.seconds);
+    double step = double(m + stages - 1) * slowest;
+    const bool enough = m >= 4 * stages;
+    if (!best || (enough && best->microbatches < 4 * stages))
+      best = PipelineChoice{m, batch / m, std::move(*split), std::move(layers), step};
+    if (enough)
+      break;
+  }
+  return best;
+}
+
+std::string duration(double seconds) {
+  return seconds < 1 ? llvm::formatv("{0:F2} ms", seconds * 1e3).str()
+                     : llvm::formatv("{0:F2} s", seconds).str();
 }
 
 std::string windowName(int64_t elements) {
@@ -291,6 +335,36 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
                          r.step < 1 ? llvm::formatv("{0:F2} ms", r.step * 1e3).str()
                                     : llvm::formatv("{0:F2} s", r.step).str(),
                          llvm::formatv("{0:F0}", exPerSec).str(), perPrice);
+  }
+  if (replicas > 1) {
+    out << "\n  pipeline placement instead: the layers split into " << replicas
+        << " stages, one per GPU, the batch of " << batch << " in micro-batches (1F1B)\n";
+    for (const Row &r : rows) {
+      auto choice = bestPipeline(planner, *r.gpu, batch, int(replicas));
+      if (!choice) {
+        out << "  " << r.gpu->name << ": no split into " << replicas << " stages fits (tried "
+            << replicas << " to " << 32 * replicas << " micro-batches dividing " << batch
+            << ")\n";
+        continue;
+      }
+      out << llvm::formatv("  {0}: {1} micro-batches of {2}, bubble {3:F0}%, step {4} (est; "
+                           "data placement: {5})\n",
+                           r.gpu->name, choice->microbatches, choice->microbatch,
+                           100.0 * double(replicas - 1) / double(choice->microbatches + replicas - 1),
+                           duration(choice->step), duration(r.step));
+      for (size_t s = 0; s < choice->stages.size(); ++s) {
+        const advisor::Stage &st = choice->stages[s];
+        out << llvm::formatv("    stage {0}: {1} .. {2} ({3} layers): {4} ({5} micro-batch{6} in "
+                             "flight), {7} per micro-batch\n",
+                             s, choice->layers[st.first].name, choice->layers[st.end - 1].name,
+                             st.end - st.first, gib(st.bytes), st.inFlight,
+                             st.inFlight == 1 ? "" : "es", duration(st.seconds));
+      }
+    }
+    out << "  a pipeline estimate from the plan at the micro-batch (stage memory: its parameters"
+           " and state, the activations each micro-batch in flight keeps, its largest transient"
+           " buffers; boundary copies and communication not counted); dlrun does not run"
+           " pipelines yet\n";
   }
   out << "\n  step time is a roofline bound (FP32 peak and memory bandwidth per kernel), not a"
          " measurement; see docs/memory.md\n";

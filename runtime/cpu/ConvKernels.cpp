@@ -168,20 +168,29 @@ void convForwardImages(const ConvShape &s, const float *x, const float *wPacked,
 /// With `flip`, w is [C][K][R][S] of the convolution being transposed and is read with the
 /// taps mirrored, which turns the data gradient into a forward convolution.
 void packFilter(const ConvShape &s, const float *w, bool flip, float *out) {
-  const int taps = s.c * s.r * s.s, rs = s.r * s.s;
+  // Loops in the packed order (block, r, c, s, lane) with the source index built up
+  // incrementally: this runs every step (the weights change), and at batch 1 the per-element
+  // divisions it used to do cost as much as the convolution.
+  const int rs = s.r * s.s;
   for (int k0 = 0; k0 < s.k; k0 += 8 * blockVectors(s.k, k0)) {
-    const int width = 8 * blockVectors(s.k, k0);
-    for (int t = 0; t < taps; ++t, out += width)
-      for (int v = 0; v < width; ++v) {
-        const int k = k0 + v;
-        if (k >= s.k) {
-          out[v] = 0.0f;
-          continue;
+    const int width = 8 * blockVectors(s.k, k0), kn = std::min(width, s.k - k0);
+    for (int r = 0; r < s.r; ++r)
+      for (int c = 0; c < s.c; ++c)
+        for (int q = 0; q < s.s; ++q, out += width) {
+          const int tap = r * s.s + q;
+          if (flip) {
+            const float *src = w + ((size_t)c * s.k + k0) * rs + (rs - 1 - tap);
+            for (int v = 0; v < kn; ++v)
+              out[v] = src[(size_t)v * rs];
+          } else {
+            const float *src = w + ((size_t)k0 * s.c + c) * rs + tap;
+            const size_t kStride = (size_t)s.c * rs;
+            for (int v = 0; v < kn; ++v)
+              out[v] = src[v * kStride];
+          }
+          for (int v = kn; v < width; ++v)
+            out[v] = 0.0f;
         }
-        const int r = t / (s.c * s.s), c = t / s.s % s.c, tap = r * s.s + t % s.s;
-        out[v] = flip ? w[((size_t)c * s.k + k) * rs + (rs - 1 - tap)]
-                      : w[((size_t)k * s.c + c) * rs + tap];
-      }
   }
 }
 

@@ -193,6 +193,47 @@ bool isPool2x2(const PoolShape &s) {
          s.padW == 0;
 }
 
+/// C[m][j] = dot(A[m], B[j]) for a few rows of A (inference at batch 1 to 4) and the columns
+/// [lo, hi) of C, B being [N][K] (a linear layer's weight as stored): each weight row is read
+/// once for every row of A, at full vector width along K. OpenBLAS packs B on every call,
+/// which at these shapes costs more than the products.
+template <int MR>
+DLC_INLINE void dotRows(int N, int K, const float *A, const float *B, float *C, int lo,
+                        int hi) {
+  constexpr int NR = 4;
+  int j = lo;
+  for (; j + NR <= hi; j += NR) {
+    simd::v8 acc[MR][NR] = {};
+    int k = 0;
+    for (; k + 8 <= K; k += 8) {
+      simd::v8 bv[NR];
+      for (int q = 0; q < NR; ++q)
+        bv[q] = simd::load(B + (size_t)(j + q) * K + k);
+      for (int m = 0; m < MR; ++m) {
+        const simd::v8 av = simd::load(A + (size_t)m * K + k);
+        for (int q = 0; q < NR; ++q)
+          acc[m][q] += av * bv[q];
+      }
+    }
+    for (int m = 0; m < MR; ++m)
+      for (int q = 0; q < NR; ++q) {
+        float sum = 0.0f;
+        for (int l = 0; l < 8; ++l)
+          sum += acc[m][q][l];
+        for (int kk = k; kk < K; ++kk)
+          sum += A[(size_t)m * K + kk] * B[(size_t)(j + q) * K + kk];
+        C[(size_t)m * N + j + q] = sum;
+      }
+  }
+  for (; j < hi; ++j)
+    for (int m = 0; m < MR; ++m) {
+      float sum = 0.0f;
+      for (int kk = 0; kk < K; ++kk)
+        sum += A[(size_t)m * K + kk] * B[(size_t)j * K + kk];
+      C[(size_t)m * N + j] = sum;
+    }
+}
+
 /// The rows [m0, m1) (or, with byColumns, the columns) of C = op(A) op(B) plus the epilogue.
 DLC_VECTORIZED
 void matmulBlock(int M, int N, int K, bool transA, bool transB, const float *A, const float *B,
@@ -207,7 +248,14 @@ void matmulBlock(int M, int N, int K, bool transA, bool transB, const float *A, 
     a += transA ? lo : (size_t)lo * K;
     c += (size_t)lo * N;
   }
-  if (K > 0) {
+  if (K > 0 && byColumns && !transA && transB && M <= 4) {
+    switch (M) { // each a compile-time row count: the accumulators stay in registers
+    case 1: dotRows<1>(N, K, A, B, C, lo, hi); break;
+    case 2: dotRows<2>(N, K, A, B, C, lo, hi); break;
+    case 3: dotRows<3>(N, K, A, B, C, lo, hi); break;
+    default: dotRows<4>(N, K, A, B, C, lo, hi); break;
+    }
+  } else if (K > 0) {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
                 transB ? CblasTrans : CblasNoTrans, rows, cols, K, 1.0f, a, transA ? M : K, b,
                 transB ? K : N, 0.0f, c, N);

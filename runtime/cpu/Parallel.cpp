@@ -110,7 +110,6 @@ public:
   }
 
   Scratch &threadScratch(int thread) { return scratch[thread]; }
-  Scratch &shared() { return sharedScratch; }
 
 private:
   /// Claims and runs chunks of job `gen` until none is left (or a newer job has begun).
@@ -150,7 +149,6 @@ private:
 
   std::vector<std::thread> workers;
   std::vector<Scratch> scratch = std::vector<Scratch>(1);
-  Scratch sharedScratch;
   std::mutex mutex;
   std::condition_variable wake;
   std::atomic<uint64_t> generation{0};
@@ -200,10 +198,17 @@ void parallelFor(int64_t n, int64_t grain,
   });
 }
 
+// The calling thread's scratch (thread 0 of a parallelFor) and the shared scratch are
+// per OS thread: the devices of `dlrun --device cpu:0,cpu:1` are threads that each run
+// their own kernels (with a one-thread pool) at the same time.
 float *threadScratch(int thread, size_t floats) {
-  return pool().threadScratch(thread).get(floats);
+  thread_local Scratch caller;
+  return (thread == 0 ? caller : pool().threadScratch(thread)).get(floats);
 }
 
-float *sharedScratch(size_t floats) { return pool().shared().get(floats); }
+float *sharedScratch(size_t floats) {
+  thread_local Scratch shared;
+  return shared.get(floats);
+}
 
 } // namespace dlc::cpu

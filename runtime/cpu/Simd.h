@@ -13,7 +13,8 @@ namespace dlc::cpu::simd {
 typedef float v8 __attribute__((vector_size(32)));
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define DLC_VECTORIZED __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define DLC_VECTORIZED \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define DLC_VECTORIZED
 #endif

@@ -32,6 +32,10 @@ public:
   /// Ends the run: MPI_Finalize after success (exitCode 0); otherwise MPI_Abort, which ends
   /// every rank, since the others may be waiting for this one in a collective.
   virtual void finish(int exitCode) = 0;
+  /// How the trainer names the group in its log: "mpi" and "ranks" for processes,
+  /// "devices" and "devices" for the threads of one process (runtime/dist/ThreadGroup.h).
+  virtual const char *kind() const { return "mpi"; }
+  virtual const char *members() const { return "ranks"; }
 };
 
 /// Whether this process was started by an MPI launcher with more than one rank

@@ -199,6 +199,9 @@ void encodePayload(const Plan &plan, Writer &w) {
   // Version 5: batches in file order or shuffled; the optimizer's name (for the log).
   w.boolean(plan.train.shuffle);
   w.str(plan.train.optimizer);
+
+  // Version 6: the number of devices of a data placement.
+  w.i64(plan.train.devices);
 }
 
 //===----------------------------------------------------------------------===//
@@ -435,6 +438,8 @@ void decodePayload(Reader &r, Plan &plan) {
     r.fail("malformed plan: shuffle " + std::to_string(shuffle) + " is not 0 or 1");
   plan.train.shuffle = shuffle == 1;
   plan.train.optimizer = r.str();
+  r.setContext("the device count");
+  plan.train.devices = r.i64();
 
   // Trailing bytes mean the writer and reader disagree about the layout; decoding them as
   // "nothing" would hide exactly the kind of mismatch the version number is meant to catch.
@@ -473,6 +478,9 @@ bool validateConfig(const Plan &plan, std::string &error) {
   // the per-kernel check below enforces (their class count must equal this one).
   if (plan.classes < 0 || uint64_t(plan.classes) > kMaxElements)
     return fail("class count " + std::to_string(plan.classes) + " is negative or too large");
+  if (t.devices < 1 || t.devices > kMaxDevices)
+    return fail("device count " + std::to_string(t.devices) + " is not in [1, " +
+                std::to_string(kMaxDevices) + "]");
   if (t.epochs < 0 || t.logEvery < 1)
     return fail("epochs " + std::to_string(t.epochs) + " and log interval " + std::to_string(t.logEvery) +
                 " must be >= 0 and >= 1");

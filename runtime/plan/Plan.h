@@ -15,7 +15,7 @@
 namespace dlc::plan {
 
 /// Bumped whenever the serialized layout changes; readers reject other versions.
-constexpr uint32_t kPlanVersion = 5;
+constexpr uint32_t kPlanVersion = 6;
 
 /// Kernel kinds, in a fixed order that is part of the file format: one line each in
 /// KernelKinds.def, which also gives their arguments, attributes and checks (KernelCheck.h).
@@ -105,7 +105,12 @@ struct TrainConfig {
   float maxLoss = 0.f; // > 0: stop (exit 1) once a training step's loss exceeds it
   bool shuffle = true;  // false: every epoch takes the batches in file order
   std::string optimizer = "sgd"; // sgd, adam or adamw (the update kernels say how)
+  /// Data placement (dlc compile --devices K): K devices each run this plan on `batch`
+  /// examples of every global batch of K x batch and average their gradients every step.
+  int64_t devices = 1;
 };
+/// The most devices one plan may be placed on (a bound for the loader, not a hardware limit).
+constexpr int64_t kMaxDevices = 1024;
 
 struct DataConfig {
   std::string format; // "mnist" | "cifar10" | "synthetic"

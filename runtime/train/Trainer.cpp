@@ -26,6 +26,7 @@
 #include "runtime/train/Runner.h"
 
 #include <algorithm>
+#include <cstdarg>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -43,6 +44,19 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+/// Whether this thread's run prints: every device of a multi-device run (dlrun --device
+/// cpu:0,cpu:1) runs runPlan on its own thread, and only the first one reports.
+thread_local bool tlsSilent = false;
+
+__attribute__((format(printf, 1, 2))) void say(const char *format, ...) {
+  if (tlsSilent)
+    return;
+  va_list args;
+  va_start(args, format);
+  std::vprintf(format, args);
+  va_end(args);
 }
 
 /// Snapshots of the persistent state (for rerunning a step whose loss is not finite) are
@@ -95,7 +109,7 @@ void progressBar(const plan::Plan &p, int64_t done, int64_t total, double loss, 
                  double exPerSec) {
   const int width = 30;
   int filled = total ? int(width * done / total) : width;
-  std::printf("\r  [%.*s%*s] %lld/%lld  loss %.4f%s  %8.0f ex/s", filled,
+  say("\r  [%.*s%*s] %lld/%lld  loss %.4f%s  %8.0f ex/s", filled,
               "==============================", width - filled, "", (long long)done,
               (long long)total, loss, accuracyText(p, "  acc %5.1f%%", acc).c_str(), exPerSec);
   std::fflush(stdout);
@@ -108,22 +122,22 @@ void printProfile(const plan::Program &prog, const device::Profile &prof, bool c
   std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return prof.seconds[a] > prof.seconds[b]; });
   // Measured only for the CPU, whose kernels the profile times here.
   const double peak = cpuPeak ? cpu::measureFmaPeakGflops() : 0;
-  std::printf("\nprofile of program '%s' (%lld runs, %.3f s in kernels)\n", prog.name.c_str(),
+  say("\nprofile of program '%s' (%lld runs, %.3f s in kernels)\n", prog.name.c_str(),
               (long long)prof.runs, total);
   if (peak > 0)
-    std::printf("  FMA peak of this CPU, measured on %d thread%s: %.1f GFLOP/s\n", cpu::threads(),
+    say("  FMA peak of this CPU, measured on %d thread%s: %.1f GFLOP/s\n", cpu::threads(),
                 cpu::threads() == 1 ? "" : "s", peak);
-  std::printf("  %-34s %-18s %8s %10s %7s %9s %7s\n", "kernel", "kind", "calls", "total ms", "share",
+  say("  %-34s %-18s %8s %10s %7s %9s %7s\n", "kernel", "kind", "calls", "total ms", "share",
               "GFLOP/s", "of peak");
   for (size_t i : idx) {
     const plan::Kernel &k = prog.kernels[i];
     double s = prof.seconds[i];
     const double gflops = s > 0 ? k.flops * prof.runs / s / 1e9 : 0;
-    std::printf("  %-34s %-18s %8lld %10.1f %6.1f%% %9.2f", k.name.c_str(), plan::kernelKindName(k.kind),
+    say("  %-34s %-18s %8lld %10.1f %6.1f%% %9.2f", k.name.c_str(), plan::kernelKindName(k.kind),
                 (long long)prof.runs, s * 1e3, total > 0 ? 100 * s / total : 0, gflops);
     if (peak > 0)
-      std::printf(" %6.1f%%", 100 * gflops / peak);
-    std::printf("\n");
+      say(" %6.1f%%", 100 * gflops / peak);
+    say("\n");
   }
 }
 
@@ -147,6 +161,14 @@ bool setUp(const RunOptions &opts, Session &s) {
         return fail(opts.planPath + ": program '" + prog->name + "' has no " + what +
                     " buffer"),
                false;
+  // A plan placed on K devices (dlc compile --devices K) runs on exactly K: its batch is
+  // one device's share. Under mpirun a one-device plan's processes are the replicas.
+  const int64_t devices = opts.comm && !opts.inProcessDevices ? p.train.devices : opts.devices;
+  if (p.train.devices != devices)
+    return fail(opts.planPath + ": the plan was compiled for " + std::to_string(p.train.devices) +
+                " device" + (p.train.devices == 1 ? "" : "s") + " (dlc compile --devices " +
+                std::to_string(p.train.devices) + "); --device names " + std::to_string(devices)),
+           false;
   s.arena = std::make_unique<AlignedArena>(p.arenaBytes);
   if (!s.arena->data) {
     char what[96];
@@ -180,8 +202,11 @@ bool setUp(const RunOptions &opts, Session &s) {
     threads = std::min<int64_t>(kDefaultThreads,
                                 std::max<int64_t>(1, std::thread::hardware_concurrency() /
                                                          (s.comm ? s.comm->localSize() : 1)));
-  cpu::setThreads(int(threads));
-  std::printf("dlrun: %s (%s, batch %lld, %zu parameters tensors, arena %llu bytes = %.2f MiB, "
+  if (opts.inProcessDevices)
+    threads = 1; // each device is one thread; dlrun sized the shared pool (cpu/Parallel.h)
+  else
+    cpu::setThreads(int(threads));
+  say("dlrun: %s (%s, batch %lld, %zu parameters tensors, arena %llu bytes = %.2f MiB, "
               "%lld threads) loaded in %.0f ms\n",
               p.model.c_str(), s.device->describe().c_str(), (long long)p.train.batch,
               p.params.size(), (unsigned long long)p.arenaBytes, p.arenaBytes / 1048576.0,
@@ -189,19 +214,21 @@ bool setUp(const RunOptions &opts, Session &s) {
   if (s.comm) {
     if (!checkRanksAgree(p, arena, *s.comm, s.stateHash, error))
       return fail(error), false;
-    std::printf("mpi: %lld ranks x batch %lld = global batch %lld; rank r trains on examples "
+    say("%s: %lld %s x batch %lld = global batch %lld; rank r trains on examples "
                 "[r*%lld, (r+1)*%lld) of each; %zu floats (gradients, loss, correct) averaged "
-                "by one MPI_Allreduce per step\n",
-                (long long)s.ranks, (long long)p.train.batch, (long long)(s.ranks * p.train.batch),
+                "by one %s per step\n", s.comm->kind(),
+                (long long)s.ranks, s.comm->members(), (long long)p.train.batch,
+                (long long)(s.ranks * p.train.batch),
                 (long long)p.train.batch, (long long)p.train.batch,
-                s.parallel ? s.parallel->allreduceFloats() : size_t(0));
+                s.parallel ? s.parallel->allreduceFloats() : size_t(0),
+                std::strcmp(s.comm->kind(), "mpi") == 0 ? "MPI_Allreduce" : "allreduce");
   }
 
   auto td = Clock::now();
   if ((!opts.eval && !data::loadPlanData(p, true, opts.limit, s.trainSet, error)) ||
       !data::loadPlanData(p, false, opts.limit, s.testSet, error))
     return fail(error), false;
-  std::printf("data: %s, %lld train / %lld test examples%s (%.2f s)\n", p.data.format.c_str(),
+  say("data: %s, %lld train / %lld test examples%s (%.2f s)\n", p.data.format.c_str(),
               (long long)s.trainSet.count, (long long)s.testSet.count,
               data::describeAugmentation(p.data).c_str(), since(td));
   const bool snapshots = opts.cudaOrdinal < 0 && p.persistentBytes <= kSnapshotBytes &&
@@ -218,7 +245,7 @@ int saveIfAsked(const RunOptions &opts, Session &s) {
   if (!opts.save.empty() && s.rank == 0) {
     if (!s.device->syncToHost(error) || !saveCheckpoint(s.p, s.arena->data, opts.save, error))
       return fail(error);
-    std::printf("saved checkpoint %s\n", opts.save.c_str());
+    say("saved checkpoint %s\n", opts.save.c_str());
   }
   return 0;
 }
@@ -235,7 +262,7 @@ int evaluateOnly(Session &s) {
     std::fprintf(stderr, "dlrun: warning: the test loss is not finite (training.on_nonfinite: "
                          "warn)\n");
   double t = since(te);
-  std::printf("test: loss %.4f%s  (%lld examples, %.0f ex/s, %.3f ms/batch)\n", ev.loss,
+  say("test: loss %.4f%s  (%lld examples, %.0f ex/s, %.3f ms/batch)\n", ev.loss,
               accuracyText(s.p, "  accuracy %.2f%%", ev.accuracy).c_str(), (long long)ev.examples, t > 0 ? ev.examples / t : 0,
               ev.examples ? 1e3 * t * batch / ev.examples : 0.0);
   return 0;
@@ -261,14 +288,14 @@ bool lossAcceptable(Session &s, float loss, int64_t step, bool &warned) {
       warned = true;
       return true;
     }
-    std::printf("\n");
+    say("\n");
     fail("the loss became " + number(loss) + " at step " + std::to_string(step) + "; " +
          s.runner->explainNonfinite(*s.p.program("train")) +
          "; lower the learning rate (training.optimizer.lr)");
     return false;
   }
   if (t.maxLoss > 0 && loss > t.maxLoss) {
-    std::printf("\n");
+    say("\n");
     fail("the loss " + number(loss) + " at step " + std::to_string(step) +
          " exceeds training.max_loss " + number(t.maxLoss) +
          ": the run diverges; lower the learning rate (training.optimizer.lr)");
@@ -301,10 +328,10 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
   std::string error;
   bool warned = false;
   if (p.train.optimizer == "sgd")
-    std::printf("training: %lld epochs x %lld steps, lr %g, momentum %g\n", (long long)epochs,
+    say("training: %lld epochs x %lld steps, lr %g, momentum %g\n", (long long)epochs,
                 (long long)perEpoch, p.train.lr, p.train.momentum);
   else
-    std::printf("training: %lld epochs x %lld steps, %s, lr %g, weight decay %g\n",
+    say("training: %lld epochs x %lld steps, %s, lr %g, weight decay %g\n",
                 (long long)epochs, (long long)perEpoch, p.train.optimizer.c_str(), p.train.lr,
                 p.train.weightDecay);
   for (int64_t epoch = 1; epoch <= epochs && r.steps < totalSteps; ++epoch) {
@@ -330,8 +357,8 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
       if (r.steps % logEvery == 0) {
         double w = since(tw);
         if (tty)
-          std::printf("\r\033[K");
-        std::printf("epoch %lld step %lld  loss %.4f%s  %.0f ex/s  %.2f ms/batch\n",
+          say("\r\033[K");
+        say("epoch %lld step %lld  loss %.4f%s  %.0f ex/s  %.2f ms/batch\n",
                     (long long)epoch, (long long)r.steps, winLoss / winSteps,
                     accuracyText(p, "  train acc %5.2f%%", winCorrect / (winSteps * batch)).c_str(),
                     winSteps * batch / w,
@@ -344,7 +371,7 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
     double es = since(te);
     r.seconds += es;
     if (tty)
-      std::printf("\r\033[K");
+      say("\r\033[K");
     Evaluation ev;
     if (!runner.evaluate(s.testSet, s.trace.get(), ev, error))
       return fail(error), false;
@@ -355,7 +382,7 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
     }
     r.testAccuracy = ev.accuracy;
     r.testLoss = ev.loss;
-    std::printf("epoch %lld done: train loss %.4f%s | test loss %.4f%s | %.1f s, %.0f ex/s\n",
+    say("epoch %lld done: train loss %.4f%s | test loss %.4f%s | %.1f s, %.0f ex/s\n",
                 (long long)epoch, sumLoss / epochSteps,
                 accuracyText(p, " acc %.2f%%", sumCorrect / (epochSteps * batch)).c_str(),
                 ev.loss, accuracyText(p, " acc %.2f%%", ev.accuracy).c_str(), es,
@@ -374,28 +401,30 @@ int finish(const RunOptions &opts, Session &s, const TrainResult &r) {
     std::snprintf(result, sizeof result, "test accuracy %.2f%%", 100 * r.testAccuracy);
   else
     std::snprintf(result, sizeof result, "test loss %.4f", r.testLoss);
-  std::printf("summary: %lld steps in %.2f s: %.1f steps/s, %.0f examples/s, %.3f ms/batch; "
+  say("summary: %lld steps in %.2f s: %.1f steps/s, %.0f examples/s, %.3f ms/batch; "
               "%s\n",
               (long long)r.steps, r.seconds, r.steps / r.seconds, r.steps * batch / r.seconds,
               1e3 * r.seconds / r.steps, result);
   if (opts.profile)
     printProfile(*s.p.program("train"), r.profile, s.device->describe() == "cpu");
   if (s.parallel && r.steps > 0)
-    std::printf("mpi: gradient allreduce %.3f ms/step (%.1f%% of training time)\n",
+    say("%s: gradient allreduce %.3f ms/step (%.1f%% of training time)\n", s.comm->kind(),
                 1e3 * s.parallel->allreduceSeconds() / r.steps,
                 100 * s.parallel->allreduceSeconds() / r.seconds);
   if (s.comm) {
     // Every rank applied the same averaged updates: their states must still agree bit for bit.
     if (!checkRanksAgree(s.p, s.arena->data, *s.comm, s.stateHash, error))
       return fail("after training: " + error);
-    std::printf("mpi: parameters and optimizer state identical on all %lld ranks (FNV-1a "
-                "%016llx)\n", (long long)s.ranks, (unsigned long long)s.stateHash);
+    say("%s: parameters and optimizer state identical on all %lld %s (FNV-1a "
+                "%016llx)\n", s.comm->kind(), (long long)s.ranks, s.comm->members(),
+                (unsigned long long)s.stateHash);
   }
   return saveIfAsked(opts, s);
 }
 } // namespace
 
 int dlc::runPlan(const RunOptions &opts) {
+  tlsSilent = opts.silent;
   Session s;
   if (!setUp(opts, s))
     return 1;

@@ -25,6 +25,11 @@ struct RunOptions {
   bool validate = false; // run one step (the last of --steps) kernel by kernel on the device
                          // and on the CPU and compare (runtime/train/Validate.h); needs a GPU
   Communicator *comm = nullptr; // under mpirun: this process's ranks (runtime/dist/DataParallel.h)
+  /// --device cpu:0,cpu:1,...: how many devices, and whether `comm` joins threads of this
+  /// process (runtime/dist/ThreadGroup.h), each running runPlan; all but the first are
+  /// `silent` (errors still go to stderr).
+  int64_t devices = 1;
+  bool inProcessDevices = false, silent = false;
 };
 
 /// Threads the kernels use unless --threads says otherwise (capped at the cores present): on

@@ -454,8 +454,11 @@ TEST(KernelsTest, MatmulForwardAllTransposes) {
 
 TEST(KernelsTest, MatmulEpilogueAndThreads) {
   std::mt19937 rng(16);
-  // Tall (split by rows), wide (split by columns) and small (one chunk) products.
-  const int shapes[][3] = {{300, 20, 40}, {8, 500, 30}, {5, 7, 4}, {100, 120, 400}};
+  // Tall (split by rows), wide (split by columns) and small (one chunk) products, and the
+  // few-row products of inference at batch 1-4 (their own kernel when B is transposed; the
+  // K and N here leave vector and column-group remainders).
+  const int shapes[][3] = {{300, 20, 40}, {8, 500, 30}, {5, 7, 4},  {100, 120, 400},
+                           {1, 120, 400}, {2, 37, 13},  {3, 9, 8},  {4, 130, 7}};
   withThreadCounts([&](int) {
     for (const auto &sh : shapes)
       for (bool transA : {false, true})

@@ -39,6 +39,14 @@ static cl::opt<int64_t> maskElements("mask-elements",
                                      cl::desc("Override the heuristic's convolution window size"),
                                      cl::init(0), cl::sub(compileCmd), cl::sub(memCmd),
                                      cl::cat(dlcCategory));
+static cl::opt<int64_t> devices("devices",
+                               cl::desc("compile: place the training step on K devices (with "
+                                        "--placement; dlrun --device cpu:0,cpu:1,... runs it)"),
+                               cl::init(1), cl::sub(compileCmd), cl::cat(dlcCategory));
+static cl::opt<std::string> placement("placement",
+                                      cl::desc("compile, with --devices: auto (default), data "
+                                               "or pipeline (not implemented yet)"),
+                                      cl::init("auto"), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<int64_t> replicas("gpus", cl::desc("mem: data-parallel replicas sharing the batch"),
                                  cl::init(1), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<bool> json("json", cl::desc("mem: print JSON (schema dlc-mem/1, docs/memory.md)"),
@@ -150,6 +158,17 @@ int main(int argc, char **argv) {
   opts.memoryModel = memoryModel;
   opts.maskElements = maskElements;
   opts.limits = limits;
+  if (devices < 1 || devices > 1024) {
+    errs() << "dlc: error: --devices must be in [1, 1024], got " << devices << "\n";
+    return 1;
+  }
+  if (placement != "auto" && placement != "data" && placement != "pipeline") {
+    errs() << "dlc: error: --placement must be auto, data or pipeline, got '" << placement
+           << "'\n";
+    return 1;
+  }
+  opts.devices = devices;
+  opts.placement = placement;
   if (target != "cpu" && target != "cuda") {
     errs() << "dlc: error: --target must be cpu or cuda, got '" << target << "'\n";
     return 1;

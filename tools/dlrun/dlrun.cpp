@@ -3,7 +3,9 @@
 // Thin and MLIR-free so it starts in milliseconds: parses flags, checks them against each
 // other, joins the other ranks under mpirun and calls dlc::runPlan.
 //
+#include "runtime/cpu/Parallel.h"
 #include "runtime/dist/Communicator.h"
+#include "runtime/dist/ThreadGroup.h"
 #include "runtime/train/Trainer.h"
 
 #include <cerrno>
@@ -11,6 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
+#include <vector>
 
 static const char *kUsage =
     "usage: dlrun PLAN [options]\n"
@@ -33,7 +37,9 @@ static const char *kUsage =
     "  --profile        print time per kernel of the training step\n"
     "  --trace FILE     write a Chrome trace (Perfetto, chrome://tracing) of every kernel call\n"
     "                   of the first 50 steps\n"
-    "  --device D       cpu (default), cuda or cuda:N (a plan from dlc compile --target cuda)\n"
+    "  --device D       cpu (default), cuda or cuda:N (a plan from dlc compile --target cuda),\n"
+    "                   or cpu:0,cpu:1,... for a plan placed on that many devices (dlc compile\n"
+    "                   --devices K): one thread, arena and share of each batch per device\n"
     "  --validate       with --device cuda[:N]: run one step (the last of --steps N, or an\n"
     "                   eval batch with --eval) kernel by kernel on the GPU and on the CPU\n"
     "                   from the same inputs, print each kernel's error, exit 1 on a mismatch\n"
@@ -44,6 +50,21 @@ static const char *kUsage =
     "Started by mpirun (mpirun -np N dlrun PLAN ...), the N processes train data-parallel on\n"
     "the CPU: each takes its share of every global batch of N x the plan's batch, gradients\n"
     "are averaged across them every step; rank 0 prints and saves.\n";
+
+/// "cpu:0,cpu:1,...": the CPU devices of a multi-device run, each named once, in order
+/// (0, 1, ... K-1), so that device r is rank r. Returns K, or 0 if `d` is not such a list.
+static int64_t parseCpuDevices(const std::string &d) {
+  int64_t k = 0;
+  for (size_t at = 0; at <= d.size(); ++k) {
+    size_t end = d.find(',', at);
+    if (end == std::string::npos)
+      end = d.size();
+    if (d.compare(at, end - at, "cpu:" + std::to_string(k)) != 0)
+      return 0;
+    at = end + 1;
+  }
+  return k;
+}
 
 /// "cpu" -> -1, "cuda" -> 0, "cuda:N" -> N; false for anything else.
 static bool parseDevice(const std::string &d, int &ordinal) {
@@ -104,6 +125,40 @@ static bool parseInt(const char *s, int64_t &out, bool zero = false) {
   return true;
 }
 
+/// --device cpu:0,...,cpu:K-1: runs the plan once per device, each on its own thread, joined
+/// by a ThreadGroup; device 0 reports. The exit code is the first failing device's.
+static int runOnDevices(dlc::RunOptions opts, bool underMpi) {
+  const char *conflict = underMpi             ? "mpirun (one device per process)"
+                         : opts.threads > 1   ? "--threads (each CPU device is one thread)"
+                         : opts.validate      ? "--validate"
+                         : !opts.trace.empty() ? "--trace"
+                                              : nullptr;
+  if (conflict) {
+    std::fprintf(stderr, "dlrun: error: several --device entries do not combine with %s\n",
+                 conflict);
+    return 1;
+  }
+  dlc::cpu::setThreads(1);
+  auto group = dlc::makeThreadGroup(int(opts.devices));
+  std::vector<int> codes(group.size(), 0);
+  std::vector<std::thread> threads;
+  opts.inProcessDevices = true;
+  for (size_t r = 0; r < group.size(); ++r)
+    threads.emplace_back([&, r] {
+      dlc::RunOptions mine = opts;
+      mine.comm = group[r].get();
+      mine.silent = r != 0;
+      codes[r] = dlc::runPlan(mine);
+      group[r]->finish(codes[r]);
+    });
+  for (std::thread &t : threads)
+    t.join();
+  for (int c : codes)
+    if (c != 0)
+      return c;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   // Progress lines should reach a pipe (tee, a log file) as they happen.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -148,8 +203,12 @@ int main(int argc, char **argv) {
       opts.trace = value("--trace");
     } else if (a == "--device") {
       const char *d = value("--device");
-      if (!parseDevice(d, opts.cudaOrdinal)) {
-        std::fprintf(stderr, "dlrun: error: --device must be cpu, cuda or cuda:N, got '%s'\n", d);
+      if (int64_t k = parseCpuDevices(d)) {
+        opts.devices = k;
+        opts.cudaOrdinal = -1;
+      } else if (!parseDevice(d, opts.cudaOrdinal)) {
+        std::fprintf(stderr, "dlrun: error: --device must be cpu, cuda, cuda:N or a list "
+                     "cpu:0,cpu:1,... (each device once, in order), got '%s'\n", d);
         return 1;
       }
     } else if (a == "--validate") {
@@ -179,6 +238,8 @@ int main(int argc, char **argv) {
   const bool underMpi = dlc::startedByMpi(how);
   if (!checkOptions(opts, underMpi))
     return 1;
+  if (opts.devices > 1)
+    return runOnDevices(opts, underMpi);
   if (underMpi) {
     comm = dlc::connectMpi(error);
     if (!comm) {
