@@ -70,3 +70,24 @@ func.func @pool_grad_no_fold(%x: tensor<2x4x8x8xf32>, %y: tensor<2x4x8x8xf32>, %
   %d2 = dl.relu_grad %g2, %y : (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
   return %d, %d2, %g2 : tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>
 }
+
+// A linear layer on [B, T, K]: its bias is on the last axis, the matmul's columns, and folds;
+// a bias along axis 1 (one value per row t) is not per column and stays.
+dl.parameter @tw : tensor<5x64xf32> {init = "he_normal"}
+dl.parameter @tb : tensor<5xf32> {init = "zeros"}
+dl.parameter @rb : tensor<3xf32> {init = "zeros"}
+// CHECK-LABEL: func.func @linear_nd
+func.func @linear_nd(%x: tensor<2x3x64xf32>) -> (tensor<2x3x5xf32>, tensor<2x3x5xf32>) {
+  // CHECK: dl.matmul %{{.*}}, %{{.*}}, %{{.*}} {relu, transpose_b} : (tensor<2x3x64xf32>, tensor<5x64xf32>, tensor<5xf32>) -> tensor<2x3x5xf32>
+  // CHECK: %[[M:.*]] = dl.matmul %{{.*}}, %{{.*}} {transpose_b} : (tensor<2x3x64xf32>, tensor<5x64xf32>) -> tensor<2x3x5xf32>
+  // CHECK: dl.bias_add %[[M]], %{{.*}} : (tensor<2x3x5xf32>, tensor<3xf32>)
+  %w = dl.param @tw : tensor<5x64xf32>
+  %m = dl.matmul %x, %w {transpose_b} : (tensor<2x3x64xf32>, tensor<5x64xf32>) -> tensor<2x3x5xf32>
+  %b = dl.param @tb : tensor<5xf32>
+  %mb = dl.bias_add %m, %b {axis = 2 : i64} : (tensor<2x3x5xf32>, tensor<5xf32>) -> tensor<2x3x5xf32>
+  %r = dl.relu %mb : (tensor<2x3x5xf32>) -> tensor<2x3x5xf32>
+  %m2 = dl.matmul %x, %w {transpose_b} : (tensor<2x3x64xf32>, tensor<5x64xf32>) -> tensor<2x3x5xf32>
+  %rb = dl.param @rb : tensor<3xf32>
+  %m2b = dl.bias_add %m2, %rb {axis = 1 : i64} : (tensor<2x3x5xf32>, tensor<3xf32>) -> tensor<2x3x5xf32>
+  return %r, %m2b : tensor<2x3x5xf32>, tensor<2x3x5xf32>
+}
