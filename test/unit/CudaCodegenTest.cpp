@@ -213,17 +213,17 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   // rounded once (37 elements: 2/37 and 1/37 as floats).
   EXPECT_NE(src.find("log1p(exp(-fabs(v)))"), std::string::npos);
   EXPECT_NE(src.find("const float scale = 0.0540540554f;"), std::string::npos);
-  // Grouped convolutions (the coverage program's last 12 calls): cuDNN with its group count
+  // Grouped convolutions (the coverage program's last 12 calls, 92-103): cuDNN with its group count
   // and dilation, and a generated kernel where the padding is asymmetric.
-  EXPECT_EQ(launches[88].library.kind, CudaLibraryKind::CudnnConvFwd);
-  EXPECT_EQ(launches[88].library.conv.groups, 4);
-  EXPECT_EQ(launches[88].library.conv.outH, 5);
-  EXPECT_EQ(launches[89].library.biasArg, 4);
-  EXPECT_EQ(launches[95].library.kind, CudaLibraryKind::CudnnConvBwdFilter);
-  EXPECT_EQ(launches[95].library.conv.dilH, 2);
-  EXPECT_EQ(launches[95].library.conv.groups, 2);
-  EXPECT_EQ(launches[95].library.conv.outW, 4);
-  for (size_t n = 96; n < 100; ++n) {
+  EXPECT_EQ(launches[92].library.kind, CudaLibraryKind::CudnnConvFwd);
+  EXPECT_EQ(launches[92].library.conv.groups, 4);
+  EXPECT_EQ(launches[92].library.conv.outH, 5);
+  EXPECT_EQ(launches[93].library.biasArg, 4);
+  EXPECT_EQ(launches[99].library.kind, CudaLibraryKind::CudnnConvBwdFilter);
+  EXPECT_EQ(launches[99].library.conv.dilH, 2);
+  EXPECT_EQ(launches[99].library.conv.groups, 2);
+  EXPECT_EQ(launches[99].library.conv.outW, 4);
+  for (size_t n = 100; n < 104; ++n) {
     EXPECT_EQ(launches[n].library.kind, CudaLibraryKind::None) << n;
     EXPECT_FALSE(launches[n].function.empty()) << n;
   }
@@ -405,8 +405,8 @@ TEST(CudaCodegen, GroupedConvLaunchRecordsAreChecked) {
   std::string error;
   ASSERT_TRUE(decodeLaunches(encodeLaunches(launches), decoded, error)) << error;
   ASSERT_EQ(decoded.size(), launches.size());
-  EXPECT_EQ(decoded[88].library.conv.groups, 4);
-  EXPECT_EQ(decoded[95].library.conv.dilW, 2);
+  EXPECT_EQ(decoded[92].library.conv.groups, 4);
+  EXPECT_EQ(decoded[99].library.conv.dilW, 2);
   EXPECT_TRUE(checkLaunches(plan, prog, decoded, error)) << error;
   auto refused = [&](auto &&damage) {
     std::vector<CudaLaunch> bad = decoded;
@@ -415,15 +415,15 @@ TEST(CudaCodegen, GroupedConvLaunchRecordsAreChecked) {
     EXPECT_FALSE(checkLaunches(plan, prog, bad, why));
     return why;
   };
-  EXPECT_EQ(refused([](auto &l) { l[88].library.conv.groups = 1; }),
-            "program 'coverage' CUDA launch 88: cudnn_conv_fwd descriptor does not match the "
+  EXPECT_EQ(refused([](auto &l) { l[92].library.conv.groups = 1; }),
+            "program 'coverage' CUDA launch 92: cudnn_conv_fwd descriptor does not match the "
             "kernel's attributes and buffers");
-  EXPECT_EQ(refused([](auto &l) { l[95].library.conv.dilH = 1; }),
-            "program 'coverage' CUDA launch 95: cudnn_conv_bwd_filter descriptor does not match "
+  EXPECT_EQ(refused([](auto &l) { l[99].library.conv.dilH = 1; }),
+            "program 'coverage' CUDA launch 99: cudnn_conv_bwd_filter descriptor does not match "
             "the kernel's attributes and buffers");
   // The asymmetrically padded one has no cuDNN call to describe it.
-  EXPECT_EQ(refused([&](auto &l) { l[96].library = decoded[88].library; }),
-            "program 'coverage' CUDA launch 96: cudnn_conv_fwd for a conv2d_general_fwd kernel");
+  EXPECT_EQ(refused([&](auto &l) { l[100].library = decoded[92].library; }),
+            "program 'coverage' CUDA launch 100: cudnn_conv_fwd for a conv2d_general_fwd kernel");
 }
 
 class CudaNvrtcArch : public ::testing::TestWithParam<const char *> {};
