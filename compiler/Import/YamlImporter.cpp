@@ -63,6 +63,7 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"layer_norm", {"eps"}},
     {"reshape", {"shape"}},
     {"transpose", {"perm"}},
+    {"attention", {"heads", "causal", "dropout"}},
 };
 
 /// Names longer than this get no "did you mean" and are cut short in messages: a typo is
@@ -1130,6 +1131,51 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
       return y;
     Value bv = param(layer, layerName + ".bias", {*filters}, "zeros", cg * area, *filters);
     return typed(b.create<dl::BiasAddOp>(l, unknown, *y, bv, 1));
+  }
+  if (op == "attention") {
+    // GPT-2's attention block without its residual: c_attn (C -> 3C), the heads' scaled
+    // dot-product attention (causal or not), c_proj (C -> C); x is [B, T, C].
+    auto heads = getInt(layer, "heads", std::nullopt, 1);
+    auto causal = getBool(layer, "causal", false);
+    auto dropout = getFloat(layer, "dropout", 0.0, 0, 1);
+    if (failed(heads) || failed(causal) || failed(dropout))
+      return failure();
+    if (*dropout != 0)
+      return (void)error(layer["dropout"], "attention dropout is not implemented yet; use "
+                                           "dropout: 0 (a dropout layer after the block "
+                                           "works)"),
+             failure();
+    if (xt.getRank() != 3)
+      return (void)error(layer, "attention expects [batch, steps, features], got " +
+                                    Twine(xt.getRank()) + "-D from '" +
+                                    inputNodes[0].as<std::string>("") + "'"),
+             failure();
+    const int64_t c = xt.getShape().back();
+    if (c % *heads != 0)
+      return (void)error(layer["heads"], "attention: " + Twine(*heads) +
+                                             " heads do not divide the " + Twine(c) +
+                                             " features"),
+             failure();
+    if (failed(checkTensor(l, {3 * c, c}, "attention c_attn weight")))
+      return failure();
+    auto linear = [&](Value in, const std::string &name, int64_t units) -> FailureOr<Value> {
+      Value w = param(layer, layerName + "." + name + ".weight", {units, c}, "glorot_uniform", c,
+                      units);
+      auto y = typed(b.create<dl::MatmulOp>(l, unknown, in, w, Value(), false, true));
+      if (failed(y))
+        return failure();
+      Value bv = param(layer, layerName + "." + name + ".bias", {units}, "zeros", c, units);
+      return typed(b.create<dl::BiasAddOp>(l, unknown, *y, bv, 2));
+    };
+    auto qkv = linear(x, "c_attn", 3 * c);
+    if (failed(qkv))
+      return failure();
+    auto att = typed(b.create<dl::AttentionOp>(l, TypeRange{unknown, unknown}, *qkv,
+                                               b.getI64IntegerAttr(*heads),
+                                               *causal ? b.getUnitAttr() : UnitAttr()));
+    if (failed(att))
+      return failure();
+    return linear(*att, "c_proj", c);
   }
   if (op == "layer_norm") {
     // nn.LayerNorm(features, eps) over the last axis, with its weight (ones) and bias (zeros).

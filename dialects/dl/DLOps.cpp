@@ -1004,3 +1004,57 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *ctx, std::optional<Loca
 
 #define GET_OP_CLASSES
 #include "dialects/dl/DLOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Attention (issue 11)
+//===----------------------------------------------------------------------===//
+
+/// qkv is [B, T, 3C] with C a multiple of heads; returns {B, T, C}.
+static FailureOr<SmallVector<int64_t>> inferAttention(const ShapeCtx &c, Value qkv,
+                                                       int64_t heads) {
+  auto s = c.shape(qkv, 3, "qkv");
+  if (failed(s))
+    return failure();
+  if (heads < 1) {
+    (void)c.fail("heads must be >= 1, got " + Twine(heads));
+    return failure();
+  }
+  int64_t packed = (*s)[2];
+  if (packed == kDyn || packed % (3 * heads) != 0) {
+    (void)c.fail("qkv's last axis (" + dimStr(packed) + ") must be 3 x heads x head size with " +
+                 Twine(heads) + " heads");
+    return failure();
+  }
+  return SmallVector<int64_t>{(*s)[0], (*s)[1], packed / 3};
+}
+
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                            Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "attention"};
+  auto y = inferAttention(c, a.getQkv(), a.getHeads());
+  if (failed(y))
+    return failure();
+  out.push_back(c.f32(*y));
+  out.push_back(c.f32({(*y)[0], a.getHeads(), (*y)[1], (*y)[1]}));
+  return success();
+}
+
+LogicalResult AttentionGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "attention_grad"};
+  auto y = inferAttention(c, a.getQkv(), a.getHeads());
+  auto dy = c.shape(a.getGrad(), 3, "grad");
+  auto p = c.shape(a.getProbs(), 4, "probs");
+  auto o = c.shape(a.getOutput(), 3, "output");
+  if (failed(y) || failed(dy) || failed(p) || failed(o))
+    return failure();
+  for (int j = 0; j < 3; ++j)
+    if (!dimsAgree((*dy)[j], (*y)[j]) || !dimsAgree((*o)[j], (*y)[j]))
+      return c.fail("grad and output must be [batch, steps, qkv's width / 3]");
+  const int64_t want[4] = {(*y)[0], a.getHeads(), (*y)[1], (*y)[1]};
+  for (int j = 0; j < 4; ++j)
+    if (!dimsAgree((*p)[j], want[j]))
+      return c.fail("probs must be [batch, heads, steps, steps]");
+  out.push_back(a.getQkv().getType());
+  return success();
+}

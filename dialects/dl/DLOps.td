@@ -1188,4 +1188,45 @@ def DL_TransposeOp : DL_InferOp<"transpose", [DL_Differentiable]> {
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
+//===----------------------------------------------------------------------===//
+// Attention (issue 11): the core of multi-head self-attention; rules in AttentionRules.cpp
+//===----------------------------------------------------------------------===//
+
+def DL_AttentionOp : DL_InferOp<"attention", [DL_Differentiable]> {
+  let summary = "multi-head scaled dot-product self-attention over packed q, k, v";
+  let description = [{
+    `qkv` is `[B, T, 3C]`: the queries, keys and values of every position side by side along
+    the last axis (GPT-2's `c_attn` output), `C = heads x D`. Per batch and head,
+    `P = softmax(q k^T / sqrt(D))` (entries above the diagonal masked to 0 when `causal`)
+    and the head's output `P v`; the heads are merged back to `result [B, T, C]`
+    (PyTorch: `F.scaled_dot_product_attention(q, k, v, is_causal=causal)` on the split heads,
+    then `transpose(1, 2).reshape(B, T, C)`). `probs [B, heads, T, T]` is kept for the
+    backward pass.
+
+    ```mlir
+    %y, %p = dl.attention %qkv {causal, heads = 4 : i64} : (tensor<?x16x96xf32>) -> (tensor<?x16x32xf32>, tensor<?x4x16x16xf32>)
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$qkv, I64Attr:$heads, UnitAttr:$causal);
+  let results = (outs DL_FloatTensor:$result, DL_FloatTensor:$probs);
+  let assemblyFormat = "$qkv attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_AttentionGradOp : DL_GradOp<"attention_grad"> {
+  let summary = "gradient of attention with respect to the packed q, k, v";
+  let description = [{
+    From the forward's `probs` and `output`: `dv = P^T dy`, `dP = dy v^T`,
+    `dS = P * (dP - w)` with `w = rowsum(dy * output)` (= `rowsum(dP * P)`),
+    `dq = dS k / sqrt(D)`, `dk = dS^T q / sqrt(D)`, packed like `qkv`.
+
+    ```mlir
+    %dqkv = dl.attention_grad %dy, %qkv, %p, %y {causal, heads = 4 : i64} : (tensor<8x16x32xf32>, tensor<8x16x96xf32>, tensor<8x4x16x16xf32>, tensor<8x16x32xf32>) -> tensor<8x16x96xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$qkv, DL_FloatTensor:$probs,
+                       DL_FloatTensor:$output, I64Attr:$heads, UnitAttr:$causal);
+  let results = (outs DL_FloatTensor:$grad_qkv);
+  let assemblyFormat = "$grad `,` $qkv `,` $probs `,` $output attr-dict `:` functional-type(operands, results)";
+}
+
 #endif // DL_OPS

@@ -67,7 +67,7 @@ void forwardHead(const AttentionShape &s, const float *qkv, float *out, float *p
 
 DLC_VECTORIZED
 void backwardHead(const AttentionShape &s, const float *dout, const float *qkv,
-                  const float *probs, float *dqkv, float *dp) {
+                  const float *probs, const float *out, float *dqkv) {
   const int64_t T = s.steps, D = s.headDim, C = s.width(), row = 3 * C;
   const float scale = 1.0f / std::sqrt(float(D));
   const float *q = qkv, *k = qkv + C, *v = qkv + 2 * C;
@@ -80,16 +80,12 @@ void backwardHead(const AttentionShape &s, const float *dout, const float *qkv,
   for (int64_t i = 0; i < T; ++i) {
     const float *p = probs + i * T, *g = dout + i * C;
     const int64_t visible = s.causal ? i + 1 : T;
-    // dP row and its weighted sum; dv += P^T dout.
-    double weighted = 0.0;
+    // w = sum_j dP_ij P_ij = dout_i . out_i; then per key j: dv_j += P_ij dout_i,
+    // dS_ij = P_ij (dP_ij - w), dq_i += dS_ij k_j * scale and dk_j += dS_ij q_i * scale.
+    const float weighted = dot(g, out + i * C, D);
     for (int64_t j = 0; j < visible; ++j) {
-      dp[j] = dot(g, v + j * row, D);
-      weighted += double(dp[j]) * p[j];
       axpy(p[j], g, dv + j * row, D);
-    }
-    // dS = P (dP - sum), then dq_i += dS_ij k_j * scale and dk_j += dS_ij q_i * scale.
-    for (int64_t j = 0; j < visible; ++j) {
-      const float ds = p[j] * float(dp[j] - weighted) * scale;
+      const float ds = p[j] * (dot(g, v + j * row, D) - weighted) * scale;
       axpy(ds, k + j * row, dq + i * row, D);
       axpy(ds, q + i * row, dk + j * row, D);
     }
@@ -110,14 +106,13 @@ void attentionForward(const AttentionShape &s, const float *qkv, float *out, flo
 }
 
 void attentionBackward(const AttentionShape &s, const float *dout, const float *qkv,
-                       const float *probs, float *dqkv) {
+                       const float *probs, const float *out, float *dqkv) {
   const int64_t C = s.width(), T = s.steps;
-  parallelFor(s.batch * s.heads, 1, [&](int64_t lo, int64_t hi, int thread) {
-    float *dp = threadScratch(thread, size_t(T));
+  parallelFor(s.batch * s.heads, 1, [&](int64_t lo, int64_t hi, int) {
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / s.heads, h = bh % s.heads, at = b * T * 3 * C + h * s.headDim;
-      backwardHead(s, dout + b * T * C + h * s.headDim, qkv + at, probs + bh * T * T,
-                   dqkv + at, dp);
+      const int64_t o = b * T * C + h * s.headDim;
+      backwardHead(s, dout + o, qkv + at, probs + bh * T * T, out + o, dqkv + at);
     }
   });
 }

@@ -7,8 +7,9 @@
 //
 // The forward keeps P [B, H, T, T] for the backward, as PyTorch's eager attention does
 // (F.scaled_dot_product_attention's math backend): the memory plan counts it. Backward:
-//   dv = P^T dout;  dP = dout v^T;  dS = P * (dP - rowsum(dP * P));  dq = dS k / sqrt(D);
-//   dk = dS^T q / sqrt(D).
+//   dv = P^T dout;  dP = dout v^T;  dS = P * (dP - w);  dq = dS k / sqrt(D);
+//   dk = dS^T q / sqrt(D),  with w_i = rowsum(dP * P)_i = dout_i . out_i (the forward's
+//   output: FlashAttention's trick, so no pass over a row is needed before using it).
 // Pure functions over raw pointers, split over the thread pool by (batch, head); every output
 // fully overwritten.
 #pragma once
@@ -25,8 +26,8 @@ struct AttentionShape {
 
 /// out [B, T, C] and probs [B, H, T, T] from qkv [B, T, 3C].
 void attentionForward(const AttentionShape &s, const float *qkv, float *out, float *probs);
-/// dqkv [B, T, 3C] from dout [B, T, C], the forward's qkv and probs.
+/// dqkv [B, T, 3C] from dout [B, T, C], the forward's qkv, probs and out.
 void attentionBackward(const AttentionShape &s, const float *dout, const float *qkv,
-                       const float *probs, float *dqkv);
+                       const float *probs, const float *out, float *dqkv);
 
 } // namespace dlc::cpu

@@ -11,6 +11,7 @@
 #include "runtime/cpu/DropoutKernels.h"
 #include "runtime/cpu/GroupedConvKernels.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/AttentionKernels.h"
 #include "runtime/cpu/LayerNormKernels.h"
 #include "runtime/cpu/LrnKernels.h"
 #include "runtime/cpu/NormPoolKernels.h"
@@ -39,6 +40,9 @@ cpu::GroupedConvShape groupedConvShape(const std::vector<int64_t> &i) {
   return {int(i[0]),  int(i[1]),  int(i[2]),  int(i[3]),  int(i[4]),  int(i[5]),
           int(i[6]),  int(i[7]),  int(i[8]),  int(i[9]),  int(i[10]), int(i[11]),
           int(i[12]), int(i[13]), int(i[14]), int(i[15])};
+}
+cpu::AttentionShape attentionShape(const std::vector<int64_t> &i) {
+  return {i[0], i[1], i[2], i[3], i[4] != 0};
 }
 cpu::PoolShape poolShape(const std::vector<int64_t> &i) {
   return {int(i[0]), int(i[1]), int(i[2]), int(i[3]), int(i[4]),

@@ -366,6 +366,21 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
                                            : std::vector<uint64_t>{x, x, d, r, r, x, d, d};
     break;
   }
+  case KernelKind::AttentionFwd:
+  case KernelKind::AttentionBwd: {
+    // batch steps heads headDim causal
+    if (!a.sizes({0, 1, 2, 3}) || !a.range(4, 0, 1, "causal flag"))
+      return false;
+    const uint64_t c = mul({uint64_t(a[2]), uint64_t(a[3])});
+    const uint64_t y = mul({uint64_t(a[0]), uint64_t(a[1]), c});
+    const uint64_t qkv = mul({y, 3});
+    const uint64_t p = mul({uint64_t(a[0]), uint64_t(a[2]), uint64_t(a[1]), uint64_t(a[1])});
+    if (k.kind == KernelKind::AttentionFwd)
+      n = {qkv, y, p};
+    else
+      n = {y, qkv, p, y, qkv};
+    break;
+  }
   case KernelKind::Transpose: {
     // d0..d5 p0..p5: sizes, and a permutation of 0..5
     if (!a.sizes({0, 1, 2, 3, 4, 5}))

@@ -23,8 +23,9 @@ namespace dlc::cudatest {
 /// clip factor, SGD with and without Nesterov, Adam and AdamW), the issue-10 layer kinds
 /// (activations, mul, sub, neg, softmax, dropout, increment, concat) and regression losses
 /// (mse, bce_with_logits, forward and backward, one and several blocks), layer norm
-/// (forward, backward), transposes (two) and grouped, dilated and asymmetrically padded
-/// convolutions. New buffers are appended to the arena.
+/// (forward, backward), transposes (two), grouped, dilated and asymmetrically padded
+/// convolutions and attention (full and causal, forward and backward). New buffers are
+/// appended to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
   plan::Program prog;
@@ -239,6 +240,16 @@ inline void addCoverageProgram(plan::Plan &plan) {
          {buffer("dy", g.y), buffer("w", g.w), buffer("dx", g.x), buffer("ws", g.ws)});
     call(KernelKind::Conv2dGeneralBwdFilter, "gconv_filter", g.ints,
          {buffer("dy", g.y), buffer("x", g.x), buffer("dw", g.w), buffer("ws", g.ws)});
+  }
+  // Attention over packed qkv: batch 2, 5 steps, 2 heads of 3 (C = 6), full and causal,
+  // forward and backward (whose probs and out are free inputs here: the formulas compared
+  // are the same functions of them on both sides).
+  for (int64_t causal : {0, 1}) {
+    call(KernelKind::AttentionFwd, "attention", {2, 5, 2, 3, causal},
+         {buffer("qkv", 180), buffer("out", 60), buffer("probs", 100)});
+    call(KernelKind::AttentionBwd, "attention_grad", {2, 5, 2, 3, causal},
+         {buffer("dy", 60), buffer("qkv", 180), buffer("probs", 100), buffer("out", 60),
+          buffer("dqkv", 180)});
   }
   plan.programs.push_back(prog);
 }

@@ -80,7 +80,7 @@ TEST(AttentionKernelsTest, BackwardMatchesFiniteDifferences) {
     Vec out(nOut), probs(size_t(s.batch * s.heads * s.steps * s.steps));
     attentionForward(s, qkv.data(), out.data(), probs.data());
     Vec dqkv(qkv.size(), kGarbage);
-    attentionBackward(s, r.data(), qkv.data(), probs.data(), dqkv.data());
+    attentionBackward(s, r.data(), qkv.data(), probs.data(), out.data(), dqkv.data());
     checkGradient(qkv, dqkv, r, [&] {
       Vec o(nOut), p(probs.size());
       attentionForward(s, qkv.data(), o.data(), p.data());
@@ -99,7 +99,7 @@ TEST(AttentionKernelsTest, ThreadsGiveTheSameBits) {
     setThreads(t);
     Vec out(nOut), probs(size_t(s.batch * s.heads * s.steps * s.steps)), dqkv(qkv.size());
     attentionForward(s, qkv.data(), out.data(), probs.data());
-    attentionBackward(s, dout.data(), qkv.data(), probs.data(), dqkv.data());
+    attentionBackward(s, dout.data(), qkv.data(), probs.data(), out.data(), dqkv.data());
     out.insert(out.end(), dqkv.begin(), dqkv.end());
     results[t - 1] = out;
   }

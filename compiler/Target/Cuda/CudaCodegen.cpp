@@ -199,6 +199,8 @@ private:
   void concat(bool backward);
   void layerNormFwd();
   void layerNormBwd();
+  void attentionFwd();
+  void attentionBwd();
   void transpose();
   void regressionLoss(const char *term);
   void regressionLossBwd(const char *statement, double scale);
@@ -871,6 +873,110 @@ void KernelEmitter::layerNormFwd() {
   close();
 }
 
+// Attention (runtime/cpu/AttentionKernels.h): one thread per (batch, head, query row) writes
+// that row of probs and of the merged output; scores and sums in double. A simple form that
+// keeps to the emulation's rule (no thread waits for another); a tiled kernel with shared
+// memory is the fast one.
+void KernelEmitter::attentionFwd() {
+  const int64_t B = i[0], T = i[1], H = i[2], D = i[3], C = H * D;
+  const bool causal = i[4] != 0;
+  open("batch " + std::to_string(B) + ", steps " + std::to_string(T) + ", heads " +
+       std::to_string(H) + ", head size " + std::to_string(D) + (causal ? ", causal" : "") +
+       ": one thread per (batch, head, query)");
+  loop(B * H * T, B * T * 3 * C + B * H * T * T);
+  os << "    const " << t << " b = idx / " << H * T << ", h = idx / " << T << " % " << H
+     << ", r = idx % " << T << ";\n"
+     << "    const float *q = qkv + (b * " << T << " + r) * " << 3 * C << " + h * " << D << ";\n"
+     << "    float *p = probs + idx * " << T << ";\n"
+     << "    const " << t << " visible = " << (causal ? "r + 1" : std::to_string(T)) << ";\n"
+     << "    const float scale = " << floatLiteral(1.0f / std::sqrt(float(D))) << ";\n"
+     << "    float mx = -3.40282347e+38f;\n"
+     << "    for (" << t << " j = 0; j < visible; ++j) {\n"
+     << "      const float *kj = qkv + (b * " << T << " + j) * " << 3 * C << " + " << C
+     << " + h * " << D << ";\n"
+     << "      float s = 0.0f;\n"
+     << "      for (int e = 0; e < " << D << "; ++e)\n"
+     << "        s += q[e] * kj[e];\n"
+     << "      p[j] = s * scale;\n"
+     << "      mx = fmaxf(mx, p[j]);\n"
+     << "    }\n"
+     << "    double sum = 0.0;\n"
+     << "    for (" << t << " j = 0; j < visible; ++j) {\n"
+     << "      p[j] = expf(p[j] - mx);\n"
+     << "      sum += p[j];\n"
+     << "    }\n"
+     << "    const float inv = (float)(1.0 / sum);\n"
+     << "    for (" << t << " j = 0; j < " << T << "; ++j)\n"
+     << "      p[j] = j < visible ? p[j] * inv : 0.0f;\n"
+     << "    float *o = out + (b * " << T << " + r) * " << C << " + h * " << D << ";\n"
+     << "    for (int e = 0; e < " << D << "; ++e) {\n"
+     << "      float acc = 0.0f;\n"
+     << "      for (" << t << " j = 0; j < visible; ++j)\n"
+     << "        acc += p[j] * qkv[(b * " << T << " + j) * " << 3 * C << " + " << 2 * C
+     << " + h * " << D << " + e];\n"
+     << "      o[e] = acc;\n"
+     << "    }\n";
+  close();
+}
+
+// Its gradient: one thread per (batch, head, position j) writes row j of dq (from the keys
+// position j sees) and rows j of dk and dv (from the queries that see j), with the row
+// weights w_i = dy_i . out_i, so nothing is accumulated across threads: no atomics, and the
+// same sums in the same order on every run.
+void KernelEmitter::attentionBwd() {
+  const int64_t B = i[0], T = i[1], H = i[2], D = i[3], C = H * D;
+  const bool causal = i[4] != 0;
+  open("batch " + std::to_string(B) + ", steps " + std::to_string(T) + ", heads " +
+       std::to_string(H) + ", head size " + std::to_string(D) + (causal ? ", causal" : "") +
+       ": one thread per (batch, head, position) for its rows of dq, dk and dv");
+  loop(B * H * T, B * T * 3 * C + B * H * T * T);
+  const std::string row = std::to_string(3 * C), hd = " + h * " + std::to_string(D);
+  os << "    const " << t << " b = idx / " << H * T << ", h = idx / " << T << " % " << H
+     << ", j = idx % " << T << ";\n"
+     << "    const float scale = " << floatLiteral(1.0f / std::sqrt(float(D))) << ";\n"
+     << "    const " << t << " base = b * " << T << ";\n"
+     << "    const float *qj = qkv + (base + j) * " << row << hd << ";\n"
+     << "    const float *kj = qj + " << C << ", *vj = qj + " << 2 * C << ";\n"
+     << "    const float *dyj = dy + (base + j) * " << C << hd << ";\n"
+     << "    float *dq = dqkv + (base + j) * " << row << hd << ";\n"
+     << "    float *dk = dq + " << C << ", *dv = dq + " << 2 * C << ";\n"
+     << "    for (int e = 0; e < " << D << "; ++e)\n"
+     << "      dq[e] = dk[e] = dv[e] = 0.0f;\n"
+     << "    float wj = 0.0f;\n"
+     << "    for (int e = 0; e < " << D << "; ++e)\n"
+     << "      wj += dyj[e] * out[(base + j) * " << C << hd << " + e];\n"
+     << "    // Row j of dq: the keys k it sees.\n"
+     << "    const float *pj = probs + ((b * " << H << " + h) * " << T << " + j) * " << T << ";\n"
+     << "    for (" << t << " k = 0; k < " << (causal ? "j + 1" : std::to_string(T)) << "; ++k) {\n"
+     << "      const float *kk = qkv + (base + k) * " << row << " + " << C << hd << ";\n"
+     << "      const float *vk = kk + " << C << ";\n"
+     << "      float dp = 0.0f;\n"
+     << "      for (int e = 0; e < " << D << "; ++e)\n"
+     << "        dp += dyj[e] * vk[e];\n"
+     << "      const float ds = pj[k] * (dp - wj) * scale;\n"
+     << "      for (int e = 0; e < " << D << "; ++e)\n"
+     << "        dq[e] += ds * kk[e];\n"
+     << "    }\n"
+     << "    // Rows j of dk and dv: the queries i that see key j.\n"
+     << "    for (" << t << " r = " << (causal ? "j" : "0") << "; r < " << T << "; ++r) {\n"
+     << "      const float *qi = qkv + (base + r) * " << row << hd << ";\n"
+     << "      const float *dyi = dy + (base + r) * " << C << hd << ";\n"
+     << "      const float pij = probs[((b * " << H << " + h) * " << T << " + r) * " << T
+     << " + j];\n"
+     << "      float dp = 0.0f, wi = 0.0f;\n"
+     << "      for (int e = 0; e < " << D << "; ++e) {\n"
+     << "        dp += dyi[e] * vj[e];\n"
+     << "        wi += dyi[e] * out[(base + r) * " << C << hd << " + e];\n"
+     << "      }\n"
+     << "      const float ds = pij * (dp - wi) * scale;\n"
+     << "      for (int e = 0; e < " << D << "; ++e) {\n"
+     << "        dk[e] += ds * qi[e];\n"
+     << "        dv[e] += pij * dyi[e];\n"
+     << "      }\n"
+     << "    }\n";
+  close();
+}
+
 // Its gradient: threads [0, rows) each write one row of dx; threads [rows, rows + d) each sum
 // one column of dw and db over the rows, from the saved statistics.
 void KernelEmitter::layerNormBwd() {
@@ -1225,6 +1331,12 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::LayerNormFwd:
     layerNormFwd();
+    break;
+  case KernelKind::AttentionFwd:
+    attentionFwd();
+    break;
+  case KernelKind::AttentionBwd:
+    attentionBwd();
     break;
   case KernelKind::LayerNormBwd:
     layerNormBwd();
