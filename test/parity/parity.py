@@ -14,13 +14,15 @@ overridden), at a small batch on the first examples of its data set, in file ord
      optimizer (torch.optim.SGD / Adam / AdamW), schedule (a LambdaLR) and clipping
      (torch.nn.utils.clip_grad_norm_);
   4. each step's loss must agree within 1e-4 relative, and every final tensor (parameters
-     and buffers) within 1e-3 of its largest magnitude.
+     and buffers) within 1e-3 of its scale (layer_scales; --norm l2 measures tensors by
+     their L2 norms instead of their largest elements).
 Prints one line per step and per tensor, then the worst relative errors; exits 1 on any
-mismatch. Needs python3-torch.
+mismatch. Needs python3-torch. docs/parity.md explains the choices and the measurements.
 
   parity.py --compiler DLC --runner DLRUN --model MODEL.yaml --work DIR [--steps 12]
             [--batch 32] [--limit 320] [--set 'YAML mapping merged into the model']
             [--training 'YAML mapping merged into the training section']
+            [--zero GLOB] [--norm max|l2] [--float64]
 --set merges recursively (`{inputs: {image: {shape: [3, 32, 32]}}}` shrinks a model's
 input; `{layers: {drop: {rate: 0}}}` changes the layer named drop).
 """
@@ -118,7 +120,8 @@ def torch_optimizer(params, training):
 
 
 def merge(into, change):
-    """--set: mappings merge key by key; `layers` takes a mapping from layer name to changes."""
+    """--set, --training: mappings merge key by key, except that one with a `type` (an
+    optimizer, a schedule) replaces the old; `layers` maps layer names to their changes."""
     for k, v in change.items():
         if k == "layers" and isinstance(v, dict):
             byname = {L["name"]: L for L in into["layers"]}
@@ -126,7 +129,7 @@ def merge(into, change):
                 if name not in byname:
                     sys.exit("parity: --set names no layer '%s'" % name)
                 merge(byname[name], fields)
-        elif isinstance(v, dict) and isinstance(into.get(k), dict):
+        elif isinstance(v, dict) and isinstance(into.get(k), dict) and "type" not in v:
             merge(into[k], v)
         else:
             into[k] = v
@@ -186,7 +189,7 @@ def run_dlrun(a, model):
     return losses, read_checkpoint(init), read_checkpoint(final)
 
 
-def layer_scales(net):
+def layer_scales(net, size):
     """The scale each final tensor is compared at: its largest magnitude, and for a parameter
     at least its layer's largest parameter magnitude. A layer's output moves with its weight
     and bias alike, so a bias is as precise as its layer needs when its error is small beside
@@ -197,10 +200,10 @@ def layer_scales(net):
     own = {}
     for name, m in zip(net.order, net.blocks):
         for k, t in m.named_parameters():
-            own[name + "." + k] = (name, t.detach().abs().max().item(), True)
+            own[name + "." + k] = (name, size(t.detach()), True)
         for k, t in m.named_buffers():
             if not k.endswith("num_batches_tracked"):
-                own[name + "." + k] = (name, t.abs().max().item(), False)
+                own[name + "." + k] = (name, size(t), False)
     layer = {}
     for layer_name, v, is_param in own.values():
         if is_param:
@@ -240,6 +243,8 @@ def main():
     ap.add_argument("--limit", type=int, default=320)
     ap.add_argument("--set", default="{}")
     ap.add_argument("--training", default="{}")
+    ap.add_argument("--norm", choices=["max", "l2"], default="max",
+                    help="tensor errors as largest element (default) or L2 norm, of the scale's")
     ap.add_argument("--zero", help="start the tensors whose names match this glob at zero")
     ap.add_argument("--float64", action="store_true",
                     help="also train a float64 copy and print both sides' distance from it")
@@ -285,10 +290,11 @@ def main():
             k + 1, dl_losses[k], losses[0], rel, "ok" if ok else "MISMATCH", floor))
     worst_param, worst_name = 0.0, ""
     exact = ref.dlc_tensors() if ref else {}
-    scales = layer_scales(net)
+    size = (lambda t: t.norm().item()) if a.norm == "l2" else (lambda t: t.abs().max().item())
+    scales = layer_scales(net, size)
     for name, t in tensors.items():
         got, want = end[name].reshape(t.shape), t.detach()
-        err = (got - want).abs().max().item()
+        err = size(got - want)
         scale = scales[name]
         rel = err / max(scale, 1e-30)
         ok = err <= PARAM_REL * max(scale, 1e-12)
@@ -298,11 +304,12 @@ def main():
         floor = ""
         if ref:
             e = exact[name].detach()
-            s = max(e.abs().max().item(), 1e-30)
+            s = max(size(e), 1e-30)
             floor = "  [float64: dlrun %.2g, torch %.2g]" % (
-                (got.double() - e).abs().max().item() / s, (want.double() - e).abs().max().item() / s)
-        print("%-28s max |dlrun - torch| %.3g of scale %.3g (%.2g)  %s%s" % (
-            name, err, scale, rel, "ok" if ok else "MISMATCH", floor))
+                size(got.double() - e) / s, size(want.double() - e) / s)
+        print("%-28s %s |dlrun - torch| %.3g of scale %.3g (%.2g)  %s%s" % (
+            name, "L2" if a.norm == "l2" else "max",
+            err, scale, rel, "ok" if ok else "MISMATCH", floor))
     print("parity: worst relative error: loss %.2g, tensors %.2g (%s)" % (worst_loss, worst_param, worst_name))
     print("parity: %s" % ("PASS" if bad == 0 else "FAIL (%d mismatches)" % bad))
     return 1 if bad else 0
