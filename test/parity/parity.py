@@ -22,7 +22,7 @@ mismatch. Needs python3-torch. docs/parity.md explains the choices and the measu
   parity.py --compiler DLC --runner DLRUN --model MODEL.yaml --work DIR [--steps 12]
             [--batch 32] [--limit 320] [--set 'YAML mapping merged into the model']
             [--training 'YAML mapping merged into the training section']
-            [--zero GLOB] [--norm max|l2] [--float64]
+            [--scale GLOB=FACTOR] [--norm max|l2] [--outliers N] [--float64]
 --set merges recursively (`{inputs: {image: {shape: [3, 32, 32]}}}` shrinks a model's
 input; `{layers: {drop: {rate: 0}}}` changes the layer named drop).
 """
@@ -66,19 +66,21 @@ def read_checkpoint(path):
     return out
 
 
-def zero_tensors(path, pattern):
-    """--zero: the checkpoint's tensors whose names match the glob start at zero (rewritten in
-    place; both sides start from the file)."""
+def scale_tensors(path, spec):
+    """--scale GLOB=FACTOR: the checkpoint's tensors whose names match the glob start multiplied
+    by FACTOR (rewritten in place; both sides start from the file)."""
+    pattern, factor = spec.rsplit("=", 1)
     data = bytearray(open(path, "rb").read())
     (n,) = struct.unpack_from("<Q", data, 0)
     hits = 0
     for name, t in json.loads(data[8:8 + n]).items():
         if name != "__metadata__" and fnmatch.fnmatchcase(name, pattern):
             b, e = t["data_offsets"]
-            data[8 + n + b:8 + n + e] = bytes(e - b)
+            v = torch.frombuffer(bytearray(data[8 + n + b:8 + n + e]), dtype=torch.float32)
+            data[8 + n + b:8 + n + e] = (v * float(factor)).numpy().tobytes()
             hits += 1
     if not hits:
-        sys.exit("parity: --zero '%s' matches no tensor" % pattern)
+        sys.exit("parity: --scale '%s' matches no tensor" % spec)
     open(path, "wb").write(data)
 
 
@@ -177,8 +179,8 @@ def run_dlrun(a, model):
     lim = ["--limit", str(a.limit), "--quiet"]
     run(a.dlrun, plan, "--steps", "0", "--save", init, *lim)
     load = []
-    if a.zero:
-        zero_tensors(init, a.zero)
+    if a.scale:
+        scale_tensors(init, a.scale)
         load = ["--load", init]
     log = run(a.dlrun, plan, *load, "--steps", str(a.steps), "--log-every", "1", "--loss-digits", "9",
               "--save", final, *lim)
@@ -245,7 +247,11 @@ def main():
     ap.add_argument("--training", default="{}")
     ap.add_argument("--norm", choices=["max", "l2"], default="max",
                     help="tensor errors as largest element (default) or L2 norm, of the scale's")
-    ap.add_argument("--zero", help="start the tensors whose names match this glob at zero")
+    ap.add_argument("--scale", help="GLOB=FACTOR: start the tensors whose names match the glob "
+                    "scaled by FACTOR (0: torchvision's zero_init_residual)")
+    ap.add_argument("--outliers", type=int, default=0,
+                    help="tensors that may miss the tolerance by up to 10x (float32 ReLU-kink "
+                    "crossings in the ResNets, docs/parity.md)")
     ap.add_argument("--float64", action="store_true",
                     help="also train a float64 copy and print both sides' distance from it")
     a = ap.parse_args()
@@ -288,7 +294,7 @@ def main():
             abs(v - losses[1]) / abs(losses[1]) for v in (dl_losses[k], losses[0])) if ref else ""
         print("step %2d  loss dlrun %.9f  torch %.9f  rel %.2g  %s%s" % (
             k + 1, dl_losses[k], losses[0], rel, "ok" if ok else "MISMATCH", floor))
-    worst_param, worst_name = 0.0, ""
+    worst_param, worst_name, tolerated = 0.0, "", 0
     exact = ref.dlc_tensors() if ref else {}
     size = (lambda t: t.norm().item()) if a.norm == "l2" else (lambda t: t.abs().max().item())
     scales = layer_scales(net, size)
@@ -300,7 +306,12 @@ def main():
         ok = err <= PARAM_REL * max(scale, 1e-12)
         if rel > worst_param:
             worst_param, worst_name = rel, name
-        bad += not ok
+        verdict = "ok" if ok else "MISMATCH"
+        if not ok and tolerated < a.outliers and err <= 10 * PARAM_REL * scale:
+            tolerated += 1
+            verdict = "MISMATCH tolerated (outlier %d of %d allowed)" % (tolerated, a.outliers)
+        else:
+            bad += not ok
         floor = ""
         if ref:
             e = exact[name].detach()
@@ -309,7 +320,7 @@ def main():
                 size(got.double() - e) / s, size(want.double() - e) / s)
         print("%-28s %s |dlrun - torch| %.3g of scale %.3g (%.2g)  %s%s" % (
             name, "L2" if a.norm == "l2" else "max",
-            err, scale, rel, "ok" if ok else "MISMATCH", floor))
+            err, scale, rel, verdict, floor))
     print("parity: worst relative error: loss %.2g, tensors %.2g (%s)" % (worst_loss, worst_param, worst_name))
     print("parity: %s" % ("PASS" if bad == 0 else "FAIL (%d mismatches)" % bad))
     return 1 if bad else 0
