@@ -42,7 +42,8 @@ def synthetic(count, shape, classes, seed):
     r = splitmix64(seed, count * (per + 1)).reshape(count, per + 1)
     labels = ((r[:, 0] >> np.uint64(32)) * np.uint64(classes)) >> np.uint64(32)
     pixels = (r[:, 1:] >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24)
-    return torch.from_numpy(pixels.reshape(count, *shape)), torch.from_numpy(labels.astype(np.int64))
+    return (torch.from_numpy(pixels.reshape(count, *shape)),
+            torch.from_numpy(labels.astype(np.int64)))
 
 
 def cifar10(paths, limit):
@@ -107,7 +108,8 @@ def standardize(x):
     d = x.double()
     mean = d.mean()
     spread = max(((d - mean) ** 2).mean().sqrt().item(), 1.0 / d.numel() ** 0.5)
-    return (x - torch.tensor(mean.item(), dtype=torch.float32)) * torch.tensor(1.0 / spread, dtype=torch.float32)
+    m = torch.tensor(mean.item(), dtype=torch.float32)
+    return (x - m) * torch.tensor(1.0 / spread, dtype=torch.float32)
 
 
 class Batches:
@@ -123,7 +125,7 @@ class Batches:
         self.per_epoch = images.shape[0] // batch
 
     def peek(self):
-        """A batch of zeros of the model's input shape (to build the graph with), drawing nothing."""
+        """A batch of zeros of the model's input shape (to build the graph with); draws nothing."""
         n, c, h, w = self.images[:self.batch].shape
         return torch.zeros(n, c, *(self.crop or (h, w))), self.labels[:self.batch]
 

@@ -168,7 +168,8 @@ def run_dlrun(a, model):
     path = os.path.join(a.work, "model.yaml")
     yaml.safe_dump(model, open(path, "w"))
     plan = os.path.join(a.work, "model.plan")
-    init, final = os.path.join(a.work, "init.safetensors"), os.path.join(a.work, "final.safetensors")
+    init = os.path.join(a.work, "init.safetensors")
+    final = os.path.join(a.work, "final.safetensors")
 
     def run(*cmd):
         r = subprocess.run(cmd, capture_output=True, text=True)
@@ -182,12 +183,14 @@ def run_dlrun(a, model):
     if a.scale:
         scale_tensors(init, a.scale)
         load = ["--load", init]
-    log = run(a.dlrun, plan, *load, "--steps", str(a.steps), "--log-every", "1", "--loss-digits", "9",
+    log = run(a.dlrun, plan, *load, "--steps", str(a.steps), "--log-every", "1",
+              "--loss-digits", "9",
               "--save", final, *lim)
     losses = [float(l.split("loss")[1].split()[0]) for l in log.splitlines()
               if " step " in l and "loss" in l and l.startswith("epoch")]
     if len(losses) != a.steps:
-        sys.exit("parity: expected %d step losses from dlrun, found %d:\n%s" % (a.steps, len(losses), log))
+        sys.exit("parity: expected %d step losses from dlrun, found %d:\n%s"
+                 % (a.steps, len(losses), log))
     return losses, read_checkpoint(init), read_checkpoint(final)
 
 
@@ -224,7 +227,8 @@ class Run:
     def step(self, loss_of, inputs):
         """One training step on `inputs`; returns the loss."""
         self.opt.zero_grad()
-        env = self.net({k: v.to(self.dtype) if v.is_floating_point() else v for k, v in inputs.items()})
+        env = self.net({k: v.to(self.dtype) if v.is_floating_point() else v
+                        for k, v in inputs.items()})
         loss = loss_of(env)
         loss.backward()
         if self.clip:
@@ -268,7 +272,8 @@ def main():
     tensors = net.dlc_tensors()
     saved = {k for k in start if not k.startswith("optim.")}
     if saved != set(tensors):
-        sys.exit("parity: dlrun's checkpoint and the torch graph disagree on tensors: only dlrun %s,"
+        sys.exit("parity: dlrun's checkpoint and the torch graph disagree on tensors: "
+                 "only dlrun %s,"
                  " only torch %s" % (sorted(saved - set(tensors)), sorted(set(tensors) - saved)))
     with torch.no_grad():
         for k, t in tensors.items():
@@ -277,15 +282,16 @@ def main():
     # it is the noise floor float32 allows, which dlrun's error is measured against.
     ref = copy.deepcopy(net).double() if a.float64 else None
     training = model["training"]
-    runs = [Run(net, training, torch.float32)] + ([Run(ref, training, torch.float64)] if ref else [])
+    runs = [Run(net, training, torch.float32)]
+    runs += [Run(ref, training, torch.float64)] if ref else []
     spec = model["loss"]
     loss_fn = torch_layers.LOSSES[spec["op"]]
     label = next((k for k, v in model["inputs"].items() if "classes" in v), None)
     bad, worst_loss = 0, 0.0
     for k in range(a.steps):
         x, y = batches(k)
-        losses = [r.step(lambda env: loss_fn(env, spec, model), {image: x, **({label: y} if label else {})})
-                  for r in runs]
+        inputs = {image: x, **({label: y} if label else {})}
+        losses = [r.step(lambda env: loss_fn(env, spec, model), inputs) for r in runs]
         rel = abs(dl_losses[k] - losses[0]) / max(abs(losses[0]), 1e-30)
         worst_loss = max(worst_loss, rel)
         ok = rel <= LOSS_REL
@@ -321,7 +327,8 @@ def main():
         print("%-28s %s |dlrun - torch| %.3g of scale %.3g (%.2g)  %s%s" % (
             name, "L2" if a.norm == "l2" else "max",
             err, scale, rel, verdict, floor))
-    print("parity: worst relative error: loss %.2g, tensors %.2g (%s)" % (worst_loss, worst_param, worst_name))
+    print("parity: worst relative error: loss %.2g, tensors %.2g (%s)"
+          % (worst_loss, worst_param, worst_name))
     print("parity: %s" % ("PASS" if bad == 0 else "FAIL (%d mismatches)" % bad))
     return 1 if bad else 0
 

@@ -77,7 +77,8 @@ def _(L, x):
 
 @layer("lrn")
 def _(L, x):
-    return TfLrn(L.get("depth_radius", 5), L.get("bias", 1.0), L.get("alpha", 1.0), L.get("beta", 0.5))
+    return TfLrn(L.get("depth_radius", 5), L.get("bias", 1.0), L.get("alpha", 1.0),
+                 L.get("beta", 0.5))
 
 
 @layer("lstm")
