@@ -8,7 +8,7 @@ from lit.llvm import llvm_config
 config.name = "DLC"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".yaml", ".test"]
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "fuzz", "Inputs", "check_training.py", "make_cifar10.py", "compare_runs.py", "parity.py"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "fuzz", "Inputs", "check_training.py", "make_cifar10.py", "compare_runs.py", "parity.py", "torch_layers.py", "dlrun_data.py", "lstm_cell_check.py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.dlc_obj_root, "test")
 config.substitutions.append(("%models", os.path.join(config.dlc_src_root, "models")))

@@ -358,8 +358,8 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
         double w = since(tw);
         if (tty)
           say("\r\033[K");
-        say("epoch %lld step %lld  loss %.4f%s  %.0f ex/s  %.2f ms/batch\n",
-                    (long long)epoch, (long long)r.steps, winLoss / winSteps,
+        say("epoch %lld step %lld  loss %.*f%s  %.0f ex/s  %.2f ms/batch\n",
+                    (long long)epoch, (long long)r.steps, int(opts.lossDigits), winLoss / winSteps,
                     accuracyText(p, "  train acc %5.2f%%", winCorrect / (winSteps * batch)).c_str(),
                     winSteps * batch / w,
                     1e3 * w / winSteps);

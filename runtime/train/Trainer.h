@@ -14,6 +14,9 @@ struct RunOptions {
   int64_t steps = -1;    // -1: whole epochs; else stop after this many training steps (0:
                          // none, only --save of the initial state; dlrun requires --save)
   int64_t logEvery = -1; // -1: the plan's
+  int64_t lossDigits = 4; // decimals of the loss in the per-step progress lines; test/parity
+                          // reads 9 (a float's 4 decimals cannot show a 1e-4 relative
+                          // difference of a loss below 0.5)
   int64_t limit = 0;     // >0: use at most this many training and test examples
   std::string save, load;
   bool eval = false;

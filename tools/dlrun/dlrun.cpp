@@ -27,6 +27,7 @@ static const char *kUsage =
     "  --steps N        stop after N training steps (0, with --save: write the initial\n"
     "                   weights without training)\n"
     "  --log-every N    print a progress line every N steps (default: training.log_every)\n"
+    "  --loss-digits N  decimals of the loss in the progress lines (default 4; at most 9)\n"
     "  --limit N        use at most N training and N test examples\n"
     "  --save FILE      write a checkpoint of parameters and optimizer state after training;\n"
     "                   FILE.safetensors: PyTorch's names and layouts, optimizer state under\n"
@@ -189,6 +190,13 @@ int main(int argc, char **argv) {
       intValue("--steps", opts.steps, true);
     } else if (a == "--log-every") {
       intValue("--log-every", opts.logEvery);
+    } else if (a == "--loss-digits") {
+      intValue("--loss-digits", opts.lossDigits, true);
+      if (opts.lossDigits > 9) {
+        std::fprintf(stderr, "dlrun: error: --loss-digits takes 0 to 9, got %lld\n",
+                     (long long)opts.lossDigits);
+        return 1;
+      }
     } else if (a == "--limit") {
       intValue("--limit", opts.limit);
     } else if (a == "--save") {
