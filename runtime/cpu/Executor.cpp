@@ -15,6 +15,7 @@
 #include "runtime/cpu/OptimizerKernels.h"
 #include "runtime/cpu/RecurrentKernels.h"
 #include "runtime/cpu/RegressionLossKernels.h"
+#include "runtime/cpu/EmbeddingKernels.h"
 #include "runtime/plan/KernelCheck.h"
 
 #include <cerrno>
