@@ -473,6 +473,9 @@ LogicalResult Importer::checkInputsFitData(const YAML::Node &node) {
       classes = &in;
       continue;
     }
+    if (!sequences && in.isInt)
+      return error(in.node, what + ": " + format + " gives float images and one class per "
+                                "example; nothing feeds an int32 input");
     if (main)
       return error(in.node, format + " feeds one " + (sequences ? "token" : "image") +
                                 " input, '" + main->name + "' is already one");
@@ -1322,12 +1325,11 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
           cast<RankedTensorType>(values[in].getType()).getElementType().isInteger(32);
       if (isInt && li.op != "embedding")
         return error(li.node,
-                     "layer '" + n + "': input '" + in + "' is int32 (token indices); only "
-                     "embedding takes it");
+                     "input '" + in + "' is int32 (token indices); only embedding takes it");
       if (!isInt && li.op == "embedding")
         return error(li.node,
-                     "layer '" + n + "': embedding takes int32 token indices (an input with "
-                     "dtype: int32), '" + in + "' is float");
+                     "embedding takes int32 token indices (an input with dtype: int32), '" + in +
+                         "' is float");
       ins.push_back(values[in]);
     }
     auto v = buildLayer(li.node, li.op, ins, li.inputNodes);
@@ -1382,11 +1384,19 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
     return error(loss["logits"] ? loss["logits"] : loss,
                  "loss: undefined logits layer '" + *logitsName + "'");
   classInput = findInput(*labelsName);
-  if (!classInput || classInput->classes == 0)
+  if (!classInput || classInput->classes == 0) {
+    std::vector<std::string> names;
+    for (const Input &in : inputs)
+      names.push_back(in.name);
+    std::string hint = classInput ? "" : nearest(*labelsName, names);
     return error(loss["labels"], "loss: " + quoted(*labelsName) +
                                      (classInput ? " is not a class input (declare it with "
                                                    "'classes')"
-                                                 : " is not an input"));
+                                                 : " is not an input" +
+                                                       (hint.empty() ? std::string()
+                                                                     : " (did you mean '" +
+                                                                           hint + "'?)")));
+  }
   const int64_t classes = classInput->classes;
   Value logits = values[*logitsName], labels = classInput->value;
   auto lt = cast<RankedTensorType>(logits.getType());

@@ -22,8 +22,8 @@ namespace dlc::cudatest {
 /// scheduled optimizers (the four schedules with warm-up, a gradient's sum of squares, the
 /// clip factor, SGD with and without Nesterov, Adam and AdamW), the issue-10 layer kinds
 /// (activations, mul, sub, neg, softmax, dropout, increment, concat) and regression losses
-/// (mse, bce_with_logits, forward and backward, one and several blocks). New buffers are
-/// appended to the arena.
+/// (mse, bce_with_logits, forward and backward, one and several blocks), embedding forward and
+/// backward. New buffers are appended to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
   plan::Program prog;
@@ -198,6 +198,15 @@ inline void addCoverageProgram(plan::Plan &plan) {
        {buffer("a", 24), buffer("b", 8), buffer("y", 32)});
   call(KernelKind::ConcatBwd, "concat_grad", {2, 12, 4},
        {buffer("dy", 32), buffer("da", 24), buffer("db", 8)});
+  // Embedding of batch x 5 tokens (the program's int32 input: the tests fill it with ids in
+  // [0, 7) as dlrun would) into rows of a [7][6] table, and the scatter-add back.
+  const int64_t rows = plan.train.batch * 5;
+  const int32_t tokens = buffer("tokens", rows);
+  prog.inputs.push_back({"tokens", tokens, plan::DType::I32, {5}, 7});
+  call(KernelKind::Embedding, "embedding", {rows, 7, 6},
+       {tokens, buffer("w", 42), buffer("y", rows * 6)});
+  call(KernelKind::EmbeddingBwd, "embedding_grad", {rows, 7, 6},
+       {tokens, buffer("dy", rows * 6), buffer("dw", 42)});
   // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].
   call(KernelKind::Matmul, "matmul_tt", {5, 7, 3, 1, 1},
        {buffer("a", 15), buffer("b", 21), buffer("c", 35)});

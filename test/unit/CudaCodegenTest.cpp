@@ -195,7 +195,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 88u);
+  ASSERT_EQ(launches.size(), 90u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
@@ -229,6 +229,11 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   // Concat: rows of 12 + 4.
   EXPECT_NE(src.find("    y[idx] = j < 12 ? a[o * 12 + j] : b[o * 4 + (j - 12)];\n"),
             std::string::npos);
+  // Embedding: a NaN row for an id outside [0, 7); the gradient one thread per column,
+  // adding rows in the CPU's order.
+  EXPECT_NE(src.find("    y[idx] = v >= 0 && v < 7 ? w[(int)v * 6 + j] : (float)sqrt(-1.0);\n"),
+            std::string::npos);
+  EXPECT_NE(src.find(", vocab 7, dim 6, one thread per column"), std::string::npos);
   // Dropout: the mask's constants (seed 12345 times the golden ratio, mod 2^64).
   EXPECT_NE(src.find("// dropout_grad: count 37, seed 12345, threshold 5033165, scale 1.42857146f"),
             std::string::npos);

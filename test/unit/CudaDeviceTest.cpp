@@ -8,6 +8,7 @@
 //
 #include "compiler/Target/Cuda/CudaCodegen.h"
 #include "compiler/Target/Cuda/Nvrtc.h"
+#include "test/unit/TinyPlan.h"
 #include "runtime/cuda/CudaDeviceRunner.h"
 #include "runtime/cpu/CpuDevice.h"
 #include "runtime/device/Device.h"
@@ -112,7 +113,7 @@ TEST(CudaDevice, LeNetStepsMatchTheCpuExecutor) {
     SCOPED_TRACE(name);
     const plan::Program &prog = *plan.program(name);
     // A batch, copied in on both sides as dlrun does before each step.
-    const plan::Buffer &in = plan.buffers[prog.images], &lab = plan.buffers[prog.labels];
+    const plan::Buffer &in = plan.buffers[dlc::test::imagesOf(prog)], &lab = plan.buffers[dlc::test::labelsOf(prog)];
     for (uint64_t i = 0; i < in.bytes; i += 4) {
       float v = pixel(rng);
       std::memcpy(&want[in.offset + i], &v, 4);
@@ -121,8 +122,8 @@ TEST(CudaDevice, LeNetStepsMatchTheCpuExecutor) {
       int32_t v = label(rng);
       std::memcpy(&want[lab.offset + i], &v, 4);
     }
-    ASSERT_TRUE(device.upload(arena.at(plan, prog.images), &want[in.offset], in.bytes, error));
-    ASSERT_TRUE(device.upload(arena.at(plan, prog.labels), &want[lab.offset], lab.bytes, error));
+    ASSERT_TRUE(device.upload(arena.at(plan, dlc::test::imagesOf(prog)), &want[in.offset], in.bytes, error));
+    ASSERT_TRUE(device.upload(arena.at(plan, dlc::test::labelsOf(prog)), &want[lab.offset], lab.bytes, error));
 
     std::vector<CudaLaunch> launches;
     std::string src = emitCudaSource(plan, prog, launches, error);
@@ -193,15 +194,15 @@ TEST(CudaDevice, ValidateFindsEveryLeNetKernelWithinTolerance) {
   for (const char *name : {"train", "eval"}) {
     SCOPED_TRACE(name);
     const plan::Program &prog = *plan.program(name);
-    std::vector<float> images(plan.buffers[prog.images].bytes / 4);
-    std::vector<int32_t> labels(plan.buffers[prog.labels].bytes / 4);
+    std::vector<float> images(plan.buffers[dlc::test::imagesOf(prog)].bytes / 4);
+    std::vector<int32_t> labels(plan.buffers[dlc::test::labelsOf(prog)].bytes / 4);
     for (float &v : images)
       v = pixel(rng);
     for (int32_t &v : labels)
       v = label(rng);
-    ASSERT_TRUE(gpu->write(plan.buffers[prog.images].offset, images.data(), images.size() * 4,
+    ASSERT_TRUE(gpu->write(plan.buffers[dlc::test::imagesOf(prog)].offset, images.data(), images.size() * 4,
                            error));
-    ASSERT_TRUE(gpu->write(plan.buffers[prog.labels].offset, labels.data(), labels.size() * 4,
+    ASSERT_TRUE(gpu->write(plan.buffers[dlc::test::labelsOf(prog)].offset, labels.data(), labels.size() * 4,
                            error));
     std::vector<KernelCheck> checks;
     ASSERT_TRUE(validateProgram(plan, prog, *gpu, *cpu, checks, error)) << error;
