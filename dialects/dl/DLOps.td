@@ -1133,8 +1133,8 @@ def DL_EmbeddingGradOp : DL_GradOp<"embedding_grad"> {
   let summary = "gradient of embedding with respect to its weight: a scatter-add";
   let description = [{
     `dweight = 0; dweight[indices[...], :] += grad[..., :]` for every position whose index is
-    in [0, vocab) (others add nothing). The CPU adds in index order (deterministic); the GPU
-    with atomicAdd (the order of a row's additions may differ between runs).
+    in [0, vocab) (others add nothing). Both devices add the rows in index order, one thread
+    per column: deterministic, no atomics, the same sums on the CPU and the GPU.
 
     ```mlir
     %dw = dl.embedding_grad %tokens, %dy {vocab = 256 : i64} : (tensor<?x64xi32>, tensor<?x64x32xf32>) -> tensor<256x32xf32>

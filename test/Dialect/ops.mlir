@@ -149,3 +149,17 @@ func.func @concat(%a: tensor<?x6x4x4xf32>, %b: tensor<?x2x4x4xf32>) {
   %da, %db = dl.concat_grad %y {axis = 1 : i64, lhs_size = 6 : i64} : (tensor<?x8x4x4xf32>) -> (tensor<?x6x4x4xf32>, tensor<?x2x4x4xf32>)
   return
 }
+
+// Embedding, its weight's gradient, and the loss per position of a sequence.
+// CHECK-LABEL: func.func @embedding
+func.func @embedding(%t: tensor<?x8xi32>, %w: tensor<5x3xf32>, %y: tensor<?x8xi32>) {
+  // CHECK: dl.embedding %{{.*}}, %{{.*}} : (tensor<?x8xi32>, tensor<5x3xf32>) -> tensor<?x8x3xf32>
+  %e = dl.embedding %t, %w : (tensor<?x8xi32>, tensor<5x3xf32>) -> tensor<?x8x3xf32>
+  // CHECK: dl.embedding_grad %{{.*}}, %{{.*}} {vocab = 5 : i64} : (tensor<?x8xi32>, tensor<?x8x3xf32>) -> tensor<5x3xf32>
+  %dw = dl.embedding_grad %t, %e {vocab = 5 : i64} : (tensor<?x8xi32>, tensor<?x8x3xf32>) -> tensor<5x3xf32>
+  // CHECK: dl.softmax_xent %{{.*}}, %{{.*}} : (tensor<?x8x3xf32>, tensor<?x8xi32>) -> tensor<f32>
+  %l = dl.softmax_xent %e, %y : (tensor<?x8x3xf32>, tensor<?x8xi32>) -> tensor<f32>
+  // CHECK: dl.accuracy %{{.*}}, %{{.*}} : (tensor<?x8x3xf32>, tensor<?x8xi32>) -> tensor<f32>
+  %a = dl.accuracy %e, %y : (tensor<?x8x3xf32>, tensor<?x8xi32>) -> tensor<f32>
+  return
+}
