@@ -753,3 +753,49 @@ TEST_F(DatasetsTest, SequenceRefusalsNameTheFile) {
   EXPECT_EQ(error, path("missing") + ": cannot open: No such file or directory");
   EXPECT_EQ(d.count, -7); // untouched by every refusal
 }
+
+// What feeds each input: images and labels for the image formats, token windows and their
+// next tokens for the sequence formats; anything else is refused by name.
+TEST(BindInputs, EachFormatFeedsItsInputs) {
+  using dlc::data::Feed;
+  dlc::plan::Plan p;
+  p.inputShape = {1, 2, 3};
+  p.data.format = "mnist";
+  dlc::plan::Program prog;
+  prog.name = "train";
+  prog.inputs = {{"image", 0, dlc::plan::DType::F32, {1, 2, 3}, 0},
+                 {"label", 1, dlc::plan::DType::I32, {}, 10}};
+  std::vector<Feed> feeds;
+  std::string error;
+  ASSERT_TRUE(dlc::data::bindInputs(p, prog, feeds, error)) << error;
+  EXPECT_EQ(feeds, (std::vector<Feed>{Feed::Images, Feed::Labels}));
+  prog.inputs.push_back({"label2", 2, dlc::plan::DType::I32, {}, 10});
+  EXPECT_FALSE(dlc::data::bindInputs(p, prog, feeds, error));
+  EXPECT_EQ(error, "data: format mnist feeds one input of each kind, input 'label2' of program "
+                   "'train' is a second");
+
+  p.inputShape.clear();
+  p.data.format = "text";
+  p.data.seqLen = 4;
+  prog.inputs = {{"targets", 1, dlc::plan::DType::I32, {4}, 200},
+                 {"tokens", 0, dlc::plan::DType::I32, {4}, 0}};
+  ASSERT_TRUE(dlc::data::bindInputs(p, prog, feeds, error)) << error;
+  EXPECT_EQ(feeds, (std::vector<Feed>{Feed::NextTokens, Feed::Tokens}));
+  // The vocabulary tokens are checked against: the targets' classes and any embedding of
+  // the token input, the smallest.
+  p.programs = {prog};
+  EXPECT_EQ(dlc::data::sequenceVocabulary(p), 200);
+  dlc::plan::Kernel emb;
+  emb.kind = dlc::plan::KernelKind::Embedding;
+  emb.ints = {8, 150, 3};
+  emb.args = {0, 2, 3};
+  p.programs[0].kernels = {emb};
+  EXPECT_EQ(dlc::data::sequenceVocabulary(p), 150);
+  prog.inputs[1].shape = {5};
+  EXPECT_FALSE(dlc::data::bindInputs(p, prog, feeds, error));
+  EXPECT_EQ(error, "data: format text cannot feed input 'tokens' of program 'train' (it gives "
+                   "an int32 window [4] and its next tokens as a class input [4])");
+  prog.inputs = {prog.inputs[0]};
+  EXPECT_FALSE(dlc::data::bindInputs(p, prog, feeds, error));
+  EXPECT_EQ(error, "data: program 'train' has no input for the token windows of format text");
+}
