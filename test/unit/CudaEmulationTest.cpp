@@ -126,7 +126,8 @@ protected:
         fillRandom(arena, rangeOf(in.buffer), rng);
         continue;
       }
-      std::uniform_int_distribution<int32_t> label(0, int32_t(std::max<int64_t>(1, in.classes)) - 1);
+      const int32_t classes = int32_t(std::max<int64_t>(1, in.classes));
+      std::uniform_int_distribution<int32_t> label(0, classes - 1);
       for (uint64_t i = rangeOf(in.buffer).first; i < rangeOf(in.buffer).second; i += 4) {
         int32_t v = label(rng);
         std::memcpy(&arena[i], &v, 4);
