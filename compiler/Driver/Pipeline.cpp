@@ -120,12 +120,20 @@ FailureOr<plan::Plan> dlc::makePlan(ModuleOp module, const ModelConfig &config,
   plan.train = config.train;
   plan.data = config.data;
   auto fn = module.lookupSymbol<func::FuncOp>("forward");
-  auto imageShape = cast<RankedTensorType>(fn.getArgumentTypes()[0]).getShape();
-  plan.train.batch = imageShape[0];
-  plan.inputShape.assign(imageShape.begin() + 1, imageShape.end());
+  // Every input has the batch first; the first float input is the one image data feeds.
+  plan.train.batch = cast<RankedTensorType>(fn.getArgumentTypes()[0]).getDimSize(0);
+  for (Type t : fn.getArgumentTypes()) {
+    auto rt = cast<RankedTensorType>(t);
+    if (rt.getElementType().isF32()) {
+      plan.inputShape.assign(rt.getShape().begin() + 1, rt.getShape().end());
+      break;
+    }
+  }
   for (Operation &op : fn.getBody().front())
-    if (auto xent = dyn_cast<dl::SoftmaxXentOp>(op))
-      plan.classes = cast<RankedTensorType>(xent.getLogits().getType()).getDimSize(1);
+    if (auto xent = dyn_cast<dl::SoftmaxXentOp>(op)) {
+      auto logits = cast<RankedTensorType>(xent.getLogits().getType());
+      plan.classes = logits.getDimSize(logits.getRank() - 1);
+    }
   if (withIR) {
     llvm::raw_string_ostream irs(plan.ir);
     module.print(irs);

@@ -64,6 +64,7 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"reshape", {"shape"}},
     {"transpose", {"perm"}},
     {"attention", {"heads", "causal", "dropout"}},
+    {"embedding", {"vocab", "dim"}},
 };
 
 /// Names longer than this get no "did you mean" and are cut short in messages: a typo is
@@ -368,8 +369,7 @@ private:
   /// The `loss` section of an mse or bce_with_logits model: its input (default: `last`) and
   /// target layers, of one shape; builds the loss and @forward's return.
   LogicalResult buildRegressionLoss(const YAML::Node &loss, const std::string &op,
-                                    const std::string &last, const std::string &imageName,
-                                    const std::string &labelName,
+                                    const std::string &last,
                                     llvm::StringMap<Value> &values);
   FailureOr<Value> buildLayer(const YAML::Node &layer, const std::string &op,
                               ArrayRef<Value> inputs, ArrayRef<YAML::Node> inputNodes);
@@ -386,9 +386,29 @@ private:
   LogicalResult countOps(Location at, int64_t n);
   FailureOr<Value> buildLstm(const YAML::Node &layer, Value x, const YAML::Node &inputNode);
 
-  Value images, labels;
-  int64_t classes = 0;
-  bool hasLabels = false; // the model declares a label input
+  /// A declared input (an argument of @forward).
+  struct Input {
+    std::string name;
+    YAML::Node node;               // its key in 'inputs'
+    SmallVector<int64_t> shape;    // per example
+    bool isInt = false;            // int32: token indices or class indices
+    int64_t classes = 0;           // > 0: class indices in [0, classes)
+    Value value;
+  };
+  /// Reads 'inputs' into `inputs`.
+  LogicalResult parseInputs(const YAML::Node &node);
+  /// The data section's format can feed the inputs: image formats one float CHW input and at
+  /// most one class input per example; text and tokens one int32 input [seq_len] and at most
+  /// one class input [seq_len]. Also sizes the synthetic sets and checks the crop.
+  LogicalResult checkInputsFitData(const YAML::Node &node);
+  const Input *findInput(const std::string &name) const {
+    for (const Input &in : inputs)
+      if (in.name == name)
+        return &in;
+    return nullptr;
+  }
+
+  std::vector<Input> inputs;
   YAML::Node cropNode; // data.crop, checked against the image input once that is known
   YAML::Node dataNode; // data, whose synthetic set is sized once the image input is known
   int64_t ops = 0;     // ops built so far, against config.limits.maxOps
@@ -412,106 +432,161 @@ OwningOpRef<ModuleOp> Importer::run(const YAML::Node &root) {
   module = *owned;
   module->setAttr("dl.optimizer", optimizer.getDictionary(b.getContext()));
 
-  // Inputs: one image tensor and one label vector.
-  YAML::Node inputs = root["inputs"];
-  if (!inputs)
+  // Inputs: any number, named, in declaration order: float tensors of any rank, int32
+  // sequences, class indices (one per example or per position).
+  YAML::Node inputsNode = root["inputs"];
+  if (!inputsNode)
     return (void)error(root, "missing required section 'inputs'"), nullptr;
-  if (failed(checkMap(inputs, "'inputs'")))
+  if (failed(checkMap(inputsNode, "'inputs'")) || failed(parseInputs(inputsNode)) ||
+      failed(checkInputsFitData(inputsNode)))
     return nullptr;
-  std::string imageName, labelName;
-  SmallVector<int64_t> imageShape{ShapedType::kDynamic};
-  YAML::Node imageNode, labelNode;
-  for (const auto &kv : inputs) {
-    std::string in = kv.first.as<std::string>();
-    const YAML::Node &spec = kv.second;
-    if (failed(checkMap(spec, "input '" + in + "'")) ||
-        failed(checkKeys(spec, {"shape", "classes"}, "input '" + in + "'")))
-      return nullptr;
-    if (spec["shape"] && spec["classes"])
-      return (void)error(spec, "input '" + in + "' has both 'shape' and 'classes'"), nullptr;
-    if (spec["shape"]) {
-      if (!imageName.empty())
-        return (void)error(kv.first, "only one image input is supported, '" + imageName +
-                                         "' is already one"),
-               nullptr;
-      if (!spec["shape"].IsSequence() || spec["shape"].size() != 3)
-        return (void)error(spec["shape"], "input '" + in +
-                                              "': shape must be [channels, height, width] "
-                                              "(the batch dimension is implicit)"),
-               nullptr;
-      for (const YAML::Node &d : spec["shape"]) {
-        int64_t x;
-        if (!d.IsScalar() || !YAML::convert<int64_t>::decode(d, x) || x < 1 ||
-            x > dlc::kMaxFieldValue)
-          return (void)error(d, "input '" + in + "': shape entries must be integers from 1 to " +
-                                    Twine(dlc::kMaxFieldValue)),
-                 nullptr;
-        imageShape.push_back(x);
-      }
-      if (failed(checkTensor(loc(spec["shape"]), imageShape, "input '" + in + "'")))
-        return nullptr;
-      imageName = in;
-      imageNode = kv.first;
-    } else if (spec["classes"]) {
-      if (!labelName.empty())
-        return (void)error(kv.first, "only one label input is supported"), nullptr;
-      auto c = getInt(spec, "classes", std::nullopt, 2);
-      if (failed(c))
-        return nullptr;
-      classes = *c;
-      labelName = in;
-      labelNode = kv.first;
-    } else {
-      return (void)error(spec, "input '" + in + "' needs 'shape' (images) or 'classes' (labels)"),
-             nullptr;
-    }
+
+  SmallVector<Type> argTypes;
+  Type f32 = b.getF32Type(), i32 = b.getI32Type();
+  for (const Input &in : inputs) {
+    SmallVector<int64_t> shape{ShapedType::kDynamic};
+    llvm::append_range(shape, in.shape);
+    argTypes.push_back(RankedTensorType::get(shape, in.isInt ? i32 : f32));
   }
-  // The label input is optional: only softmax_cross_entropy reads labels (checked with the
-  // loss). A regression loss (mse, bce_with_logits) ignores one if present.
-  if (imageName.empty())
-    return (void)error(inputs, "'inputs' needs one image input (with 'shape'), and a label "
-                               "input (with 'classes') for a classification loss"),
-           nullptr;
-  hasLabels = !labelName.empty();
-
-  const dlc::plan::DataConfig &d = config.data;
-  if (d.cropH && (d.cropH != imageShape[2] || d.cropW != imageShape[3]))
-    return (void)error(cropNode, "data: crop [" + Twine(d.cropH) + ", " + Twine(d.cropW) +
-                                     "] must equal the height and width of input '" +
-                                     imageName + "', which is [" + Twine(imageShape[1]) + ", " +
-                                     Twine(imageShape[2]) + ", " + Twine(imageShape[3]) +
-                                     "]: the model sees the crops"),
-           nullptr;
-
-  // dlrun generates a synthetic set whole: it is a tensor as any other.
-  for (const char *key : {"train_examples", "test_examples"}) {
-    if (!dataNode)
-      break;
-    SmallVector<int64_t> set(imageShape);
-    set[0] = std::string(key) == "train_examples" ? d.syntheticTrain : d.syntheticTest;
-    YAML::Node at = dataNode[key] ? dataNode[key] : dataNode;
-    if (failed(checkTensor(loc(at), set, Twine("data: the synthetic ") + key)))
-      return nullptr;
-  }
-
-  auto f32 = b.getF32Type();
-  auto imageType = RankedTensorType::get(imageShape, f32);
-  auto labelType = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
   auto scalar = RankedTensorType::get({}, f32);
   b.setInsertionPointToEnd(module.getBody());
   auto fn = b.create<func::FuncOp>(loc(root), "forward",
-                                   b.getFunctionType({imageType, labelType}, {scalar, scalar}));
-  fn.setArgAttr(0, "dl.name", b.getStringAttr(imageName));
-  // Without a label input the argument stays (every program has one labels buffer, filled
-  // from the data set and read by no kernel) under the empty name, which no layer can have.
-  fn.setArgAttr(1, "dl.name", b.getStringAttr(labelName));
+                                   b.getFunctionType(argTypes, {scalar, scalar}));
   Block *body = fn.addEntryBlock();
-  images = body->getArgument(0);
-  labels = body->getArgument(1);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    fn.setArgAttr(i, "dl.name", b.getStringAttr(inputs[i].name));
+    if (inputs[i].classes > 0)
+      fn.setArgAttr(i, "dl.classes", b.getI64IntegerAttr(inputs[i].classes));
+    inputs[i].value = body->getArgument(i);
+  }
   b.setInsertionPointToEnd(body);
   if (failed(buildGraph(root, fn)))
     return nullptr;
   return owned;
+}
+
+LogicalResult Importer::parseInputs(const YAML::Node &node) {
+  for (const auto &kv : node) {
+    Input in;
+    in.name = kv.first.as<std::string>();
+    in.node = kv.first;
+    const YAML::Node &spec = kv.second;
+    const std::string what = "input '" + in.name + "'";
+    if (failed(checkMap(spec, what)) ||
+        failed(checkKeys(spec, {"shape", "classes", "dtype"}, what)))
+      return failure();
+    if (in.name.empty())
+      return error(kv.first, "input names must not be empty");
+    if (findInput(in.name))
+      return error(kv.first, "duplicate input name '" + in.name + "'");
+    auto dtype = getString(spec, "dtype", std::string(spec["classes"] ? "int32" : "float32"));
+    if (failed(dtype))
+      return failure();
+    if (*dtype != "float32" && *dtype != "int32") {
+      std::string hint = nearest(*dtype, {"float32", "int32"});
+      return error(spec["dtype"], what + ": dtype must be float32 or int32, got " +
+                                      quoted(*dtype) +
+                                      (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+    }
+    in.isInt = *dtype == "int32";
+    if (spec["classes"]) {
+      if (!in.isInt)
+        return error(spec["dtype"], what + ": class indices are int32, not " + *dtype);
+      auto c = getInt(spec, "classes", std::nullopt, 2);
+      if (failed(c))
+        return failure();
+      in.classes = *c;
+    } else if (!spec["shape"]) {
+      return error(spec, what + " needs 'shape' (a tensor per example) or 'classes' (a class "
+                                "index per example)");
+    }
+    if (YAML::Node shape = spec["shape"]) {
+      if (!shape.IsSequence() || shape.size() == 0 || shape.size() > 6)
+        return error(shape, what + ": shape must be a list of 1 to 6 sizes (the batch "
+                                   "dimension is implicit)");
+      for (const YAML::Node &d : shape) {
+        int64_t x;
+        if (!d.IsScalar() || !YAML::convert<int64_t>::decode(d, x) || x < 1 ||
+            x > dlc::kMaxFieldValue)
+          return error(d, what + ": shape entries must be integers from 1 to " +
+                              Twine(dlc::kMaxFieldValue));
+        in.shape.push_back(x);
+      }
+      SmallVector<int64_t> full{ShapedType::kDynamic};
+      llvm::append_range(full, in.shape);
+      if (failed(checkTensor(loc(shape), full, what)))
+        return failure();
+    }
+    inputs.push_back(std::move(in));
+  }
+  if (inputs.empty())
+    return error(node, "'inputs' must declare at least one input");
+  return success();
+}
+
+LogicalResult Importer::checkInputsFitData(const YAML::Node &node) {
+  const dlc::plan::DataConfig &d = config.data;
+  const bool sequences = d.format == "text" || d.format == "tokens";
+  if (d.format.empty())
+    return success(); // no data section: dlc can still compile (dlrun then refuses to train)
+  const Input *main = nullptr, *classes = nullptr;
+  for (const Input &in : inputs) {
+    const std::string what = "input '" + in.name + "'";
+    const std::string format = "data format " + d.format;
+    if (in.classes > 0) {
+      if (classes)
+        return error(in.node, format + " feeds one class input, '" + classes->name +
+                                  "' is already one");
+      if (sequences ? in.shape != SmallVector<int64_t>{d.seqLen} : !in.shape.empty())
+        return error(in.node, what + ": " + format + " gives " +
+                                  (sequences ? "a class per position, shape [" +
+                                                   std::to_string(d.seqLen) + "] (seq_len)"
+                                             : std::string("one class per example (no "
+                                                           "shape)")));
+      classes = &in;
+      continue;
+    }
+    if (!sequences && in.isInt)
+      return error(in.node, what + ": " + format + " gives float images and one class per "
+                                "example; nothing feeds an int32 input");
+    if (main)
+      return error(in.node, format + " feeds one " + (sequences ? "token" : "image") +
+                                " input, '" + main->name + "' is already one");
+    if (sequences && (!in.isInt || in.shape != SmallVector<int64_t>{d.seqLen}))
+      return error(in.node, what + ": " + format + " gives windows of " +
+                                std::to_string(d.seqLen) +
+                                " tokens: declare {shape: [" + std::to_string(d.seqLen) +
+                                "], dtype: int32}");
+    if (!sequences && (in.isInt || in.shape.size() != 3))
+      return error(in.node, what + ": " + format + " gives float images: declare {shape: "
+                                "[channels, height, width]}");
+    main = &in;
+  }
+  if (!main)
+    return error(node, "data format " + d.format + " needs " +
+                           (sequences ? "an int32 token input {shape: [seq_len], dtype: int32}"
+                                      : "a float image input {shape: [channels, height, "
+                                        "width]}"));
+  if (sequences)
+    return success();
+  ArrayRef<int64_t> shape = main->shape;
+  if (d.cropH && (d.cropH != shape[1] || d.cropW != shape[2]))
+    return error(cropNode, "data: crop [" + Twine(d.cropH) + ", " + Twine(d.cropW) +
+                               "] must equal the height and width of input '" + main->name +
+                               "', which is [" + Twine(shape[0]) + ", " + Twine(shape[1]) +
+                               ", " + Twine(shape[2]) + "]: the model sees the crops");
+  // dlrun generates a synthetic set whole: it is a tensor as any other.
+  for (const char *key : {"train_examples", "test_examples"}) {
+    if (d.format != "synthetic")
+      break;
+    SmallVector<int64_t> set{0};
+    llvm::append_range(set, shape);
+    set[0] = std::string(key) == "train_examples" ? d.syntheticTrain : d.syntheticTest;
+    YAML::Node at = dataNode[key] ? dataNode[key] : dataNode;
+    if (failed(checkTensor(loc(at), set, Twine("data: the synthetic ") + key)))
+      return failure();
+  }
+  return success();
 }
 
 LogicalResult Importer::parseTraining(const YAML::Node &n) {
@@ -697,7 +772,8 @@ LogicalResult Importer::parseSchedule(const YAML::Node &n) {
 LogicalResult Importer::parseData(const YAML::Node &n) {
   if (failed(checkMap(n, "'data'")) ||
       failed(checkKeys(n, {"format", "train", "test", "normalize", "train_examples",
-                           "test_examples", "crop", "flip", "standardize"},
+                           "test_examples", "crop", "flip", "standardize", "file", "seq_len",
+                           "test_fraction"},
                        "'data'")))
     return failure();
   auto format = getString(n, "format", std::nullopt);
@@ -705,6 +781,32 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
     return failure();
   dlc::plan::DataConfig &d = config.data;
   d.format = *format;
+  dataNode = n;
+  const bool sequences = d.format == "text" || d.format == "tokens";
+  // Each format's own fields: a field of another format is a mistake, not something to ignore.
+  for (const char *key : {"file", "seq_len", "test_fraction"})
+    if (!sequences && n[key])
+      return error(n[key], Twine("field '") + key + "' belongs to the text and tokens formats, "
+                                                    "not " + d.format);
+  for (const char *key : {"train", "test", "normalize", "train_examples", "test_examples", "crop",
+                          "flip", "standardize"})
+    if (sequences && n[key])
+      return error(n[key], Twine("field '") + key + "' does not apply to format " + d.format +
+                               " (it takes file, seq_len and test_fraction)");
+  if (sequences) {
+    auto file = getString(n, "file", std::nullopt);
+    auto seqLen = getInt(n, "seq_len", std::nullopt, 1, 1 << 20);
+    auto fraction = getFloat(n, "test_fraction", 0.1, 0);
+    if (failed(file) || failed(seqLen) || failed(fraction))
+      return failure();
+    if (*fraction >= 1)
+      return error(n["test_fraction"], "field 'test_fraction' must be below 1, got " +
+                                           number(*fraction));
+    d.trainFiles = d.testFiles = {resolvePath(*file)};
+    d.seqLen = *seqLen;
+    d.testFraction = float(*fraction);
+    return success();
+  }
   if (d.format == "synthetic") {
     // The plan format's bound on synthetic sets (runtime/plan/Plan.cpp checks it at load).
     constexpr int64_t kMaxSyntheticExamples = 1 << 20;
@@ -714,7 +816,6 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
       return failure();
     d.syntheticTrain = *tr;
     d.syntheticTest = *te;
-    dataNode = n;
   } else if (d.format == "mnist" || d.format == "cifar10") {
     for (const char *split : {"train", "test"}) {
       YAML::Node s = n[split];
@@ -738,9 +839,10 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
       }
     }
   } else {
-    std::string hint = nearest(d.format, {"mnist", "cifar10", "synthetic"});
+    std::string hint = nearest(d.format, {"mnist", "cifar10", "synthetic", "text", "tokens"});
     return error(n["format"], "unknown data format " + quoted(d.format) +
-                                  (hint.empty() ? " (expected mnist, cifar10 or synthetic)"
+                                  (hint.empty() ? " (expected mnist, cifar10, synthetic, text "
+                                                  "or tokens)"
                                                 : " (did you mean '" + hint + "'?)"));
   }
   if (YAML::Node norm = n["normalize"]) {
@@ -968,6 +1070,17 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
                                                    quoted(*approximate)),
              failure();
     return typed(b.create<dl::GeluOp>(l, unknown, x, *approximate == "tanh"));
+  }
+  if (op == "embedding") {
+    // nn.Embedding(vocab, dim): weight [vocab, dim] drawn from normal(0, 1) as PyTorch does.
+    auto vocab = getInt(layer, "vocab", std::nullopt, 1, dlc::kMaxFieldValue);
+    auto dim = getInt(layer, "dim", std::nullopt, 1, dlc::kMaxFieldValue);
+    if (failed(vocab) || failed(dim))
+      return failure();
+    if (failed(checkTensor(l, {*vocab, *dim}, "embedding weight")))
+      return failure();
+    Value w = param(layer, layerName + ".weight", {*vocab, *dim}, "normal", *vocab, *dim);
+    return typed(b.create<dl::EmbeddingOp>(l, unknown, x, w));
   }
   if (op == "concat") {
     // torch.cat(dim=axis): axis counts the batch as 0 and may be negative (-1: the last);
@@ -1304,8 +1417,13 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
                              " ops (one per layer), more than the limit of " +
                              Twine(config.limits.maxOps) + " (--max-ops)");
 
-  std::string imageName = fn.getArgAttrOfType<StringAttr>(0, "dl.name").str();
-  std::string labelName = fn.getArgAttrOfType<StringAttr>(1, "dl.name").str();
+  // The first layer reads the first input that is not class indices, unless it says.
+  std::string firstInput = inputs.front().name;
+  for (const Input &in : inputs)
+    if (in.classes == 0) {
+      firstInput = in.name;
+      break;
+    }
   std::vector<std::string> opNames;
   for (auto &kv : kLayerKeys)
     opNames.push_back(kv.first);
@@ -1319,7 +1437,7 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
   };
   std::vector<std::string> order;
   llvm::StringMap<LayerInfo> info;
-  std::string previous = imageName;
+  std::string previous = firstInput;
   for (const YAML::Node &layer : layers) {
     layerName.clear();
     if (failed(checkMap(layer, "a layer")))
@@ -1329,7 +1447,7 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
       return failure();
     if (name->empty())
       return error(layer["name"], "layer name must not be empty");
-    if (info.count(*name) || *name == imageName || (hasLabels && *name == labelName))
+    if (info.count(*name) || findInput(*name))
       return error(layer["name"], "duplicate layer name '" + *name + "'");
     layerName = *name;
     auto op = getString(layer, "op", std::nullopt);
@@ -1374,16 +1492,17 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
   layerName.clear();
 
   // Pass 2: every referenced name exists; depth-first order rejects cycles.
-  llvm::StringMap<Value> values{{imageName, images}};
-  if (hasLabels)
-    values[labelName] = labels;
+  llvm::StringMap<Value> values;
+  for (const Input &in : inputs)
+    values[in.name] = in.value;
   for (const std::string &n : order)
     for (size_t i = 0; i < info[n].inputs.size(); ++i) {
       const std::string &in = info[n].inputs[i];
       if (!info.count(in) && !values.count(in)) {
         layerName = n;
         std::vector<std::string> known(order);
-        known.push_back(imageName);
+        for (const Input &input : inputs)
+          known.push_back(input.name);
         std::string hint = nearest(in, known);
         return error(info[n].inputNodes[i], "undefined input " + quoted(in) +
                                                 (hint.empty() ? "" : " (did you mean '" + hint +
@@ -1423,9 +1542,22 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
     layerName = n;
     LayerInfo &li = info[n];
     SmallVector<Value> ins;
-    for (const std::string &in : li.inputs) {
-      if (hasLabels && in == labelName)
-        return error(li.node, "the label input '" + in + "' can only feed the loss");
+    for (size_t i = 0; i < li.inputs.size(); ++i) {
+      const std::string &in = li.inputs[i];
+      const Input *decl = findInput(in);
+      if (decl && decl->classes > 0)
+        return error(li.node,
+                     "the label input '" + in + "' can only feed the loss");
+      // Integer tensors (token indices) feed embeddings only; embeddings read nothing else.
+      const bool isInt =
+          cast<RankedTensorType>(values[in].getType()).getElementType().isInteger(32);
+      if (isInt && li.op != "embedding")
+        return error(li.node,
+                     "input '" + in + "' is int32 (token indices); only embedding takes it");
+      if (!isInt && li.op == "embedding")
+        return error(li.node,
+                     "embedding takes int32 token indices (an input with dtype: int32), '" + in +
+                         "' is float");
       ins.push_back(values[in]);
     }
     auto v = buildLayer(li.node, li.op, ins, li.inputNodes);
@@ -1457,34 +1589,63 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
   Type unknown = UnrankedTensorType::get(b.getF32Type());
   auto scalar = RankedTensorType::get({}, b.getF32Type());
   if (*lossOp != "softmax_cross_entropy")
-    return buildRegressionLoss(loss, *lossOp, order.back(), imageName, labelName, values);
+    return buildRegressionLoss(loss, *lossOp, order.back(), values);
 
   if (failed(checkKeys(loss, {"op", "logits", "labels"}, "'loss'")))
     return failure();
-  if (!hasLabels)
-    return error(loss["op"], "loss 'softmax_cross_entropy' needs a label input (with "
-                             "'classes') in 'inputs'");
+  // The labels: the class input the loss names, or the only one.
+  const Input *classInput = nullptr;
+  int classInputs = 0;
+  for (const Input &in : inputs)
+    if (in.classes > 0 && ++classInputs == 1)
+      classInput = &in;
+  if (classInputs != 1 && !loss["labels"])
+    return error(loss["op"], classInputs == 0 ? "loss 'softmax_cross_entropy' needs a label "
+                                                "input (with 'classes') in 'inputs'"
+                                              : "loss 'softmax_cross_entropy': name one of the "
+                                                "class inputs with 'labels'");
   auto logitsName = getString(loss, "logits", order.back());
-  auto labelsName = getString(loss, "labels", labelName);
+  auto labelsName = getString(loss, "labels", classInput ? classInput->name : "");
   if (failed(logitsName) || failed(labelsName))
     return failure();
   if (!info.count(*logitsName))
     return error(loss["logits"] ? loss["logits"] : loss,
                  "loss: undefined logits layer '" + *logitsName + "'");
-  if (*labelsName != labelName)
-    return error(loss["labels"], "loss: '" + *labelsName + "' is not the label input '" +
-                                     labelName + "'");
-  Value logits = values[*logitsName];
+  classInput = findInput(*labelsName);
+  if (!classInput || classInput->classes == 0) {
+    std::vector<std::string> names;
+    for (const Input &in : inputs)
+      names.push_back(in.name);
+    std::string hint = classInput ? "" : nearest(*labelsName, names);
+    return error(loss["labels"], "loss: " + quoted(*labelsName) +
+                                     (classInput ? " is not a class input (declare it with "
+                                                   "'classes')"
+                                                 : " is not an input" +
+                                                       (hint.empty() ? std::string()
+                                                                     : " (did you mean '" +
+                                                                           hint + "'?)")));
+  }
+  const int64_t classes = classInput->classes;
+  Value logits = values[*logitsName], labels = classInput->value;
   auto lt = cast<RankedTensorType>(logits.getType());
-  if (lt.getRank() != 2 || lt.getDimSize(1) != classes)
+  // One row of logits per label: [batch, classes] per example, [batch, T, classes] per position.
+  SmallVector<int64_t> want{ShapedType::kDynamic};
+  llvm::append_range(want, classInput->shape);
+  want.push_back(classes);
+  if (lt.getShape() != ArrayRef<int64_t>(want)) {
+    std::string dims = "batch";
+    for (int64_t d : ArrayRef<int64_t>(want).drop_front())
+      dims += ", " + std::to_string(d);
     return error(loss, "loss: logits layer '" + *logitsName + "' gives " +
-                           llvm::formatv("{0}", lt).str() + " but input '" + labelName +
-                           "' has " + Twine(classes) + " classes (expected [batch, " +
-                           Twine(classes) + "]" +
-                           (lt.getRank() > 2 ? "; linear acts on the last axis: add a flatten "
-                                               "layer before the classifier"
-                                             : "") +
+                           llvm::formatv("{0}", lt).str() + " but input '" +
+                           classInput->name + "' has " + Twine(classes) +
+                           " classes (expected [" + dims + "]" +
+                           (lt.getRank() > int64_t(want.size()) ? "; linear acts on the last "
+                                                                   "axis: add a flatten layer "
+                                                                   "before the classifier"
+                                                                 : "") +
                            ")");
+  }
   auto xent = typed(b.create<dl::SoftmaxXentOp>(l, unknown, logits, labels));
   auto acc = typed(b.create<dl::AccuracyOp>(l, unknown, logits, labels));
   if (failed(xent) || failed(acc))
@@ -1496,28 +1657,28 @@ LogicalResult Importer::buildGraph(const YAML::Node &root, func::FuncOp fn) {
 
 LogicalResult Importer::buildRegressionLoss(const YAML::Node &loss, const std::string &op,
                                             const std::string &last,
-                                            const std::string &imageName,
-                                            const std::string &labelName,
                                             llvm::StringMap<Value> &values) {
   if (failed(checkKeys(loss, {"op", "input", "target"}, "'loss'")))
     return failure();
   if (!loss["target"])
-    return error(loss, "loss '" + op + "' needs 'target': the layer (or the image input) "
+    return error(loss, "loss '" + op + "' needs 'target': the layer (or the float input) "
                        "that the input should reproduce");
   auto inputName = getString(loss, "input", last);
   auto targetName = getString(loss, "target", std::nullopt);
   if (failed(inputName) || failed(targetName))
     return failure();
-  // Each of input and target names a layer; the target may also be the image input (data).
+  // Each of input and target names a layer; the target may also be a float input (data).
   auto lookup = [&](const std::string &name, const char *field,
-                    bool imageAllowed) -> FailureOr<Value> {
+                    bool inputAllowed) -> FailureOr<Value> {
     YAML::Node at = loss[field] ? loss[field] : loss;
-    if (hasLabels && name == labelName)
-      return error(at, "loss: '" + name + "' is the label input (class indices); the " + field +
-                           " of '" + op + "' must be a layer" +
-                           (imageAllowed ? " or the image input" : ""));
-    if (name == imageName && !imageAllowed)
-      return error(at, "loss: the input of '" + op + "' must be a layer, not the image input '" +
+    const Input *in = findInput(name);
+    if (in && in->isInt)
+      return error(at, "loss: '" + name + "' is an int32 input (" +
+                           (in->classes ? "class indices" : "token indices") + "); the " +
+                           field + " of '" + op + "' must be a layer" +
+                           (inputAllowed ? " or a float input" : ""));
+    if (in && !inputAllowed)
+      return error(at, "loss: the input of '" + op + "' must be a layer, not the input '" +
                            name + "'");
     auto it = values.find(name);
     if (name.empty() || it == values.end())

@@ -115,13 +115,19 @@ LogicalResult ProgramLowering::lower(func::FuncOp fn, plan::Program &p) {
     auto t = cast<RankedTensorType>(arg.getType());
     if (!t.hasStaticShape())
       return fn.emitError("the batch size is not fixed; run --dl-infer-shapes with a batch");
-    int32_t id = newBuffer(arg.getArgNumber() == 0 ? "images" : "labels", BufferKind::Input,
-                           t.getNumElements() * 4);
-    buffers[arg] = id;
-    touch(id, 0);
+    // One input per argument, named as the model file declares it (dl.name).
+    plan::ProgramInput in;
+    auto name = fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "dl.name");
+    in.name = name ? name.str() : "input" + std::to_string(arg.getArgNumber());
+    in.dtype = t.getElementType().isInteger(32) ? plan::DType::I32 : plan::DType::F32;
+    in.shape.assign(t.getShape().begin() + 1, t.getShape().end());
+    if (auto classes = fn.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "dl.classes"))
+      in.classes = classes.getInt();
+    in.buffer = newBuffer(in.name, BufferKind::Input, t.getNumElements() * 4);
+    buffers[arg] = in.buffer;
+    touch(in.buffer, 0);
+    p.inputs.push_back(std::move(in));
   }
-  p.images = buffers.lookup(body.getArgument(0));
-  p.labels = buffers.lookup(body.getArgument(1));
   for (Operation &op : body.without_terminator()) {
     auto rule = dyn_cast<dl::KernelOpInterface>(&op);
     if (!rule)

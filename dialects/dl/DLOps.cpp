@@ -189,9 +189,9 @@ LogicalResult ParameterOp::verify() {
   auto t = dyn_cast<RankedTensorType>(getType());
   if (!t || !t.hasStaticShape() || !t.getElementType().isF32())
     return emitOpError("type must be a statically shaped f32 tensor, got ") << getType();
-  if (!llvm::is_contained({"he_normal", "glorot_uniform", "zeros", "ones"}, getInit()))
+  if (!llvm::is_contained({"he_normal", "glorot_uniform", "normal", "zeros", "ones"}, getInit()))
     return emitOpError("unknown init '") << getInit()
-           << "' (expected he_normal, glorot_uniform, zeros or ones)";
+           << "' (expected he_normal, glorot_uniform, normal, zeros or ones)";
   if (!llvm::is_contained({"weight", "state", "buffer"}, getRole()))
     return emitOpError("role must be 'weight', 'state' or 'buffer', got '") << getRole() << "'";
   return success();
@@ -442,15 +442,23 @@ LogicalResult ReshapeOp::inferReturnTypes(MLIRContext *ctx, std::optional<Locati
   return success();
 }
 
+/// Logits [N, classes] against labels [N] (a class per example), or [N, T, classes] against
+/// [N, T] (a class per position of a sequence): a row of logits per label.
 static LogicalResult inferLossLike(const ShapeCtx &c, Value logits, Value labels,
                                    FailureOr<ArrayRef<int64_t>> &l) {
-  l = c.shape(logits, 2, "logits");
-  auto y = c.shape(labels, 1, "labels");
+  l = c.shape(logits, -1, "logits");
+  auto y = c.shape(labels, -1, "labels");
   if (failed(l) || failed(y))
     return failure();
-  if (!dimsAgree((*l)[0], (*y)[0]))
-    return c.fail("logits have " + dimStr((*l)[0]) + " rows but there are " + dimStr((*y)[0]) +
-                  " labels");
+  if (l->size() != 2 && l->size() != 3)
+    return c.fail("logits must be 2-D or 3-D (per position), got " + Twine(l->size()) + "-D");
+  if (y->size() + 1 != l->size())
+    return c.fail("labels must be " + Twine(l->size() - 1) + "-D for " + Twine(l->size()) +
+                  "-D logits, got " + Twine(y->size()) + "-D");
+  for (size_t i = 0; i < y->size(); ++i)
+    if (!dimsAgree((*l)[i], (*y)[i]))
+      return c.fail("logits have " + dimStr((*l)[i]) + " rows but there are " +
+                    dimStr((*y)[i]) + " labels (dimension " + Twine(i) + ")");
   return success();
 }
 
@@ -998,7 +1006,36 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *ctx, std::optional<Loca
   SmallVector<int64_t> shape;
   for (int64_t p : perm)
     shape.push_back((*x)[p]);
+// Embedding (issue 10)
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                            Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "embedding"};
+  auto idx = c.shape(a.getIndices(), -1, "indices");
+  auto w = c.shape(a.getWeight(), 2, "weight");
+  if (failed(idx) || failed(w))
+    return failure();
+  if (idx->empty())
+    return c.fail("indices must have a batch dimension");
+  SmallVector<int64_t> shape(*idx);
+  shape.push_back((*w)[1]);
   out.push_back(c.f32(shape));
+  return success();
+}
+
+LogicalResult EmbeddingGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "embedding_grad"};
+  auto idx = c.shape(a.getIndices(), -1, "indices");
+  auto dy = c.shape(a.getGrad(), -1, "gradient");
+  if (failed(idx) || failed(dy))
+    return failure();
+  if (dy->size() != idx->size() + 1)
+    return c.fail("the gradient must have one dimension more than the indices");
+  if (a.getVocab() < 1)
+    return c.fail("vocab must be positive");
+  out.push_back(c.f32({a.getVocab(), dy->back()}));
   return success();
 }
 

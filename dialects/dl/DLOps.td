@@ -47,7 +47,7 @@ def DL_ParameterOp : DL_Op<"parameter", [Symbol, HasParent<"ModuleOp">]> {
   let summary = "declares a trainable parameter or a piece of optimizer state";
   let description = [{
     A module-level float32 tensor that lives across training steps. `init` names how the
-    runtime fills it before the first step (`he_normal`, `glorot_uniform`, `zeros`, `ones`),
+    runtime fills it before the first step (`he_normal`, `glorot_uniform`, `normal` (mean 0, spread 1: nn.Embedding's), `zeros`, `ones`),
     seeded from the model's seed and the symbol name; `fan_in`/`fan_out` feed the initialiser.
     `role` is `weight` for trainable parameters, `state` for optimizer state and `buffer`
     for model state that is not trained (batch norm's running statistics).
@@ -1227,6 +1227,40 @@ def DL_AttentionGradOp : DL_GradOp<"attention_grad"> {
                        DL_FloatTensor:$output, I64Attr:$heads, UnitAttr:$causal);
   let results = (outs DL_FloatTensor:$grad_qkv);
   let assemblyFormat = "$grad `,` $qkv `,` $probs `,` $output attr-dict `:` functional-type(operands, results)";
+// Embedding (issue 10): int32 token indices into rows of a weight
+//===----------------------------------------------------------------------===//
+
+def DL_EmbeddingOp : DL_InferOp<"embedding", [DL_Differentiable]> {
+  let summary = "rows of a [vocab, dim] weight picked by int32 indices";
+  let description = [{
+    PyTorch's `nn.Embedding(vocab, dim)`: `result[..., :] = weight[indices[...], :]`, the
+    indices any shape with the batch first, the result that shape plus `dim`. An index outside
+    [0, vocab) reads nothing: its row is NaN (the loss then says so), as the loss kernels do
+    for a bad label. Only the weight is differentiable.
+
+    ```mlir
+    %y = dl.embedding %tokens, %w : (tensor<?x64xi32>, tensor<256x32xf32>) -> tensor<?x64x32xf32>
+    ```
+  }];
+  let arguments = (ins DL_LabelTensor:$indices, DL_FloatTensor:$weight);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$indices `,` $weight attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_EmbeddingGradOp : DL_GradOp<"embedding_grad"> {
+  let summary = "gradient of embedding with respect to its weight: a scatter-add";
+  let description = [{
+    `dweight = 0; dweight[indices[...], :] += grad[..., :]` for every position whose index is
+    in [0, vocab) (others add nothing). Both devices add the rows in index order, one thread
+    per column: deterministic, no atomics, the same sums on the CPU and the GPU.
+
+    ```mlir
+    %dw = dl.embedding_grad %tokens, %dy {vocab = 256 : i64} : (tensor<?x64xi32>, tensor<?x64x32xf32>) -> tensor<256x32xf32>
+    ```
+  }];
+  let arguments = (ins DL_LabelTensor:$indices, DL_FloatTensor:$grad, I64Attr:$vocab);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$indices `,` $grad attr-dict `:` functional-type(operands, results)";
 }
 
 #endif // DL_OPS

@@ -26,14 +26,20 @@ LogicalResult SoftmaxXentOp::buildGradient(GradientBuilder &g) {
                g.builder().create<SoftmaxXentGradOp>(getLoc(), getLogits(), getLabels()));
   return success();
 }
+/// {rows, classes}: logits [N, T, classes] (a class per position) are N*T rows, so the loss
+/// is the mean over every position (F.cross_entropy(logits.reshape(-1, V), labels.reshape(-1))).
+static std::vector<int64_t> rowsAndClasses(Value logits) {
+  const int64_t classes = shapeOf(logits).back();
+  return {numElements(logits) / classes, classes};
+}
+
 LogicalResult SoftmaxXentOp::lowerToKernels(KernelBuilder &k) {
-  auto l = shapeOf(getLogits());
-  k.call(*this, {KernelKind::SoftmaxXent, {getLogits(), getLabels()}, {l[0], l[1]}});
+  k.call(*this, {KernelKind::SoftmaxXent, {getLogits(), getLabels()}, rowsAndClasses(getLogits())});
   return success();
 }
 LogicalResult SoftmaxXentGradOp::lowerToKernels(KernelBuilder &k) {
-  auto l = shapeOf(getLogits());
-  k.call(*this, {KernelKind::SoftmaxXentBwd, {getLogits(), getLabels()}, {l[0], l[1]}});
+  k.call(*this,
+         {KernelKind::SoftmaxXentBwd, {getLogits(), getLabels()}, rowsAndClasses(getLogits())});
   return success();
 }
 
@@ -71,8 +77,7 @@ LogicalResult BceWithLogitsGradOp::lowerToKernels(KernelBuilder &k) {
 }
 
 LogicalResult AccuracyOp::lowerToKernels(KernelBuilder &k) {
-  auto l = shapeOf(getLogits());
-  k.call(*this, {KernelKind::Accuracy, {getLogits(), getLabels()}, {l[0], l[1]}});
+  k.call(*this, {KernelKind::Accuracy, {getLogits(), getLabels()}, rowsAndClasses(getLogits())});
   return success();
 }
 

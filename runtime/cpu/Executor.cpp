@@ -19,6 +19,7 @@
 #include "runtime/cpu/RecurrentKernels.h"
 #include "runtime/cpu/RegressionLossKernels.h"
 #include "runtime/cpu/TransposeKernels.h"
+#include "runtime/cpu/EmbeddingKernels.h"
 #include "runtime/plan/KernelCheck.h"
 
 #include <cerrno>

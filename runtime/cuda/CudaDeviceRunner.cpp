@@ -64,9 +64,10 @@ public:
       return dev.download(arena + b.offset, devArena.at(plan, id), b.bytes, error);
     };
     std::vector<double> seconds;
-    // A program without labels (-1: a regression loss's) has none to copy.
-    if (!copyIn(prog.images) || (prog.labels >= 0 && !copyIn(prog.labels)) ||
-        !cuda::runProgramCuda(programs.at(&prog), devArena, error, profile ? &seconds : nullptr) ||
+    for (const plan::ProgramInput &in : prog.inputs)
+      if (!copyIn(in.buffer))
+        return false;
+    if (!cuda::runProgramCuda(programs.at(&prog), devArena, error, profile ? &seconds : nullptr) ||
         !copyOut(prog.loss) || (prog.correct >= 0 && !copyOut(prog.correct)))
       return false;
     if (profile) {

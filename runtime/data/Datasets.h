@@ -21,6 +21,11 @@ struct Dataset {
   /// The largest label in the files read, all of them, not only the loaded prefix (-1: none).
   /// A model with more classes than this + 1 has outputs no example ever trains.
   int32_t maxLabel = -1;
+  /// Sequence data (runtime/data/Sequences.h): `count` windows of seqLen tokens, example e
+  /// being tokens[e*seqLen, (e+1)*seqLen) and its targets the same window shifted by one.
+  /// Empty (seqLen 0) for image data.
+  int64_t seqLen = 0;
+  std::vector<uint16_t> tokens;
 };
 
 /// Loads an idx3 image file and an idx1 label file (each may be .gz, detected by the gzip magic bytes,

@@ -1,6 +1,8 @@
 //===- PlanData.cpp - the data set a plan's data section names ----*- C++ -*-===//
 #include "runtime/data/PlanData.h"
 
+#include "runtime/data/Sequences.h"
+
 #include <algorithm>
 #include <exception>
 
@@ -19,6 +21,11 @@ bool data::loadPlanData(const plan::Plan &p, bool train, int64_t limit, Dataset 
   const bool labelled = p.classes > 0;
   const int classes = labelled ? int(p.classes) : c.format == "synthetic" ? 1 : 256;
   bool ok = true;
+  if (c.format == "text" || c.format == "tokens") {
+    // Sequence data: no images to check against the input shape, no labels beyond tokens.
+    return loadSequences(files.at(0), c.format == "tokens", c.seqLen, c.testFraction, train,
+                         sequenceVocabulary(p), d, error, limit);
+  }
   if (c.format == "mnist") {
     ok = loadMnist(files.at(0), files.at(1), classes, d, error, limit);
   } else if (c.format == "cifar10") {
@@ -75,6 +82,8 @@ bool data::loadPlanData(const plan::Plan &p, bool train, int64_t limit, Dataset 
 
 std::string data::describeAugmentation(const plan::DataConfig &c) {
   std::string augment;
+  if (c.seqLen > 0)
+    augment += ", windows of " + std::to_string(c.seqLen) + " tokens with next-token targets";
   if (c.cropH > 0)
     augment += ", " + std::to_string(c.cropH) + "x" + std::to_string(c.cropW) +
                " crops (random for training, centred for testing)";
@@ -83,4 +92,60 @@ std::string data::describeAugmentation(const plan::DataConfig &c) {
   if (c.standardize)
     augment += ", per-image standardization";
   return augment;
+}
+
+bool data::bindInputs(const plan::Plan &p, const plan::Program &prog, std::vector<Feed> &feeds,
+                      std::string &error) {
+  const plan::DataConfig &c = p.data;
+  const bool sequences = c.format == "text" || c.format == "tokens";
+  feeds.clear();
+  bool seen[4] = {false, false, false, false};
+  for (const plan::ProgramInput &in : prog.inputs) {
+    const std::string which = "input '" + in.name + "' of program '" + prog.name + "'";
+    Feed f;
+    if (in.dtype == plan::DType::F32 && !sequences && in.shape == p.inputShape)
+      f = Feed::Images;
+    else if (in.classes > 0 && !sequences && in.shape.empty())
+      f = Feed::Labels;
+    else if (sequences && in.dtype == plan::DType::I32 &&
+             in.shape == std::vector<int64_t>{c.seqLen})
+      f = in.classes > 0 ? Feed::NextTokens : Feed::Tokens;
+    else {
+      error = "data: format " + c.format + " cannot feed " + which + (sequences ?
+              " (it gives an int32 window [" + std::to_string(c.seqLen) +
+              "] and its next tokens as a class input [" + std::to_string(c.seqLen) + "])" :
+              " (it gives the float images and one class per example)");
+      return false;
+    }
+    if (seen[int(f)]) {
+      error = "data: format " + c.format + " feeds one input of each kind, " + which +
+              " is a second";
+      return false;
+    }
+    seen[int(f)] = true;
+    feeds.push_back(f);
+  }
+  if (!seen[int(sequences ? Feed::Tokens : Feed::Images)]) {
+    error = "data: program '" + prog.name + "' has no input for the " +
+            (sequences ? "token windows" : "images") + " of format " + c.format;
+    return false;
+  }
+  return true;
+}
+
+int64_t data::sequenceVocabulary(const plan::Plan &p) {
+  int64_t vocab = p.data.format == "text" ? 256 : INT64_MAX;
+  for (const plan::Program &prog : p.programs) {
+    int32_t tokens = -1;
+    for (const plan::ProgramInput &in : prog.inputs) {
+      if (in.classes > 0)
+        vocab = std::min(vocab, in.classes);
+      else if (in.dtype == plan::DType::I32)
+        tokens = in.buffer;
+    }
+    for (const plan::Kernel &k : prog.kernels)
+      if (k.kind == plan::KernelKind::Embedding && k.args.at(0) == tokens)
+        vocab = std::min(vocab, k.ints.at(1));
+  }
+  return vocab == INT64_MAX ? 65536 : vocab;
 }

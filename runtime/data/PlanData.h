@@ -22,6 +22,21 @@ namespace dlc::data {
 /// returns false with a one-line `error` naming the file.
 bool loadPlanData(const plan::Plan &p, bool train, int64_t limit, Dataset &d, std::string &error);
 
+/// What feeds one program input from a data set.
+enum class Feed { Images, Labels, Tokens, NextTokens };
+
+/// Binds each input of `prog` (Program::inputs, in order) to what the plan's data format
+/// provides: mnist, cifar10 and synthetic give images (the one float input, CHW) and labels
+/// (a class input of one class per example); text and tokens give windows of tokens (the one
+/// int32 input without classes, [seq_len]) and their next tokens (a class input [seq_len]).
+/// An input the format cannot fill, or two for one thing, fails with a one-line `error`.
+bool bindInputs(const plan::Plan &p, const plan::Program &prog, std::vector<Feed> &feeds,
+                std::string &error);
+
+/// The vocabulary a sequence file's tokens must be below: the class count of the targets and
+/// of every embedding reading the token input, the smallest (256 for text when none says).
+int64_t sequenceVocabulary(const plan::Plan &p);
+
 /// ", 24x24 crops (random for training, centred for testing), random left-right flips": the
 /// augmentation the data section asks for, for dlrun's data line ("" when none).
 std::string describeAugmentation(const plan::DataConfig &c);

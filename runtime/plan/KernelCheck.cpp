@@ -343,6 +343,17 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
     n = {logits, uint64_t(a[0]), k.kind == KernelKind::SoftmaxXentBwd ? logits : 1};
     break;
   }
+  case KernelKind::Embedding:
+  case KernelKind::EmbeddingBwd: {
+    // rows vocab dim; idx int32 [rows], w/dw [vocab, dim], y/dy [rows, dim]
+    if (!a.sizes({0, 1, 2}))
+      return false;
+    uint64_t table = mul({uint64_t(a[1]), uint64_t(a[2])}),
+             rows = mul({uint64_t(a[0]), uint64_t(a[2])});
+    n = {uint64_t(a[0]), k.kind == KernelKind::Embedding ? table : rows,
+         k.kind == KernelKind::Embedding ? rows : table};
+    break;
+  }
   case KernelKind::Concat:
   case KernelKind::ConcatBwd: {
     // outer aInner bInner

@@ -142,6 +142,8 @@ void encodePayload(const Plan &plan, Writer &w) {
   w.i64(d.cropW);
   w.boolean(d.flip);
   w.boolean(d.standardize);
+  w.i64(d.seqLen);
+  w.f32(d.testFraction);
 
   w.count(plan.params.size());
   for (const Parameter &p : plan.params) {
@@ -177,8 +179,14 @@ void encodePayload(const Plan &plan, Writer &w) {
       w.i32s(k.args);
       w.f64(k.flops);
     }
-    w.i32(p.images);
-    w.i32(p.labels);
+    w.count(p.inputs.size());
+    for (const ProgramInput &in : p.inputs) {
+      w.str(in.name);
+      w.i32(in.buffer);
+      w.u8(static_cast<uint8_t>(in.dtype));
+      w.i64s(in.shape);
+      w.i64(in.classes);
+    }
     w.i32(p.loss);
     w.i32(p.correct);
     w.u64(p.peakBytes);
@@ -317,7 +325,8 @@ private:
 constexpr size_t kMinParameterBytes = 4 + 4 + 4 + 8 + 8 + 1 + 4;
 constexpr size_t kMinBufferBytes = 4 + 1 + 8 + 8 + 4 + 4 + 4;
 constexpr size_t kMinKernelBytes = 2 + 4 + 4 + 4 + 4 + 8;
-constexpr size_t kMinProgramBytes = 4 + 4 + 4 * 4 + 8 + 4 * 4;
+constexpr size_t kMinProgramBytes = 4 + 4 + 4 + 2 * 4 + 8 + 4 * 4;
+constexpr size_t kMinInputBytes = 4 + 4 + 1 + 4 + 8;
 
 void decodePayload(Reader &r, Plan &plan) {
   r.setContext("the plan header fields");
@@ -352,6 +361,8 @@ void decodePayload(Reader &r, Plan &plan) {
   d.cropW = r.i64();
   d.flip = r.boolean();
   d.standardize = r.boolean();
+  d.seqLen = r.i64();
+  d.testFraction = r.f32();
   if (r.ok() && (d.cropH < 0 || d.cropW < 0))
     r.fail("malformed plan: negative crop size");
 
@@ -407,9 +418,21 @@ void decodePayload(Reader &r, Plan &plan) {
       k.args = r.i32s();
       k.flops = r.f64();
     }
+    r.setContext("the inputs of program " + std::to_string(i));
+    p.inputs.resize(r.count(kMinInputBytes));
+    for (size_t j = 0; j < p.inputs.size() && r.ok(); ++j) {
+      ProgramInput &in = p.inputs[j];
+      in.name = r.str();
+      in.buffer = r.i32();
+      uint8_t dtype = r.u8();
+      if (r.ok() && dtype >= static_cast<uint8_t>(DType::NumKinds))
+        r.fail("malformed plan: input " + std::to_string(j) + " of program '" + p.name +
+               "' has unknown dtype " + std::to_string(dtype));
+      in.dtype = static_cast<DType>(dtype);
+      in.shape = r.i64s();
+      in.classes = r.i64();
+    }
     r.setContext("program " + std::to_string(i));
-    p.images = r.i32();
-    p.labels = r.i32();
     p.loss = r.i32();
     p.correct = r.i32();
     p.peakBytes = r.u64();
@@ -467,8 +490,12 @@ bool validateConfig(const Plan &plan, std::string &error) {
   };
   if (t.batch < 1 || uint64_t(t.batch) > kMaxElements)
     return fail("batch " + std::to_string(t.batch) + " is not in [1, " + std::to_string(kMaxElements) + "]");
-  if (plan.inputShape.size() != 3)
+  // The image formats feed a CHW float input; the sequence formats need no float input.
+  const bool sequences = d.format == "text" || d.format == "tokens";
+  if (!sequences && plan.inputShape.size() != 3)
     return fail("the input shape has " + std::to_string(plan.inputShape.size()) + " dimensions, not 3 (CHW)");
+  if (plan.inputShape.size() > 8)
+    return fail("the input shape has " + std::to_string(plan.inputShape.size()) + " dimensions");
   for (int64_t dim : plan.inputShape)
     if (dim < 1)
       return fail("the input shape has a dimension of " + std::to_string(dim));
@@ -486,8 +513,15 @@ bool validateConfig(const Plan &plan, std::string &error) {
                 " must be >= 0 and >= 1");
   if (!std::isfinite(t.lr) || !std::isfinite(t.momentum) || !std::isfinite(t.weightDecay))
     return fail("a training hyperparameter is not finite");
-  if (d.format != "mnist" && d.format != "cifar10" && d.format != "synthetic")
+  if (d.format != "mnist" && d.format != "cifar10" && d.format != "synthetic" && !sequences)
     return fail("unknown data format '" + d.format + "'");
+  if (sequences && (d.seqLen < 1 || uint64_t(d.seqLen) > kMaxElements / uint64_t(t.batch) ||
+                    d.trainFiles.size() != 1 || d.testFiles.size() != 1))
+    return fail("sequence data needs one file and a window length in [1, " +
+                std::to_string(kMaxElements / uint64_t(t.batch)) + "], not " +
+                std::to_string(d.seqLen));
+  if (!(d.testFraction >= 0.f && d.testFraction < 1.f))
+    return fail("the test fraction is not in [0, 1)");
   // Synthetic sets are for tests; a bound keeps a damaged count from allocating the machine.
   constexpr int64_t kMaxSynthetic = 1 << 20;
   if (d.syntheticTrain < 0 || d.syntheticTest < 0 || d.syntheticTrain > kMaxSynthetic ||
@@ -504,6 +538,53 @@ bool validateConfig(const Plan &plan, std::string &error) {
   if (plan.persistentBytes > plan.arenaBytes)
     return fail("persistent region of " + std::to_string(plan.persistentBytes) +
                 " bytes is larger than the arena of " + std::to_string(plan.arenaBytes));
+  return true;
+}
+
+/// What dlrun copies into a program's inputs: a batch of each, `batch * elements * 4` bytes
+/// (f32 or i32), under unique names; class counts only on integer inputs.
+bool validateInputs(const Plan &plan, const Program &p, std::string &error) {
+  const uint64_t batch = uint64_t(plan.train.batch);
+  for (size_t i = 0; i < p.inputs.size(); ++i) {
+    const ProgramInput &in = p.inputs[i];
+    const std::string which = "malformed plan: program '" + p.name + "' input '" + in.name + "'";
+    for (size_t j = 0; j < i; ++j)
+      if (p.inputs[j].name == in.name) {
+        error = which + " is declared twice";
+        return false;
+      }
+    for (size_t j = 0; j < i; ++j)
+      if (p.inputs[j].buffer == in.buffer) {
+        error = which + " shares its buffer with input '" + p.inputs[j].name + "'";
+        return false;
+      }
+    if (in.shape.size() > 8) {
+      error = which + " has " + std::to_string(in.shape.size()) + " dimensions";
+      return false;
+    }
+    for (int64_t d : in.shape)
+      if (d < 1) {
+        error = which + " has a dimension of " + std::to_string(d);
+        return false;
+      }
+    const uint64_t elements = product(in.shape);
+    if (elements > kMaxElements / batch) {
+      error = which + ": a batch has more than " + std::to_string(kMaxElements) + " elements";
+      return false;
+    }
+    if (in.classes < 0 || uint64_t(in.classes) > kMaxElements ||
+        (in.classes > 0 && in.dtype != DType::I32)) {
+      error = which + " has " + std::to_string(in.classes) + " classes" +
+              (in.classes > 0 ? " but is not int32" : "");
+      return false;
+    }
+    const Buffer &b = plan.buffers[in.buffer];
+    if (b.bytes < batch * elements * 4) {
+      error = which + " needs " + std::to_string(batch * elements * 4) + " bytes, buffer '" +
+              b.name + "' has " + std::to_string(b.bytes);
+      return false;
+    }
+  }
   return true;
 }
 
@@ -548,8 +629,13 @@ bool validatePlanImpl(const Plan &plan, std::string &error) {
   }
 
   for (const Program &p : plan.programs) {
-    const std::pair<const char *, int32_t> roles[] = {
-        {"images", p.images}, {"labels", p.labels}, {"loss", p.loss}, {"correct", p.correct}};
+    for (const ProgramInput &in : p.inputs)
+      if (in.buffer < 0 || in.buffer >= numBuffers) {
+        error = "malformed plan: program '" + p.name + "' input '" + in.name + "' names buffer " +
+                std::to_string(in.buffer) + ofBuffers;
+        return false;
+      }
+    const std::pair<const char *, int32_t> roles[] = {{"loss", p.loss}, {"correct", p.correct}};
     for (const auto &[role, id] : roles) {
       if (!optionalOk(id)) {
         error = "malformed plan: program '" + p.name + "' " + role + " names buffer " + std::to_string(id) +
@@ -573,17 +659,15 @@ bool validatePlanImpl(const Plan &plan, std::string &error) {
   // The references hold; now what the runtime does with them.
   if (!validateConfig(plan, error))
     return false;
-  const uint64_t batch = uint64_t(plan.train.batch);
   for (const Program &p : plan.programs) {
-    // What dlrun copies in (a batch of images and of int32 labels) and reads back (scalars).
+    if (!validateInputs(plan, p, error))
+      return false;
+    // What dlrun reads back (scalars).
     const struct {
       const char *role;
       int32_t id;
       uint64_t bytes;
-    } roles[] = {{"images", p.images, batch * product(plan.inputShape) * 4},
-                 {"labels", p.labels, batch * 4},
-                 {"loss", p.loss, 4},
-                 {"correct", p.correct, 4}};
+    } roles[] = {{"loss", p.loss, 4}, {"correct", p.correct, 4}};
     for (const auto &r : roles) {
       if (r.id >= 0 && plan.buffers[r.id].bytes < r.bytes) {
         error = "malformed plan: program '" + p.name + "' " + r.role + " need " + std::to_string(r.bytes) +
@@ -680,6 +764,18 @@ const char *kernelKindName(KernelKind k) {
   };
   auto i = static_cast<size_t>(k);
   return i < static_cast<size_t>(KernelKind::NumKinds) ? names[i] : "?";
+}
+
+const char *dtypeName(DType t) {
+  switch (t) {
+  case DType::F32:
+    return "f32";
+  case DType::I32:
+    return "i32";
+  case DType::NumKinds:
+    break;
+  }
+  return "?";
 }
 
 const char *bufferKindName(BufferKind k) {

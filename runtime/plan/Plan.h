@@ -37,7 +37,7 @@ constexpr int64_t kEpilogueRelu = 2;
 enum class BufferKind : uint8_t {
   Parameter,      // persistent
   OptimizerState, // persistent
-  Input,          // a batch of images or labels, copied in before each step
+  Input,          // a batch of one program input, copied in before each step
   Activation,     // forward values (kept for backward when a gradient op reads them)
   Gradient,
   Workspace,      // per-kernel scratch such as im2col
@@ -70,10 +70,24 @@ struct Kernel {
   double flops = 0;
 };
 
+/// The element type of a program input.
+enum class DType : uint8_t { F32, I32, NumKinds };
+const char *dtypeName(DType t);
+
+/// One declared input of the model (`inputs:` in the model file), in declaration order: the
+/// buffer dlrun fills with a batch before each step, `batch * elements(shape) * 4` bytes.
+struct ProgramInput {
+  std::string name;
+  int32_t buffer = -1;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape; // per example (the batch dimension is implicit)
+  int64_t classes = 0;        // > 0: class indices in [0, classes) (dtype i32)
+};
+
 struct Program {
   std::string name; // "train" or "eval"
   std::vector<Kernel> kernels;
-  int32_t images = -1, labels = -1; // input buffers
+  std::vector<ProgramInput> inputs;
   int32_t loss = -1, correct = -1;  // output scalars
   uint64_t peakBytes = 0;           // of this program's own buffers
   /// CUDA target only (Plan::target == "cuda"): the generated CUDA C, its PTX and CUBIN (for
@@ -85,7 +99,7 @@ struct Program {
 struct Parameter {
   std::string name;
   std::vector<int64_t> shape;
-  std::string init; // he_normal | glorot_uniform | zeros | ones
+  std::string init; // he_normal | glorot_uniform | normal | zeros | ones
   int64_t fanIn = 0, fanOut = 0;
   bool trainable = true; // false: optimizer state or model state (see its buffer's kind)
   int32_t buffer = -1;
@@ -113,8 +127,11 @@ struct TrainConfig {
 constexpr int64_t kMaxDevices = 1024;
 
 struct DataConfig {
-  std::string format; // "mnist" | "cifar10" | "synthetic"
-  std::vector<std::string> trainFiles, testFiles; // mnist: {images, labels}
+  std::string format; // "mnist" | "cifar10" | "synthetic" | "text" | "tokens"
+  std::vector<std::string> trainFiles, testFiles; // mnist: {images, labels}; text, tokens: {file}
+  /// text and tokens: windows of seqLen tokens; the last testFraction of the file is the test set.
+  int64_t seqLen = 0;
+  float testFraction = 0.1f;
   int64_t syntheticTrain = 0, syntheticTest = 0;
   bool normalize = false;
   float mean = 0.f, stddev = 1.f;
@@ -129,8 +146,10 @@ struct DataConfig {
 struct Plan {
   std::string model, source, target = "cpu";
   std::string arch; // the CUDA target's GPU architecture, e.g. "sm_86"
-  std::vector<int64_t> inputShape; // per example, CHW
-  int64_t classes = 0; // of the label input; 0: the model has none (a regression loss)
+  /// Per example: the first float input's shape (CHW for the image formats, which feed it);
+  /// empty when the model has no float input (a language model).
+  std::vector<int64_t> inputShape;
+  int64_t classes = 0; // of the loss's class input; 0: the model has none (a regression loss)
   TrainConfig train;
   DataConfig data;
   std::vector<Parameter> params;
@@ -139,6 +158,14 @@ struct Plan {
   uint64_t persistentBytes = 0; // parameters and optimizer state, at offset 0
   uint64_t arenaBytes = 0;      // persistent + the largest program's peak
   std::string ir;               // the final dl IR, for debugging (what `dlc compile --emit=kernels` shows)
+
+  /// The class input of `prog` (the labels or per-position targets), or null.
+  static const ProgramInput *classInput(const Program &prog) {
+    for (const ProgramInput &in : prog.inputs)
+      if (in.classes > 0)
+        return &in;
+    return nullptr;
+  }
 
   const Program *program(const std::string &name) const {
     for (const Program &p : programs)

@@ -30,8 +30,8 @@ void dlc::initParameters(const plan::Plan &plan, uint8_t *arena) {
       float limit = std::sqrt(6.f / float(std::max<int64_t>(1, p.fanIn + p.fanOut)));
       for (size_t i = 0; i < n; ++i)
         w[i] = (2.f * uniform01(rng) - 1.f) * limit;
-    } else { // he_normal, by Box-Muller
-      float sd = std::sqrt(2.f / float(std::max<int64_t>(1, p.fanIn)));
+    } else { // he_normal (spread sqrt(2 / fan_in)) or normal (spread 1), by Box-Muller
+      float sd = p.init == "normal" ? 1.f : std::sqrt(2.f / float(std::max<int64_t>(1, p.fanIn)));
       for (size_t i = 0; i < n; i += 2) {
         float u1 = std::max(uniform01(rng), 1e-7f), u2 = uniform01(rng);
         float r = std::sqrt(-2.f * std::log(u1)), t = 6.2831853f * u2;

@@ -39,10 +39,14 @@ bool dlc::findNonfiniteKernel(const plan::Plan &plan, const plan::Program &prog,
   const int32_t progIndex = int32_t(&prog - plan.programs.data());
   std::vector<float> tmp;
   std::string value;
+  // The batch's inputs: float ones are checked like the state, integer ones are not floats.
+  std::vector<int8_t> input(plan.buffers.size(), 0); // 1: a float input, 2: an integer one
+  for (const plan::ProgramInput &in : prog.inputs)
+    input[in.buffer] = in.dtype == plan::DType::F32 ? 1 : 2;
   // Clean slate: every buffer of this program except its batch inputs.
   for (size_t id = 0; id < plan.buffers.size(); ++id) {
     const plan::Buffer &b = plan.buffers[id];
-    if (b.program != progIndex || int32_t(id) == prog.images || int32_t(id) == prog.labels)
+    if (b.program != progIndex || input[id])
       continue;
     tmp.assign(b.bytes / 4, 0.f);
     if (!device.write(b.offset, tmp.data(), tmp.size() * 4, error))
@@ -53,7 +57,7 @@ bool dlc::findNonfiniteKernel(const plan::Plan &plan, const plan::Program &prog,
   for (const plan::Kernel &k : prog.kernels)
     for (int32_t id : k.args) {
       const plan::Buffer &b = plan.buffers[id];
-      if (checked[id] || !(persistent(b) || id == prog.images)) // labels are integers
+      if (checked[id] || !(persistent(b) || input[id] == 1))
         continue;
       checked[id] = true;
       if (!firstNonfinite(plan, id, device, tmp, value, error))
@@ -72,7 +76,7 @@ bool dlc::findNonfiniteKernel(const plan::Plan &plan, const plan::Program &prog,
     // the arguments it writes can have changed (runtime/plan/KernelKinds.def says which).
     for (size_t j = 0; j < k.args.size(); ++j) {
       const int32_t id = k.args[j];
-      if (!plan::kernelWritesArg(k.kind, j) || id == prog.labels)
+      if (!plan::kernelWritesArg(k.kind, j) || input[id] == 2)
         continue;
       if (!firstNonfinite(plan, id, device, tmp, value, error))
         return false;

@@ -2,6 +2,8 @@
 #include "runtime/train/Runner.h"
 
 #include "runtime/cpu/CpuDevice.h"
+#include "runtime/data/PlanData.h"
+#include "runtime/data/Sequences.h"
 #include "runtime/train/Arena.h"
 #include "runtime/train/Nonfinite.h"
 #include "runtime/train/Validate.h"
@@ -30,26 +32,64 @@ Runner::Runner(const plan::Plan &p, uint8_t *arena, Device &device, Communicator
       rank(comm ? comm->rank() : 0), augmentRng(p.train.seed ^ 0xC1FA510ull),
       snapshots(snapshots) {}
 
-void Runner::load(const plan::Program &prog, const data::Dataset &d,
-                  const std::vector<int64_t> &order, int64_t first, bool train) {
+bool Runner::load(const plan::Program &prog, const data::Dataset &d,
+                  const std::vector<int64_t> &order, int64_t first, bool train,
+                  std::string &error) {
+  // Bound once per program (checkInputs binds them all before the first step).
+  std::vector<data::Feed> &feeds = bindings[&prog];
+  if (feeds.size() != prog.inputs.size() && !data::bindInputs(p, prog, feeds, error))
+    return false;
+  const int64_t batch = p.train.batch;
+  for (size_t j = 0; j < feeds.size(); ++j) {
+    uint8_t *base = arena + p.buffers[prog.inputs[j].buffer].offset;
+    auto *ints = reinterpret_cast<int32_t *>(base);
+    switch (feeds[j]) {
+    case data::Feed::Images:
+      loadImages(reinterpret_cast<float *>(base), d, order, first, train);
+      break;
+    case data::Feed::Labels:
+      for (int64_t i = 0; i < batch; ++i)
+        ints[i] = d.labels[order[first + i]];
+      break;
+    case data::Feed::Tokens:
+    case data::Feed::NextTokens:
+      for (int64_t i = 0; i < batch; ++i)
+        data::sequenceWindow(d, order[first + i], feeds[j] == data::Feed::NextTokens,
+                             ints + i * d.seqLen);
+      break;
+    }
+  }
+  return true;
+}
+
+bool Runner::checkInputs(const data::Dataset &d, std::string &error) {
+  for (const plan::Program &prog : p.programs) {
+    std::vector<data::Feed> feeds;
+    if (!data::bindInputs(p, prog, feeds, error))
+      return false;
+    for (size_t j = 0; j < feeds.size(); ++j) {
+      const bool sequence = feeds[j] == data::Feed::Tokens || feeds[j] == data::Feed::NextTokens;
+      if (sequence != (d.seqLen > 0) || (sequence && prog.inputs[j].shape[0] != d.seqLen)) {
+        error = "data: the data set does not fit input '" + prog.inputs[j].name + "'";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void Runner::loadImages(float *x, const data::Dataset &d, const std::vector<int64_t> &order,
+                        int64_t first, bool train) {
   int64_t batch = p.train.batch;
   const plan::DataConfig &c = p.data;
   size_t per = size_t(d.channels) * d.height * d.width;
   const int ch = d.channels;
   const int64_t oh = c.cropH > 0 ? c.cropH : d.height, ow = c.cropH > 0 ? c.cropW : d.width;
   const size_t out = size_t(ch) * oh * ow;
-  float *x = reinterpret_cast<float *>(arena + p.buffers[prog.images].offset);
-  // A program may have no labels buffer (-1: the plan format allows it, and a model whose
-  // loss is a regression has nothing to read labels): then the labels are not copied.
-  int32_t *y = prog.labels >= 0
-                   ? reinterpret_cast<int32_t *>(arena + p.buffers[prog.labels].offset)
-                   : nullptr;
   for (int64_t i = 0; i < batch; ++i) {
     int64_t e = order[first + i];
     const float *src = d.images.data() + e * per;
     float *dst = x + i * out;
-    if (y)
-      y[i] = d.labels[e];
     if (c.cropH <= 0 && !(train && c.flip)) {
       std::memcpy(dst, src, per * sizeof(float));
     } else {
@@ -72,7 +112,8 @@ bool Runner::step(const plan::Program &prog, const data::Dataset &d,
                   const std::vector<int64_t> &order, int64_t first, float &loss, float &correct,
                   device::Profile *profile, device::Trace *trace, std::string &error) {
   const bool train = &prog == p.program("train");
-  load(prog, d, order, first, train);
+  if (!load(prog, d, order, first, train, error))
+    return false;
   // The persistent state is at the start of the arena; Trainer.cpp keeps snapshots only on
   // the CPU and up to a size where the copy is small beside the step.
   if (train && snapshots)
@@ -132,7 +173,7 @@ bool Runner::evaluate(const data::Dataset &d, device::Trace *trace, Evaluation &
     return false;
   result.examples = batches * ranks * batch;
   result.loss = batches ? sums[0] / double(batches * ranks) : 0;
-  result.accuracy = result.examples ? sums[1] / result.examples : 0;
+  result.accuracy = result.examples ? sums[1] / (result.examples * positions()) : 0;
   return true;
 }
 
@@ -154,7 +195,10 @@ int Runner::validate(const plan::Program &prog, const data::Dataset &d, int64_t 
       return 1;
     }
   }
-  load(prog, d, order, (steps - 1) * batch, &prog == p.program("train"));
+  if (!load(prog, d, order, (steps - 1) * batch, &prog == p.program("train"), error)) {
+    std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+    return 1;
+  }
   // The reference is the CPU on an arena of its own, written before each call.
   AlignedArena cpuArena(p.arenaBytes);
   if (!cpuArena.data) {
@@ -164,10 +208,11 @@ int Runner::validate(const plan::Program &prog, const data::Dataset &d, int64_t 
   }
   std::unique_ptr<Device> cpu = makeCpuDevice(p, cpuArena.data);
   int bad = -1;
-  for (int32_t id : {prog.images, prog.labels})
-    if (id >= 0 && !device.write(p.buffers[id].offset, arena + p.buffers[id].offset, p.buffers[id].bytes,
-                      error))
+  for (const plan::ProgramInput &in : prog.inputs) {
+    const plan::Buffer &b = p.buffers[in.buffer];
+    if (!device.write(b.offset, arena + b.offset, b.bytes, error))
       bad = -2;
+  }
   if (bad == -1)
     bad = validateAndReport(p, prog, device, *cpu, stdout, error);
   if (bad < 0) {
@@ -181,4 +226,14 @@ int Runner::validate(const plan::Program &prog, const data::Dataset &d, int64_t 
     return 1;
   }
   return 0;
+}
+
+int64_t Runner::positions() const {
+  const plan::Program *ev = p.program("eval");
+  const plan::ProgramInput *in = ev ? plan::Plan::classInput(*ev) : nullptr;
+  int64_t n = 1;
+  if (in)
+    for (int64_t d : in->shape)
+      n *= d;
+  return n;
 }

@@ -12,11 +12,13 @@
 #pragma once
 
 #include "runtime/data/Datasets.h"
+#include "runtime/data/PlanData.h"
 #include "runtime/device/Device.h"
 #include "runtime/dist/Communicator.h"
 #include "runtime/plan/Plan.h"
 
 #include <cstdint>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -36,11 +38,21 @@ public:
   /// step whose loss is non-finite can be rerun from the state it started from.
   Runner(const plan::Plan &p, uint8_t *arena, Device &device, Communicator *comm, bool snapshots);
 
-  /// Copies examples order[first .. first+batch) into the program's inputs in the host arena,
+  /// Copies examples order[first .. first+batch) into the program's inputs in the host arena
+  /// (data::bindInputs says which part of an example each input gets): images
   /// cropped, flipped and standardized as the data section says: training batches
   /// (`train`) at random places and flips, others centre crops, unflipped.
-  void load(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
-            int64_t first, bool train);
+  /// False with a one-line `error` when the data cannot feed the program's inputs.
+  bool load(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
+            int64_t first, bool train, std::string &error);
+
+  /// Checks that the data set `d` can feed every program's inputs (data::bindInputs) with
+  /// windows of the inputs' length; a one-line `error` otherwise.
+  bool checkInputs(const data::Dataset &d, std::string &error);
+
+  /// The positions a class input scores per example (1 for labels, T for per-position targets):
+  /// accuracy is the correct count over examples * positions.
+  int64_t positions() const;
 
   /// Copies examples order[first .. first+batch) into the program's inputs and runs it.
   bool step(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
@@ -68,7 +80,12 @@ public:
   int validate(const plan::Program &prog, const data::Dataset &d, int64_t steps);
 
 private:
+  /// The images of a batch into `x`, cropped, flipped and standardized as the data says.
+  void loadImages(float *x, const data::Dataset &d, const std::vector<int64_t> &order,
+                  int64_t first, bool train);
+
   const plan::Plan &p;
+  std::map<const plan::Program *, std::vector<data::Feed>> bindings;
   uint8_t *arena;
   Device &device;
   Communicator *comm; // null: a single process

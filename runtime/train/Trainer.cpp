@@ -152,15 +152,11 @@ bool setUp(const RunOptions &opts, Session &s) {
   const plan::Program *train = p.program("train"), *eval = p.program("eval");
   if (!eval || (!opts.eval && !train))
     return fail(opts.planPath + ": plan has no " + (eval ? "train" : "eval") + " program"), false;
-  // The plan format allows a program without an images or loss buffer (-1); dlrun copies a
-  // batch into the ones it runs and reads their loss.
+  // The plan format allows a program without a loss buffer (-1); dlrun reads the loss of
+  // the ones it runs.
   for (const plan::Program *prog : {train, eval})
-    for (auto [id, what] : {std::pair{prog ? prog->images : 0, "images"},
-                            std::pair{prog ? prog->loss : 0, "loss"}})
-      if (id < 0)
-        return fail(opts.planPath + ": program '" + prog->name + "' has no " + what +
-                    " buffer"),
-               false;
+    if (prog && prog->loss < 0)
+      return fail(opts.planPath + ": program '" + prog->name + "' has no loss buffer"), false;
   // A plan placed on K devices (dlc compile --devices K) runs on exactly K: its batch is
   // one device's share. Under mpirun a one-device plan's processes are the replicas.
   const int64_t devices = opts.comm && !opts.inProcessDevices ? p.train.devices : opts.devices;
@@ -228,12 +224,16 @@ bool setUp(const RunOptions &opts, Session &s) {
   if ((!opts.eval && !data::loadPlanData(p, true, opts.limit, s.trainSet, error)) ||
       !data::loadPlanData(p, false, opts.limit, s.testSet, error))
     return fail(error), false;
-  say("data: %s, %lld train / %lld test examples%s (%.2f s)\n", p.data.format.c_str(),
-              (long long)s.trainSet.count, (long long)s.testSet.count,
-              data::describeAugmentation(p.data).c_str(), since(td));
   const bool snapshots = opts.cudaOrdinal < 0 && p.persistentBytes <= kSnapshotBytes &&
                          p.train.onNonfinite == plan::OnNonfinite::Stop;
   s.runner = std::make_unique<Runner>(p, arena, *s.device, s.comm, snapshots);
+  // Every program's inputs must be fed by this data (dlc checks it too; a plan may be edited).
+  for (const data::Dataset *d : {&s.trainSet, &s.testSet})
+    if ((d == &s.testSet || !opts.eval) && !s.runner->checkInputs(*d, error))
+      return fail(opts.planPath + ": " + error), false;
+  say("data: %s, %lld train / %lld test examples%s (%.2f s)\n", p.data.format.c_str(),
+              (long long)s.trainSet.count, (long long)s.testSet.count,
+              data::describeAugmentation(p.data).c_str(), since(td));
   if (!opts.trace.empty() && s.rank == 0)
     s.trace = std::make_unique<device::Trace>(kTraceSteps);
   return true;
@@ -338,6 +338,8 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
     if (p.train.shuffle) // else file order, every epoch (training.shuffle: false)
       std::shuffle(order.begin(), order.end(), shuffle);
     double sumLoss = 0, sumCorrect = 0, winLoss = 0, winCorrect = 0;
+    // Accuracy is per scored position (one per example, or T of a sequence's targets).
+    const double positions = double(runner.positions());
     int64_t epochSteps = 0, winSteps = 0;
     auto te = Clock::now(), tw = Clock::now();
     for (int64_t i = 0; i < perEpoch && r.steps < totalSteps; ++i) {
@@ -352,7 +354,8 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
         return false;
       sumLoss += loss, sumCorrect += correct, winLoss += loss, winCorrect += correct;
       if (tty)
-        progressBar(p, i + 1, perEpoch, sumLoss / epochSteps, sumCorrect / (epochSteps * batch),
+        progressBar(p, i + 1, perEpoch, sumLoss / epochSteps,
+                    sumCorrect / (epochSteps * batch * positions),
                     epochSteps * batch / since(te));
       if (r.steps % logEvery == 0) {
         double w = since(tw);
@@ -360,7 +363,8 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
           say("\r\033[K");
         say("epoch %lld step %lld  loss %.*f%s  %.0f ex/s  %.2f ms/batch\n",
                     (long long)epoch, (long long)r.steps, int(opts.lossDigits), winLoss / winSteps,
-                    accuracyText(p, "  train acc %5.2f%%", winCorrect / (winSteps * batch)).c_str(),
+                    accuracyText(p, "  train acc %5.2f%%",
+                                 winCorrect / (winSteps * batch * positions)).c_str(),
                     winSteps * batch / w,
                     1e3 * w / winSteps);
         winLoss = winCorrect = 0;
@@ -384,7 +388,8 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
     r.testLoss = ev.loss;
     say("epoch %lld done: train loss %.4f%s | test loss %.4f%s | %.1f s, %.0f ex/s\n",
                 (long long)epoch, sumLoss / epochSteps,
-                accuracyText(p, " acc %.2f%%", sumCorrect / (epochSteps * batch)).c_str(),
+                accuracyText(p, " acc %.2f%%",
+                             sumCorrect / (epochSteps * batch * positions)).c_str(),
                 ev.loss, accuracyText(p, " acc %.2f%%", ev.accuracy).c_str(), es,
                 epochSteps * batch / es);
     std::fflush(stdout);

@@ -447,3 +447,47 @@ func.func @conv_dilated_too_big(%x: tensor<?x8x4x4xf32>, %w: tensor<4x8x3x3xf32>
   %0 = dl.conv2d %x, %w {dilation = array<i64: 3, 3>, padding = array<i64: 0, 0, 1, 1>, stride = array<i64: 1, 1>} : (tensor<?x8x4x4xf32>, tensor<4x8x3x3xf32>) -> tensor<?x4x1x1xf32>
   return
 }
+
+// -----
+
+func.func @embedding_float_indices(%t: tensor<?x8xf32>, %w: tensor<5x3xf32>) {
+  // expected-error @+1 {{operand #0 must be tensor of 32-bit signless integer values}}
+  %0 = dl.embedding %t, %w : (tensor<?x8xf32>, tensor<5x3xf32>) -> tensor<?x8x3xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_weight_rank(%t: tensor<?x8xi32>, %w: tensor<5xf32>) {
+  // expected-error @+2 {{embedding: weight must be 2-D, got 1-D (tensor<5xf32>)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.embedding %t, %w : (tensor<?x8xi32>, tensor<5xf32>) -> tensor<?x8x5xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_grad_rank(%t: tensor<?x8xi32>, %dy: tensor<?x8xf32>) {
+  // expected-error @+2 {{embedding_grad: the gradient must have one dimension more than the indices}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.embedding_grad %t, %dy {vocab = 5 : i64} : (tensor<?x8xi32>, tensor<?x8xf32>) -> tensor<5x8xf32>
+  return
+}
+
+// -----
+
+func.func @xent_per_position_rows(%l: tensor<?x8x3xf32>, %y: tensor<?x7xi32>) {
+  // expected-error @+2 {{softmax_xent: logits have 8 rows but there are 7 labels (dimension 1)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.softmax_xent %l, %y : (tensor<?x8x3xf32>, tensor<?x7xi32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @xent_label_rank(%l: tensor<?x8x3xf32>, %y: tensor<?xi32>) {
+  // expected-error @+2 {{softmax_xent: labels must be 2-D for 3-D logits, got 1-D}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = dl.softmax_xent %l, %y : (tensor<?x8x3xf32>, tensor<?xi32>) -> tensor<f32>
+  return
+}

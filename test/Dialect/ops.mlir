@@ -165,3 +165,17 @@ func.func @shapes(%x: tensor<?x28x16xf32>, %w: tensor<8x16xf32>, %g: tensor<8xf3
   %t = dl.transpose %n {perm = array<i64: 0, 2, 1>} : (tensor<?x28x8xf32>) -> tensor<?x8x28xf32>
   return
 }
+
+// Embedding, its weight's gradient, and the loss per position of a sequence.
+// CHECK-LABEL: func.func @embedding
+func.func @embedding(%t: tensor<?x8xi32>, %w: tensor<5x3xf32>, %y: tensor<?x8xi32>) {
+  // CHECK: dl.embedding %{{.*}}, %{{.*}} : (tensor<?x8xi32>, tensor<5x3xf32>) -> tensor<?x8x3xf32>
+  %e = dl.embedding %t, %w : (tensor<?x8xi32>, tensor<5x3xf32>) -> tensor<?x8x3xf32>
+  // CHECK: dl.embedding_grad %{{.*}}, %{{.*}} {vocab = 5 : i64} : (tensor<?x8xi32>, tensor<?x8x3xf32>) -> tensor<5x3xf32>
+  %dw = dl.embedding_grad %t, %e {vocab = 5 : i64} : (tensor<?x8xi32>, tensor<?x8x3xf32>) -> tensor<5x3xf32>
+  // CHECK: dl.softmax_xent %{{.*}}, %{{.*}} : (tensor<?x8x3xf32>, tensor<?x8xi32>) -> tensor<f32>
+  %l = dl.softmax_xent %e, %y : (tensor<?x8x3xf32>, tensor<?x8xi32>) -> tensor<f32>
+  // CHECK: dl.accuracy %{{.*}}, %{{.*}} : (tensor<?x8x3xf32>, tensor<?x8xi32>) -> tensor<f32>
+  %a = dl.accuracy %e, %y : (tensor<?x8x3xf32>, tensor<?x8xi32>) -> tensor<f32>
+  return
+}

@@ -23,9 +23,9 @@ namespace dlc::cudatest {
 /// clip factor, SGD with and without Nesterov, Adam and AdamW), the issue-10 layer kinds
 /// (activations, mul, sub, neg, softmax, dropout, increment, concat) and regression losses
 /// (mse, bce_with_logits, forward and backward, one and several blocks), layer norm
-/// (forward, backward), transposes (two), grouped, dilated and asymmetrically padded
-/// convolutions and attention (full and causal, forward and backward). New buffers are
-/// appended to the arena.
+/// (forward, backward), transposes (two), embedding forward and backward, grouped, dilated
+/// and asymmetrically padded convolutions and attention (full and causal, forward and
+/// backward). New buffers are appended to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
   plan::Program prog;
@@ -214,6 +214,15 @@ inline void addCoverageProgram(plan::Plan &plan) {
        {buffer("x", 120), buffer("y", 120)});
   call(KernelKind::Transpose, "transpose_last", {1, 1, 1, 2, 5, 7, 0, 1, 2, 3, 5, 4},
        {buffer("x", 70), buffer("y", 70)});
+  // Embedding of batch x 5 tokens (the program's int32 input: the tests fill it with ids in
+  // [0, 7) as dlrun would) into rows of a [7][6] table, and the scatter-add back.
+  const int64_t rows = plan.train.batch * 5;
+  const int32_t tokens = buffer("tokens", rows);
+  prog.inputs.push_back({"tokens", tokens, plan::DType::I32, {5}, 7});
+  call(KernelKind::Embedding, "embedding", {rows, 7, 6},
+       {tokens, buffer("w", 42), buffer("y", rows * 6)});
+  call(KernelKind::EmbeddingBwd, "embedding_grad", {rows, 7, 6},
+       {tokens, buffer("dy", rows * 6), buffer("dw", 42)});
   // C[5][7] = A^T B^T with A stored [3][5] and B stored [7][3].
   call(KernelKind::Matmul, "matmul_tt", {5, 7, 3, 1, 1},
        {buffer("a", 15), buffer("b", 21), buffer("c", 35)});

@@ -4,14 +4,18 @@
 // 0 MNIST images (with valid labels for 3 examples beside it), 1 MNIST labels (with valid
 // images), 2 a CIFAR-10 batch, 3 a CIFAR-10 batch after a valid one; bit 2 gzips the content
 // before writing it, so the mutations reach the formats through zlib too (a raw mutated gzip
-// stream, mode bit clear, exercises zlib's error paths); bit 3 passes limit = 1.
+// stream, mode bit clear, exercises zlib's error paths); bit 3 passes limit = 1. Bit 4 reads
+// the content as sequence data instead (runtime/data/Sequences.h): bit 0 text or tokens, bit
+// 1 the training or test part, bits 5-7 the window length - 1, vocabulary 200 for text and
+// 300 for tokens (so some bytes and tokens are refused), test fraction 0.25.
 // Properties: a refused file gives one line starting with its path and leaves the output
 // untouched; an accepted one gives a consistent data set (sizes agree, labels 0..9, pixels in
-// [0, 1]).
+// [0, 1]; windows inside the tokens, every token below the vocabulary).
 //
 #include "test/fuzz/FuzzTarget.h"
 
 #include "runtime/data/Datasets.h"
+#include "runtime/data/Sequences.h"
 
 #include <unistd.h>
 #include <zlib.h>
@@ -89,6 +93,44 @@ Bytes withMode(uint8_t mode, const Bytes &content) {
   return b;
 }
 
+/// Bit 4 of the mode: the content as a text or token file.
+int fuzzSequences(uint8_t mode, const Bytes &content) {
+  char tmpl[] = "/tmp/dlc-fuzz-data-XXXXXX";
+  require(::mkdtemp(tmpl) != nullptr, "cannot make a temporary directory");
+  const std::string dir = tmpl, fuzzed = dir + "/fuzzed";
+  write(fuzzed, content);
+  const bool tokens = mode & 1, train = mode & 2;
+  const int64_t seqLen = 1 + (mode >> 5), vocab = tokens ? 300 : 200;
+  const int64_t limit = (mode & 8) ? 1 : 0;
+  dlc::data::Dataset d;
+  d.count = -7;
+  std::string error;
+  const bool ok =
+      dlc::data::loadSequences(fuzzed, tokens, seqLen, 0.25f, train, vocab, d, error, limit);
+  ::unlink(fuzzed.c_str());
+  ::rmdir(dir.c_str());
+  if (!ok) {
+    require(d.count == -7 && d.tokens.empty(), "a refused file changed the output");
+    require(error.find('\n') == std::string::npos, "a multi-line error: " + error);
+    require(error.rfind(dir + "/", 0) == 0, "an error that does not start with the path: " + error);
+    return 0;
+  }
+  require(d.count >= 1 && d.seqLen == seqLen, "bad window count or length");
+  require(limit == 0 || d.count <= limit, "limit not applied");
+  // The last window's targets end on the last token kept.
+  require(d.tokens.size() == size_t(d.count * seqLen + 1), "tokens disagree with the windows");
+  const int64_t n = int64_t(tokens ? content.size() / 2 : content.size());
+  require(int64_t(d.tokens.size()) <= n, "more tokens than the file has");
+  for (uint16_t t : d.tokens)
+    require(t < vocab, "a token outside the vocabulary: " + std::to_string(t));
+  std::vector<int32_t> window(static_cast<size_t>(seqLen)), next(static_cast<size_t>(seqLen));
+  dlc::data::sequenceWindow(d, d.count - 1, false, window.data());
+  dlc::data::sequenceWindow(d, d.count - 1, true, next.data());
+  for (int64_t i = 0; i + 1 < seqLen; ++i)
+    require(next[size_t(i)] == window[size_t(i + 1)], "targets are not the window shifted by one");
+  return 0;
+}
+
 } // namespace
 
 std::vector<Bytes> dlc::fuzz::builtinSeeds() {
@@ -99,6 +141,14 @@ std::vector<Bytes> dlc::fuzz::builtinSeeds() {
     seeds.push_back(withMode(2 | gz, cifar(2)));
     seeds.push_back(withMode(3 | gz | 8, cifar(1)));
   }
+  // Sequence data: a text and a little-endian uint16 token file.
+  const std::string text = "the quick brown fox jumps over the lazy dog\n";
+  seeds.push_back(withMode(16 | 0x40, Bytes(text.begin(), text.end())));
+  seeds.push_back(withMode(16 | 2 | 0x20, Bytes(text.begin(), text.end())));
+  Bytes tokens;
+  for (int t = 0; t < 40; ++t)
+    tokens.insert(tokens.end(), {uint8_t(t * 7), uint8_t(t % 2)});
+  seeds.push_back(withMode(16 | 1 | 0x60, tokens));
   // Already-gzipped content, written as is: mutations then corrupt the gzip stream itself.
   seeds.push_back(withMode(0, gzip(mnistImages())));
   seeds.push_back(withMode(1, gzip(mnistLabels())));
@@ -117,6 +167,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   const uint8_t mode = data[0];
   Bytes content(data + 1, data + size);
+  if (mode & 16)
+    return fuzzSequences(mode, content);
   if (mode & 4)
     content = gzip(content);
   const int64_t limit = (mode & 8) ? 1 : 0;

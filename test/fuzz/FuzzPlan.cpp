@@ -142,9 +142,31 @@ void mutateField(plan::Plan &p, Rng &rng) {
       p.persistentBytes = uint64_t(interesting(rng, int64_t(p.persistentBytes)));
     break;
   case 10: // a program's inputs and outputs
-    if (prog) {
-      int32_t *roles[] = {&prog->images, &prog->labels, &prog->loss, &prog->correct};
-      *roles[rng.below(4)] = anyBuffer();
+    if (prog && rng.oneIn(2)) {
+      int32_t *roles[] = {&prog->loss, &prog->correct};
+      *roles[rng.below(2)] = anyBuffer();
+    } else if (prog && !prog->inputs.empty()) {
+      plan::ProgramInput &in = prog->inputs[rng.below(prog->inputs.size())];
+      switch (rng.below(5)) {
+      case 0:
+        in.buffer = anyBuffer();
+        break;
+      case 1:
+        in.dtype = in.dtype == plan::DType::F32 ? plan::DType::I32 : plan::DType::F32;
+        break;
+      case 2:
+        if (in.shape.empty())
+          in.shape.push_back(interesting(rng, 1));
+        else
+          in.shape[rng.below(in.shape.size())] = interesting(rng, in.shape[0]);
+        break;
+      case 3:
+        in.classes = interesting(rng, in.classes);
+        break;
+      default:
+        in.name = prog->inputs[rng.below(prog->inputs.size())].name;
+        break;
+      }
     }
     break;
   case 11: // the configuration
@@ -201,11 +223,13 @@ void mutateField(plan::Plan &p, Rng &rng) {
   }
 }
 
-/// Fills `bytes` with finite floats, or with labels in [0, classes) for a labels buffer.
-void fill(uint8_t *data, uint64_t bytes, Rng &rng, bool labels, int64_t classes) {
+/// Fills `bytes` with finite floats, or for an int32 input (`classes` > 0) with ids in [0,
+/// classes) and now and then one outside (the kernels must stay inside their buffers).
+void fill(uint8_t *data, uint64_t bytes, Rng &rng, int64_t classes) {
   for (uint64_t i = 0; i + 4 <= bytes; i += 4) {
-    if (labels) {
-      int32_t v = int32_t(rng.below(uint64_t(classes)));
+    if (classes > 0) {
+      int32_t v = rng.oneIn(64) ? int32_t(interesting(rng, classes))
+                                : int32_t(rng.below(uint64_t(classes)));
       std::memcpy(data + i, &v, 4);
     } else {
       float v = float(int64_t(rng.below(2001)) - 1000) / 1000.0f;
@@ -214,12 +238,23 @@ void fill(uint8_t *data, uint64_t bytes, Rng &rng, bool labels, int64_t classes)
   }
 }
 
+/// Per buffer: the bound of the ids an int32 input of `prog` gets (its classes, or 300 for
+/// token ids), 0 for every other buffer (floats).
+std::vector<int64_t> intInputs(const plan::Plan &p, const plan::Program &prog) {
+  std::vector<int64_t> ids(p.buffers.size(), 0);
+  for (const plan::ProgramInput &in : prog.inputs)
+    if (in.dtype == plan::DType::I32)
+      ids[size_t(in.buffer)] = in.classes > 0 ? in.classes : 300;
+  return ids;
+}
+
 /// One step of `prog` with every buffer in its own exactly sized allocation.
 void runSeparate(const plan::Plan &p, const plan::Program &prog, Rng &rng) {
   std::vector<std::unique_ptr<uint8_t[]>> buffers(p.buffers.size());
+  const std::vector<int64_t> ids = intInputs(p, prog);
   for (size_t b = 0; b < p.buffers.size(); ++b) {
     buffers[b].reset(new uint8_t[p.buffers[b].bytes ? p.buffers[b].bytes : 1]);
-    fill(buffers[b].get(), p.buffers[b].bytes, rng, int32_t(b) == prog.labels, p.classes);
+    fill(buffers[b].get(), p.buffers[b].bytes, rng, ids[b]);
   }
   float *args[16];
   for (const plan::Kernel &k : prog.kernels) {
@@ -234,11 +269,10 @@ void runSeparate(const plan::Plan &p, const plan::Program &prog, Rng &rng) {
 void runInArena(const plan::Plan &p, const plan::Program &prog, Rng &rng) {
   std::unique_ptr<uint8_t[]> arena(new uint8_t[p.arenaBytes ? p.arenaBytes : 1]());
   dlc::initParameters(p, arena.get());
-  if (prog.images >= 0)
-    fill(arena.get() + p.buffers[size_t(prog.images)].offset, p.buffers[size_t(prog.images)].bytes, rng, false, 0);
-  if (prog.labels >= 0)
-    fill(arena.get() + p.buffers[size_t(prog.labels)].offset, p.buffers[size_t(prog.labels)].bytes, rng, true,
-         p.classes);
+  const std::vector<int64_t> ids = intInputs(p, prog);
+  for (const plan::ProgramInput &in : prog.inputs)
+    fill(arena.get() + p.buffers[size_t(in.buffer)].offset, p.buffers[size_t(in.buffer)].bytes, rng,
+         ids[size_t(in.buffer)]);
   dlc::cpu::runProgram(p, prog, arena.get());
 }
 

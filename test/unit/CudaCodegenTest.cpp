@@ -195,7 +195,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 108u);
+  ASSERT_EQ(launches.size(), 110u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
@@ -213,17 +213,17 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   // rounded once (37 elements: 2/37 and 1/37 as floats).
   EXPECT_NE(src.find("log1p(exp(-fabs(v)))"), std::string::npos);
   EXPECT_NE(src.find("const float scale = 0.0540540554f;"), std::string::npos);
-  // Grouped convolutions (the coverage program's last 12 calls, 92-103): cuDNN with its group count
+  // Grouped convolutions (12 calls, 94-105): cuDNN with its group count
   // and dilation, and a generated kernel where the padding is asymmetric.
-  EXPECT_EQ(launches[92].library.kind, CudaLibraryKind::CudnnConvFwd);
-  EXPECT_EQ(launches[92].library.conv.groups, 4);
-  EXPECT_EQ(launches[92].library.conv.outH, 5);
-  EXPECT_EQ(launches[93].library.biasArg, 4);
-  EXPECT_EQ(launches[99].library.kind, CudaLibraryKind::CudnnConvBwdFilter);
-  EXPECT_EQ(launches[99].library.conv.dilH, 2);
-  EXPECT_EQ(launches[99].library.conv.groups, 2);
-  EXPECT_EQ(launches[99].library.conv.outW, 4);
-  for (size_t n = 100; n < 104; ++n) {
+  EXPECT_EQ(launches[94].library.kind, CudaLibraryKind::CudnnConvFwd);
+  EXPECT_EQ(launches[94].library.conv.groups, 4);
+  EXPECT_EQ(launches[94].library.conv.outH, 5);
+  EXPECT_EQ(launches[95].library.biasArg, 4);
+  EXPECT_EQ(launches[101].library.kind, CudaLibraryKind::CudnnConvBwdFilter);
+  EXPECT_EQ(launches[101].library.conv.dilH, 2);
+  EXPECT_EQ(launches[101].library.conv.groups, 2);
+  EXPECT_EQ(launches[101].library.conv.outW, 4);
+  for (size_t n = 102; n < 106; ++n) {
     EXPECT_EQ(launches[n].library.kind, CudaLibraryKind::None) << n;
     EXPECT_FALSE(launches[n].function.empty()) << n;
   }
@@ -253,6 +253,11 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   EXPECT_NE(src.find("// transpose_heads: shape 1x1x2x5x3x4, perm 0 1 2 4 3 5"),
             std::string::npos);
   EXPECT_NE(src.find("    src += (rest % 5) * 12;\n"), std::string::npos);
+  // Embedding: a NaN row for an id outside [0, 7); the gradient one thread per column,
+  // adding rows in the CPU's order.
+  EXPECT_NE(src.find("    y[idx] = v >= 0 && v < 7 ? w[(int)v * 6 + j] : (float)sqrt(-1.0);\n"),
+            std::string::npos);
+  EXPECT_NE(src.find(", vocab 7, dim 6, one thread per column"), std::string::npos);
   // Dropout: the mask's constants (seed 12345 times the golden ratio, mod 2^64).
   EXPECT_NE(src.find("// dropout_grad: count 37, seed 12345, threshold 5033165, scale 1.42857146f"),
             std::string::npos);
@@ -405,8 +410,8 @@ TEST(CudaCodegen, GroupedConvLaunchRecordsAreChecked) {
   std::string error;
   ASSERT_TRUE(decodeLaunches(encodeLaunches(launches), decoded, error)) << error;
   ASSERT_EQ(decoded.size(), launches.size());
-  EXPECT_EQ(decoded[92].library.conv.groups, 4);
-  EXPECT_EQ(decoded[99].library.conv.dilW, 2);
+  EXPECT_EQ(decoded[94].library.conv.groups, 4);
+  EXPECT_EQ(decoded[101].library.conv.dilW, 2);
   EXPECT_TRUE(checkLaunches(plan, prog, decoded, error)) << error;
   auto refused = [&](auto &&damage) {
     std::vector<CudaLaunch> bad = decoded;
@@ -415,15 +420,15 @@ TEST(CudaCodegen, GroupedConvLaunchRecordsAreChecked) {
     EXPECT_FALSE(checkLaunches(plan, prog, bad, why));
     return why;
   };
-  EXPECT_EQ(refused([](auto &l) { l[92].library.conv.groups = 1; }),
-            "program 'coverage' CUDA launch 92: cudnn_conv_fwd descriptor does not match the "
+  EXPECT_EQ(refused([](auto &l) { l[94].library.conv.groups = 1; }),
+            "program 'coverage' CUDA launch 94: cudnn_conv_fwd descriptor does not match the "
             "kernel's attributes and buffers");
-  EXPECT_EQ(refused([](auto &l) { l[99].library.conv.dilH = 1; }),
-            "program 'coverage' CUDA launch 99: cudnn_conv_bwd_filter descriptor does not match "
+  EXPECT_EQ(refused([](auto &l) { l[101].library.conv.dilH = 1; }),
+            "program 'coverage' CUDA launch 101: cudnn_conv_bwd_filter descriptor does not match "
             "the kernel's attributes and buffers");
   // The asymmetrically padded one has no cuDNN call to describe it.
-  EXPECT_EQ(refused([&](auto &l) { l[100].library = decoded[92].library; }),
-            "program 'coverage' CUDA launch 100: cudnn_conv_fwd for a conv2d_general_fwd kernel");
+  EXPECT_EQ(refused([&](auto &l) { l[102].library = decoded[94].library; }),
+            "program 'coverage' CUDA launch 102: cudnn_conv_fwd for a conv2d_general_fwd kernel");
 }
 
 class CudaNvrtcArch : public ::testing::TestWithParam<const char *> {};

@@ -15,6 +15,7 @@
 #include "runtime/train/Validate.h"
 #include "runtime/cpu/Executor.h"
 #include "runtime/cuda/CudaExecutor.h"
+#include "test/unit/TinyPlan.h"
 
 #include <gtest/gtest.h>
 
@@ -112,7 +113,8 @@ TEST(CudaDevice, LeNetStepsMatchTheCpuExecutor) {
     SCOPED_TRACE(name);
     const plan::Program &prog = *plan.program(name);
     // A batch, copied in on both sides as dlrun does before each step.
-    const plan::Buffer &in = plan.buffers[prog.images], &lab = plan.buffers[prog.labels];
+    const int32_t images = dlc::test::imagesOf(prog), labels = dlc::test::labelsOf(prog);
+    const plan::Buffer &in = plan.buffers[images], &lab = plan.buffers[labels];
     for (uint64_t i = 0; i < in.bytes; i += 4) {
       float v = pixel(rng);
       std::memcpy(&want[in.offset + i], &v, 4);
@@ -121,8 +123,8 @@ TEST(CudaDevice, LeNetStepsMatchTheCpuExecutor) {
       int32_t v = label(rng);
       std::memcpy(&want[lab.offset + i], &v, 4);
     }
-    ASSERT_TRUE(device.upload(arena.at(plan, prog.images), &want[in.offset], in.bytes, error));
-    ASSERT_TRUE(device.upload(arena.at(plan, prog.labels), &want[lab.offset], lab.bytes, error));
+    ASSERT_TRUE(device.upload(arena.at(plan, images), &want[in.offset], in.bytes, error));
+    ASSERT_TRUE(device.upload(arena.at(plan, labels), &want[lab.offset], lab.bytes, error));
 
     std::vector<CudaLaunch> launches;
     std::string src = emitCudaSource(plan, prog, launches, error);
@@ -193,16 +195,16 @@ TEST(CudaDevice, ValidateFindsEveryLeNetKernelWithinTolerance) {
   for (const char *name : {"train", "eval"}) {
     SCOPED_TRACE(name);
     const plan::Program &prog = *plan.program(name);
-    std::vector<float> images(plan.buffers[prog.images].bytes / 4);
-    std::vector<int32_t> labels(plan.buffers[prog.labels].bytes / 4);
+    const plan::Buffer &x = plan.buffers[dlc::test::imagesOf(prog)],
+                       &y = plan.buffers[dlc::test::labelsOf(prog)];
+    std::vector<float> images(x.bytes / 4);
+    std::vector<int32_t> labels(y.bytes / 4);
     for (float &v : images)
       v = pixel(rng);
     for (int32_t &v : labels)
       v = label(rng);
-    ASSERT_TRUE(gpu->write(plan.buffers[prog.images].offset, images.data(), images.size() * 4,
-                           error));
-    ASSERT_TRUE(gpu->write(plan.buffers[prog.labels].offset, labels.data(), labels.size() * 4,
-                           error));
+    ASSERT_TRUE(gpu->write(x.offset, images.data(), images.size() * 4, error));
+    ASSERT_TRUE(gpu->write(y.offset, labels.data(), labels.size() * 4, error));
     std::vector<KernelCheck> checks;
     ASSERT_TRUE(validateProgram(plan, prog, *gpu, *cpu, checks, error)) << error;
     ASSERT_EQ(checks.size(), prog.kernels.size());

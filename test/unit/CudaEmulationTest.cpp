@@ -121,11 +121,14 @@ protected:
 
   /// A batch as dlrun copies it in before each step: random images, valid class ids.
   static void fillInputs(const plan::Program &prog, uint8_t *arena, std::mt19937 &rng) {
-    if (prog.images >= 0)
-      fillRandom(arena, rangeOf(prog.images), rng);
-    if (prog.labels >= 0) {
-      std::uniform_int_distribution<int32_t> label(0, int32_t(plan.classes) - 1);
-      for (uint64_t i = rangeOf(prog.labels).first; i < rangeOf(prog.labels).second; i += 4) {
+    for (const plan::ProgramInput &in : prog.inputs) {
+      if (in.dtype == plan::DType::F32) {
+        fillRandom(arena, rangeOf(in.buffer), rng);
+        continue;
+      }
+      const int32_t classes = int32_t(std::max<int64_t>(1, in.classes));
+      std::uniform_int_distribution<int32_t> label(0, classes - 1);
+      for (uint64_t i = rangeOf(in.buffer).first; i < rangeOf(in.buffer).second; i += 4) {
         int32_t v = label(rng);
         std::memcpy(&arena[i], &v, 4);
       }
@@ -250,9 +253,11 @@ TEST_F(CudaEmulationTest, EachCoverageKernelMatchesTheCpu) {
   // 15 fused epilogues, 14 other kernels, 7 of ResNet's, 4 pooling gradients with a relu,
   // 4 LRN, 4 recurrent, 2 sigmoid, 10 optimizer, 19 activation, mul/sub/neg and softmax
   // kernels, 3 dropout and 2 concat kernels, 8 regression-loss kernels, 2 layer-norm and 2
-  // transpose kernels, 12 grouped convolution kernels, 4 attention kernels.
+  // transpose kernels, 2 embedding kernels, 12 grouped convolution kernels, 4 attention
+  // kernels.
   ASSERT_EQ(plan.program("coverage")->kernels.size(),
-            15u + 10u + 7u + 4u + 4u + 4u + 2u + 10u + 19u + 3u + 2u + 8u + 2u + 2u + 12u + 4u);
+            15u + 10u + 7u + 4u + 4u + 4u + 2u + 10u + 19u + 3u + 2u + 8u + 2u + 2u + 2u + 12u +
+                4u);
   checkEachKernel("coverage");
 }
 

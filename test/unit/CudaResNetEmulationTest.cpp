@@ -14,6 +14,7 @@
 #include "runtime/train/Init.h"
 #include "runtime/train/Validate.h"
 #include "runtime/cpu/Executor.h"
+#include "test/unit/TinyPlan.h"
 
 #include <gtest/gtest.h>
 
@@ -61,7 +62,8 @@ protected:
     std::mt19937 rng(seed);
     std::normal_distribution<float> pixel(0.f, 1.f);
     std::uniform_int_distribution<int32_t> label(0, int32_t(plan.classes) - 1);
-    const plan::Buffer &x = plan.buffers[prog.images], &y = plan.buffers[prog.labels];
+    const plan::Buffer &x = plan.buffers[dlc::test::imagesOf(prog)],
+                       &y = plan.buffers[dlc::test::labelsOf(prog)];
     for (uint64_t i = x.offset; i < x.offset + x.bytes; i += 4) {
       float v = pixel(rng);
       std::memcpy(&device->arena[i], &v, 4);

@@ -63,11 +63,12 @@ protected:
   /// Valid class ids in `prog`'s labels, as dlrun copies a batch in before each step (the
   /// images are random already, and programs share the non-persistent region).
   void fillLabels(const plan::Program &prog) {
-    if (prog.labels < 0)
+    const plan::ProgramInput *in = plan::Plan::classInput(prog);
+    if (!in)
       return;
     std::mt19937 rng(12);
-    const plan::Buffer &l = plan.buffers[prog.labels];
-    std::uniform_int_distribution<int32_t> label(0, int32_t(plan.classes) - 1);
+    const plan::Buffer &l = plan.buffers[in->buffer];
+    std::uniform_int_distribution<int32_t> label(0, int32_t(in->classes) - 1);
     for (uint64_t i = l.offset; i < l.offset + l.bytes; i += 4) {
       int32_t v = label(rng);
       std::memcpy(&device->arena[i], &v, 4);

@@ -9,6 +9,7 @@
 #include "runtime/cpu/CpuDevice.h"
 #include "runtime/dist/DataParallel.h"
 #include "runtime/train/Init.h"
+#include "test/unit/TinyPlan.h"
 
 #include <gtest/gtest.h>
 
@@ -53,7 +54,8 @@ public:
 std::vector<float> train(const plan::Plan &plan, std::vector<uint8_t> &arena, Device &device,
                          int steps) {
   const plan::Program &prog = *plan.program("train");
-  const plan::Buffer &x = plan.buffers[prog.images], &y = plan.buffers[prog.labels];
+  const plan::Buffer &x = plan.buffers[dlc::test::imagesOf(prog)],
+                     &y = plan.buffers[dlc::test::labelsOf(prog)];
   std::mt19937 rng(5);
   std::normal_distribution<float> normal;
   std::vector<float> losses;

@@ -3,6 +3,7 @@
 // installed, the real Fashion-MNIST test set.
 #include "runtime/data/Datasets.h"
 #include "runtime/data/PlanData.h"
+#include "runtime/data/Sequences.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -686,4 +687,115 @@ TEST_F(DatasetsTest, PlanWithoutLabelsTakesAnyLabels) {
   p.classes = 3;
   EXPECT_FALSE(dlc::data::loadPlanData(p, true, 0, d, error));
   EXPECT_EQ(error, labels + ": record 1 has label 200, but the model has 3 classes (expected 0..2)");
+}
+
+// Sequence data (runtime/data/Sequences.h): windows of seq_len tokens at multiples of
+// seq_len, targets shifted by one, the last test_fraction of the file the test set.
+TEST_F(DatasetsTest, TextIsWindowsOfBytesWithNextByteTargets) {
+  const std::string file = path("t.txt");
+  const std::string text = "abcdefghijklmnopqrstuvwxyz0123"; // 30 bytes: 24 train, 6 test
+  writePlain(file, Bytes(text.begin(), text.end()));
+  Dataset d;
+  std::string error;
+  ASSERT_TRUE(dlc::data::loadSequences(file, false, 4, 0.2f, true, 256, d, error)) << error;
+  EXPECT_EQ(d.count, 5); // (24 - 1) / 4 windows: the last one's targets need the 21st byte
+  EXPECT_EQ(d.seqLen, 4);
+  std::vector<int32_t> x(4), y(4);
+  dlc::data::sequenceWindow(d, 2, false, x.data());
+  dlc::data::sequenceWindow(d, 2, true, y.data());
+  EXPECT_EQ(x, (std::vector<int32_t>{'i', 'j', 'k', 'l'}));
+  EXPECT_EQ(y, (std::vector<int32_t>{'j', 'k', 'l', 'm'}));
+  ASSERT_TRUE(dlc::data::loadSequences(file, false, 4, 0.2f, false, 256, d, error)) << error;
+  EXPECT_EQ(d.count, 1); // bytes 24..29: "yz0123"
+  dlc::data::sequenceWindow(d, 0, false, x.data());
+  EXPECT_EQ(x, (std::vector<int32_t>{'y', 'z', '0', '1'}));
+  ASSERT_TRUE(dlc::data::loadSequences(file, false, 4, 0.2f, true, 256, d, error, 2));
+  EXPECT_EQ(d.count, 2);
+}
+
+TEST_F(DatasetsTest, TokensAreLittleEndianUint16BelowTheVocabulary) {
+  const std::string file = path("train.bin");
+  Bytes b;
+  for (uint16_t t : {1, 300, 2, 65535, 7, 8, 9, 10, 11, 12})
+    b.insert(b.end(), {uint8_t(t & 0xff), uint8_t(t >> 8)});
+  writePlain(file, b);
+  Dataset d;
+  std::string error;
+  ASSERT_FALSE(dlc::data::loadSequences(file, true, 2, 0.f, true, 65535, d, error));
+  EXPECT_EQ(error, file + ": token 65535 at position 3 is not below the model's vocabulary of 65535");
+  ASSERT_TRUE(dlc::data::loadSequences(file, true, 2, 0.1f, true, 65536, d, error)) << error;
+  EXPECT_EQ(d.count, 4); // 9 training tokens: 4 windows of 2 and one more target
+  std::vector<int32_t> x(2), y(2);
+  dlc::data::sequenceWindow(d, 0, false, x.data());
+  dlc::data::sequenceWindow(d, 1, true, y.data());
+  EXPECT_EQ(x, (std::vector<int32_t>{1, 300}));
+  EXPECT_EQ(y, (std::vector<int32_t>{65535, 7}));
+  writePlain(file, Bytes{1, 0, 2});
+  EXPECT_FALSE(dlc::data::loadSequences(file, true, 1, 0.f, true, 300, d, error));
+  EXPECT_EQ(error, file + ": 3 bytes, not a whole number of uint16 tokens");
+}
+
+TEST_F(DatasetsTest, SequenceRefusalsNameTheFile) {
+  const std::string file = path("short.txt");
+  writePlain(file, Bytes(20, 'a'));
+  Dataset d;
+  d.count = -7;
+  std::string error;
+  EXPECT_FALSE(dlc::data::loadSequences(file, false, 20, 0.f, true, 256, d, error));
+  EXPECT_EQ(error, file + ": the training part (the first 20 tokens) has 20 tokens, fewer than "
+                          "seq_len + 1 = 21");
+  EXPECT_FALSE(dlc::data::loadSequences(file, false, 4, 0.1f, false, 256, d, error));
+  EXPECT_EQ(error, file + ": the test part (the last 10% of the file) has 2 tokens, fewer than "
+                          "seq_len + 1 = 5");
+  EXPECT_FALSE(dlc::data::loadSequences(file, false, 4, 0.1f, true, 97, d, error));
+  EXPECT_EQ(error, file + ": token 97 at position 0 is not below the model's vocabulary of 97");
+  EXPECT_FALSE(dlc::data::loadSequences(path("missing"), false, 4, 0.1f, true, 256, d, error));
+  EXPECT_EQ(error, path("missing") + ": cannot open: No such file or directory");
+  EXPECT_EQ(d.count, -7); // untouched by every refusal
+}
+
+// What feeds each input: images and labels for the image formats, token windows and their
+// next tokens for the sequence formats; anything else is refused by name.
+TEST(BindInputs, EachFormatFeedsItsInputs) {
+  using dlc::data::Feed;
+  dlc::plan::Plan p;
+  p.inputShape = {1, 2, 3};
+  p.data.format = "mnist";
+  dlc::plan::Program prog;
+  prog.name = "train";
+  prog.inputs = {{"image", 0, dlc::plan::DType::F32, {1, 2, 3}, 0},
+                 {"label", 1, dlc::plan::DType::I32, {}, 10}};
+  std::vector<Feed> feeds;
+  std::string error;
+  ASSERT_TRUE(dlc::data::bindInputs(p, prog, feeds, error)) << error;
+  EXPECT_EQ(feeds, (std::vector<Feed>{Feed::Images, Feed::Labels}));
+  prog.inputs.push_back({"label2", 2, dlc::plan::DType::I32, {}, 10});
+  EXPECT_FALSE(dlc::data::bindInputs(p, prog, feeds, error));
+  EXPECT_EQ(error, "data: format mnist feeds one input of each kind, input 'label2' of program "
+                   "'train' is a second");
+
+  p.inputShape.clear();
+  p.data.format = "text";
+  p.data.seqLen = 4;
+  prog.inputs = {{"targets", 1, dlc::plan::DType::I32, {4}, 200},
+                 {"tokens", 0, dlc::plan::DType::I32, {4}, 0}};
+  ASSERT_TRUE(dlc::data::bindInputs(p, prog, feeds, error)) << error;
+  EXPECT_EQ(feeds, (std::vector<Feed>{Feed::NextTokens, Feed::Tokens}));
+  // The vocabulary tokens are checked against: the targets' classes and any embedding of
+  // the token input, the smallest.
+  p.programs = {prog};
+  EXPECT_EQ(dlc::data::sequenceVocabulary(p), 200);
+  dlc::plan::Kernel emb;
+  emb.kind = dlc::plan::KernelKind::Embedding;
+  emb.ints = {8, 150, 3};
+  emb.args = {0, 2, 3};
+  p.programs[0].kernels = {emb};
+  EXPECT_EQ(dlc::data::sequenceVocabulary(p), 150);
+  prog.inputs[1].shape = {5};
+  EXPECT_FALSE(dlc::data::bindInputs(p, prog, feeds, error));
+  EXPECT_EQ(error, "data: format text cannot feed input 'tokens' of program 'train' (it gives "
+                   "an int32 window [4] and its next tokens as a class input [4])");
+  prog.inputs = {prog.inputs[0]};
+  EXPECT_FALSE(dlc::data::bindInputs(p, prog, feeds, error));
+  EXPECT_EQ(error, "data: program 'train' has no input for the token windows of format text");
 }

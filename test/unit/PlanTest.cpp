@@ -154,8 +154,7 @@ Plan makePlan() {
   sgd.args = {0, 6, 1};
   sgd.flops = 600;
   train.kernels = {conv, sgd};
-  train.images = 2;
-  train.labels = 3;
+  train.inputs = {{"images", 2, DType::F32, {1, 28, 28}, 0}, {"labels", 3, DType::I32, {}, 10}};
   train.loss = 8;
   train.correct = -1;
   train.peakBytes = 123456789;
@@ -172,8 +171,7 @@ Plan makePlan() {
   acc.ints = {64, 10};
   acc.args = {4, 3, 9};
   eval.kernels = {acc};
-  eval.images = 2;
-  eval.labels = 3;
+  eval.inputs = {{"x", 2, DType::F32, {1, 28, 28}, 0}, {"tokens", 3, DType::I32, {3, 2}, 0}};
   eval.loss = -1;
   eval.correct = 9;
   eval.peakBytes = 42;
@@ -249,8 +247,14 @@ void expectSamePlan(const Plan &a, const Plan &b) {
     SCOPED_TRACE("program " + std::to_string(i));
     const Program &pa = a.programs[i], &pb = b.programs[i];
     EXPECT_EQ(pa.name, pb.name);
-    EXPECT_EQ(pa.images, pb.images);
-    EXPECT_EQ(pa.labels, pb.labels);
+    ASSERT_EQ(pa.inputs.size(), pb.inputs.size());
+    for (size_t j = 0; j < pa.inputs.size(); ++j) {
+      EXPECT_EQ(pa.inputs[j].name, pb.inputs[j].name);
+      EXPECT_EQ(pa.inputs[j].buffer, pb.inputs[j].buffer);
+      EXPECT_EQ(pa.inputs[j].dtype, pb.inputs[j].dtype);
+      EXPECT_EQ(pa.inputs[j].shape, pb.inputs[j].shape);
+      EXPECT_EQ(pa.inputs[j].classes, pb.inputs[j].classes);
+    }
     EXPECT_EQ(pa.loss, pb.loss);
     EXPECT_EQ(pa.correct, pb.correct);
     EXPECT_EQ(pa.peakBytes, pb.peakBytes);
@@ -460,8 +464,13 @@ TEST(PlanCodec, OutOfRangeReferences) {
   }
   {
     Plan plan = makePlan();
-    plan.programs[1].labels = -2;
-    EXPECT_EQ(decodeError(encodePlan(plan)), "malformed plan: program 'eval' labels names buffer -2 of 10");
+    plan.programs[1].inputs[1].buffer = -2;
+    EXPECT_EQ(decodeError(encodePlan(plan)), "malformed plan: program 'eval' input 'tokens' names buffer -2 of 10");
+  }
+  {
+    Plan plan = makePlan();
+    plan.programs[1].loss = 10;
+    EXPECT_EQ(decodeError(encodePlan(plan)), "malformed plan: program 'eval' loss names buffer 10 of 10");
   }
   {
     Plan plan = makePlan();
@@ -739,7 +748,30 @@ TEST(PlanValidate, ConfigurationAndIoBuffers) {
   EXPECT_EQ(validateError(plan), "program 'train' kernel 1 (softmax_xent 'op@fc'): has 3 classes, the model 2");
   plan = makeValidPlan();
   plan.buffers[2].bytes = 100;
-  EXPECT_EQ(validateError(plan), "malformed plan: program 'train' images need 128 bytes, buffer 'images' has 100");
+  EXPECT_EQ(validateError(plan), "malformed plan: program 'train' input 'images' needs 128 bytes, buffer 'images' has 100");
+  plan = makeValidPlan();
+  plan.programs[0].inputs[1].name = "images";
+  EXPECT_EQ(validateError(plan), "malformed plan: program 'train' input 'images' is declared twice");
+  plan = makeValidPlan();
+  plan.programs[0].inputs[1].buffer = plan.programs[0].inputs[0].buffer;
+  EXPECT_EQ(validateError(plan), "malformed plan: program 'train' input 'labels' shares its buffer with input 'images'");
+  plan = makeValidPlan();
+  plan.programs[0].inputs[0].classes = 3; // class indices are int32
+  EXPECT_EQ(validateError(plan), "malformed plan: program 'train' input 'images' has 3 classes but is not int32");
+  plan = makeValidPlan();
+  plan.programs[0].inputs[1].shape = {0};
+  EXPECT_EQ(validateError(plan), "malformed plan: program 'train' input 'labels' has a dimension of 0");
+  plan = makeValidPlan();
+  plan.programs[0].inputs[1].shape = {5}; // 2 x 5 int32 labels do not fit 8 bytes
+  EXPECT_EQ(validateError(plan), "malformed plan: program 'train' input 'labels' needs 40 bytes, buffer 'labels' has 8");
+  plan = makeValidPlan();
+  plan.data.format = "text";
+  plan.data.seqLen = 0;
+  plan.data.trainFiles = plan.data.testFiles = {"a.txt"};
+  EXPECT_EQ(validateError(plan), "malformed plan: sequence data needs one file and a window length in [1, 1073741823], not 0");
+  plan.data.seqLen = 4;
+  plan.data.testFraction = 1.f;
+  EXPECT_EQ(validateError(plan), "malformed plan: the test fraction is not in [0, 1)");
   plan = makeValidPlan();
   plan.train.logEvery = 0;
   EXPECT_EQ(validateError(plan), "malformed plan: epochs 1 and log interval 0 must be >= 0 and >= 1");

@@ -5,6 +5,19 @@
 
 namespace dlc::test {
 
+/// The buffer of a program's first float input (the images), or -1.
+inline int32_t imagesOf(const plan::Program &prog) {
+  for (const plan::ProgramInput &in : prog.inputs)
+    if (in.dtype == plan::DType::F32)
+      return in.buffer;
+  return -1;
+}
+/// The buffer of a program's class input (the labels), or -1.
+inline int32_t labelsOf(const plan::Program &prog) {
+  const plan::ProgramInput *in = plan::Plan::classInput(prog);
+  return in ? in->buffer : -1;
+}
+
 /// A small plan that passes validatePlan: a linear classifier of 4x4 images into 3 classes at
 /// batch 2 (matmul, softmax cross-entropy and its gradient, SGD; accuracy in eval), for the
 /// tests that go through readPlan or mutate a valid file, and the plan fuzzer's built-in seed.
@@ -69,16 +82,15 @@ inline plan::Plan tinyClassifierPlan() {
                    kernel(KernelKind::SoftmaxXentBwd, {2, 3}, {logits, labels, dlogits}),
                    kernel(KernelKind::Matmul, {16, 3, 2, 1, 0}, {images, dlogits, dw}),
                    kernel(KernelKind::SgdMomentum, {48}, {w, dw, m}, {0.1f, 0.9f, 0.f})};
-  train.images = images;
-  train.labels = labels;
+  train.inputs = {{"images", images, DType::F32, {1, 4, 4}, 0},
+                  {"labels", labels, DType::I32, {}, 3}};
   train.loss = loss;
   Program eval;
   eval.name = "eval";
   eval.kernels = {kernel(KernelKind::Matmul, {2, 3, 16, 0, 0}, {images, w, logits}),
                   kernel(KernelKind::SoftmaxXent, {2, 3}, {logits, labels, loss}),
                   kernel(KernelKind::Accuracy, {2, 3}, {logits, labels, correct})};
-  eval.images = images;
-  eval.labels = labels;
+  eval.inputs = train.inputs;
   eval.loss = loss;
   eval.correct = correct;
   p.programs = {train, eval};
@@ -86,8 +98,8 @@ inline plan::Plan tinyClassifierPlan() {
 }
 
 /// tinyClassifierPlan as a regression model (an mse loss, classes 0, no `correct` output):
-/// the 6 outputs against the first 6 floats of the images. Its labels buffer is read by no
-/// kernel.
+/// the 6 outputs against the first 6 floats of the images. It has no labels input (the
+/// buffer stays, read by no kernel).
 inline plan::Plan tinyRegressionPlan() {
   using namespace dlc::plan;
   Plan p = tinyClassifierPlan();
@@ -97,13 +109,14 @@ inline plan::Plan tinyRegressionPlan() {
       if (k.kind == KernelKind::SoftmaxXent || k.kind == KernelKind::Accuracy) {
         k.kind = KernelKind::Mse;
         k.ints = {6};
-        k.args = {k.args[0], prog.images, prog.loss};
+        k.args = {k.args[0], imagesOf(prog), prog.loss};
       } else if (k.kind == KernelKind::SoftmaxXentBwd) {
         k.kind = KernelKind::MseBwd;
         k.ints = {6};
-        k.args = {k.args[0], prog.images, k.args[2]};
+        k.args = {k.args[0], imagesOf(prog), k.args[2]};
       }
     prog.correct = -1;
+    prog.inputs.resize(1);
   }
   return p;
 }

@@ -79,13 +79,12 @@ TEST(Trainer, RegressionPlanReportsTheLossAlone) {
   EXPECT_NE(out.find("; test loss "), std::string::npos) << out;
 }
 
-TEST(Trainer, ProgramsWithoutLabelsBufferTrainAlike) {
-  // The plan format allows labels -1; a regression plan's kernels read no labels, so it
-  // trains exactly as with the buffer (once the batch's labels were written through
-  // buffers[-1], into memory outside the arena's bookkeeping).
-  plan::Plan with = dlc::test::tinyRegressionPlan(), without = with;
-  for (plan::Program &prog : without.programs)
-    prog.labels = -1;
+TEST(Trainer, ProgramsWithoutLabelsInputTrainAlike) {
+  // A regression plan declares no labels input: the data set's labels go nowhere, and it
+  // trains exactly as with a labels input that no kernel reads.
+  plan::Plan without = dlc::test::tinyRegressionPlan(), with = without;
+  for (plan::Program &prog : with.programs)
+    prog.inputs = dlc::test::tinyClassifierPlan().programs[0].inputs;
   std::string a, b, err;
   ASSERT_EQ(run(with, a, err), 0) << err;
   ASSERT_EQ(run(without, b, err), 0) << err;
@@ -93,12 +92,19 @@ TEST(Trainer, ProgramsWithoutLabelsBufferTrainAlike) {
   EXPECT_EQ(losses(a).substr(0, 50), losses(b).substr(0, 50));
 }
 
-TEST(Trainer, ProgramWithoutImagesOrLossIsRefused) {
+TEST(Trainer, InputsTheDataCannotFeedOrNoLossAreRefused) {
   plan::Plan p = dlc::test::tinyRegressionPlan();
-  p.programs[0].images = -1;
+  p.programs[0].inputs.clear();
   std::string out, err;
   EXPECT_EQ(run(p, out, err), 1);
-  EXPECT_NE(err.find(": program 'train' has no images buffer"), std::string::npos) << err;
+  EXPECT_NE(err.find(": data: program 'train' has no input for the images of format synthetic"),
+            std::string::npos) << err;
+  p = dlc::test::tinyClassifierPlan();
+  p.programs[1].inputs[1].shape = {1}; // a class per position: synthetic data has one
+  p.buffers[p.programs[1].inputs[1].buffer].bytes = 64;
+  EXPECT_EQ(run(p, out, err), 1);
+  EXPECT_NE(err.find(": data: format synthetic cannot feed input 'labels' of program 'eval'"),
+            std::string::npos) << err;
   p = dlc::test::tinyRegressionPlan();
   p.programs[1].loss = -1;
   EXPECT_EQ(run(p, out, err), 1);

@@ -1,0 +1,96 @@
+// Embedding kernels: the gather against a direct reading of the table, the scatter-add
+// gradient against finite differences (the weight is the only differentiable input),
+// repeated indices summed, and indices outside [0, vocab) kept from reading or writing.
+#include "runtime/cpu/EmbeddingKernels.h"
+
+#include "GradientCheck.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+using namespace dlc::cpu;
+using namespace dlc::testing;
+
+namespace {
+constexpr int64_t kVocab = 5, kDim = 3;
+}
+
+TEST(EmbeddingKernels, ForwardPicksRows) {
+  std::mt19937 rng(1);
+  Vec w = randomVec(rng, kVocab * kDim);
+  const std::vector<int32_t> idx = {4, 0, 4, 2};
+  Vec y(idx.size() * kDim, kGarbage);
+  embeddingForward(int64_t(idx.size()), kVocab, kDim, idx.data(), w.data(), y.data());
+  for (size_t r = 0; r < idx.size(); ++r)
+    for (int64_t j = 0; j < kDim; ++j)
+      EXPECT_EQ(y[r * kDim + j], w[idx[r] * kDim + j]) << r << "," << j;
+}
+
+TEST(EmbeddingKernels, WeightGradientMatchesFiniteDifferences) {
+  std::mt19937 rng(2);
+  Vec w = randomVec(rng, kVocab * kDim);
+  // Repeated indices (their rows add up) and one never used (its gradient stays 0).
+  const std::vector<int32_t> idx = {1, 3, 1, 0, 3, 3};
+  const int64_t rows = int64_t(idx.size());
+  Vec r = randomVec(rng, rows * kDim);
+  Vec dw(w.size(), kGarbage); // the kernel zeroes dw itself
+  embeddingBackward(rows, kVocab, kDim, idx.data(), r.data(), dw.data());
+  for (int64_t j = 0; j < kDim; ++j)
+    EXPECT_EQ(dw[2 * kDim + j], 0.f);
+  checkGradient(w, dw, r, [&] {
+    Vec y(rows * kDim);
+    embeddingForward(rows, kVocab, kDim, idx.data(), w.data(), y.data());
+    return y;
+  });
+}
+
+TEST(EmbeddingKernels, OutOfRangeIndicesNeitherReadNorWrite) {
+  // Guard rows around the table and the gradient: an index of -1 or vocab must touch neither.
+  std::mt19937 rng(3);
+  Vec w(kVocab * kDim + 2 * kDim, 99.f), dw(w.size(), 99.f);
+  Vec table = randomVec(rng, kVocab * kDim);
+  std::copy(table.begin(), table.end(), w.begin() + kDim);
+  const std::vector<int32_t> idx = {-1, 2, kVocab, INT32_MIN, INT32_MAX};
+  const int64_t rows = int64_t(idx.size());
+  Vec y(rows * kDim, kGarbage), dy(rows * kDim, 1.f);
+  embeddingForward(rows, kVocab, kDim, idx.data(), w.data() + kDim, y.data());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < kDim; ++j) {
+      if (r == 1)
+        EXPECT_EQ(y[r * kDim + j], table[2 * kDim + j]);
+      else
+        EXPECT_TRUE(std::isnan(y[r * kDim + j])) << "row " << r;
+    }
+  embeddingBackward(rows, kVocab, kDim, idx.data(), dy.data(), dw.data() + kDim);
+  for (int64_t j = 0; j < kDim; ++j) {
+    EXPECT_EQ(dw[j], 99.f); // the guard rows
+    EXPECT_EQ(dw[(kVocab + 1) * kDim + j], 99.f);
+    for (int64_t v = 0; v < kVocab; ++v)
+      EXPECT_EQ(dw[(v + 1) * kDim + j], v == 2 ? 1.f : 0.f) << v;
+  }
+}
+
+TEST(EmbeddingKernels, GradientIsDeterministicAcrossThreads) {
+  // Many rows into few entries: the sum's order must not depend on how work is split.
+  std::mt19937 rng(4);
+  const int64_t rows = 4096, dim = 64, vocab = 3;
+  std::vector<int32_t> idx(rows);
+  for (int32_t &v : idx)
+    v = int32_t(rng() % vocab);
+  Vec dy = randomVec(rng, rows * dim), a(vocab * dim), b(vocab * dim);
+  embeddingBackward(rows, vocab, dim, idx.data(), dy.data(), a.data());
+  embeddingBackward(rows, vocab, dim, idx.data(), dy.data(), b.data());
+  EXPECT_EQ(a, b);
+  // And it is the plain sum in row order.
+  for (int64_t j = 0; j < dim; j += 13) {
+    float sum = 0.f;
+    for (int64_t r = 0; r < rows; ++r)
+      if (idx[r] == 1)
+        sum += dy[r * dim + j];
+    EXPECT_EQ(a[1 * dim + j], sum);
+  }
+}
