@@ -1006,6 +1006,11 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *ctx, std::optional<Loca
   SmallVector<int64_t> shape;
   for (int64_t p : perm)
     shape.push_back((*x)[p]);
+  out.push_back(c.f32(shape));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Embedding (issue 10)
 //===----------------------------------------------------------------------===//
 

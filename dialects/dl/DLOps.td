@@ -1227,6 +1227,9 @@ def DL_AttentionGradOp : DL_GradOp<"attention_grad"> {
                        DL_FloatTensor:$output, I64Attr:$heads, UnitAttr:$causal);
   let results = (outs DL_FloatTensor:$grad_qkv);
   let assemblyFormat = "$grad `,` $qkv `,` $probs `,` $output attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
 // Embedding (issue 10): int32 token indices into rows of a weight
 //===----------------------------------------------------------------------===//
 

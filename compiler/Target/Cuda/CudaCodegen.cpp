@@ -201,9 +201,9 @@ private:
   void layerNormBwd();
   void attentionFwd();
   void attentionBwd();
-  void transpose();
   void embedding();
   void embeddingBwd();
+  void transpose();
   void regressionLoss(const char *term);
   void regressionLossBwd(const char *statement, double scale);
   void convLibrary(CudaLibraryKind kind);
@@ -875,6 +875,37 @@ void KernelEmitter::layerNormFwd() {
   close();
 }
 
+/// One thread per output element; an index outside [0, vocab) gives NaN, as on the CPU.
+void KernelEmitter::embedding() {
+  const int64_t rows = i[0], vocab = i[1], dim = i[2];
+  open("rows " + std::to_string(rows) + ", vocab " + std::to_string(vocab) + ", dim " +
+       std::to_string(dim));
+  loop(rows * dim, vocab * dim);
+  os << "    const " << t << " r = idx / " << dim << ", j = idx % " << dim << ";\n"
+     << "    const int v = tokens[r];\n"
+     << "    y[idx] = v >= 0 && v < " << vocab << " ? w[(" << t << ")v * " << dim
+     << " + j] : (float)sqrt(-1.0);\n";
+  close();
+}
+
+/// One thread per column j: it zeroes dw's column and adds the rows in index order, exactly
+/// the CPU's order (deterministic, no atomics; the parallelism is dim threads, enough for the
+/// small vocabularies this serves; a large vocabulary would want atomicAdd over rows).
+void KernelEmitter::embeddingBwd() {
+  const int64_t rows = i[0], vocab = i[1], dim = i[2];
+  open("rows " + std::to_string(rows) + ", vocab " + std::to_string(vocab) + ", dim " +
+       std::to_string(dim) + ", one thread per column");
+  loop(dim, std::max(vocab, rows) * dim);
+  os << "    for (" << t << " v = 0; v < " << vocab << "; ++v)\n"
+     << "      dw[v * " << dim << " + idx] = 0.0f;\n"
+     << "    for (" << t << " r = 0; r < " << rows << "; ++r) {\n"
+     << "      const int v = tokens[r];\n"
+     << "      if (v >= 0 && v < " << vocab << ")\n"
+     << "        dw[(" << t << ")v * " << dim << " + idx] += dy[r * " << dim << " + idx];\n"
+     << "    }\n";
+  close();
+}
+
 // Attention (runtime/cpu/AttentionKernels.h): one thread per (batch, head, query row) writes
 // that row of probs and of the merged output; scores and sums in double. A simple form that
 // keeps to the emulation's rule (no thread waits for another); a tiled kernel with shared
@@ -917,33 +948,6 @@ void KernelEmitter::attentionFwd() {
      << "        acc += p[j] * qkv[(b * " << T << " + j) * " << 3 * C << " + " << 2 * C
      << " + h * " << D << " + e];\n"
      << "      o[e] = acc;\n"
-/// One thread per output element; an index outside [0, vocab) gives NaN, as on the CPU.
-void KernelEmitter::embedding() {
-  const int64_t rows = i[0], vocab = i[1], dim = i[2];
-  open("rows " + std::to_string(rows) + ", vocab " + std::to_string(vocab) + ", dim " +
-       std::to_string(dim));
-  loop(rows * dim, vocab * dim);
-  os << "    const " << t << " r = idx / " << dim << ", j = idx % " << dim << ";\n"
-     << "    const int v = tokens[r];\n"
-     << "    y[idx] = v >= 0 && v < " << vocab << " ? w[(" << t << ")v * " << dim
-     << " + j] : (float)sqrt(-1.0);\n";
-  close();
-}
-
-/// One thread per column j: it zeroes dw's column and adds the rows in index order, exactly
-/// the CPU's order (deterministic, no atomics; the parallelism is dim threads, enough for the
-/// small vocabularies this serves; a large vocabulary would want atomicAdd over rows).
-void KernelEmitter::embeddingBwd() {
-  const int64_t rows = i[0], vocab = i[1], dim = i[2];
-  open("rows " + std::to_string(rows) + ", vocab " + std::to_string(vocab) + ", dim " +
-       std::to_string(dim) + ", one thread per column");
-  loop(dim, std::max(vocab, rows) * dim);
-  os << "    for (" << t << " v = 0; v < " << vocab << "; ++v)\n"
-     << "      dw[v * " << dim << " + idx] = 0.0f;\n"
-     << "    for (" << t << " r = 0; r < " << rows << "; ++r) {\n"
-     << "      const int v = tokens[r];\n"
-     << "      if (v >= 0 && v < " << vocab << ")\n"
-     << "        dw[(" << t << ")v * " << dim << " + idx] += dy[r * " << dim << " + idx];\n"
      << "    }\n";
   close();
 }
@@ -1367,6 +1371,12 @@ bool KernelEmitter::run(std::string &err) {
   case KernelKind::AttentionBwd:
     attentionBwd();
     break;
+  case KernelKind::Embedding:
+    embedding();
+    break;
+  case KernelKind::EmbeddingBwd:
+    embeddingBwd();
+    break;
   case KernelKind::LayerNormBwd:
     layerNormBwd();
     break;
@@ -1381,12 +1391,6 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::SoftmaxBwd:
     softmaxBwd();
-    break;
-  case KernelKind::Embedding:
-    embedding();
-    break;
-  case KernelKind::EmbeddingBwd:
-    embeddingBwd();
     break;
   case KernelKind::Mse:
     regressionLoss("const double d = (double)x[j] - t[j];\n    sum += d * d;");
