@@ -256,6 +256,10 @@ def main():
     ap.add_argument("--outliers", type=int, default=0,
                     help="tensors that may miss the tolerance by up to 10x (float32 ReLU-kink "
                     "crossings in the ResNets, docs/parity.md)")
+    ap.add_argument("--reference", choices=["float32", "float64"], default="float32",
+                    help="the torch run dlrun is held to: float32 (default) or float64, for a "
+                         "model where the installed torch's own float32 run is the one that "
+                         "strays (it is then checked against float64 too, see --float64)")
     ap.add_argument("--float64", action="store_true",
                     help="also train a float64 copy and print both sides' distance from it")
     a = ap.parse_args()
@@ -280,9 +284,12 @@ def main():
             t.copy_(start[k].reshape(t.shape))
     # --float64: a float64 copy trains alongside; how far torch's own float32 run strays from
     # it is the noise floor float32 allows, which dlrun's error is measured against.
+    if a.reference == "float64":
+        net.double()
+        tensors = net.dlc_tensors()  # buffers are new tensors after .double()
     ref = copy.deepcopy(net).double() if a.float64 else None
     training = model["training"]
-    runs = [Run(net, training, torch.float32)]
+    runs = [Run(net, training, torch.float64 if a.reference == "float64" else torch.float32)]
     runs += [Run(ref, training, torch.float64)] if ref else []
     spec = model["loss"]
     loss_fn = torch_layers.LOSSES[spec["op"]]

@@ -71,8 +71,33 @@ def _(L, x):
 
 
 @layer("linear")
+def _(L, x):  # on the last axis, as nn.Linear (dlc's linear takes N-D inputs)
+    return torch.nn.Linear(x.shape[-1], L["units"], bias=L.get("bias", True))
+
+
+@layer("layer_norm")
 def _(L, x):
-    return torch.nn.Linear(x.shape[1], L["units"], bias=L.get("bias", True))
+    return torch.nn.LayerNorm(x.shape[-1], eps=L.get("eps", 1e-5))
+
+
+@layer("reshape")
+def _(L, x):
+    return Fn(lambda x, shape=tuple(L["shape"]): x.reshape(x.shape[0], *shape))
+
+
+@layer("transpose")
+def _(L, x):
+    return Fn(lambda x, perm=tuple(L["perm"]): x.permute(*perm).contiguous())
+
+
+@layer("embedding")
+def _(L, x):
+    return torch.nn.Embedding(L["vocab"], L["dim"])
+
+
+@layer("attention")
+def _(L, x):
+    return Attention(x.shape[-1], L["heads"], L.get("causal", False))
 
 
 @layer("lrn")
@@ -107,6 +132,28 @@ LAYERS.update({
     "sub": lambda L, a, b: Fn(torch.sub),
     "concat": lambda L, a, b: Fn(lambda a, b, axis=L.get("axis", 1): torch.cat([a, b], axis)),
 })
+
+
+class Attention(torch.nn.Module):
+    """dlc's attention layer: GPT-2's c_attn (C -> 3C, q|k|v along the last axis), the heads'
+    scaled dot-product attention (causal or not), c_proj (C -> C); nn.Linear layouts."""
+
+    def __init__(self, width, heads, causal):
+        super().__init__()
+        self.c_attn = torch.nn.Linear(width, 3 * width)
+        self.c_proj = torch.nn.Linear(width, width)
+        self.heads, self.causal = heads, causal
+
+    def forward(self, x):
+        b, t, c = x.shape
+        q, k, v = (z.reshape(b, t, self.heads, c // self.heads).transpose(1, 2)
+                   for z in self.c_attn(x).split(c, dim=2))
+        # F.scaled_dot_product_attention written out (Debian's torch 1.13 predates it).
+        s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        if self.causal:
+            s = s.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+        y = torch.softmax(s, dim=-1) @ v
+        return self.c_proj(y.transpose(1, 2).reshape(b, t, c))
 
 
 class TfLrn(torch.nn.Module):
