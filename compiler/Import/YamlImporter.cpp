@@ -1265,7 +1265,7 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
              failure();
     const int64_t c = xt.getShape().back();
     if (c % *heads != 0)
-      return (void)error(layer["heads"], "attention: " + Twine(*heads) +
+      return (void)error(layer["heads"], Twine(*heads) +
                                              " heads do not divide the " + Twine(c) +
                                              " features"),
              failure();

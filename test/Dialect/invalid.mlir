@@ -491,3 +491,21 @@ func.func @xent_label_rank(%l: tensor<?x8x3xf32>, %y: tensor<?xi32>) {
   %0 = dl.softmax_xent %l, %y : (tensor<?x8x3xf32>, tensor<?xi32>) -> tensor<f32>
   return
 }
+
+// -----
+
+func.func @attention_width(%qkv: tensor<?x16x90xf32>) {
+  // expected-error @+2 {{attention: qkv's last axis (90) must be 3 x heads x head size with 4 heads}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y, %p = dl.attention %qkv {heads = 4 : i64} : (tensor<?x16x90xf32>) -> (tensor<?x16x30xf32>, tensor<?x4x16x16xf32>)
+  return
+}
+
+// -----
+
+func.func @attention_grad_probs(%dy: tensor<8x16x32xf32>, %qkv: tensor<8x16x96xf32>, %p: tensor<8x2x16x16xf32>) {
+  // expected-error @+2 {{attention_grad: probs must be [batch, heads, steps, steps]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %d = dl.attention_grad %dy, %qkv, %p, %dy {heads = 4 : i64} : (tensor<8x16x32xf32>, tensor<8x16x96xf32>, tensor<8x2x16x16xf32>, tensor<8x16x32xf32>) -> tensor<8x16x96xf32>
+  return
+}
