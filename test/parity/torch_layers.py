@@ -42,9 +42,12 @@ def pair(v):
 
 
 @layer("conv2d")
-def _(L, x):
+def _(L, x):  # groups, dilation and padding 'same'/'valid' as nn.Conv2d takes them
+    pad = L.get("padding", 0)
     return torch.nn.Conv2d(x.shape[1], L["filters"], pair(L["kernel"]), pair(L.get("stride", 1)),
-                           pair(L.get("padding", 0)), bias=L.get("bias", True))
+                           pad if isinstance(pad, str) else pair(pad),
+                           dilation=pair(L.get("dilation", 1)), groups=L.get("groups", 1),
+                           bias=L.get("bias", True))
 
 
 @layer("maxpool2d")
