@@ -181,7 +181,8 @@ def run_dlrun(a, model):
     run(a.dlrun, plan, "--steps", "0", "--save", init, *lim)
     load = []
     if a.scale:
-        scale_tensors(init, a.scale)
+        for spec in a.scale:
+            scale_tensors(init, spec)
         load = ["--load", init]
     log = run(a.dlrun, plan, *load, "--steps", str(a.steps), "--log-every", "1",
               "--loss-digits", "9",
@@ -251,8 +252,9 @@ def main():
     ap.add_argument("--training", default="{}")
     ap.add_argument("--norm", choices=["max", "l2"], default="max",
                     help="tensor errors as largest element (default) or L2 norm, of the scale's")
-    ap.add_argument("--scale", help="GLOB=FACTOR: start the tensors whose names match the glob "
-                    "scaled by FACTOR (0: torchvision's zero_init_residual)")
+    ap.add_argument("--scale", action="append",
+                    help="GLOB=FACTOR: start the tensors whose names match the glob "
+                    "scaled by FACTOR (0: torchvision's zero_init_residual); may repeat")
     ap.add_argument("--outliers", type=int, default=0,
                     help="tensors that may miss the tolerance by up to 10x (float32 ReLU-kink "
                     "crossings in the ResNets, docs/parity.md)")
