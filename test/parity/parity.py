@@ -207,9 +207,18 @@ def layer_scales(net, size):
     for name, m in zip(net.order, net.blocks):
         for k, t in m.named_parameters():
             own[name + "." + k] = (name, size(t.detach()), True)
-        for k, t in m.named_buffers():
+        buffers = dict(m.named_buffers())
+        for k, t in buffers.items():
             if not k.endswith("num_batches_tracked"):
-                own[name + "." + k] = (name, size(t), False)
+                v = size(t)
+                # A batch norm's running mean is an estimate of its input's mean, as precise as
+                # that input's spread allows: where the true mean is 0 (a bias-free conv of a
+                # zero-mean input) float32 leaves only noise, so it is held to the running
+                # standard deviation's scale instead of its own.
+                var = buffers.get(k.replace("running_mean", "running_var"))
+                if k.endswith("running_mean") and var is not None:
+                    v = max(v, size(var.clamp(min=0).sqrt()))
+                own[name + "." + k] = (name, v, False)
     layer = {}
     for layer_name, v, is_param in own.values():
         if is_param:
