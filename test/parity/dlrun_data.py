@@ -53,10 +53,27 @@ def cifar10(paths, limit):
     return r[:, 1:].reshape(n, 3, 32, 32), r[:, 0].long()
 
 
+def text(path, seq_len, test_fraction, limit):
+    """runtime/data/Sequences.cpp's training part of a text: the file's bytes, the last
+    floor(n * test_fraction) (the fraction a float32, as in the plan) left for the test set,
+    cut into non-overlapping windows of seq_len tokens; each window's targets are the same
+    window one byte later. Returns int64 tokens and targets [N, seq_len]."""
+    raw = np.frombuffer(open(path, "rb").read(), dtype=np.uint8).astype(np.int64)
+    n = raw.shape[0]
+    train = n - int(np.floor(n * float(np.float32(test_fraction))))
+    count = min((train - 1) // seq_len, limit)
+    idx = np.arange(count)[:, None] * seq_len + np.arange(seq_len)[None, :]
+    return torch.from_numpy(raw[idx]), torch.from_numpy(raw[idx + 1])
+
+
 def load(model, limit):
-    """The training set as dlrun loads it: float32 images [N, C, H, W] and int64 labels."""
-    data, shape = model["data"], model["inputs"]["image"]["shape"]
+    """The training set as dlrun loads it: float32 images [N, C, H, W] and int64 labels (or,
+    for the text format, int64 token windows and their next bytes)."""
+    data = model["data"]
     fmt = data["format"]
+    if fmt == "text":
+        return text(data["file"], data["seq_len"], data.get("test_fraction", 0.1), limit)
+    shape = next(v["shape"] for v in model["inputs"].values() if "shape" in v)
     if fmt == "synthetic":
         n = min(data.get("train_examples", 6000), limit)
         classes = max([v["classes"] for v in model["inputs"].values() if "classes" in v] or [1])
@@ -126,6 +143,8 @@ class Batches:
 
     def peek(self):
         """A batch of zeros of the model's input shape (to build the graph with); draws nothing."""
+        if self.images.dim() != 4:  # token windows
+            return torch.zeros_like(self.images[:self.batch]), self.labels[:self.batch]
         n, c, h, w = self.images[:self.batch].shape
         return torch.zeros(n, c, *(self.crop or (h, w))), self.labels[:self.batch]
 

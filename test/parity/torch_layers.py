@@ -295,8 +295,10 @@ class Graph(torch.nn.Module):
 
 
 def cross_entropy(env, spec, model):
-    return F.cross_entropy(env[spec.get("logits", model["layers"][-1]["name"])],
-                           env[spec.get("labels", label_input(model))].long())
+    """Mean over examples, or over every position of a sequence ([N, T, V] against [N, T])."""
+    logits = env[spec.get("logits", model["layers"][-1]["name"])]
+    labels = env[spec.get("labels", label_input(model))].long()
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
 
 
 def label_input(model):
