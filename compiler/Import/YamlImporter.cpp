@@ -529,6 +529,8 @@ LogicalResult Importer::checkInputsFitData(const YAML::Node &node) {
   const bool sequences = d.format == "text" || d.format == "tokens";
   if (d.format.empty())
     return success(); // no data section: dlc can still compile (dlrun then refuses to train)
+  if (d.format == "safetensors")
+    return success(); // every input by name; dlrun checks each against its tensor when loading
   const Input *main = nullptr, *classes = nullptr;
   for (const Input &in : inputs) {
     const std::string what = "input '" + in.name + "'";
@@ -793,6 +795,22 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
     if (sequences && n[key])
       return error(n[key], Twine("field '") + key + "' does not apply to format " + d.format +
                                " (it takes file, seq_len and test_fraction)");
+  if (d.format == "safetensors") {
+    // Named tensors, one per input (runtime/train/TensorData.h): only the two files.
+    for (const auto &kv : n) {
+      const std::string key = kv.first.as<std::string>("");
+      if (key != "format" && key != "train" && key != "test")
+        return error(kv.first, "field '" + key + "' does not apply to format safetensors (it "
+                                                 "takes train and test files)");
+    }
+    auto train = getString(n, "train", std::nullopt);
+    auto test = getString(n, "test", std::nullopt);
+    if (failed(train) || failed(test))
+      return failure();
+    d.trainFiles = {resolvePath(*train)};
+    d.testFiles = {resolvePath(*test)};
+    return success();
+  }
   if (sequences) {
     auto file = getString(n, "file", std::nullopt);
     auto seqLen = getInt(n, "seq_len", std::nullopt, 1, 1 << 20);
@@ -839,10 +857,11 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
       }
     }
   } else {
-    std::string hint = nearest(d.format, {"mnist", "cifar10", "synthetic", "text", "tokens"});
+    std::string hint =
+        nearest(d.format, {"mnist", "cifar10", "synthetic", "text", "tokens", "safetensors"});
     return error(n["format"], "unknown data format " + quoted(d.format) +
-                                  (hint.empty() ? " (expected mnist, cifar10, synthetic, text "
-                                                  "or tokens)"
+                                  (hint.empty() ? " (expected mnist, cifar10, synthetic, text, "
+                                                  "tokens or safetensors)"
                                                 : " (did you mean '" + hint + "'?)"));
   }
   if (YAML::Node norm = n["normalize"]) {

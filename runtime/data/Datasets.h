@@ -26,6 +26,16 @@ struct Dataset {
   /// Empty (seqLen 0) for image data.
   int64_t seqLen = 0;
   std::vector<uint16_t> tokens;
+  /// Named tensors (format safetensors, runtime/train/TensorData.h): one column per program
+  /// input, `elements` values per example, float or int32.
+  struct Column {
+    std::string name;
+    bool ints = false;
+    int64_t elements = 0;
+    std::vector<float> floats;
+    std::vector<int32_t> int32s;
+  };
+  std::vector<Column> columns;
 };
 
 /// Loads an idx3 image file and an idx1 label file (each may be .gz, detected by the gzip magic bytes,

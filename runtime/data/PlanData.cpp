@@ -99,6 +99,10 @@ bool data::bindInputs(const plan::Plan &p, const plan::Program &prog, std::vecto
   const plan::DataConfig &c = p.data;
   const bool sequences = c.format == "text" || c.format == "tokens";
   feeds.clear();
+  if (c.format == "safetensors") { // every input by name (checked against the file at load)
+    feeds.assign(prog.inputs.size(), Feed::Column);
+    return true;
+  }
   bool seen[4] = {false, false, false, false};
   for (const plan::ProgramInput &in : prog.inputs) {
     const std::string which = "input '" + in.name + "' of program '" + prog.name + "'";

@@ -23,12 +23,13 @@ namespace dlc::data {
 bool loadPlanData(const plan::Plan &p, bool train, int64_t limit, Dataset &d, std::string &error);
 
 /// What feeds one program input from a data set.
-enum class Feed { Images, Labels, Tokens, NextTokens };
+enum class Feed { Images, Labels, Tokens, NextTokens, Column };
 
 /// Binds each input of `prog` (Program::inputs, in order) to what the plan's data format
 /// provides: mnist, cifar10 and synthetic give images (the one float input, CHW) and labels
 /// (a class input of one class per example); text and tokens give windows of tokens (the one
 /// int32 input without classes, [seq_len]) and their next tokens (a class input [seq_len]).
+/// The safetensors format feeds every input from the data set's column of its name (Column).
 /// An input the format cannot fill, or two for one thing, fails with a one-line `error`.
 bool bindInputs(const plan::Plan &p, const plan::Program &prog, std::vector<Feed> &feeds,
                 std::string &error);

@@ -490,9 +490,11 @@ bool validateConfig(const Plan &plan, std::string &error) {
   };
   if (t.batch < 1 || uint64_t(t.batch) > kMaxElements)
     return fail("batch " + std::to_string(t.batch) + " is not in [1, " + std::to_string(kMaxElements) + "]");
-  // The image formats feed a CHW float input; the sequence formats need no float input.
+  // The image formats feed a CHW float input; the sequence formats need no float input, and
+  // the named tensors of format safetensors feed inputs of any shape.
   const bool sequences = d.format == "text" || d.format == "tokens";
-  if (!sequences && plan.inputShape.size() != 3)
+  const bool named = d.format == "safetensors";
+  if (!sequences && !named && plan.inputShape.size() != 3)
     return fail("the input shape has " + std::to_string(plan.inputShape.size()) + " dimensions, not 3 (CHW)");
   if (plan.inputShape.size() > 8)
     return fail("the input shape has " + std::to_string(plan.inputShape.size()) + " dimensions");
@@ -513,8 +515,11 @@ bool validateConfig(const Plan &plan, std::string &error) {
                 " must be >= 0 and >= 1");
   if (!std::isfinite(t.lr) || !std::isfinite(t.momentum) || !std::isfinite(t.weightDecay))
     return fail("a training hyperparameter is not finite");
-  if (d.format != "mnist" && d.format != "cifar10" && d.format != "synthetic" && !sequences)
+  if (d.format != "mnist" && d.format != "cifar10" && d.format != "synthetic" && !sequences &&
+      !named)
     return fail("unknown data format '" + d.format + "'");
+  if (named && (d.trainFiles.size() != 1 || d.testFiles.size() != 1))
+    return fail("format safetensors needs one train and one test file");
   if (sequences && (d.seqLen < 1 || uint64_t(d.seqLen) > kMaxElements / uint64_t(t.batch) ||
                     d.trainFiles.size() != 1 || d.testFiles.size() != 1))
     return fail("sequence data needs one file and a window length in [1, " +

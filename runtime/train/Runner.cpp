@@ -32,6 +32,14 @@ Runner::Runner(const plan::Plan &p, uint8_t *arena, Device &device, Communicator
       rank(comm ? comm->rank() : 0), augmentRng(p.train.seed ^ 0xC1FA510ull),
       snapshots(snapshots) {}
 
+/// The data set's column named `name`, or null.
+static const data::Dataset::Column *column(const data::Dataset &d, const std::string &name) {
+  for (const data::Dataset::Column &c : d.columns)
+    if (c.name == name)
+      return &c;
+  return nullptr;
+}
+
 bool Runner::load(const plan::Program &prog, const data::Dataset &d,
                   const std::vector<int64_t> &order, int64_t first, bool train,
                   std::string &error) {
@@ -57,6 +65,21 @@ bool Runner::load(const plan::Program &prog, const data::Dataset &d,
         data::sequenceWindow(d, order[first + i], feeds[j] == data::Feed::NextTokens,
                              ints + i * d.seqLen);
       break;
+    case data::Feed::Column: {
+      const data::Dataset::Column *col = column(d, prog.inputs[j].name);
+      if (!col)
+        return error = "data: no tensor '" + prog.inputs[j].name + "'", false;
+      const size_t row = size_t(col->elements);
+      for (int64_t i = 0; i < batch; ++i) {
+        const size_t e = size_t(order[first + i]);
+        if (col->ints)
+          std::memcpy(ints + i * row, col->int32s.data() + e * row, row * 4);
+        else
+          std::memcpy(reinterpret_cast<float *>(base) + i * row, col->floats.data() + e * row,
+                      row * 4);
+      }
+      break;
+    }
     }
   }
   return true;
@@ -68,6 +91,20 @@ bool Runner::checkInputs(const data::Dataset &d, std::string &error) {
     if (!data::bindInputs(p, prog, feeds, error))
       return false;
     for (size_t j = 0; j < feeds.size(); ++j) {
+      if (feeds[j] == data::Feed::Column) {
+        const plan::ProgramInput &in = prog.inputs[j];
+        const data::Dataset::Column *col = column(d, in.name);
+        int64_t elements = 1;
+        for (int64_t x : in.shape)
+          elements *= x;
+        if (!col || col->ints != (in.dtype == plan::DType::I32) || col->elements != elements) {
+          error = "data: the data set has no " + std::string(in.dtype == plan::DType::I32 ?
+                  "int32" : "float") + " tensor '" + in.name + "' of " + std::to_string(elements) +
+                  " values per example for input '" + in.name + "'";
+          return false;
+        }
+        continue;
+      }
       const bool sequence = feeds[j] == data::Feed::Tokens || feeds[j] == data::Feed::NextTokens;
       if (sequence != (d.seqLen > 0) || (sequence && prog.inputs[j].shape[0] != d.seqLen)) {
         error = "data: the data set does not fit input '" + prog.inputs[j].name + "'";

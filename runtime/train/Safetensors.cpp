@@ -169,23 +169,37 @@ bool dlc::saveSafetensors(const plan::Plan &plan, const uint8_t *arena, const st
   return plan::writeFileAtomically(path, out, "checkpoint ", error);
 }
 
-bool dlc::loadSafetensors(const plan::Plan &plan, uint8_t *arena, const std::string &path,
-                          std::string &error) {
+namespace {
+/// A safetensors file whose header has been read and checked: every entry well formed, the
+/// entries tiling the data exactly. `f` is positioned anywhere; data starts at `dataStart`.
+struct CheckedFile {
+  std::unique_ptr<FILE, FileCloser> f;
+  uint64_t dataStart = 0;
+  std::vector<Entry> entries;
+  std::map<std::string, size_t> byName;
+};
+
+/// Opens and checks `path` (`what` names it in errors: "checkpoint", "data file").
+bool openChecked(const std::string &path, const char *what, CheckedFile &out,
+                 std::string &error) {
   auto fail = [&](const std::string &why) {
     error = path + ": " + why;
     return false;
   };
   struct stat st;
   if (::stat(path.c_str(), &st) != 0)
-    return error = "cannot open checkpoint '" + path + "': " + std::strerror(errno), false;
+    return error = std::string("cannot open ") + what + " '" + path + "': " + std::strerror(errno),
+           false;
   if (!S_ISREG(st.st_mode))
     return fail("not a regular file");
-  std::unique_ptr<FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
-  if (!f)
-    return error = "cannot open checkpoint '" + path + "': " + std::strerror(errno), false;
+  out.f.reset(std::fopen(path.c_str(), "rb"));
+  if (!out.f)
+    return error = std::string("cannot open ") + what + " '" + path + "': " + std::strerror(errno),
+           false;
+  FILE *f = out.f.get();
   const uint64_t fileBytes = uint64_t(st.st_size);
   uint8_t len[8];
-  if (fileBytes < 8 || std::fread(len, 1, 8, f.get()) != 8)
+  if (fileBytes < 8 || std::fread(len, 1, 8, f) != 8)
     return fail("not a safetensors file (shorter than its 8-byte header length)");
   uint64_t headerBytes = 0;
   for (int i = 0; i < 8; ++i)
@@ -197,7 +211,7 @@ bool dlc::loadSafetensors(const plan::Plan &plan, uint8_t *arena, const std::str
     return fail("safetensors header length " + std::to_string(headerBytes) +
                 " is more than the 100 MiB allowed");
   std::string header(headerBytes, '\0');
-  if (std::fread(header.data(), 1, headerBytes, f.get()) != headerBytes)
+  if (std::fread(header.data(), 1, headerBytes, f) != headerBytes)
     return fail("cannot read the safetensors header: " + std::string(std::strerror(errno)));
   json::Value root;
   std::string why;
@@ -206,8 +220,7 @@ bool dlc::loadSafetensors(const plan::Plan &plan, uint8_t *arena, const std::str
   if (root.kind != json::Value::Object)
     return fail("the safetensors header is not a JSON object");
   const uint64_t dataBytes = fileBytes - 8 - headerBytes;
-  std::vector<Entry> entries;
-  std::map<std::string, size_t> byName;
+  out.dataStart = 8 + headerBytes;
   for (const auto &[name, v] : root.members) {
     if (name == "__metadata__") {
       bool strings = v.kind == json::Value::Object;
@@ -220,13 +233,13 @@ bool dlc::loadSafetensors(const plan::Plan &plan, uint8_t *arena, const std::str
     Entry e;
     if (!readEntry(name, v, dataBytes, e, why))
       return fail(why);
-    byName[name] = entries.size();
-    entries.push_back(std::move(e));
+    out.byName[name] = out.entries.size();
+    out.entries.push_back(std::move(e));
   }
   // The tensors must tile the data exactly, as the format requires: sorted by offset, each
   // starts where the previous ended, and the last ends at the end of the file.
   std::vector<const Entry *> sorted;
-  for (const Entry &e : entries)
+  for (const Entry &e : out.entries)
     sorted.push_back(&e);
   std::sort(sorted.begin(), sorted.end(), [](const Entry *a, const Entry *b) {
     return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
@@ -241,13 +254,36 @@ bool dlc::loadSafetensors(const plan::Plan &plan, uint8_t *arena, const std::str
   }
   if (cursor != dataBytes)
     return fail(std::to_string(dataBytes - cursor) + " bytes after the last tensor's data");
+  return true;
+}
+
+bool readData(const std::string &path, CheckedFile &file, const Entry &e, uint8_t *dst,
+              std::string &error) {
+  if (::fseeko(file.f.get(), off_t(file.dataStart + e.begin), SEEK_SET) != 0 ||
+      std::fread(dst, 1, e.end - e.begin, file.f.get()) != e.end - e.begin)
+    return error = path + ": cannot read tensor '" + json::printable(e.name) +
+                   "' (file changed while reading?)",
+           false;
+  return true;
+}
+} // namespace
+
+bool dlc::loadSafetensors(const plan::Plan &plan, uint8_t *arena, const std::string &path,
+                          std::string &error) {
+  auto fail = [&](const std::string &why) {
+    error = path + ": " + why;
+    return false;
+  };
+  CheckedFile file;
+  if (!openChecked(path, "checkpoint", file, error))
+    return false;
   // Every plan tensor present, F32, in the plan's shape: then, and only then, the arena.
   for (const plan::Parameter &p : plan.params) {
     const std::string name = safetensorsName(plan, p);
-    auto it = byName.find(name);
-    if (it == byName.end())
+    auto it = file.byName.find(name);
+    if (it == file.byName.end())
       return fail("checkpoint has no tensor '" + name + "' (was it saved from another model?)");
-    const Entry &e = entries[it->second];
+    const Entry &e = file.entries[it->second];
     if (e.dtype != "F32")
       return fail("tensor '" + name + "' is " + e.dtype + ", not F32");
     const std::vector<int64_t> want = savedShape(plan, p);
@@ -256,11 +292,26 @@ bool dlc::loadSafetensors(const plan::Plan &plan, uint8_t *arena, const std::str
                   " but the plan expects " + shapeText(want));
   }
   for (const plan::Parameter &p : plan.params) {
-    const plan::Buffer &b = plan.buffers[p.buffer];
-    const Entry &e = entries[byName[safetensorsName(plan, p)]];
-    if (::fseeko(f.get(), off_t(8 + headerBytes + e.begin), SEEK_SET) != 0 ||
-        std::fread(arena + b.offset, 1, b.bytes, f.get()) != b.bytes)
-      return fail("cannot read tensor '" + json::printable(e.name) + "' (file changed while reading?)");
+    const Entry &e = file.entries[file.byName[safetensorsName(plan, p)]];
+    if (!readData(path, file, e, arena + plan.buffers[p.buffer].offset, error))
+      return false;
+  }
+  return true;
+}
+
+bool dlc::readSafetensors(const std::string &path, std::map<std::string, SafetensorsTensor> &out,
+                          std::string &error) {
+  CheckedFile file;
+  if (!openChecked(path, "data file", file, error))
+    return false;
+  out.clear();
+  for (const Entry &e : file.entries) {
+    SafetensorsTensor &t = out[e.name];
+    t.dtype = e.dtype;
+    t.shape = e.shape;
+    t.data.resize(e.end - e.begin);
+    if (!t.data.empty() && !readData(path, file, e, t.data.data(), error))
+      return false;
   }
   return true;
 }

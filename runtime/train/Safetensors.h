@@ -15,7 +15,9 @@
 
 #include "runtime/plan/Plan.h"
 
+#include <map>
 #include <string>
+#include <vector>
 
 namespace dlc {
 
@@ -37,6 +39,17 @@ bool saveSafetensors(const plan::Plan &plan, const uint8_t *arena, const std::st
 /// checked and ignored (e.g. torch's `num_batches_tracked`). The arena is only written once
 /// the whole header has been checked.
 bool loadSafetensors(const plan::Plan &plan, uint8_t *arena, const std::string &path,
+                     std::string &error);
+
+/// One tensor of a safetensors file: its dtype name ("F32", "I32", ...), shape and raw bytes.
+struct SafetensorsTensor {
+  std::string dtype;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> data;
+};
+/// Reads every tensor of `path` (the data format `safetensors`: runtime/train/TensorData.h),
+/// after the same checks of the header and the data's layout as loadSafetensors.
+bool readSafetensors(const std::string &path, std::map<std::string, SafetensorsTensor> &out,
                      std::string &error);
 
 } // namespace dlc

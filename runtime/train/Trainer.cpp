@@ -24,6 +24,7 @@
 #include "runtime/train/Checkpoint.h"
 #include "runtime/train/Init.h"
 #include "runtime/train/Runner.h"
+#include "runtime/train/TensorData.h"
 
 #include <algorithm>
 #include <cstdarg>
@@ -221,8 +222,10 @@ bool setUp(const RunOptions &opts, Session &s) {
   }
 
   auto td = Clock::now();
-  if ((!opts.eval && !data::loadPlanData(p, true, opts.limit, s.trainSet, error)) ||
-      !data::loadPlanData(p, false, opts.limit, s.testSet, error))
+  // Named tensors come through the checkpoints' safetensors reader (runtime/train).
+  auto load = p.data.format == "safetensors" ? loadTensorData : data::loadPlanData;
+  if ((!opts.eval && !load(p, true, opts.limit, s.trainSet, error)) ||
+      !load(p, false, opts.limit, s.testSet, error))
     return fail(error), false;
   const bool snapshots = opts.cudaOrdinal < 0 && p.persistentBytes <= kSnapshotBytes &&
                          p.train.onNonfinite == plan::OnNonfinite::Stop;

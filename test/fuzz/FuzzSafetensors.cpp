@@ -138,7 +138,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::string error;
   bool ok = dlc::fuzz::guardedLoad(content, "fuzzed.safetensors", plan.arenaBytes,
                                    [&](const std::string &path, uint8_t *to, std::string &e) {
-                                     return dlc::loadSafetensors(plan, to, path, e);
+                                     // The data format's reader (every tensor, no plan)
+                                     // shares the header checks: it must accept whatever
+                                     // the checkpoint loader accepts.
+                                     std::map<std::string, dlc::SafetensorsTensor> all;
+                                     std::string readError;
+                                     const bool read = dlc::readSafetensors(path, all, readError);
+                                     const bool loaded = dlc::loadSafetensors(plan, to, path, e);
+                                     require(read || !loaded, "readSafetensors refused a "
+                                             "checkpoint loadSafetensors took: " + readError);
+                                     return loaded;
                                    },
                                    arena, error);
   if (!ok)
