@@ -52,7 +52,7 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"concat", {"axis"}},
     {"mul", {}},
     {"sub", {}},
-    {"linear", {"units", "bias", "init"}},
+    {"linear", {"units", "bias", "init", "tie"}},
     {"flatten", {}},
     {"add", {}},
     {"batch_norm", {"eps", "momentum"}},
@@ -1414,7 +1414,30 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
     int64_t in = xt.getShape().back();
     if (failed(checkTensor(l, {*units, in}, "linear weight")))
       return failure();
-    Value w = param(layer, layerName + ".weight", {*units, in}, *init, in, *units);
+    Value w;
+    if (YAML::Node tie = layer["tie"]) {
+      // Weight tying (GPT-2's LM head): read another layer's [units, in] weight, e.g. an
+      // embedding's [vocab, dim]; autodiff sums the gradients of both reads into one update.
+      auto tied = getString(layer, "tie", std::nullopt);
+      if (failed(tied))
+        return failure();
+      const std::string name = *tied + ".weight";
+      auto decl = module.lookupSymbol<dl::ParameterOp>(name);
+      if (!decl)
+        return (void)error(tie, "tie: layer '" + *tied + "' has no weight built before this "
+                                "layer (tie to an embedding or linear this layer's input "
+                                "comes from)"),
+               failure();
+      auto type = cast<RankedTensorType>(decl.getType());
+      if (type.getShape() != ArrayRef<int64_t>{*units, in})
+        return (void)error(tie, "tie: '" + name + "' is " + llvm::formatv("{0}", type).str() +
+                                    " but this layer needs [" + Twine(*units) + ", " +
+                                    Twine(in) + "] (units, input features)"),
+               failure();
+      w = b.create<dl::ParamOp>(l, type, name);
+    } else {
+      w = param(layer, layerName + ".weight", {*units, in}, *init, in, *units);
+    }
     auto y = typed(b.create<dl::MatmulOp>(l, unknown, x, w, Value(), false, true));
     if (failed(y) || !*bias)
       return y;

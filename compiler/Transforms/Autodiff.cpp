@@ -161,8 +161,12 @@ struct AutodiffPass : public dl::impl::AutodiffBase<AutodiffPass> {
       auto &entry = perParam[p.getNameAttr().getAttr()];
       entry.second.push_back(p);
       if (Value g = grads.grad(p.getResult())) {
-        b.setInsertionPointAfterValue(g);
-        entry.first = entry.first ? b.create<AddOp>(p.getLoc(), entry.first, g).getResult() : g;
+        // After both addends: a later read's gradient may come earlier in the backward pass
+        // (a tied weight: the LM head's gradient before the embedding's).
+        Value prev = entry.first;
+        Operation *gOp = g.getDefiningOp(), *prevOp = prev ? prev.getDefiningOp() : nullptr;
+        b.setInsertionPointAfterValue(prevOp && gOp && gOp->isBeforeInBlock(prevOp) ? prev : g);
+        entry.first = prev ? b.create<AddOp>(p.getLoc(), prev, g).getResult() : g;
       }
     }
 

@@ -75,7 +75,23 @@ def _(L, x):
 
 @layer("linear")
 def _(L, x):  # on the last axis, as nn.Linear (dlc's linear takes N-D inputs)
+    if "tie" in L:
+        return Tied(L["_built"][L["tie"]], L["units"], L.get("bias", True))
     return torch.nn.Linear(x.shape[-1], L["units"], bias=L.get("bias", True))
+
+
+class Tied(torch.nn.Module):
+    """dlc's `linear {tie: LAYER}`: F.linear with LAYER's weight (GPT-2's LM head on wte); the
+    source is kept out of this module's parameters, so the weight is one tensor, trained by
+    the sum of both uses' gradients, as in dlc."""
+
+    def __init__(self, source, units, bias):
+        super().__init__()
+        self._source = [source]
+        self.bias = torch.nn.Parameter(torch.zeros(units)) if bias else None
+
+    def forward(self, x):
+        return F.linear(x, self._source[0].weight, self.bias)
 
 
 @layer("layer_norm")
@@ -267,7 +283,7 @@ class Graph(torch.nn.Module):
         env = dict(example)
         with torch.no_grad():
             for name in self.order:
-                L = dict(spec[name], _seed=seed)
+                L = dict(spec[name], _seed=seed, _built=dict(zip(self.order, self.blocks)))
                 if L["op"] not in LAYERS:
                     raise SystemExit("parity: layer op '%s' has no torch equivalent in "
                                      "test/parity/torch_layers.py yet" % L["op"])
