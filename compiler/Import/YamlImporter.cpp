@@ -210,17 +210,10 @@ private:
                                           std::optional<int64_t> dflt, int64_t min) {
     YAML::Node v = map[key];
     if (v && v.IsSequence()) {
-      SmallVector<int64_t> out;
-      for (const YAML::Node &e : v) {
-        int64_t x;
-        if (!e.IsScalar() || !YAML::convert<int64_t>::decode(e, x) || x < min ||
-            x > dlc::kMaxFieldValue) {
-          (void)error(e, Twine("field '") + key + "' must hold integers from " + Twine(min) +
-                             " to " + Twine(dlc::kMaxFieldValue));
-          return failure();
-        }
-        out.push_back(x);
-      }
+      auto list = listInts(v, key, min);
+      if (failed(list))
+        return failure();
+      SmallVector<int64_t> out = *list;
       if (out.size() != 2) {
         (void)error(v, Twine("field '") + key + "' must be an integer or a list of 2");
         return failure();
@@ -313,6 +306,10 @@ private:
       (void)error(v, Twine("field '") + key + "' must be a non-empty list of integers");
       return failure();
     }
+    return listInts(v, key, min);
+  }
+  /// The elements of the list `v` (field `key`), each an integer in [min, kMaxFieldValue].
+  FailureOr<SmallVector<int64_t>> listInts(const YAML::Node &v, const char *key, int64_t min) {
     SmallVector<int64_t> out;
     for (const YAML::Node &e : v) {
       int64_t x;

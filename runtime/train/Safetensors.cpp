@@ -68,13 +68,6 @@ struct Entry {
   uint64_t begin = 0, end = 0;
 };
 
-std::string shapeText(const std::vector<int64_t> &shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 /// Checks one tensor's header entry and fills `e`; false with `why` otherwise.
 bool readEntry(const std::string &name, const json::Value &v, uint64_t dataBytes, Entry &e,
                std::string &why) {
@@ -130,6 +123,13 @@ struct FileCloser {
 };
 
 } // namespace
+
+std::string dlc::shapeText(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
 
 std::string dlc::safetensorsName(const plan::Plan &plan, const plan::Parameter &param) {
   const bool optimizer = plan.buffers[param.buffer].kind == plan::BufferKind::OptimizerState;

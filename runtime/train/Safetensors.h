@@ -24,6 +24,9 @@ namespace dlc {
 /// Larger headers are refused before being read (the safetensors library's own limit).
 constexpr uint64_t kMaxSafetensorsHeaderBytes = 100u << 20;
 
+/// "[2, 3]": a shape as the reader's errors (and the data format's) show it.
+std::string shapeText(const std::vector<int64_t> &shape);
+
 /// The tensor name a plan parameter has in a .safetensors checkpoint.
 std::string safetensorsName(const plan::Plan &plan, const plan::Parameter &param);
 

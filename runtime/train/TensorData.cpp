@@ -8,15 +8,6 @@
 
 using namespace dlc;
 
-namespace {
-std::string shapeText(const std::vector<int64_t> &shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-} // namespace
-
 bool dlc::loadTensorData(const plan::Plan &p, bool train, int64_t limit, data::Dataset &d,
                          std::string &error) {
   const std::vector<std::string> &files = train ? p.data.trainFiles : p.data.testFiles;
