@@ -65,6 +65,7 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"transpose", {"perm"}},
     {"attention", {"heads", "causal", "dropout"}},
     {"embedding", {"vocab", "dim"}},
+    {"position_embedding", {"positions"}},
 };
 
 /// Names longer than this get no "did you mean" and are cut short in messages: a typo is
@@ -1097,6 +1098,29 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
       return failure();
     Value w = param(layer, layerName + ".weight", {*vocab, *dim}, "normal", *vocab, *dim);
     return typed(b.create<dl::EmbeddingOp>(l, unknown, x, w));
+  }
+  if (op == "position_embedding") {
+    // GPT-2's wpe: x + nn.Embedding(positions, dim)(arange(T)) on x [B, T, dim]; a layer of
+    // its own so that its table is NAME.weight, as Hugging Face names wte and wpe apart.
+    auto positions = getInt(layer, "positions", std::nullopt, 1, dlc::kMaxFieldValue);
+    if (failed(positions))
+      return failure();
+    if (xt.getRank() != 3)
+      return (void)error(layer, "position_embedding expects [batch, steps, features], got " +
+                                    Twine(xt.getRank()) + "-D from '" +
+                                    inputNodes[0].as<std::string>("") + "'"),
+             failure();
+    const int64_t steps = xt.getShape()[1], dim = xt.getShape()[2];
+    if (steps > *positions)
+      return (void)error(layer["positions"], "the input '" + inputNodes[0].as<std::string>("") +
+                                                 "' has " + Twine(steps) +
+                                                 " steps, more than the table's " +
+                                                 Twine(*positions) + " positions"),
+             failure();
+    if (failed(checkTensor(l, {*positions, dim}, "position table")))
+      return failure();
+    Value table = param(layer, layerName + ".weight", {*positions, dim}, "normal", *positions, dim);
+    return typed(b.create<dl::PositionAddOp>(l, unknown, x, table));
   }
   if (op == "concat") {
     // torch.cat(dim=axis): axis counts the batch as 0 and may be negative (-1: the last);
