@@ -395,6 +395,8 @@ private:
   };
   /// Reads 'inputs' into `inputs`.
   LogicalResult parseInputs(const YAML::Node &node);
+  /// Inputs whose first axis --seq-len set.
+  int sequenceInputs = 0;
   /// The data section's format can feed the inputs: image formats one float CHW input and at
   /// most one class input per example; text and tokens one int32 input [seq_len] and at most
   /// one class input [seq_len]. Also sizes the synthetic sets and checks the crop.
@@ -510,6 +512,11 @@ LogicalResult Importer::parseInputs(const YAML::Node &node) {
                               Twine(dlc::kMaxFieldValue));
         in.shape.push_back(x);
       }
+      // dlc mem --seq-len: a sequence (int32 tokens, a class per position) at another length.
+      if (config.seqLen > 0 && in.isInt) {
+        in.shape[0] = config.seqLen;
+        ++sequenceInputs;
+      }
       SmallVector<int64_t> full{ShapedType::kDynamic};
       llvm::append_range(full, in.shape);
       if (failed(checkTensor(loc(shape), full, what)))
@@ -519,6 +526,11 @@ LogicalResult Importer::parseInputs(const YAML::Node &node) {
   }
   if (inputs.empty())
     return error(node, "'inputs' must declare at least one input");
+  if (config.seqLen > 0 && sequenceInputs == 0)
+    return error(node, "--seq-len " + Twine(config.seqLen) + ": no input is a sequence (an "
+                       "int32 input with a shape, or classes with a shape)");
+  if (config.seqLen > 0 && config.data.seqLen > 0)
+    config.data.seqLen = config.seqLen;
   return success();
 }
 
@@ -811,7 +823,7 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
   }
   if (sequences) {
     auto file = getString(n, "file", std::nullopt);
-    auto seqLen = getInt(n, "seq_len", std::nullopt, 1, 1 << 20);
+    auto seqLen = getInt(n, "seq_len", std::nullopt, 1, dlc::kMaxSeqLen);
     auto fraction = getFloat(n, "test_fraction", 0.1, 0);
     if (failed(file) || failed(seqLen) || failed(fraction))
       return failure();
@@ -1120,6 +1132,7 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
     if (failed(checkTensor(l, {*positions, dim}, "position table")))
       return failure();
     Value table = param(layer, layerName + ".weight", {*positions, dim}, "normal", *positions, dim);
+    config.maxSeqLen = config.maxSeqLen ? std::min(config.maxSeqLen, *positions) : *positions;
     return typed(b.create<dl::PositionAddOp>(l, unknown, x, table));
   }
   if (op == "concat") {
