@@ -3,7 +3,8 @@
 peak for the same training steps (issue 11 item 6; numbers in docs/memory.md):
 
     bench/memory_rss.py [--build build] [--python bench/.venv/bin/python] [--steps 3]
-                        [--only char-gpt,gpt2-2block] [--out results.md]
+                        [--only char-gpt,gpt2-2block] [--model M.yaml [--batch N]]
+                        [--out results.md]
 
 For each case (a model file, a batch, overrides merged into the YAML):
   - dlc compiles it; dlrun loads it and prints its arena (parameters, optimizer state and the
@@ -154,6 +155,8 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only")
+    ap.add_argument("--model", help="measure this model file instead of the cases above")
+    ap.add_argument("--batch", type=int, help="with --model: the batch (default: the model's)")
     ap.add_argument("--out")
     a = ap.parse_args()
     dlc, dlrun = (os.path.join(a.build, "bin", t) for t in ("dlc", "dlrun"))
@@ -163,7 +166,12 @@ def main():
     rows, bad = [], 0
     with tempfile.TemporaryDirectory() as tmp:
         _, help_kib = maxrss_kib([dlrun, "--help"], tmp)
-        for name, path, batch, change, checked in CASES:
+        cases = CASES
+        if a.model:
+            name = os.path.splitext(os.path.basename(a.model))[0]
+            batch = a.batch or yaml.safe_load(open(a.model))["training"]["batch"]
+            cases = [(name, os.path.abspath(a.model), batch, {}, True)]
+        for name, path, batch, change, checked in cases:
             if a.only and name not in a.only.split(","):
                 continue
             if not os.path.exists(os.path.join(ROOT, path)):
