@@ -18,6 +18,9 @@ struct ModelConfig {
   /// Not from the file: the caller's bounds (dlc's --max-* flags), checked while importing
   /// and again once the batch is known.
   ModelLimits limits;
+  /// Not from the file either: --recompute (activation checkpointing per block,
+  /// compiler/Planning/Recompute.h).
+  bool recompute = false;
 };
 
 /// Parses the model file at `path` into a module holding `dl.parameter` declarations and
