@@ -36,6 +36,7 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
 
   ModelConfig config;
   config.limits = opts.limits;
+  config.recompute = opts.recompute;
   OwningOpRef<ModuleOp> module = importModel(ctx, opts.input, config);
   if (!module)
     return 1;
@@ -77,7 +78,8 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
     module->print(out);
     return 0;
   }
-  auto built = makePlan(*module, config, opts.input, /*withIR=*/true);
+  RecomputeReport recompute;
+  auto built = makePlan(*module, config, opts.input, /*withIR=*/true, &recompute);
   if (failed(built))
     return 1;
   plan::Plan &plan = *built;
@@ -129,6 +131,8 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
                          output, plan.params.size(), kernels, batch,
                          plan.arenaBytes / 1048576.0, plan.persistentBytes / 1048576.0,
                          secs * 1e3);
+    if (opts.recompute)
+      out << describeRecompute(recompute, plan) << "\n";
     if (opts.devices > 1)
       out << llvm::formatv("dlc: placement {0}: {1} devices, each the whole step on batch "
                            "{2} (global batch {3}) in its own {4:F2} MiB arena; gradients "

@@ -18,6 +18,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
+#include <algorithm>
 #include <map>
 
 using namespace mlir;
@@ -92,6 +93,7 @@ public:
       return it->second;
     ModelConfig config;
     config.limits = opts.limits;
+    config.recompute = opts.recompute;
     config.seqLen = t;
     uint64_t need = UINT64_MAX;
     if (OwningOpRef<ModuleOp> m = importModel(ctx, opts.input, config)) {
@@ -168,6 +170,26 @@ std::string duration(double seconds) {
                      : llvm::formatv("{0:F2} s", seconds).str();
 }
 
+/// The share of the training step's FLOPs spent recomputing (kernels named "[recompute]").
+double recomputedShare(const plan::Plan &p) {
+  double total = 0, again = 0;
+  if (const plan::Program *train = p.program("train"))
+    for (const plan::Kernel &k : train->kernels) {
+      total += k.flops;
+      if (k.name.size() > 12 && k.name.compare(k.name.size() - 12, 12, " [recompute]") == 0)
+        again += k.flops;
+    }
+  return total > 0 ? again / total : 0;
+}
+
+double trainFlops(const plan::Plan &p) {
+  double total = 0;
+  if (const plan::Program *train = p.program("train"))
+    for (const plan::Kernel &k : train->kernels)
+      total += k.flops;
+  return total;
+}
+
 std::string windowName(int64_t elements) {
   for (int64_t k = 1; k * k <= elements; ++k)
     if (k * k == elements)
@@ -234,6 +256,7 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
   ModelConfig config;
   config.limits = opts.limits;
   config.seqLen = opts.seqLen;
+  config.recompute = opts.recompute;
   OwningOpRef<ModuleOp> imported = importModel(ctx, opts.input, config);
   if (!imported)
     return 1;
@@ -413,6 +436,37 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
                            r.maxSeq && *r.maxSeq == 0   ? " (not even 1 fits)"
                            : r.maxSeq && *r.maxSeq == longestSeq ? " (the model's limit)"
                                                                  : "");
+  }
+  if (opts.recompute) {
+    double share = recomputedShare(*plan);
+    out << "\n  with --recompute: each block's forward runs again in its backward (+"
+        << llvm::formatv("{0:F0}", share < 1 ? 100 * share / (1 - share) : 0.0) << "% FLOPs)\n";
+  } else if (std::any_of(rows.begin(), rows.end(), [](const Row &r) { return !r.fitsPlan; })) {
+    // The advisor's offer when a GPU is short: the same step with activation checkpointing.
+    ModelConfig withRecompute = config;
+    withRecompute.recompute = true;
+    BatchPlanner rplanner(*imported, withRecompute, opts.input, opts.fuse);
+    const plan::Plan *rp = rplanner.at(perDevice);
+    if (rp && rp->arenaBytes < planNeed) {
+      out << llvm::formatv("\n  with --recompute (each block's forward again in its backward, "
+                           "+{0:F0}% FLOPs): {1} per GPU at batch {2}\n",
+                           100 * (trainFlops(*rp) / trainFlops(*plan) - 1), gib(rp->arenaBytes),
+                           batch);
+      for (const Row &r : rows) {
+        if (r.fitsPlan)
+          continue;
+        auto max = advisor::largestBatch(
+            [&](int64_t b) -> std::optional<uint64_t> {
+              auto n = rplanner.bytes(b);
+              return n || b <= perDevice ? n : std::optional<uint64_t>(UINT64_MAX);
+            },
+            r.usable);
+        out << llvm::formatv("    {0}: {1}; largest batch {2} (without: {3})\n", r.gpu->name,
+                             rp->arenaBytes <= r.usable ? "fits" : "still does not fit",
+                             max ? std::to_string(*max * replicas) : "?",
+                             r.maxPlan ? std::to_string(*r.maxPlan * replicas) : "?");
+      }
+    }
   }
   if (replicas > 1) {
     out << "\n  pipeline placement instead: the layers split into " << replicas

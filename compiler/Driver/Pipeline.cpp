@@ -103,10 +103,16 @@ static LogicalResult checkTensorSizes(ModuleOp module, const ModelLimits &limits
 }
 
 FailureOr<plan::Plan> dlc::makePlan(ModuleOp module, const ModelConfig &config,
-                                    const std::string &source, bool withIR) {
+                                    const std::string &source, bool withIR,
+                                    RecomputeReport *recompute) {
   plan::Plan plan;
   if (failed(checkTensorSizes(module, config.limits)) || failed(lowerToKernels(module, plan)))
     return failure();
+  if (config.recompute) {
+    RecomputeReport report = recomputeBlocks(plan);
+    if (recompute)
+      *recompute = report;
+  }
   layoutArena(plan);
   if (plan.arenaBytes > uint64_t(config.limits.maxPlanBytes)) {
     emitError(module.getLoc()) << "the plan needs " << plan.arenaBytes

@@ -24,6 +24,9 @@ struct ModelConfig {
   /// From the file: the fewest positions of any position_embedding (0: none), the longest
   /// sequence the model takes.
   int64_t maxSeqLen = 0;
+  /// Not from the file either: --recompute (activation checkpointing per block,
+  /// compiler/Planning/Recompute.h).
+  bool recompute = false;
 };
 
 /// Parses the model file at `path` into a module holding `dl.parameter` declarations and

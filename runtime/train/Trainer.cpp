@@ -237,6 +237,13 @@ bool setUp(const RunOptions &opts, Session &s) {
   say("data: %s, %lld train / %lld test examples%s (%.2f s)\n", p.data.format.c_str(),
               (long long)s.trainSet.count, (long long)s.testSet.count,
               data::describeAugmentation(p.data).c_str(), since(td));
+  // Evaluation runs whole batches only: a test set smaller than one evaluates nothing, and
+  // a "test loss 0.0000" would look like a result.
+  if (s.testSet.count < p.train.batch * s.ranks)
+    std::fprintf(stderr, "dlrun: warning: the test set has %lld examples, fewer than one batch "
+                         "(%lld): nothing is evaluated (lower training.batch or give more test "
+                         "data)\n", (long long)s.testSet.count,
+                 (long long)(p.train.batch * s.ranks));
   if (!opts.trace.empty() && s.rank == 0)
     s.trace = std::make_unique<device::Trace>(kTraceSteps);
   return true;
@@ -265,6 +272,10 @@ int evaluateOnly(Session &s) {
     std::fprintf(stderr, "dlrun: warning: the test loss is not finite (training.on_nonfinite: "
                          "warn)\n");
   double t = since(te);
+  if (ev.examples == 0) {
+    say("test: no test batch\n"); // warned at load: fewer examples than one batch
+    return 0;
+  }
   say("test: loss %.4f%s  (%lld examples, %.0f ex/s, %.3f ms/batch)\n", ev.loss,
               accuracyText(s.p, "  accuracy %.2f%%", ev.accuracy).c_str(), (long long)ev.examples, t > 0 ? ev.examples / t : 0,
               ev.examples ? 1e3 * t * batch / ev.examples : 0.0);
@@ -275,6 +286,7 @@ int evaluateOnly(Session &s) {
 struct TrainResult {
   int64_t steps = 0;
   double seconds = 0, testAccuracy = 0, testLoss = 0;
+  int64_t testExamples = 0; // 0: the test set has no whole batch
   device::Profile profile;
 };
 
@@ -389,12 +401,15 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
     }
     r.testAccuracy = ev.accuracy;
     r.testLoss = ev.loss;
-    say("epoch %lld done: train loss %.4f%s | test loss %.4f%s | %.1f s, %.0f ex/s\n",
-                (long long)epoch, sumLoss / epochSteps,
-                accuracyText(p, " acc %.2f%%",
-                             sumCorrect / (epochSteps * batch * positions)).c_str(),
-                ev.loss, accuracyText(p, " acc %.2f%%", ev.accuracy).c_str(), es,
-                epochSteps * batch / es);
+    r.testExamples = ev.examples;
+    char test[96] = "no test batch";
+    if (ev.examples > 0)
+      std::snprintf(test, sizeof test, "test loss %.4f%s", ev.loss,
+                    accuracyText(p, " acc %.2f%%", ev.accuracy).c_str());
+    say("epoch %lld done: train loss %.4f%s | %s | %.1f s, %.0f ex/s\n", (long long)epoch,
+        sumLoss / epochSteps,
+        accuracyText(p, " acc %.2f%%", sumCorrect / (epochSteps * batch * positions)).c_str(),
+        test, es, epochSteps * batch / es);
     std::fflush(stdout);
   }
   return true;
@@ -405,7 +420,9 @@ int finish(const RunOptions &opts, Session &s, const TrainResult &r) {
   const int64_t batch = s.p.train.batch * s.ranks;
   std::string error;
   char result[64];
-  if (classifies(s.p))
+  if (r.testExamples == 0)
+    std::snprintf(result, sizeof result, "no test batch");
+  else if (classifies(s.p))
     std::snprintf(result, sizeof result, "test accuracy %.2f%%", 100 * r.testAccuracy);
   else
     std::snprintf(result, sizeof result, "test loss %.4f", r.testLoss);

@@ -47,6 +47,11 @@ static cl::opt<std::string> placement("placement",
                                       cl::desc("compile, with --devices: auto (default), data "
                                                "or pipeline (not implemented yet)"),
                                       cl::init("auto"), cl::sub(compileCmd), cl::cat(dlcCategory));
+static cl::opt<bool> recompute("recompute",
+                               cl::desc("Activation checkpointing: keep each block's input "
+                                        "(layers named BLOCK.NAME) and run the block's forward "
+                                        "again in its backward"),
+                               cl::sub(compileCmd), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<int64_t> replicas("gpus", cl::desc("mem: data-parallel replicas sharing the batch"),
                                  cl::init(1), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<int64_t> seqLen("seq-len",
@@ -149,6 +154,7 @@ int main(int argc, char **argv) {
     m.batch = batch;
     m.gpus = gpu.empty() ? std::string("all") : std::string(gpu);
     m.replicas = replicas;
+    m.recompute = recompute;
     m.hardware = hardware;
     m.memoryModel = memoryModel;
     m.maskElements = maskElements;
@@ -181,6 +187,7 @@ int main(int argc, char **argv) {
   }
   opts.devices = devices;
   opts.placement = placement;
+  opts.recompute = recompute;
   if (target != "cpu" && target != "cuda") {
     errs() << "dlc: error: --target must be cpu or cuda, got '" << target << "'\n";
     return 1;
