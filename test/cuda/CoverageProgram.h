@@ -260,6 +260,8 @@ inline void addCoverageProgram(plan::Plan &plan) {
          {buffer("dy", 60), buffer("qkv", 180), buffer("probs", 100), buffer("out", 60),
           buffer("dqkv", 180)});
   }
+  // A pipeline stage's copy of a buffer.
+  call(KernelKind::Copy, "copy", {37}, {buffer("x", 37), buffer("y", 37)});
   plan.programs.push_back(prog);
 }
 
