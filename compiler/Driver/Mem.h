@@ -21,6 +21,7 @@ struct MemOptions {
   bool json = false;
   std::string svg;                // write the train step's plan as SVG here
   bool fuse = true;
+  int64_t seqLen = 0;             // --seq-len T: sequence inputs at length T (0: the model's)
   bool recompute = false;         // --recompute: activation checkpointing per block
   ModelLimits limits;             // --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes, ...
 };

@@ -55,6 +55,11 @@ static cl::opt<bool> recompute("recompute",
                                cl::sub(compileCmd), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<int64_t> replicas("gpus", cl::desc("mem: data-parallel replicas sharing the batch"),
                                  cl::init(1), cl::sub(memCmd), cl::cat(dlcCategory));
+static cl::opt<int64_t> seqLen("seq-len",
+                               cl::desc("mem: sequence length of the int32 and per-position "
+                                        "inputs (default: the model's); also prints the "
+                                        "longest sequence that fits at the batch"),
+                               cl::init(0), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<bool> json("json", cl::desc("mem: print JSON (schema dlc-mem/1, docs/memory.md)"),
                           cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<std::string> svg("svg", cl::desc("mem: draw the training step's memory plan"),
@@ -113,7 +118,8 @@ int main(int argc, char **argv) {
       "dlc: declarative deep-learning compiler\n\n"
       "  dlc compile MODEL.yaml [-o PLAN] [--batch N] [--emit=STAGE] [--gpu NAME]\n"
       "              [--target cpu|cuda] [--arch sm_XX]\n"
-      "  dlc mem MODEL.yaml [--batch N] [--gpu all|NAME,...] [--gpus K] [--json] [--svg FILE]\n\n"
+      "  dlc mem MODEL.yaml [--batch N] [--gpu all|NAME,...] [--gpus K] [--json] [--svg FILE]\n"
+      "              [--seq-len T]\n\n"
       "Compiles the model's whole training step (forward, loss, backward, optimizer update) and its\n"
       "evaluation step into one plan file; run it with `dlrun PLAN`. See docs/model-format.md.\n");
   if (!compileCmd && !memCmd) {
@@ -123,6 +129,11 @@ int main(int argc, char **argv) {
   }
   if (batch < 0) {
     errs() << "dlc: error: --batch must be positive, got " << batch << "\n";
+    return 1;
+  }
+  if (seqLen < 0 || seqLen > dlc::kMaxSeqLen) {
+    errs() << "dlc: error: --seq-len must be in [1, " << dlc::kMaxSeqLen << "], got " << seqLen
+           << "\n";
     return 1;
   }
   if (memoryModel != "plan" && memoryModel != "heuristic") {
@@ -151,6 +162,7 @@ int main(int argc, char **argv) {
     m.json = json;
     m.svg = svg;
     m.fuse = fuse;
+    m.seqLen = seqLen;
     return dlc::memReport(m, outs());
   }
   dlc::CompileOptions opts;
