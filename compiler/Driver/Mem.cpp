@@ -495,8 +495,8 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
     }
     out << "  a pipeline estimate from the plan at the micro-batch (stage memory: its parameters"
            " and state, the activations each micro-batch in flight keeps, its largest transient"
-           " buffers; boundary copies and communication not counted); dlrun does not run"
-           " pipelines yet\n";
+           " buffers; boundary copies and communication not counted); dlrun runs pipelines with"
+           " one micro-batch so far (dlc compile --placement pipeline)\n";
   }
   out << "\n  step time is a roofline bound (FP32 peak and memory bandwidth per kernel), not a"
          " measurement; see docs/memory.md\n";

@@ -17,6 +17,7 @@
 //
 #include "compiler/Planning/Recompute.h"
 
+#include "compiler/Planning/ArenaLayout.h"
 #include "runtime/plan/KernelCheck.h"
 
 #include <climits>
@@ -44,33 +45,6 @@ struct BlockRewrite {
   std::vector<plan::Kernel> clones;
   std::unordered_map<int32_t, int32_t> map; // original buffer -> its recomputed copy
 };
-
-/// Buffers' first and last kernel in program `pi` from its kernel list, as the lowering
-/// sets them: inputs from kernel 0, outputs to the end.
-void relive(plan::Plan &plan, int32_t pi) {
-  plan::Program &prog = plan.programs[pi];
-  for (plan::Buffer &b : plan.buffers)
-    if (b.program == pi) {
-      b.first = INT32_MAX;
-      b.last = -1;
-    }
-  auto touch = [&](int32_t id, int32_t step) {
-    plan::Buffer &b = plan.buffers[id];
-    if (b.program != pi)
-      return;
-    b.first = std::min(b.first, step);
-    b.last = std::max(b.last, step);
-  };
-  for (size_t i = 0; i < prog.kernels.size(); ++i)
-    for (int32_t id : prog.kernels[i].args)
-      touch(id, int32_t(i));
-  for (const plan::ProgramInput &in : prog.inputs)
-    touch(in.buffer, 0);
-  int32_t end = std::max<int32_t>(0, int32_t(prog.kernels.size()) - 1);
-  for (size_t id = 0; id < plan.buffers.size(); ++id)
-    if (plan.buffers[id].program == pi && plan.buffers[id].kind == plan::BufferKind::Output)
-      touch(int32_t(id), end);
-}
 
 } // namespace
 
@@ -208,7 +182,7 @@ RecomputeReport dlc::recomputeBlocks(plan::Plan &plan) {
     kernels.push_back(std::move(k));
   }
   prog.kernels = std::move(kernels);
-  relive(plan, pi);
+  recomputeLiveness(plan, pi);
   return report;
 }
 

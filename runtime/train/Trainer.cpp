@@ -130,6 +130,17 @@ void printProfile(const plan::Program &prog, const device::Profile &prof, bool c
                 cpu::threads() == 1 ? "" : "s", peak);
   say("  %-34s %-18s %8s %10s %7s %9s %7s\n", "kernel", "kind", "calls", "total ms", "share",
               "GFLOP/s", "of peak");
+  if (!prog.kernelStage.empty()) { // a pipeline: each device's share of the step
+    std::vector<double> perDevice;
+    for (size_t i = 0; i < prof.seconds.size() && i < prog.kernelStage.size(); ++i) {
+      perDevice.resize(std::max(perDevice.size(), size_t(prog.kernelStage[i]) + 1));
+      perDevice[size_t(prog.kernelStage[i])] += prof.seconds[i];
+    }
+    for (size_t d = 0; d < perDevice.size(); ++d)
+      say("  cpu:%zu: %.1f ms per run (%.1f%%)\n", d,
+          prof.runs ? 1e3 * perDevice[d] / prof.runs : 0.0,
+          total > 0 ? 100 * perDevice[d] / total : 0.0);
+  }
   for (size_t i : idx) {
     const plan::Kernel &k = prog.kernels[i];
     double s = prof.seconds[i];
@@ -158,13 +169,22 @@ bool setUp(const RunOptions &opts, Session &s) {
   for (const plan::Program *prog : {train, eval})
     if (prog && prog->loss < 0)
       return fail(opts.planPath + ": program '" + prog->name + "' has no loss buffer"), false;
-  // A plan placed on K devices (dlc compile --devices K) runs on exactly K: its batch is
-  // one device's share. Under mpirun a one-device plan's processes are the replicas.
-  const int64_t devices = opts.comm && !opts.inProcessDevices ? p.train.devices : opts.devices;
-  if (p.train.devices != devices)
-    return fail(opts.planPath + ": the plan was compiled for " + std::to_string(p.train.devices) +
-                " device" + (p.train.devices == 1 ? "" : "s") + " (dlc compile --devices " +
-                std::to_string(p.train.devices) + "); --device names " + std::to_string(devices)),
+  // A plan placed on K devices (dlc compile --devices K) runs on exactly K: with data
+  // placement its batch is one device's share, with pipeline placement each device holds one
+  // stage. Under mpirun a one-device plan's processes are the replicas.
+  const bool pipeline = !p.stages.empty();
+  const int64_t planDevices = pipeline ? int64_t(p.stages.size()) : p.train.devices;
+  const int64_t devices = opts.comm && !opts.inProcessDevices ? planDevices : opts.devices;
+  if (planDevices != devices)
+    return fail(opts.planPath + ": the plan was compiled for " + std::to_string(planDevices) +
+                " device" + (planDevices == 1 ? "" : "s") + " (dlc compile --devices " +
+                std::to_string(planDevices) + (pipeline ? " --placement pipeline" : "") +
+                "); --device names " + std::to_string(devices)),
+           false;
+  if (pipeline && (opts.comm || opts.cudaOrdinal >= 0))
+    return fail(opts.planPath + ": a pipeline plan runs in one process on CPU devices "
+                                "(--device cpu:0,...,cpu:" + std::to_string(planDevices - 1) +
+                (opts.comm ? "), not under mpirun" : "), not on a CUDA device yet")),
            false;
   s.arena = std::make_unique<AlignedArena>(p.arenaBytes);
   if (!s.arena->data) {
@@ -208,6 +228,17 @@ bool setUp(const RunOptions &opts, Session &s) {
               p.model.c_str(), s.device->describe().c_str(), (long long)p.train.batch,
               p.params.size(), (unsigned long long)p.arenaBytes, p.arenaBytes / 1048576.0,
               (long long)threads, since(t0) * 1e3);
+  if (pipeline) {
+    say("pipeline: %zu devices, one stage each; one micro-batch, so the stages run in turn on "
+        "one thread, each in its own region of the arena (copies between them are kernels)\n",
+        p.stages.size());
+    for (size_t d = 0; d < p.stages.size(); ++d) {
+      const plan::StageRegion &r = p.stages[d];
+      say("  cpu:%zu: %s .. %s, %.2f MiB (%.2f MiB parameters and state)\n", d, r.first.c_str(),
+          r.last.c_str(), (r.persistentBytes + r.bytes) / 1048576.0,
+          r.persistentBytes / 1048576.0);
+    }
+  }
   if (s.comm) {
     if (!checkRanksAgree(p, arena, *s.comm, s.stateHash, error))
       return fail(error), false;

@@ -260,6 +260,8 @@ inline void addCoverageProgram(plan::Plan &plan) {
          {buffer("dy", 60), buffer("qkv", 180), buffer("probs", 100), buffer("out", 60),
           buffer("dqkv", 180)});
   }
+  // A pipeline stage's copy of a buffer.
+  call(KernelKind::Copy, "copy", {37}, {buffer("x", 37), buffer("y", 37)});
   // Position embedding: batch 2 of 5 steps of 6 features and a table of 7 positions (the
   // gradient's last two rows zero).
   call(KernelKind::PositionAdd, "position_add", {2, 5, 6, 7},

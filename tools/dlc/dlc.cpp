@@ -44,8 +44,9 @@ static cl::opt<int64_t> devices("devices",
                                         "--placement; dlrun --device cpu:0,cpu:1,... runs it)"),
                                cl::init(1), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<std::string> placement("placement",
-                                      cl::desc("compile, with --devices: auto (default), data "
-                                               "or pipeline (not implemented yet)"),
+                                      cl::desc("compile, with --devices: auto (default: data, "
+                                               "pipeline when a share does not fit the --gpu), "
+                                               "data or pipeline (layers split over the devices)"),
                                       cl::init("auto"), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<bool> recompute("recompute",
                                cl::desc("Activation checkpointing: keep each block's input "
