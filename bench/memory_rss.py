@@ -24,7 +24,9 @@ import argparse
 import copy
 import json
 import os
+import random
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -129,12 +131,13 @@ def prepare(tmp, name, path, batch, change):
     model["training"]["batch"] = batch
     data = model.get("data", {})
     if data.get("format") == "tokens" and not os.path.exists(str(data.get("file", ""))):
-        # Random GPT-2 token ids: the memory does not depend on which tokens.
+        # Random token ids below the vocabulary: the memory does not depend on which tokens.
+        vocab = max(s.get("classes", 0) for s in model["inputs"].values())
         tokens = os.path.join(tmp, name + ".bin")
+        rng = random.Random(0)
         with open(tokens, "wb") as f:
-            f.write(os.urandom(2 * 200_000))
+            f.write(struct.pack("<%dH" % 200_000, *(rng.randrange(vocab) for _ in range(200_000))))
         data["file"] = tokens
-        data["vocab"] = data.get("vocab", 65536)
     out = os.path.join(tmp, name + ".yaml")
     yaml.safe_dump(model, open(out, "w"), sort_keys=False)
     return model, out

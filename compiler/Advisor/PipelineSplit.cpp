@@ -38,13 +38,17 @@ std::vector<LayerCost> advisor::layerCosts(const plan::Plan &p, const hw::Gpu &g
   for (const plan::Parameter &q : p.params)
     params.emplace(q.name, 0);
   const auto &kernels = train->kernels;
-  // The forward part ends at the first kernel that belongs to no layer (the loss).
+  // The forward part ends at the first kernel after a layer's that belongs to no layer (the
+  // loss); kernels of no layer before the first layer's (a schedule's lr_schedule) do not end
+  // it.
   size_t boundary = kernels.size();
+  bool inLayers = false;
   std::vector<std::string> names(kernels.size());
   for (size_t i = 0; i < kernels.size(); ++i) {
     names[i] = layerOf(kernels[i].name, params);
-    if (names[i].empty() && boundary == kernels.size())
+    if (names[i].empty() && inLayers && boundary == kernels.size())
       boundary = i;
+    inLayers |= !names[i].empty();
   }
   std::unordered_map<std::string, size_t> index;
   for (size_t i = 0; i < boundary; ++i)

@@ -61,6 +61,12 @@ bool localize(plan::Plan &plan, int32_t pi, const std::vector<int32_t> &stage,
               ok = false;
         continue;
       }
+      if (writes && (k.kind == plan::KernelKind::GradSumSq ||
+                     k.kind == plan::KernelKind::ClipScale)) {
+        error = "pipeline placement does not support training.clip_grad_norm yet (the global "
+                "gradient norm sums every stage's gradients); drop it or use --placement data";
+        return false;
+      }
       if (writes) {
         error = "pipeline placement: kernel '" + k.name + "' on stage " + std::to_string(s) +
                 " writes '" + plan.buffers[id].name + "', which stage " +
