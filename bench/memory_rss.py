@@ -10,8 +10,10 @@ For each case (a model file, a batch, overrides merged into the YAML):
   - dlc compiles it; dlrun loads it and prints its arena (parameters, optimizer state and the
     training step's largest program, the planned bytes);
   - dlrun trains --steps steps, its peak resident set read from wait4's ru_maxrss;
-  - the prediction is the arena + the data set as dlrun holds it (text and tokens: 2 bytes per
-    token) + dlrun's own resident set without a plan (`dlrun --help`: code, libraries);
+  - the prediction is the arena + the snapshot of the parameters and state dlrun keeps to rerun
+    a non-finite step (it says so at load; up to 64 MiB) + the data set as dlrun holds it (text
+    and tokens: 2 bytes per token) + dlrun's own resident set without a plan (`dlrun --help`:
+    code, libraries);
   - PyTorch (the interpreter given, torch 2.x from bench/.venv by default) builds the same
     graph from the same YAML (test/parity/torch_layers.py), trains the same number of steps
     with the same optimizer on random tokens of the same shapes, and reports its peak resident
@@ -138,6 +140,7 @@ def prepare(tmp, name, path, batch, change):
         with open(tokens, "wb") as f:
             f.write(struct.pack("<%dH" % 200_000, *(rng.randrange(vocab) for _ in range(200_000))))
         data["file"] = tokens
+        data["test_fraction"] = 0.1 # whole test windows of the shorter file
     out = os.path.join(tmp, name + ".yaml")
     yaml.safe_dump(model, open(out, "w"), sort_keys=False)
     return model, out
@@ -186,24 +189,31 @@ def main():
             out, peak = maxrss_kib([dlrun, plan, "--steps", str(a.steps), "--threads",
                                     str(a.threads)], tmp)
             arena = int(re.search(r"arena (\d+) bytes", out).group(1))
+            # dlrun's copy of the parameters and state before each step (on_nonfinite: stop),
+            # which it announces: held beside the arena.
+            snap = re.search(r"a ([0-9.]+) MiB snapshot", out)
+            snapshot = float(snap.group(1)) * MiB if snap else 0
             data = data_bytes(model)
             above = peak * 1024 - help_kib * 1024
-            rel = above / (arena + data) - 1
+            rel = above / (arena + snapshot + data) - 1
             bad += checked and abs(rel) > 0.10
             tout, _ = maxrss_kib([a.python, "-c", TORCH_WORKER, ROOT, yml, str(batch),
                                   str(a.steps), str(a.threads)], tmp)
             t = json.loads(tout.strip().splitlines()[-1])
-            rows.append((name, batch, arena, data, help_kib * 1024, peak * 1024, rel, t, checked))
-            print(f"{name}: dlrun peak {peak / 1024:.1f} MiB, plan {arena / MiB:.1f} + data "
+            rows.append((name, batch, arena, snapshot, data, help_kib * 1024, peak * 1024, rel, t,
+                         checked))
+            print(f"{name}: dlrun peak {peak / 1024:.1f} MiB, plan {arena / MiB:.1f} + snapshot "
+                  f"{snapshot / MiB:.1f} + data "
                   f"{data / MiB:.1f} + runtime {help_kib / 1024:.1f} MiB ({100 * rel:+.1f}%); "
                   f"torch {t['torch']} peak {t['peak_kib'] / 1024:.1f} MiB "
                   f"(import {t['base_kib'] / 1024:.1f} MiB)", flush=True)
     lines = [f"CPU: {cpu}; {a.steps} training steps, {a.threads} thread(s).", "",
-             "| model | batch | plan (arena) | data | dlrun peak RSS | dlrun above its runtime "
-             "| vs plan + data | PyTorch peak RSS | PyTorch above `import torch` |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for name, batch, arena, data, base, peak, rel, t, checked in rows:
-        lines.append(f"| {name} | {batch} | {arena / MiB:.1f} MiB | {data / MiB:.1f} MiB | "
+             "| model | batch | plan (arena) | snapshot | data | dlrun peak RSS | dlrun above its "
+             "runtime | vs plan + snapshot + data | PyTorch peak RSS | PyTorch above `import torch` |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, batch, arena, snapshot, data, base, peak, rel, t, checked in rows:
+        lines.append(f"| {name} | {batch} | {arena / MiB:.1f} MiB | {snapshot / MiB:.1f} MiB | "
+                     f"{data / MiB:.1f} MiB | "
                      f"{peak / MiB:.1f} MiB | {(peak - base) / MiB:.1f} MiB | {100 * rel:+.1f}%{'' if checked else ' (not held)'} | "
                      f"{t['peak_kib'] / 1024:.1f} MiB | "
                      f"{(t['peak_kib'] - t['base_kib']) / 1024:.1f} MiB |")

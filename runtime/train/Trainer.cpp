@@ -261,6 +261,12 @@ bool setUp(const RunOptions &opts, Session &s) {
   const bool snapshots = opts.cudaOrdinal < 0 && p.persistentBytes <= kSnapshotBytes &&
                          p.train.onNonfinite == plan::OnNonfinite::Stop;
   s.runner = std::make_unique<Runner>(p, arena, *s.device, s.comm, snapshots);
+  // What dlrun holds beyond the plan's arena, so that the two add up (bench/memory_rss.py).
+  if (snapshots && train && !opts.eval)
+    say("memory: the arena and a %.2f MiB snapshot of the parameters and state before each "
+        "step (to rerun a step whose loss is not finite; training.on_nonfinite: stop)\n",
+        p.persistentBytes / 1048576.0);
+
   // Every program's inputs must be fed by this data (dlc checks it too; a plan may be edited).
   for (const data::Dataset *d : {&s.trainSet, &s.testSet})
     if ((d == &s.testSet || !opts.eval) && !s.runner->checkInputs(*d, error))
