@@ -86,7 +86,7 @@ void cpu::runKernel(const plan::Kernel &k, float *const *a) {
 }
 
 void cpu::runKernelTimed(size_t n, const plan::Kernel &k, float *const *args, Profile *profile,
-                         Trace *trace) {
+                         Trace *trace, int32_t device) {
   if (!profile && !trace)
     return runKernel(k, args);
   auto t0 = Clock::now();
@@ -97,7 +97,7 @@ void cpu::runKernelTimed(size_t n, const plan::Kernel &k, float *const *args, Pr
   if (trace)
     trace->events.push_back(
         {&k, trace->runs, std::chrono::duration<double, std::micro>(t0 - trace->origin).count(),
-         std::chrono::duration<double, std::micro>(t1 - t0).count()});
+         std::chrono::duration<double, std::micro>(t1 - t0).count(), device});
 }
 
 void cpu::runProgram(const plan::Plan &plan, const plan::Program &prog, uint8_t *arena,
@@ -111,7 +111,8 @@ void cpu::runProgram(const plan::Plan &plan, const plan::Program &prog, uint8_t 
     const plan::Kernel &k = prog.kernels[n];
     for (size_t j = 0; j < k.args.size() && j < 8; ++j)
       args[j] = reinterpret_cast<float *>(arena + plan.buffers[k.args[j]].offset);
-    runKernelTimed(n, k, args, profile, trace);
+    // A pipeline's kernels carry their device, a row of the trace each.
+    runKernelTimed(n, k, args, profile, trace, prog.kernelStage.empty() ? 0 : prog.kernelStage[n]);
   }
   if (profile)
     ++profile->runs;

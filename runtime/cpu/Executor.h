@@ -22,7 +22,7 @@ void runKernel(const plan::Kernel &k, float *const *args);
 /// runKernel for kernel number `n` of a program, timed into `profile` and `trace` when
 /// given (neither: exactly runKernel). runProgram and the data-parallel runner share it.
 void runKernelTimed(size_t n, const plan::Kernel &k, float *const *args, Profile *profile,
-                    Trace *trace);
+                    Trace *trace, int32_t device = 0);
 
 /// Executes `prog`'s kernels in order on buffers at their planned offsets in `arena`
 /// (plan.arenaBytes long). With `profile`, times each kernel; with `trace` (until it is

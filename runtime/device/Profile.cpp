@@ -1,6 +1,7 @@
 //===- Profile.cpp - Chrome trace output --------------------------*- C++ -*-===//
 #include "runtime/device/Profile.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -35,12 +36,18 @@ bool device::Trace::write(const std::string &path, std::string &error) const {
   std::fprintf(f, "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n");
   std::fprintf(f, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 1, "
                   "\"args\": {\"name\": \"dlrun\"}}");
+  int32_t devices = 0;
+  for (const TraceEvent &e : events)
+    devices = std::max(devices, e.device + 1);
+  for (int32_t d = 0; devices > 1 && d < devices; ++d) // a pipeline: name each device's row
+    std::fprintf(f, ",\n{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": %d, "
+                    "\"args\": {\"name\": \"cpu:%d\"}}", d + 1, d);
   for (const TraceEvent &e : events)
     std::fprintf(f,
                  ",\n{\"name\": %s, \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, "
-                 "\"pid\": 1, \"tid\": 1, \"args\": {\"step\": %lld, \"gflop\": %.6f}}",
+                 "\"pid\": 1, \"tid\": %d, \"args\": {\"step\": %lld, \"gflop\": %.6f}}",
                  jsonString(e.kernel->name).c_str(), plan::kernelKindName(e.kernel->kind), e.start,
-                 e.dur, (long long)e.run, e.kernel->flops * 1e-9);
+                 e.dur, e.device + 1, (long long)e.run, e.kernel->flops * 1e-9);
   std::fprintf(f, "\n]}\n");
   if (std::fclose(f) != 0) {
     error = "cannot write trace '" + path + "': " + std::strerror(errno);

@@ -25,6 +25,7 @@ struct TraceEvent {
   const plan::Kernel *kernel;
   int64_t run;         // which recorded program run (step) it belongs to
   double start, dur;   // microseconds since the trace began
+  int32_t device = 0;  // a pipeline's stage: one trace row per device
 };
 
 /// Records every kernel call of the first `maxRuns` program runs it is passed to.
