@@ -1,0 +1,278 @@
+//===- DnnlConv.cpp - convolutions through oneDNN, when built in --*- C++ -*-===//
+//
+// A primitive per distinct convolution, keyed by direction, shape and epilogue (so ResNet's
+// repeated blocks share theirs), made once under a lock and then only read. A call wraps
+// the caller's buffers in oneDNN memory objects, reorders the inputs into the layouts the
+// primitive chose (format_tag::any: blocked ones on AVX-512/AVX2) into per-thread buffers,
+// executes, and reorders the output back into the caller's NCHW/OIHW buffer. Where the
+// primitive chose the plain layout itself nothing is copied.
+//
+// Debian's libdnnl runs on OpenMP; each call first sets the calling thread's OpenMP team
+// size to the runtime's thread count (dlrun --threads), so oneDNN uses as many cores as the
+// in-house kernels do.
+//
+#include "runtime/cpu/DnnlConv.h"
+
+#include "runtime/cpu/Parallel.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#if DLC_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.hpp>
+#include <omp.h>
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#endif
+
+namespace dlc::cpu {
+namespace {
+bool envEnabled() {
+  const char *e = std::getenv("DLC_DNNL");
+  return !(e && std::strcmp(e, "0") == 0);
+}
+} // namespace
+
+#if !DLC_HAVE_DNNL
+
+bool dnnlEnabled() { return false; }
+void setDnnlEnabled(bool) {}
+std::string dnnlVersion() { return ""; }
+bool dnnlPrepare(DnnlConvOp, const GroupedConvShape &, bool, bool) { return false; }
+bool dnnlConvForward(const GroupedConvShape &, const float *, const float *, float *,
+                     const float *, bool) {
+  return false;
+}
+bool dnnlConvBackwardData(const GroupedConvShape &, const float *, const float *, float *) {
+  return false;
+}
+bool dnnlConvBackwardFilter(const GroupedConvShape &, const float *, const float *, float *) {
+  return false;
+}
+
+#else
+
+namespace {
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+std::atomic<bool> &enabledFlag() {
+  static std::atomic<bool> on(envEnabled());
+  return on;
+}
+
+dnnl::engine &engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+/// One primitive and the layouts it works in. `plain*` are the caller's NCHW/OIHW tensors,
+/// `in0`/`in1`/`out` the primitive's (in argument order of the direction); a reorder is
+/// made only where they differ.
+struct Prim {
+  dnnl::primitive prim;
+  memory::desc plainIn0, plainIn1, plainOut, in0, in1, out, bias;
+  int argIn0, argIn1, argOut;
+  dnnl::reorder toIn0, toIn1, fromOut; // empty when the layouts agree
+  bool reorderIn0 = false, reorderIn1 = false, reorderOut = false;
+};
+
+/// Thread count, direction, epilogue, then the shape's 16 ints. oneDNN splits the work of
+/// a primitive when it makes it, for the OpenMP team size of that moment, so a primitive
+/// is made for one thread count and used only with it.
+using Key = std::array<int, 20>;
+
+Key keyOf(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
+  return {threads(), int(op), bias, relu, s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.strideH, s.strideW,
+          s.padTop, s.padLeft, s.padBottom, s.padRight, s.dilH, s.dilW, s.groups};
+}
+
+memory::desc md(const memory::dims &d, Tag t) {
+  return memory::desc(d, memory::data_type::f32, t);
+}
+
+/// Builds the primitive; throws dnnl::error when oneDNN refuses the shape.
+std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
+  const memory::dim g = s.groups;
+  const memory::dims src = {s.n, s.c, s.h, s.w}, dst = {s.n, s.k, s.oh(), s.ow()};
+  const memory::dims wts = g > 1 ? memory::dims{g, s.k / g, s.c / g, s.r, s.s}
+                                 : memory::dims{s.k, s.c, s.r, s.s};
+  const Tag wTag = g > 1 ? Tag::goihw : Tag::oihw;
+  const memory::dims strides = {s.strideH, s.strideW}, dil = {s.dilH - 1, s.dilW - 1},
+                     padL = {s.padTop, s.padLeft}, padR = {s.padBottom, s.padRight};
+  const memory::desc anySrc = md(src, Tag::any), anyW = md(wts, Tag::any),
+                     anyDst = md(dst, Tag::any), biasMd = md({s.k}, Tag::x);
+  const auto algo = dnnl::algorithm::convolution_direct;
+  dnnl::engine &eng = engine();
+
+  // The forward descriptor: the primitive itself, or the hint the backward ones need.
+  dnnl::primitive_attr attr;
+  if (relu) {
+    dnnl::post_ops po;
+    po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(po);
+  }
+  auto fwdDesc = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo,
+                                                        anySrc, anyW, biasMd, anyDst, strides,
+                                                        dil, padL, padR)
+                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo,
+                                                        anySrc, anyW, anyDst, strides, dil, padL,
+                                                        padR);
+  dnnl::convolution_forward::primitive_desc fwd(fwdDesc, attr, eng);
+
+  auto p = std::make_unique<Prim>();
+  switch (op) {
+  case DnnlConvOp::Forward:
+    p->prim = dnnl::convolution_forward(fwd);
+    p->plainIn0 = md(src, Tag::nchw), p->in0 = fwd.src_desc(), p->argIn0 = DNNL_ARG_SRC;
+    p->plainIn1 = md(wts, wTag), p->in1 = fwd.weights_desc(), p->argIn1 = DNNL_ARG_WEIGHTS;
+    p->plainOut = md(dst, Tag::nchw), p->out = fwd.dst_desc(), p->argOut = DNNL_ARG_DST;
+    p->bias = biasMd;
+    break;
+  case DnnlConvOp::BackwardData: {
+    dnnl::convolution_backward_data::primitive_desc pd(
+        dnnl::convolution_backward_data::desc(algo, anySrc, anyW, anyDst, strides, dil, padL,
+                                              padR),
+        eng, fwd);
+    p->prim = dnnl::convolution_backward_data(pd);
+    p->plainIn0 = md(dst, Tag::nchw), p->in0 = pd.diff_dst_desc(), p->argIn0 = DNNL_ARG_DIFF_DST;
+    p->plainIn1 = md(wts, wTag), p->in1 = pd.weights_desc(), p->argIn1 = DNNL_ARG_WEIGHTS;
+    p->plainOut = md(src, Tag::nchw), p->out = pd.diff_src_desc(), p->argOut = DNNL_ARG_DIFF_SRC;
+    break;
+  }
+  case DnnlConvOp::BackwardFilter: {
+    dnnl::convolution_backward_weights::primitive_desc pd(
+        dnnl::convolution_backward_weights::desc(algo, anySrc, anyW, anyDst, strides, dil, padL,
+                                                 padR),
+        eng, fwd);
+    p->prim = dnnl::convolution_backward_weights(pd);
+    p->plainIn0 = md(dst, Tag::nchw), p->in0 = pd.diff_dst_desc(), p->argIn0 = DNNL_ARG_DIFF_DST;
+    p->plainIn1 = md(src, Tag::nchw), p->in1 = pd.src_desc(), p->argIn1 = DNNL_ARG_SRC;
+    p->plainOut = md(wts, wTag), p->out = pd.diff_weights_desc(), p->argOut = DNNL_ARG_DIFF_WEIGHTS;
+    break;
+  }
+  }
+  if ((p->reorderIn0 = p->in0 != p->plainIn0))
+    p->toIn0 = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->plainIn0, eng, p->in0));
+  if ((p->reorderIn1 = p->in1 != p->plainIn1))
+    p->toIn1 = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->plainIn1, eng, p->in1));
+  if ((p->reorderOut = p->out != p->plainOut))
+    p->fromOut = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->out, eng, p->plainOut));
+  return p;
+}
+
+/// The primitive for a convolution, made on first request; nullptr when oneDNN refused it
+/// (remembered, so it is asked once). Entries are never removed, so the pointer stays valid.
+const Prim *lookup(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
+  static std::mutex lock;
+  static std::map<Key, std::unique_ptr<Prim>> cache;
+  std::lock_guard<std::mutex> guard(lock);
+  auto [it, inserted] = cache.try_emplace(keyOf(op, s, bias, relu));
+  if (inserted) {
+    omp_set_num_threads(threads());
+    try {
+      it->second = build(op, s, bias, relu);
+    } catch (const dnnl::error &) {
+      // Left empty: the in-house kernel takes this convolution.
+    }
+  }
+  return it->second.get();
+}
+
+/// A per-thread buffer for reordered tensors, grown as needed and kept.
+struct Buffer {
+  std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
+  size_t bytes = 0;
+  void *get(size_t need) {
+    if (need > bytes) {
+      data.reset(std::aligned_alloc(64, (need + 63) / 64 * 64));
+      bytes = data ? need : 0;
+    }
+    return data.get();
+  }
+};
+
+/// Runs `p` on the caller's plain buffers `in0`, `in1` and `out` (and a forward's `bias`).
+void execute(const Prim &p, const float *in0, const float *in1, float *out,
+             const float *bias = nullptr) {
+  thread_local Buffer bufIn0, bufIn1, bufOut;
+  thread_local dnnl::stream stream(engine());
+  omp_set_num_threads(threads());
+  dnnl::engine &eng = engine();
+  memory userIn0(p.plainIn0, eng, const_cast<float *>(in0));
+  memory userIn1(p.plainIn1, eng, const_cast<float *>(in1));
+  memory userOut(p.plainOut, eng, out);
+  memory mIn0 = userIn0, mIn1 = userIn1, mOut = userOut;
+  if (p.reorderIn0) {
+    mIn0 = memory(p.in0, eng, bufIn0.get(p.in0.get_size()));
+    p.toIn0.execute(stream, userIn0, mIn0);
+  }
+  if (p.reorderIn1) {
+    mIn1 = memory(p.in1, eng, bufIn1.get(p.in1.get_size()));
+    p.toIn1.execute(stream, userIn1, mIn1);
+  }
+  if (p.reorderOut)
+    mOut = memory(p.out, eng, bufOut.get(p.out.get_size()));
+  std::unordered_map<int, memory> args = {{p.argIn0, mIn0}, {p.argIn1, mIn1}, {p.argOut, mOut}};
+  if (bias)
+    args.emplace(DNNL_ARG_BIAS, memory(p.bias, eng, const_cast<float *>(bias)));
+  p.prim.execute(stream, args);
+  if (p.reorderOut)
+    p.fromOut.execute(stream, mOut, userOut);
+  stream.wait();
+}
+} // namespace
+
+bool dnnlEnabled() { return enabledFlag().load(std::memory_order_relaxed); }
+void setDnnlEnabled(bool on) { enabledFlag().store(on); }
+
+std::string dnnlVersion() {
+  const dnnl_version_t *v = dnnl_version();
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch) + " (OpenMP)";
+}
+
+bool dnnlPrepare(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
+  return dnnlEnabled() && lookup(op, s, bias, relu);
+}
+
+bool dnnlConvForward(const GroupedConvShape &s, const float *x, const float *w, float *y,
+                     const float *bias, bool relu) {
+  if (!dnnlEnabled())
+    return false;
+  const Prim *p = lookup(DnnlConvOp::Forward, s, bias != nullptr, relu);
+  if (!p)
+    return false;
+  execute(*p, x, w, y, bias);
+  return true;
+}
+
+bool dnnlConvBackwardData(const GroupedConvShape &s, const float *dy, const float *w, float *dx) {
+  if (!dnnlEnabled())
+    return false;
+  const Prim *p = lookup(DnnlConvOp::BackwardData, s, false, false);
+  if (!p)
+    return false;
+  execute(*p, dy, w, dx);
+  return true;
+}
+
+bool dnnlConvBackwardFilter(const GroupedConvShape &s, const float *dy, const float *x,
+                            float *dw) {
+  if (!dnnlEnabled())
+    return false;
+  const Prim *p = lookup(DnnlConvOp::BackwardFilter, s, false, false);
+  if (!p)
+    return false;
+  execute(*p, dy, x, dw);
+  return true;
+}
+
+#endif
+
+} // namespace dlc::cpu
