@@ -22,6 +22,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <map>
@@ -82,13 +83,27 @@ struct Prim {
   bool reorderIn0 = false, reorderIn1 = false, reorderOut = false;
 };
 
-/// Thread count, direction, epilogue, then the shape's 16 ints. oneDNN splits the work of
+/// Whether the runtime's pool splits a convolution's batch among its threads, each running
+/// a one-thread primitive on its images (DLC_DNNL_SPLIT=0: one OpenMP team of --threads
+/// threads runs one primitive on the whole batch instead).
+bool splitBatch() {
+  static const bool on = [] {
+    const char *e = std::getenv("DLC_DNNL_SPLIT");
+    return !(e && std::strcmp(e, "0") == 0);
+  }();
+  return on;
+}
+
+/// The OpenMP team size primitives are made for and run with.
+int teamSize() { return splitBatch() ? 1 : threads(); }
+
+/// Team size, direction, epilogue, then the shape's 16 ints. oneDNN splits the work of
 /// a primitive when it makes it, for the OpenMP team size of that moment, so a primitive
 /// is made for one thread count and used only with it.
 using Key = std::array<int, 20>;
 
 Key keyOf(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
-  return {threads(), int(op), bias, relu, s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.strideH, s.strideW,
+  return {teamSize(), int(op), bias, relu, s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.strideH, s.strideW,
           s.padTop, s.padLeft, s.padBottom, s.padRight, s.dilH, s.dilW, s.groups};
 }
 
@@ -174,7 +189,7 @@ const Prim *lookup(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool rel
   std::lock_guard<std::mutex> guard(lock);
   auto [it, inserted] = cache.try_emplace(keyOf(op, s, bias, relu));
   if (inserted) {
-    omp_set_num_threads(threads());
+    omp_set_num_threads(teamSize());
     try {
       it->second = build(op, s, bias, relu);
     } catch (const dnnl::error &) {
@@ -202,7 +217,7 @@ void execute(const Prim &p, const float *in0, const float *in1, float *out,
              const float *bias = nullptr) {
   thread_local Buffer bufIn0, bufIn1, bufOut;
   thread_local dnnl::stream stream(engine());
-  omp_set_num_threads(threads());
+  omp_set_num_threads(teamSize());
   dnnl::engine &eng = engine();
   memory userIn0(p.plainIn0, eng, const_cast<float *>(in0));
   memory userIn1(p.plainIn1, eng, const_cast<float *>(in1));
@@ -238,39 +253,78 @@ std::string dnnlVersion() {
 }
 
 bool dnnlPrepare(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
-  return dnnlEnabled() && lookup(op, s, bias, relu);
+  if (!dnnlEnabled())
+    return false;
+  const int parts = splitBatch() ? std::min(s.n, threads()) : 1;
+  GroupedConvShape slice = s;
+  slice.n = s.n / parts + (s.n % parts != 0);
+  if (!lookup(op, slice, bias, relu))
+    return false;
+  slice.n = s.n / parts;
+  return lookup(op, slice, bias, relu);
 }
+
+namespace {
+/// Runs `op` on the whole batch: split into min(n, threads) slices of consecutive images
+/// run in parallel by the pool (each slice's filter gradient into its own partial sum,
+/// added up afterwards), or as one call. False when oneDNN refused a slice's shape.
+bool run(DnnlConvOp op, const GroupedConvShape &s, const float *in0, const float *in1,
+         float *out, const float *bias, bool relu) {
+  if (!dnnlEnabled())
+    return false;
+  const int parts = splitBatch() ? std::min(s.n, threads()) : 1;
+  const int base = s.n / parts, extra = s.n % parts; // the first `extra` slices get one more
+  GroupedConvShape big = s, small = s;
+  big.n = base + (extra != 0);
+  small.n = base;
+  const Prim *pBig = lookup(op, big, bias != nullptr, relu);
+  const Prim *pSmall = extra ? lookup(op, small, bias != nullptr, relu) : pBig;
+  if (!pBig || !pSmall)
+    return false;
+  if (parts == 1) {
+    execute(*pBig, in0, in1, out, bias);
+    return true;
+  }
+  // Floats per image of the arguments that are split (filters are not).
+  const size_t xImage = size_t(s.c) * s.h * s.w, yImage = size_t(s.k) * s.oh() * s.ow();
+  const size_t wFloats = size_t(s.k) * s.cg() * s.r * s.s;
+  const size_t in0Image = op == DnnlConvOp::Forward ? xImage : yImage;
+  const size_t in1Image = op == DnnlConvOp::BackwardFilter ? xImage : 0;
+  const size_t outImage = op == DnnlConvOp::Forward        ? yImage
+                          : op == DnnlConvOp::BackwardData ? xImage
+                                                           : 0;
+  float *partials =
+      op == DnnlConvOp::BackwardFilter ? sharedScratch(size_t(parts - 1) * wFloats) : nullptr;
+  parallelChunks(parts, [&](int c, int) {
+    const size_t first = size_t(c) * base + std::min(c, extra);
+    float *o = partials && c > 0 ? partials + size_t(c - 1) * wFloats : out + first * outImage;
+    execute(c < extra ? *pBig : *pSmall, in0 + first * in0Image, in1 + first * in1Image, o,
+            bias);
+  });
+  if (partials)
+    parallelFor(int64_t(wFloats), 4096, [&](int64_t b, int64_t e, int) {
+      for (int part = 1; part < parts; ++part) {
+        const float *p = partials + size_t(part - 1) * wFloats;
+        for (int64_t j = b; j < e; ++j)
+          out[j] += p[j];
+      }
+    });
+  return true;
+}
+} // namespace
 
 bool dnnlConvForward(const GroupedConvShape &s, const float *x, const float *w, float *y,
                      const float *bias, bool relu) {
-  if (!dnnlEnabled())
-    return false;
-  const Prim *p = lookup(DnnlConvOp::Forward, s, bias != nullptr, relu);
-  if (!p)
-    return false;
-  execute(*p, x, w, y, bias);
-  return true;
+  return run(DnnlConvOp::Forward, s, x, w, y, bias, relu);
 }
 
 bool dnnlConvBackwardData(const GroupedConvShape &s, const float *dy, const float *w, float *dx) {
-  if (!dnnlEnabled())
-    return false;
-  const Prim *p = lookup(DnnlConvOp::BackwardData, s, false, false);
-  if (!p)
-    return false;
-  execute(*p, dy, w, dx);
-  return true;
+  return run(DnnlConvOp::BackwardData, s, dy, w, dx, nullptr, false);
 }
 
 bool dnnlConvBackwardFilter(const GroupedConvShape &s, const float *dy, const float *x,
                             float *dw) {
-  if (!dnnlEnabled())
-    return false;
-  const Prim *p = lookup(DnnlConvOp::BackwardFilter, s, false, false);
-  if (!p)
-    return false;
-  execute(*p, dy, x, dw);
-  return true;
+  return run(DnnlConvOp::BackwardFilter, s, dy, x, dw, nullptr, false);
 }
 
 #endif
