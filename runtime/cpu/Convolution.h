@@ -6,6 +6,7 @@
 //
 #pragma once
 
+#include "runtime/cpu/DnnlConv.h"
 #include "runtime/cpu/GroupedConvKernels.h"
 #include "runtime/cpu/Kernels.h"
 
@@ -15,8 +16,9 @@ namespace dlc::cpu {
 GroupedConvShape generalShape(const ConvShape &s);
 
 /// Whether oneDNN takes this convolution (when it is enabled): false for the small layers
-/// (LeNet's) where the in-house kernels are faster than oneDNN with its reorders.
-bool preferDnnl(const GroupedConvShape &s);
+/// (LeNet's, anything at batch 1) where the in-house kernels are faster than oneDNN with
+/// its reorders.
+bool preferDnnl(DnnlConvOp op, const GroupedConvShape &s);
 
 void convForward(const ConvShape &s, const float *x, const float *w, float *y, float *scratch,
                  const float *bias, bool relu);

@@ -78,6 +78,9 @@ dnnl::engine &engine() {
 struct Prim {
   dnnl::primitive prim;
   memory::desc plainIn0, plainIn1, plainOut, in0, in1, out, bias;
+  /// Scratchpads (scratchpad_mode::user): oneDNN's own, built without concurrent
+  /// execution, is one buffer for the process, which two pool threads would share.
+  memory::desc scratch, scratchIn0, scratchIn1, scratchOut;
   int argIn0, argIn1, argOut;
   dnnl::reorder toIn0, toIn1, fromOut; // empty when the layouts agree
   bool reorderIn0 = false, reorderIn1 = false, reorderOut = false;
@@ -127,6 +130,9 @@ std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias,
 
   // The forward descriptor: the primitive itself, or the hint the backward ones need.
   dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::primitive_attr plain; // no post-ops
+  plain.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (relu) {
     dnnl::post_ops po;
     po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
@@ -144,6 +150,7 @@ std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias,
   switch (op) {
   case DnnlConvOp::Forward:
     p->prim = dnnl::convolution_forward(fwd);
+    p->scratch = fwd.scratchpad_desc();
     p->plainIn0 = md(src, Tag::nchw), p->in0 = fwd.src_desc(), p->argIn0 = DNNL_ARG_SRC;
     p->plainIn1 = md(wts, wTag), p->in1 = fwd.weights_desc(), p->argIn1 = DNNL_ARG_WEIGHTS;
     p->plainOut = md(dst, Tag::nchw), p->out = fwd.dst_desc(), p->argOut = DNNL_ARG_DST;
@@ -153,8 +160,9 @@ std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias,
     dnnl::convolution_backward_data::primitive_desc pd(
         dnnl::convolution_backward_data::desc(algo, anySrc, anyW, anyDst, strides, dil, padL,
                                               padR),
-        eng, fwd);
+        plain, eng, fwd);
     p->prim = dnnl::convolution_backward_data(pd);
+    p->scratch = pd.scratchpad_desc();
     p->plainIn0 = md(dst, Tag::nchw), p->in0 = pd.diff_dst_desc(), p->argIn0 = DNNL_ARG_DIFF_DST;
     p->plainIn1 = md(wts, wTag), p->in1 = pd.weights_desc(), p->argIn1 = DNNL_ARG_WEIGHTS;
     p->plainOut = md(src, Tag::nchw), p->out = pd.diff_src_desc(), p->argOut = DNNL_ARG_DIFF_SRC;
@@ -164,20 +172,27 @@ std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias,
     dnnl::convolution_backward_weights::primitive_desc pd(
         dnnl::convolution_backward_weights::desc(algo, anySrc, anyW, anyDst, strides, dil, padL,
                                                  padR),
-        eng, fwd);
+        plain, eng, fwd);
     p->prim = dnnl::convolution_backward_weights(pd);
+    p->scratch = pd.scratchpad_desc();
     p->plainIn0 = md(dst, Tag::nchw), p->in0 = pd.diff_dst_desc(), p->argIn0 = DNNL_ARG_DIFF_DST;
     p->plainIn1 = md(src, Tag::nchw), p->in1 = pd.src_desc(), p->argIn1 = DNNL_ARG_SRC;
     p->plainOut = md(wts, wTag), p->out = pd.diff_weights_desc(), p->argOut = DNNL_ARG_DIFF_WEIGHTS;
     break;
   }
   }
+  auto reorder = [&](const memory::desc &from, const memory::desc &to, dnnl::reorder &r,
+                     memory::desc &scratch) {
+    dnnl::reorder::primitive_desc pd(eng, from, eng, to, plain);
+    r = dnnl::reorder(pd);
+    scratch = pd.scratchpad_desc();
+  };
   if ((p->reorderIn0 = p->in0 != p->plainIn0))
-    p->toIn0 = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->plainIn0, eng, p->in0));
+    reorder(p->plainIn0, p->in0, p->toIn0, p->scratchIn0);
   if ((p->reorderIn1 = p->in1 != p->plainIn1))
-    p->toIn1 = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->plainIn1, eng, p->in1));
+    reorder(p->plainIn1, p->in1, p->toIn1, p->scratchIn1);
   if ((p->reorderOut = p->out != p->plainOut))
-    p->fromOut = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->out, eng, p->plainOut));
+    reorder(p->out, p->plainOut, p->fromOut, p->scratchOut);
   return p;
 }
 
@@ -215,7 +230,7 @@ struct Buffer {
 /// Runs `p` on the caller's plain buffers `in0`, `in1` and `out` (and a forward's `bias`).
 void execute(const Prim &p, const float *in0, const float *in1, float *out,
              const float *bias = nullptr) {
-  thread_local Buffer bufIn0, bufIn1, bufOut;
+  thread_local Buffer bufIn0, bufIn1, bufOut, bufScratch;
   thread_local dnnl::stream stream(engine());
   omp_set_num_threads(teamSize());
   dnnl::engine &eng = engine();
@@ -223,22 +238,30 @@ void execute(const Prim &p, const float *in0, const float *in1, float *out,
   memory userIn1(p.plainIn1, eng, const_cast<float *>(in1));
   memory userOut(p.plainOut, eng, out);
   memory mIn0 = userIn0, mIn1 = userIn1, mOut = userOut;
+  // One scratchpad buffer per thread serves every step, which run one after another.
+  auto scratch = [&](const memory::desc &md) {
+    return memory(md, eng, bufScratch.get(md.get_size()));
+  };
+  auto reorder = [&](const dnnl::reorder &r, const memory::desc &md, memory &from, memory &to) {
+    r.execute(stream, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}, {DNNL_ARG_SCRATCHPAD, scratch(md)}});
+  };
   if (p.reorderIn0) {
     mIn0 = memory(p.in0, eng, bufIn0.get(p.in0.get_size()));
-    p.toIn0.execute(stream, userIn0, mIn0);
+    reorder(p.toIn0, p.scratchIn0, userIn0, mIn0);
   }
   if (p.reorderIn1) {
     mIn1 = memory(p.in1, eng, bufIn1.get(p.in1.get_size()));
-    p.toIn1.execute(stream, userIn1, mIn1);
+    reorder(p.toIn1, p.scratchIn1, userIn1, mIn1);
   }
   if (p.reorderOut)
     mOut = memory(p.out, eng, bufOut.get(p.out.get_size()));
-  std::unordered_map<int, memory> args = {{p.argIn0, mIn0}, {p.argIn1, mIn1}, {p.argOut, mOut}};
+  std::unordered_map<int, memory> args = {{p.argIn0, mIn0}, {p.argIn1, mIn1}, {p.argOut, mOut},
+                                          {DNNL_ARG_SCRATCHPAD, scratch(p.scratch)}};
   if (bias)
     args.emplace(DNNL_ARG_BIAS, memory(p.bias, eng, const_cast<float *>(bias)));
   p.prim.execute(stream, args);
   if (p.reorderOut)
-    p.fromOut.execute(stream, mOut, userOut);
+    reorder(p.fromOut, p.scratchOut, mOut, userOut);
   stream.wait();
 }
 } // namespace

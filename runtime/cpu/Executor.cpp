@@ -103,7 +103,7 @@ void cpu::prepareKernels(const plan::Plan &plan) {
                             : k.kind == K::Conv2dBwdData || k.kind == K::Conv2dGeneralBwdData
                                 ? DnnlConvOp::BackwardData
                                 : DnnlConvOp::BackwardFilter;
-      if (preferDnnl(s))
+      if (preferDnnl(op, s))
         dnnlPrepare(op, s, plan::kernelEpilogue(k) & plan::kEpilogueBias, epilogueRelu(k));
     }
 }

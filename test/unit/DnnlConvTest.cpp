@@ -79,12 +79,14 @@ TEST_F(DnnlConvTest, MatchesInHouseKernels) {
 }
 
 // The plain kinds' entry points (what conv2d_fwd and friends run) against the plain
-// in-house kernels, with oneDNN on and off: the dispatch and the shape conversion.
+// in-house kernels: the dispatch and the shape conversion, on a layer oneDNN takes and one
+// it leaves to the in-house kernels.
 TEST_F(DnnlConvTest, PlainEntryPointsAgree) {
   std::mt19937 rng(7);
   // n c h w k r s strideH strideW padH padW
-  const ConvShape shapes[] = {{3, 5, 11, 9, 7, 3, 3, 2, 2, 1, 1}, {2, 3, 20, 18, 16, 7, 7, 2, 2, 3, 3},
-                              {2, 16, 8, 8, 32, 1, 1, 1, 1, 0, 0}};
+  const ConvShape shapes[] = {{8, 32, 28, 27, 64, 3, 3, 1, 1, 1, 1}, {3, 5, 11, 9, 7, 3, 3, 2, 2, 1, 1}};
+  EXPECT_TRUE(preferDnnl(DnnlConvOp::BackwardFilter, generalShape(shapes[0])));
+  EXPECT_FALSE(preferDnnl(DnnlConvOp::Forward, generalShape(shapes[1])));
   for (const ConvShape &s : shapes) {
     const size_t xs = size_t(s.n) * s.c * s.h * s.w, ys = size_t(s.n) * s.k * s.oh() * s.ow(),
                  ws = size_t(s.k) * s.c * s.r * s.s;
@@ -103,6 +105,23 @@ TEST_F(DnnlConvTest, PlainEntryPointsAgree) {
     conv2dBackwardFilter(s, dy.data(), x.data(), wantDw.data(), scratch.data());
     convBackwardFilter(s, dy.data(), x.data(), gotDw.data(), scratch.data());
     expectAllNear(gotDw, wantDw, 2e-4f);
+  }
+}
+
+// The measured choice (Convolution.cpp): LeNet's layers at batch 100 and anything at batch 1
+// stay in-house, except LeNet's forward conv2; ResNet-size layers go to oneDNN.
+TEST_F(DnnlConvTest, ChoosesByMeasuredSize) {
+  // n c h w k r s strideH strideW padTop padLeft padBottom padRight dilH dilW groups
+  const GroupedConvShape conv1{100, 1, 28, 28, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  const GroupedConvShape conv2{100, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+  GroupedConvShape conv2b1 = conv2;
+  conv2b1.n = 1;
+  const GroupedConvShape resnet{8, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  for (DnnlConvOp op : {DnnlConvOp::Forward, DnnlConvOp::BackwardData, DnnlConvOp::BackwardFilter}) {
+    EXPECT_FALSE(preferDnnl(op, conv1));
+    EXPECT_EQ(preferDnnl(op, conv2), op == DnnlConvOp::Forward);
+    EXPECT_FALSE(preferDnnl(op, conv2b1));
+    EXPECT_TRUE(preferDnnl(op, resnet));
   }
 }
 
