@@ -123,8 +123,16 @@ std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias,
   const Tag wTag = g > 1 ? Tag::goihw : Tag::oihw;
   const memory::dims strides = {s.strideH, s.strideW}, dil = {s.dilH - 1, s.dilW - 1},
                      padL = {s.padTop, s.padLeft}, padR = {s.padBottom, s.padRight};
-  const memory::desc anySrc = md(src, Tag::any), anyW = md(wts, Tag::any),
-                     anyDst = md(dst, Tag::any), biasMd = md({s.k}, Tag::x);
+  // Tag::any lets the primitive choose (blocked layouts, reordered to and from per call);
+  // DLC_DNNL_LAYOUT=plain holds it to NCHW/OIHW (no reorders; measured slower).
+  static const bool plainLayout = [] {
+    const char *e = std::getenv("DLC_DNNL_LAYOUT");
+    return e && std::strcmp(e, "plain") == 0;
+  }();
+  const memory::desc anySrc = md(src, plainLayout ? Tag::nchw : Tag::any),
+                     anyW = md(wts, plainLayout ? wTag : Tag::any),
+                     anyDst = md(dst, plainLayout ? Tag::nchw : Tag::any),
+                     biasMd = md({s.k}, Tag::x);
   const auto algo = dnnl::algorithm::convolution_direct;
   dnnl::engine &eng = engine();
 
