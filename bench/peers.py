@@ -2,7 +2,7 @@
 """dlrun against the strongest CPU peers, same machine, same run, one command (issue 13):
 
     bench/peers.py [--build build] [--venv bench/.venv] [--threads 1 2] [--reps 3]
-                   [--only lenet,lstm,...] [--out results.md]
+                   [--only lenet,lstm,...] [--out results.md] [--inhouse]
 
 Peers: PyTorch 2.x (the CPU build from the package index) eager, in NCHW and channels_last for
 convolutional models (its faster layout counts), and ONNX Runtime for inference. The first run
@@ -72,7 +72,7 @@ def synthetic_model(tmp, model, batch, steps, warmup):
     return path
 
 
-def dlrun_ms(build, tmp, wl, threads, warmup):
+def dlrun_ms(build, tmp, wl, threads, warmup, env=None):
     """Median ms per training step (from --log-every 1) or per eval batch (from --eval)."""
     name, model, batch, steps, mode, _ = wl
     yml = synthetic_model(tmp, model, batch, steps, warmup)
@@ -82,13 +82,16 @@ def dlrun_ms(build, tmp, wl, threads, warmup):
              str(batch), "--quiet"])
     dlrun = os.path.join(build, "bin", "dlrun")
     if mode == "train":
+        # --limit: the test set too, so the evaluation after the last step (not timed) does
+        # not run 2,000 ResNet-50 images.
         out = run([dlrun, plan, "--steps", str(steps + warmup), "--log-every", "1",
-                   "--threads", str(threads), "--quiet"])
+                   "--limit", str(batch * (steps + warmup + 1)), "--threads", str(threads),
+                   "--quiet"], env)
         ms = [float(m) for m in re.findall(r"step \d+ .*?([0-9.]+) ms/batch", out)]
         if len(ms) != steps + warmup:
             sys.exit(f"bench: expected {steps + warmup} step lines from dlrun, got:\n{out}")
         return statistics.median(ms[warmup:])
-    out = run([dlrun, plan, "--eval", "--threads", str(threads)])
+    out = run([dlrun, plan, "--eval", "--threads", str(threads)], env)
     m = re.search(r"test: .*?([0-9.]+) ms/batch", out)
     if not m:
         sys.exit(f"bench: no eval timing from dlrun:\n{out}")
@@ -117,6 +120,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--only", default="", help="comma-separated workload names")
     ap.add_argument("--out", default="")
+    ap.add_argument("--inhouse", action="store_true",
+                    help="also time dlrun with DLC_DNNL=0 (its own convolutions, not oneDNN's)")
     args = ap.parse_args()
     for tool in ("dlc", "dlrun"):
         if not os.access(os.path.join(args.build, "bin", tool), os.X_OK):
@@ -148,6 +153,10 @@ def main():
                 for t in args.threads:
                     samples.setdefault((i, t, "dlrun"), []).append(
                         dlrun_ms(args.build, tmp, wl, t, args.warmup))
+                    if args.inhouse:
+                        samples.setdefault((i, t, "in-house"), []).append(
+                            dlrun_ms(args.build, tmp, wl, t, args.warmup,
+                                     dict(os.environ, DLC_DNNL="0")))
                     for engine, layout in peers:
                         samples.setdefault((i, t, f"{engine}/{layout}"), []).append(
                             peer_ms(py, wl, t, args.warmup, layout, engine))
@@ -157,9 +166,10 @@ def main():
                           flush=True)
 
     med = {k: statistics.median(v) for k, v in samples.items()}
-    rows = ["| workload | threads | dlrun ms | PyTorch ms (nchw / channels_last) | ORT ms "
-            "| vs PyTorch, same threads | vs PyTorch's best | vs ORT's best |",
-            "|---|---|---|---|---|---|---|---|"]
+    inhouse = "dlrun DLC_DNNL=0 ms | " if args.inhouse else ""
+    rows = [f"| workload | threads | dlrun ms | {inhouse}PyTorch ms (nchw / channels_last) "
+            "| ORT ms | vs PyTorch, same threads | vs PyTorch's best | vs ORT's best |",
+            "|---|---|---|---|---|---|---|---|" + ("---|" if args.inhouse else "")]
     for i, wl in enumerate(wls):
         def best(prefix):
             v = [m for k, m in med.items() if k[0] == i and k[2].startswith(prefix)]
@@ -171,7 +181,8 @@ def main():
             o = med.get((i, t, "ort/nchw"))
             same = min(x for x in (tn, tc) if x is not None)
             torch_cell = fmt(tn) + (f" / {fmt(tc)}" if tc is not None else "")
-            rows.append(f"| {wl[0]} {wl[4]} b{wl[2]} | {t} | {fmt(d)} | {torch_cell} | "
+            ih = f"{fmt(med[(i, t, 'in-house')])} | " if args.inhouse else ""
+            rows.append(f"| {wl[0]} {wl[4]} b{wl[2]} | {t} | {fmt(d)} | {ih}{torch_cell} | "
                         f"{'' if o is None else fmt(o)} | {same / d:.2f}x | "
                         f"{torch_best / d:.2f}x | "
                         f"{'' if ort_best is None else f'{ort_best / d:.2f}x'} |")

@@ -8,6 +8,7 @@ BUILD=${1:-build}
 PACKAGES=(cmake ninja-build ccache g++ python3 pkg-config
           llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
           libyaml-cpp-dev libgtest-dev libopenblas-dev zlib1g-dev
+          libdnnl-dev # oneDNN, the CPU convolutions (optional: in-house kernels without it)
           openmpi-bin libopenmpi-dev
           dataset-fashion-mnist
           python3-torch) # PyTorch, for the step-by-step parity tests (test/parity)

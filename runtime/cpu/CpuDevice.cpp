@@ -10,7 +10,9 @@ using namespace dlc;
 namespace {
 class CpuDevice final : public Device {
 public:
-  CpuDevice(const plan::Plan &plan, uint8_t *arena) : plan(plan), arena(arena) {}
+  CpuDevice(const plan::Plan &plan, uint8_t *arena) : plan(plan), arena(arena) {
+    cpu::prepareKernels(plan);
+  }
   std::string describe() const override { return "cpu"; }
   bool run(const plan::Program &prog, device::Profile *profile, device::Trace *trace,
            std::string &) override {

@@ -8,6 +8,8 @@
 
 #include "runtime/cpu/ActivationKernels.h"
 #include "runtime/cpu/ConcatKernels.h"
+#include "runtime/cpu/Convolution.h"
+#include "runtime/cpu/DnnlConv.h"
 #include "runtime/cpu/DropoutKernels.h"
 #include "runtime/cpu/GroupedConvKernels.h"
 #include "runtime/cpu/Kernels.h"
@@ -83,6 +85,27 @@ void cpu::runKernel(const plan::Kernel &k, float *const *a) {
   std::fprintf(stderr, "dlrun: error: kernel kind %d (%s) has no CPU implementation\n",
                int(k.kind), k.name.c_str());
   std::abort();
+}
+
+void cpu::prepareKernels(const plan::Plan &plan) {
+  using K = KernelKind;
+  for (const plan::Program &prog : plan.programs)
+    for (const plan::Kernel &k : prog.kernels) {
+      const bool plain = k.kind == K::Conv2dFwd || k.kind == K::Conv2dBwdData ||
+                         k.kind == K::Conv2dBwdFilter;
+      const bool general = k.kind == K::Conv2dGeneralFwd || k.kind == K::Conv2dGeneralBwdData ||
+                           k.kind == K::Conv2dGeneralBwdFilter;
+      if (!plain && !general)
+        continue;
+      const GroupedConvShape s = plain ? generalShape(convShape(k.ints)) : groupedConvShape(k.ints);
+      const DnnlConvOp op = k.kind == K::Conv2dFwd || k.kind == K::Conv2dGeneralFwd
+                                ? DnnlConvOp::Forward
+                            : k.kind == K::Conv2dBwdData || k.kind == K::Conv2dGeneralBwdData
+                                ? DnnlConvOp::BackwardData
+                                : DnnlConvOp::BackwardFilter;
+      if (preferDnnl(op, s))
+        dnnlPrepare(op, s, plan::kernelEpilogue(k) & plan::kEpilogueBias, epilogueRelu(k));
+    }
 }
 
 void cpu::runKernelTimed(size_t n, const plan::Kernel &k, float *const *args, Profile *profile,

@@ -19,6 +19,10 @@ using device::TraceEvent;
 /// are pure functions of their buffers; runProgram is this in a loop.
 void runKernel(const plan::Kernel &k, float *const *args);
 
+/// Makes the library primitives (oneDNN's convolutions) of every kernel of `plan` now, at
+/// load, so that no step pays for them; the kernels make any that are missing themselves.
+void prepareKernels(const plan::Plan &plan);
+
 /// runKernel for kernel number `n` of a program, timed into `profile` and `trace` when
 /// given (neither: exactly runKernel). runProgram and the data-parallel runner share it.
 void runKernelTimed(size_t n, const plan::Kernel &k, float *const *args, Profile *profile,

@@ -203,6 +203,15 @@ bool setUp(const RunOptions &opts, Session &s) {
   s.comm = opts.comm;
   s.ranks = s.comm ? s.comm->size() : 1;
   s.rank = s.comm ? s.comm->rank() : 0;
+  int64_t threads = opts.threads;
+  if (threads <= 0) // ranks on one machine share its cores
+    threads = std::min<int64_t>(kDefaultThreads,
+                                std::max<int64_t>(1, std::thread::hardware_concurrency() /
+                                                         (s.comm ? s.comm->localSize() : 1)));
+  if (opts.inProcessDevices)
+    threads = 1; // each device is one thread; dlrun sized the shared pool (cpu/Parallel.h)
+  else
+    cpu::setThreads(int(threads)); // before the device: it makes oneDNN's primitives for it
   if (s.comm && train) {
     auto dp = makeDataParallelCpuDevice(p, arena, *s.comm, error);
     s.parallel = dp.get();
@@ -214,15 +223,6 @@ bool setUp(const RunOptions &opts, Session &s) {
   }
   if (!s.device)
     return fail(error), false;
-  int64_t threads = opts.threads;
-  if (threads <= 0) // ranks on one machine share its cores
-    threads = std::min<int64_t>(kDefaultThreads,
-                                std::max<int64_t>(1, std::thread::hardware_concurrency() /
-                                                         (s.comm ? s.comm->localSize() : 1)));
-  if (opts.inProcessDevices)
-    threads = 1; // each device is one thread; dlrun sized the shared pool (cpu/Parallel.h)
-  else
-    cpu::setThreads(int(threads));
   say("dlrun: %s (%s, batch %lld, %zu parameters tensors, arena %llu bytes = %.2f MiB, "
               "%lld threads) loaded in %.0f ms\n",
               p.model.c_str(), s.device->describe().c_str(), (long long)p.train.batch,

@@ -1,0 +1,363 @@
+//===- DnnlConv.cpp - convolutions through oneDNN, when built in --*- C++ -*-===//
+//
+// A primitive per distinct convolution, keyed by direction, shape and epilogue (so ResNet's
+// repeated blocks share theirs), made once under a lock and then only read. A call wraps
+// the caller's buffers in oneDNN memory objects, reorders the inputs into the layouts the
+// primitive chose (format_tag::any: blocked ones on AVX-512/AVX2) into per-thread buffers,
+// executes, and reorders the output back into the caller's NCHW/OIHW buffer. Where the
+// primitive chose the plain layout itself nothing is copied.
+//
+// Debian's libdnnl runs on OpenMP; each call first sets the calling thread's OpenMP team
+// size to the runtime's thread count (dlrun --threads), so oneDNN uses as many cores as the
+// in-house kernels do.
+//
+#include "runtime/cpu/DnnlConv.h"
+
+#include "runtime/cpu/Parallel.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#if DLC_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.hpp>
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#endif
+
+namespace dlc::cpu {
+namespace {
+bool envEnabled() {
+  const char *e = std::getenv("DLC_DNNL");
+  return !(e && std::strcmp(e, "0") == 0);
+}
+} // namespace
+
+#if !DLC_HAVE_DNNL
+
+bool dnnlEnabled() { return false; }
+void setDnnlEnabled(bool) {}
+std::string dnnlVersion() { return ""; }
+bool dnnlPrepare(DnnlConvOp, const GroupedConvShape &, bool, bool) { return false; }
+bool dnnlConvForward(const GroupedConvShape &, const float *, const float *, float *,
+                     const float *, bool) {
+  return false;
+}
+bool dnnlConvBackwardData(const GroupedConvShape &, const float *, const float *, float *) {
+  return false;
+}
+bool dnnlConvBackwardFilter(const GroupedConvShape &, const float *, const float *, float *) {
+  return false;
+}
+
+#else
+
+namespace {
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+std::atomic<bool> &enabledFlag() {
+  static std::atomic<bool> on(envEnabled());
+  return on;
+}
+
+dnnl::engine &engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+/// One primitive and the layouts it works in. `plain*` are the caller's NCHW/OIHW tensors,
+/// `in0`/`in1`/`out` the primitive's (in argument order of the direction); a reorder is
+/// made only where they differ.
+struct Prim {
+  dnnl::primitive prim;
+  memory::desc plainIn0, plainIn1, plainOut, in0, in1, out, bias;
+  /// Scratchpads (scratchpad_mode::user): oneDNN's own, built without concurrent
+  /// execution, is one buffer for the process, which two pool threads would share.
+  memory::desc scratch, scratchIn0, scratchIn1, scratchOut;
+  int argIn0, argIn1, argOut;
+  dnnl::reorder toIn0, toIn1, fromOut; // empty when the layouts agree
+  bool reorderIn0 = false, reorderIn1 = false, reorderOut = false;
+};
+
+/// Whether the runtime's pool splits a convolution's batch among its threads, each running
+/// a one-thread primitive on its images (DLC_DNNL_SPLIT=0: one OpenMP team of --threads
+/// threads runs one primitive on the whole batch instead).
+bool splitBatch() {
+  static const bool on = [] {
+    const char *e = std::getenv("DLC_DNNL_SPLIT");
+    return !(e && std::strcmp(e, "0") == 0);
+  }();
+  return on;
+}
+
+/// The OpenMP team size primitives are made for and run with.
+int teamSize() { return splitBatch() ? 1 : threads(); }
+
+/// Team size, direction, epilogue, then the shape's 16 ints. oneDNN splits the work of
+/// a primitive when it makes it, for the OpenMP team size of that moment, so a primitive
+/// is made for one thread count and used only with it.
+using Key = std::array<int, 20>;
+
+Key keyOf(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
+  return {teamSize(), int(op), bias, relu, s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.strideH, s.strideW,
+          s.padTop, s.padLeft, s.padBottom, s.padRight, s.dilH, s.dilW, s.groups};
+}
+
+memory::desc md(const memory::dims &d, Tag t) {
+  return memory::desc(d, memory::data_type::f32, t);
+}
+
+/// Builds the primitive; throws dnnl::error when oneDNN refuses the shape.
+std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
+  const memory::dim g = s.groups;
+  const memory::dims src = {s.n, s.c, s.h, s.w}, dst = {s.n, s.k, s.oh(), s.ow()};
+  const memory::dims wts = g > 1 ? memory::dims{g, s.k / g, s.c / g, s.r, s.s}
+                                 : memory::dims{s.k, s.c, s.r, s.s};
+  const Tag wTag = g > 1 ? Tag::goihw : Tag::oihw;
+  const memory::dims strides = {s.strideH, s.strideW}, dil = {s.dilH - 1, s.dilW - 1},
+                     padL = {s.padTop, s.padLeft}, padR = {s.padBottom, s.padRight};
+  // Tag::any lets the primitive choose (blocked layouts, reordered to and from per call);
+  // DLC_DNNL_LAYOUT=plain holds it to NCHW/OIHW (no reorders; measured slower).
+  static const bool plainLayout = [] {
+    const char *e = std::getenv("DLC_DNNL_LAYOUT");
+    return e && std::strcmp(e, "plain") == 0;
+  }();
+  const memory::desc anySrc = md(src, plainLayout ? Tag::nchw : Tag::any),
+                     anyW = md(wts, plainLayout ? wTag : Tag::any),
+                     anyDst = md(dst, plainLayout ? Tag::nchw : Tag::any),
+                     biasMd = md({s.k}, Tag::x);
+  const auto algo = dnnl::algorithm::convolution_direct;
+  dnnl::engine &eng = engine();
+
+  // The forward descriptor: the primitive itself, or the hint the backward ones need.
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::primitive_attr plain; // no post-ops
+  plain.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (relu) {
+    dnnl::post_ops po;
+    po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(po);
+  }
+  auto fwdDesc = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo,
+                                                        anySrc, anyW, biasMd, anyDst, strides,
+                                                        dil, padL, padR)
+                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo,
+                                                        anySrc, anyW, anyDst, strides, dil, padL,
+                                                        padR);
+  dnnl::convolution_forward::primitive_desc fwd(fwdDesc, attr, eng);
+
+  auto p = std::make_unique<Prim>();
+  switch (op) {
+  case DnnlConvOp::Forward:
+    p->prim = dnnl::convolution_forward(fwd);
+    p->scratch = fwd.scratchpad_desc();
+    p->plainIn0 = md(src, Tag::nchw), p->in0 = fwd.src_desc(), p->argIn0 = DNNL_ARG_SRC;
+    p->plainIn1 = md(wts, wTag), p->in1 = fwd.weights_desc(), p->argIn1 = DNNL_ARG_WEIGHTS;
+    p->plainOut = md(dst, Tag::nchw), p->out = fwd.dst_desc(), p->argOut = DNNL_ARG_DST;
+    p->bias = biasMd;
+    break;
+  case DnnlConvOp::BackwardData: {
+    dnnl::convolution_backward_data::primitive_desc pd(
+        dnnl::convolution_backward_data::desc(algo, anySrc, anyW, anyDst, strides, dil, padL,
+                                              padR),
+        plain, eng, fwd);
+    p->prim = dnnl::convolution_backward_data(pd);
+    p->scratch = pd.scratchpad_desc();
+    p->plainIn0 = md(dst, Tag::nchw), p->in0 = pd.diff_dst_desc(), p->argIn0 = DNNL_ARG_DIFF_DST;
+    p->plainIn1 = md(wts, wTag), p->in1 = pd.weights_desc(), p->argIn1 = DNNL_ARG_WEIGHTS;
+    p->plainOut = md(src, Tag::nchw), p->out = pd.diff_src_desc(), p->argOut = DNNL_ARG_DIFF_SRC;
+    break;
+  }
+  case DnnlConvOp::BackwardFilter: {
+    dnnl::convolution_backward_weights::primitive_desc pd(
+        dnnl::convolution_backward_weights::desc(algo, anySrc, anyW, anyDst, strides, dil, padL,
+                                                 padR),
+        plain, eng, fwd);
+    p->prim = dnnl::convolution_backward_weights(pd);
+    p->scratch = pd.scratchpad_desc();
+    p->plainIn0 = md(dst, Tag::nchw), p->in0 = pd.diff_dst_desc(), p->argIn0 = DNNL_ARG_DIFF_DST;
+    p->plainIn1 = md(src, Tag::nchw), p->in1 = pd.src_desc(), p->argIn1 = DNNL_ARG_SRC;
+    p->plainOut = md(wts, wTag), p->out = pd.diff_weights_desc(), p->argOut = DNNL_ARG_DIFF_WEIGHTS;
+    break;
+  }
+  }
+  auto reorder = [&](const memory::desc &from, const memory::desc &to, dnnl::reorder &r,
+                     memory::desc &scratch) {
+    dnnl::reorder::primitive_desc pd(eng, from, eng, to, plain);
+    r = dnnl::reorder(pd);
+    scratch = pd.scratchpad_desc();
+  };
+  if ((p->reorderIn0 = p->in0 != p->plainIn0))
+    reorder(p->plainIn0, p->in0, p->toIn0, p->scratchIn0);
+  if ((p->reorderIn1 = p->in1 != p->plainIn1))
+    reorder(p->plainIn1, p->in1, p->toIn1, p->scratchIn1);
+  if ((p->reorderOut = p->out != p->plainOut))
+    reorder(p->out, p->plainOut, p->fromOut, p->scratchOut);
+  return p;
+}
+
+/// The primitive for a convolution, made on first request; nullptr when oneDNN refused it
+/// (remembered, so it is asked once). Entries are never removed, so the pointer stays valid.
+const Prim *lookup(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
+  static std::mutex lock;
+  static std::map<Key, std::unique_ptr<Prim>> cache;
+  std::lock_guard<std::mutex> guard(lock);
+  auto [it, inserted] = cache.try_emplace(keyOf(op, s, bias, relu));
+  if (inserted) {
+    omp_set_num_threads(teamSize());
+    try {
+      it->second = build(op, s, bias, relu);
+    } catch (const dnnl::error &) {
+      // Left empty: the in-house kernel takes this convolution.
+    }
+  }
+  return it->second.get();
+}
+
+/// A per-thread buffer for reordered tensors, grown as needed and kept.
+struct Buffer {
+  std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
+  size_t bytes = 0;
+  void *get(size_t need) {
+    if (need > bytes) {
+      data.reset(std::aligned_alloc(64, (need + 63) / 64 * 64));
+      bytes = data ? need : 0;
+    }
+    return data.get();
+  }
+};
+
+/// Runs `p` on the caller's plain buffers `in0`, `in1` and `out` (and a forward's `bias`).
+void execute(const Prim &p, const float *in0, const float *in1, float *out,
+             const float *bias = nullptr) {
+  thread_local Buffer bufIn0, bufIn1, bufOut, bufScratch;
+  thread_local dnnl::stream stream(engine());
+  omp_set_num_threads(teamSize());
+  dnnl::engine &eng = engine();
+  memory userIn0(p.plainIn0, eng, const_cast<float *>(in0));
+  memory userIn1(p.plainIn1, eng, const_cast<float *>(in1));
+  memory userOut(p.plainOut, eng, out);
+  memory mIn0 = userIn0, mIn1 = userIn1, mOut = userOut;
+  // One scratchpad buffer per thread serves every step, which run one after another.
+  auto scratch = [&](const memory::desc &md) {
+    return memory(md, eng, bufScratch.get(md.get_size()));
+  };
+  auto reorder = [&](const dnnl::reorder &r, const memory::desc &md, memory &from, memory &to) {
+    r.execute(stream, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}, {DNNL_ARG_SCRATCHPAD, scratch(md)}});
+  };
+  if (p.reorderIn0) {
+    mIn0 = memory(p.in0, eng, bufIn0.get(p.in0.get_size()));
+    reorder(p.toIn0, p.scratchIn0, userIn0, mIn0);
+  }
+  if (p.reorderIn1) {
+    mIn1 = memory(p.in1, eng, bufIn1.get(p.in1.get_size()));
+    reorder(p.toIn1, p.scratchIn1, userIn1, mIn1);
+  }
+  if (p.reorderOut)
+    mOut = memory(p.out, eng, bufOut.get(p.out.get_size()));
+  std::unordered_map<int, memory> args = {{p.argIn0, mIn0}, {p.argIn1, mIn1}, {p.argOut, mOut},
+                                          {DNNL_ARG_SCRATCHPAD, scratch(p.scratch)}};
+  if (bias)
+    args.emplace(DNNL_ARG_BIAS, memory(p.bias, eng, const_cast<float *>(bias)));
+  p.prim.execute(stream, args);
+  if (p.reorderOut)
+    reorder(p.fromOut, p.scratchOut, mOut, userOut);
+  stream.wait();
+}
+} // namespace
+
+bool dnnlEnabled() { return enabledFlag().load(std::memory_order_relaxed); }
+void setDnnlEnabled(bool on) { enabledFlag().store(on); }
+
+std::string dnnlVersion() {
+  const dnnl_version_t *v = dnnl_version();
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch) + " (OpenMP)";
+}
+
+bool dnnlPrepare(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
+  if (!dnnlEnabled())
+    return false;
+  const int parts = splitBatch() ? std::min(s.n, threads()) : 1;
+  GroupedConvShape slice = s;
+  slice.n = s.n / parts + (s.n % parts != 0);
+  if (!lookup(op, slice, bias, relu))
+    return false;
+  slice.n = s.n / parts;
+  return lookup(op, slice, bias, relu);
+}
+
+namespace {
+/// Runs `op` on the whole batch: split into min(n, threads) slices of consecutive images
+/// run in parallel by the pool (each slice's filter gradient into its own partial sum,
+/// added up afterwards), or as one call. False when oneDNN refused a slice's shape.
+bool run(DnnlConvOp op, const GroupedConvShape &s, const float *in0, const float *in1,
+         float *out, const float *bias, bool relu) {
+  if (!dnnlEnabled())
+    return false;
+  const int parts = splitBatch() ? std::min(s.n, threads()) : 1;
+  const int base = s.n / parts, extra = s.n % parts; // the first `extra` slices get one more
+  GroupedConvShape big = s, small = s;
+  big.n = base + (extra != 0);
+  small.n = base;
+  const Prim *pBig = lookup(op, big, bias != nullptr, relu);
+  const Prim *pSmall = extra ? lookup(op, small, bias != nullptr, relu) : pBig;
+  if (!pBig || !pSmall)
+    return false;
+  if (parts == 1) {
+    execute(*pBig, in0, in1, out, bias);
+    return true;
+  }
+  // Floats per image of the arguments that are split (filters are not).
+  const size_t xImage = size_t(s.c) * s.h * s.w, yImage = size_t(s.k) * s.oh() * s.ow();
+  const size_t wFloats = size_t(s.k) * s.cg() * s.r * s.s;
+  const size_t in0Image = op == DnnlConvOp::Forward ? xImage : yImage;
+  const size_t in1Image = op == DnnlConvOp::BackwardFilter ? xImage : 0;
+  const size_t outImage = op == DnnlConvOp::Forward        ? yImage
+                          : op == DnnlConvOp::BackwardData ? xImage
+                                                           : 0;
+  float *partials =
+      op == DnnlConvOp::BackwardFilter ? sharedScratch(size_t(parts - 1) * wFloats) : nullptr;
+  parallelChunks(parts, [&](int c, int) {
+    const size_t first = size_t(c) * base + std::min(c, extra);
+    float *o = partials && c > 0 ? partials + size_t(c - 1) * wFloats : out + first * outImage;
+    execute(c < extra ? *pBig : *pSmall, in0 + first * in0Image, in1 + first * in1Image, o,
+            bias);
+  });
+  if (partials)
+    parallelFor(int64_t(wFloats), 4096, [&](int64_t b, int64_t e, int) {
+      for (int part = 1; part < parts; ++part) {
+        const float *p = partials + size_t(part - 1) * wFloats;
+        for (int64_t j = b; j < e; ++j)
+          out[j] += p[j];
+      }
+    });
+  return true;
+}
+} // namespace
+
+bool dnnlConvForward(const GroupedConvShape &s, const float *x, const float *w, float *y,
+                     const float *bias, bool relu) {
+  return run(DnnlConvOp::Forward, s, x, w, y, bias, relu);
+}
+
+bool dnnlConvBackwardData(const GroupedConvShape &s, const float *dy, const float *w, float *dx) {
+  return run(DnnlConvOp::BackwardData, s, dy, w, dx, nullptr, false);
+}
+
+bool dnnlConvBackwardFilter(const GroupedConvShape &s, const float *dy, const float *x,
+                            float *dw) {
+  return run(DnnlConvOp::BackwardFilter, s, dy, x, dw, nullptr, false);
+}
+
+#endif
+
+} // namespace dlc::cpu

@@ -1,0 +1,50 @@
+//===- DnnlConv.h - convolutions through oneDNN, when built in ----*- C++ -*-===//
+//
+// oneDNN (Intel's library of deep-learning primitives, `libdnnl-dev`) has convolution
+// kernels tuned per ISA (AVX2, AVX-512, AMX) that the in-house ones cannot match on large
+// layers. This module runs the convolution kinds through it on the arena's NCHW buffers:
+// one primitive per distinct convolution (shape, direction, epilogue), made on first use or
+// ahead of time by dnnlPrepare (plan load), kept for the life of the process. Each call
+// reorders the NCHW/OIHW tensors into the blocked layouts the primitive asked for (nChw16c
+// on AVX-512) and the output back: the reorders cost memory traffic, the blocked kernels
+// win it back several times over on ResNet-size layers (docs/performance.md).
+//
+// Built without oneDNN (DLC_WITH_DNNL off or the library absent) every function here
+// returns false and the caller runs the in-house kernels; DLC_DNNL=0 in the environment
+// does the same at run time.
+//
+#pragma once
+
+#include "runtime/cpu/GroupedConvKernels.h"
+
+#include <string>
+
+namespace dlc::cpu {
+
+/// Which convolution a primitive computes.
+enum class DnnlConvOp { Forward, BackwardData, BackwardFilter };
+
+/// True when convolutions go through oneDNN: built with it, DLC_DNNL is not "0" in the
+/// environment and setDnnlEnabled(false) has not been called.
+bool dnnlEnabled();
+/// Turns the oneDNN path on or off (tests compare both paths); on has no effect when
+/// oneDNN is not built in.
+void setDnnlEnabled(bool on);
+/// "oneDNN 2.6.3 (OpenMP)" or "" when not built in.
+std::string dnnlVersion();
+
+/// Makes (and caches) the primitive for `op` on shape `s` now rather than at its first call;
+/// false when oneDNN is off or cannot take the shape.
+bool dnnlPrepare(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu);
+
+/// y = conv(x, w) (+ bias) (then relu), as groupedConv2dForward; false (nothing written)
+/// when oneDNN is off or cannot take the shape: the caller then runs its own kernel.
+bool dnnlConvForward(const GroupedConvShape &s, const float *x, const float *w, float *y,
+                     const float *bias, bool relu);
+/// dx, as groupedConv2dBackwardData; false when oneDNN is off or cannot take the shape.
+bool dnnlConvBackwardData(const GroupedConvShape &s, const float *dy, const float *w, float *dx);
+/// dw, as groupedConv2dBackwardFilter; false when oneDNN is off or cannot take the shape.
+bool dnnlConvBackwardFilter(const GroupedConvShape &s, const float *dy, const float *x,
+                            float *dw);
+
+} // namespace dlc::cpu
