@@ -39,6 +39,10 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   OwningOpRef<ModuleOp> module = importModel(ctx, opts.input, config);
   if (!module)
     return 1;
+  if (std::string error; !overridePrecision(opts.precision, config, error)) {
+    llvm::errs() << "dlc: error: " << error << "\n";
+    return 1;
+  }
   if (opts.emit == EmitStage::Import) {
     module->print(out);
     return 0;
@@ -77,7 +81,11 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
     module->print(out);
     return 0;
   }
-  auto built = makePlan(*module, config, opts.input, /*withIR=*/true);
+  // The CPU computes on float buffers: a mixed-precision model runs there in fp32, and its
+  // plan says so (dlrun prints it); a CUDA plan stores its step buffers in 2 bytes.
+  bool cuda = opts.target == "cuda" || opts.emit == EmitStage::Cuda;
+  auto built = makePlan(*module, config, opts.input, /*withIR=*/true,
+                        cuda ? Storage::Gpu : Storage::Cpu);
   if (failed(built))
     return 1;
   plan::Plan &plan = *built;
@@ -86,7 +94,7 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
       failed(checkFits(*imported, config, opts.input, plan,
                        {opts.gpu, opts.hardware, opts.memoryModel, opts.maskElements}, opts.fuse)))
     return 1;
-  if (opts.target == "cuda" || opts.emit == EmitStage::Cuda) {
+  if (cuda) {
     std::string arch, error;
     if (!chooseCudaArch(opts.arch, opts.gpu, opts.hardware, arch, error) ||
         !attachCudaCode(plan, arch, opts.emit == EmitStage::Cuda, error)) {

@@ -547,6 +547,8 @@ bool checkKernel(const Plan &plan, const Kernel &k, std::string &error) {
       return false;
     }
     const Buffer &b = plan.buffers[id];
+    // kernelArgBytes counts 4-byte elements; a half buffer holds them in 2 bytes each.
+    bytes[j] = bytes[j] / 4 * dtypeBytes(b.dtype);
     if (b.bytes < bytes[j]) {
       error = "argument '" + kernelArgName(k.kind, j) + "' needs " + std::to_string(bytes[j]) +
               " bytes, buffer '" + b.name + "' has " + std::to_string(b.bytes);
