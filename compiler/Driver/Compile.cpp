@@ -97,6 +97,7 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   if (cuda) {
     std::string arch, error;
     if (!chooseCudaArch(opts.arch, opts.gpu, opts.hardware, arch, error) ||
+        !checkPrecisionArch(plan.train.precision, arch, error) ||
         !attachCudaCode(plan, arch, opts.emit == EmitStage::Cuda, error)) {
       llvm::errs() << "dlc: error: " << error << "\n";
       return 1;

@@ -3,7 +3,8 @@
 // Per program, in one pass over its kernels:
 //   1. the master gradients: the `g` arguments of the optimizer kernels (and of the global
 //      norm's sum of squares) stay fp32;
-//   2. every other activation, gradient and workspace buffer becomes the half type;
+//   2. every other activation, gradient and workspace buffer becomes the half type, but
+//      for normalisation statistics (layer and batch norm's mean and inverse spread);
 //   3. a matmul's or convolution's fp32 operand (a parameter, an input batch) is replaced by
 //      a half copy made by a cast kernel just before its first reader in the program (cuBLAS
 //      and cuDNN take operands of one type);
@@ -52,6 +53,16 @@ int masterGradientArg(KernelKind kind) {
   return kind == KernelKind::GradSumSq ? 0 : -1;
 }
 
+/// The outputs of `kind` that stay fp32: normalisation statistics (mean, inverse spread),
+/// which the backward pass divides by, as cuDNN and PyTorch keep them.
+std::vector<size_t> statisticsOutputs(KernelKind kind) {
+  if (kind == KernelKind::LayerNormFwd)
+    return {4, 5};
+  if (kind == KernelKind::BatchNormTrain)
+    return {6, 7};
+  return {};
+}
+
 int32_t addBuffer(plan::Plan &plan, const std::string &name, BufferKind kind, DType dtype,
                   uint64_t elements, int32_t program) {
   plan::Buffer b;
@@ -76,10 +87,15 @@ plan::Kernel castKernel(const std::string &name, uint64_t elements, int32_t from
 
 void applyToProgram(plan::Plan &plan, int32_t programIndex, DType half) {
   plan::Program &prog = plan.programs[programIndex];
-  std::set<int32_t> master;
-  for (const plan::Kernel &k : prog.kernels)
+  std::set<int32_t> master, keep; // master gradients; every buffer that stays fp32
+  for (const plan::Kernel &k : prog.kernels) {
     if (int g = masterGradientArg(k.kind); g >= 0 && size_t(g) < k.args.size())
       master.insert(k.args[g]);
+    for (size_t a : statisticsOutputs(k.kind))
+      if (a < k.args.size())
+        keep.insert(k.args[a]);
+  }
+  keep.insert(master.begin(), master.end());
 
   // Buffers of the program as they were lowered: every one 4 bytes an element.
   for (plan::Buffer &b : plan.buffers) {
@@ -88,7 +104,7 @@ void applyToProgram(plan::Plan &plan, int32_t programIndex, DType half) {
     if (b.program != programIndex || !step || b.dtype != DType::F32)
       continue;
     int32_t id = int32_t(&b - plan.buffers.data());
-    if (master.count(id))
+    if (keep.count(id))
       continue;
     b.dtype = half;
     b.bytes = b.bytes / 4 * plan::dtypeBytes(half);
