@@ -277,3 +277,39 @@ TEST_P(CudaMixedNvrtc, MixedSourcesCompile) {
 
 INSTANTIATE_TEST_SUITE_P(Archs, CudaMixedNvrtc, ::testing::Values("sm_80", "sm_86", "sm_90"),
                          [](const auto &info) { return std::string(info.param); });
+
+// On a GPU, a library call's epilogue on a 2-byte output is a generated kernel named by the
+// launch record; the loader's check of the records asks for exactly that, and for operands
+// of one storage type.
+TEST(CudaMixedEmulation, LaunchRecordsOfLibraryCalls) {
+  plan::Plan cpu;
+  std::string error;
+  ASSERT_TRUE(plan::readPlan(kTestData + "/mixed_block_bf16.plan", cpu, error)) << error;
+  plan::Plan gpu = cudatest::mixedCudaPlan(cpu);
+  const plan::Program &train = *gpu.program("train");
+  std::vector<cuda::CudaLaunch> launches;
+  ASSERT_FALSE(cuda::emitCudaSource(gpu, train, launches, error).empty()) << error;
+  ASSERT_TRUE(cuda::checkLaunches(gpu, train, launches, error)) << error;
+  size_t gemms = 0, epilogues = 0, fused = 0;
+  for (const cuda::CudaLaunch &l : launches) {
+    if (l.library.kind != cuda::CudaLibraryKind::CublasGemm)
+      continue;
+    ++gemms;
+    fused += l.library.epilogue != 0;
+    epilogues += !l.function.empty();
+  }
+  EXPECT_GT(gemms, 10u);
+  EXPECT_GT(fused, 0u);
+  EXPECT_EQ(epilogues, fused);
+  size_t withBias = 0;
+  while (launches[withBias].library.epilogue == 0)
+    ++withBias;
+  std::vector<cuda::CudaLaunch> bad = launches;
+  bad[withBias].function.clear();
+  EXPECT_FALSE(cuda::checkLaunches(gpu, train, bad, error));
+  EXPECT_NE(error.find("no generated epilogue for a 2-byte output"), std::string::npos) << error;
+  plan::Plan mixedTypes = gpu;
+  mixedTypes.buffers[train.kernels[withBias].args[1]].dtype = plan::DType::F32;
+  EXPECT_FALSE(cuda::checkLaunches(mixedTypes, train, launches, error));
+  EXPECT_NE(error.find("cublas_gemm on buffers of different dtypes"), std::string::npos) << error;
+}

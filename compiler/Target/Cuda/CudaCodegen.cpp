@@ -224,6 +224,7 @@ private:
   void convBwdFilterReference(const CudnnConv &c, const std::string &what);
   void matmulLibrary();
   void matmulReference();
+  void halfEpilogue(int64_t outputs, const std::string &channel);
 };
 
 /// The plan loader's check (runtime/plan/KernelCheck.h): counts, attribute ranges and
@@ -1094,6 +1095,9 @@ void KernelEmitter::convLibrary(CudaLibraryKind kind) {
     os << "\n// " << commentSafe(k.name) << ": " << fn << " runs as " << cudaLibraryKindName(kind)
        << "\n";
     launch.function.clear();
+    const CudnnConv &c = launch.library.conv;
+    halfEpilogue(int64_t(c.n) * c.k * c.outH * c.outW,
+                 "(idx / " + std::to_string(int64_t(c.outH) * c.outW) + ") % " + std::to_string(c.k));
     return;
   }
   convReference(kind, launch.library.conv,
@@ -1234,11 +1238,28 @@ void KernelEmitter::convBwdFilterReference(const CudnnConv &c, const std::string
   close();
 }
 
+/// A library call's epilogue on a 2-byte output: cudnnAddTensor and cudnnActivationForward
+/// take a float bias only with float outputs, so a generated kernel applies it in place after
+/// the call (the launch record names it; the runtime launches it after cuBLAS or cuDNN).
+void KernelEmitter::halfEpilogue(int64_t outputs, const std::string &channel) {
+  if (!epilogue || !halfStorageType(plan.buffers[k.args[2]].dtype))
+    return;
+  launch.function = fn;
+  open("epilogue after the library call, in place on the 2-byte output");
+  loop(outputs);
+  os << "    const " << t << " ch = " << channel << ";\n"
+     << "    float acc = " << (k.kind == KernelKind::Matmul ? "c" : "y") << "[idx];\n";
+  emitEpilogue("ch");
+  os << "    " << (k.kind == KernelKind::Matmul ? "c" : "y") << "[idx] = acc;\n";
+  close();
+}
+
 void KernelEmitter::matmulLibrary() {
   libraryCallFor(plan, k, CudaLibraryKind::CublasGemm, launch.library);
   if (!opts.emitReferenceLibraryKernels) {
     os << "\n// " << commentSafe(k.name) << ": " << fn << " runs as cublas_gemm\n";
     launch.function.clear();
+    halfEpilogue(i[0] * i[1], "idx % " + std::to_string(i[1]));
     return;
   }
   matmulReference();
