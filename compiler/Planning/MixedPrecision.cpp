@@ -11,9 +11,12 @@
 //   4. a master gradient written by a matmul or a convolution's filter gradient (the
 //      library calls that write half on the GPU) is written to a half buffer instead, then
 //      cast into the fp32 one.
-// Lifetimes are then recomputed from the new kernel order.
+// Lifetimes are then recomputed from the new kernel order. mixed-fp16 first gets dynamic
+// loss scaling (addLossScaling: GradScaler's, as kernels and one skip point).
 //
 #include "compiler/Planning/MixedPrecision.h"
+
+#include "runtime/plan/KernelCheck.h"
 
 #include <algorithm>
 #include <climits>
@@ -26,6 +29,9 @@ using plan::DType;
 using plan::KernelKind;
 
 namespace {
+
+/// GradScaler's growth_interval: the scale doubles after this many steps without inf/NaN.
+constexpr int64_t kGrowthInterval = 2000;
 
 /// The argument positions of `kind` that cuBLAS or cuDNN read: all in the half type.
 std::vector<size_t> libraryOperands(KernelKind kind) {
@@ -179,12 +185,104 @@ void applyToProgram(plan::Plan &plan, int32_t programIndex, DType half) {
     }
 }
 
+/// Whether `kind` belongs to the optimizer's step (reads weight gradients, updates weights).
+bool isUpdate(KernelKind kind) {
+  return kind == KernelKind::SgdMomentum || kind == KernelKind::SgdStep ||
+         kind == KernelKind::AdamStep || kind == KernelKind::GradSumSq ||
+         kind == KernelKind::ClipScale;
+}
+
+/// The loss gradient kinds: their output (argument 2) is what the backward pass starts from.
+bool isLossGradient(KernelKind kind) {
+  return kind == KernelKind::SoftmaxXentBwd || kind == KernelKind::MseBwd ||
+         kind == KernelKind::BceWithLogitsBwd;
+}
+
+plan::Kernel stateKernel(KernelKind kind, const std::string &name, std::vector<int64_t> ints,
+                         std::vector<int32_t> args) {
+  plan::Kernel k;
+  k.kind = kind;
+  k.name = name;
+  k.ints = std::move(ints);
+  k.args = std::move(args);
+  k.flops = plan::kernelFlops(k);
+  return k;
+}
+
+/// mixed-fp16's dynamic loss scaling (GradScaler) in a program that updates weights: the
+/// loss gradient times the scale; the updates moved after the whole backward pass (as
+/// optimizer.step() after backward(): every weight gradient must be checked first); before
+/// them each weight gradient unscaled and checked, and the skip point; after them the scale's
+/// update. Returns the kernels, lifetimes to be recomputed.
+std::vector<plan::Kernel> addLossScaling(plan::Plan &plan, const std::vector<plan::Kernel> &in,
+                                         int32_t state) {
+  std::vector<plan::Kernel> out, updates;
+  for (const plan::Kernel &k : in) {
+    if (isUpdate(k.kind)) {
+      updates.push_back(k);
+      continue;
+    }
+    out.push_back(k);
+    if (isLossGradient(k.kind)) {
+      uint64_t elements = plan.buffers[k.args[2]].bytes / plan::dtypeBytes(plan.buffers[k.args[2]].dtype);
+      out.push_back(stateKernel(KernelKind::LossScale, "loss_scale@" + k.name,
+                                {int64_t(elements)}, {k.args[2], state}));
+    }
+  }
+  if (updates.empty())
+    return in;
+  std::set<int32_t> unscaled;
+  for (const plan::Kernel &k : updates)
+    if (int g = masterGradientArg(k.kind); g >= 0 && unscaled.insert(k.args[g]).second)
+      out.push_back(stateKernel(KernelKind::UnscaleGrad, "unscale@" + plan.buffers[k.args[g]].name,
+                                {int64_t(plan.buffers[k.args[g]].bytes / 4)}, {k.args[g], state}));
+  // Resumes at the scale's update; the index is set once the casts are in (resumeAtUpdate).
+  out.push_back(stateKernel(KernelKind::SkipIfNonfinite, "skip_if_nonfinite", {1}, {state}));
+  out.insert(out.end(), updates.begin(), updates.end());
+  out.push_back(stateKernel(KernelKind::LossScaleUpdate, "loss_scale_update", {kGrowthInterval},
+                            {state}));
+  return out;
+}
+
+/// Points each skip_if_nonfinite at the loss_scale_update after it.
+void resumeAtUpdate(plan::Program &prog) {
+  for (size_t i = 0; i < prog.kernels.size(); ++i)
+    if (prog.kernels[i].kind == KernelKind::SkipIfNonfinite)
+      for (size_t j = i + 1; j < prog.kernels.size(); ++j)
+        if (prog.kernels[j].kind == KernelKind::LossScaleUpdate) {
+          prog.kernels[i].ints = {int64_t(j)};
+          break;
+        }
+}
+
 } // namespace
 
 void dlc::applyMixedPrecision(plan::Plan &plan) {
   const DType half = plan::halfType(plan.train.precision);
   if (half == DType::F32)
     return;
-  for (size_t p = 0; p < plan.programs.size(); ++p)
+  int32_t state = -1;
+  if (plan.train.precision == plan::Precision::MixedFp16) {
+    // GradScaler's state, persistent: zeros are its initial scale 65536 (LossScaleKernels.h).
+    plan::Parameter p;
+    p.name = "loss_scale";
+    p.shape = {4};
+    p.init = "zeros";
+    p.trainable = false;
+    p.buffer = int32_t(plan.buffers.size());
+    plan::Buffer b;
+    b.name = p.name;
+    b.kind = BufferKind::OptimizerState;
+    b.bytes = 16;
+    b.program = -1;
+    plan.buffers.push_back(b);
+    plan.params.push_back(p);
+    state = p.buffer;
+  }
+  for (size_t p = 0; p < plan.programs.size(); ++p) {
+    if (state >= 0)
+      plan.programs[p].kernels = addLossScaling(plan, plan.programs[p].kernels, state);
     applyToProgram(plan, int32_t(p), half);
+    resumeAtUpdate(plan.programs[p]);
+  }
 }

@@ -358,6 +358,24 @@ bool cuda::runProgramCuda(const CudaProgram &program, const CudaArena &arena, st
       error = "kernel " + std::to_string(i) + " '" + c.kernel->name + "': " + error;
       return false;
     }
+    // Dynamic loss scaling: one read of the found-inf flag per step (GradScaler's .item()),
+    // and the updates skipped when it is set (the loader checked the resume index).
+    if (c.kernel->kind == plan::KernelKind::SkipIfNonfinite) {
+      float flag = 0.f;
+      if (!d.check(s.cuStreamSynchronize(d.stream), "cuStreamSynchronize", error) ||
+          !d.check(s.cuMemcpyDtoH(&flag, arena.base + c.offsets[0] + 2 * sizeof(float),
+                                  sizeof flag),
+                   "cuMemcpyDtoH", error)) {
+        error = "kernel " + std::to_string(i) + " '" + c.kernel->name + "': " + error;
+        return false;
+      }
+      if (flag != 0.f) {
+        for (size_t skipped = i + 1; kernelSeconds && skipped < size_t(c.kernel->ints[0]); ++skipped)
+          if (!d.check(s.cuEventRecord(program.events[skipped], d.stream), "cuEventRecord", error))
+            return false;
+        i = size_t(c.kernel->ints[0]) - 1;
+      }
+    }
   }
   if (kernelSeconds &&
       !d.check(s.cuEventRecord(program.events[n], d.stream), "cuEventRecord", error))

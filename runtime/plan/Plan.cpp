@@ -733,6 +733,13 @@ bool validatePlanImpl(const Plan &plan, std::string &error) {
         ok = false;
         kernelError = "has " + std::to_string(kernel.ints[1]) + " classes, the model " + std::to_string(plan.classes);
       }
+      // The executors jump to `resume`: after this kernel, at most one past the last.
+      if (ok && kernel.kind == KernelKind::SkipIfNonfinite &&
+          (kernel.ints[0] <= int64_t(k) || kernel.ints[0] > int64_t(p.kernels.size()))) {
+        ok = false;
+        kernelError = "resumes at kernel " + std::to_string(kernel.ints[0]) + ", not after it within the program's " +
+                      std::to_string(p.kernels.size());
+      }
       if (!ok) {
         error = "program '" + p.name + "' kernel " + std::to_string(k) + " (" + kernelKindName(kernel.kind) + " '" +
                 kernel.name + "'): " + kernelError;

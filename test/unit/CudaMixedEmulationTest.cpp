@@ -64,6 +64,29 @@ float loadFloat(const std::vector<uint8_t> &arena, uint64_t at) {
   return v;
 }
 
+using KernelTable = std::map<std::string, void (*)(dim3, dim3, void *const *)>;
+
+/// Runs a program's launches on `arena` as the CUDA executor does, including its one control
+/// transfer: after skip_if_nonfinite with the found-inf flag set, on at its resume kernel.
+void emulateProgram(const plan::Plan &p, const plan::Program &prog,
+                    const std::vector<cuda::CudaLaunch> &launches, const KernelTable &kernels,
+                    std::vector<uint8_t> &arena) {
+  for (size_t n = 0; n < launches.size(); ++n) {
+    const cuda::CudaLaunch &l = launches[n];
+    const plan::Kernel &k = prog.kernels[l.kernel];
+    std::vector<void *> pointers;
+    for (int32_t id : k.args)
+      pointers.push_back(arena.data() + p.buffers[id].offset);
+    auto it = kernels.find(l.function);
+    ASSERT_NE(it, kernels.end()) << "no compiled kernel '" << l.function << "'";
+    it->second(dim3(l.grid.x, l.grid.y, l.grid.z), dim3(l.block.x, l.block.y, l.block.z),
+               pointers.data());
+    if (k.kind == plan::KernelKind::SkipIfNonfinite &&
+        loadFloat(arena, p.buffers[k.args[0]].offset + 8) != 0.0f)
+      n = size_t(k.ints[0]) - 1;
+  }
+}
+
 /// Two training steps and an evaluation of `c` on both sides from the same initial
 /// parameters and batches.
 void compareSteps(const Case &c) {
@@ -74,9 +97,16 @@ void compareSteps(const Case &c) {
   ASSERT_NE(cpu.train.precision, plan::Precision::Fp32);
   plan::Plan gpu = cudatest::mixedCudaPlan(cpu);
   ASSERT_TRUE(plan::validatePlan(gpu, error)) << error;
-  ASSERT_EQ(gpu.persistentBytes, cpu.persistentBytes);
+  // The same parameters and state at the same offsets; mixed-fp16 adds its loss-scale
+  // state after them (zeros: the scale 65536).
+  ASSERT_GE(gpu.persistentBytes, cpu.persistentBytes);
+  const plan::Parameter *lossScale = nullptr;
+  for (const plan::Parameter &p : gpu.params)
+    if (p.name == "loss_scale")
+      lossScale = &p;
+  ASSERT_EQ(lossScale != nullptr, gpu.train.precision == plan::Precision::MixedFp16);
 
-  std::map<std::string, void (*)(dim3, dim3, void *const *)> kernels;
+  KernelTable kernels;
   for (size_t i = 0; i < c.size; ++i)
     kernels[c.table[i].name] = c.table[i].launch;
 
@@ -106,20 +136,33 @@ void compareSteps(const Case &c) {
         std::memcpy(&got[gb.offset + at], bytes, 4);
       }
     }
+    std::vector<uint8_t> batch = got; // its inputs, for a step the loss scale made skip
     const std::vector<uint8_t> before = want;
     cpu::runProgram(cpu, cp, want.data());
     std::vector<cuda::CudaLaunch> launches;
     ASSERT_FALSE(cudatest::emulationSource(gpu, gp, launches, error, std::string(c.tag) + "_").empty())
         << error;
-    for (const cuda::CudaLaunch &l : launches) {
-      const plan::Kernel &k = gp.kernels[l.kernel];
-      std::vector<void *> pointers;
-      for (int32_t id : k.args)
-        pointers.push_back(got.data() + gpu.buffers[id].offset);
-      auto it = kernels.find(l.function);
-      ASSERT_NE(it, kernels.end()) << "no compiled kernel '" << l.function << "'";
-      it->second(dim3(l.grid.x, l.grid.y, l.grid.z), dim3(l.block.x, l.block.y, l.block.z),
-                 pointers.data());
+    emulateProgram(gpu, gp, launches, kernels, got);
+    // mixed-fp16: GradScaler's first scale (65536) may overflow the scaled gradients, as it
+    // does in PyTorch: such a step changes nothing but halves the scale. The same batch again
+    // is then what the next step would do; the comparison is with the step that is taken.
+    for (int skipped = 0; lossScale && std::string(name) == "train"; ++skipped) {
+      const uint64_t at = gpu.buffers[lossScale->buffer].offset;
+      ASSERT_EQ(loadFloat(got, at + 8), 0.0f); // the flag is cleared either way
+      if (loadFloat(got, at + 4) >= 1.0f) {    // a good step counted
+        std::printf("[ %s ] %s step taken at scale 2^%.0f after %d skipped\n", c.tag, name,
+                    16.0f + loadFloat(got, at), skipped);
+        break;
+      }
+      ASSERT_LT(skipped, 16) << "the loss scale never stopped overflowing";
+      for (const plan::Parameter &p : cpu.params) { // a skipped step updates nothing
+        const plan::Buffer &b = cpu.buffers[p.buffer];
+        ASSERT_EQ(std::memcmp(&got[b.offset], &batch[b.offset], b.bytes), 0) << p.name;
+      }
+      std::copy(got.begin() + cpu.persistentBytes, got.begin() + gpu.persistentBytes,
+                batch.begin() + cpu.persistentBytes); // the halved scale
+      got = batch;
+      emulateProgram(gpu, gp, launches, kernels, got);
     }
     const float lw = loadFloat(want, cpu.buffers[cp.loss].offset);
     const float lg = loadFloat(got, gpu.buffers[gp.loss].offset);
@@ -312,4 +355,71 @@ TEST(CudaMixedEmulation, LaunchRecordsOfLibraryCalls) {
   mixedTypes.buffers[train.kernels[withBias].args[1]].dtype = plan::DType::F32;
   EXPECT_FALSE(cuda::checkLaunches(mixedTypes, train, launches, error));
   EXPECT_NE(error.find("cublas_gemm on buffers of different dtypes"), std::string::npos) << error;
+}
+
+// GradScaler's dynamics, emulated on the fp16 block: a scale that overflows the scaled
+// gradients skips the step (weights and optimizer state untouched) and halves; 2000 good
+// steps double it.
+TEST(CudaMixedEmulation, LossScalingSkipsOverflowingSteps) {
+  plan::Plan cpu;
+  std::string error;
+  ASSERT_TRUE(plan::readPlan(kTestData + "/mixed_block_fp16.plan", cpu, error)) << error;
+  plan::Plan gpu = cudatest::mixedCudaPlan(cpu);
+  const plan::Program &train = *gpu.program("train");
+  KernelTable kernels;
+  for (const auto &k : kEmulated_block_fp16)
+    kernels[k.name] = k.launch;
+  std::vector<cuda::CudaLaunch> launches;
+  ASSERT_FALSE(cudatest::emulationSource(gpu, train, launches, error, "block_fp16_").empty()) << error;
+  std::vector<uint8_t> arena(gpu.arenaBytes);
+  initParameters(gpu, arena.data());
+  uint64_t state = 0;
+  for (const plan::Parameter &p : gpu.params)
+    if (p.name == "loss_scale")
+      state = gpu.buffers[p.buffer].offset;
+  ASSERT_NE(state, 0u);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+  for (const plan::ProgramInput &in : train.inputs)
+    for (uint64_t at = 0; at < gpu.buffers[in.buffer].bytes; at += 4) {
+      if (in.dtype == plan::DType::I32) {
+        int32_t v = int32_t(at / 4 % 4);
+        std::memcpy(&arena[gpu.buffers[in.buffer].offset + at], &v, 4);
+      } else {
+        float v = uniform(rng);
+        std::memcpy(&arena[gpu.buffers[in.buffer].offset + at], &v, 4);
+      }
+    }
+  auto setState = [&](float log2, float good) {
+    std::memcpy(&arena[state], &log2, 4);
+    std::memcpy(&arena[state + 4], &good, 4);
+  };
+  const std::vector<uint8_t> start = arena;
+  // 2^(16+100): the scaled loss gradient is infinite in fp16.
+  setState(100.0f, 5.0f);
+  const std::vector<uint8_t> before(arena.begin(), arena.begin() + gpu.persistentBytes);
+  emulateProgram(gpu, train, launches, kernels, arena);
+  EXPECT_EQ(loadFloat(arena, state), 99.0f);
+  EXPECT_EQ(loadFloat(arena, state + 4), 0.0f);
+  EXPECT_EQ(loadFloat(arena, state + 8), 0.0f);
+  for (const plan::Parameter &p : gpu.params) {
+    if (p.name == "loss_scale" || p.name == "optimizer.state")
+      continue;
+    const plan::Buffer &b = gpu.buffers[p.buffer];
+    EXPECT_EQ(std::memcmp(&arena[b.offset], &before[b.offset], b.bytes), 0) << p.name << " changed";
+  }
+  // A good step (at 2^12, which this block's gradients fit) at the end of the growth
+  // interval doubles the scale.
+  arena = start; // the batch again (the step's buffers reuse the input's memory)
+  setState(-4.0f, 1999.0f);
+  emulateProgram(gpu, train, launches, kernels, arena);
+  EXPECT_EQ(loadFloat(arena, state), -3.0f);
+  EXPECT_EQ(loadFloat(arena, state + 4), 0.0f);
+  bool moved = false;
+  for (const plan::Parameter &p : gpu.params)
+    if (p.trainable) {
+      const plan::Buffer &b = gpu.buffers[p.buffer];
+      moved |= std::memcmp(&arena[b.offset], &before[b.offset], b.bytes) != 0;
+    }
+  EXPECT_TRUE(moved);
 }

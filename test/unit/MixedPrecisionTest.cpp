@@ -6,6 +6,7 @@
 //
 #include "compiler/Planning/ArenaLayout.h"
 #include "compiler/Planning/MixedPrecision.h"
+#include "runtime/cpu/Executor.h"
 #include "runtime/plan/KernelCheck.h"
 #include "test/unit/TinyPlan.h"
 
@@ -106,12 +107,79 @@ TEST(MixedPrecision, CastsAndDtypes) {
   EXPECT_TRUE(validatePlan(p, error)) << error;
 }
 
-TEST(MixedPrecision, Fp16UsesF16) {
+TEST(MixedPrecision, Fp16ScalesTheLoss) {
   Plan p = mixed(Precision::MixedFp16);
   EXPECT_EQ(named(p, "logits", 0).dtype, DType::F16);
   EXPECT_EQ(named(p, "fc.w.f16", 0).dtype, DType::F16);
+  // GradScaler: the loss gradient scaled, the update after every gradient is unscaled and
+  // checked, the scale's update last; its state is persistent and fp32.
+  EXPECT_EQ(describe(p, p.programs[0]),
+            "cast(images,images.f16) cast(fc.w,fc.w.f16) matmul(images.f16,fc.w.f16,logits) "
+            "softmax_xent(logits,labels,loss) softmax_xent_bwd(logits,labels,dlogits) "
+            "loss_scale(dlogits,loss_scale) matmul(images.f16,dlogits,fc.dw.f16) "
+            "cast(fc.dw.f16,fc.dw) unscale_grad(fc.dw,loss_scale) skip_if_nonfinite(loss_scale) "
+            "sgd_momentum(fc.w,fc.dw,fc.w.m) loss_scale_update(loss_scale) ");
+  EXPECT_EQ(p.programs[0].kernels[9].ints, std::vector<int64_t>{11}); // resumes at the update
+  EXPECT_EQ(p.programs[0].kernels[11].ints, std::vector<int64_t>{2000});
+  const Buffer &state = named(p, "loss_scale", -1);
+  EXPECT_EQ(state.kind, BufferKind::OptimizerState);
+  EXPECT_EQ(state.bytes, 16u);
+  EXPECT_EQ(p.params.back().name, "loss_scale");
+  EXPECT_EQ(p.params.back().init, "zeros");
+  // The evaluation has no gradient to scale.
+  EXPECT_EQ(describe(p, p.programs[1]).find("loss_scale"), std::string::npos);
   std::string error;
   EXPECT_TRUE(validatePlan(p, error)) << error;
+  Plan bad = p;
+  bad.programs[0].kernels[9].ints = {9};
+  EXPECT_FALSE(validatePlan(bad, error));
+  EXPECT_NE(error.find("resumes at kernel 9, not after it within the program's 12"),
+            std::string::npos)
+      << error;
+}
+
+// The CPU executor's side of skip_if_nonfinite and the scale's update (a float copy of the
+// fp16 plan: the same kernels on 4-byte buffers, as the CPU runs them).
+TEST(MixedPrecision, CpuExecutorSkipsAnOverflowingStep) {
+  Plan p = mixed(Precision::MixedFp16);
+  for (Buffer &b : p.buffers)
+    if (dtypeBytes(b.dtype) == 2) {
+      b.dtype = DType::F32;
+      b.bytes *= 2;
+      if (b.kind == BufferKind::WeightCopy) // (a float copy is no longer a weight copy)
+        b.kind = BufferKind::Activation;
+    }
+  p.target = "cpu";
+  layoutArena(p);
+  std::string error;
+  ASSERT_TRUE(validatePlan(p, error)) << error;
+  std::vector<float> arena(p.arenaBytes / 4 + 1, 0.25f);
+  auto at = [&](const std::string &name, int32_t program) {
+    return &arena[named(p, name, program).offset / 4];
+  };
+  for (int i = 0; i < 2 * 2; ++i) // labels: class ids
+    reinterpret_cast<int32_t *>(at("labels", 0))[i] = i % 3;
+  float *state = at("loss_scale", -1), *w = at("fc.w", -1);
+  const std::vector<float> w0(w, w + 48);
+  // An overflow: updates skipped, the scale halved, the count reset.
+  state[0] = 200.f; // 2^216 overflows float
+  state[1] = 7.f;
+  state[2] = 0.f;
+  cpu::runProgram(p, p.programs[0], reinterpret_cast<uint8_t *>(arena.data()));
+  EXPECT_EQ(std::vector<float>(w, w + 48), w0);
+  EXPECT_EQ(state[0], 199.f);
+  EXPECT_EQ(state[1], 0.f);
+  EXPECT_EQ(state[2], 0.f);
+  // A good step: updates made, one more good step. (The batch again: the step's buffers
+  // reuse the inputs' memory.)
+  std::fill(arena.begin() + p.persistentBytes / 4, arena.end(), 0.25f);
+  state[0] = 0.f;
+  for (int i = 0; i < 2 * 2; ++i)
+    reinterpret_cast<int32_t *>(at("labels", 0))[i] = i % 3;
+  cpu::runProgram(p, p.programs[0], reinterpret_cast<uint8_t *>(arena.data()));
+  EXPECT_NE(std::vector<float>(w, w + 48), w0);
+  EXPECT_EQ(state[0], 0.f);
+  EXPECT_EQ(state[1], 1.f);
 }
 
 TEST(MixedPrecision, LoaderRules) {

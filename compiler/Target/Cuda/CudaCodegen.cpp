@@ -1436,6 +1436,40 @@ bool KernelEmitter::run(std::string &err) {
   case KernelKind::BceWithLogitsBwd:
     regressionLossBwd("dx[idx] = (1.0f / (1.0f + expf(-x[idx])) - t[idx]) * scale;", 1.0);
     break;
+  case KernelKind::LossScale:
+    open("count " + std::to_string(i[0]) + ": times the loss scale, in place");
+    os << "  const float s = exp2f(16.0f + state[0]);\n";
+    loop(i[0]);
+    os << "    x[idx] = (float)x[idx] * s;\n";
+    close();
+    break;
+  case KernelKind::UnscaleGrad:
+    open("count " + std::to_string(i[0]) + ": over the loss scale, in place; flags inf/NaN");
+    os << "  const float inv = exp2f(-16.0f - state[0]);\n";
+    loop(i[0]);
+    os << "    const float v = g[idx] * inv;\n"
+       << "    g[idx] = v;\n"
+       << "    if (!(v - v == 0.0f)) // inf or NaN; every writer writes the same 1\n"
+       << "      state[2] = 1.0f;\n";
+    close();
+    break;
+  case KernelKind::SkipIfNonfinite:
+    // The runtime reads the flag after this (empty) call and goes on at i[0] when it is set.
+    oneThread("the executor skips to kernel " + std::to_string(i[0]) + " when state[2] is set", 1);
+    os << "}\n";
+    break;
+  case KernelKind::LossScaleUpdate:
+    oneThread("growth interval " + std::to_string(i[0]), 1);
+    os << "  if (state[2] != 0.0f) {\n"
+       << "    state[0] -= 1.0f;\n"
+       << "    state[1] = 0.0f;\n"
+       << "  } else if ((state[1] += 1.0f) >= " << i[0] << ".0f) {\n"
+       << "    state[0] += 1.0f;\n"
+       << "    state[1] = 0.0f;\n"
+       << "  }\n"
+       << "  state[2] = 0.0f;\n"
+       << "}\n";
+    break;
   // Elementwise kinds: the table's statement, once per element.
 #define DLC_ELEMENTWISE_KIND(Enum, name, params, flopsPerElement, cpu, cuda)                       \
   case KernelKind::Enum:                                                                           \
