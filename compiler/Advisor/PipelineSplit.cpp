@@ -28,7 +28,8 @@ std::string layerOf(const std::string &kernel,
 bool persistent(const plan::Buffer &b) { return b.program < 0; }
 } // namespace
 
-std::vector<LayerCost> advisor::layerCosts(const plan::Plan &p, const hw::Gpu &gpu) {
+std::vector<LayerCost> advisor::layerCosts(const plan::Plan &p, const hw::Gpu &gpu,
+                                          std::vector<size_t> *kernelLayer) {
   const plan::Program *train = p.program("train");
   std::vector<LayerCost> layers;
   if (!train || train->kernels.empty())
@@ -60,6 +61,8 @@ std::vector<LayerCost> advisor::layerCosts(const plan::Plan &p, const hw::Gpu &g
     owner[i] = it != index.end() ? it->second : (names[i].empty() ? layers.size() - 1 : previous);
     previous = owner[i];
   }
+  if (kernelLayer)
+    *kernelLayer = owner;
   const double flops = gpu.fp32Tflops * 1e12, bandwidth = gpu.bandwidthGBs * 1e9;
   // A buffer belongs to the layer of the first kernel that touches it.
   const size_t none = std::numeric_limits<size_t>::max();
@@ -148,5 +151,27 @@ std::optional<std::vector<Stage>> advisor::splitStages(const std::vector<LayerCo
       st.seconds += layers[l].seconds;
     end = st.first;
   }
+  return out;
+}
+
+std::optional<StageAssignment> advisor::assignStages(const plan::Plan &plan, const hw::Gpu &gpu,
+                                                     int stages, uint64_t capacity) {
+  std::vector<size_t> owner;
+  std::vector<LayerCost> layers = layerCosts(plan, gpu, &owner);
+  auto split = splitStages(layers, stages, 1, capacity);
+  if (!split)
+    return std::nullopt;
+  StageAssignment out;
+  out.layers = layers.size();
+  std::vector<int32_t> stageOfLayer(layers.size());
+  for (size_t s = 0; s < split->size(); ++s) {
+    const Stage &st = (*split)[s];
+    for (size_t l = st.first; l < st.end; ++l)
+      stageOfLayer[l] = int32_t(s);
+    out.names.push_back({layers[st.first].name, layers[st.end - 1].name});
+  }
+  for (size_t k : owner)
+    out.kernelStage.push_back(stageOfLayer[k]);
+  out.stages = std::move(*split);
   return out;
 }

@@ -10,8 +10,9 @@
 // loss to the last layer); a layer's cost is its kernels' roofline time, its memory its
 // persistent buffers (parameters, optimizer and model state), the buffers its forward keeps
 // for the backward (per micro-batch in flight), and its largest transient buffers. Activations
-// crossing a stage boundary and communication time are not counted. dlrun does not run
-// pipelines yet: this answers "would it fit", not "how fast it runs".
+// crossing a stage boundary and communication time are not counted: this answers "would it
+// fit", not "how fast it runs". `dlc compile --placement pipeline` uses the same split at one
+// micro-batch (assignStages) to place a plan's kernels (compiler/Planning/StagePlacement.h).
 //
 #pragma once
 
@@ -34,8 +35,10 @@ struct LayerCost {
   uint64_t transient = 0;  // its other step buffers (gradients, workspaces), all at once
 };
 
-/// The layers of `plan`'s train program in forward order with their costs on `gpu`.
-std::vector<LayerCost> layerCosts(const plan::Plan &plan, const hw::Gpu &gpu);
+/// The layers of `plan`'s train program in forward order with their costs on `gpu`; with
+/// `kernelLayer`, also the layer (an index into the result) of each of its kernels.
+std::vector<LayerCost> layerCosts(const plan::Plan &plan, const hw::Gpu &gpu,
+                                  std::vector<size_t> *kernelLayer = nullptr);
 
 struct Stage {
   size_t first = 0, end = 0; // layers [first, end)
@@ -49,6 +52,19 @@ struct Stage {
 /// no split fits (or there are fewer layers than stages).
 std::optional<std::vector<Stage>> splitStages(const std::vector<LayerCost> &layers, int stages,
                                               int64_t microbatches, uint64_t capacity);
+
+/// For `dlc compile --placement pipeline`: the stage of every kernel of `plan`'s training step
+/// by the split of its layers into `stages` minimising the slowest stage on `gpu` (one
+/// micro-batch, every stage within `capacity`), with each stage's first and last layer;
+/// nullopt when no split fits.
+struct StageAssignment {
+  std::vector<int32_t> kernelStage;
+  std::vector<std::pair<std::string, std::string>> names;
+  std::vector<Stage> stages;
+  size_t layers = 0;
+};
+std::optional<StageAssignment> assignStages(const plan::Plan &plan, const hw::Gpu &gpu,
+                                            int stages, uint64_t capacity);
 
 /// Bytes of one stage of `layers` [first, end) at pipeline position `index` of `stages`.
 uint64_t stageBytes(const std::vector<LayerCost> &layers, size_t first, size_t end, int index,

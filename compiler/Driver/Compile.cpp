@@ -4,6 +4,10 @@
 #include "compiler/Driver/CudaTarget.h"
 #include "compiler/Driver/Mem.h"
 #include "compiler/Driver/Pipeline.h"
+#include "compiler/Advisor/Fit.h"
+#include "compiler/Advisor/PipelineSplit.h"
+#include "compiler/Hardware/Catalog.h"
+#include "compiler/Planning/StagePlacement.h"
 #include "runtime/plan/PlanText.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -16,6 +20,8 @@ using namespace mlir;
 using namespace dlc;
 
 /// Bytes of the trainable parameters: what data placement averages across devices per step.
+static constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
 static uint64_t gradientBytes(const plan::Plan &plan) {
   uint64_t bytes = 0;
   for (const plan::Parameter &p : plan.params)
@@ -29,6 +35,59 @@ static uint64_t gradientBytes(const plan::Plan &plan) {
 }
 
 
+/// The GPU that --gpu names (with --hardware's additions), or null with `error` empty when
+/// none was asked for.
+static const hw::Gpu *chosenGpu(const CompileOptions &opts, hw::Catalog &catalog,
+                                std::string &error) {
+  catalog = hw::builtinCatalog();
+  if (!opts.hardware.empty() && !hw::loadCatalogFile(opts.hardware, catalog, error))
+    return nullptr;
+  return opts.gpu.empty() ? nullptr : hw::findGpu(catalog, opts.gpu, error);
+}
+
+/// --placement pipeline: the training step's layers split into `devices` stages balanced by
+/// the roofline time on the --gpu (an A100 when none is named, for the balance only), each
+/// stage within the --gpu's memory when one is named; then each device's memory laid out.
+static LogicalResult placePipeline(plan::Plan &plan, const CompileOptions &opts) {
+  hw::Catalog catalog;
+  std::string error;
+  const hw::Gpu *gpu = chosenGpu(opts, catalog, error);
+  if (!error.empty()) {
+    llvm::errs() << "dlc: error: " << error << "\n";
+    return failure();
+  }
+  const hw::Gpu *costs = gpu ? gpu : hw::findGpu(catalog, "a100-80gb", error);
+  if (!costs) {
+    llvm::errs() << "dlc: error: " << error << "\n";
+    return failure();
+  }
+  uint64_t capacity = gpu ? advisor::usableBytes(*gpu) : UINT64_MAX;
+  auto split = advisor::assignStages(plan, *costs, int(opts.devices), capacity);
+  if (!split) {
+    llvm::errs() << llvm::formatv("dlc: error: no split of {0}'s layers into {1} stages {2}\n",
+                                  plan.model, opts.devices,
+                                  gpu ? "fits " + gpu->name + " (each stage's parameters, state "
+                                                              "and activations)"
+                                      : std::string("exists (fewer layers than stages)"));
+    return failure();
+  }
+  if (!placeStages(plan, split->kernelStage, split->names, error)) {
+    llvm::errs() << "dlc: error: " << error << "\n";
+    return failure();
+  }
+  for (size_t s = 0; gpu && s < plan.stages.size(); ++s) {
+    const plan::StageRegion &r = plan.stages[s];
+    if (r.persistentBytes + r.bytes > capacity) {
+      llvm::errs() << llvm::formatv("dlc: error: pipeline stage {0} ({1} .. {2}) needs {3:F2} "
+                                    "GiB, more than {4}'s usable {5:F2} GiB\n",
+                                    s, r.first, r.last, (r.persistentBytes + r.bytes) / kGiB,
+                                    gpu->name, capacity / kGiB);
+      return failure();
+    }
+  }
+  return success();
+}
+
 int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   auto t0 = std::chrono::steady_clock::now();
   MLIRContext ctx;
@@ -36,6 +95,7 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
 
   ModelConfig config;
   config.limits = opts.limits;
+  config.recompute = opts.recompute;
   OwningOpRef<ModuleOp> module = importModel(ctx, opts.input, config);
   if (!module)
     return 1;
@@ -48,14 +108,49 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
     return 0;
   }
   int64_t batch = opts.batch > 0 ? opts.batch : config.train.batch;
-  // Placement on K devices: data (every device runs the whole step on batch/K) is the only
-  // one implemented; auto chooses it. The plan is one device's, at its share of the batch.
-  if (opts.devices > 1) {
-    if (opts.placement == "pipeline") {
-      llvm::errs() << "dlc: error: --placement pipeline is not implemented yet (layers split "
-                      "across devices); use --placement data\n";
+  // Placement on K devices. data: every device runs the whole step on batch/K (the plan is
+  // one device's, at its share of the batch). pipeline: the layers split into K stages, one
+  // per device, the whole batch through them. auto: data, unless a --gpu is named and one
+  // device's share of the step does not fit it.
+  std::string placement = opts.placement;
+  if (opts.devices > 1 && placement == "auto") {
+    placement = "data";
+    hw::Catalog catalog;
+    std::string error;
+    const hw::Gpu *gpu = chosenGpu(opts, catalog, error);
+    if (!error.empty()) {
+      llvm::errs() << "dlc: error: " << error << "\n";
       return 1;
     }
+    if (batch % opts.devices != 0) {
+      placement = "pipeline";
+      if (!opts.quiet)
+        out << llvm::formatv("dlc: placement auto: {0} devices do not divide the batch of {1} "
+                             "(data placement needs equal shares): pipeline\n",
+                             opts.devices, batch);
+    } else if (gpu) {
+      auto share = planAtBatch(*module, config, opts.input, batch / opts.devices, opts.fuse,
+                               Storage::Gpu);
+      if (failed(share))
+        return 1;
+      if (advisor::planBytes(*share) > advisor::usableBytes(*gpu)) {
+        placement = "pipeline";
+        if (!opts.quiet)
+          out << llvm::formatv("dlc: placement auto: data placement needs {0:F2} GiB per device "
+                               "at batch {1}, more than {2}'s usable {3:F2} GiB: pipeline\n",
+                               advisor::planBytes(*share) / kGiB, batch / opts.devices,
+                               gpu->name, advisor::usableBytes(*gpu) / kGiB);
+      }
+    }
+    out.flush(); // before any error on stderr
+  }
+  const bool pipeline = opts.devices > 1 && placement == "pipeline";
+  if (pipeline && (opts.target == "cuda" || opts.emit == EmitStage::Cuda)) {
+    llvm::errs() << "dlc: error: pipeline placement runs on CPU devices only so far (dlrun "
+                    "--device cpu:0,cpu:1,...); the CUDA target takes --placement data\n";
+    return 1;
+  }
+  if (opts.devices > 1 && !pipeline) {
     if (batch % opts.devices != 0) {
       llvm::errs() << llvm::formatv("dlc: error: --devices {0} does not divide the batch of "
                                     "{1}: data placement gives every device an equal share\n",
@@ -84,13 +179,16 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   // The CPU computes on float buffers: a mixed-precision model runs there in fp32, and its
   // plan says so (dlrun prints it); a CUDA plan stores its step buffers in 2 bytes.
   bool cuda = opts.target == "cuda" || opts.emit == EmitStage::Cuda;
-  auto built = makePlan(*module, config, opts.input, /*withIR=*/true,
+  RecomputeReport recompute;
+  auto built = makePlan(*module, config, opts.input, /*withIR=*/true, &recompute,
                         cuda ? Storage::Gpu : Storage::Cpu);
   if (failed(built))
     return 1;
   plan::Plan &plan = *built;
-  plan.train.devices = opts.devices;
-  if (!opts.gpu.empty() &&
+  plan.train.devices = pipeline ? 1 : opts.devices;
+  if (pipeline && failed(placePipeline(plan, opts)))
+    return 1;
+  if (!pipeline && !opts.gpu.empty() &&
       failed(checkFits(*imported, config, opts.input, plan,
                        {opts.gpu, opts.hardware, opts.memoryModel, opts.maskElements}, opts.fuse)))
     return 1;
@@ -138,12 +236,34 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
                          output, plan.params.size(), kernels, batch,
                          plan.arenaBytes / 1048576.0, plan.persistentBytes / 1048576.0,
                          secs * 1e3);
-    if (opts.devices > 1)
+    if (opts.recompute)
+      out << describeRecompute(recompute, plan) << "\n";
+    if (opts.devices > 1 && !pipeline)
       out << llvm::formatv("dlc: placement {0}: {1} devices, each the whole step on batch "
                            "{2} (global batch {3}) in its own {4:F2} MiB arena; gradients "
                            "averaged once per step ({5:F2} MiB)\n",
                            opts.placement == "auto" ? "auto -> data" : "data", opts.devices, batch, batch * opts.devices,
                            plan.arenaBytes / 1048576.0, gradientBytes(plan) / 1048576.0);
+    if (pipeline) {
+      out << llvm::formatv("dlc: placement {0}: {1} devices, the layers in {1} stages, batch "
+                           "{2} through them (one micro-batch: the stages run in turn)\n",
+                           opts.placement == "auto" ? "auto -> pipeline" : "pipeline",
+                           opts.devices, batch);
+      for (size_t s = 0; s < plan.stages.size(); ++s) {
+        const plan::StageRegion &r = plan.stages[s];
+        size_t kernels = 0, copies = 0;
+        const plan::Program &train = *plan.program("train");
+        for (size_t k = 0; k < train.kernels.size(); ++k)
+          if (train.kernelStage[k] == int32_t(s)) {
+            ++kernels;
+            copies += train.kernels[k].kind == plan::KernelKind::Copy;
+          }
+        out << llvm::formatv("dlc:   device {0}: {1} .. {2}: {3:F2} MiB ({4:F2} MiB parameters "
+                             "and state), {5} training kernels, {6} of them copies in\n",
+                             s, r.first, r.last, (r.persistentBytes + r.bytes) / 1048576.0,
+                             r.persistentBytes / 1048576.0, kernels, copies);
+      }
+    }
   }
   return 0;
 }

@@ -30,6 +30,8 @@ struct CompileOptions {
   /// at batch/K (docs/architecture.md, "Placement"); pipeline is not implemented yet.
   int64_t devices = 1;
   std::string placement = "auto";
+  /// --recompute: activation checkpointing per block (compiler/Planning/Recompute.h).
+  bool recompute = false;
 };
 
 /// Runs the whole pipeline: import, --dl-infer-shapes, --dl-autodiff, lowering to kernels,

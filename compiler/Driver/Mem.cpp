@@ -18,6 +18,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
+#include <algorithm>
 #include <map>
 
 using namespace mlir;
@@ -72,6 +73,45 @@ private:
   std::string source;
   bool fuse;
   std::map<int64_t, std::optional<plan::Plan>> plans;
+};
+
+/// Plans the model at one batch for any sequence length (re-imported with --seq-len T),
+/// remembering each result. A length the model refuses (past its shortest position table, a
+/// tensor over --max-tensor-bytes) needs more than any GPU has; its diagnostics are dropped:
+/// the search asks about lengths nobody wrote in the file.
+class SeqPlanner {
+public:
+  SeqPlanner(const MemOptions &opts, int64_t batch, int64_t longest)
+      : opts(opts), batch(batch), longest(longest),
+        quiet(&ctx, [](Diagnostic &) { return success(); }) {}
+
+  std::optional<uint64_t> bytes(int64_t t) {
+    if (t > longest)
+      return UINT64_MAX;
+    auto it = memo.find(t);
+    if (it != memo.end())
+      return it->second;
+    ModelConfig config;
+    config.limits = opts.limits;
+    config.recompute = opts.recompute;
+    config.seqLen = t;
+    uint64_t need = UINT64_MAX;
+    std::string error;
+    OwningOpRef<ModuleOp> m = importModel(ctx, opts.input, config);
+    if (m && overridePrecision(opts.precision, config, error)) {
+      auto p = planAtBatch(*m, config, opts.input, batch, opts.fuse, Storage::Gpu);
+      if (succeeded(p))
+        need = advisor::planBytes(*p);
+    }
+    return memo[t] = need;
+  }
+
+private:
+  const MemOptions &opts;
+  int64_t batch, longest;
+  MLIRContext ctx;
+  ScopedDiagnosticHandler quiet;
+  std::map<int64_t, uint64_t> memo;
 };
 
 bool loadCatalog(const std::string &extra, hw::Catalog &catalog) {
@@ -130,6 +170,26 @@ std::optional<PipelineChoice> bestPipeline(BatchPlanner &planner, const hw::Gpu 
 std::string duration(double seconds) {
   return seconds < 1 ? llvm::formatv("{0:F2} ms", seconds * 1e3).str()
                      : llvm::formatv("{0:F2} s", seconds).str();
+}
+
+/// The share of the training step's FLOPs spent recomputing (kernels named "[recompute]").
+double recomputedShare(const plan::Plan &p) {
+  double total = 0, again = 0;
+  if (const plan::Program *train = p.program("train"))
+    for (const plan::Kernel &k : train->kernels) {
+      total += k.flops;
+      if (k.name.size() > 12 && k.name.compare(k.name.size() - 12, 12, " [recompute]") == 0)
+        again += k.flops;
+    }
+  return total > 0 ? again / total : 0;
+}
+
+double trainFlops(const plan::Plan &p) {
+  double total = 0;
+  if (const plan::Program *train = p.program("train"))
+    for (const plan::Kernel &k : train->kernels)
+      total += k.flops;
+  return total;
 }
 
 std::string windowName(int64_t elements) {
@@ -210,6 +270,8 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
   }
   ModelConfig config;
   config.limits = opts.limits;
+  config.seqLen = opts.seqLen;
+  config.recompute = opts.recompute;
   OwningOpRef<ModuleOp> imported = importModel(ctx, opts.input, config);
   if (!imported)
     return 1;
@@ -228,6 +290,9 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
   const plan::Plan *plan = planner.at(perDevice);
   if (!plan)
     return 1;
+  // From here on the searches plan batches nobody asked for: one past --max-tensor-bytes is
+  // a batch that does not fit (the table says "?"), not an error to print.
+  ScopedDiagnosticHandler quiet(&ctx, [](Diagnostic &) { return success(); });
   if (!opts.svg.empty()) {
     std::string svg = advisor::planSvg(*plan, "train"), tmp = opts.svg + ".tmp";
     std::error_code ec;
@@ -259,15 +324,32 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
     std::optional<int64_t> maxPlan;
     int64_t maxHeur;
     double step;
+    std::optional<int64_t> maxSeq; // with --seq-len: the longest sequence at the batch
+  };
+  // The longest sequence searched: the shortest position table, else the data format's bound.
+  const int64_t longestSeq = config.maxSeqLen ? config.maxSeqLen : kMaxSeqLen;
+  std::optional<SeqPlanner> seqPlanner;
+  if (opts.seqLen > 0 && byPlan)
+    seqPlanner.emplace(opts, perDevice, longestSeq);
+  // A batch above the one planned that the limits refuse (a tensor past --max-tensor-bytes)
+  // does not fit. The search's first guess, from batches 1 and 2, lands far beyond them when
+  // the peak is mostly the parameters' (a transformer at a short sequence).
+  auto batchBytes = [&](int64_t b) -> std::optional<uint64_t> {
+    auto n = planner.bytes(b);
+    return n || b <= perDevice ? n : std::optional<uint64_t>(UINT64_MAX);
   };
   std::vector<Row> rows;
   for (const hw::Gpu *g : gpus) {
-    Row r{g, advisor::usableBytes(*g), false, false, std::nullopt, 0, 0};
+    Row r{g, advisor::usableBytes(*g), false, false, std::nullopt, 0, 0, std::nullopt};
     r.fitsPlan = planNeed <= r.usable;
     r.fitsHeur = heurNeed <= r.usable;
-    r.maxPlan = advisor::largestBatch([&](int64_t b) { return planner.bytes(b); }, r.usable);
+    r.maxPlan = advisor::largestBatch(batchBytes, r.usable);
     r.maxHeur = heuristicMaxBatch(counts, r.usable);
     r.step = train ? advisor::rooflineSeconds(*plan, *train, *g) : 0;
+    // The batch search over sequence lengths: memory grows with T (T^2 for attention's
+    // probabilities), so the same bracketing and bisection finds the longest T that fits.
+    if (seqPlanner)
+      r.maxSeq = advisor::largestBatch([&](int64_t t) { return seqPlanner->bytes(t); }, r.usable);
     rows.push_back(r);
   }
 
@@ -298,6 +380,10 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
                                             : llvm::json::Value(nullptr)},
           {"nvrtc_can_target", r.gpu->nvrtcCanTarget()},
       });
+      if (seqPlanner)
+        devices.back().getAsObject()->insert(
+            {"max_seq_len_plan",
+             r.maxSeq ? llvm::json::Value(*r.maxSeq) : llvm::json::Value(nullptr)});
     }
     llvm::json::Object doc{
         {"schema", "dlc-mem/1"},
@@ -324,11 +410,17 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
                             {"weight_copies", int64_t(split.weightCopies)}}},
         {"gpus", std::move(devices)},
     };
+    if (opts.seqLen > 0) {
+      doc["seq_len"] = opts.seqLen;
+      doc["max_seq_len_model"] = longestSeq;
+    }
     out << llvm::formatv("{0:2}", llvm::json::Value(std::move(doc))) << "\n";
     return 0;
   }
 
   out << plan->model << " (" << opts.input << "), batch " << batch;
+  if (opts.seqLen > 0)
+    out << ", sequence length " << opts.seqLen;
   if (replicas > 1)
     out << " over " << replicas << " data-parallel GPUs (" << perDevice << " per GPU)";
   out << "\n  parameters: " << thousands(counts.weights) << "\n";
@@ -375,6 +467,48 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
                                     : llvm::formatv("{0:F2} s", r.step).str(),
                          llvm::formatv("{0:F0}", exPerSec).str(), perPrice);
   }
+  if (seqPlanner) {
+    out << "\n  longest sequence at batch " << perDevice << (replicas > 1 ? " per GPU" : "")
+        << " (the plan at each length; the model takes at most " << longestSeq
+        << (config.maxSeqLen ? ", its position table" : "") << "):\n";
+    for (const Row &r : rows)
+      out << llvm::formatv("  {0,-30} {1,9}{2}\n", r.gpu->name,
+                           r.maxSeq ? std::to_string(*r.maxSeq) : std::string("?"),
+                           r.maxSeq && *r.maxSeq == 0   ? " (not even 1 fits)"
+                           : r.maxSeq && *r.maxSeq == longestSeq ? " (the model's limit)"
+                                                                 : "");
+  }
+  if (opts.recompute) {
+    double share = recomputedShare(*plan);
+    out << "\n  with --recompute: each block's forward runs again in its backward (+"
+        << llvm::formatv("{0:F0}", share < 1 ? 100 * share / (1 - share) : 0.0) << "% FLOPs)\n";
+  } else if (std::any_of(rows.begin(), rows.end(), [](const Row &r) { return !r.fitsPlan; })) {
+    // The advisor's offer when a GPU is short: the same step with activation checkpointing.
+    ModelConfig withRecompute = config;
+    withRecompute.recompute = true;
+    BatchPlanner rplanner(*imported, withRecompute, opts.input, opts.fuse);
+    const plan::Plan *rp = rplanner.at(perDevice);
+    if (rp && rp->arenaBytes < planNeed) {
+      out << llvm::formatv("\n  with --recompute (each block's forward again in its backward, "
+                           "+{0:F0}% FLOPs): {1} per GPU at batch {2}\n",
+                           100 * (trainFlops(*rp) / trainFlops(*plan) - 1), gib(rp->arenaBytes),
+                           batch);
+      for (const Row &r : rows) {
+        if (r.fitsPlan)
+          continue;
+        auto max = advisor::largestBatch(
+            [&](int64_t b) -> std::optional<uint64_t> {
+              auto n = rplanner.bytes(b);
+              return n || b <= perDevice ? n : std::optional<uint64_t>(UINT64_MAX);
+            },
+            r.usable);
+        out << llvm::formatv("    {0}: {1}; largest batch {2} (without: {3})\n", r.gpu->name,
+                             rp->arenaBytes <= r.usable ? "fits" : "still does not fit",
+                             max ? std::to_string(*max * replicas) : "?",
+                             r.maxPlan ? std::to_string(*r.maxPlan * replicas) : "?");
+      }
+    }
+  }
   if (replicas > 1) {
     out << "\n  pipeline placement instead: the layers split into " << replicas
         << " stages, one per GPU, the batch of " << batch << " in micro-batches (1F1B)\n";
@@ -402,8 +536,8 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
     }
     out << "  a pipeline estimate from the plan at the micro-batch (stage memory: its parameters"
            " and state, the activations each micro-batch in flight keeps, its largest transient"
-           " buffers; boundary copies and communication not counted); dlrun does not run"
-           " pipelines yet\n";
+           " buffers; boundary copies and communication not counted); dlrun runs pipelines with"
+           " one micro-batch so far (dlc compile --placement pipeline)\n";
   }
   out << "\n  step time is a roofline bound (FP32 peak"
       << (precision == plan::Precision::Fp32 ? ""

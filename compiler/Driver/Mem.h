@@ -22,6 +22,8 @@ struct MemOptions {
   std::string svg;                // write the train step's plan as SVG here
   bool fuse = true;
   std::string precision;          // --precision: fp32 | mixed-fp16 | mixed-bf16 ("": the model's)
+  int64_t seqLen = 0;             // --seq-len T: sequence inputs at length T (0: the model's)
+  bool recompute = false;         // --recompute: activation checkpointing per block
   ModelLimits limits;             // --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes, ...
 };
 

@@ -107,11 +107,17 @@ static LogicalResult checkTensorSizes(ModuleOp module, const ModelLimits &limits
 }
 
 FailureOr<plan::Plan> dlc::makePlan(ModuleOp module, const ModelConfig &config,
-                                    const std::string &source, bool withIR, Storage storage) {
+                                    const std::string &source, bool withIR,
+                                    RecomputeReport *recompute, Storage storage) {
   plan::Plan plan;
   bool half = storage == Storage::Gpu && config.train.precision != plan::Precision::Fp32;
   if (failed(checkTensorSizes(module, config.limits, half)) || failed(lowerToKernels(module, plan)))
     return failure();
+  if (config.recompute) {
+    RecomputeReport report = recomputeBlocks(plan);
+    if (recompute)
+      *recompute = report;
+  }
   plan.train.precision = config.train.precision;
   if (storage == Storage::Gpu)
     applyMixedPrecision(plan);
@@ -155,5 +161,5 @@ FailureOr<plan::Plan> dlc::planAtBatch(ModuleOp imported, const ModelConfig &con
   OwningOpRef<ModuleOp> module = cast<ModuleOp>(imported->clone());
   if (failed(runPasses(*module, batch, fuse, PassStage::Fused)))
     return failure();
-  return makePlan(*module, config, source, /*withIR=*/false, storage);
+  return makePlan(*module, config, source, /*withIR=*/false, nullptr, storage);
 }

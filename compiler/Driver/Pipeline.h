@@ -6,6 +6,7 @@
 #pragma once
 
 #include "compiler/Import/YamlImporter.h"
+#include "compiler/Planning/Recompute.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "runtime/plan/Plan.h"
@@ -36,9 +37,12 @@ enum class Storage { Cpu, Gpu };
 
 /// Lowers a module that went through runPasses (to Fused) into a complete plan: kernel
 /// programs, buffer dtypes for `storage` and config.train.precision, arena layout, model
-/// and training configuration, and the IR text if `withIR`.
+/// and training configuration, and the IR text if `withIR`. With config.recompute the
+/// training step recomputes each block's forward in its backward (what was done goes to
+/// `recompute` when given).
 mlir::FailureOr<plan::Plan> makePlan(mlir::ModuleOp module, const ModelConfig &config,
                                      const std::string &source, bool withIR,
+                                     RecomputeReport *recompute = nullptr,
                                      Storage storage = Storage::Cpu);
 
 /// Clones the imported module and compiles it at `batch` into a plan (no IR text).

@@ -36,6 +36,9 @@ struct ModelLimits {
 /// keeps the shape rules' sums and products of a few such fields inside int64_t.
 constexpr int64_t kMaxFieldValue = (int64_t(1) << 31) - 1;
 
+/// Longest sequence of the text and tokens data formats (`seq_len`) and of `dlc mem --seq-len`.
+constexpr int64_t kMaxSeqLen = int64_t(1) << 20;
+
 /// Bytes of an f32 tensor of `shape`, dynamic dimensions counted as 1; nullopt on overflow.
 inline std::optional<int64_t> tensorBytes(llvm::ArrayRef<int64_t> shape, int64_t dynamic) {
   int64_t bytes = 4;

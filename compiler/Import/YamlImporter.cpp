@@ -65,6 +65,7 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"transpose", {"perm"}},
     {"attention", {"heads", "causal", "dropout"}},
     {"embedding", {"vocab", "dim"}},
+    {"position_embedding", {"positions"}},
 };
 
 /// Names longer than this get no "did you mean" and are cut short in messages: a typo is
@@ -394,6 +395,8 @@ private:
   };
   /// Reads 'inputs' into `inputs`.
   LogicalResult parseInputs(const YAML::Node &node);
+  /// Inputs whose first axis --seq-len set.
+  int sequenceInputs = 0;
   /// The data section's format can feed the inputs: image formats one float CHW input and at
   /// most one class input per example; text and tokens one int32 input [seq_len] and at most
   /// one class input [seq_len]. Also sizes the synthetic sets and checks the crop.
@@ -509,6 +512,11 @@ LogicalResult Importer::parseInputs(const YAML::Node &node) {
                               Twine(dlc::kMaxFieldValue));
         in.shape.push_back(x);
       }
+      // dlc mem --seq-len: a sequence (int32 tokens, a class per position) at another length.
+      if (config.seqLen > 0 && in.isInt) {
+        in.shape[0] = config.seqLen;
+        ++sequenceInputs;
+      }
       SmallVector<int64_t> full{ShapedType::kDynamic};
       llvm::append_range(full, in.shape);
       if (failed(checkTensor(loc(shape), full, what)))
@@ -518,6 +526,11 @@ LogicalResult Importer::parseInputs(const YAML::Node &node) {
   }
   if (inputs.empty())
     return error(node, "'inputs' must declare at least one input");
+  if (config.seqLen > 0 && sequenceInputs == 0)
+    return error(node, "--seq-len " + Twine(config.seqLen) + ": no input is a sequence (an "
+                       "int32 input with a shape, or classes with a shape)");
+  if (config.seqLen > 0 && config.data.seqLen > 0)
+    config.data.seqLen = config.seqLen;
   return success();
 }
 
@@ -819,7 +832,7 @@ LogicalResult Importer::parseData(const YAML::Node &n) {
   }
   if (sequences) {
     auto file = getString(n, "file", std::nullopt);
-    auto seqLen = getInt(n, "seq_len", std::nullopt, 1, 1 << 20);
+    auto seqLen = getInt(n, "seq_len", std::nullopt, 1, dlc::kMaxSeqLen);
     auto fraction = getFloat(n, "test_fraction", 0.1, 0);
     if (failed(file) || failed(seqLen) || failed(fraction))
       return failure();
@@ -1106,6 +1119,30 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
       return failure();
     Value w = param(layer, layerName + ".weight", {*vocab, *dim}, "normal", *vocab, *dim);
     return typed(b.create<dl::EmbeddingOp>(l, unknown, x, w));
+  }
+  if (op == "position_embedding") {
+    // GPT-2's wpe: x + nn.Embedding(positions, dim)(arange(T)) on x [B, T, dim]; a layer of
+    // its own so that its table is NAME.weight, as Hugging Face names wte and wpe apart.
+    auto positions = getInt(layer, "positions", std::nullopt, 1, dlc::kMaxFieldValue);
+    if (failed(positions))
+      return failure();
+    if (xt.getRank() != 3)
+      return (void)error(layer, "position_embedding expects [batch, steps, features], got " +
+                                    Twine(xt.getRank()) + "-D from '" +
+                                    inputNodes[0].as<std::string>("") + "'"),
+             failure();
+    const int64_t steps = xt.getShape()[1], dim = xt.getShape()[2];
+    if (steps > *positions)
+      return (void)error(layer["positions"], "the input '" + inputNodes[0].as<std::string>("") +
+                                                 "' has " + Twine(steps) +
+                                                 " steps, more than the table's " +
+                                                 Twine(*positions) + " positions"),
+             failure();
+    if (failed(checkTensor(l, {*positions, dim}, "position table")))
+      return failure();
+    Value table = param(layer, layerName + ".weight", {*positions, dim}, "normal", *positions, dim);
+    config.maxSeqLen = config.maxSeqLen ? std::min(config.maxSeqLen, *positions) : *positions;
+    return typed(b.create<dl::PositionAddOp>(l, unknown, x, table));
   }
   if (op == "concat") {
     // torch.cat(dim=axis): axis counts the batch as 0 and may be negative (-1: the last);

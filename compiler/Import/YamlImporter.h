@@ -18,6 +18,15 @@ struct ModelConfig {
   /// Not from the file: the caller's bounds (dlc's --max-* flags), checked while importing
   /// and again once the batch is known.
   ModelLimits limits;
+  /// Not from the file: `dlc mem --seq-len T` (0: none), the first axis of every int32 input
+  /// and every per-position class input (and the data's seq_len) set to T.
+  int64_t seqLen = 0;
+  /// From the file: the fewest positions of any position_embedding (0: none), the longest
+  /// sequence the model takes.
+  int64_t maxSeqLen = 0;
+  /// Not from the file either: --recompute (activation checkpointing per block,
+  /// compiler/Planning/Recompute.h).
+  bool recompute = false;
 };
 
 /// Parses the model file at `path` into a module holding `dl.parameter` declarations and

@@ -1044,6 +1044,40 @@ LogicalResult EmbeddingGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Position embedding (issue 11)
+//===----------------------------------------------------------------------===//
+
+LogicalResult PositionAddOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                              Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "position_add"};
+  auto x = c.shape(a.getInput(), 3, "input");
+  auto t = c.shape(a.getTable(), 2, "table");
+  if (failed(x) || failed(t))
+    return failure();
+  if (!dimsAgree((*x)[2], (*t)[1]))
+    return c.fail("the table's rows have " + dimStr((*t)[1]) + " features, the input " +
+                  dimStr((*x)[2]));
+  if ((*x)[1] != kDyn && (*t)[0] != kDyn && (*x)[1] > (*t)[0])
+    return c.fail("the input's " + Twine((*x)[1]) + " steps exceed the table's " +
+                  Twine((*t)[0]) + " positions");
+  out.push_back(c.f32(*x));
+  return success();
+}
+
+LogicalResult PositionAddGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                                  Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "position_add_grad"};
+  auto dy = c.shape(a.getGrad(), 3, "gradient");
+  if (failed(dy))
+    return failure();
+  if (a.getPositions() < 1 || ((*dy)[1] != kDyn && (*dy)[1] > a.getPositions()))
+    return c.fail("positions (" + Twine(a.getPositions()) +
+                  ") must be positive and cover the gradient's steps");
+  out.push_back(c.f32({a.getPositions(), (*dy)[2]}));
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "dialects/dl/DLOps.cpp.inc"
 

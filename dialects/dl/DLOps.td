@@ -1266,4 +1266,40 @@ def DL_EmbeddingGradOp : DL_GradOp<"embedding_grad"> {
   let assemblyFormat = "$indices `,` $grad attr-dict `:` functional-type(operands, results)";
 }
 
+//===----------------------------------------------------------------------===//
+// Position embedding (issue 11): a learned table added per position; rules in EmbeddingRules.cpp
+//===----------------------------------------------------------------------===//
+
+def DL_PositionAddOp : DL_InferOp<"position_add", [DL_Differentiable]> {
+  let summary = "rows 0..T-1 of a [positions, dim] table added to every sequence";
+  let description = [{
+    GPT-2's `wpe`: `result[n, t, :] = input[n, t, :] + table[t, :]` for an input
+    `[B, T, dim]` and a table `[positions, dim]` with `T <= positions` (PyTorch:
+    `x + wpe(torch.arange(T))`). Both operands are differentiable; the table's gradient is
+    the incoming gradient summed over the batch, zero for rows `T` and beyond.
+
+    ```mlir
+    %y = dl.position_add %x, %wpe : (tensor<?x64x128xf32>, tensor<128x128xf32>) -> tensor<?x64x128xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$table);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $table attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_PositionAddGradOp : DL_GradOp<"position_add_grad"> {
+  let summary = "gradient of position_add with respect to its table: a sum over the batch";
+  let description = [{
+    `dtable[t, :] = sum over n of grad[n, t, :]` for `t < T`, zero for `T <= t < positions`.
+    Each entry adds the batch in order on both devices: the same sums on the CPU and the GPU.
+
+    ```mlir
+    %dt = dl.position_add_grad %dy {positions = 128 : i64} : (tensor<8x64x128xf32>) -> tensor<128x128xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$grad, I64Attr:$positions);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+}
+
 #endif // DL_OPS

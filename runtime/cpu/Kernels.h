@@ -66,6 +66,8 @@ void matmul(int M, int N, int K, bool transA, bool transB, const float *A, const
 
 /// y = a + b elementwise; y may alias a or b.
 void add(size_t n, const float *a, const float *b, float *y);
+/// y = x, n floats (or int32s: the bits are copied).
+void copy(size_t n, const float *x, float *y);
 
 /// Mean softmax cross-entropy over the batch; labels are int32 class ids in [0, classes).
 void softmaxXentForward(int batch, int classes, const float *logits, const int32_t *labels, float *loss);

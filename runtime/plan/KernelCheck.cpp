@@ -354,6 +354,20 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
          k.kind == KernelKind::Embedding ? rows : table};
     break;
   }
+  case KernelKind::PositionAdd:
+  case KernelKind::PositionAddBwd: {
+    // batch steps dim positions; x/y/dy [batch, steps, dim], table/dtable [positions, dim]
+    if (!a.sizes({0, 1, 2, 3}))
+      return false;
+    if (a[1] > a[3])
+      return a.fail("steps " + std::to_string(a[1]) + " exceed the table's " +
+                    std::to_string(a[3]) + " positions");
+    uint64_t x = mul({uint64_t(a[0]), uint64_t(a[1]), uint64_t(a[2])}),
+             table = mul({uint64_t(a[3]), uint64_t(a[2])});
+    n = k.kind == KernelKind::PositionAdd ? std::vector<uint64_t>{x, table, x}
+                                          : std::vector<uint64_t>{x, table};
+    break;
+  }
   case KernelKind::Concat:
   case KernelKind::ConcatBwd: {
     // outer aInner bInner

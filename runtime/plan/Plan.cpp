@@ -27,6 +27,7 @@
 #include "runtime/plan/CudaLaunch.h"
 #include "runtime/plan/KernelCheck.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cerrno>
 #include <cstring>
@@ -212,7 +213,20 @@ void encodePayload(const Plan &plan, Writer &w) {
   // Version 6: the number of devices of a data placement.
   w.i64(plan.train.devices);
 
-  // Version 7: the precision (and each buffer's dtype, above).
+  // Version 7: pipeline placement, the devices' regions and each kernel's stage.
+  w.count(plan.stages.size());
+  for (const StageRegion &s : plan.stages) {
+    w.u64(s.persistentOffset);
+    w.u64(s.persistentBytes);
+    w.u64(s.offset);
+    w.u64(s.bytes);
+    w.str(s.first);
+    w.str(s.last);
+  }
+  for (const Program &p : plan.programs)
+    w.i32s(p.kernelStage);
+
+  // Version 8: the precision (and each buffer's dtype, above).
   w.u8(static_cast<uint8_t>(plan.train.precision));
 }
 
@@ -331,6 +345,7 @@ constexpr size_t kMinBufferBytes = 4 + 1 + 1 + 8 + 8 + 4 + 4 + 4;
 constexpr size_t kMinKernelBytes = 2 + 4 + 4 + 4 + 4 + 8;
 constexpr size_t kMinProgramBytes = 4 + 4 + 4 + 2 * 4 + 8 + 4 * 4;
 constexpr size_t kMinInputBytes = 4 + 4 + 1 + 4 + 8;
+constexpr size_t kMinStageBytes = 4 * 8 + 4 + 4;
 
 void decodePayload(Reader &r, Plan &plan) {
   r.setContext("the plan header fields");
@@ -471,6 +486,22 @@ void decodePayload(Reader &r, Plan &plan) {
   plan.train.optimizer = r.str();
   r.setContext("the device count");
   plan.train.devices = r.i64();
+  r.setContext("the pipeline stages");
+  plan.stages.resize(r.count(kMinStageBytes));
+  for (size_t i = 0; i < plan.stages.size() && r.ok(); ++i) {
+    StageRegion &s = plan.stages[i];
+    s.persistentOffset = r.u64();
+    s.persistentBytes = r.u64();
+    s.offset = r.u64();
+    s.bytes = r.u64();
+    s.first = r.str();
+    s.last = r.str();
+  }
+  for (size_t i = 0; i < plan.programs.size() && r.ok(); ++i) {
+    r.setContext("the kernel stages of program " + std::to_string(i));
+    plan.programs[i].kernelStage = r.i32s();
+  }
+
   r.setContext("the precision");
   uint8_t precision = r.u8();
   if (r.ok() && precision >= static_cast<uint8_t>(Precision::NumKinds))
@@ -638,6 +669,71 @@ bool validateDtypes(const Plan &plan, std::string &error) {
 /// Checks the cross references that the runtime indexes with (buffer ids, program ids,
 /// buffer extents), the configuration, and every kernel call against its kind
 /// (KernelCheck.h): what each kernel touches lies inside its buffers.
+/// Pipeline placement: the regions lie in the arena without overlapping, every kernel has a
+/// stage, and touches only its own stage's buffers (a copy's source aside). So a device never
+/// reads memory another device holds, which is what lets each hold only its region.
+bool validateStages(const Plan &plan, std::string &error) {
+  auto fail = [&](const std::string &message) {
+    error = "malformed plan: " + message;
+    return false;
+  };
+  const size_t n = plan.stages.size();
+  if (n == 0) {
+    for (const Program &p : plan.programs)
+      if (!p.kernelStage.empty())
+        return fail("program '" + p.name + "' has kernel stages but the plan has no pipeline");
+    return true;
+  }
+  if (n < 2 || n > size_t(kMaxDevices))
+    return fail(std::to_string(n) + " pipeline stages, not in [2, " + std::to_string(kMaxDevices) + "]");
+  if (plan.train.devices != 1)
+    return fail("a pipeline of " + std::to_string(n) + " stages with " +
+                std::to_string(plan.train.devices) + " data-parallel devices");
+  std::vector<std::pair<uint64_t, uint64_t>> spans;
+  for (size_t s = 0; s < n; ++s) {
+    const StageRegion &r = plan.stages[s];
+    if (r.persistentBytes > plan.persistentBytes ||
+        r.persistentOffset > plan.persistentBytes - r.persistentBytes ||
+        r.bytes > plan.arenaBytes || r.offset > plan.arenaBytes - r.bytes ||
+        r.offset < plan.persistentBytes)
+      return fail("stage " + std::to_string(s) + "'s regions lie outside the arena");
+    spans.push_back({r.persistentOffset, r.persistentBytes});
+    spans.push_back({r.offset, r.bytes});
+  }
+  std::sort(spans.begin(), spans.end());
+  for (size_t i = 1; i < spans.size(); ++i)
+    if (spans[i].first < spans[i - 1].first + spans[i - 1].second)
+      return fail("two pipeline stages' regions overlap");
+  auto inStage = [&](const Buffer &b, size_t s) {
+    const StageRegion &r = plan.stages[s];
+    uint64_t at = b.program < 0 ? r.persistentOffset : r.offset;
+    uint64_t size = b.program < 0 ? r.persistentBytes : r.bytes;
+    return b.offset >= at && b.bytes <= size && b.offset - at <= size - b.bytes;
+  };
+  for (const Program &p : plan.programs) {
+    if (p.kernelStage.size() != p.kernels.size())
+      return fail("program '" + p.name + "' has " + std::to_string(p.kernelStage.size()) +
+                  " kernel stages for " + std::to_string(p.kernels.size()) + " kernels");
+    for (size_t k = 0; k < p.kernels.size(); ++k) {
+      const int32_t s = p.kernelStage[k];
+      const Kernel &kernel = p.kernels[k];
+      if (s < 0 || size_t(s) >= n)
+        return fail("kernel " + std::to_string(k) + " of program '" + p.name + "' is on stage " +
+                    std::to_string(s) + " of " + std::to_string(n));
+      for (size_t a = 0; a < kernel.args.size(); ++a) {
+        if (kernel.kind == KernelKind::Copy && a == 0)
+          continue; // the source: another stage's buffer
+        const Buffer &b = plan.buffers[kernel.args[a]];
+        if (!inStage(b, size_t(s)))
+          return fail("kernel " + std::to_string(k) + " ('" + kernel.name + "') of program '" +
+                      p.name + "' runs on stage " + std::to_string(s) + " but its buffer '" +
+                      b.name + "' lies outside that stage's memory");
+      }
+    }
+  }
+  return true;
+}
+
 bool validatePlanImpl(const Plan &plan, std::string &error) {
   const int64_t numBuffers = static_cast<int64_t>(plan.buffers.size());
   const std::string ofBuffers = " of " + std::to_string(numBuffers);
@@ -756,7 +852,7 @@ bool validatePlanImpl(const Plan &plan, std::string &error) {
       }
     }
   }
-  return true;
+  return validateStages(plan, error);
 }
 
 void putU32(uint8_t *p, uint32_t v) {

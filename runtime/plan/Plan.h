@@ -15,7 +15,7 @@
 namespace dlc::plan {
 
 /// Bumped whenever the serialized layout changes; readers reject other versions.
-constexpr uint32_t kPlanVersion = 7;
+constexpr uint32_t kPlanVersion = 8;
 
 /// Kernel kinds, in a fixed order that is part of the file format: one line each in
 /// KernelKinds.def, which also gives their arguments, attributes and checks (KernelCheck.h).
@@ -113,6 +113,8 @@ struct Program {
   /// Plan::arch, binary) and one launch record per kernel (runtime/plan/CudaLaunch.h,
   /// encoded with encodeLaunches). Empty for CPU plans.
   std::string cudaSource, cudaPtx, cudaCubin, cudaLaunches;
+  /// Pipeline plans (Plan::stages not empty): the stage, i.e. device, of each kernel.
+  std::vector<int32_t> kernelStage;
 };
 
 struct Parameter {
@@ -165,6 +167,16 @@ struct DataConfig {
   bool flip = false, standardize = false;
 };
 
+/// One device of a pipeline placement (dlc compile --placement pipeline): it holds the
+/// persistent buffers in [persistentOffset, persistentOffset + persistentBytes) and the step
+/// buffers in [offset, offset + bytes) of the arena, and runs the layers first .. last. Its
+/// kernels touch only its own buffers, except a copy kernel's source (KernelKind::Copy), which
+/// brings a buffer over from the stage that made it.
+struct StageRegion {
+  uint64_t persistentOffset = 0, persistentBytes = 0, offset = 0, bytes = 0;
+  std::string first, last;
+};
+
 struct Plan {
   std::string model, source, target = "cpu";
   std::string arch; // the CUDA target's GPU architecture, e.g. "sm_86"
@@ -178,7 +190,10 @@ struct Plan {
   std::vector<Buffer> buffers;
   std::vector<Program> programs;
   uint64_t persistentBytes = 0; // parameters and optimizer state, at offset 0
-  uint64_t arenaBytes = 0;      // persistent + the largest program's peak
+  uint64_t arenaBytes = 0;      // persistent + the largest program's peak (pipelines: all stages')
+  /// Pipeline placement: one region per device, in stage order; empty for one device (or
+  /// data placement, where each device holds the whole arena).
+  std::vector<StageRegion> stages;
   std::string ir;               // the final dl IR, for debugging (what `dlc compile --emit=kernels` shows)
 
   /// The class input of `prog` (the labels or per-position targets), or null.

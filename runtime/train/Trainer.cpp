@@ -130,6 +130,17 @@ void printProfile(const plan::Program &prog, const device::Profile &prof, bool c
                 cpu::threads() == 1 ? "" : "s", peak);
   say("  %-34s %-18s %8s %10s %7s %9s %7s\n", "kernel", "kind", "calls", "total ms", "share",
               "GFLOP/s", "of peak");
+  if (!prog.kernelStage.empty()) { // a pipeline: each device's share of the step
+    std::vector<double> perDevice;
+    for (size_t i = 0; i < prof.seconds.size() && i < prog.kernelStage.size(); ++i) {
+      perDevice.resize(std::max(perDevice.size(), size_t(prog.kernelStage[i]) + 1));
+      perDevice[size_t(prog.kernelStage[i])] += prof.seconds[i];
+    }
+    for (size_t d = 0; d < perDevice.size(); ++d)
+      say("  cpu:%zu: %.1f ms per run (%.1f%%)\n", d,
+          prof.runs ? 1e3 * perDevice[d] / prof.runs : 0.0,
+          total > 0 ? 100 * perDevice[d] / total : 0.0);
+  }
   for (size_t i : idx) {
     const plan::Kernel &k = prog.kernels[i];
     double s = prof.seconds[i];
@@ -158,13 +169,22 @@ bool setUp(const RunOptions &opts, Session &s) {
   for (const plan::Program *prog : {train, eval})
     if (prog && prog->loss < 0)
       return fail(opts.planPath + ": program '" + prog->name + "' has no loss buffer"), false;
-  // A plan placed on K devices (dlc compile --devices K) runs on exactly K: its batch is
-  // one device's share. Under mpirun a one-device plan's processes are the replicas.
-  const int64_t devices = opts.comm && !opts.inProcessDevices ? p.train.devices : opts.devices;
-  if (p.train.devices != devices)
-    return fail(opts.planPath + ": the plan was compiled for " + std::to_string(p.train.devices) +
-                " device" + (p.train.devices == 1 ? "" : "s") + " (dlc compile --devices " +
-                std::to_string(p.train.devices) + "); --device names " + std::to_string(devices)),
+  // A plan placed on K devices (dlc compile --devices K) runs on exactly K: with data
+  // placement its batch is one device's share, with pipeline placement each device holds one
+  // stage. Under mpirun a one-device plan's processes are the replicas.
+  const bool pipeline = !p.stages.empty();
+  const int64_t planDevices = pipeline ? int64_t(p.stages.size()) : p.train.devices;
+  const int64_t devices = opts.comm && !opts.inProcessDevices ? planDevices : opts.devices;
+  if (planDevices != devices)
+    return fail(opts.planPath + ": the plan was compiled for " + std::to_string(planDevices) +
+                " device" + (planDevices == 1 ? "" : "s") + " (dlc compile --devices " +
+                std::to_string(planDevices) + (pipeline ? " --placement pipeline" : "") +
+                "); --device names " + std::to_string(devices)),
+           false;
+  if (pipeline && (opts.comm || opts.cudaOrdinal >= 0))
+    return fail(opts.planPath + ": a pipeline plan runs in one process on CPU devices "
+                                "(--device cpu:0,...,cpu:" + std::to_string(planDevices - 1) +
+                (opts.comm ? "), not under mpirun" : "), not on a CUDA device yet")),
            false;
   // The CPU executor computes on float buffers: a CPU plan of a mixed precision has only
   // those (dlc compile keeps them fp32) and runs in fp32; a CUDA plan's 2-byte ones need a GPU.
@@ -222,6 +242,17 @@ bool setUp(const RunOptions &opts, Session &s) {
               p.model.c_str(), s.device->describe().c_str(), (long long)p.train.batch,
               p.params.size(), (unsigned long long)p.arenaBytes, p.arenaBytes / 1048576.0,
               (long long)threads, since(t0) * 1e3);
+  if (pipeline) {
+    say("pipeline: %zu devices, one stage each; one micro-batch, so the stages run in turn on "
+        "one thread, each in its own region of the arena (copies between them are kernels)\n",
+        p.stages.size());
+    for (size_t d = 0; d < p.stages.size(); ++d) {
+      const plan::StageRegion &r = p.stages[d];
+      say("  cpu:%zu: %s .. %s, %.2f MiB (%.2f MiB parameters and state)\n", d, r.first.c_str(),
+          r.last.c_str(), (r.persistentBytes + r.bytes) / 1048576.0,
+          r.persistentBytes / 1048576.0);
+    }
+  }
   if (s.comm) {
     if (!checkRanksAgree(p, arena, *s.comm, s.stateHash, error))
       return fail(error), false;
@@ -251,6 +282,13 @@ bool setUp(const RunOptions &opts, Session &s) {
   say("data: %s, %lld train / %lld test examples%s (%.2f s)\n", p.data.format.c_str(),
               (long long)s.trainSet.count, (long long)s.testSet.count,
               data::describeAugmentation(p.data).c_str(), since(td));
+  // Evaluation runs whole batches only: a test set smaller than one evaluates nothing, and
+  // a "test loss 0.0000" would look like a result.
+  if (s.testSet.count < p.train.batch * s.ranks)
+    std::fprintf(stderr, "dlrun: warning: the test set has %lld examples, fewer than one batch "
+                         "(%lld): nothing is evaluated (lower training.batch or give more test "
+                         "data)\n", (long long)s.testSet.count,
+                 (long long)(p.train.batch * s.ranks));
   if (!opts.trace.empty() && s.rank == 0)
     s.trace = std::make_unique<device::Trace>(kTraceSteps);
   return true;
@@ -279,6 +317,10 @@ int evaluateOnly(Session &s) {
     std::fprintf(stderr, "dlrun: warning: the test loss is not finite (training.on_nonfinite: "
                          "warn)\n");
   double t = since(te);
+  if (ev.examples == 0) {
+    say("test: no test batch\n"); // warned at load: fewer examples than one batch
+    return 0;
+  }
   say("test: loss %.4f%s  (%lld examples, %.0f ex/s, %.3f ms/batch)\n", ev.loss,
               accuracyText(s.p, "  accuracy %.2f%%", ev.accuracy).c_str(), (long long)ev.examples, t > 0 ? ev.examples / t : 0,
               ev.examples ? 1e3 * t * batch / ev.examples : 0.0);
@@ -289,6 +331,7 @@ int evaluateOnly(Session &s) {
 struct TrainResult {
   int64_t steps = 0;
   double seconds = 0, testAccuracy = 0, testLoss = 0;
+  int64_t testExamples = 0; // 0: the test set has no whole batch
   device::Profile profile;
 };
 
@@ -403,12 +446,15 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
     }
     r.testAccuracy = ev.accuracy;
     r.testLoss = ev.loss;
-    say("epoch %lld done: train loss %.4f%s | test loss %.4f%s | %.1f s, %.0f ex/s\n",
-                (long long)epoch, sumLoss / epochSteps,
-                accuracyText(p, " acc %.2f%%",
-                             sumCorrect / (epochSteps * batch * positions)).c_str(),
-                ev.loss, accuracyText(p, " acc %.2f%%", ev.accuracy).c_str(), es,
-                epochSteps * batch / es);
+    r.testExamples = ev.examples;
+    char test[96] = "no test batch";
+    if (ev.examples > 0)
+      std::snprintf(test, sizeof test, "test loss %.4f%s", ev.loss,
+                    accuracyText(p, " acc %.2f%%", ev.accuracy).c_str());
+    say("epoch %lld done: train loss %.4f%s | %s | %.1f s, %.0f ex/s\n", (long long)epoch,
+        sumLoss / epochSteps,
+        accuracyText(p, " acc %.2f%%", sumCorrect / (epochSteps * batch * positions)).c_str(),
+        test, es, epochSteps * batch / es);
     std::fflush(stdout);
   }
   return true;
@@ -419,7 +465,9 @@ int finish(const RunOptions &opts, Session &s, const TrainResult &r) {
   const int64_t batch = s.p.train.batch * s.ranks;
   std::string error;
   char result[64];
-  if (classifies(s.p))
+  if (r.testExamples == 0)
+    std::snprintf(result, sizeof result, "no test batch");
+  else if (classifies(s.p))
     std::snprintf(result, sizeof result, "test accuracy %.2f%%", 100 * r.testAccuracy);
   else
     std::snprintf(result, sizeof result, "test loss %.4f", r.testLoss);

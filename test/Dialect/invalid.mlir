@@ -509,3 +509,30 @@ func.func @attention_grad_probs(%dy: tensor<8x16x32xf32>, %qkv: tensor<8x16x96xf
   %d = dl.attention_grad %dy, %qkv, %p, %dy {heads = 4 : i64} : (tensor<8x16x32xf32>, tensor<8x16x96xf32>, tensor<8x2x16x16xf32>, tensor<8x16x32xf32>) -> tensor<8x16x96xf32>
   return
 }
+
+// -----
+
+func.func @position_add_too_long(%x: tensor<?x10x8xf32>, %t: tensor<9x8xf32>) {
+  // expected-error @+2 {{position_add: the input's 10 steps exceed the table's 9 positions}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = dl.position_add %x, %t : (tensor<?x10x8xf32>, tensor<9x8xf32>) -> tensor<?x10x8xf32>
+  return
+}
+
+// -----
+
+func.func @position_add_width(%x: tensor<?x10x8xf32>, %t: tensor<12x6xf32>) {
+  // expected-error @+2 {{position_add: the table's rows have 6 features, the input 8}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = dl.position_add %x, %t : (tensor<?x10x8xf32>, tensor<12x6xf32>) -> tensor<?x10x8xf32>
+  return
+}
+
+// -----
+
+func.func @position_add_grad_positions(%dy: tensor<4x10x8xf32>) {
+  // expected-error @+2 {{position_add_grad: positions (9) must be positive and cover the gradient's steps}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %dt = dl.position_add_grad %dy {positions = 9 : i64} : (tensor<4x10x8xf32>) -> tensor<9x8xf32>
+  return
+}

@@ -189,3 +189,13 @@ func.func @attention(%qkv: tensor<?x16x96xf32>, %dy: tensor<8x16x32xf32>, %q8: t
   %d = dl.attention_grad %dy, %q8, %p, %dy {heads = 4 : i64} : (tensor<8x16x32xf32>, tensor<8x16x96xf32>, tensor<8x4x16x16xf32>, tensor<8x16x32xf32>) -> tensor<8x16x96xf32>
   return
 }
+
+// A position table added to every sequence, and the table's gradient (issue 11).
+// CHECK-LABEL: func.func @position_add
+func.func @position_add(%x: tensor<?x10x8xf32>, %t: tensor<12x8xf32>, %dy: tensor<4x10x8xf32>) {
+  // CHECK: dl.position_add %{{.*}}, %{{.*}} : (tensor<?x10x8xf32>, tensor<12x8xf32>) -> tensor<?x10x8xf32>
+  %y = dl.position_add %x, %t : (tensor<?x10x8xf32>, tensor<12x8xf32>) -> tensor<?x10x8xf32>
+  // CHECK: dl.position_add_grad %{{.*}} {positions = 12 : i64} : (tensor<4x10x8xf32>) -> tensor<12x8xf32>
+  %dt = dl.position_add_grad %dy {positions = 12 : i64} : (tensor<4x10x8xf32>) -> tensor<12x8xf32>
+  return
+}

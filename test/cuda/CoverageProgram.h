@@ -25,7 +25,7 @@ namespace dlc::cudatest {
 /// (mse, bce_with_logits, forward and backward, one and several blocks), layer norm
 /// (forward, backward), transposes (two), embedding forward and backward, grouped, dilated
 /// and asymmetrically padded convolutions and attention (full and causal, forward and
-/// backward). New buffers are appended to the arena.
+/// backward), position embedding (forward, backward). New buffers are appended to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
   plan::Program prog;
@@ -260,6 +260,14 @@ inline void addCoverageProgram(plan::Plan &plan) {
          {buffer("dy", 60), buffer("qkv", 180), buffer("probs", 100), buffer("out", 60),
           buffer("dqkv", 180)});
   }
+  // A pipeline stage's copy of a buffer.
+  call(KernelKind::Copy, "copy", {37}, {buffer("x", 37), buffer("y", 37)});
+  // Position embedding: batch 2 of 5 steps of 6 features and a table of 7 positions (the
+  // gradient's last two rows zero).
+  call(KernelKind::PositionAdd, "position_add", {2, 5, 6, 7},
+       {buffer("x", 60), buffer("table", 42), buffer("y", 60)});
+  call(KernelKind::PositionAddBwd, "position_add_grad", {2, 5, 6, 7},
+       {buffer("dy", 60), buffer("dtable", 42)});
   plan.programs.push_back(prog);
 }
 

@@ -7,9 +7,11 @@ The same examples in the same order as `dlrun --limit N` with training.shuffle: 
   - data.normalize;
   - runtime/train/Runner.cpp's augmentation, bit for bit: one std::mt19937_64 seeded with
     training.seed ^ 0xC1FA510 draws each training example's crop (top, then left) and
-    flip, in batch order across epochs; then TensorFlow's per_image_standardization.
+    flip, in batch order across epochs; then TensorFlow's per_image_standardization;
+  - named tensors from a safetensors file (F32, I32), one per input, in file order.
 """
 import gzip
+import json
 import struct
 
 import numpy as np
@@ -64,6 +66,22 @@ def text(path, seq_len, test_fraction, limit):
     count = min((train - 1) // seq_len, limit)
     idx = np.arange(count)[:, None] * seq_len + np.arange(seq_len)[None, :]
     return torch.from_numpy(raw[idx]), torch.from_numpy(raw[idx + 1])
+
+
+def named_tensors(path, limit):
+    """A safetensors file's F32 and I32 tensors by name, the first `limit` examples of each
+    (I32 as int64, what torch's embeddings and losses take)."""
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    out = {}
+    for name, t in json.loads(raw[8:8 + n]).items():
+        if name == "__metadata__":
+            continue
+        dtype = {"F32": np.float32, "I32": np.int32}[t["dtype"]]
+        lo, hi = t["data_offsets"]
+        a = np.frombuffer(raw[8 + n + lo:8 + n + hi], dtype=dtype).reshape(t["shape"])[:limit]
+        out[name] = torch.from_numpy(a.astype(np.int64) if dtype == np.int32 else a.copy())
+    return out
 
 
 def load(model, limit):

@@ -158,7 +158,9 @@ def absolute_paths(data, base):
     """A data section's file names made absolute from `base` (the copy dlc compiles lives in
     the work folder)."""
     for part in ("train", "test"):
-        if isinstance(data.get(part), dict):
+        if isinstance(data.get(part), str):  # safetensors
+            data[part] = os.path.join(base, data[part])
+        elif isinstance(data.get(part), dict):
             data[part] = {k: os.path.join(base, v) for k, v in data[part].items()}
         elif isinstance(data.get(part), list):
             data[part] = [os.path.join(base, v) for v in data[part]]
@@ -279,11 +281,25 @@ def main():
 
     model = prepare(a)
     dl_losses, start, end = run_dlrun(a, model)
-    images, labels = dlrun_data.load(model, a.limit)
-    batches = dlrun_data.Batches(model, images, labels, a.batch)
-    image = next(k for k, v in model["inputs"].items() if "shape" in v)
-    x0, _ = batches.peek()
-    net = torch_layers.Graph(model, {image: x0})
+    if model["data"]["format"] == "safetensors":
+        # Every input from the tensor of its name, batches in file order.
+        named = dlrun_data.named_tensors(model["data"]["train"], a.limit)
+        per_epoch = next(iter(named.values())).shape[0] // a.batch
+        batch_of = lambda k: {n: named[n][k % per_epoch * a.batch:][:a.batch]
+                              for n in model["inputs"]}
+        example = {n: torch.zeros_like(t[:a.batch]) for n, t in batch_of(0).items()
+                   if "classes" not in model["inputs"][n]}
+    else:
+        images, labels = dlrun_data.load(model, a.limit)
+        batches = dlrun_data.Batches(model, images, labels, a.batch)
+        image = next(k for k, v in model["inputs"].items() if "shape" in v)
+        example = {image: batches.peek()[0]}
+        label = next((k for k, v in model["inputs"].items() if "classes" in v), None)
+
+        def batch_of(k):
+            x, y = batches(k)
+            return {image: x, **({label: y} if label else {})}
+    net = torch_layers.Graph(model, example)
     tensors = net.dlc_tensors()
     saved = {k for k in start if not k.startswith("optim.")}
     if saved != set(tensors):
@@ -304,11 +320,9 @@ def main():
     runs += [Run(ref, training, torch.float64)] if ref else []
     spec = model["loss"]
     loss_fn = torch_layers.LOSSES[spec["op"]]
-    label = next((k for k, v in model["inputs"].items() if "classes" in v), None)
     bad, worst_loss = 0, 0.0
     for k in range(a.steps):
-        x, y = batches(k)
-        inputs = {image: x, **({label: y} if label else {})}
+        inputs = batch_of(k)
         losses = [r.step(lambda env: loss_fn(env, spec, model), inputs) for r in runs]
         rel = abs(dl_losses[k] - losses[0]) / max(abs(losses[0]), 1e-30)
         worst_loss = max(worst_loss, rel)

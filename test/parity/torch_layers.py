@@ -114,6 +114,23 @@ def _(L, x):
     return torch.nn.Embedding(L["vocab"], L["dim"])
 
 
+class PositionEmbedding(torch.nn.Module):
+    """GPT-2's wpe added to its input: x + nn.Embedding(P, C)(arange(T)), as one module so
+    that its table is `NAME.weight` like dlc's."""
+
+    def __init__(self, positions, width):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(positions, width))
+
+    def forward(self, x):
+        return x + F.embedding(torch.arange(x.shape[1]), self.weight)
+
+
+@layer("position_embedding")
+def _(L, x):
+    return PositionEmbedding(L["positions"], x.shape[-1])
+
+
 @layer("attention")
 def _(L, x):
     return Attention(x.shape[-1], L["heads"], L.get("causal", False))

@@ -94,3 +94,54 @@ TEST(EmbeddingKernels, GradientIsDeterministicAcrossThreads) {
     EXPECT_EQ(a[1 * dim + j], sum);
   }
 }
+
+// Position embeddings: batch 3 of 4 steps of 5 features against a table of 6 positions.
+namespace {
+constexpr int64_t kBatch = 3, kSteps = 4, kFeatures = 5, kPositions = 6;
+}
+
+TEST(PositionEmbedding, ForwardAddsTheFirstRowsToEverySequence) {
+  std::mt19937 rng(5);
+  Vec x = randomVec(rng, kBatch * kSteps * kFeatures), t = randomVec(rng, kPositions * kFeatures);
+  Vec y(x.size(), kGarbage);
+  positionAddForward(kBatch, kSteps, kFeatures, x.data(), t.data(), y.data());
+  for (int64_t n = 0; n < kBatch; ++n)
+    for (int64_t s = 0; s < kSteps; ++s)
+      for (int64_t j = 0; j < kFeatures; ++j) {
+        const int64_t e = (n * kSteps + s) * kFeatures + j;
+        EXPECT_EQ(y[e], x[e] + t[s * kFeatures + j]) << n << "," << s << "," << j;
+      }
+}
+
+TEST(PositionEmbedding, TableGradientMatchesFiniteDifferences) {
+  std::mt19937 rng(6);
+  Vec x = randomVec(rng, kBatch * kSteps * kFeatures), t = randomVec(rng, kPositions * kFeatures);
+  Vec r = randomVec(rng, x.size());
+  Vec dt(t.size(), kGarbage); // the kernel writes every entry, the unused rows' zeros too
+  positionAddBackward(kBatch, kSteps, kFeatures, kPositions, r.data(), dt.data());
+  for (int64_t e = kSteps * kFeatures; e < kPositions * kFeatures; ++e)
+    EXPECT_EQ(dt[e], 0.f) << e;
+  auto fwd = [&] {
+    Vec y(x.size());
+    positionAddForward(kBatch, kSteps, kFeatures, x.data(), t.data(), y.data());
+    return y;
+  };
+  checkGradient(t, dt, r, fwd);
+  // The input's gradient is the incoming one: d(sum r*y)/dx = r.
+  checkGradient(x, r, r, fwd);
+}
+
+TEST(PositionEmbedding, GradientIsDeterministicAcrossThreads) {
+  // Entries split across threads, each summing its batch in order: bit-identical runs.
+  std::mt19937 rng(7);
+  const int64_t batch = 37, steps = 50, dim = 48, positions = 64;
+  Vec dy = randomVec(rng, batch * steps * dim);
+  Vec a(positions * dim), b(positions * dim);
+  positionAddBackward(batch, steps, dim, positions, dy.data(), a.data());
+  positionAddBackward(batch, steps, dim, positions, dy.data(), b.data());
+  EXPECT_EQ(a, b);
+  float want = 0.f;
+  for (int64_t n = 0; n < batch; ++n)
+    want += dy[n * steps * dim + 17];
+  EXPECT_EQ(a[17], want);
+}

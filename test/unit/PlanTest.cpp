@@ -178,6 +178,9 @@ Plan makePlan() {
   eval.correct = 9;
   eval.peakBytes = 42;
   p.programs = {train, eval};
+  p.programs[0].kernelStage = {0, 1};
+  p.programs[1].kernelStage = {1};
+  p.stages = {{0, 640, 1280, 4096, "conv1", "pool1"}, {640, 640, 5376, 4160, "conv2", "fc3"}};
 
   p.persistentBytes = 1280;
   p.arenaBytes = 9536 + (1 << 20);
@@ -266,6 +269,7 @@ void expectSamePlan(const Plan &a, const Plan &b) {
     EXPECT_EQ(pa.cudaPtx, pb.cudaPtx);
     EXPECT_EQ(pa.cudaCubin, pb.cudaCubin);
     EXPECT_EQ(pa.cudaLaunches, pb.cudaLaunches);
+    EXPECT_EQ(pa.kernelStage, pb.kernelStage);
     ASSERT_EQ(pa.kernels.size(), pb.kernels.size());
     for (size_t k = 0; k < pa.kernels.size(); ++k) {
       SCOPED_TRACE("kernel " + std::to_string(k));
@@ -284,6 +288,15 @@ void expectSamePlan(const Plan &a, const Plan &b) {
   EXPECT_EQ(a.persistentBytes, b.persistentBytes);
   EXPECT_EQ(a.arenaBytes, b.arenaBytes);
   EXPECT_EQ(a.ir, b.ir);
+  ASSERT_EQ(a.stages.size(), b.stages.size());
+  for (size_t s = 0; s < a.stages.size(); ++s) {
+    EXPECT_EQ(a.stages[s].persistentOffset, b.stages[s].persistentOffset);
+    EXPECT_EQ(a.stages[s].persistentBytes, b.stages[s].persistentBytes);
+    EXPECT_EQ(a.stages[s].offset, b.stages[s].offset);
+    EXPECT_EQ(a.stages[s].bytes, b.stages[s].bytes);
+    EXPECT_EQ(a.stages[s].first, b.stages[s].first);
+    EXPECT_EQ(a.stages[s].last, b.stages[s].last);
+  }
 }
 
 /// Decodes `bytes`, expecting failure, and returns the error (which must be one line).
@@ -1039,4 +1052,44 @@ TEST(KernelTable, GroupedConvChecks) {
             "dilated window 13x3 larger than the padded input 9x9");
   far[13] = 4; // 9 rows: exactly one output row
   EXPECT_EQ(check(KernelKind::Conv2dGeneralFwd, far), "2016 288 256 144 ");
+}
+
+// Pipeline placement: each device's kernels touch only its own regions (a copy's source
+// aside), the regions do not overlap, every kernel has a stage.
+TEST(PlanValidate, PipelineStages) {
+  Plan plan = makeValidPlan();
+  // Two stages: all of the tiny plan on stage 0, stage 1 empty at the end of the arena.
+  plan.stages = {{0, plan.persistentBytes, plan.persistentBytes, plan.arenaBytes - plan.persistentBytes, "fc", "fc"},
+                 {plan.persistentBytes, 0, plan.arenaBytes, 0, "", ""}};
+  for (Program &p : plan.programs)
+    p.kernelStage.assign(p.kernels.size(), 0);
+  std::string error;
+  EXPECT_TRUE(validatePlan(plan, error)) << error;
+
+  Plan remote = plan;
+  remote.programs[0].kernelStage[0] = 1;
+  EXPECT_EQ(validateError(remote), "malformed plan: kernel 0 ('op@fc') of program 'train' runs on stage 1 "
+                                   "but its buffer 'images' lies outside that stage's memory");
+  Plan counts = plan;
+  counts.programs[1].kernelStage.pop_back();
+  EXPECT_EQ(validateError(counts), "malformed plan: program 'eval' has " +
+                                       std::to_string(plan.programs[1].kernels.size() - 1) +
+                                       " kernel stages for " +
+                                       std::to_string(plan.programs[1].kernels.size()) + " kernels");
+  Plan overlap = plan;
+  overlap.stages[1].offset = plan.arenaBytes - 64;
+  overlap.stages[1].bytes = 64;
+  EXPECT_EQ(validateError(overlap), "malformed plan: two pipeline stages' regions overlap");
+  Plan outside = plan;
+  outside.stages[1].bytes = 64;
+  EXPECT_EQ(validateError(outside), "malformed plan: stage 1's regions lie outside the arena");
+  Plan one = plan;
+  one.stages.pop_back();
+  EXPECT_EQ(validateError(one), "malformed plan: 1 pipeline stages, not in [2, 1024]");
+  Plan withData = plan;
+  withData.train.devices = 2;
+  EXPECT_EQ(validateError(withData), "malformed plan: a pipeline of 2 stages with 2 data-parallel devices");
+  Plan stray = makeValidPlan();
+  stray.programs[0].kernelStage.assign(stray.programs[0].kernels.size(), 0);
+  EXPECT_EQ(validateError(stray), "malformed plan: program 'train' has kernel stages but the plan has no pipeline");
 }

@@ -44,11 +44,22 @@ static cl::opt<int64_t> devices("devices",
                                         "--placement; dlrun --device cpu:0,cpu:1,... runs it)"),
                                cl::init(1), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<std::string> placement("placement",
-                                      cl::desc("compile, with --devices: auto (default), data "
-                                               "or pipeline (not implemented yet)"),
+                                      cl::desc("compile, with --devices: auto (default: data, "
+                                               "pipeline when a share does not fit the --gpu), "
+                                               "data or pipeline (layers split over the devices)"),
                                       cl::init("auto"), cl::sub(compileCmd), cl::cat(dlcCategory));
+static cl::opt<bool> recompute("recompute",
+                               cl::desc("Activation checkpointing: keep each block's input "
+                                        "(layers named BLOCK.NAME) and run the block's forward "
+                                        "again in its backward"),
+                               cl::sub(compileCmd), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<int64_t> replicas("gpus", cl::desc("mem: data-parallel replicas sharing the batch"),
                                  cl::init(1), cl::sub(memCmd), cl::cat(dlcCategory));
+static cl::opt<int64_t> seqLen("seq-len",
+                               cl::desc("mem: sequence length of the int32 and per-position "
+                                        "inputs (default: the model's); also prints the "
+                                        "longest sequence that fits at the batch"),
+                               cl::init(0), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<bool> json("json", cl::desc("mem: print JSON (schema dlc-mem/1, docs/memory.md)"),
                           cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<std::string> svg("svg", cl::desc("mem: draw the training step's memory plan"),
@@ -110,7 +121,8 @@ int main(int argc, char **argv) {
       "dlc: declarative deep-learning compiler\n\n"
       "  dlc compile MODEL.yaml [-o PLAN] [--batch N] [--emit=STAGE] [--gpu NAME]\n"
       "              [--target cpu|cuda] [--arch sm_XX]\n"
-      "  dlc mem MODEL.yaml [--batch N] [--gpu all|NAME,...] [--gpus K] [--json] [--svg FILE]\n\n"
+      "  dlc mem MODEL.yaml [--batch N] [--gpu all|NAME,...] [--gpus K] [--json] [--svg FILE]\n"
+      "              [--seq-len T]\n\n"
       "Compiles the model's whole training step (forward, loss, backward, optimizer update) and its\n"
       "evaluation step into one plan file; run it with `dlrun PLAN`. See docs/model-format.md.\n");
   if (!compileCmd && !memCmd) {
@@ -120,6 +132,11 @@ int main(int argc, char **argv) {
   }
   if (batch < 0) {
     errs() << "dlc: error: --batch must be positive, got " << batch << "\n";
+    return 1;
+  }
+  if (seqLen < 0 || seqLen > dlc::kMaxSeqLen) {
+    errs() << "dlc: error: --seq-len must be in [1, " << dlc::kMaxSeqLen << "], got " << seqLen
+           << "\n";
     return 1;
   }
   if (memoryModel != "plan" && memoryModel != "heuristic") {
@@ -141,6 +158,7 @@ int main(int argc, char **argv) {
     m.batch = batch;
     m.gpus = gpu.empty() ? std::string("all") : std::string(gpu);
     m.replicas = replicas;
+    m.recompute = recompute;
     m.hardware = hardware;
     m.memoryModel = memoryModel;
     m.maskElements = maskElements;
@@ -148,6 +166,7 @@ int main(int argc, char **argv) {
     m.svg = svg;
     m.fuse = fuse;
     m.precision = precision;
+    m.seqLen = seqLen;
     return dlc::memReport(m, outs());
   }
   dlc::CompileOptions opts;
@@ -173,6 +192,7 @@ int main(int argc, char **argv) {
   }
   opts.devices = devices;
   opts.placement = placement;
+  opts.recompute = recompute;
   if (target != "cpu" && target != "cuda") {
     errs() << "dlc: error: --target must be cpu or cuda, got '" << target << "'\n";
     return 1;

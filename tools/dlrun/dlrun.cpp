@@ -6,6 +6,7 @@
 #include "runtime/cpu/Parallel.h"
 #include "runtime/dist/Communicator.h"
 #include "runtime/dist/ThreadGroup.h"
+#include "runtime/plan/Plan.h"
 #include "runtime/train/Trainer.h"
 
 #include <cerrno>
@@ -246,8 +247,15 @@ int main(int argc, char **argv) {
   const bool underMpi = dlc::startedByMpi(how);
   if (!checkOptions(opts, underMpi))
     return 1;
-  if (opts.devices > 1)
-    return runOnDevices(opts, underMpi);
+  if (opts.devices > 1) {
+    // A pipeline plan's devices are stages of one step, driven by this one process (the
+    // plan's own checks, and their errors, come with runPlan); data placement runs a replica
+    // per device.
+    dlc::plan::Plan placed;
+    std::string ignored;
+    if (!dlc::plan::readPlan(opts.planPath, placed, ignored) || placed.stages.empty())
+      return runOnDevices(opts, underMpi);
+  }
   if (underMpi) {
     comm = dlc::connectMpi(error);
     if (!comm) {

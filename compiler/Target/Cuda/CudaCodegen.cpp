@@ -213,6 +213,8 @@ private:
   void attentionBwd();
   void embedding();
   void embeddingBwd();
+  void positionAdd();
+  void positionAddBwd();
   void transpose();
   void regressionLoss(const char *term);
   void regressionLossBwd(const char *statement, double scale);
@@ -917,6 +919,32 @@ void KernelEmitter::embeddingBwd() {
   close();
 }
 
+/// One thread per element of x; the table's row is the element's position in its sequence.
+void KernelEmitter::positionAdd() {
+  const int64_t batch = i[0], steps = i[1], dim = i[2], positions = i[3];
+  open("batch " + std::to_string(batch) + ", steps " + std::to_string(steps) + ", dim " +
+       std::to_string(dim) + ", positions " + std::to_string(positions));
+  loop(batch * steps * dim, positions * dim);
+  os << "    y[idx] = x[idx] + table[idx % " << steps * dim << "];\n";
+  close();
+}
+
+/// One thread per table entry: the batch summed in order (the CPU's order), zero for the
+/// rows past the sequence.
+void KernelEmitter::positionAddBwd() {
+  const int64_t batch = i[0], steps = i[1], dim = i[2], positions = i[3];
+  open("batch " + std::to_string(batch) + ", steps " + std::to_string(steps) + ", dim " +
+       std::to_string(dim) + ", positions " + std::to_string(positions) +
+       ", one thread per table entry");
+  loop(positions * dim, batch * steps * dim);
+  os << "    float s = 0.0f;\n"
+     << "    if (idx < " << steps * dim << ")\n"
+     << "      for (" << t << " n = 0; n < " << batch << "; ++n)\n"
+     << "        s += dy[n * " << steps * dim << " + idx];\n"
+     << "    dtable[idx] = s;\n";
+  close();
+}
+
 // Attention (runtime/cpu/AttentionKernels.h): one thread per (batch, head, query row) writes
 // that row of probs and of the merged output; scores and sums in double. A simple form that
 // keeps to the emulation's rule (no thread waits for another); a tiled kernel with shared
@@ -1407,6 +1435,12 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::EmbeddingBwd:
     embeddingBwd();
+    break;
+  case KernelKind::PositionAdd:
+    positionAdd();
+    break;
+  case KernelKind::PositionAddBwd:
+    positionAddBwd();
     break;
   case KernelKind::LayerNormBwd:
     layerNormBwd();
