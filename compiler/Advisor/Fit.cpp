@@ -46,6 +46,36 @@ std::vector<uint64_t> advisor::breakdownAtPeak(const plan::Plan &p) {
   return bytes;
 }
 
+PrecisionBreakdown advisor::precisionBreakdown(const plan::Plan &p) {
+  PrecisionBreakdown r;
+  for (const plan::Buffer *b : liveAtPeak(p)) {
+    switch (b->kind) {
+    case plan::BufferKind::Parameter:
+      r.weights += b->bytes;
+      break;
+    case plan::BufferKind::OptimizerState:
+    case plan::BufferKind::ModelState:
+      r.optimizerState += b->bytes;
+      break;
+    case plan::BufferKind::Gradient:
+      (plan::dtypeBytes(b->dtype) == 4 ? r.weightGradients : r.activations) += b->bytes;
+      break;
+    case plan::BufferKind::WeightCopy:
+      r.weightCopies += b->bytes;
+      break;
+    case plan::BufferKind::Input:
+    case plan::BufferKind::Activation:
+    case plan::BufferKind::Workspace:
+    case plan::BufferKind::Output:
+      r.activations += b->bytes;
+      break;
+    case plan::BufferKind::NumKinds:
+      break;
+    }
+  }
+  return r;
+}
+
 std::optional<int64_t>
 advisor::largestBatch(const std::function<std::optional<uint64_t>(int64_t)> &bytesAt,
                       uint64_t capacity) {

@@ -28,6 +28,17 @@ std::vector<const plan::Buffer *> largestAtPeak(const plan::Plan &p, size_t n);
 /// Bytes live at the train program's peak step, by buffer kind (persistent ones included).
 std::vector<uint64_t> breakdownAtPeak(const plan::Plan &p);
 
+/// Bytes live at the train program's peak step (persistent ones included) in the terms of a
+/// precision: weights (fp32 parameters), weight gradients (4-byte gradient buffers: the
+/// optimizer's fp32 inputs in a mixed plan, every gradient in an fp32 one), optimizer and
+/// model state, activations (the other step buffers: activations, 2-byte gradients,
+/// workspaces, inputs, outputs) and the half copies of weights.
+struct PrecisionBreakdown {
+  uint64_t weights = 0, weightGradients = 0, optimizerState = 0, activations = 0,
+           weightCopies = 0;
+};
+PrecisionBreakdown precisionBreakdown(const plan::Plan &p);
+
 /// Largest batch b >= 1 with bytesAt(b) <= capacity, or 0 if even batch 1 does not fit.
 /// bytesAt must be monotone; it is called O(log) times: the answer is predicted from b = 1
 /// and 2 (memory grows about linearly with the batch), bracketed around the prediction with

@@ -17,6 +17,7 @@ const char *colour(plan::BufferKind k) {
   case plan::BufferKind::Workspace: return "#b07aa1";
   case plan::BufferKind::Output: return "#76b7b2";
   case plan::BufferKind::ModelState: return "#9c755f";
+  case plan::BufferKind::WeightCopy: return "#edc948";
   case plan::BufferKind::NumKinds: break;
   }
   return "#bab0ac";

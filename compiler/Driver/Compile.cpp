@@ -99,6 +99,10 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   OwningOpRef<ModuleOp> module = importModel(ctx, opts.input, config);
   if (!module)
     return 1;
+  if (std::string error; !overridePrecision(opts.precision, config, error)) {
+    llvm::errs() << "dlc: error: " << error << "\n";
+    return 1;
+  }
   if (opts.emit == EmitStage::Import) {
     module->print(out);
     return 0;
@@ -125,7 +129,8 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
                              "(data placement needs equal shares): pipeline\n",
                              opts.devices, batch);
     } else if (gpu) {
-      auto share = planAtBatch(*module, config, opts.input, batch / opts.devices, opts.fuse);
+      auto share = planAtBatch(*module, config, opts.input, batch / opts.devices, opts.fuse,
+                               Storage::Gpu);
       if (failed(share))
         return 1;
       if (advisor::planBytes(*share) > advisor::usableBytes(*gpu)) {
@@ -171,8 +176,12 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
     module->print(out);
     return 0;
   }
+  // The CPU computes on float buffers: a mixed-precision model runs there in fp32, and its
+  // plan says so (dlrun prints it); a CUDA plan stores its step buffers in 2 bytes.
+  bool cuda = opts.target == "cuda" || opts.emit == EmitStage::Cuda;
   RecomputeReport recompute;
-  auto built = makePlan(*module, config, opts.input, /*withIR=*/true, &recompute);
+  auto built = makePlan(*module, config, opts.input, /*withIR=*/true, &recompute,
+                        cuda ? Storage::Gpu : Storage::Cpu);
   if (failed(built))
     return 1;
   plan::Plan &plan = *built;
@@ -183,9 +192,10 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
       failed(checkFits(*imported, config, opts.input, plan,
                        {opts.gpu, opts.hardware, opts.memoryModel, opts.maskElements}, opts.fuse)))
     return 1;
-  if (opts.target == "cuda" || opts.emit == EmitStage::Cuda) {
+  if (cuda) {
     std::string arch, error;
     if (!chooseCudaArch(opts.arch, opts.gpu, opts.hardware, arch, error) ||
+        !checkPrecisionArch(plan.train.precision, arch, error) ||
         !attachCudaCode(plan, arch, opts.emit == EmitStage::Cuda, error)) {
       llvm::errs() << "dlc: error: " << error << "\n";
       return 1;

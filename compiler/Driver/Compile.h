@@ -23,6 +23,7 @@ struct CompileOptions {
   std::string gpu, hardware, memoryModel = "plan";
   int64_t maskElements = 0;
   std::string target = "cpu"; // cpu | cuda
+  std::string precision;      // fp32 | mixed-fp16 | mixed-bf16 ("": the model file's)
   std::string arch;           // cuda: sm_XX (default: from --gpu, else sm_75)
   ModelLimits limits;         // --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes, ...
   /// --devices K --placement auto|data|pipeline: data places the whole step on every device

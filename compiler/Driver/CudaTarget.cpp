@@ -6,6 +6,8 @@
 #include "compiler/Target/Cuda/Nvrtc.h"
 #include "runtime/plan/CudaLaunch.h"
 
+#include <cstdlib>
+
 using namespace dlc;
 
 bool dlc::chooseCudaArch(const std::string &arch, const std::string &gpu,
@@ -32,6 +34,17 @@ bool dlc::chooseCudaArch(const std::string &arch, const std::string &gpu,
   }
   out = g->smArch();
   return true;
+}
+
+bool dlc::checkPrecisionArch(plan::Precision precision, const std::string &arch,
+                             std::string &error) {
+  if (precision != plan::Precision::MixedBf16 || arch.rfind("sm_", 0) != 0 ||
+      std::atoi(arch.c_str() + 3) >= 80)
+    return true;
+  error = std::string("precision mixed-bf16 needs sm_80 or newer (cuBLAS and cuDNN have no "
+                      "bfloat16 path before Ampere), not ") +
+          arch + "; use --arch sm_80 or newer, or mixed-fp16";
+  return false;
 }
 
 bool dlc::attachCudaCode(plan::Plan &plan, const std::string &arch, bool sourceOnly,

@@ -46,7 +46,7 @@ std::string thousands(int64_t v) {
   return out;
 }
 
-/// Plans the model at any batch, remembering each result.
+/// Plans the model at any batch as a GPU stores it, remembering each result.
 class BatchPlanner {
 public:
   BatchPlanner(ModuleOp imported, const ModelConfig &config, std::string source, bool fuse)
@@ -56,7 +56,7 @@ public:
     auto it = plans.find(batch);
     if (it != plans.end())
       return it->second ? &*it->second : nullptr;
-    auto p = planAtBatch(imported, config, source, batch, fuse);
+    auto p = planAtBatch(imported, config, source, batch, fuse, Storage::Gpu);
     auto &slot = plans[batch];
     if (succeeded(p))
       slot = std::move(*p);
@@ -96,8 +96,10 @@ public:
     config.recompute = opts.recompute;
     config.seqLen = t;
     uint64_t need = UINT64_MAX;
-    if (OwningOpRef<ModuleOp> m = importModel(ctx, opts.input, config)) {
-      auto p = planAtBatch(*m, config, opts.input, batch, opts.fuse);
+    std::string error;
+    OwningOpRef<ModuleOp> m = importModel(ctx, opts.input, config);
+    if (m && overridePrecision(opts.precision, config, error)) {
+      auto p = planAtBatch(*m, config, opts.input, batch, opts.fuse, Storage::Gpu);
       if (succeeded(p))
         need = advisor::planBytes(*p);
     }
@@ -215,16 +217,22 @@ LogicalResult dlc::checkFits(ModuleOp imported, const ModelConfig &config,
     counts.maskElements = check.maskElements;
   int64_t batch = plan.train.batch;
   bool byPlan = check.memoryModel != "heuristic";
-  uint64_t need = byPlan ? advisor::planBytes(plan) : advisor::heuristicBytes(counts, batch);
+  BatchPlanner planner(imported, config, source, fuse);
+  // A CPU plan of a mixed precision keeps float buffers; the GPU would store them in 2 bytes.
+  const plan::Plan *onGpu = plan.train.precision == plan::Precision::Fp32 || plan.target == "cuda"
+                                ? &plan
+                                : planner.at(batch);
+  if (!onGpu)
+    return failure();
+  uint64_t need = byPlan ? advisor::planBytes(*onGpu) : advisor::heuristicBytes(counts, batch);
   uint64_t usable = advisor::usableBytes(*gpu);
   if (need <= usable)
     return success();
-  BatchPlanner planner(imported, config, source, fuse);
   std::optional<int64_t> best =
       byPlan ? advisor::largestBatch([&](int64_t b) { return planner.bytes(b); }, usable)
              : std::optional<int64_t>(heuristicMaxBatch(counts, usable));
   std::string largest;
-  for (const plan::Buffer *b : advisor::largestAtPeak(plan, 3))
+  for (const plan::Buffer *b : advisor::largestAtPeak(*onGpu, 3))
     largest += (largest.empty() ? "" : ", ") + b->name + " (" + mib(b->bytes) + " " +
                plan::bufferKindName(b->kind) + ")";
   llvm::errs() << "dlc: error: " << plan.model << " at batch " << batch << " does not fit "
@@ -234,6 +242,13 @@ LogicalResult dlc::checkFits(ModuleOp imported, const ModelConfig &config,
                << (best ? std::to_string(*best) : std::string("unknown"))
                << "; largest buffers at the peak: " << largest << "\n";
   return failure();
+}
+
+bool dlc::overridePrecision(const std::string &name, ModelConfig &config, std::string &error) {
+  if (name.empty() || plan::parsePrecision(name, config.train.precision))
+    return true;
+  error = "--precision must be fp32, mixed-fp16 or mixed-bf16, got '" + name + "'";
+  return false;
 }
 
 int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
@@ -260,6 +275,10 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
   OwningOpRef<ModuleOp> imported = importModel(ctx, opts.input, config);
   if (!imported)
     return 1;
+  if (!overridePrecision(opts.precision, config, error)) {
+    llvm::errs() << "dlc: error: " << error << "\n";
+    return 1;
+  }
   int64_t batch = opts.batch > 0 ? opts.batch : config.train.batch;
   int64_t replicas = std::max<int64_t>(1, opts.replicas);
   int64_t perDevice = (batch + replicas - 1) / replicas;
@@ -293,6 +312,9 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
   uint64_t planNeed = advisor::planBytes(*plan);
   uint64_t heurNeed = advisor::heuristicBytes(counts, perDevice);
   std::vector<uint64_t> breakdown = advisor::breakdownAtPeak(*plan);
+  const advisor::PrecisionBreakdown split = advisor::precisionBreakdown(*plan);
+  const plan::Precision precision = config.train.precision;
+  const char *half = plan::dtypeName(plan::halfType(precision));
   const plan::Program *train = plan->program("train");
 
   struct Row {
@@ -379,6 +401,13 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
                                          {"n_nodes", counts.nodes},
                                          {"mask_elements", counts.maskElements}}},
         {"reserve_bytes", int64_t(advisor::kDeviceReserveBytes)},
+        {"precision", plan::precisionName(precision)},
+        {"precision_breakdown_bytes",
+         llvm::json::Object{{"weights", int64_t(split.weights)},
+                            {"weight_gradients", int64_t(split.weightGradients)},
+                            {"optimizer_state", int64_t(split.optimizerState)},
+                            {"activations", int64_t(split.activations)},
+                            {"weight_copies", int64_t(split.weightCopies)}}},
         {"gpus", std::move(devices)},
     };
     if (opts.seqLen > 0) {
@@ -401,9 +430,21 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
   for (size_t k = 0; k < breakdown.size(); ++k)
     if (breakdown[k])
       out << " " << plan::bufferKindName(plan::BufferKind(k)) << " " << gib(breakdown[k]) << ";";
+  if (precision == plan::Precision::Fp32)
+    out << "\n  precision fp32:                 weights " << gib(split.weights) << ", gradients "
+        << gib(split.weightGradients) << ", optimizer state " << gib(split.optimizerState)
+        << ", activations " << gib(split.activations) << " (live at the peak, all 4 B)";
+  else
+    out << "\n  precision " << plan::precisionName(precision) << ":           fp32 weights "
+        << gib(split.weights) << ", fp32 weight gradients " << gib(split.weightGradients)
+        << ", fp32 optimizer state " << gib(split.optimizerState) << "; " << half
+        << " activations and their gradients " << gib(split.activations) << ", " << half
+        << " weight copies " << gib(split.weightCopies) << " (live at the peak)";
   out << "\n  by the design heuristic:       " << gib(heurNeed) << " = (" << thousands(counts.weights)
       << " weights + " << thousands(counts.nodes) << " nodes) x 4 B x batch " << perDevice
-      << " x " << counts.maskElements << " (" << windowName(counts.maskElements) << ")\n";
+      << " x " << counts.maskElements << " (" << windowName(counts.maskElements) << ")"
+      << (precision == plan::Precision::Fp32 ? "" : "; the design's fp32 formula, not scaled")
+      << "\n";
   out << "  decides: " << opts.memoryModel << "; each GPU keeps " << gib(advisor::kDeviceReserveBytes)
       << " for the CUDA context and library workspaces\n\n";
   out << llvm::formatv("  {0,-30} {1,9} {2,9}  {3,-21} {4,10}  {5,-14} {6,10} {7,10} {8,10} {9,8}\n",
@@ -498,7 +539,10 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
            " buffers; boundary copies and communication not counted); dlrun runs pipelines with"
            " one micro-batch so far (dlc compile --placement pipeline)\n";
   }
-  out << "\n  step time is a roofline bound (FP32 peak and memory bandwidth per kernel), not a"
-         " measurement; see docs/memory.md\n";
+  out << "\n  step time is a roofline bound (FP32 peak"
+      << (precision == plan::Precision::Fp32 ? ""
+                                             : ", the FP16/BF16 tensor peak for half matmuls and "
+                                               "convolutions,")
+      << " and memory bandwidth per kernel), not a measurement; see docs/memory.md\n";
   return 0;
 }

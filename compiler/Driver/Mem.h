@@ -21,10 +21,15 @@ struct MemOptions {
   bool json = false;
   std::string svg;                // write the train step's plan as SVG here
   bool fuse = true;
+  std::string precision;          // --precision: fp32 | mixed-fp16 | mixed-bf16 ("": the model's)
   int64_t seqLen = 0;             // --seq-len T: sequence inputs at length T (0: the model's)
   bool recompute = false;         // --recompute: activation checkpointing per block
   ModelLimits limits;             // --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes, ...
 };
+
+/// Sets config.train.precision from a --precision value ("" keeps the model file's); false,
+/// with a one-line `error`, for an unknown name.
+bool overridePrecision(const std::string &name, ModelConfig &config, std::string &error);
 
 /// Prints, for each GPU, whether the model's training step fits at the batch, by how much,
 /// the largest batch that fits (by the plan and by the design heuristic), a roofline step
@@ -32,7 +37,8 @@ struct MemOptions {
 /// Returns the process exit code.
 int memReport(const MemOptions &opts, llvm::raw_ostream &out);
 
-/// What `dlc compile --gpu NAME` checks the plan against.
+/// What `dlc compile --gpu NAME` checks the plan against (by the GPU's storage: 2-byte step
+/// buffers for a mixed precision, whatever the target).
 struct FitCheck {
   std::string gpu, hardware, memoryModel = "plan";
   int64_t maskElements = 0;

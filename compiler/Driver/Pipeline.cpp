@@ -3,6 +3,7 @@
 
 #include "compiler/Lowering/LowerToKernels.h"
 #include "compiler/Planning/ArenaLayout.h"
+#include "compiler/Planning/MixedPrecision.h"
 #include "compiler/Transforms/Passes.h"
 #include "dialects/dl/DLOps.h"
 
@@ -79,13 +80,16 @@ LogicalResult dlc::runPasses(ModuleOp module, int64_t batch, bool fuse, PassStag
 /// Refuses, at the layer that asks for it, any tensor of the batched training step above
 /// --max-tensor-bytes. The importer checked sizes per example; this is the check with the batch,
 /// and it bounds every size the lowering and the arena layout multiply and add.
-static LogicalResult checkTensorSizes(ModuleOp module, const ModelLimits &limits) {
+static LogicalResult checkTensorSizes(ModuleOp module, const ModelLimits &limits,
+                                       bool halfFloats) {
   WalkResult r = module.walk([&](Operation *op) {
     for (Type t : op->getResultTypes()) {
       auto rt = dyn_cast<RankedTensorType>(t);
       if (!rt)
         continue;
       std::optional<int64_t> bytes = tensorBytes(rt.getShape(), ShapedType::kDynamic);
+      if (bytes && halfFloats && rt.getElementType().isF32())
+        *bytes /= 2; // stored in 2 bytes (a step buffer of a mixed precision on a GPU)
       if (bytes && *bytes <= limits.maxTensorBytes)
         continue;
       std::string type;
@@ -104,15 +108,19 @@ static LogicalResult checkTensorSizes(ModuleOp module, const ModelLimits &limits
 
 FailureOr<plan::Plan> dlc::makePlan(ModuleOp module, const ModelConfig &config,
                                     const std::string &source, bool withIR,
-                                    RecomputeReport *recompute) {
+                                    RecomputeReport *recompute, Storage storage) {
   plan::Plan plan;
-  if (failed(checkTensorSizes(module, config.limits)) || failed(lowerToKernels(module, plan)))
+  bool half = storage == Storage::Gpu && config.train.precision != plan::Precision::Fp32;
+  if (failed(checkTensorSizes(module, config.limits, half)) || failed(lowerToKernels(module, plan)))
     return failure();
   if (config.recompute) {
     RecomputeReport report = recomputeBlocks(plan);
     if (recompute)
       *recompute = report;
   }
+  plan.train.precision = config.train.precision;
+  if (storage == Storage::Gpu)
+    applyMixedPrecision(plan);
   layoutArena(plan);
   if (plan.arenaBytes > uint64_t(config.limits.maxPlanBytes)) {
     emitError(module.getLoc()) << "the plan needs " << plan.arenaBytes
@@ -148,9 +156,10 @@ FailureOr<plan::Plan> dlc::makePlan(ModuleOp module, const ModelConfig &config,
 }
 
 FailureOr<plan::Plan> dlc::planAtBatch(ModuleOp imported, const ModelConfig &config,
-                                       const std::string &source, int64_t batch, bool fuse) {
+                                       const std::string &source, int64_t batch, bool fuse,
+                                       Storage storage) {
   OwningOpRef<ModuleOp> module = cast<ModuleOp>(imported->clone());
   if (failed(runPasses(*module, batch, fuse, PassStage::Fused)))
     return failure();
-  return makePlan(*module, config, source, /*withIR=*/false);
+  return makePlan(*module, config, source, /*withIR=*/false, nullptr, storage);
 }

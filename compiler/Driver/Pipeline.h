@@ -30,16 +30,24 @@ private:
 /// --dl-infer-shapes{batch}, then --dl-autodiff and --dl-fuse-epilogues as `stop` allows.
 mlir::LogicalResult runPasses(mlir::ModuleOp module, int64_t batch, bool fuse, PassStage stop);
 
+/// Where a plan's buffers will live: the CPU executor computes on float buffers only, so a
+/// mixed-precision model planned for it keeps them all fp32; a GPU stores its step buffers
+/// in 2 bytes (compiler/Planning/MixedPrecision.h).
+enum class Storage { Cpu, Gpu };
+
 /// Lowers a module that went through runPasses (to Fused) into a complete plan: kernel
-/// programs, arena layout, model and training configuration, and the IR text if `withIR`.
-/// With config.recompute the training step recomputes each block's forward in its backward
-/// (what was done goes to `recompute` when given).
+/// programs, buffer dtypes for `storage` and config.train.precision, arena layout, model
+/// and training configuration, and the IR text if `withIR`. With config.recompute the
+/// training step recomputes each block's forward in its backward (what was done goes to
+/// `recompute` when given).
 mlir::FailureOr<plan::Plan> makePlan(mlir::ModuleOp module, const ModelConfig &config,
                                      const std::string &source, bool withIR,
-                                     RecomputeReport *recompute = nullptr);
+                                     RecomputeReport *recompute = nullptr,
+                                     Storage storage = Storage::Cpu);
 
 /// Clones the imported module and compiles it at `batch` into a plan (no IR text).
 mlir::FailureOr<plan::Plan> planAtBatch(mlir::ModuleOp imported, const ModelConfig &config,
-                                        const std::string &source, int64_t batch, bool fuse);
+                                        const std::string &source, int64_t batch, bool fuse,
+                                        Storage storage = Storage::Cpu);
 
 } // namespace dlc

@@ -604,7 +604,7 @@ LogicalResult Importer::checkInputsFitData(const YAML::Node &node) {
 LogicalResult Importer::parseTraining(const YAML::Node &n) {
   if (failed(checkMap(n, "'training'")) ||
       failed(checkKeys(n, {"batch", "epochs", "seed", "log_every", "optimizer", "on_nonfinite",
-                           "max_loss", "schedule", "clip_grad_norm", "shuffle"},
+                           "max_loss", "schedule", "clip_grad_norm", "shuffle", "precision"},
                        "'training'")))
     return failure();
   auto onNonfinite = getString(n, "on_nonfinite", std::string("stop"));
@@ -621,6 +621,15 @@ LogicalResult Importer::parseTraining(const YAML::Node &n) {
     return error(n["max_loss"], "field 'max_loss' must be positive, got " + number(*maxLoss));
   config.train.onNonfinite =
       *onNonfinite == "stop" ? dlc::plan::OnNonfinite::Stop : dlc::plan::OnNonfinite::Warn;
+  auto precision = getString(n, "precision", std::string("fp32"));
+  if (failed(precision))
+    return failure();
+  if (!dlc::plan::parsePrecision(*precision, config.train.precision)) {
+    std::string hint = nearest(*precision, {"fp32", "mixed-fp16", "mixed-bf16"});
+    return error(n["precision"], "field 'precision' must be fp32, mixed-fp16 or mixed-bf16, got " +
+                                     quoted(*precision) +
+                                     (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+  }
   config.train.maxLoss = float(*maxLoss);
   auto batch = getInt(n, "batch", 32, 1);
   auto epochs = getInt(n, "epochs", 1, 1);

@@ -124,6 +124,7 @@ LogicalResult ProgramLowering::lower(func::FuncOp fn, plan::Program &p) {
     if (auto classes = fn.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "dl.classes"))
       in.classes = classes.getInt();
     in.buffer = newBuffer(in.name, BufferKind::Input, t.getNumElements() * 4);
+    plan.buffers[in.buffer].dtype = in.dtype;
     buffers[arg] = in.buffer;
     touch(in.buffer, 0);
     p.inputs.push_back(std::move(in));

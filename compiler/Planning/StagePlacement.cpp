@@ -94,7 +94,7 @@ bool localize(plan::Plan &plan, int32_t pi, const std::vector<int32_t> &stage,
         plan::Kernel c;
         c.kind = plan::KernelKind::Copy;
         c.name = "copy@" + source.name;
-        c.ints = {int64_t(source.bytes / 4)};
+        c.ints = {int64_t(source.bytes / plan::dtypeBytes(source.dtype))};
         c.args = {id, m->second};
         c.flops = plan::kernelFlops(c);
         kernels.push_back(std::move(c));

@@ -15,6 +15,7 @@
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/AttentionKernels.h"
 #include "runtime/cpu/LayerNormKernels.h"
+#include "runtime/cpu/LossScaleKernels.h"
 #include "runtime/cpu/LrnKernels.h"
 #include "runtime/cpu/NormPoolKernels.h"
 #include "runtime/cpu/OptimizerKernels.h"
@@ -136,6 +137,10 @@ void cpu::runProgram(const plan::Plan &plan, const plan::Program &prog, uint8_t 
       args[j] = reinterpret_cast<float *>(arena + plan.buffers[k.args[j]].offset);
     // A pipeline's kernels carry their device, a row of the trace each.
     runKernelTimed(n, k, args, profile, trace, prog.kernelStage.empty() ? 0 : prog.kernelStage[n]);
+    // A step whose scaled gradients overflowed skips its updates (the loader checked that
+    // `resume` lies after this kernel and within the program).
+    if (k.kind == plan::KernelKind::SkipIfNonfinite && args[0][cpu::kFoundInf] != 0.0f)
+      n = size_t(k.ints[0]) - 1;
   }
   if (profile)
     ++profile->runs;

@@ -5,6 +5,9 @@
 //     so results stay comparable with the CPU's), the fastest deterministic algorithm whose
 //     workspace fits the plan's (any fitting one if none is deterministic);
 //   - matmul: cublasSgemm with the column-major operands the compiler worked out;
+//     cublasGemmEx (CUBLAS_COMPUTE_32F) on the 2-byte operands of a mixed-precision plan,
+//     whose convolutions run on cuDNN's half/bfloat16 tensors with tensor-op math and whose
+//     epilogues are generated kernels launched after the call;
 //   - epilogues (conv2d_fwd, matmul): cudnnAddTensor for the bias and cudnnActivationForward
 //     for relu, in place on the output. A fused library path (cudnnConvolutionBias-
 //     ActivationForward, cuBLASLt epilogues) is an optimisation for later.
@@ -83,24 +86,37 @@ bool pickAlgorithm(const Perf *perf, int count, uint64_t workspace, int &algorit
   return false;
 }
 
-/// Descriptors and algorithm of a convolution call.
+/// cuDNN's and cuBLAS's names of a storage type (library calls never see int32).
+cudnnDataType_t cudnnType(plan::DType t) {
+  return t == plan::DType::F16    ? CUDNN_DATA_HALF
+         : t == plan::DType::BF16 ? CUDNN_DATA_BFLOAT16
+                                  : CUDNN_DATA_FLOAT;
+}
+cudaDataType cublasType(plan::DType t) {
+  return t == plan::DType::F16 ? CUDA_R_16F : t == plan::DType::BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+/// Descriptors and algorithm of a convolution call. 2-byte tensors compute in float
+/// (cuDNN's PSEUDO_HALF / PSEUDO_BFLOAT16 configurations) on tensor cores; float ones with
+/// FMA math (no TF32), as the CPU.
 bool prepareConv(const CudaDevice &d, CudaProgram::Call &c, std::string &error) {
   const CudaSymbols &s = *d.sym;
   const CudnnConv &v = c.launch.library.conv;
   const uint64_t workspace = c.launch.library.workspaceBytes;
+  const cudnnDataType_t type = cudnnType(c.dtype);
+  const bool half = c.dtype != plan::DType::F32;
   if (!d.check(s.cudnnCreateTensorDescriptor(&c.x), "cudnnCreateTensorDescriptor", error) ||
       !d.check(s.cudnnCreateTensorDescriptor(&c.y), "cudnnCreateTensorDescriptor", error) ||
       !d.check(s.cudnnCreateFilterDescriptor(&c.w), "cudnnCreateFilterDescriptor", error) ||
       !d.check(s.cudnnCreateConvolutionDescriptor(&c.conv), "cudnnCreateConvolutionDescriptor",
                error) ||
-      !d.check(s.cudnnSetTensor4dDescriptor(c.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, v.n, v.c, v.h,
-                                            v.w),
+      !d.check(s.cudnnSetTensor4dDescriptor(c.x, CUDNN_TENSOR_NCHW, type, v.n, v.c, v.h, v.w),
                "cudnnSetTensor4dDescriptor", error) ||
-      !d.check(s.cudnnSetTensor4dDescriptor(c.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, v.n, v.k,
-                                            v.outH, v.outW),
+      !d.check(s.cudnnSetTensor4dDescriptor(c.y, CUDNN_TENSOR_NCHW, type, v.n, v.k, v.outH,
+                                            v.outW),
                "cudnnSetTensor4dDescriptor", error) ||
-      !d.check(s.cudnnSetFilter4dDescriptor(c.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, v.k,
-                                            v.c / v.groups, v.r, v.s),
+      !d.check(s.cudnnSetFilter4dDescriptor(c.w, type, CUDNN_TENSOR_NCHW, v.k, v.c / v.groups,
+                                            v.r, v.s),
                "cudnnSetFilter4dDescriptor", error) ||
       !d.check(s.cudnnSetConvolution2dDescriptor(c.conv, v.padH, v.padW, v.strideH, v.strideW,
                                                  v.dilH, v.dilW, CUDNN_CROSS_CORRELATION,
@@ -108,8 +124,8 @@ bool prepareConv(const CudaDevice &d, CudaProgram::Call &c, std::string &error) 
                "cudnnSetConvolution2dDescriptor", error) ||
       !d.check(s.cudnnSetConvolutionGroupCount(c.conv, v.groups),
                "cudnnSetConvolutionGroupCount", error) ||
-      !d.check(s.cudnnSetConvolutionMathType(c.conv, CUDNN_FMA_MATH), "cudnnSetConvolutionMathType",
-               error))
+      !d.check(s.cudnnSetConvolutionMathType(c.conv, half ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH),
+               "cudnnSetConvolutionMathType", error))
     return false;
   int found = 0;
   bool ok = false;
@@ -218,10 +234,18 @@ bool cuda::loadProgramCuda(const CudaDevice &device, const plan::Plan &plan,
     else if (c.launch.library.kind == CudaLibraryKind::None)
       ok = device.check(s.cuModuleGetFunction(&c.function, out.module, c.launch.function.c_str()),
                         ("cuModuleGetFunction '" + c.launch.function + "'").c_str(), error);
-    else
+    else {
+      // cuBLAS and cuDNN take operands of one type (checkLaunches made sure of it).
+      c.dtype = plan.buffers[c.kernel->args[0]].dtype;
+      c.generatedEpilogue = !c.launch.function.empty();
       ok =
           (c.launch.library.kind == CudaLibraryKind::CublasGemm || prepareConv(device, c, error)) &&
-          prepareEpilogue(device, out, c, error);
+          (c.generatedEpilogue
+               ? device.check(s.cuModuleGetFunction(&c.function, out.module,
+                                                    c.launch.function.c_str()),
+                              ("cuModuleGetFunction '" + c.launch.function + "'").c_str(), error)
+               : prepareEpilogue(device, out, c, error));
+    }
     if (!ok) {
       error = "program '" + program.name + "' kernel " + std::to_string(n) + " '" + c.kernel->name +
               "': " + error;
@@ -278,6 +302,17 @@ bool runCall(const CudaDevice &d, const CudaProgram &p, const CudaProgram::Call 
                    "cudnnConvolutionBackwardFilter", error);
   case CudaLibraryKind::CublasGemm: {
     const CublasGemm &g = lib.gemm;
+    if (c.dtype != plan::DType::F32) {
+      // 2-byte operands and result, float accumulation (tensor cores).
+      const cudaDataType type = cublasType(c.dtype);
+      if (!d.check(s.cublasGemmEx(d.cublas, g.transA ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                  g.transB ? CUBLAS_OP_T : CUBLAS_OP_N, g.m, g.n, g.k, &one,
+                                  dev(g.aArg), type, g.lda, dev(g.bArg), type, g.ldb, &zero,
+                                  dev(2), type, g.ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                   "cublasGemmEx", error))
+        return false;
+      break;
+    }
     if (!d.check(s.cublasSgemm(d.cublas, g.transA ? CUBLAS_OP_T : CUBLAS_OP_N,
                                g.transB ? CUBLAS_OP_T : CUBLAS_OP_N, g.m, g.n, g.k, &one,
                                static_cast<const float *>(dev(g.aArg)), g.lda,
@@ -287,6 +322,15 @@ bool runCall(const CudaDevice &d, const CudaProgram &p, const CudaProgram::Call 
       return false;
     break;
   }
+  }
+  if (c.generatedEpilogue) {
+    void *params[kMaxArgs];
+    for (size_t a = 0; a < c.offsets.size(); ++a)
+      params[a] = &ptr[a];
+    const Dim3 &g = c.launch.grid, &b = c.launch.block;
+    return d.check(
+        s.cuLaunchKernel(c.function, g.x, g.y, g.z, b.x, b.y, b.z, 0, d.stream, params, nullptr),
+        "cuLaunchKernel (epilogue)", error);
   }
   if ((lib.epilogue & plan::kEpilogueBias) &&
       !d.check(s.cudnnAddTensor(d.cudnn, &one, c.bias, dev(lib.biasArg), &one, c.y, dev(2)),
@@ -313,6 +357,24 @@ bool cuda::runProgramCuda(const CudaProgram &program, const CudaArena &arena, st
         !runCall(d, program, c, arena.base, error)) {
       error = "kernel " + std::to_string(i) + " '" + c.kernel->name + "': " + error;
       return false;
+    }
+    // Dynamic loss scaling: one read of the found-inf flag per step (GradScaler's .item()),
+    // and the updates skipped when it is set (the loader checked the resume index).
+    if (c.kernel->kind == plan::KernelKind::SkipIfNonfinite) {
+      float flag = 0.f;
+      if (!d.check(s.cuStreamSynchronize(d.stream), "cuStreamSynchronize", error) ||
+          !d.check(s.cuMemcpyDtoH(&flag, arena.base + c.offsets[0] + 2 * sizeof(float),
+                                  sizeof flag),
+                   "cuMemcpyDtoH", error)) {
+        error = "kernel " + std::to_string(i) + " '" + c.kernel->name + "': " + error;
+        return false;
+      }
+      if (flag != 0.f) {
+        for (size_t skipped = i + 1; kernelSeconds && skipped < size_t(c.kernel->ints[0]); ++skipped)
+          if (!d.check(s.cuEventRecord(program.events[skipped], d.stream), "cuEventRecord", error))
+            return false;
+        i = size_t(c.kernel->ints[0]) - 1;
+      }
     }
   }
   if (kernelSeconds &&

@@ -59,6 +59,11 @@ public:
     cudnnFilterDescriptor_t w = nullptr;                              // epilogues
     cudnnConvolutionDescriptor_t conv = nullptr;
     int algorithm = 0; // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t
+    /// Library calls: the operands' storage (all alike; 2-byte in a mixed-precision plan,
+    /// computed in float), and whether `function` is a generated epilogue to launch after
+    /// the call (a 2-byte output's bias and relu).
+    plan::DType dtype = plan::DType::F32;
+    bool generatedEpilogue = false;
   };
 
   const CudaDevice *device = nullptr;

@@ -72,6 +72,9 @@ bool dlc::cuda::loadCudaLibrary(CudaLibrary library, std::string &error) {
     table.name = reinterpret_cast<decltype(table.name)>(address);                                  \
   }
   DLC_CUDA_SYMBOLS(DLC_CUDA_RESOLVE)
+#define DLC_CUDA_RESOLVE_TYPED(lib, name, type) DLC_CUDA_RESOLVE(lib, name)
+  DLC_CUDA_TYPED_SYMBOLS(DLC_CUDA_RESOLVE_TYPED)
+#undef DLC_CUDA_RESOLVE_TYPED
 #undef DLC_CUDA_RESOLVE
   loaded[int(library)] = true;
   return true;

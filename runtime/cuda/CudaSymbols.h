@@ -76,6 +76,16 @@
   X(Cublas, cublasGetStatusString)                                                                 \
   X(Cublas, cublasSgemm)
 
+/// X(library, function, type) for the entry points C++ overloads in the toolkit's headers
+/// (cublas_api.h adds a cublasGemmEx taking the old cudaDataType compute type), whose
+/// address has no single type to deduce: the C function's.
+using DlcCublasGemmEx = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t,
+                                           int, int, int, const void *, const void *,
+                                           cudaDataType, int, const void *, cudaDataType, int,
+                                           const void *, void *, cudaDataType, int,
+                                           cublasComputeType_t, cublasGemmAlgo_t);
+#define DLC_CUDA_TYPED_SYMBOLS(X) X(Cublas, cublasGemmEx, DlcCublasGemmEx)
+
 namespace dlc::cuda {
 
 enum class CudaLibrary { Driver, Cudnn, Cublas };
@@ -85,6 +95,9 @@ struct CudaSymbols {
 #define DLC_CUDA_SYMBOL_MEMBER(library, name) decltype(&::name) name = nullptr;
   DLC_CUDA_SYMBOLS(DLC_CUDA_SYMBOL_MEMBER)
 #undef DLC_CUDA_SYMBOL_MEMBER
+#define DLC_CUDA_TYPED_SYMBOL_MEMBER(library, name, type) type name = nullptr;
+  DLC_CUDA_TYPED_SYMBOLS(DLC_CUDA_TYPED_SYMBOL_MEMBER)
+#undef DLC_CUDA_TYPED_SYMBOL_MEMBER
 };
 
 /// Loads `library` (once per process) and resolves its entry points in the process-wide

@@ -488,6 +488,24 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
                                           : std::vector<uint64_t>{gates, h, h, h, gates, h};
     break;
   }
+  // Loss scaling: the state is the 4 floats of runtime/cpu/LossScaleKernels.h.
+  case KernelKind::LossScale:
+  case KernelKind::UnscaleGrad:
+    if (!a.sizes({0}))
+      return false;
+    n = {uint64_t(a[0]), 4};
+    break;
+  case KernelKind::SkipIfNonfinite:
+    // The resume index is checked against the program by validatePlan.
+    if (!a.range(0, 1, int64_t(1) << 30, "resume kernel"))
+      return false;
+    n = {4};
+    break;
+  case KernelKind::LossScaleUpdate:
+    if (!a.range(0, 1, int64_t(1) << 30, "growth interval"))
+      return false;
+    n = {4};
+    break;
   // Scheduled optimizers: the state is the 4 floats of runtime/cpu/OptimizerKernels.h.
   case KernelKind::LrSchedule:
     // schedule warmupSteps stepSize totalSteps; floats lr gamma minLr
@@ -561,6 +579,8 @@ bool checkKernel(const Plan &plan, const Kernel &k, std::string &error) {
       return false;
     }
     const Buffer &b = plan.buffers[id];
+    // kernelArgBytes counts 4-byte elements; a half buffer holds them in 2 bytes each.
+    bytes[j] = bytes[j] / 4 * dtypeBytes(b.dtype);
     if (b.bytes < bytes[j]) {
       error = "argument '" + kernelArgName(k.kind, j) + "' needs " + std::to_string(bytes[j]) +
               " bytes, buffer '" + b.name + "' has " + std::to_string(b.bytes);

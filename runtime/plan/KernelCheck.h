@@ -62,7 +62,8 @@ double kernelFlops(const Kernel &k);
 /// "argument 'x' needs 313600 bytes, buffer 'pool1' has 117600".
 bool checkKernel(const Plan &plan, const Kernel &k, std::string &error);
 
-/// The bytes each argument of `k` needs, in argument order (the bias last when present),
+/// The bytes each argument of `k` needs as 4-byte elements (checkKernel scales them by each
+/// buffer's dtype), in argument order (the bias last when present),
 /// or false with `error` when the attributes are out of range. checkKernel is this plus the
 /// comparison with the buffers.
 bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &error);

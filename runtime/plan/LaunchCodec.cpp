@@ -160,6 +160,21 @@ bool dlc::cuda::checkLaunches(const plan::Plan &plan, const plan::Program &prog,
                     a.dilH == b.dilH && a.dilW == b.dilW && a.groups == b.groups;
     bool gemmSame = g.transA == h.transA && g.transB == h.transB && g.m == h.m && g.n == h.n && g.k == h.k &&
                     g.lda == h.lda && g.ldb == h.ldb && g.ldc == h.ldc && g.aArg == h.aArg && g.bArg == h.bArg;
+    // cuBLAS and cuDNN are told one storage type for the operands and the result; a 2-byte
+    // result's epilogue is a generated kernel, launched after the call.
+    const plan::Kernel &k = prog.kernels[n];
+    const plan::DType type = plan.buffers[k.args[0]].dtype;
+    if (plan.buffers[k.args[1]].dtype != type || plan.buffers[k.args[2]].dtype != type)
+      return fail(std::string(cudaLibraryKindName(lib.kind)) + " on buffers of different dtypes");
+    const bool generatedEpilogue = lib.epilogue && plan::dtypeBytes(type) == 2;
+    if (generatedEpilogue != !l.function.empty())
+      return fail(generatedEpilogue ? "no generated epilogue for a 2-byte output"
+                                    : "a generated kernel beside a library call");
+    if (generatedEpilogue) {
+      uint64_t threads = uint64_t(l.block.x) * l.block.y * l.block.z;
+      if (threads == 0 || threads > 1024 || l.grid.x == 0 || l.grid.y == 0 || l.grid.z == 0)
+        return fail("launch configuration out of range");
+    }
     if ((lib.kind == CudaLibraryKind::CublasGemm ? !gemmSame : !convSame) ||
         lib.workspaceBytes > expected.workspaceBytes || lib.epilogue != expected.epilogue ||
         lib.biasArg != expected.biasArg)

@@ -161,6 +161,7 @@ void encodePayload(const Plan &plan, Writer &w) {
   for (const Buffer &b : plan.buffers) {
     w.str(b.name);
     w.u8(static_cast<uint8_t>(b.kind));
+    w.u8(static_cast<uint8_t>(b.dtype)); // version 7
     w.u64(b.bytes);
     w.u64(b.offset);
     w.i32(b.program);
@@ -224,6 +225,9 @@ void encodePayload(const Plan &plan, Writer &w) {
   }
   for (const Program &p : plan.programs)
     w.i32s(p.kernelStage);
+
+  // Version 8: the precision (and each buffer's dtype, above).
+  w.u8(static_cast<uint8_t>(plan.train.precision));
 }
 
 //===----------------------------------------------------------------------===//
@@ -337,7 +341,7 @@ private:
 
 // Smallest encodings of the records, used to cap their counts (see Reader::count).
 constexpr size_t kMinParameterBytes = 4 + 4 + 4 + 8 + 8 + 1 + 4;
-constexpr size_t kMinBufferBytes = 4 + 1 + 8 + 8 + 4 + 4 + 4;
+constexpr size_t kMinBufferBytes = 4 + 1 + 1 + 8 + 8 + 4 + 4 + 4;
 constexpr size_t kMinKernelBytes = 2 + 4 + 4 + 4 + 4 + 8;
 constexpr size_t kMinProgramBytes = 4 + 4 + 4 + 2 * 4 + 8 + 4 * 4;
 constexpr size_t kMinInputBytes = 4 + 4 + 1 + 4 + 8;
@@ -405,6 +409,10 @@ void decodePayload(Reader &r, Plan &plan) {
     if (r.ok() && kind >= static_cast<uint8_t>(BufferKind::NumKinds))
       r.fail("malformed plan: buffer " + std::to_string(i) + " has unknown kind " + std::to_string(kind));
     b.kind = static_cast<BufferKind>(kind);
+    uint8_t dtype = r.u8();
+    if (r.ok() && dtype >= static_cast<uint8_t>(DType::NumKinds))
+      r.fail("malformed plan: buffer " + std::to_string(i) + " has unknown dtype " + std::to_string(dtype));
+    b.dtype = static_cast<DType>(dtype);
     b.bytes = r.u64();
     b.offset = r.u64();
     b.program = r.i32();
@@ -493,6 +501,12 @@ void decodePayload(Reader &r, Plan &plan) {
     r.setContext("the kernel stages of program " + std::to_string(i));
     plan.programs[i].kernelStage = r.i32s();
   }
+
+  r.setContext("the precision");
+  uint8_t precision = r.u8();
+  if (r.ok() && precision >= static_cast<uint8_t>(Precision::NumKinds))
+    r.fail("malformed plan: unknown precision " + std::to_string(precision));
+  plan.train.precision = static_cast<Precision>(precision);
 
   // Trailing bytes mean the writer and reader disagree about the layout; decoding them as
   // "nothing" would hide exactly the kind of mismatch the version number is meant to catch.
@@ -617,6 +631,35 @@ bool validateInputs(const Plan &plan, const Program &p, std::string &error) {
     if (b.bytes < batch * elements * 4) {
       error = which + " needs " + std::to_string(batch * elements * 4) + " bytes, buffer '" +
               b.name + "' has " + std::to_string(b.bytes);
+      return false;
+    }
+  }
+  return true;
+}
+
+/// What each buffer may hold: parameters, optimizer and model state and the read-back scalars
+/// are floats (dlrun initialises and reads them so); int32 is an input's; the half types are
+/// the step buffers of a CUDA plan of the matching mixed precision (the CPU executor computes
+/// on float buffers only).
+bool validateDtypes(const Plan &plan, std::string &error) {
+  const DType half = halfType(plan.train.precision);
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const Buffer &b = plan.buffers[i];
+    std::string which = "malformed plan: buffer " + std::to_string(i) + " ('" + b.name + "') of kind " +
+                        bufferKindName(b.kind) + " has dtype " + dtypeName(b.dtype);
+    bool stepBuffer = b.kind == BufferKind::Activation || b.kind == BufferKind::Gradient ||
+                      b.kind == BufferKind::Workspace || b.kind == BufferKind::WeightCopy;
+    bool ok = b.dtype == DType::F32 || (b.dtype == DType::I32 && b.kind == BufferKind::Input) ||
+              (b.dtype == half && half != DType::F32 && stepBuffer && plan.target == "cuda");
+    if (!ok) {
+      error = which + (b.dtype == DType::F16 || b.dtype == DType::BF16
+                           ? std::string(" in a ") + plan.target + " plan of precision " +
+                                 precisionName(plan.train.precision)
+                           : std::string());
+      return false;
+    }
+    if (b.kind == BufferKind::WeightCopy && b.dtype == DType::F32) {
+      error = which + ": a weight copy is a half copy";
       return false;
     }
   }
@@ -757,7 +800,7 @@ bool validatePlanImpl(const Plan &plan, std::string &error) {
   }
 
   // The references hold; now what the runtime does with them.
-  if (!validateConfig(plan, error))
+  if (!validateConfig(plan, error) || !validateDtypes(plan, error))
     return false;
   for (const Program &p : plan.programs) {
     if (!validateInputs(plan, p, error))
@@ -785,6 +828,13 @@ bool validatePlanImpl(const Plan &plan, std::string &error) {
       if (ok && readsLabels && kernel.ints[1] != plan.classes) {
         ok = false;
         kernelError = "has " + std::to_string(kernel.ints[1]) + " classes, the model " + std::to_string(plan.classes);
+      }
+      // The executors jump to `resume`: after this kernel, at most one past the last.
+      if (ok && kernel.kind == KernelKind::SkipIfNonfinite &&
+          (kernel.ints[0] <= int64_t(k) || kernel.ints[0] > int64_t(p.kernels.size()))) {
+        ok = false;
+        kernelError = "resumes at kernel " + std::to_string(kernel.ints[0]) + ", not after it within the program's " +
+                      std::to_string(p.kernels.size());
       }
       if (!ok) {
         error = "program '" + p.name + "' kernel " + std::to_string(k) + " (" + kernelKindName(kernel.kind) + " '" +
@@ -872,16 +922,43 @@ const char *dtypeName(DType t) {
     return "f32";
   case DType::I32:
     return "i32";
+  case DType::F16:
+    return "f16";
+  case DType::BF16:
+    return "bf16";
   case DType::NumKinds:
     break;
   }
   return "?";
 }
 
+const char *precisionName(Precision p) {
+  switch (p) {
+  case Precision::Fp32:
+    return "fp32";
+  case Precision::MixedFp16:
+    return "mixed-fp16";
+  case Precision::MixedBf16:
+    return "mixed-bf16";
+  case Precision::NumKinds:
+    break;
+  }
+  return "?";
+}
+
+bool parsePrecision(const std::string &name, Precision &p) {
+  for (uint8_t i = 0; i < static_cast<uint8_t>(Precision::NumKinds); ++i)
+    if (name == precisionName(static_cast<Precision>(i))) {
+      p = static_cast<Precision>(i);
+      return true;
+    }
+  return false;
+}
+
 const char *bufferKindName(BufferKind k) {
   static const char *const names[] = {
       "parameter", "optimizer_state", "input", "activation", "gradient", "workspace", "output",
-      "model_state",
+      "model_state", "weight_copy",
   };
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(BufferKind::NumKinds),
                 "every buffer kind needs a name");

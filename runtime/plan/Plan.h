@@ -15,7 +15,7 @@
 namespace dlc::plan {
 
 /// Bumped whenever the serialized layout changes; readers reject other versions.
-constexpr uint32_t kPlanVersion = 7;
+constexpr uint32_t kPlanVersion = 8;
 
 /// Kernel kinds, in a fixed order that is part of the file format: one line each in
 /// KernelKinds.def, which also gives their arguments, attributes and checks (KernelCheck.h).
@@ -43,6 +43,7 @@ enum class BufferKind : uint8_t {
   Workspace,      // per-kernel scratch such as im2col
   Output,         // loss and accuracy scalars read back after each step
   ModelState,     // persistent, not trained: batch norm running statistics
+  WeightCopy,     // mixed precision: a half copy of a parameter for one step (AMP's autocast cache)
   NumKinds
 };
 const char *bufferKindName(BufferKind k);
@@ -51,9 +52,30 @@ const char *bufferKindName(BufferKind k);
 /// and the loader checks it): kernels load floats and vectors from any buffer start.
 constexpr uint64_t kBufferAlignment = 64;
 
+/// The element type of a buffer or program input. F16 (IEEE binary16) and BF16 (bfloat16)
+/// appear only in CUDA plans of a mixed precision (Precision), for 2-byte storage; kernels
+/// compute in float whatever the storage.
+enum class DType : uint8_t { F32, I32, F16, BF16, NumKinds };
+const char *dtypeName(DType t);
+/// Bytes per element: 4, or 2 for the half types.
+inline uint64_t dtypeBytes(DType t) { return t == DType::F16 || t == DType::BF16 ? 2 : 4; }
+
+/// `training.precision` (PyTorch AMP's choices): fp32 everywhere, or fp32 master weights,
+/// gradients of parameters and optimizer state with 2-byte activations, activation gradients
+/// and per-step half copies of the weights that matmuls and convolutions read.
+enum class Precision : uint8_t { Fp32, MixedFp16, MixedBf16, NumKinds };
+/// "fp32", "mixed-fp16", "mixed-bf16"; parsePrecision is its inverse (false: unknown name).
+const char *precisionName(Precision p);
+bool parsePrecision(const std::string &name, Precision &p);
+/// The 2-byte storage type of a mixed precision (F32 for Fp32).
+inline DType halfType(Precision p) {
+  return p == Precision::MixedFp16 ? DType::F16 : p == Precision::MixedBf16 ? DType::BF16 : DType::F32;
+}
+
 struct Buffer {
   std::string name;
   BufferKind kind = BufferKind::Activation;
+  DType dtype = DType::F32; // elements are stored as this; bytes is a multiple of its size
   uint64_t bytes = 0;
   uint64_t offset = 0;  // in the arena
   int32_t program = -1; // -1: persistent, shared by all programs
@@ -70,9 +92,6 @@ struct Kernel {
   double flops = 0;
 };
 
-/// The element type of a program input.
-enum class DType : uint8_t { F32, I32, NumKinds };
-const char *dtypeName(DType t);
 
 /// One declared input of the model (`inputs:` in the model file), in declaration order: the
 /// buffer dlrun fills with a batch before each step, `batch * elements(shape) * 4` bytes.
@@ -124,6 +143,9 @@ struct TrainConfig {
   /// Data placement (dlc compile --devices K): K devices each run this plan on `batch`
   /// examples of every global batch of K x batch and average their gradients every step.
   int64_t devices = 1;
+  /// The model's precision. A CPU plan runs it in fp32 (every buffer F32 or I32: the CPU
+  /// executor computes in float); a CUDA plan stores its half buffers as Buffer::dtype says.
+  Precision precision = Precision::Fp32;
 };
 /// The most devices one plan may be placed on (a bound for the loader, not a hardware limit).
 constexpr int64_t kMaxDevices = 1024;

@@ -39,8 +39,16 @@ std::string dlc::plan::describeProgram(const Plan &plan, const Program &prog) {
 }
 
 std::string dlc::plan::describeMemory(const Plan &plan) {
-  std::string s = format("memory plan: %s, batch %lld\n", plan.model.c_str(),
+  std::string s = format("memory plan: %s, batch %lld", plan.model.c_str(),
                          (long long)plan.train.batch);
+  if (plan.train.precision != Precision::Fp32) {
+    bool half = false;
+    for (const Buffer &b : plan.buffers)
+      half |= dtypeBytes(b.dtype) == 2;
+    s += format(", precision %s (%s)", precisionName(plan.train.precision),
+                half ? "2-byte step buffers" : "every buffer fp32, as the CPU runs it");
+  }
+  s += "\n";
   uint64_t params = 0, state = 0, paramFloats = 0;
   for (const Buffer &b : plan.buffers) {
     if (b.kind == BufferKind::Parameter)
@@ -70,10 +78,11 @@ std::string dlc::plan::describeMemory(const Plan &plan) {
   }
   s += format("  arena            %12llu bytes (%llu persistent)\n",
               (unsigned long long)plan.arenaBytes, (unsigned long long)plan.persistentBytes);
-  s += "  buffers: offset bytes [first,last] kind program name\n";
+  s += "  buffers: offset bytes [first,last] kind[:dtype unless f32] program name\n";
   for (const Buffer &b : plan.buffers)
-    s += format("    %10llu %10llu [%d,%d] %s %s %s\n", (unsigned long long)b.offset,
+    s += format("    %10llu %10llu [%d,%d] %s%s%s %s %s\n", (unsigned long long)b.offset,
                 (unsigned long long)b.bytes, b.first, b.last, bufferKindName(b.kind),
+                b.dtype == DType::F32 ? "" : ":", b.dtype == DType::F32 ? "" : dtypeName(b.dtype),
                 b.program < 0 ? "-" : plan.programs[b.program].name.c_str(), b.name.c_str());
   return s;
 }

@@ -217,6 +217,15 @@ bool Runner::evaluate(const data::Dataset &d, device::Trace *trace, Evaluation &
 int Runner::validate(const plan::Program &prog, const data::Dataset &d, int64_t steps) {
   std::string error;
   int64_t batch = p.train.batch;
+  // The reference runs each call on the same arena with the CPU's float kernels.
+  for (const plan::Buffer &b : p.buffers)
+    if (plan::dtypeBytes(b.dtype) != 4) {
+      std::fprintf(stderr, "dlrun: error: --validate compares each kernel with the CPU's float "
+                           "kernels on the same buffers; this %s plan stores '%s' in 2 bytes "
+                           "(compare a mixed-precision step with its fp32 plan instead)\n",
+                   plan::precisionName(p.train.precision), b.name.c_str());
+      return 1;
+    }
   if (d.count < steps * batch) {
     std::fprintf(stderr, "dlrun: error: --validate needs %lld examples for %lld steps of batch %lld, "
                  "the data has %lld\n", (long long)(steps * batch), (long long)steps,

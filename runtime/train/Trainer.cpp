@@ -186,6 +186,20 @@ bool setUp(const RunOptions &opts, Session &s) {
                                 "(--device cpu:0,...,cpu:" + std::to_string(planDevices - 1) +
                 (opts.comm ? "), not under mpirun" : "), not on a CUDA device yet")),
            false;
+  // The CPU executor computes on float buffers: a CPU plan of a mixed precision has only
+  // those (dlc compile keeps them fp32) and runs in fp32; a CUDA plan's 2-byte ones need a GPU.
+  if (opts.cudaOrdinal < 0) {
+    for (const plan::Buffer &b : p.buffers)
+      if (plan::dtypeBytes(b.dtype) != 4)
+        return fail(opts.planPath + ": buffer '" + b.name + "' is stored as " +
+                    plan::dtypeName(b.dtype) + " (a " + plan::precisionName(p.train.precision) +
+                    " CUDA plan); the CPU computes on float buffers: compile the model with "
+                    "--target cpu to run it here"),
+               false;
+    if (p.train.precision != plan::Precision::Fp32)
+      say("dlrun: precision %s: the CPU runs this plan in fp32 (every buffer float)\n",
+          plan::precisionName(p.train.precision));
+  }
   s.arena = std::make_unique<AlignedArena>(p.arenaBytes);
   if (!s.arena->data) {
     char what[96];

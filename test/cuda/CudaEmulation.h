@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <math.h> // CUDA's math functions (expf, logf, fmaxf, exp, ...), global as in CUDA
 #include <type_traits>
 #include <utility>
@@ -47,6 +48,18 @@ inline void __syncthreads() {
                          "emulated thread by thread\n");
     std::abort();
   }
+}
+
+// Bit casts between float and its 32 bits (the half storage types' conversions use them).
+inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+inline float __uint_as_float(unsigned u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
 }
 
 inline float atomicAdd(float *address, float value) {

@@ -14,12 +14,13 @@
 namespace dlc::cudatest {
 
 /// emitCudaSource with the emulation's options; empty with `error` on failure.
+/// `tag` prefixes the symbols too, for several plans in one translation unit.
 inline std::string emulationSource(const plan::Plan &plan, const plan::Program &prog,
-                                   std::vector<cuda::CudaLaunch> &launches,
-                                   std::string &error) {
+                                   std::vector<cuda::CudaLaunch> &launches, std::string &error,
+                                   const std::string &tag = "") {
   cuda::CudaCodegenOptions options;
   options.emitReferenceLibraryKernels = true;
-  options.symbolPrefix = prog.name + "_";
+  options.symbolPrefix = tag + prog.name + "_";
   return cuda::emitCudaSource(plan, prog, launches, error, options);
 }
 

@@ -83,6 +83,7 @@ Plan makePlan() {
              /*lr=*/0.05f, /*momentum=*/0.875f, /*weightDecay=*/5e-4f,
              /*onNonfinite=*/OnNonfinite::Warn, /*maxLoss=*/123.5f, /*shuffle=*/false,
              /*optimizer=*/"adamw"};
+  p.train.precision = Precision::MixedFp16;
   p.data.format = "mnist";
   p.data.trainFiles = {"data/train-images-idx3-ubyte.gz", "data/train-labels-idx1-ubyte.gz"};
   p.data.testFiles = {"data/t10k-images-idx3-ubyte.gz", "data/t10k-labels-idx1-ubyte.gz", ""};
@@ -116,6 +117,7 @@ Plan makePlan() {
   buffer("flat", BufferKind::Activation, 4096, 4672, 0, 1, 2);
   buffer("conv1.dw", BufferKind::Gradient, 600, 8768, 0, 4, 5);
   buffer("im2col", BufferKind::Workspace, 1 << 20, 9408, 0, 0, 0);
+  p.buffers.back().dtype = DType::F16;
   buffer("loss", BufferKind::Output, 4, 9408 + (1 << 20), 0, 3, 3);
   buffer("correct", BufferKind::Output, 4, 9472 + (1 << 20), 1, 2, 2);
 
@@ -207,6 +209,7 @@ void expectSamePlan(const Plan &a, const Plan &b) {
   EXPECT_EQ(a.train.maxLoss, b.train.maxLoss);
   EXPECT_EQ(a.train.shuffle, b.train.shuffle);
   EXPECT_EQ(a.train.optimizer, b.train.optimizer);
+  EXPECT_EQ(a.train.precision, b.train.precision);
 
   EXPECT_EQ(a.data.format, b.data.format);
   EXPECT_EQ(a.data.trainFiles, b.data.trainFiles);
@@ -238,6 +241,7 @@ void expectSamePlan(const Plan &a, const Plan &b) {
     SCOPED_TRACE("buffer " + std::to_string(i));
     EXPECT_EQ(a.buffers[i].name, b.buffers[i].name);
     EXPECT_EQ(a.buffers[i].kind, b.buffers[i].kind);
+    EXPECT_EQ(a.buffers[i].dtype, b.buffers[i].dtype);
     EXPECT_EQ(a.buffers[i].bytes, b.buffers[i].bytes);
     EXPECT_EQ(a.buffers[i].offset, b.buffers[i].offset);
     EXPECT_EQ(a.buffers[i].program, b.buffers[i].program);
@@ -370,7 +374,26 @@ TEST(PlanNames, KernelAndBufferKinds) {
   EXPECT_STREQ(bufferKindName(BufferKind::Gradient), "gradient");
   EXPECT_STREQ(bufferKindName(BufferKind::Workspace), "workspace");
   EXPECT_STREQ(bufferKindName(BufferKind::Output), "output");
+  EXPECT_STREQ(bufferKindName(BufferKind::WeightCopy), "weight_copy");
   EXPECT_STREQ(bufferKindName(BufferKind::NumKinds), "?");
+
+  EXPECT_STREQ(dtypeName(DType::F16), "f16");
+  EXPECT_STREQ(dtypeName(DType::BF16), "bf16");
+  EXPECT_EQ(dtypeBytes(DType::F32), 4u);
+  EXPECT_EQ(dtypeBytes(DType::I32), 4u);
+  EXPECT_EQ(dtypeBytes(DType::F16), 2u);
+  EXPECT_EQ(dtypeBytes(DType::BF16), 2u);
+  for (Precision p : {Precision::Fp32, Precision::MixedFp16, Precision::MixedBf16}) {
+    Precision back = Precision::NumKinds;
+    EXPECT_TRUE(parsePrecision(precisionName(p), back));
+    EXPECT_EQ(back, p);
+  }
+  Precision unchanged = Precision::MixedFp16;
+  EXPECT_FALSE(parsePrecision("fp16", unchanged));
+  EXPECT_EQ(unchanged, Precision::MixedFp16);
+  EXPECT_EQ(halfType(Precision::Fp32), DType::F32);
+  EXPECT_EQ(halfType(Precision::MixedFp16), DType::F16);
+  EXPECT_EQ(halfType(Precision::MixedBf16), DType::BF16);
   EXPECT_STREQ(bufferKindName(static_cast<BufferKind>(200)), "?");
 }
 
@@ -508,6 +531,12 @@ TEST(PlanCodec, UnknownEnumValues) {
   plan = makePlan();
   plan.buffers[3].kind = static_cast<BufferKind>(200);
   EXPECT_EQ(decodeError(encodePlan(plan)), "malformed plan: buffer 3 has unknown kind 200");
+  plan = makePlan();
+  plan.buffers[3].dtype = static_cast<DType>(4);
+  EXPECT_EQ(decodeError(encodePlan(plan)), "malformed plan: buffer 3 has unknown dtype 4");
+  plan = makePlan();
+  plan.train.precision = static_cast<Precision>(3);
+  EXPECT_EQ(decodeError(encodePlan(plan)), "malformed plan: unknown precision 3");
 }
 
 TEST(PlanCodec, HandCraftedPayloads) {
@@ -863,7 +892,8 @@ TEST(KernelTable, EveryKindIsDescribedOnce) {
       written += kernelWritesArg(kind, a);
       EXPECT_FALSE(kernelArgName(kind, a).empty());
     }
-    EXPECT_GT(written, 0u) << "a kernel that writes nothing";
+    // skip_if_nonfinite alone writes nothing: the executor acts on what it reads.
+    EXPECT_EQ(written > 0, kind != KernelKind::SkipIfNonfinite) << "a kernel that writes nothing";
     EXPECT_EQ(kernelArgName(kind, info.args), "bias");
     EXPECT_TRUE(info.tolerance == kExact || info.tolerance == kReduction);
     EXPECT_EQ(info.epilogues & ~(kEpilogueBias | kEpilogueRelu), 0);

@@ -68,6 +68,9 @@ static cl::opt<bool> fuse("fuse", cl::desc("Fuse bias and relu into conv/matmul 
                           cl::init(true), cl::sub(compileCmd), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<std::string> target("target", cl::desc("cpu (default) or cuda"), cl::init("cpu"),
                                    cl::sub(compileCmd), cl::cat(dlcCategory));
+static cl::opt<std::string> precision(
+    "precision", cl::desc("fp32, mixed-fp16 or mixed-bf16 (default: the model's training.precision)"),
+    cl::sub(compileCmd), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<std::string> arch("arch",
                                  cl::desc("cuda: GPU architecture, e.g. sm_86 (default: the "
                                           "--gpu's, else sm_75)"),
@@ -162,6 +165,7 @@ int main(int argc, char **argv) {
     m.json = json;
     m.svg = svg;
     m.fuse = fuse;
+    m.precision = precision;
     m.seqLen = seqLen;
     return dlc::memReport(m, outs());
   }
@@ -194,6 +198,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   opts.target = target;
+  opts.precision = precision;
   opts.arch = arch;
   return dlc::compile(opts, outs());
 }

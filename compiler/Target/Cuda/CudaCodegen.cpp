@@ -22,6 +22,7 @@
 //===----------------------------------------------------------------------------===//
 
 #include "compiler/Target/Cuda/CudaCodegen.h"
+#include "compiler/Target/Cuda/HalfTypes.h"
 
 #include "runtime/plan/KernelCheck.h"
 
@@ -117,10 +118,19 @@ private:
     os << "\n// " << commentSafe(k.name) << ": " << note << "\n";
     os << "extern \"C\" __global__ void " << fn << "(";
     for (size_t a = 0; a < params.size(); ++a)
-      os << (a ? ", " : "") << params[a];
+      os << (a ? ", " : "") << typed(params[a], k.args[a]);
     if (epilogue & plan::kEpilogueBias)
-      os << ", const float *bias";
+      os << ", " << typed("const float *bias", k.args.back());
     os << ") {\n";
+  }
+  /// A parameter declaration of the table ("const float *x") for the buffer it is given:
+  /// float storage as written, a half buffer's as the prelude's storage type (halfTypes.h).
+  std::string typed(const std::string &param, int32_t buffer) const {
+    const char *storage = halfStorageType(plan.buffers[buffer].dtype);
+    size_t at = param.find("float");
+    if (!storage || at == std::string::npos)
+      return param;
+    return param.substr(0, at) + storage + param.substr(at + 5);
   }
   /// Grid-stride loop over `n` items as `idx`, choosing `t`, the index type for `n` and for
   /// `extent`, the largest element count the body indexes. The body follows; close() ends it.
@@ -216,6 +226,7 @@ private:
   void convBwdFilterReference(const CudnnConv &c, const std::string &what);
   void matmulLibrary();
   void matmulReference();
+  void halfEpilogue(int64_t outputs, const std::string &channel);
 };
 
 /// The plan loader's check (runtime/plan/KernelCheck.h): counts, attribute ranges and
@@ -243,7 +254,7 @@ void KernelEmitter::biasAddBwd() {
   loop(channels, outer * channels * inner);
   os << "    double acc = 0.0;\n"
      << "    for (" << t << " o = 0; o < " << outer << "; ++o) {\n"
-     << "      const float *p = dy + (o * " << channels << " + idx) * " << inner << ";\n"
+     << "      const auto *p = dy + (o * " << channels << " + idx) * " << inner << ";\n"
      << "      for (int j = 0; j < " << inner << "; ++j)\n"
      << "        acc += p[j];\n"
      << "    }\n"
@@ -256,8 +267,8 @@ void KernelEmitter::biasAddBwd() {
 void KernelEmitter::maxPoolArgmaxHelper() {
   const int64_t h = i[2], w = i[3], kh = i[4], kw = i[5], sh = i[6], sw = i[7], ph = i[8],
                 pw = i[9];
-  os << "\nstatic __device__ __forceinline__ int " << fn
-     << "_argmax(const float *plane, int oy, int ox) {\n"
+  os << "\ntemplate <class T>\nstatic __device__ __forceinline__ int " << fn
+     << "_argmax(const T *plane, int oy, int ox) {\n"
      << "  const int y0 = oy * " << sh << " - " << ph << ", x0 = ox * " << sw << " - " << pw
      << ";\n"
      << "  const int yEnd = y0 + " << kh << " < " << h << " ? y0 + " << kh << " : " << h << ";\n"
@@ -284,7 +295,7 @@ void KernelEmitter::maxPoolFwd() {
   loop(n * c * oh * ow, n * c * h * w);
   os << "    const int ox = (int)(idx % " << ow << "), oy = (int)(idx / " << ow << " % " << oh
      << ");\n"
-     << "    const float *plane = x + idx / " << oh * ow << " * " << h * w << ";\n"
+     << "    const auto *plane = x + idx / " << oh * ow << " * " << h * w << ";\n"
      << "    const int best = " << fn << "_argmax(plane, oy, ox);\n"
      << "    y[idx] = best < 0 ? 0.0f : plane[best];\n";
   close();
@@ -301,8 +312,8 @@ void KernelEmitter::maxPoolBwd() {
   os << "    const int ix = (int)(idx % " << w << "), iy = (int)(idx / " << w << " % " << h
      << ");\n"
      << "    const " << t << " p = idx / " << h * w << ";\n"
-     << "    const float *plane = x + p * " << h * w << ";\n"
-     << "    const float *g = dy + p * " << oh * ow << ";\n"
+     << "    const auto *plane = x + p * " << h * w << ";\n"
+     << "    const auto *g = dy + p * " << oh * ow << ";\n"
      << "    // Windows oy with oy*" << sh << " - " << ph << " <= iy < oy*" << sh << " - " << ph
      << " + " << kh << ", likewise ox.\n";
   emitCoveringWindows(ph, pw, kh, kw, sh, sw, oh, ow);
@@ -338,7 +349,7 @@ void KernelEmitter::softmaxXent() {
      << "    return;\n"
      << "  double total = 0.0;\n"
      << "  for (int b = 0; b < " << batch << "; ++b) {\n"
-     << "    const float *row = logits + (" << t << ")b * " << classes << ";\n";
+     << "    const auto *row = logits + (" << t << ")b * " << classes << ";\n";
   emitRowMaxAndSum(os, "    ", classes);
   // An out-of-range label makes the loss NaN (as on the CPU), never a read past the row.
   os << "    const int label = labels[b];\n"
@@ -353,8 +364,8 @@ void KernelEmitter::softmaxXentBwd() {
   const int64_t batch = i[0], classes = i[1];
   open("one thread per row");
   loop(batch, batch * classes);
-  os << "    const float *row = logits + idx * " << classes << ";\n"
-     << "    float *d = dlogits + idx * " << classes << ";\n";
+  os << "    const auto *row = logits + idx * " << classes << ";\n"
+     << "    auto *d = dlogits + idx * " << classes << ";\n";
   emitRowMaxAndSum(os, "    ", classes);
   os << "    const double inv = (1.0 / " << batch << ") / sum;\n"
      << "    for (int j = 0; j < " << classes << "; ++j)\n"
@@ -377,7 +388,7 @@ void KernelEmitter::accuracy() {
      << "    return;\n"
      << "  int hits = 0;\n"
      << "  for (int b = 0; b < " << batch << "; ++b) {\n"
-     << "    const float *row = logits + (" << t << ")b * " << classes << ";\n"
+     << "    const auto *row = logits + (" << t << ")b * " << classes << ";\n"
      << "    int best = 0;\n"
      << "    for (int j = 1; j < " << classes << "; ++j)\n"
      << "      best = row[best] < row[j] ? j : best;\n"
@@ -616,7 +627,7 @@ void KernelEmitter::avgPoolFwd() {
   loop(n * c * oh * ow, n * c * h * w);
   os << "    const int ox = (int)(idx % " << ow << "), oy = (int)(idx / " << ow << " % " << oh
      << ");\n"
-     << "    const float *plane = x + idx / " << oh * ow << " * " << h * w << ";\n"
+     << "    const auto *plane = x + idx / " << oh * ow << " * " << h * w << ";\n"
      << "    const int y0 = oy * " << sh << " - " << ph << ", x0 = ox * " << sw << " - " << pw
      << ";\n"
      << "    double acc = 0.0;\n"
@@ -635,7 +646,7 @@ void KernelEmitter::avgPoolBwd() {
   loop(n * c * h * w, n * c * oh * ow);
   os << "    const int ix = (int)(idx % " << w << "), iy = (int)(idx / " << w << " % " << h
      << ");\n"
-     << "    const float *g = dy + idx / " << h * w << " * " << oh * ow << ";\n";
+     << "    const auto *g = dy + idx / " << h * w << " * " << oh * ow << ";\n";
   emitCoveringWindows(ph, pw, kh, kw, sh, sw, oh, ow);
   os << "    float acc = 0.0f;\n"
      << "    for (int oy = oy0; oy <= oy1; ++oy)\n"
@@ -653,8 +664,8 @@ void KernelEmitter::avgPoolBwd() {
 /// the pixel in channel 0 of its image.
 void KernelEmitter::lrnScaleHelper() {
   const int64_t c = i[1], hw = i[2], r = i[3];
-  os << "\nstatic __device__ __forceinline__ float " << fn
-     << "_scale(const float *xp, int c) {\n"
+  os << "\ntemplate <class T>\nstatic __device__ __forceinline__ float " << fn
+     << "_scale(const T *xp, int c) {\n"
      << "  const int lo = c - " << r << " < 0 ? 0 : c - " << r << ";\n"
      << "  const int hi = c + " << r << " > " << c - 1 << " ? " << c - 1 << " : c + " << r
      << ";\n"
@@ -688,7 +699,7 @@ void KernelEmitter::lrnFwd() {
        floatLiteral(k.floats[2]));
   loop(n * c * hw);
   os << "    const int ch = (int)(idx / " << hw << " % " << c << ");\n"
-     << "    const float *xp = x + (idx - (" << t << ")ch * " << hw << ");\n"
+     << "    const auto *xp = x + (idx - (" << t << ")ch * " << hw << ");\n"
      << "    const float s = " << fn << "_scale(xp, ch);\n"
      << "    y[idx] = x[idx] * (" << lrnNegPower("s") << ");\n";
   close();
@@ -740,7 +751,7 @@ void KernelEmitter::lstmActivations() {
   open("one thread per hidden unit, gates i f g o, forget bias " + floatLiteral(k.floats[0]));
   loop(i[0] * h, i[0] * 4 * h);
   os << "    const " << t << " r = idx / " << h << ", j = idx % " << h << ";\n"
-     << "    const float *gr = gates + r * " << 4 * h << ";\n"
+     << "    const auto *gr = gates + r * " << 4 * h << ";\n"
      << "    const float ig = " << fn << "_sigmoid(gr[j]);\n"
      << "    const float fg = " << fn << "_sigmoid(gr[" << h << " + j] + "
      << floatLiteral(k.floats[0]) << ");\n"
@@ -763,7 +774,7 @@ void KernelEmitter::lstmCellBwd() {
   os << "    const float tc = " << fn << "_tanh(fg * cp + ig * gg);\n"
      << "    const float dhj = dh[idx];\n"
      << "    const float dct = dc[idx] + dhj * og * (1.0f - tc * tc);\n"
-     << "    float *dg = dgates + r * " << 4 * h << ";\n"
+     << "    auto *dg = dgates + r * " << 4 * h << ";\n"
      << "    dg[j] = dct * gg * ig * (1.0f - ig);\n"
      << "    dg[" << h << " + j] = dct * cp * fg * (1.0f - fg);\n"
      << "    dg[" << 2 * h << " + j] = dct * ig * (1.0f - gg * gg);\n"
@@ -780,8 +791,8 @@ void KernelEmitter::softmaxFwd() {
   open("rows " + std::to_string(rows) + ", cols " + std::to_string(cols) +
        ": one thread per row");
   loop(rows, rows * cols);
-  os << "    const float *xr = x + idx * " << cols << ";\n"
-     << "    float *yr = y + idx * " << cols << ";\n"
+  os << "    const auto *xr = x + idx * " << cols << ";\n"
+     << "    auto *yr = y + idx * " << cols << ";\n"
      << "    float m = xr[0];\n"
      << "    for (int j = 1; j < " << cols << "; ++j)\n"
      << "      m = xr[j] > m ? xr[j] : m;\n"
@@ -801,8 +812,8 @@ void KernelEmitter::softmaxBwd() {
   open("rows " + std::to_string(rows) + ", cols " + std::to_string(cols) +
        ": one thread per row");
   loop(rows, rows * cols);
-  os << "    const float *dyr = dy + idx * " << cols << ", *yr = y + idx * " << cols << ";\n"
-     << "    float *dxr = dx + idx * " << cols << ";\n"
+  os << "    const auto *dyr = dy + idx * " << cols << ", *yr = y + idx * " << cols << ";\n"
+     << "    auto *dxr = dx + idx * " << cols << ";\n"
      << "    double dot = 0.0;\n"
      << "    for (int j = 0; j < " << cols << "; ++j)\n"
      << "      dot += (double)dyr[j] * yr[j];\n"
@@ -857,8 +868,8 @@ void KernelEmitter::layerNormFwd() {
   const int64_t rows = i[0], d = i[1];
   open("rows " + std::to_string(rows) + ", d " + std::to_string(d) + ": one thread per row");
   loop(rows, rows * d);
-  os << "    const float *xr = x + idx * " << d << ";\n"
-     << "    float *yr = y + idx * " << d << ";\n"
+  os << "    const auto *xr = x + idx * " << d << ";\n"
+     << "    auto *yr = y + idx * " << d << ";\n"
      << "    double s = 0.0;\n"
      << "    for (int j = 0; j < " << d << "; ++j)\n"
      << "      s += xr[j];\n"
@@ -947,13 +958,13 @@ void KernelEmitter::attentionFwd() {
   loop(B * H * T, B * T * 3 * C + B * H * T * T);
   os << "    const " << t << " b = idx / " << H * T << ", h = idx / " << T << " % " << H
      << ", r = idx % " << T << ";\n"
-     << "    const float *q = qkv + (b * " << T << " + r) * " << 3 * C << " + h * " << D << ";\n"
-     << "    float *p = probs + idx * " << T << ";\n"
+     << "    const auto *q = qkv + (b * " << T << " + r) * " << 3 * C << " + h * " << D << ";\n"
+     << "    auto *p = probs + idx * " << T << ";\n"
      << "    const " << t << " visible = " << (causal ? "r + 1" : std::to_string(T)) << ";\n"
      << "    const float scale = " << floatLiteral(1.0f / std::sqrt(float(D))) << ";\n"
      << "    float mx = -3.40282347e+38f;\n"
      << "    for (" << t << " j = 0; j < visible; ++j) {\n"
-     << "      const float *kj = qkv + (b * " << T << " + j) * " << 3 * C << " + " << C
+     << "      const auto *kj = qkv + (b * " << T << " + j) * " << 3 * C << " + " << C
      << " + h * " << D << ";\n"
      << "      float s = 0.0f;\n"
      << "      for (int e = 0; e < " << D << "; ++e)\n"
@@ -969,7 +980,7 @@ void KernelEmitter::attentionFwd() {
      << "    const float inv = (float)(1.0 / sum);\n"
      << "    for (" << t << " j = 0; j < " << T << "; ++j)\n"
      << "      p[j] = j < visible ? p[j] * inv : 0.0f;\n"
-     << "    float *o = out + (b * " << T << " + r) * " << C << " + h * " << D << ";\n"
+     << "    auto *o = out + (b * " << T << " + r) * " << C << " + h * " << D << ";\n"
      << "    for (int e = 0; e < " << D << "; ++e) {\n"
      << "      float acc = 0.0f;\n"
      << "      for (" << t << " j = 0; j < visible; ++j)\n"
@@ -996,21 +1007,21 @@ void KernelEmitter::attentionBwd() {
      << ", j = idx % " << T << ";\n"
      << "    const float scale = " << floatLiteral(1.0f / std::sqrt(float(D))) << ";\n"
      << "    const " << t << " base = b * " << T << ";\n"
-     << "    const float *qj = qkv + (base + j) * " << row << hd << ";\n"
-     << "    const float *kj = qj + " << C << ", *vj = qj + " << 2 * C << ";\n"
-     << "    const float *dyj = dy + (base + j) * " << C << hd << ";\n"
-     << "    float *dq = dqkv + (base + j) * " << row << hd << ";\n"
-     << "    float *dk = dq + " << C << ", *dv = dq + " << 2 * C << ";\n"
+     << "    const auto *qj = qkv + (base + j) * " << row << hd << ";\n"
+     << "    const auto *kj = qj + " << C << ", *vj = qj + " << 2 * C << ";\n"
+     << "    const auto *dyj = dy + (base + j) * " << C << hd << ";\n"
+     << "    auto *dq = dqkv + (base + j) * " << row << hd << ";\n"
+     << "    auto *dk = dq + " << C << ", *dv = dq + " << 2 * C << ";\n"
      << "    for (int e = 0; e < " << D << "; ++e)\n"
      << "      dq[e] = dk[e] = dv[e] = 0.0f;\n"
      << "    float wj = 0.0f;\n"
      << "    for (int e = 0; e < " << D << "; ++e)\n"
      << "      wj += dyj[e] * out[(base + j) * " << C << hd << " + e];\n"
      << "    // Row j of dq: the keys k it sees.\n"
-     << "    const float *pj = probs + ((b * " << H << " + h) * " << T << " + j) * " << T << ";\n"
+     << "    const auto *pj = probs + ((b * " << H << " + h) * " << T << " + j) * " << T << ";\n"
      << "    for (" << t << " k = 0; k < " << (causal ? "j + 1" : std::to_string(T)) << "; ++k) {\n"
-     << "      const float *kk = qkv + (base + k) * " << row << " + " << C << hd << ";\n"
-     << "      const float *vk = kk + " << C << ";\n"
+     << "      const auto *kk = qkv + (base + k) * " << row << " + " << C << hd << ";\n"
+     << "      const auto *vk = kk + " << C << ";\n"
      << "      float dp = 0.0f;\n"
      << "      for (int e = 0; e < " << D << "; ++e)\n"
      << "        dp += dyj[e] * vk[e];\n"
@@ -1020,8 +1031,8 @@ void KernelEmitter::attentionBwd() {
      << "    }\n"
      << "    // Rows j of dk and dv: the queries i that see key j.\n"
      << "    for (" << t << " r = " << (causal ? "j" : "0") << "; r < " << T << "; ++r) {\n"
-     << "      const float *qi = qkv + (base + r) * " << row << hd << ";\n"
-     << "      const float *dyi = dy + (base + r) * " << C << hd << ";\n"
+     << "      const auto *qi = qkv + (base + r) * " << row << hd << ";\n"
+     << "      const auto *dyi = dy + (base + r) * " << C << hd << ";\n"
      << "      const float pij = probs[((b * " << H << " + h) * " << T << " + r) * " << T
      << " + j];\n"
      << "      float dp = 0.0f, wi = 0.0f;\n"
@@ -1046,8 +1057,8 @@ void KernelEmitter::layerNormBwd() {
        ": one thread per row of dx, then one per column of dw and db");
   loop(rows + d, rows * d);
   os << "    if (idx < " << rows << ") {\n"
-     << "      const float *xr = x + idx * " << d << ", *dyr = dy + idx * " << d << ";\n"
-     << "      float *dxr = dx + idx * " << d << ";\n"
+     << "      const auto *xr = x + idx * " << d << ", *dyr = dy + idx * " << d << ";\n"
+     << "      auto *dxr = dx + idx * " << d << ";\n"
      << "      const float m = mean[idx], r = rstd[idx];\n"
      << "      double sg = 0.0, sgx = 0.0;\n"
      << "      for (int j = 0; j < " << d << "; ++j) {\n"
@@ -1112,6 +1123,9 @@ void KernelEmitter::convLibrary(CudaLibraryKind kind) {
     os << "\n// " << commentSafe(k.name) << ": " << fn << " runs as " << cudaLibraryKindName(kind)
        << "\n";
     launch.function.clear();
+    const CudnnConv &c = launch.library.conv;
+    halfEpilogue(int64_t(c.n) * c.k * c.outH * c.outW,
+                 "(idx / " + std::to_string(int64_t(c.outH) * c.outW) + ") % " + std::to_string(c.k));
     return;
   }
   convReference(kind, launch.library.conv,
@@ -1161,9 +1175,9 @@ void KernelEmitter::convFwdReference(const CudnnConv &c, const std::string &what
   if (c.groups > 1)
     os << "    const int g0 = oc / " << kg << " * " << cg << ";\n";
   os << "    for (int ic = 0; ic < " << cg << "; ++ic) {\n"
-     << "      const float *xp = x + (img * " << c.c << (c.groups > 1 ? " + g0" : "")
+     << "      const auto *xp = x + (img * " << c.c << (c.groups > 1 ? " + g0" : "")
      << " + ic) * " << int64_t(c.h) * c.w << ";\n"
-     << "      const float *wp = w + ((" << t << ")oc * " << cg << " + ic) * " << c.r * c.s
+     << "      const auto *wp = w + ((" << t << ")oc * " << cg << " + ic) * " << c.r * c.s
      << ";\n"
      << "      for (int r = 0; r < " << c.r << "; ++r) {\n"
      << "        const int iy = oy * " << c.strideH << " - " << c.padH << " + r"
@@ -1198,8 +1212,8 @@ void KernelEmitter::convBwdDataReference(const CudnnConv &c, const std::string &
        << "    for (int oc = oc0; oc < oc0 + " << kg << "; ++oc) {\n";
   else
     os << "    for (int oc = 0; oc < " << c.k << "; ++oc) {\n";
-  os << "      const float *g = dy + (img * " << c.k << " + oc) * " << ohw << ";\n"
-     << "      const float *wp = w + ((" << t << ")oc * " << cg << " + "
+  os << "      const auto *g = dy + (img * " << c.k << " + oc) * " << ohw << ";\n"
+     << "      const auto *wp = w + ((" << t << ")oc * " << cg << " + "
      << (c.groups > 1 ? "icg" : "ic") << ") * " << c.r * c.s << ";\n"
      << "      for (int r = 0; r < " << c.r << "; ++r) {\n"
      << "        const int ty = iy + " << c.padH << " - r" << dilated(c.dilH) << ";\n"
@@ -1232,8 +1246,8 @@ void KernelEmitter::convBwdFilterReference(const CudnnConv &c, const std::string
     os << "    const int xc = oc / " << kg << " * " << cg << " + ic;\n";
   os << "    float acc = 0.0f;\n"
      << "    for (int img = 0; img < " << c.n << "; ++img) {\n"
-     << "      const float *g = dy + ((" << t << ")img * " << c.k << " + oc) * " << ohw << ";\n"
-     << "      const float *xp = x + ((" << t << ")img * " << c.c << " + "
+     << "      const auto *g = dy + ((" << t << ")img * " << c.k << " + oc) * " << ohw << ";\n"
+     << "      const auto *xp = x + ((" << t << ")img * " << c.c << " + "
      << (c.groups > 1 ? "xc" : "ic") << ") * " << hw << ";\n"
      << "      for (int oy = 0; oy < " << c.outH << "; ++oy) {\n"
      << "        const int iy = oy * " << c.strideH << " - " << c.padH << " + r"
@@ -1252,11 +1266,28 @@ void KernelEmitter::convBwdFilterReference(const CudnnConv &c, const std::string
   close();
 }
 
+/// A library call's epilogue on a 2-byte output: cudnnAddTensor and cudnnActivationForward
+/// take a float bias only with float outputs, so a generated kernel applies it in place after
+/// the call (the launch record names it; the runtime launches it after cuBLAS or cuDNN).
+void KernelEmitter::halfEpilogue(int64_t outputs, const std::string &channel) {
+  if (!epilogue || !halfStorageType(plan.buffers[k.args[2]].dtype))
+    return;
+  launch.function = fn;
+  open("epilogue after the library call, in place on the 2-byte output");
+  loop(outputs);
+  os << "    const " << t << " ch = " << channel << ";\n"
+     << "    float acc = " << (k.kind == KernelKind::Matmul ? "c" : "y") << "[idx];\n";
+  emitEpilogue("ch");
+  os << "    " << (k.kind == KernelKind::Matmul ? "c" : "y") << "[idx] = acc;\n";
+  close();
+}
+
 void KernelEmitter::matmulLibrary() {
   libraryCallFor(plan, k, CudaLibraryKind::CublasGemm, launch.library);
   if (!opts.emitReferenceLibraryKernels) {
     os << "\n// " << commentSafe(k.name) << ": " << fn << " runs as cublas_gemm\n";
     launch.function.clear();
+    halfEpilogue(i[0] * i[1], "idx % " + std::to_string(i[1]));
     return;
   }
   matmulReference();
@@ -1439,6 +1470,40 @@ bool KernelEmitter::run(std::string &err) {
   case KernelKind::BceWithLogitsBwd:
     regressionLossBwd("dx[idx] = (1.0f / (1.0f + expf(-x[idx])) - t[idx]) * scale;", 1.0);
     break;
+  case KernelKind::LossScale:
+    open("count " + std::to_string(i[0]) + ": times the loss scale, in place");
+    os << "  const float s = exp2f(16.0f + state[0]);\n";
+    loop(i[0]);
+    os << "    x[idx] = (float)x[idx] * s;\n";
+    close();
+    break;
+  case KernelKind::UnscaleGrad:
+    open("count " + std::to_string(i[0]) + ": over the loss scale, in place; flags inf/NaN");
+    os << "  const float inv = exp2f(-16.0f - state[0]);\n";
+    loop(i[0]);
+    os << "    const float v = g[idx] * inv;\n"
+       << "    g[idx] = v;\n"
+       << "    if (!(v - v == 0.0f)) // inf or NaN; every writer writes the same 1\n"
+       << "      state[2] = 1.0f;\n";
+    close();
+    break;
+  case KernelKind::SkipIfNonfinite:
+    // The runtime reads the flag after this (empty) call and goes on at i[0] when it is set.
+    oneThread("the executor skips to kernel " + std::to_string(i[0]) + " when state[2] is set", 1);
+    os << "}\n";
+    break;
+  case KernelKind::LossScaleUpdate:
+    oneThread("growth interval " + std::to_string(i[0]), 1);
+    os << "  if (state[2] != 0.0f) {\n"
+       << "    state[0] -= 1.0f;\n"
+       << "    state[1] = 0.0f;\n"
+       << "  } else if ((state[1] += 1.0f) >= " << i[0] << ".0f) {\n"
+       << "    state[0] += 1.0f;\n"
+       << "    state[1] = 0.0f;\n"
+       << "  }\n"
+       << "  state[2] = 0.0f;\n"
+       << "}\n";
+    break;
   // Elementwise kinds: the table's statement, once per element.
 #define DLC_ELEMENTWISE_KIND(Enum, name, params, flopsPerElement, cpu, cuda)                       \
   case KernelKind::Enum:                                                                           \
@@ -1463,6 +1528,11 @@ std::string cuda::emitCudaSource(const plan::Plan &plan, const plan::Program &pr
      << "// Shapes are constants; launch configurations are in the compiler's launch records.\n";
   if (options.emitReferenceLibraryKernels)
     os << "// Library calls come with reference implementations (verification only).\n";
+  for (const plan::Buffer &b : plan.buffers)
+    if (halfStorageType(b.dtype)) {
+      os << halfTypesSource();
+      break;
+    }
   launches.assign(program.kernels.size(), CudaLaunch());
   for (size_t n = 0; n < program.kernels.size(); ++n) {
     KernelEmitter emitter(plan, program.kernels[n], int(n), options, os, launches[n]);
