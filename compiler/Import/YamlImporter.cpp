@@ -1352,7 +1352,7 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
       const Input *in = findInput(*name);
       if (!in) {
         std::vector<std::string> known;
-        for (const Input &input : inputs)
+        for (const Input &input : this->inputs)
           known.push_back(input.name);
         std::string hint = nearest(*name, known);
         return (void)error(m, "attention mask " + quoted(*name) + " is not a declared input" +
