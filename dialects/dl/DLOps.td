@@ -1208,6 +1208,7 @@ def DL_AttentionOp : DL_InferOp<"attention", [DL_Differentiable]> {
 
     ```mlir
     %y, %p = dl.attention %qkv {causal, heads = 4 : i64} : (tensor<?x16x96xf32>) -> (tensor<?x16x32xf32>, tensor<?x4x16x16xf32>)
+    %ym, %pm = dl.attention %qkv, %mask {heads = 4 : i64} : (tensor<?x16x96xf32>, tensor<?x16xi32>) -> (tensor<?x16x32xf32>, tensor<?x4x16x16xf32>)
     ```
   }];
   let arguments = (ins DL_FloatTensor:$qkv, Optional<DL_LabelTensor>:$mask, I64Attr:$heads,
