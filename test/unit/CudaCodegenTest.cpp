@@ -195,7 +195,7 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   cudatest::addCoverageProgram(plan);
   std::vector<CudaLaunch> launches;
   std::string src = generate(plan, "coverage", launches, /*reference=*/true);
-  ASSERT_EQ(launches.size(), 110u);
+  ASSERT_EQ(launches.size(), 163u);
   // Kernels 0-2: conv1 with bias, relu, bias+relu; 6-8: fc1 likewise.
   EXPECT_EQ(launches[0].library.epilogue, plan::kEpilogueBias);
   EXPECT_EQ(launches[0].library.biasArg, 4);
