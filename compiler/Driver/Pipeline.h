@@ -5,7 +5,7 @@
 //
 #pragma once
 
-#include "compiler/Import/YamlImporter.h"
+#include "compiler/Import/OnnxImporter.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "runtime/plan/Plan.h"
@@ -30,7 +30,8 @@ private:
 mlir::LogicalResult runPasses(mlir::ModuleOp module, int64_t batch, bool fuse, PassStage stop);
 
 /// Lowers a module that went through runPasses (to Fused) into a complete plan: kernel
-/// programs, arena layout, model and training configuration, and the IR text if `withIR`.
+/// programs (train, eval, and infer from --dl-extract-inference), arena layout, model and
+/// training configuration, and the IR text if `withIR`.
 mlir::FailureOr<plan::Plan> makePlan(mlir::ModuleOp module, const ModelConfig &config,
                                      const std::string &source, bool withIR);
 
