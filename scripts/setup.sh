@@ -10,6 +10,8 @@ PACKAGES=(cmake ninja-build ccache g++ python3 pkg-config
           libyaml-cpp-dev libgtest-dev libopenblas-dev zlib1g-dev
           openmpi-bin libopenmpi-dev
           dataset-fashion-mnist
+          libonnx-dev libprotobuf-dev # the ONNX importer (compiler/Import/OnnxImporter.cpp)
+          libonnx-testdata            # the ONNX backend node tests (scripts/onnx-node-tests.py)
           python3-torch) # PyTorch, for the step-by-step parity tests (test/parity)
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -16,7 +16,7 @@ config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "I
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
-llvm_config.add_tool_substitutions(["dl-opt", "dlc", "dlrun"], [config.dlc_tools_dir])
+llvm_config.add_tool_substitutions(["dl-opt", "dlc", "dlrun", "onnx-tensors"], [config.dlc_tools_dir])
 llvm_config.add_tool_substitutions(["FileCheck", "not", "count"], [config.llvm_tools_dir])
 
 # The real data set the end-to-end tests train on (Debian: dataset-fashion-mnist).

@@ -36,7 +36,7 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
 
   ModelConfig config;
   config.limits = opts.limits;
-  OwningOpRef<ModuleOp> module = importModel(ctx, opts.input, config);
+  OwningOpRef<ModuleOp> module = importAnyModel(ctx, opts.input, config, opts.batch);
   if (!module)
     return 1;
   if (opts.emit == EmitStage::Import) {

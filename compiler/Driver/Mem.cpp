@@ -197,7 +197,7 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
   }
   ModelConfig config;
   config.limits = opts.limits;
-  OwningOpRef<ModuleOp> imported = importModel(ctx, opts.input, config);
+  OwningOpRef<ModuleOp> imported = importAnyModel(ctx, opts.input, config, opts.batch);
   if (!imported)
     return 1;
   int64_t batch = opts.batch > 0 ? opts.batch : config.train.batch;

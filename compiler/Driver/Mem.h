@@ -1,7 +1,7 @@
 //===- Mem.h - `dlc mem`: the memory plan against real GPUs ------*- C++ -*-===//
 #pragma once
 
-#include "compiler/Import/YamlImporter.h"
+#include "compiler/Import/OnnxImporter.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/raw_ostream.h"
 

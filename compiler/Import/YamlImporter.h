@@ -6,7 +6,9 @@
 #include "mlir/IR/OwningOpRef.h"
 #include "runtime/plan/Plan.h"
 
+#include <map>
 #include <string>
+#include <vector>
 
 namespace dlc {
 
@@ -18,6 +20,9 @@ struct ModelConfig {
   /// Not from the file: the caller's bounds (dlc's --max-* flags), checked while importing
   /// and again once the batch is known.
   ModelLimits limits;
+  /// Starting values of parameters by name (an imported ONNX model's initializers), which
+  /// the plan carries (plan::Parameter::values) instead of an initialiser.
+  std::map<std::string, std::vector<float>> values;
 };
 
 /// Parses the model file at `path` into a module holding `dl.parameter` declarations and
