@@ -31,6 +31,15 @@ for python in [sys.executable, "/usr/bin/python3"]:
         config.available_features.add("torch")
         config.substitutions.append(("%torch_python", python))
         break
+# PyTorch with torchvision, for the ONNX export tests (test/Driver/onnx_exports.test): lit's
+# Python, the system's, or bench/.venv's (bench/README: PyTorch 2.x and ONNX Runtime).
+for python in [sys.executable, "/usr/bin/python3",
+               os.path.join(config.dlc_src_root, "bench", ".venv", "bin", "python")]:
+    if os.path.exists(python) and subprocess.run([python, "-c", "import torch, torchvision"],
+                                                 capture_output=True).returncode == 0:
+        config.available_features.add("torch-export")
+        config.substitutions.append(("%export_python", python))
+        break
 config.substitutions.append(("%llvm_include", os.path.join(os.path.dirname(config.llvm_tools_dir), "include")))
 if any(os.path.exists(os.path.join(d, "libnvrtc.so")) for d in
        ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib"]):

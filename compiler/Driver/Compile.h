@@ -29,6 +29,7 @@ struct CompileOptions {
   /// at batch/K (docs/architecture.md, "Placement"); pipeline is not implemented yet.
   int64_t devices = 1;
   std::string placement = "auto";
+  std::string loss; // --loss for an ONNX model (docs/onnx.md)
 };
 
 /// Runs the whole pipeline: import, --dl-infer-shapes, --dl-autodiff, lowering to kernels,

@@ -55,7 +55,17 @@ public:
     auto it = plans.find(batch);
     if (it != plans.end())
       return it->second ? &*it->second : nullptr;
-    auto p = planAtBatch(imported, config, source, batch, fuse);
+    // An ONNX graph's shapes are fixed at import: import it again at this batch (its
+    // symbolic dimension; a graph without one plans the same at every batch).
+    FailureOr<plan::Plan> p = failure();
+    if (llvm::StringRef(source).ends_with(".onnx")) {
+      ModelConfig at = config;
+      OwningOpRef<ModuleOp> module = importAnyModel(*imported->getContext(), source, at, batch);
+      if (module)
+        p = planAtBatch(*module, at, source, batch, fuse);
+    } else {
+      p = planAtBatch(imported, config, source, batch, fuse);
+    }
     auto &slot = plans[batch];
     if (succeeded(p))
       slot = std::move(*p);
@@ -197,9 +207,15 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
   }
   ModelConfig config;
   config.limits = opts.limits;
+  config.loss = opts.loss;
   OwningOpRef<ModuleOp> imported = importAnyModel(ctx, opts.input, config, opts.batch);
   if (!imported)
     return 1;
+  if (!imported->lookupSymbol("forward")) {
+    llvm::errs() << opts.input << ": error: dlc mem plans the training step; this ONNX graph "
+                    "is inference only: give --loss softmax_cross_entropy or --loss mse\n";
+    return 1;
+  }
   int64_t batch = opts.batch > 0 ? opts.batch : config.train.batch;
   int64_t replicas = std::max<int64_t>(1, opts.replicas);
   int64_t perDevice = (batch + replicas - 1) / replicas;

@@ -22,6 +22,7 @@ struct MemOptions {
   std::string svg;                // write the train step's plan as SVG here
   bool fuse = true;
   ModelLimits limits;             // --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes, ...
+  std::string loss;               // --loss for an ONNX model (docs/onnx.md)
 };
 
 /// Prints, for each GPU, whether the model's training step fits at the batch, by how much,

@@ -273,6 +273,7 @@ private:
   LogicalResult graphInputs(OnnxGraph &g, func::FuncOp &fn);
   LogicalResult nodes(OnnxGraph &g);
   LogicalResult graphOutputs(OnnxGraph &g, func::FuncOp fn);
+  LogicalResult trainingStep(OnnxGraph &g, func::FuncOp infer);
 };
 } // namespace
 
@@ -337,6 +338,9 @@ LogicalResult Importer::graphInputs(OnnxGraph &g, func::FuncOp &fn) {
     std::optional<int64_t> bytes = tensorBytes(v.shape, ShapedType::kDynamic);
     if (!bytes || *bytes > config.limits.maxTensorBytes)
       return fail("graph input '" + in.name() + "' is above --max-tensor-bytes");
+    // The batch dlc mem and the summary report: the first input's first dimension.
+    if (types.empty() && !v.shape.empty())
+      config.train.batch = v.shape[0];
     v.isArg = true;
     types.push_back(RankedTensorType::get(v.shape, g.b.getF32Type()));
     names.push_back(in.name());
@@ -434,6 +438,58 @@ LogicalResult Importer::graphOutputs(OnnxGraph &g, func::FuncOp fn) {
   return success();
 }
 
+/// --loss: @forward is @infer with the loss on its first output and the loss's second input
+/// (class labels 'label' or a float target 'target', whole tensors as the graph's inputs) as
+/// one more argument; --dl-autodiff makes the training step from it.
+LogicalResult Importer::trainingStep(OnnxGraph &g, func::FuncOp infer) {
+  auto fn = cast<func::FuncOp>(infer->clone());
+  fn.setSymName("forward");
+  g.module.push_back(fn);
+  for (unsigned i = 0; i < fn.getNumResults(); ++i)
+    fn.removeResultAttr(i, g.b.getStringAttr("dl.name"));
+  Block &body = fn.getBody().front();
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  Value pred = ret.getOperand(0);
+  auto shape = cast<RankedTensorType>(pred.getType()).getShape();
+  bool xent = config.loss == "softmax_cross_entropy";
+  if (xent && shape.size() != 2 && shape.size() != 3)
+    return fail(llvm::formatv("--loss softmax_cross_entropy needs logits [batch, classes] (or "
+                              "[batch, steps, classes]) as the first output, which is {0}-D",
+                              shape.size()));
+  Type target = xent ? Type(RankedTensorType::get(shape.drop_back(), g.b.getI32Type()))
+                     : pred.getType();
+  unsigned at = fn.getNumArguments();
+  SmallVector<NamedAttribute> attrs{g.b.getNamedAttr("dl.name", g.b.getStringAttr(xent ? "label" : "target")),
+                                    g.b.getNamedAttr("dl.whole", g.b.getUnitAttr())};
+  if (xent)
+    attrs.push_back(g.b.getNamedAttr("dl.classes", g.b.getI64IntegerAttr(shape.back())));
+  fn.insertArgument(at, target, g.b.getDictionaryAttr(attrs), g.loc());
+  Value labels = body.getArgument(at);
+  g.b.setInsertionPoint(ret);
+  SmallVector<Value> results;
+  if (xent) {
+    auto loss = g.typed(g.b.create<dl::SoftmaxXentOp>(g.loc(), g.unknown(), pred, labels));
+    auto correct = g.typed(g.b.create<dl::AccuracyOp>(g.loc(), g.unknown(), pred, labels));
+    if (failed(loss) || failed(correct))
+      return failure();
+    results = {*loss, *correct};
+  } else {
+    auto loss = g.typed(g.b.create<dl::MseOp>(g.loc(), g.unknown(), pred, labels));
+    if (failed(loss))
+      return failure();
+    results = {*loss};
+  }
+  g.b.create<func::ReturnOp>(g.loc(), results);
+  ret.erase();
+  fn.setType(g.b.getFunctionType(body.getArgumentTypes(), ValueRange(results).getTypes()));
+  fn.setAllResultAttrs(ArrayRef<DictionaryAttr>{});
+  // The optimizer: PyTorch's SGD defaults with the training section's lr and momentum.
+  g.module->setAttr("dl.optimizer",
+                    g.b.getDictionaryAttr({g.b.getNamedAttr("lr", g.b.getF32FloatAttr(config.train.lr)),
+                                           g.b.getNamedAttr("momentum", g.b.getF32FloatAttr(config.train.momentum))}));
+  return success();
+}
+
 OwningOpRef<ModuleOp> Importer::run() {
   if (failed(parse()))
     return nullptr;
@@ -447,12 +503,14 @@ OwningOpRef<ModuleOp> Importer::run() {
     return fail(llvm::formatv("opset {0} is not supported; dlc reads opsets 13 to 17 (and "
                               "older ones where only attributes differ)", g.opset)),
            nullptr;
-  config.name = model.graph().name().empty() ? llvm::sys::path::stem(path).str()
-                                             : model.graph().name();
+  // The file's name: exporters name every graph alike (torch: "main_graph").
+  config.name = llvm::sys::path::stem(path).str();
   config.data.format = "none";
-  config.train.batch = batch;
+  config.train.batch = batch; // the first input's first dimension once it is read
   func::FuncOp fn;
   if (failed(graphInputs(g, fn)) || failed(nodes(g)) || failed(graphOutputs(g, fn)))
+    return nullptr;
+  if (!config.loss.empty() && failed(trainingStep(g, fn)))
     return nullptr;
   return module;
 }

@@ -73,14 +73,29 @@ FailureOr<OnnxValue> view(OnnxGraph &g, OnnxValue &x, const std::vector<int64_t>
 // Elementwise
 //===----------------------------------------------------------------------===//
 
+/// The dialect's own op for a function it has one for (differentiable, fusable), else
+/// dl.unary.
+Operation *unaryOpFor(OnnxGraph &g, Value x, StringRef fn, float a, float b) {
+  if (fn == "relu")
+    return g.b.create<dl::ReluOp>(g.loc(), g.unknown(), x);
+  if (fn == "sigmoid")
+    return g.b.create<dl::SigmoidOp>(g.loc(), g.unknown(), x);
+  if (fn == "tanh")
+    return g.b.create<dl::TanhOp>(g.loc(), g.unknown(), x);
+  if (fn == "hard_swish")
+    return g.b.create<dl::HardswishOp>(g.loc(), g.unknown(), x);
+  if (fn == "clip" && a == 0.f && b == 6.f)
+    return g.b.create<dl::Relu6Op>(g.loc(), g.unknown(), x);
+  return g.b.create<dl::UnaryOp>(g.loc(), g.unknown(), x, fn, llvm::APFloat(a), llvm::APFloat(b));
+}
+
 FailureOr<OnnxValue> unary(OnnxGraph &g, OnnxValue &x, StringRef fn, float a = 0, float b = 0) {
   if (failed(floatInput(g, &x)))
     return failure();
   auto t = g.tensor(x);
   if (failed(t))
     return failure();
-  auto y = g.typed(g.b.create<dl::UnaryOp>(g.loc(), g.unknown(), *t, fn, llvm::APFloat(a),
-                                           llvm::APFloat(b)));
+  auto y = g.typed(unaryOpFor(g, *t, fn, a, b));
   if (failed(y))
     return failure();
   return g.wrap(*y);
@@ -159,7 +174,17 @@ FailureOr<OnnxValue> binary(OnnxGraph &g, OnnxValue &x, OnnxValue &z, StringRef 
   auto b = succeeded(a) ? g.tensor(z) : FailureOr<Value>(failure());
   if (failed(b))
     return failure();
-  auto y = g.typed(g.b.create<dl::BinaryOp>(g.loc(), g.unknown(), *a, *b, fn));
+  // Operands of one shape: the dialect's differentiable add, sub and mul.
+  Operation *op = nullptr;
+  if (x.shape == z.shape && fn == "add")
+    op = g.b.create<dl::AddOp>(g.loc(), g.unknown(), *a, *b);
+  else if (x.shape == z.shape && fn == "sub")
+    op = g.b.create<dl::SubOp>(g.loc(), g.unknown(), *a, *b);
+  else if (x.shape == z.shape && fn == "mul")
+    op = g.b.create<dl::MulOp>(g.loc(), g.unknown(), *a, *b);
+  else
+    op = g.b.create<dl::BinaryOp>(g.loc(), g.unknown(), *a, *b, fn);
+  auto y = g.typed(op);
   if (failed(y))
     return failure();
   return g.wrap(*y);
@@ -435,6 +460,17 @@ LogicalResult flattenOp(OnnxGraph &g, Inputs &in, Outputs &out) {
   auto axis = g.axis(g.attrInt("axis", 1), rank + 1);
   if (failed(axis))
     return failure();
+  if (*axis == 1 && rank >= 2 && !(in[0]->data && !in[0]->value)) {
+    // The dialect's flatten (a view too, and differentiable).
+    auto t = g.tensor(*in[0]);
+    if (failed(t))
+      return failure();
+    auto y = g.typed(g.b.create<dl::FlattenOp>(g.loc(), g.unknown(), *t));
+    if (failed(y))
+      return failure();
+    out[0] = g.wrap(*y);
+    return success();
+  }
   auto y = view(g, *in[0], {product(in[0]->shape, 0, *axis), product(in[0]->shape, *axis)});
   if (failed(y))
     return failure();
@@ -808,6 +844,19 @@ LogicalResult reduceOp(OnnxGraph &g, Inputs &in, Outputs &out) {
 LogicalResult globalPoolOp(OnnxGraph &g, Inputs &in, Outputs &out) {
   if (failed(need(g, in, 1)))
     return failure();
+  if (in[0]->shape.size() == 4 && g.node->op_type() == "GlobalAveragePool") {
+    // A window as large as the image: the dialect's average pooling (differentiable).
+    auto t = g.tensor(*in[0]);
+    if (failed(t))
+      return failure();
+    auto y = g.typed(g.b.create<dl::AvgPool2dOp>(
+        g.loc(), g.unknown(), *t, g.b.getDenseI64ArrayAttr({in[0]->shape[2], in[0]->shape[3]}),
+        g.b.getDenseI64ArrayAttr({1, 1}), g.b.getDenseI64ArrayAttr({0, 0})));
+    if (failed(y))
+      return failure();
+    out[0] = g.wrap(*y);
+    return success();
+  }
   std::vector<int64_t> axes;
   for (int64_t j = 2; j < int64_t(in[0]->shape.size()); ++j)
     axes.push_back(j);
