@@ -138,6 +138,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   dlc::ModelLimits limits{maxSteps, maxOps, maxTensorBytes, maxPlanBytes, maxModelBytes};
+  // An ONNX file holds its weights and parses in linear memory: its default bound is
+  // protobuf's own (2 GiB), not the YAML parser's.
+  if (maxModelBytes.getNumOccurrences() == 0 && StringRef(input).ends_with(".onnx"))
+    limits.maxModelBytes = (int64_t(1) << 31) - 1;
   if (limits.maxSteps < 1 || limits.maxOps < 1 || limits.maxTensorBytes < 1 ||
       limits.maxPlanBytes < 1 || limits.maxModelBytes < 1) {
     errs() << "dlc: error: --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes and "
