@@ -317,8 +317,9 @@ LogicalResult Importer::graphInputs(OnnxGraph &g, func::FuncOp &fn) {
     const onnx::TypeProto &type = in.type();
     if (!type.has_tensor_type())
       return fail("graph input '" + in.name() + "' is not a tensor");
+    // Double inputs are computed in float32, as dlc computes everything.
     int32_t elem = type.tensor_type().elem_type();
-    if (elem != onnx::TensorProto::FLOAT)
+    if (elem != onnx::TensorProto::FLOAT && elem != onnx::TensorProto::DOUBLE)
       return fail("graph input '" + in.name() + "' has element type " +
                   onnx::TensorProto::DataType_Name(onnx::TensorProto::DataType(elem)) +
                   "; dlc takes float inputs only");

@@ -1667,6 +1667,75 @@ LogicalResult rangeOp(OnnxGraph &g, Inputs &in, Outputs &out) {
   return success();
 }
 
+/// Size: the element count, known at import.
+LogicalResult sizeOp(OnnxGraph &g, Inputs &in, Outputs &out) {
+  if (failed(need(g, in, 1)))
+    return failure();
+  out[0] = constant({}, {double(in[0]->elements())}, false);
+  return success();
+}
+
+/// CastLike: Cast to the second input's element type (float or integer).
+LogicalResult castLikeOp(OnnxGraph &g, Inputs &in, Outputs &out) {
+  if (failed(need(g, in, 2)))
+    return failure();
+  OnnxValue v = *in[0];
+  if (v.isFloat == in[1]->isFloat) {
+    out[0] = v;
+    return success();
+  }
+  if (!v.data || v.value)
+    return g.error("casts between float tensors only (or of constants)");
+  if (!in[1]->isFloat)
+    for (double &d : *v.data)
+      d = std::trunc(d);
+  v.isFloat = in[1]->isFloat;
+  v.param.clear();
+  v.initializer.clear();
+  out[0] = std::move(v);
+  return success();
+}
+
+/// DepthToSpace and SpaceToDepth: a view to 6 axes, a permutation, a view back.
+LogicalResult depthSpaceOp(OnnxGraph &g, Inputs &in, Outputs &out) {
+  if (failed(need(g, in, 1)))
+    return failure();
+  OnnxValue &x = *in[0];
+  if (x.shape.size() != 4)
+    return g.error("needs a 4-D input");
+  int64_t b = g.attrInt("blocksize", 0), n = x.shape[0], c = x.shape[1], h = x.shape[2],
+          w = x.shape[3];
+  if (b < 1)
+    return g.error("blocksize must be positive");
+  std::vector<int64_t> split, perm, shape;
+  if (g.node->op_type() == "DepthToSpace") {
+    if (c % (b * b))
+      return g.error("the channels are not a multiple of blocksize^2");
+    bool crd = g.attrString("mode", "DCR") == "CRD";
+    split = crd ? std::vector<int64_t>{n, c / (b * b), b, b, h, w}
+                : std::vector<int64_t>{n, b, b, c / (b * b), h, w};
+    perm = crd ? std::vector<int64_t>{0, 1, 4, 2, 5, 3} : std::vector<int64_t>{0, 3, 4, 1, 5, 2};
+    shape = {n, c / (b * b), h * b, w * b};
+  } else {
+    if (h % b || w % b)
+      return g.error("height and width are not multiples of blocksize");
+    split = {n, c, h / b, b, w / b, b};
+    perm = {0, 3, 5, 1, 2, 4};
+    shape = {n, c * b * b, h / b, w / b};
+  }
+  auto v = view(g, x, split);
+  if (failed(v))
+    return failure();
+  auto p = permute(g, *v, perm);
+  if (failed(p))
+    return failure();
+  auto y = view(g, *p, shape);
+  if (failed(y))
+    return failure();
+  out[0] = *y;
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // The table
 //===----------------------------------------------------------------------===//
@@ -1705,6 +1774,10 @@ const std::map<std::string, OpHandler> &table() {
         {"Xor", compareOp},
         {"Not", compareOp},
         {"Range", rangeOp},
+        {"Size", sizeOp},
+        {"CastLike", castLikeOp},
+        {"DepthToSpace", depthSpaceOp},
+        {"SpaceToDepth", depthSpaceOp},
         {"ConstantOfShape", constantOfShapeOp},
         {"Expand", expandOp},
         {"GlobalAveragePool", globalPoolOp},
