@@ -11,6 +11,8 @@ PACKAGES=(cmake ninja-build ccache g++ python3 pkg-config
           libdnnl-dev # oneDNN, the CPU convolutions (optional: in-house kernels without it)
           openmpi-bin libopenmpi-dev
           dataset-fashion-mnist
+          libonnx-dev libprotobuf-dev # the ONNX importer (compiler/Import/OnnxImporter.cpp)
+          libonnx-testdata            # the ONNX backend node tests (scripts/onnx-node-tests.py)
           python3-torch) # PyTorch, for the step-by-step parity tests (test/parity)
 missing=()
 for p in "${PACKAGES[@]}"; do

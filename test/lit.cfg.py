@@ -16,7 +16,7 @@ config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "I
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
-llvm_config.add_tool_substitutions(["dl-opt", "dlc", "dlrun"], [config.dlc_tools_dir])
+llvm_config.add_tool_substitutions(["dl-opt", "dlc", "dlrun", "onnx-tensors"], [config.dlc_tools_dir])
 llvm_config.add_tool_substitutions(["FileCheck", "not", "count"], [config.llvm_tools_dir])
 
 # The real data set the end-to-end tests train on (Debian: dataset-fashion-mnist).
@@ -30,6 +30,15 @@ for python in [sys.executable, "/usr/bin/python3"]:
                                                  capture_output=True).returncode == 0:
         config.available_features.add("torch")
         config.substitutions.append(("%torch_python", python))
+        break
+# PyTorch with torchvision, for the ONNX export tests (test/Driver/onnx_exports.test): lit's
+# Python, the system's, or bench/.venv's (bench/README: PyTorch 2.x and ONNX Runtime).
+for python in [sys.executable, "/usr/bin/python3",
+               os.path.join(config.dlc_src_root, "bench", ".venv", "bin", "python")]:
+    if os.path.exists(python) and subprocess.run([python, "-c", "import torch, torchvision"],
+                                                 capture_output=True).returncode == 0:
+        config.available_features.add("torch-export")
+        config.substitutions.append(("%export_python", python))
         break
 config.substitutions.append(("%llvm_include", os.path.join(os.path.dirname(config.llvm_tools_dir), "include")))
 if any(os.path.exists(os.path.join(d, "libnvrtc.so")) for d in

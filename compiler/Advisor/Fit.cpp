@@ -84,6 +84,10 @@ advisor::largestBatch(const std::function<std::optional<uint64_t>(int64_t)> &byt
     return std::nullopt;
   if (*one > capacity)
     return 0;
+  // Memory that does not grow with the batch (an imported graph whose batch is fixed in the
+  // file) has no largest batch to find.
+  if (*two <= *one)
+    return std::nullopt;
   // Bracket the answer around the linear prediction, then bisect: lo fits, hi does not.
   uint64_t perExample = *two > *one ? *two - *one : 1;
   int64_t guess = std::max<int64_t>(1, int64_t((capacity - *one) / perExample));

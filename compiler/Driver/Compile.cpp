@@ -96,7 +96,8 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   ModelConfig config;
   config.limits = opts.limits;
   config.recompute = opts.recompute;
-  OwningOpRef<ModuleOp> module = importModel(ctx, opts.input, config);
+  config.loss = opts.loss;
+  OwningOpRef<ModuleOp> module = importAnyModel(ctx, opts.input, config, opts.batch);
   if (!module)
     return 1;
   if (std::string error; !overridePrecision(opts.precision, config, error)) {
@@ -164,6 +165,11 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   // The fit check needs the model as imported (the heuristic counts it, and finding the
   // largest batch that fits recompiles it).
   OwningOpRef<ModuleOp> imported;
+  if (!opts.gpu.empty() && !module->lookupSymbol("forward")) {
+    llvm::errs() << opts.input << ": error: --gpu checks the training step; this ONNX graph is "
+                    "inference only: give --loss softmax_cross_entropy or --loss mse\n";
+    return 1;
+  }
   if (!opts.gpu.empty())
     imported = cast<ModuleOp>(module->clone());
   PassStage stop = opts.emit == EmitStage::Shapes     ? PassStage::Shapes

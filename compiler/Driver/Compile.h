@@ -32,6 +32,7 @@ struct CompileOptions {
   std::string placement = "auto";
   /// --recompute: activation checkpointing per block (compiler/Planning/Recompute.h).
   bool recompute = false;
+  std::string loss; // --loss for an ONNX model (docs/onnx.md)
 };
 
 /// Runs the whole pipeline: import, --dl-infer-shapes, --dl-autodiff, lowering to kernels,

@@ -56,7 +56,17 @@ public:
     auto it = plans.find(batch);
     if (it != plans.end())
       return it->second ? &*it->second : nullptr;
-    auto p = planAtBatch(imported, config, source, batch, fuse, Storage::Gpu);
+    // An ONNX graph's shapes are fixed at import: import it again at this batch (its
+    // symbolic dimension; a graph without one plans the same at every batch).
+    FailureOr<plan::Plan> p = failure();
+    if (llvm::StringRef(source).ends_with(".onnx")) {
+      ModelConfig at = config;
+      OwningOpRef<ModuleOp> module = importAnyModel(*imported->getContext(), source, at, batch);
+      if (module)
+        p = planAtBatch(*module, at, source, batch, fuse, Storage::Gpu);
+    } else {
+      p = planAtBatch(imported, config, source, batch, fuse, Storage::Gpu);
+    }
     auto &slot = plans[batch];
     if (succeeded(p))
       slot = std::move(*p);
@@ -272,9 +282,15 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
   config.limits = opts.limits;
   config.seqLen = opts.seqLen;
   config.recompute = opts.recompute;
-  OwningOpRef<ModuleOp> imported = importModel(ctx, opts.input, config);
+  config.loss = opts.loss;
+  OwningOpRef<ModuleOp> imported = importAnyModel(ctx, opts.input, config, opts.batch);
   if (!imported)
     return 1;
+  if (!imported->lookupSymbol("forward")) {
+    llvm::errs() << opts.input << ": error: dlc mem plans the training step; this ONNX graph "
+                    "is inference only: give --loss softmax_cross_entropy or --loss mse\n";
+    return 1;
+  }
   if (!overridePrecision(opts.precision, config, error)) {
     llvm::errs() << "dlc: error: " << error << "\n";
     return 1;

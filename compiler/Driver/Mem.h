@@ -1,7 +1,7 @@
 //===- Mem.h - `dlc mem`: the memory plan against real GPUs ------*- C++ -*-===//
 #pragma once
 
-#include "compiler/Import/YamlImporter.h"
+#include "compiler/Import/OnnxImporter.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -25,6 +25,7 @@ struct MemOptions {
   int64_t seqLen = 0;             // --seq-len T: sequence inputs at length T (0: the model's)
   bool recompute = false;         // --recompute: activation checkpointing per block
   ModelLimits limits;             // --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes, ...
+  std::string loss;               // --loss for an ONNX model (docs/onnx.md)
 };
 
 /// Sets config.train.precision from a --precision value ("" keeps the model file's); false,

@@ -70,7 +70,8 @@ OneLineDiagnostics::OneLineDiagnostics(MLIRContext &ctx)
 LogicalResult dlc::runPasses(ModuleOp module, int64_t batch, bool fuse, PassStage stop) {
   PassManager pm(module.getContext());
   pm.addPass(dl::createInferShapes(dl::InferShapesOptions{batch}));
-  if (stop != PassStage::Shapes)
+  // A module with only @infer (an imported inference graph) has nothing to differentiate.
+  if (stop != PassStage::Shapes && module.lookupSymbol("forward"))
     pm.addPass(dl::createAutodiff());
   if (stop == PassStage::Fused && fuse)
     pm.addPass(dl::createFuseEpilogues());
@@ -111,7 +112,12 @@ FailureOr<plan::Plan> dlc::makePlan(ModuleOp module, const ModelConfig &config,
                                     RecomputeReport *recompute, Storage storage) {
   plan::Plan plan;
   bool half = storage == Storage::Gpu && config.train.precision != plan::Precision::Fp32;
-  if (failed(checkTensorSizes(module, config.limits, half)) || failed(lowerToKernels(module, plan)))
+  // The inference program (dlrun --infer) beside train and eval: added here, so that the
+  // IR dlc --emit prints stays the training step's.
+  PassManager pm(module.getContext());
+  pm.addPass(dl::createExtractInference());
+  if (failed(pm.run(module)) || failed(checkTensorSizes(module, config.limits, half)) ||
+      failed(lowerToKernels(module, plan)))
     return failure();
   if (config.recompute) {
     RecomputeReport report = recomputeBlocks(plan);
@@ -129,17 +135,28 @@ FailureOr<plan::Plan> dlc::makePlan(ModuleOp module, const ModelConfig &config,
                                << config.limits.maxPlanBytes << " (--max-plan-bytes)";
     return failure();
   }
+  for (plan::Parameter &param : plan.params) {
+    auto it = config.values.find(param.name);
+    if (it != config.values.end())
+      param.values = it->second;
+  }
   plan.model = config.name;
   plan.source = source;
   plan.train = config.train;
   plan.data = config.data;
   auto fn = module.lookupSymbol<func::FuncOp>("forward");
-  // Every input has the batch first; the first float input is the one image data feeds.
-  plan.train.batch = cast<RankedTensorType>(fn.getArgumentTypes()[0]).getDimSize(0);
-  for (Type t : fn.getArgumentTypes()) {
+  if (!fn)
+    fn = module.lookupSymbol<func::FuncOp>("infer");
+  // Every input has the batch first, but for whole tensors (dl.whole: an imported graph's,
+  // its batch fixed at import); the first float input is the one image data feeds.
+  plan.train.batch = fn.getNumArguments() == 0 || fn.getArgAttr(0, "dl.whole")
+                         ? 1
+                         : cast<RankedTensorType>(fn.getArgumentTypes()[0]).getDimSize(0);
+  for (auto [i, t] : llvm::enumerate(fn.getArgumentTypes())) {
     auto rt = cast<RankedTensorType>(t);
     if (rt.getElementType().isF32()) {
-      plan.inputShape.assign(rt.getShape().begin() + 1, rt.getShape().end());
+      bool whole = fn.getArgAttr(i, "dl.whole") != nullptr;
+      plan.inputShape.assign(rt.getShape().begin() + (whole ? 0 : 1), rt.getShape().end());
       break;
     }
   }

@@ -7,6 +7,7 @@
 
 #include "compiler/Import/YamlImporter.h"
 #include "compiler/Planning/Recompute.h"
+#include "compiler/Import/OnnxImporter.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "runtime/plan/Plan.h"
@@ -36,10 +37,10 @@ mlir::LogicalResult runPasses(mlir::ModuleOp module, int64_t batch, bool fuse, P
 enum class Storage { Cpu, Gpu };
 
 /// Lowers a module that went through runPasses (to Fused) into a complete plan: kernel
-/// programs, buffer dtypes for `storage` and config.train.precision, arena layout, model
-/// and training configuration, and the IR text if `withIR`. With config.recompute the
-/// training step recomputes each block's forward in its backward (what was done goes to
-/// `recompute` when given).
+/// programs (train, eval, and infer from --dl-extract-inference), buffer dtypes for `storage`
+/// and config.train.precision, arena layout, model and training configuration, and the IR
+/// text if `withIR`. With config.recompute the training step recomputes each block's forward
+/// in its backward (what was done goes to `recompute` when given).
 mlir::FailureOr<plan::Plan> makePlan(mlir::ModuleOp module, const ModelConfig &config,
                                      const std::string &source, bool withIR,
                                      RecomputeReport *recompute = nullptr,

@@ -6,7 +6,9 @@
 #include "mlir/IR/OwningOpRef.h"
 #include "runtime/plan/Plan.h"
 
+#include <map>
 #include <string>
+#include <vector>
 
 namespace dlc {
 
@@ -27,6 +29,12 @@ struct ModelConfig {
   /// Not from the file either: --recompute (activation checkpointing per block,
   /// compiler/Planning/Recompute.h).
   bool recompute = false;
+  /// Starting values of parameters by name (an imported ONNX model's initializers), which
+  /// the plan carries (plan::Parameter::values) instead of an initialiser.
+  std::map<std::string, std::vector<float>> values;
+  /// Not from the file: dlc's --loss for an ONNX graph (softmax_cross_entropy or mse on its
+  /// first output), which makes it a training step; empty: inference only.
+  std::string loss;
 };
 
 /// Parses the model file at `path` into a module holding `dl.parameter` declarations and

@@ -120,7 +120,10 @@ LogicalResult ProgramLowering::lower(func::FuncOp fn, plan::Program &p) {
     auto name = fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "dl.name");
     in.name = name ? name.str() : "input" + std::to_string(arg.getArgNumber());
     in.dtype = t.getElementType().isInteger(32) ? plan::DType::I32 : plan::DType::F32;
-    in.shape.assign(t.getShape().begin() + 1, t.getShape().end());
+    // dl.whole: an imported graph's input, a whole tensor without a batch dimension (the
+    // plan's batch is then 1).
+    bool whole = fn.getArgAttr(arg.getArgNumber(), "dl.whole") != nullptr;
+    in.shape.assign(t.getShape().begin() + (whole ? 0 : 1), t.getShape().end());
     if (auto classes = fn.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "dl.classes"))
       in.classes = classes.getInt();
     in.buffer = newBuffer(in.name, BufferKind::Input, t.getNumElements() * 4);
@@ -141,11 +144,26 @@ LogicalResult ProgramLowering::lower(func::FuncOp fn, plan::Program &p) {
   int32_t end = std::max<int32_t>(0, p.kernels.size() - 1);
   for (Value v : ret.getOperands()) {
     int32_t id = buffers.lookup(v);
-    plan.buffers[id].kind = BufferKind::Output;
+    plan::Buffer &b = plan.buffers[id];
+    if (b.program == programIndex && b.kind != BufferKind::Input)
+      b.kind = BufferKind::Output;
     touch(id, end);
   }
-  p.loss = buffers.lookup(ret.getOperand(0));
-  p.correct = ret.getNumOperands() > 1 ? buffers.lookup(ret.getOperand(1)) : -1;
+  if (p.name == "infer") {
+    // Named results, whole tensors (dlrun --infer writes them by name).
+    for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+      plan::ProgramOutput o;
+      auto name = fn.getResultAttrOfType<StringAttr>(i, "dl.name");
+      o.name = name ? name.str() : "output" + std::to_string(i);
+      o.buffer = buffers.lookup(v);
+      ArrayRef<int64_t> shape = dl::shapeOf(v);
+      o.shape.assign(shape.begin(), shape.end());
+      p.outputs.push_back(std::move(o));
+    }
+  } else {
+    p.loss = buffers.lookup(ret.getOperand(0));
+    p.correct = ret.getNumOperands() > 1 ? buffers.lookup(ret.getOperand(1)) : -1;
+  }
   for (BlockArgument arg : body.getArguments())
     touch(buffers.lookup(arg), 0);
   return success();
@@ -174,7 +192,8 @@ LogicalResult dlc::lowerToKernels(ModuleOp module, plan::Plan &plan) {
     paramBuffers[p.name] = p.buffer;
     plan.params.push_back(p);
   }
-  for (auto [fnName, progName] : {std::pair{"train_step", "train"}, std::pair{"forward", "eval"}}) {
+  for (auto [fnName, progName] : {std::pair{"train_step", "train"}, std::pair{"forward", "eval"},
+                                  std::pair{"infer", "infer"}}) {
     auto fn = module.lookupSymbol<func::FuncOp>(fnName);
     if (!fn)
       continue;
@@ -186,6 +205,6 @@ LogicalResult dlc::lowerToKernels(ModuleOp module, plan::Plan &plan) {
     plan.programs.push_back(std::move(prog));
   }
   if (plan.programs.empty())
-    return module.emitError("nothing to lower: no @train_step or @forward");
+    return module.emitError("nothing to lower: no @train_step, @forward or @infer");
   return success();
 }

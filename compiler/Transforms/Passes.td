@@ -46,4 +46,17 @@ def FuseEpilogues : Pass<"dl-fuse-epilogues", "ModuleOp"> {
   }];
 }
 
+def ExtractInference : Pass<"dl-extract-inference", "ModuleOp"> {
+  let summary = "Add @infer: @forward's prediction without its loss, for dlrun --infer";
+  let description = [{
+    Clones `@forward` into `@infer` and returns, instead of the loss and the correct count,
+    the loss's prediction operand (the final layer's output: logits for `softmax_xent`, the
+    prediction for `mse` and `bce_with_logits`), named after that layer (`dl.name`). Ops only
+    the loss and accuracy read are erased, and so are the arguments nothing reads any more
+    (the labels), so `dlrun --infer` feeds the model's inputs alone. A module that already has
+    `@infer` (an imported ONNX graph) or has no `@forward` is left as it is.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 #endif // DL_PASSES

@@ -36,7 +36,8 @@ struct InferShapesPass : public dl::impl::InferShapesBase<InferShapesPass> {
     if (batch > 0) {
       for (BlockArgument arg : body.getArguments()) {
         auto t = dyn_cast<RankedTensorType>(arg.getType());
-        if (!t || t.getRank() == 0)
+        // dl.whole: an imported graph's input with its shape fixed at import.
+        if (!t || t.getRank() == 0 || fn.getArgAttr(arg.getArgNumber(), "dl.whole"))
           continue;
         SmallVector<int64_t> shape(t.getShape());
         shape[0] = batch;

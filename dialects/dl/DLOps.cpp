@@ -189,9 +189,11 @@ LogicalResult ParameterOp::verify() {
   auto t = dyn_cast<RankedTensorType>(getType());
   if (!t || !t.hasStaticShape() || !t.getElementType().isF32())
     return emitOpError("type must be a statically shaped f32 tensor, got ") << getType();
-  if (!llvm::is_contained({"he_normal", "glorot_uniform", "normal", "zeros", "ones"}, getInit()))
+  // "values": the plan carries the starting tensor (an imported model's initializer).
+  if (!llvm::is_contained({"he_normal", "glorot_uniform", "normal", "zeros", "ones", "values"},
+                          getInit()))
     return emitOpError("unknown init '") << getInit()
-           << "' (expected he_normal, glorot_uniform, normal, zeros or ones)";
+           << "' (expected he_normal, glorot_uniform, normal, zeros, ones or values)";
   if (!llvm::is_contained({"weight", "state", "buffer"}, getRole()))
     return emitOpError("role must be 'weight', 'state' or 'buffer', got '") << getRole() << "'";
   return success();

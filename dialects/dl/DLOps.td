@@ -47,7 +47,8 @@ def DL_ParameterOp : DL_Op<"parameter", [Symbol, HasParent<"ModuleOp">]> {
   let summary = "declares a trainable parameter or a piece of optimizer state";
   let description = [{
     A module-level float32 tensor that lives across training steps. `init` names how the
-    runtime fills it before the first step (`he_normal`, `glorot_uniform`, `normal` (mean 0, spread 1: nn.Embedding's), `zeros`, `ones`),
+    runtime fills it before the first step (`he_normal`, `glorot_uniform`, `normal` (mean 0, spread 1: nn.Embedding's), `zeros`, `ones`,
+    or `values`: the plan carries the tensor itself, an imported ONNX model's initializer),
     seeded from the model's seed and the symbol name; `fan_in`/`fan_out` feed the initialiser.
     `role` is `weight` for trainable parameters, `state` for optimizer state and `buffer`
     for model state that is not trained (batch norm's running statistics).
@@ -1305,6 +1306,114 @@ def DL_PositionAddGradOp : DL_GradOp<"position_add_grad"> {
   let arguments = (ins DL_FloatTensor:$grad, I64Attr:$positions);
   let results = (outs DL_FloatTensor:$result);
   let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Imported graphs' general ops (issue 14): the elementwise functions, broadcasting binary
+// ops, reductions and whole-tensor reshapes and permutations that ONNX graphs use. Shapes are
+// static (the importer fixes the batch); no gradients yet. Rules in TensorRules.cpp.
+//===----------------------------------------------------------------------===//
+
+def DL_UnaryOp : DL_ElementwiseOp<"unary"> {
+  let summary = "an elementwise function named by `fn`";
+  let description = [{
+    `y = fn(x)` per element, `fn` one of runtime/plan/TensorFunctions.def's unary functions
+    (`abs`, `exp`, `log`, `sqrt`, `erf`, `elu`, `clip`, ...), `alpha` and `beta` its
+    parameters where it has any (elu's and leaky_relu's alpha, hard_sigmoid's alpha and beta,
+    clip's min and max, affine's `alpha * x + beta`).
+
+    ```mlir
+    %y = dl.unary %x {fn = "exp"} : (tensor<3x4xf32>) -> tensor<3x4xf32>
+    %z = dl.unary %x {alpha = 0.0 : f32, beta = 6.0 : f32, fn = "clip"} : (tensor<3x4xf32>) -> tensor<3x4xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, StrAttr:$fn,
+                       DefaultValuedAttr<F32Attr, "0.0f">:$alpha,
+                       DefaultValuedAttr<F32Attr, "0.0f">:$beta);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def DL_BinaryOp : DL_InferOp<"binary"> {
+  let summary = "an elementwise binary function with NumPy broadcasting";
+  let description = [{
+    `y = fn(lhs, rhs)`, `fn` one of `add`, `sub`, `mul`, `div`, `pow`, `max`, `min`, `prelu`,
+    `fmod` (runtime/plan/TensorFunctions.def); the operands broadcast as in NumPy and ONNX:
+    aligned at their last axes, a dimension of 1 stretched to the other's. At most 6 axes.
+
+    ```mlir
+    %y = dl.binary %a, %b {fn = "add"} : (tensor<3x4x5xf32>, tensor<5xf32>) -> tensor<3x4x5xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$lhs, DL_FloatTensor:$rhs, StrAttr:$fn);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_ReduceOp : DL_InferOp<"reduce"> {
+  let summary = "reduces `count` consecutive axes from `axis` with `fn`";
+  let description = [{
+    `fn` one of `sum`, `mean`, `max`, `min`, `prod`, `sum_square`, `l1`, `l2`, `log_sum`,
+    `log_sum_exp`, accumulated in double. With `keepdims` the reduced axes stay as 1s.
+
+    ```mlir
+    %y = dl.reduce %x {axis = 1 : i64, count = 2 : i64, fn = "mean", keepdims} : (tensor<2x3x4x5xf32>) -> tensor<2x1x1x5xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, StrAttr:$fn, I64Attr:$axis, I64Attr:$count,
+                       UnitAttr:$keepdims);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_ViewOp : DL_InferOp<"view"> {
+  let summary = "the same elements in another whole shape";
+  let description = [{
+    ONNX's Reshape, Flatten, Squeeze and Unsqueeze on a tensor of static shape: `shape` is the
+    result's, every axis (unlike `dl.reshape`, which keeps the batch). A view: the result
+    shares the operand's buffer.
+
+    ```mlir
+    %y = dl.view %x {shape = array<i64: 12, 5>} : (tensor<3x4x5xf32>) -> tensor<12x5xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DenseI64ArrayAttr:$shape);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_PermuteOp : DL_InferOp<"permute"> {
+  let summary = "permutes every axis of a tensor of static shape";
+  let description = [{
+    ONNX's Transpose: `result.shape[i] = input.shape[perm[i]]`, any permutation of up to 6
+    axes (`dl.transpose` keeps the batch first). The transpose kernel.
+
+    ```mlir
+    %y = dl.permute %x {perm = array<i64: 2, 0, 1>} : (tensor<3x4x5xf32>) -> tensor<5x3x4xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DenseI64ArrayAttr:$perm);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_SliceOp : DL_InferOp<"slice"> {
+  let summary = "every `steps`-th element from `starts`, `sizes` of them per axis";
+  let description = [{
+    ONNX's Slice, Split and Gather with constant indices on a tensor of static shape:
+    `y[i0, i1, ...] = x[starts[0] + i0 * steps[0], starts[1] + i1 * steps[1], ...]`, the
+    result of shape `sizes`; a negative step walks an axis backwards. A strided copy (the
+    broadcast_binary kernel reading one operand).
+
+    ```mlir
+    %y = dl.slice %x {sizes = array<i64: 2, 2>, starts = array<i64: 1, 0>, steps = array<i64: 1, 2>} : (tensor<3x4xf32>) -> tensor<2x2xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DenseI64ArrayAttr:$starts,
+                       DenseI64ArrayAttr:$steps, DenseI64ArrayAttr:$sizes);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
 #endif // DL_OPS

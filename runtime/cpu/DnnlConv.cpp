@@ -7,9 +7,16 @@
 // executes, and reorders the output back into the caller's NCHW/OIHW buffer. Where the
 // primitive chose the plain layout itself nothing is copied.
 //
-// Debian's libdnnl runs on OpenMP; each call first sets the calling thread's OpenMP team
-// size to the runtime's thread count (dlrun --threads), so oneDNN uses as many cores as the
-// in-house kernels do.
+// Threads: Debian's libdnnl runs on OpenMP. Rather than an OpenMP team beside the runtime's
+// pool (two sets of threads spinning against each other on few cores, and a descheduled
+// team member stalling the whole primitive), the pool cuts the batch into one slice of
+// consecutive images per thread and each thread runs a primitive made for one thread
+// (OpenMP team size 1) on its slice; filter gradients go to per-slice partial sums, added
+// afterwards. Each thread has its own reorder buffers and scratchpad.
+//
+// Measurement switches (docs/performance.md): DLC_DNNL=0 (in-house kernels only),
+// DLC_DNNL_SPLIT=0 (one OpenMP team of --threads threads per call instead of the split),
+// DLC_DNNL_LAYOUT=plain (primitives held to NCHW/OIHW, no reorders).
 //
 #include "runtime/cpu/DnnlConv.h"
 

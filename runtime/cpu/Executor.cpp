@@ -23,6 +23,7 @@
 #include "runtime/cpu/RegressionLossKernels.h"
 #include "runtime/cpu/TransposeKernels.h"
 #include "runtime/cpu/EmbeddingKernels.h"
+#include "runtime/cpu/TensorKernels.h"
 #include "runtime/plan/KernelCheck.h"
 
 #include <cerrno>

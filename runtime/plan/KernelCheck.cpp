@@ -9,6 +9,7 @@
 
 #include "runtime/plan/KernelCheck.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace dlc::plan {
@@ -33,6 +34,20 @@ double generalConvOut(const std::vector<int64_t> &i) {
 double poolOut(const std::vector<int64_t> &i) {
   return double((i[2] + 2 * i[8] - i[4]) / i[6] + 1) * double((i[3] + 2 * i[9] - i[5]) / i[7] + 1);
 }
+
+// How many functions the general kernels have (runtime/plan/TensorFunctions.def).
+constexpr int64_t kUnaryFunctions = 0
+#define DLC_UNARY_FN(Enum, name, expr) +1
+#include "runtime/plan/TensorFunctions.def"
+    ;
+constexpr int64_t kBinaryFunctions = 0
+#define DLC_BINARY_FN(Enum, name, expr) +1
+#include "runtime/plan/TensorFunctions.def"
+    ;
+constexpr int64_t kReduceFunctions = 0
+#define DLC_REDUCE_FN(Enum, name, first, step, finish) +1
+#include "runtime/plan/TensorFunctions.def"
+    ;
 
 const KernelKindInfo kInfo[] = {
 #define DLC_KERNEL_KIND(Enum, name, params, ints, floats, epilogues, tolerance, flops, cpu)         \
@@ -343,6 +358,47 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
     n = {logits, uint64_t(a[0]), k.kind == KernelKind::SoftmaxXentBwd ? logits : 1};
     break;
   }
+  case KernelKind::Unary:
+    // n fn
+    if (!a.sizes({0}) || !a.range(1, 0, kUnaryFunctions - 1, "unary function"))
+      return false;
+    n = {uint64_t(a[0]), uint64_t(a[0])};
+    break;
+  case KernelKind::BroadcastBinary: {
+    // fn d0..d5 xs0..xs5 zs0..zs5 xoff zoff: every element an operand reads lies within it,
+    // from its lowest (offset plus the negative strides' reach) to its highest
+    if (!a.range(0, 0, kBinaryFunctions - 1, "binary function") ||
+        !a.sizes({1, 2, 3, 4, 5, 6}) || !a.range(19, 0, int64_t(kMaxElements), "offset") ||
+        !a.range(20, 0, int64_t(kMaxElements), "offset"))
+      return false;
+    uint64_t extent[2];
+    for (size_t op = 0; op < 2; ++op) {
+      // Sizes and strides are at most 2^40 here, so these sums fit in int64_t.
+      int64_t lo = a[19 + op], hi = a[19 + op];
+      for (size_t j = 0; j < 6; ++j) {
+        if (!a.range(7 + 6 * op + j, -int64_t(kMaxElements), int64_t(kMaxElements), "stride"))
+          return false;
+        const double reach = double(a[1 + j] - 1) * double(a[7 + 6 * op + j]);
+        if (std::fabs(reach) > double(kMaxElements))
+          return a.fail("a stride reaches beyond " + std::to_string(kMaxElements) + " elements");
+        (reach < 0 ? lo : hi) += int64_t(reach);
+      }
+      if (lo < 0)
+        return a.fail("a negative stride reads before the operand's first element");
+      extent[op] = uint64_t(hi) + 1;
+    }
+    n = {extent[0], extent[1],
+         mul({uint64_t(a[1]), uint64_t(a[2]), uint64_t(a[3]), uint64_t(a[4]), uint64_t(a[5]),
+              uint64_t(a[6])})};
+    break;
+  }
+  case KernelKind::Reduce:
+    // fn outer mid inner
+    if (!a.range(0, 0, kReduceFunctions - 1, "reduce function") || !a.sizes({1, 2, 3}))
+      return false;
+    n = {mul({uint64_t(a[1]), uint64_t(a[2]), uint64_t(a[3])}),
+         mul({uint64_t(a[1]), uint64_t(a[3])})};
+    break;
   case KernelKind::Embedding:
   case KernelKind::EmbeddingBwd: {
     // rows vocab dim; idx int32 [rows], w/dw [vocab, dim], y/dy [rows, dim]

@@ -228,6 +228,18 @@ void encodePayload(const Plan &plan, Writer &w) {
 
   // Version 8: the precision (and each buffer's dtype, above).
   w.u8(static_cast<uint8_t>(plan.train.precision));
+
+  // Version 9: parameters' starting values (init "values") and programs' named outputs.
+  for (const Parameter &p : plan.params)
+    w.f32s(p.values);
+  for (const Program &p : plan.programs) {
+    w.count(p.outputs.size());
+    for (const ProgramOutput &o : p.outputs) {
+      w.str(o.name);
+      w.i32(o.buffer);
+      w.i64s(o.shape);
+    }
+  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -346,6 +358,7 @@ constexpr size_t kMinKernelBytes = 2 + 4 + 4 + 4 + 4 + 8;
 constexpr size_t kMinProgramBytes = 4 + 4 + 4 + 2 * 4 + 8 + 4 * 4;
 constexpr size_t kMinInputBytes = 4 + 4 + 1 + 4 + 8;
 constexpr size_t kMinStageBytes = 4 * 8 + 4 + 4;
+constexpr size_t kMinOutputBytes = 4 + 4 + 4;
 
 void decodePayload(Reader &r, Plan &plan) {
   r.setContext("the plan header fields");
@@ -508,6 +521,21 @@ void decodePayload(Reader &r, Plan &plan) {
     r.fail("malformed plan: unknown precision " + std::to_string(precision));
   plan.train.precision = static_cast<Precision>(precision);
 
+  for (size_t i = 0; i < plan.params.size() && r.ok(); ++i) {
+    r.setContext("the values of parameter " + std::to_string(i));
+    plan.params[i].values = r.f32s();
+  }
+  for (size_t i = 0; i < plan.programs.size() && r.ok(); ++i) {
+    r.setContext("the outputs of program " + std::to_string(i));
+    Program &p = plan.programs[i];
+    p.outputs.resize(r.count(kMinOutputBytes));
+    for (size_t j = 0; j < p.outputs.size() && r.ok(); ++j) {
+      p.outputs[j].name = r.str();
+      p.outputs[j].buffer = r.i32();
+      p.outputs[j].shape = r.i64s();
+    }
+  }
+
   // Trailing bytes mean the writer and reader disagree about the layout; decoding them as
   // "nothing" would hide exactly the kind of mismatch the version number is meant to catch.
   if (r.ok() && r.remaining() != 0)
@@ -538,7 +566,9 @@ bool validateConfig(const Plan &plan, std::string &error) {
   // the named tensors of format safetensors feed inputs of any shape.
   const bool sequences = d.format == "text" || d.format == "tokens";
   const bool named = d.format == "safetensors";
-  if (!sequences && !named && plan.inputShape.size() != 3)
+  // "none": an inference-only plan (an imported ONNX graph), fed by dlrun --infer.
+  const bool none = d.format == "none";
+  if (!sequences && !named && !none && plan.inputShape.size() != 3)
     return fail("the input shape has " + std::to_string(plan.inputShape.size()) + " dimensions, not 3 (CHW)");
   if (plan.inputShape.size() > 8)
     return fail("the input shape has " + std::to_string(plan.inputShape.size()) + " dimensions");
@@ -560,7 +590,7 @@ bool validateConfig(const Plan &plan, std::string &error) {
   if (!std::isfinite(t.lr) || !std::isfinite(t.momentum) || !std::isfinite(t.weightDecay))
     return fail("a training hyperparameter is not finite");
   if (d.format != "mnist" && d.format != "cifar10" && d.format != "synthetic" && !sequences &&
-      !named)
+      !named && !none)
     return fail("unknown data format '" + d.format + "'");
   if (named && (d.trainFiles.size() != 1 || d.testFiles.size() != 1))
     return fail("format safetensors needs one train and one test file");
@@ -769,9 +799,34 @@ bool validatePlanImpl(const Plan &plan, std::string &error) {
               std::to_string(p.buffer) + ofBuffers;
       return false;
     }
+    // Starting values fill the parameter's buffer exactly (Init.cpp copies them).
+    if (!p.values.empty() && uint64_t(p.values.size()) * 4 != plan.buffers[p.buffer].bytes) {
+      error = "malformed plan: parameter " + std::to_string(i) + " ('" + p.name + "') has " +
+              std::to_string(p.values.size()) + " starting values for a buffer of " +
+              std::to_string(plan.buffers[p.buffer].bytes) + " bytes";
+      return false;
+    }
   }
 
   for (const Program &p : plan.programs) {
+    for (size_t j = 0; j < p.outputs.size(); ++j) {
+      const ProgramOutput &o = p.outputs[j];
+      const std::string which = "malformed plan: program '" + p.name + "' output '" + o.name + "'";
+      if (o.buffer < 0 || o.buffer >= numBuffers) {
+        error = which + " names buffer " + std::to_string(o.buffer) + ofBuffers;
+        return false;
+      }
+      for (size_t k = 0; k < j; ++k)
+        if (p.outputs[k].name == o.name) {
+          error = which + " is declared twice";
+          return false;
+        }
+      if (o.shape.size() > 8 || product(o.shape) > plan.buffers[o.buffer].bytes / 4) {
+        error = which + " of shape " + std::to_string(o.shape.size()) +
+                "-D does not fit buffer '" + plan.buffers[o.buffer].name + "'";
+        return false;
+      }
+    }
     for (const ProgramInput &in : p.inputs)
       if (in.buffer < 0 || in.buffer >= numBuffers) {
         error = "malformed plan: program '" + p.name + "' input '" + in.name + "' names buffer " +

@@ -15,7 +15,7 @@
 namespace dlc::plan {
 
 /// Bumped whenever the serialized layout changes; readers reject other versions.
-constexpr uint32_t kPlanVersion = 8;
+constexpr uint32_t kPlanVersion = 9;
 
 /// Kernel kinds, in a fixed order that is part of the file format: one line each in
 /// KernelKinds.def, which also gives their arguments, attributes and checks (KernelCheck.h).
@@ -103,11 +103,20 @@ struct ProgramInput {
   int64_t classes = 0;        // > 0: class indices in [0, classes) (dtype i32)
 };
 
+/// One named result of a program (the graph outputs of an imported ONNX model; the final
+/// layer of a YAML model's inference program): what `dlrun --infer` writes under its name.
+struct ProgramOutput {
+  std::string name;
+  int32_t buffer = -1;
+  std::vector<int64_t> shape; // the whole tensor's, as written (the batch included)
+};
+
 struct Program {
-  std::string name; // "train" or "eval"
+  std::string name; // "train", "eval" or "infer"
   std::vector<Kernel> kernels;
   std::vector<ProgramInput> inputs;
   int32_t loss = -1, correct = -1;  // output scalars
+  std::vector<ProgramOutput> outputs; // named results (the infer program's)
   uint64_t peakBytes = 0;           // of this program's own buffers
   /// CUDA target only (Plan::target == "cuda"): the generated CUDA C, its PTX and CUBIN (for
   /// Plan::arch, binary) and one launch record per kernel (runtime/plan/CudaLaunch.h,
@@ -120,7 +129,10 @@ struct Program {
 struct Parameter {
   std::string name;
   std::vector<int64_t> shape;
-  std::string init; // he_normal | glorot_uniform | normal | zeros | ones
+  std::string init; // he_normal | glorot_uniform | normal | zeros | ones | values
+  /// init "values": the starting tensor itself (an ONNX initializer or constant), as many
+  /// floats as the shape has elements.
+  std::vector<float> values;
   int64_t fanIn = 0, fanOut = 0;
   bool trainable = true; // false: optimizer state or model state (see its buffer's kind)
   int32_t buffer = -1;

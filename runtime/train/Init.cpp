@@ -24,7 +24,9 @@ void dlc::initParameters(const plan::Plan &plan, uint8_t *arena) {
     float *w = reinterpret_cast<float *>(arena + buf.offset);
     size_t n = buf.bytes / 4;
     std::mt19937_64 rng(fnv1a(p.name, plan.train.seed * 0x9E3779B97F4A7C15ull + 1));
-    if (p.init == "zeros" || p.init == "ones") {
+    if (!p.values.empty()) { // an imported model's own weights (validatePlan: sizes agree)
+      std::memcpy(w, p.values.data(), std::min(n, p.values.size()) * 4);
+    } else if (p.init == "zeros" || p.init == "ones") {
       std::fill(w, w + n, p.init == "ones" ? 1.f : 0.f);
     } else if (p.init == "glorot_uniform") {
       float limit = std::sqrt(6.f / float(std::max<int64_t>(1, p.fanIn + p.fanOut)));

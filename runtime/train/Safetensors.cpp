@@ -315,3 +315,35 @@ bool dlc::readSafetensors(const std::string &path, std::map<std::string, Safeten
   }
   return true;
 }
+
+bool dlc::writeSafetensors(const std::string &path,
+                           const std::map<std::string, SafetensorsTensor> &tensors,
+                           const std::string &model, std::string &error) {
+  std::string header = "{\"__metadata__\":{\"format\":\"pt\",\"producer\":\"dlc\",\"model\":";
+  appendJsonString(header, model);
+  header += "}";
+  uint64_t at = 0;
+  for (const auto &[name, t] : tensors) {
+    header += ",";
+    appendJsonString(header, name);
+    header += ":{\"dtype\":";
+    appendJsonString(header, t.dtype);
+    header += ",\"shape\":[";
+    for (size_t i = 0; i < t.shape.size(); ++i)
+      header += (i ? "," : "") + std::to_string(t.shape[i]);
+    header += "],\"data_offsets\":[" + std::to_string(at) + "," +
+              std::to_string(at + t.data.size()) + "]}";
+    at += t.data.size();
+  }
+  header += "}";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  std::vector<uint8_t> out(8);
+  const uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i)
+    out[i] = uint8_t(n >> (8 * i));
+  out.insert(out.end(), header.begin(), header.end());
+  out.reserve(out.size() + at);
+  for (const auto &entry : tensors)
+    out.insert(out.end(), entry.second.data.begin(), entry.second.data.end());
+  return plan::writeFileAtomically(path, out, "output ", error);
+}

@@ -50,6 +50,10 @@ struct SafetensorsTensor {
   std::vector<int64_t> shape;
   std::vector<uint8_t> data;
 };
+/// Writes `tensors` (dtype F32 or I32, data as many bytes as the shape says) atomically to
+/// `path`, in the names' order, with `model` in the metadata.
+bool writeSafetensors(const std::string &path, const std::map<std::string, SafetensorsTensor> &tensors,
+                      const std::string &model, std::string &error);
 /// Reads every tensor of `path` (the data format `safetensors`: runtime/train/TensorData.h),
 /// after the same checks of the header and the data's layout as loadSafetensors.
 bool readSafetensors(const std::string &path, std::map<std::string, SafetensorsTensor> &out,

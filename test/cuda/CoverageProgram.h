@@ -9,6 +9,8 @@
 
 #include "runtime/plan/Plan.h"
 
+#include <string>
+
 namespace dlc::cudatest {
 
 /// Appends program "coverage" to `plan`: each conv2d_fwd and matmul of its eval program with
@@ -25,7 +27,9 @@ namespace dlc::cudatest {
 /// (mse, bce_with_logits, forward and backward, one and several blocks), layer norm
 /// (forward, backward), transposes (two), embedding forward and backward, grouped, dilated
 /// and asymmetrically padded convolutions and attention (full and causal, forward and
-/// backward, the forward with a padding mask), position embedding (forward, backward). New buffers are appended to the arena.
+/// backward, the forward with a padding mask), position embedding (forward, backward), and
+/// the general kernels of imported graphs (unary, broadcast binary and reduce, every function
+/// of their table whose domain is all reals). New buffers are appended to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
   plan::Program prog;
@@ -268,6 +272,48 @@ inline void addCoverageProgram(plan::Plan &plan) {
        {buffer("x", 60), buffer("table", 42), buffer("y", 60)});
   call(KernelKind::PositionAddBwd, "position_add_grad", {2, 5, 6, 7},
        {buffer("dy", 60), buffer("dtable", 42)});
+  // The general kernels of imported graphs (issue 14), every function of
+  // runtime/plan/TensorFunctions.def defined on the whole real line (the tests' values are
+  // of either sign): unary over 37 elements with two float parameters; broadcast binary of
+  // [3, 1, 5] and [4, 1] to [3, 4, 5], and a strided read (a slice walking one axis
+  // backwards from an offset); reduce of [2, 5, 3] over the middle axis.
+  const char *const unaryNames[] = {
+#define DLC_UNARY_FN(Enum, name, expr) name,
+#include "runtime/plan/TensorFunctions.def"
+  };
+  const std::string realDomain = " identity abs neg exp floor ceil round sign erf sin cos atan "
+                                 "sinh cosh asinh relu sigmoid tanh softplus softsign elu selu "
+                                 "leaky_relu hard_sigmoid clip thresholded_relu celu gelu "
+                                 "gelu_tanh hard_swish mish shrink affine square ";
+  for (int64_t fn = 0; fn < int64_t(sizeof(unaryNames) / sizeof(unaryNames[0])); ++fn)
+    if (realDomain.find(" " + std::string(unaryNames[fn]) + " ") != std::string::npos)
+      call(KernelKind::Unary, std::string("unary_") + unaryNames[fn], {37, fn},
+           {buffer("x", 37), buffer("y", 37)}, {0.5f, 1.5f});
+  const char *const binaryNames[] = {
+#define DLC_BINARY_FN(Enum, name, expr) name,
+#include "runtime/plan/TensorFunctions.def"
+  };
+  for (int64_t fn = 0; fn < int64_t(sizeof(binaryNames) / sizeof(binaryNames[0])); ++fn) {
+    if (std::string(binaryNames[fn]) == "pow")
+      continue; // a negative base's fractional power is NaN
+    call(KernelKind::BroadcastBinary, std::string("binary_") + binaryNames[fn],
+         {fn, 1, 1, 1, 3, 4, 5, 0, 0, 0, 5, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0},
+         {buffer("x", 15), buffer("z", 4), buffer("y", 60)});
+  }
+  // y[i][j] = x[2 - i][1 + 2j] of x [3][6]: rows backwards from offset 13, every other column.
+  call(KernelKind::BroadcastBinary, "slice", {9, 1, 1, 1, 1, 3, 2, 0, 0, 0, 0, -6, 2,
+                                              0, 0, 0, 0, 0, 0, 13, 0},
+       {buffer("x", 18), buffer("x1", 1), buffer("y", 6)});
+  const char *const reduceNames[] = {
+#define DLC_REDUCE_FN(Enum, name, first, step, finish) name,
+#include "runtime/plan/TensorFunctions.def"
+  };
+  for (int64_t fn = 0; fn < int64_t(sizeof(reduceNames) / sizeof(reduceNames[0])); ++fn) {
+    if (std::string(reduceNames[fn]) == "log_sum")
+      continue; // the log of a negative sum is NaN
+    call(KernelKind::Reduce, std::string("reduce_") + reduceNames[fn], {fn, 2, 5, 3},
+         {buffer("x", 30), buffer("y", 6)});
+  }
   // Attention with a padding mask: the batch's 5 keys each a token (1) or padding (0), an
   // int32 input the tests fill at random; causal, query 0 of an example whose key 0 is
   // padding sees no key at all (the zero row). The backward is attention_bwd above.

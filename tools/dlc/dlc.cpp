@@ -98,6 +98,11 @@ static cl::opt<int64_t> maxModelBytes("max-model-bytes",
                                       cl::init(kDefaultLimits.maxModelBytes),
                                       cl::sub(compileCmd), cl::sub(memCmd),
                                       cl::cat(dlcCategory));
+static cl::opt<std::string> loss(
+    "loss",
+    cl::desc("An ONNX model's training loss on its first output: softmax_cross_entropy (class "
+             "labels, input 'label') or mse (a float target, input 'target')"),
+    cl::sub(compileCmd), cl::sub(memCmd), cl::cat(dlcCategory));
 static cl::opt<bool> quiet("quiet", cl::desc("Print nothing on success"), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<dlc::EmitStage> emit(
     "emit", cl::desc("Print the IR at a stage instead of writing a plan"),
@@ -144,7 +149,19 @@ int main(int argc, char **argv) {
            << "'\n";
     return 1;
   }
+  if (!loss.empty() && loss != "softmax_cross_entropy" && loss != "mse") {
+    errs() << "dlc: error: --loss must be softmax_cross_entropy or mse, got '" << loss << "'\n";
+    return 1;
+  }
+  if (!loss.empty() && !StringRef(input).ends_with(".onnx")) {
+    errs() << "dlc: error: --loss is for ONNX models; a YAML model names its loss in the file\n";
+    return 1;
+  }
   dlc::ModelLimits limits{maxSteps, maxOps, maxTensorBytes, maxPlanBytes, maxModelBytes};
+  // An ONNX file holds its weights and parses in linear memory: its default bound is
+  // protobuf's own (2 GiB), not the YAML parser's.
+  if (maxModelBytes.getNumOccurrences() == 0 && StringRef(input).ends_with(".onnx"))
+    limits.maxModelBytes = (int64_t(1) << 31) - 1;
   if (limits.maxSteps < 1 || limits.maxOps < 1 || limits.maxTensorBytes < 1 ||
       limits.maxPlanBytes < 1 || limits.maxModelBytes < 1) {
     errs() << "dlc: error: --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes and "
@@ -167,6 +184,7 @@ int main(int argc, char **argv) {
     m.fuse = fuse;
     m.precision = precision;
     m.seqLen = seqLen;
+    m.loss = loss;
     return dlc::memReport(m, outs());
   }
   dlc::CompileOptions opts;
@@ -181,6 +199,7 @@ int main(int argc, char **argv) {
   opts.memoryModel = memoryModel;
   opts.maskElements = maskElements;
   opts.limits = limits;
+  opts.loss = loss;
   if (devices < 1 || devices > 1024) {
     errs() << "dlc: error: --devices must be in [1, 1024], got " << devices << "\n";
     return 1;

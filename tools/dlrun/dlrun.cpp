@@ -7,6 +7,7 @@
 #include "runtime/dist/Communicator.h"
 #include "runtime/dist/ThreadGroup.h"
 #include "runtime/plan/Plan.h"
+#include "runtime/train/Infer.h"
 #include "runtime/train/Trainer.h"
 
 #include <cerrno>
@@ -46,6 +47,10 @@ static const char *kUsage =
     "                   eval batch with --eval) kernel by kernel on the GPU and on the CPU\n"
     "                   from the same inputs, print each kernel's error, exit 1 on a mismatch\n"
     "  --threads N      kernel threads (default: 2, or fewer cores if the machine has fewer)\n"
+    "  --infer IN.safetensors -o OUT.safetensors\n"
+    "                   run the inference program once: the model's inputs from IN's tensors\n"
+    "                   of their names, its named outputs written to OUT (with --load,\n"
+    "                   --device cpu|cuda[:N] and --threads only)\n"
     "  --quiet          no live progress bar\n"
     "  -h, --help       this text\n"
     "\n"
@@ -116,6 +121,38 @@ static bool checkOptions(const dlc::RunOptions &opts, bool underMpi) {
   return !error;
 }
 
+/// dlrun --infer: runs once on named tensors; the training flags do not apply.
+static int runInference(const dlc::RunOptions &opts, const std::string &input,
+                        const std::string &output, bool underMpi) {
+  const char *conflict = opts.eval               ? "--eval"
+                         : opts.steps >= 0        ? "--steps"
+                         : opts.epochs > 0        ? "--epochs"
+                         : !opts.save.empty()     ? "--save"
+                         : opts.validate          ? "--validate"
+                         : opts.profile           ? "--profile"
+                         : !opts.trace.empty()    ? "--trace"
+                         : opts.devices > 1       ? "several --device entries"
+                         : underMpi               ? "mpirun"
+                                                  : nullptr;
+  if (conflict) {
+    std::fprintf(stderr, "dlrun: error: --infer runs the model once; it does not take %s\n",
+                 conflict);
+    return 1;
+  }
+  if (output.empty()) {
+    std::fprintf(stderr, "dlrun: error: --infer needs -o OUT.safetensors for the outputs\n");
+    return 1;
+  }
+  dlc::InferOptions io;
+  io.planPath = opts.planPath;
+  io.input = input;
+  io.output = output;
+  io.load = opts.load;
+  io.cudaOrdinal = opts.cudaOrdinal;
+  io.threads = opts.threads;
+  return dlc::inferPlan(io);
+}
+
 /// A positive integer, or with `zero` also 0.
 static bool parseInt(const char *s, int64_t &out, bool zero = false) {
   char *end;
@@ -165,6 +202,7 @@ int main(int argc, char **argv) {
   // Progress lines should reach a pipe (tee, a log file) as they happen.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   dlc::RunOptions opts;
+  std::string inferInput, inferOutput;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char *flag) -> const char * {
@@ -226,6 +264,10 @@ int main(int argc, char **argv) {
       intValue("--threads", opts.threads);
     } else if (a == "--quiet") {
       opts.quiet = true;
+    } else if (a == "--infer") {
+      inferInput = value("--infer");
+    } else if (a == "-o" || a == "--output") {
+      inferOutput = value("-o");
     } else if (!a.empty() && a[0] == '-') {
       std::fprintf(stderr, "dlrun: error: unknown option '%s' (see dlrun --help)\n", a.c_str());
       return 1;
@@ -245,6 +287,12 @@ int main(int argc, char **argv) {
   std::unique_ptr<dlc::Communicator> comm;
   std::string how, error;
   const bool underMpi = dlc::startedByMpi(how);
+  if (!inferInput.empty())
+    return runInference(opts, inferInput, inferOutput, underMpi);
+  if (!inferOutput.empty()) {
+    std::fprintf(stderr, "dlrun: error: -o names --infer's output; give --infer IN.safetensors\n");
+    return 1;
+  }
   if (!checkOptions(opts, underMpi))
     return 1;
   if (opts.devices > 1) {

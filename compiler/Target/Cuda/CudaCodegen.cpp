@@ -216,6 +216,9 @@ private:
   void positionAdd();
   void positionAddBwd();
   void transpose();
+  void unary();
+  void broadcastBinary();
+  void reduce();
   void regressionLoss(const char *term);
   void regressionLossBwd(const char *statement, double scale);
   void convLibrary(CudaLibraryKind kind);
@@ -1122,6 +1125,89 @@ void KernelEmitter::transpose() {
   close();
 }
 
+// The general ops of imported graphs (runtime/cpu/TensorKernels.h): each function's
+// expression from runtime/plan/TensorFunctions.def, pasted as the CPU compiles it.
+static const char *const kUnaryExprs[] = {
+#define DLC_UNARY_FN(Enum, name, expr) #expr,
+#include "runtime/plan/TensorFunctions.def"
+};
+static const char *const kBinaryExprs[] = {
+#define DLC_BINARY_FN(Enum, name, expr) #expr,
+#include "runtime/plan/TensorFunctions.def"
+};
+static const char *const kReduceExprs[][3] = {
+#define DLC_REDUCE_FN(Enum, name, first, step, finish) {#first, #step, #finish},
+#include "runtime/plan/TensorFunctions.def"
+};
+
+// Unary: one thread per element; the float attributes are the constants a and b.
+void KernelEmitter::unary() {
+  open("count " + std::to_string(i[0]) + ", y = " + kUnaryExprs[i[1]]);
+  os << "  const float a = " << floatLiteral(k.floats[0]) << ", b = " << floatLiteral(k.floats[1])
+     << ";\n  (void)a; (void)b;\n";
+  loop(i[0]);
+  os << "    const float x = xin[idx];\n"
+     << "    y[idx] = " << kUnaryExprs[i[1]] << ";\n";
+  close();
+}
+
+// Broadcast binary (and strided reads): one thread per output element; each operand's index
+// from the output's coordinates, its offset and strides (0 along a broadcast axis, negative
+// backwards), all constants.
+void KernelEmitter::broadcastBinary() {
+  // The index type covers the output and the farthest element either operand reads.
+  int64_t total = 1, extent = std::max(i[19], i[20]);
+  for (int a = 0; a < 6; ++a)
+    total *= i[1 + a];
+  for (int op = 0; op < 2; ++op) {
+    int64_t hi = i[19 + op];
+    for (int a = 0; a < 6; ++a)
+      hi += std::max<int64_t>(0, (i[1 + a] - 1) * i[7 + 6 * op + a]);
+    extent = std::max(extent, hi + 1);
+  }
+  open("shape " + std::to_string(i[1]) + "x" + std::to_string(i[2]) + "x" +
+       std::to_string(i[3]) + "x" + std::to_string(i[4]) + "x" + std::to_string(i[5]) + "x" +
+       std::to_string(i[6]) + ", y = " + kBinaryExprs[i[0]]);
+  loop(total, extent);
+  os << "    " << t << " rest = idx, xi = " << i[19] << ", zi = " << i[20] << ";\n";
+  for (int a = 5; a >= 0; --a) {
+    const int64_t size = i[1 + a], xs = i[7 + a], zs = i[13 + a];
+    if (size == 1)
+      continue;
+    os << "    { const " << t << " c = rest % " << size << "; rest /= " << size << ";";
+    if (xs)
+      os << " xi += c * " << xs << ";";
+    if (zs)
+      os << " zi += c * " << zs << ";";
+    os << " }\n";
+  }
+  os << "    const float x = xin[xi], y = zin[zi];\n"
+     << "    yout[idx] = " << kBinaryExprs[i[0]] << ";\n";
+  close();
+}
+
+// Reduce: one thread per output element, the axis accumulated in double in element order as
+// on the CPU.
+void KernelEmitter::reduce() {
+  const int64_t outer = i[1], mid = i[2], inner = i[3];
+  const char *const *e = kReduceExprs[i[0]];
+  open("outer " + std::to_string(outer) + ", mid " + std::to_string(mid) + ", inner " +
+       std::to_string(inner) + ": one thread per output");
+  loop(outer * inner, outer * mid * inner);
+  os << "    const " << t << " o = idx / " << inner << ", in = idx % " << inner << ";\n"
+     << "    const float *col = xin + o * " << mid * inner << " + in;\n"
+     << "    const double n = " << mid << ".0;\n"
+     << "    double x = col[0];\n"
+     << "    double acc = " << e[0] << ";\n"
+     << "    for (" << t << " m = 1; m < " << mid << "; ++m) {\n"
+     << "      x = col[m * " << inner << "];\n"
+     << "      acc = " << e[1] << ";\n"
+     << "    }\n"
+     << "    (void)n;\n"
+     << "    y[idx] = (float)(" << e[2] << ");\n";
+  close();
+}
+
 void KernelEmitter::convLibrary(CudaLibraryKind kind) {
   if (!libraryCallFor(plan, k, kind, launch.library)) {
     // Padded asymmetrically (conv2d_general_*, PyTorch's 'same' with an even total): cuDNN
@@ -1461,6 +1547,15 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::Transpose:
     transpose();
+    break;
+  case KernelKind::Unary:
+    unary();
+    break;
+  case KernelKind::BroadcastBinary:
+    broadcastBinary();
+    break;
+  case KernelKind::Reduce:
+    reduce();
     break;
   case KernelKind::DropoutBwd:
     dropout("dy", "dx");
