@@ -84,12 +84,22 @@ advisor::largestBatch(const std::function<std::optional<uint64_t>(int64_t)> &byt
     return std::nullopt;
   if (*one > capacity)
     return 0;
-  // Memory that does not grow with the batch (an imported graph whose batch is fixed in the
-  // file) has no largest batch to find.
-  if (*two <= *one)
-    return std::nullopt;
   // Bracket the answer around the linear prediction, then bisect: lo fits, hi does not.
-  uint64_t perExample = *two > *one ? *two - *one : 1;
+  uint64_t perExample = *two > *one ? *two - *one : 0;
+  if (perExample == 0) {
+    // Flat between 1 and 2 (a step whose peak is a weight-sized buffer: GPT-2's up to a few
+    // hundred tokens): look further, doubling. Memory that does not grow at all (an imported
+    // graph whose batch is fixed in the file) has no largest batch to find.
+    for (int64_t b = 4;; b *= 2) {
+      auto far = bytesAt(b);
+      if (!far || b > (int64_t(1) << 16))
+        return std::nullopt;
+      if (*far > *one) {
+        perExample = std::max<uint64_t>(1, (*far - *one) / uint64_t(b - 1));
+        break;
+      }
+    }
+  }
   int64_t guess = std::max<int64_t>(1, int64_t((capacity - *one) / perExample));
   int64_t lo = 1, hi = -1;
   auto fits = [&](int64_t b) -> std::optional<bool> {

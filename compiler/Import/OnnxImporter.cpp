@@ -266,7 +266,14 @@ private:
   onnx::ModelProto model;
 
   LogicalResult fail(const Twine &message) {
-    llvm::errs() << path << ": error: " << message << "\n";
+    // One line whatever the file's names hold (a graph input named "x\n" is a fuzzer's find).
+    std::string text = message.str();
+    for (char &c : text)
+      if (c == '\n' || c == '\r')
+        c = ' ';
+    if (text.size() > 2000)
+      text = text.substr(0, 2000) + " [...]";
+    llvm::errs() << path << ": error: " << text << "\n";
     return failure();
   }
   LogicalResult parse();

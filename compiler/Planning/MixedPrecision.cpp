@@ -43,13 +43,10 @@ std::vector<size_t> libraryOperands(KernelKind kind) {
   return {};
 }
 
-/// The argument a library call that may produce a weight gradient writes, or -1.
-int libraryOutput(KernelKind kind) {
-  return kind == KernelKind::Matmul || kind == KernelKind::Conv2dBwdFilter ||
-                 kind == KernelKind::Conv2dGeneralBwdFilter
-             ? 2
-             : -1;
-}
+/// The argument a library call writes (its result: y, dx, dw or c), or -1. A float one (a
+/// master weight's gradient, or a program's named output, which stays fp32) is written
+/// through a half buffer and a cast: cuBLAS and cuDNN take one dtype for all operands.
+int libraryOutput(KernelKind kind) { return libraryOperands(kind).empty() ? -1 : 2; }
 
 /// The gradient argument of the kinds that read a master gradient, or -1.
 int masterGradientArg(KernelKind kind) {
@@ -141,11 +138,13 @@ void applyToProgram(plan::Plan &plan, int32_t programIndex, DType half) {
       k.args[a] = it->second;
     }
     int out = libraryOutput(k.kind);
-    if (out >= 0 && size_t(out) < k.args.size() && master.count(k.args[out])) {
+    if (out >= 0 && size_t(out) < k.args.size() &&
+        plan.buffers[k.args[out]].dtype == DType::F32) {
       int32_t g = k.args[out];
       uint64_t elements = plan.buffers[g].bytes / 4;
       int32_t h = addBuffer(plan, plan.buffers[g].name + "." + plan::dtypeName(half),
-                            BufferKind::Gradient, half, elements, programIndex);
+                            master.count(g) ? BufferKind::Gradient : BufferKind::Activation,
+                            half, elements, programIndex);
       k.args[out] = h;
       std::string name = "cast@" + plan.buffers[g].name;
       kernels.push_back(std::move(k));

@@ -18,8 +18,8 @@ std::string layerOf(const plan::Kernel &k) {
   return at == std::string::npos ? "" : k.name.substr(at + 1);
 }
 
-/// The eval program's stages: each kernel with its layer's stage in the training step, a
-/// kernel of no known layer with the kernel before it (the loss after the last layer).
+/// Another program's stages (eval, infer): each kernel with its layer's stage in the training
+/// step, a kernel of no known layer with the kernel before it (the loss after the last layer).
 std::vector<int32_t> evalStages(const plan::Program &train, const std::vector<int32_t> &trainStage,
                                 const plan::Program &eval) {
   std::unordered_map<std::string, int32_t> byLayer;
@@ -117,20 +117,26 @@ bool dlc::placeStages(plan::Plan &plan, const std::vector<int32_t> &trainStage,
                       const std::vector<std::pair<std::string, std::string>> &names,
                       std::string &error) {
   const int32_t n = int32_t(names.size());
-  int32_t train = -1, eval = -1;
+  int32_t train = -1;
   for (size_t p = 0; p < plan.programs.size(); ++p)
-    (plan.programs[p].name == "train" ? train : eval) = int32_t(p);
+    if (plan.programs[p].name == "train")
+      train = int32_t(p);
   if (train < 0 || trainStage.size() != plan.programs[train].kernels.size()) {
     error = "pipeline placement: no training step, or a stage list of another length";
     return false;
   }
   std::vector<int32_t> home(plan.buffers.size(), -1);
-  std::vector<int32_t> evalStage =
-      eval >= 0 ? evalStages(plan.programs[train], trainStage, plan.programs[eval])
-                : std::vector<int32_t>();
-  if (!localize(plan, train, trainStage, home, error) ||
-      (eval >= 0 && !localize(plan, eval, evalStage, home, error)))
+  // The training step first: it decides where the parameters live. Then the others (eval,
+  // infer), their kernels on their layers' stages.
+  std::vector<std::vector<int32_t>> stages(plan.programs.size());
+  for (size_t p = 0; p < plan.programs.size(); ++p)
+    if (int32_t(p) != train)
+      stages[p] = evalStages(plan.programs[train], trainStage, plan.programs[p]);
+  if (!localize(plan, train, trainStage, home, error))
     return false;
+  for (size_t p = 0; p < plan.programs.size(); ++p)
+    if (int32_t(p) != train && !localize(plan, int32_t(p), stages[p], home, error))
+      return false;
 
   // Persistent regions, stage after stage; a buffer no kernel touches stays with stage 0.
   plan.stages.assign(size_t(n), {});

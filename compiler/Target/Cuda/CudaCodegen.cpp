@@ -1195,7 +1195,7 @@ void KernelEmitter::reduce() {
        std::to_string(inner) + ": one thread per output");
   loop(outer * inner, outer * mid * inner);
   os << "    const " << t << " o = idx / " << inner << ", in = idx % " << inner << ";\n"
-     << "    const float *col = xin + o * " << mid * inner << " + in;\n"
+     << "    const auto *col = xin + o * " << mid * inner << " + in; // float or a 2-byte type\n"
      << "    const double n = " << mid << ".0;\n"
      << "    double x = col[0];\n"
      << "    double acc = " << e[0] << ";\n"
