@@ -84,7 +84,7 @@ def bert(layers=12, heads=12, width=768, vocab=30522, positions=512, types=2, la
     x = L(f"{e}.LayerNorm", "layer_norm", s, eps="1.0e-12")
     for i in range(layers):
         b = f"encoder.layer.{i}"
-        a = L(f"{b}.attention", "attention", x, heads=heads)
+        a = L(f"{b}.attention", "attention", x, heads=heads, mask="attention_mask")
         r = L(f"{b}.attention.residual", "add", [x, a])
         x = L(f"{b}.attention.output.LayerNorm", "layer_norm", r, eps="1.0e-12")
         m = L(f"{b}.intermediate.dense", "linear", x, units=4 * width)
@@ -107,13 +107,15 @@ def bert(layers=12, heads=12, width=768, vocab=30522, positions=512, types=2, la
 # this file.
 # Parameters: 109,483,778 (BertForSequenceClassification(BertConfig(num_labels=2))), checked by
 # test/Driver/transformer_models.test. Differences from Hugging Face's: query, key and value
-# are one packed c_attn (the same parameter count), there is no attention padding mask and no
-# dropout. Sized, not trained here: dlc mem models/bert-base.yaml --batch 32 --seq-len 128.
+# are one packed c_attn (the same parameter count), and there is no dropout; attention_mask
+# (1 a token, 0 padding) masks padding keys in every layer as Hugging Face's does. Sized, not
+# trained here: dlc mem models/bert-base.yaml --batch 32 --seq-len 128.
 name: bert-base
 
 inputs:
   input_ids: {{shape: [{positions}], dtype: int32}}
   token_type_ids: {{shape: [{positions}], dtype: int32}}
+  attention_mask: {{shape: [{positions}], dtype: int32}}
   label: {{classes: {labels}}}
 
 layers:

@@ -63,7 +63,7 @@ const std::map<std::string, std::vector<std::string>> kLayerKeys = {
     {"layer_norm", {"eps"}},
     {"reshape", {"shape"}},
     {"transpose", {"perm"}},
-    {"attention", {"heads", "causal", "dropout"}},
+    {"attention", {"heads", "causal", "dropout", "mask"}},
     {"embedding", {"vocab", "dim"}},
     {"position_embedding", {"positions"}},
 };
@@ -1342,10 +1342,44 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
       Value bv = param(layer, layerName + "." + name + ".bias", {units}, "zeros", c, units);
       return typed(b.create<dl::BiasAddOp>(l, unknown, *y, bv, 2));
     };
+    // mask: INPUT, an int32 input [steps] per example (1 a token, 0 padding: BERT's
+    // attention_mask); padding keys get -inf before the softmax.
+    Value mask;
+    if (YAML::Node m = layer["mask"]) {
+      auto name = getString(layer, "mask", std::nullopt);
+      if (failed(name))
+        return failure();
+      const Input *in = findInput(*name);
+      if (!in) {
+        std::vector<std::string> known;
+        for (const Input &input : this->inputs)
+          known.push_back(input.name);
+        std::string hint = nearest(*name, known);
+        return (void)error(m, "attention mask " + quoted(*name) + " is not a declared input" +
+                                  (hint.empty() ? "" : " (did you mean '" + hint + "'?)")),
+               failure();
+      }
+      if (in->classes > 0 || !in->isInt)
+        return (void)error(m, "attention mask " + quoted(*name) + " must be an int32 input "
+                                  "(dtype: int32; 1 a token, 0 padding), it is " +
+                                  (in->classes > 0 ? "a label input" : "float")),
+               failure();
+      const int64_t steps = xt.getShape()[1];
+      if (in->shape.size() != 1 || in->shape[0] != steps) {
+        std::string got;
+        for (int64_t d : in->shape)
+          got += (got.empty() ? "" : ", ") + std::to_string(d);
+        return (void)error(m, "attention mask " + quoted(*name) + " must have shape [" +
+                                  Twine(steps) + "] per example (the attention's steps), got [" +
+                                  got + "]"),
+               failure();
+      }
+      mask = in->value;
+    }
     auto qkv = linear(x, "c_attn", 3 * c);
     if (failed(qkv))
       return failure();
-    auto att = typed(b.create<dl::AttentionOp>(l, TypeRange{unknown, unknown}, *qkv,
+    auto att = typed(b.create<dl::AttentionOp>(l, TypeRange{unknown, unknown}, *qkv, mask,
                                                b.getI64IntegerAttr(*heads),
                                                *causal ? b.getUnitAttr() : UnitAttr()));
     if (failed(att))

@@ -3,7 +3,9 @@
 // Gradient and kernel lowering (DLInterfaces.td) of dl.attention (issue 11). The forward
 // kernel writes the merged heads and the softmax probabilities, which the backward kernel
 // reads with qkv to produce the gradient of qkv; the projections around it (c_attn, c_proj)
-// are ordinary linear layers. Kernel ints: batch, steps, heads, head size, causal.
+// are ordinary linear layers. Kernel ints: batch, steps, heads, head size, causal. With a
+// padding mask the forward is attention_masked_fwd; the backward is the same (the kept
+// probabilities are 0 at masked keys, so they carry the mask).
 //
 #include "dialects/dl/DLOps.h"
 
@@ -28,8 +30,12 @@ LogicalResult AttentionOp::buildGradient(GradientBuilder &g) {
   return success();
 }
 LogicalResult AttentionOp::lowerToKernels(KernelBuilder &k) {
-  k.call(*this, {KernelKind::AttentionFwd, {getQkv()},
-                 attentionInts(getQkv(), getHeads(), getCausal())});
+  if (Value mask = getMask())
+    k.call(*this, {KernelKind::AttentionMaskedFwd, {getQkv(), mask},
+                   attentionInts(getQkv(), getHeads(), getCausal())});
+  else
+    k.call(*this, {KernelKind::AttentionFwd, {getQkv()},
+                   attentionInts(getQkv(), getHeads(), getCausal())});
   return success();
 }
 LogicalResult AttentionGradOp::lowerToKernels(KernelBuilder &k) {

@@ -1112,6 +1112,15 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *ctx, std::optional<Loca
   auto y = inferAttention(c, a.getQkv(), a.getHeads());
   if (failed(y))
     return failure();
+  if (Value mask = a.getMask()) {
+    auto m = c.shape(mask, 2, "mask");
+    if (failed(m))
+      return failure();
+    if (!dimsAgree((*m)[0], (*y)[0]) || !dimsAgree((*m)[1], (*y)[1]))
+      return c.fail("mask must be [batch, steps] = [" + dimStr((*y)[0]) + ", " +
+                    dimStr((*y)[1]) + "], got [" + dimStr((*m)[0]) + ", " + dimStr((*m)[1]) +
+                    "]");
+  }
   out.push_back(c.f32(*y));
   out.push_back(c.f32({(*y)[0], a.getHeads(), (*y)[1], (*y)[1]}));
   return success();

@@ -1202,15 +1202,20 @@ def DL_AttentionOp : DL_InferOp<"attention", [DL_Differentiable]> {
     and the head's output `P v`; the heads are merged back to `result [B, T, C]`
     (PyTorch: `F.scaled_dot_product_attention(q, k, v, is_causal=causal)` on the split heads,
     then `transpose(1, 2).reshape(B, T, C)`). `probs [B, heads, T, T]` is kept for the
-    backward pass.
+    backward pass. The optional `mask [B, T]` (int32, BERT's `attention_mask`: 1 a token,
+    0 padding) gives padding keys -inf before the softmax (PyTorch: `attn_mask` False at
+    them); a query whose keys are all masked outputs zeros, where PyTorch gives NaN. The
+    gradient needs no mask: `probs` is exactly 0 at masked keys.
 
     ```mlir
     %y, %p = dl.attention %qkv {causal, heads = 4 : i64} : (tensor<?x16x96xf32>) -> (tensor<?x16x32xf32>, tensor<?x4x16x16xf32>)
+    %ym, %pm = dl.attention %qkv, %mask {heads = 4 : i64} : (tensor<?x16x96xf32>, tensor<?x16xi32>) -> (tensor<?x16x32xf32>, tensor<?x4x16x16xf32>)
     ```
   }];
-  let arguments = (ins DL_FloatTensor:$qkv, I64Attr:$heads, UnitAttr:$causal);
+  let arguments = (ins DL_FloatTensor:$qkv, Optional<DL_LabelTensor>:$mask, I64Attr:$heads,
+                       UnitAttr:$causal);
   let results = (outs DL_FloatTensor:$result, DL_FloatTensor:$probs);
-  let assemblyFormat = "$qkv attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = "$qkv (`,` $mask^)? attr-dict `:` functional-type(operands, results)";
 }
 
 def DL_AttentionGradOp : DL_GradOp<"attention_grad"> {

@@ -35,9 +35,11 @@ DLC_INLINE void axpy(float alpha, const float *x, float *y, int64_t n) {
     y[i] += alpha * x[i];
 }
 
-/// One (batch, head): rows of q, k, v are 3C floats apart in qkv; out rows C apart.
+/// One (batch, head): rows of q, k, v are 3C floats apart in qkv; out rows C apart. mask
+/// (this example's T entries, or null) zeroes the probability of padding keys.
 DLC_VECTORIZED
-void forwardHead(const AttentionShape &s, const float *qkv, float *out, float *probs) {
+void forwardHead(const AttentionShape &s, const float *qkv, float *out, float *probs,
+                 const int32_t *mask) {
   const int64_t T = s.steps, D = s.headDim, C = s.width(), row = 3 * C;
   const float scale = 1.0f / std::sqrt(float(D));
   const float *q = qkv, *k = qkv + C, *v = qkv + 2 * C;
@@ -45,16 +47,21 @@ void forwardHead(const AttentionShape &s, const float *qkv, float *out, float *p
     float *p = probs + i * T;
     const int64_t visible = s.causal ? i + 1 : T;
     float mx = -std::numeric_limits<float>::infinity();
+    bool any = false;
     for (int64_t j = 0; j < visible; ++j) {
+      if (mask && mask[j] == 0)
+        continue;
       p[j] = dot(q + i * row, k + j * row, D) * scale;
       mx = std::max(mx, p[j]);
+      any = true;
     }
     double sum = 0.0;
     for (int64_t j = 0; j < visible; ++j) {
-      p[j] = std::exp(p[j] - mx);
+      p[j] = mask && mask[j] == 0 ? 0.0f : std::exp(p[j] - mx);
       sum += p[j];
     }
-    const float inv = float(1.0 / sum);
+    // Every key masked: a zero row (PyTorch's softmax would give NaN here).
+    const float inv = any ? float(1.0 / sum) : 0.0f;
     for (int64_t j = 0; j < visible; ++j)
       p[j] *= inv;
     std::fill(p + visible, p + T, 0.0f); // masked: exactly zero, as softmax of -inf
@@ -94,13 +101,14 @@ void backwardHead(const AttentionShape &s, const float *dout, const float *qkv,
 
 } // namespace
 
-void attentionForward(const AttentionShape &s, const float *qkv, float *out, float *probs) {
+void attentionForward(const AttentionShape &s, const float *qkv, float *out, float *probs,
+                      const int32_t *mask) {
   const int64_t C = s.width(), T = s.steps;
   parallelFor(s.batch * s.heads, 1, [&](int64_t lo, int64_t hi, int) {
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / s.heads, h = bh % s.heads;
       forwardHead(s, qkv + b * T * 3 * C + h * s.headDim, out + b * T * C + h * s.headDim,
-                  probs + bh * T * T);
+                  probs + bh * T * T, mask ? mask + b * T : nullptr);
     }
   });
 }

@@ -2,7 +2,8 @@
 // qkv [B, T, 3C] (q, k, v side by side along the last axis, as GPT-2's c_attn writes them;
 // C = heads x D) to the heads' outputs merged back to [B, T, C], which c_proj then mixes.
 //
-//   S = q k^T / sqrt(D) per (batch, head), masked above the diagonal when causal;
+//   S = q k^T / sqrt(D) per (batch, head), masked above the diagonal when causal and at
+//       padding keys when a mask is given;
 //   P = softmax(S) (rows, in double sums); out = P v.
 //
 // The forward keeps P [B, H, T, T] for the backward, as PyTorch's eager attention does
@@ -24,8 +25,12 @@ struct AttentionShape {
   int64_t width() const { return heads * headDim; } // C
 };
 
-/// out [B, T, C] and probs [B, H, T, T] from qkv [B, T, 3C].
-void attentionForward(const AttentionShape &s, const float *qkv, float *out, float *probs);
+/// out [B, T, C] and probs [B, H, T, T] from qkv [B, T, 3C]. With a padding mask [B, T]
+/// (int32, 0 = padding), masked keys get -inf before the softmax (probability exactly 0); a
+/// query whose visible keys are all masked gets a zero row of probs and a zero output, not
+/// the NaN of softmax over nothing. attentionBackward then needs no mask.
+void attentionForward(const AttentionShape &s, const float *qkv, float *out, float *probs,
+                      const int32_t *mask = nullptr);
 /// dqkv [B, T, 3C] from dout [B, T, C], the forward's qkv, probs and out.
 void attentionBackward(const AttentionShape &s, const float *dout, const float *qkv,
                        const float *probs, const float *out, float *dqkv);

@@ -448,8 +448,9 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
     break;
   }
   case KernelKind::AttentionFwd:
-  case KernelKind::AttentionBwd: {
-    // batch steps heads headDim causal
+  case KernelKind::AttentionBwd:
+  case KernelKind::AttentionMaskedFwd: {
+    // batch steps heads headDim causal; the masked forward's mask is int32 [batch, steps]
     if (!a.sizes({0, 1, 2, 3}) || !a.range(4, 0, 1, "causal flag"))
       return false;
     const uint64_t c = mul({uint64_t(a[2]), uint64_t(a[3])});
@@ -458,6 +459,8 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
     const uint64_t p = mul({uint64_t(a[0]), uint64_t(a[2]), uint64_t(a[1]), uint64_t(a[1])});
     if (k.kind == KernelKind::AttentionFwd)
       n = {qkv, y, p};
+    else if (k.kind == KernelKind::AttentionMaskedFwd)
+      n = {qkv, mul({uint64_t(a[0]), uint64_t(a[1])}), y, p};
     else
       n = {y, qkv, p, y, qkv};
     break;

@@ -503,6 +503,23 @@ func.func @attention_width(%qkv: tensor<?x16x90xf32>) {
 
 // -----
 
+func.func @attention_mask_steps(%qkv: tensor<?x16x96xf32>, %mask: tensor<?x12xi32>) {
+  // expected-error @+2 {{attention: mask must be [batch, steps] = [?, 16], got [?, 12]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y, %p = dl.attention %qkv, %mask {heads = 4 : i64} : (tensor<?x16x96xf32>, tensor<?x12xi32>) -> (tensor<?x16x32xf32>, tensor<?x4x16x16xf32>)
+  return
+}
+
+// -----
+
+func.func @attention_mask_float(%qkv: tensor<?x16x96xf32>, %mask: tensor<?x16xf32>) {
+  // expected-error @+1 {{operand #1 must be}}
+  %y, %p = dl.attention %qkv, %mask {heads = 4 : i64} : (tensor<?x16x96xf32>, tensor<?x16xf32>) -> (tensor<?x16x32xf32>, tensor<?x4x16x16xf32>)
+  return
+}
+
+// -----
+
 func.func @attention_grad_probs(%dy: tensor<8x16x32xf32>, %qkv: tensor<8x16x96xf32>, %p: tensor<8x2x16x16xf32>) {
   // expected-error @+2 {{attention_grad: probs must be [batch, heads, steps, steps]}}
   // expected-error @+1 {{failed to infer returned types}}

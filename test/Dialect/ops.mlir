@@ -182,9 +182,11 @@ func.func @embedding(%t: tensor<?x8xi32>, %w: tensor<5x3xf32>, %y: tensor<?x8xi3
 
 // Attention over packed q|k|v and its gradient (issue 11).
 // CHECK-LABEL: func.func @attention
-func.func @attention(%qkv: tensor<?x16x96xf32>, %dy: tensor<8x16x32xf32>, %q8: tensor<8x16x96xf32>, %p: tensor<8x4x16x16xf32>) {
+func.func @attention(%qkv: tensor<?x16x96xf32>, %dy: tensor<8x16x32xf32>, %q8: tensor<8x16x96xf32>, %p: tensor<8x4x16x16xf32>, %mask: tensor<?x16xi32>) {
   // CHECK: dl.attention %{{.*}} {causal, heads = 4 : i64} : (tensor<?x16x96xf32>) -> (tensor<?x16x32xf32>, tensor<?x4x16x16xf32>)
   %y, %pr = dl.attention %qkv {causal, heads = 4 : i64} : (tensor<?x16x96xf32>) -> (tensor<?x16x32xf32>, tensor<?x4x16x16xf32>)
+  // CHECK: dl.attention %{{.*}}, %{{.*}} {heads = 4 : i64} : (tensor<?x16x96xf32>, tensor<?x16xi32>) -> (tensor<?x16x32xf32>, tensor<?x4x16x16xf32>)
+  %ym, %pm = dl.attention %qkv, %mask {heads = 4 : i64} : (tensor<?x16x96xf32>, tensor<?x16xi32>) -> (tensor<?x16x32xf32>, tensor<?x4x16x16xf32>)
   // CHECK: dl.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {heads = 4 : i64} : (tensor<8x16x32xf32>, tensor<8x16x96xf32>, tensor<8x4x16x16xf32>, tensor<8x16x32xf32>) -> tensor<8x16x96xf32>
   %d = dl.attention_grad %dy, %q8, %p, %dy {heads = 4 : i64} : (tensor<8x16x32xf32>, tensor<8x16x96xf32>, tensor<8x4x16x16xf32>, tensor<8x16x32xf32>) -> tensor<8x16x96xf32>
   return

@@ -27,9 +27,9 @@ namespace dlc::cudatest {
 /// (mse, bce_with_logits, forward and backward, one and several blocks), layer norm
 /// (forward, backward), transposes (two), embedding forward and backward, grouped, dilated
 /// and asymmetrically padded convolutions and attention (full and causal, forward and
-/// backward), position embedding (forward, backward), and the general kernels of imported
-/// graphs (unary, broadcast binary and reduce, every function of their table whose domain is
-/// all reals). New buffers are appended to the arena.
+/// backward, the forward with a padding mask), position embedding (forward, backward), and
+/// the general kernels of imported graphs (unary, broadcast binary and reduce, every function
+/// of their table whose domain is all reals). New buffers are appended to the arena.
 inline void addCoverageProgram(plan::Plan &plan) {
   using plan::KernelKind;
   plan::Program prog;
@@ -314,6 +314,15 @@ inline void addCoverageProgram(plan::Plan &plan) {
     call(KernelKind::Reduce, std::string("reduce_") + reduceNames[fn], {fn, 2, 5, 3},
          {buffer("x", 30), buffer("y", 6)});
   }
+  // Attention with a padding mask: the batch's 5 keys each a token (1) or padding (0), an
+  // int32 input the tests fill at random; causal, query 0 of an example whose key 0 is
+  // padding sees no key at all (the zero row). The backward is attention_bwd above.
+  const int32_t mask = buffer("mask", rows);
+  plan.buffers[size_t(mask)].dtype = plan::DType::I32;
+  prog.inputs.push_back({"mask", mask, plan::DType::I32, {5}, 2});
+  for (int64_t causal : {0, 1})
+    call(KernelKind::AttentionMaskedFwd, "attention_masked", {plan.train.batch, 5, 2, 3, causal},
+         {buffer("qkv", rows * 18), mask, buffer("out", rows * 6), buffer("probs", rows * 10)});
   plan.programs.push_back(prog);
 }
 

@@ -132,7 +132,7 @@ def _(L, x):
 
 
 @layer("attention")
-def _(L, x):
+def _(L, x, mask=None):  # the padding mask, when named, is the graph's second source
     return Attention(x.shape[-1], L["heads"], L.get("causal", False))
 
 
@@ -180,15 +180,21 @@ class Attention(torch.nn.Module):
         self.c_proj = torch.nn.Linear(width, width)
         self.heads, self.causal = heads, causal
 
-    def forward(self, x):
+    def forward(self, x, mask=None):
         b, t, c = x.shape
         q, k, v = (z.reshape(b, t, self.heads, c // self.heads).transpose(1, 2)
                    for z in self.c_attn(x).split(c, dim=2))
         # F.scaled_dot_product_attention written out (Debian's torch 1.13 predates it).
         s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        hidden = torch.zeros(b, 1, t, t, dtype=torch.bool)
         if self.causal:
-            s = s.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
-        y = torch.softmax(s, dim=-1) @ v
+            hidden = hidden | torch.ones(t, t, dtype=torch.bool).triu(1)
+        if mask is not None:  # key_padding_mask = (mask == 0)
+            hidden = hidden | (mask == 0)[:, None, None, :]
+        s = s.masked_fill(hidden, float("-inf"))
+        # A query with no key left: dlc's zero row where softmax would give NaN.
+        seen = (~hidden).any(-1, keepdim=True)
+        y = (torch.softmax(s.masked_fill(~seen, 0.0), dim=-1) * seen) @ v
         return self.c_proj(y.transpose(1, 2).reshape(b, t, c))
 
 
@@ -285,6 +291,8 @@ class Graph(torch.nn.Module):
                 self.sources[L["name"]] = list(L["inputs"])
             else:
                 self.sources[L["name"]] = [L.get("input", layers[k - 1]["name"] if k else first)]
+            if L["op"] == "attention" and "mask" in L:  # a program input, not a layer
+                self.sources[L["name"]].append(L["mask"])
         self.order, done = [], set(example)
         pending = list(layers)
         while pending:  # dlc orders layers by their inputs (a layer may name a later one)

@@ -258,6 +258,10 @@ TEST(CudaCodegen, EpiloguesAreRecordedAndGenerated) {
   EXPECT_NE(src.find("    y[idx] = v >= 0 && v < 7 ? w[(int)v * 6 + j] : (float)sqrt(-1.0);\n"),
             std::string::npos);
   EXPECT_NE(src.find(", vocab 7, dim 6, one thread per column"), std::string::npos);
+  // Attention with a padding mask: padding keys skipped, a row with no key left all zeros.
+  EXPECT_NE(src.find("      if (!(mask[b * 5 + j] != 0))\n        continue;\n"), std::string::npos);
+  EXPECT_NE(src.find("    const float inv = any ? (float)(1.0 / sum) : 0.0f;\n"),
+            std::string::npos);
   // Position embedding: the table's row from the element's place in its sequence of 5 x 6;
   // the gradient one thread per table entry, zero past the 5 steps.
   EXPECT_NE(src.find("    y[idx] = x[idx] + table[idx % 30];\n"), std::string::npos);

@@ -955,9 +955,13 @@ void KernelEmitter::positionAddBwd() {
 void KernelEmitter::attentionFwd() {
   const int64_t B = i[0], T = i[1], H = i[2], D = i[3], C = H * D;
   const bool causal = i[4] != 0;
+  // attention_masked_fwd: padding keys (mask 0) are skipped, their probability 0; a row with
+  // no key left is all zeros (inv 0), as on the CPU.
+  const bool masked = k.kind == plan::KernelKind::AttentionMaskedFwd;
+  const std::string keep = "mask[b * " + std::to_string(T) + " + j] != 0";
   open("batch " + std::to_string(B) + ", steps " + std::to_string(T) + ", heads " +
        std::to_string(H) + ", head size " + std::to_string(D) + (causal ? ", causal" : "") +
-       ": one thread per (batch, head, query)");
+       (masked ? ", padding mask" : "") + ": one thread per (batch, head, query)");
   loop(B * H * T, B * T * 3 * C + B * H * T * T);
   os << "    const " << t << " b = idx / " << H * T << ", h = idx / " << T << " % " << H
      << ", r = idx % " << T << ";\n"
@@ -966,7 +970,13 @@ void KernelEmitter::attentionFwd() {
      << "    const " << t << " visible = " << (causal ? "r + 1" : std::to_string(T)) << ";\n"
      << "    const float scale = " << floatLiteral(1.0f / std::sqrt(float(D))) << ";\n"
      << "    float mx = -3.40282347e+38f;\n"
-     << "    for (" << t << " j = 0; j < visible; ++j) {\n"
+     << "    bool any = " << (masked ? "false" : "true") << ";\n"
+     << "    for (" << t << " j = 0; j < visible; ++j) {\n";
+  if (masked)
+    os << "      if (!(" << keep << "))\n"
+       << "        continue;\n"
+       << "      any = true;\n";
+  os
      << "      const auto *kj = qkv + (b * " << T << " + j) * " << 3 * C << " + " << C
      << " + h * " << D << ";\n"
      << "      float s = 0.0f;\n"
@@ -977,10 +987,11 @@ void KernelEmitter::attentionFwd() {
      << "    }\n"
      << "    double sum = 0.0;\n"
      << "    for (" << t << " j = 0; j < visible; ++j) {\n"
-     << "      p[j] = expf(p[j] - mx);\n"
+     << "      p[j] = " << (masked ? keep + " ? expf(p[j] - mx) : 0.0f" : "expf(p[j] - mx)")
+     << ";\n"
      << "      sum += p[j];\n"
      << "    }\n"
-     << "    const float inv = (float)(1.0 / sum);\n"
+     << "    const float inv = any ? (float)(1.0 / sum) : 0.0f;\n"
      << "    for (" << t << " j = 0; j < " << T << "; ++j)\n"
      << "      p[j] = j < visible ? p[j] * inv : 0.0f;\n"
      << "    auto *o = out + (b * " << T << " + r) * " << C << " + h * " << D << ";\n"
@@ -1515,6 +1526,9 @@ bool KernelEmitter::run(std::string &err) {
     break;
   case KernelKind::AttentionBwd:
     attentionBwd();
+    break;
+  case KernelKind::AttentionMaskedFwd:
+    attentionFwd();
     break;
   case KernelKind::Embedding:
     embedding();
