@@ -29,10 +29,17 @@ void dlc::recomputeLiveness(plan::Plan &plan, int32_t pi) {
       touch(id, int32_t(i));
   for (const plan::ProgramInput &in : prog.inputs)
     touch(in.buffer, 0);
+  // What dlrun reads back after the last kernel lives to the end: output buffers, the loss
+  // and correct scalars, the infer program's named outputs.
   int32_t end = std::max<int32_t>(0, int32_t(prog.kernels.size()) - 1);
   for (size_t id = 0; id < plan.buffers.size(); ++id)
     if (plan.buffers[id].program == pi && plan.buffers[id].kind == plan::BufferKind::Output)
       touch(int32_t(id), end);
+  for (int32_t id : {prog.loss, prog.correct})
+    if (id >= 0)
+      touch(id, end);
+  for (const plan::ProgramOutput &out : prog.outputs)
+    touch(out.buffer, end);
 }
 
 uint64_t dlc::placeProgramBuffers(plan::Plan &plan, int32_t program, uint64_t base,

@@ -16,6 +16,8 @@
 //
 #include "compiler/Planning/MixedPrecision.h"
 
+#include "compiler/Planning/ArenaLayout.h"
+
 #include "runtime/plan/KernelCheck.h"
 
 #include <algorithm>
@@ -156,27 +158,7 @@ void applyToProgram(plan::Plan &plan, int32_t programIndex, DType half) {
   prog.kernels = std::move(kernels);
 
   // Lifetimes in the new order: inputs from the start, outputs (read back) to the end.
-  for (plan::Buffer &b : plan.buffers)
-    if (b.program == programIndex) {
-      b.first = INT32_MAX;
-      b.last = -1;
-    }
-  auto touch = [&](int32_t id, int32_t step) {
-    plan::Buffer &b = plan.buffers[id];
-    if (b.program != programIndex)
-      return;
-    b.first = std::min(b.first, step);
-    b.last = std::max(b.last, step);
-  };
-  for (size_t s = 0; s < prog.kernels.size(); ++s)
-    for (int32_t id : prog.kernels[s].args)
-      touch(id, int32_t(s));
-  const int32_t end = std::max<int32_t>(0, int32_t(prog.kernels.size()) - 1);
-  for (const plan::ProgramInput &in : prog.inputs)
-    touch(in.buffer, 0);
-  for (int32_t id : {prog.loss, prog.correct})
-    if (id >= 0)
-      touch(id, end);
+  recomputeLiveness(plan, programIndex);
   for (plan::Buffer &b : plan.buffers)
     if (b.program == programIndex && b.last < 0) { // touched by nothing (cannot happen now)
       b.first = 0;
