@@ -7,20 +7,9 @@
 // Anything else (a crash, an abort, a hang, a second error line, an error without a location)
 // aborts, which both drivers report with the input as the reproducer.
 //
-#include "test/fuzz/FuzzTarget.h"
-
-#include "compiler/Driver/Compile.h"
-
-#include "llvm/Support/raw_ostream.h"
-
-#include <dirent.h>
-#include <fcntl.h>
-#include <unistd.h>
+#include "test/fuzz/CompileProperty.h"
 
 #include <cctype>
-#include <cstdio>
-#include <fstream>
-#include <sstream>
 
 const char *const dlc::fuzz::kTargetName = "yaml";
 
@@ -42,24 +31,6 @@ std::vector<std::string> dlc::fuzz::dictionary() {
 
 namespace {
 
-std::string slurp(const std::string &path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-std::vector<std::string> listDir(const std::string &dir) {
-  std::vector<std::string> names;
-  if (DIR *d = ::opendir(dir.c_str())) {
-    while (dirent *e = ::readdir(d))
-      if (e->d_name[0] != '.')
-        names.push_back(e->d_name);
-    ::closedir(d);
-  }
-  return names;
-}
-
 /// Whether `line` is `MODEL:LINE:COL: error: MESSAGE` (by hand: std::regex recurses per
 /// character and overflows the stack on a long line).
 bool isModelError(const std::string &line, const std::string &model) {
@@ -80,63 +51,5 @@ bool isModelError(const std::string &line, const std::string &model) {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  using dlc::fuzz::require;
-  char tmpl[] = "/tmp/dlc-fuzz-yaml-XXXXXX";
-  require(::mkdtemp(tmpl) != nullptr, "cannot make a temporary directory");
-  const std::string dir = tmpl, model = dir + "/model.yaml", plan = dir + "/model.plan",
-                    err = dir + "/stderr";
-  {
-    std::ofstream f(model, std::ios::binary);
-    f.write(reinterpret_cast<const char *>(data), std::streamsize(size));
-  }
-
-  // stderr to a file for the length of one compile: the diagnostics are the property.
-  llvm::errs().flush();
-  std::fflush(stderr);
-  int saved = ::dup(2);
-  int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  ::dup2(fd, 2);
-  ::close(fd);
-  dlc::CompileOptions opts;
-  opts.input = model;
-  opts.output = plan;
-  opts.quiet = true;
-  std::string out;
-  llvm::raw_string_ostream os(out);
-  int rc = dlc::compile(opts, os);
-  llvm::errs().flush();
-  std::fflush(stderr);
-  ::dup2(saved, 2);
-  ::close(saved);
-
-  std::string diagnostics = slurp(err);
-  std::vector<std::string> left = listDir(dir);
-  bool planWritten = ::access(plan.c_str(), F_OK) == 0;
-  for (const std::string &f : left)
-    std::remove((dir + "/" + f).c_str());
-  ::rmdir(dir.c_str());
-
-  if (rc == 0) {
-    require(planWritten, "exit 0 but no plan written");
-    require(diagnostics.find("error:") == std::string::npos,
-            "exit 0 with an error message: " + diagnostics);
-    return 0;
-  }
-  require(rc == 1, "exit code " + std::to_string(rc));
-  require(left.size() == 2, "a failed compile left files behind (" +
-                                std::to_string(left.size() - 2) + " besides the model)");
-  // Exactly one error line, at a location in the model file; warnings may precede it.
-  int errors = 0;
-  std::istringstream lines(diagnostics);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.find("error:") == std::string::npos) {
-      require(line.find(": warning: ") != std::string::npos,
-              "a diagnostic of more than one line:\n" + diagnostics);
-      continue;
-    }
-    ++errors;
-    require(isModelError(line, model), "error without a model-file location: " + line);
-  }
-  require(errors == 1, std::to_string(errors) + " error lines (expected 1):\n" + diagnostics);
-  return 0;
+  return dlc::fuzz::checkCompile(data, size, "yaml", isModelError);
 }
