@@ -32,6 +32,7 @@
   X(Driver, cuDevicePrimaryCtxRetain)                                                              \
   X(Driver, cuDevicePrimaryCtxRelease)                                                             \
   X(Driver, cuCtxSetCurrent)                                                                       \
+  X(Driver, cuCtxGetCurrent)                                                                       \
   X(Driver, cuStreamCreate)                                                                        \
   X(Driver, cuStreamDestroy)                                                                       \
   X(Driver, cuStreamSynchronize)                                                                   \

@@ -143,8 +143,18 @@ std::unique_ptr<Communicator> dlc::connectNccl(Communicator &host, int ordinal,
     note = loaded ? "NCCL is missing on rank " + std::to_string(missing) : "NCCL not found (" + why + ")";
     return nullptr;
   }
+  // NCCL sets the CUDA runtime's device while it makes communicators (ncclCommInitAll each of
+  // them): this thread's context stays its own GPU's.
+  const cuda::CudaSymbols &s = cuda::cudaSymbols();
+  CUcontext context = nullptr;
+  if (s.cuCtxGetCurrent)
+    s.cuCtxGetCurrent(&context);
   ncclComm_t comm = nullptr;
-  if (!(host.oneProcess() ? initAll(host, ordinal, comm, error) : initRank(host, comm, error)))
+  const bool made =
+      host.oneProcess() ? initAll(host, ordinal, comm, error) : initRank(host, comm, error);
+  if (context)
+    s.cuCtxSetCurrent(context);
+  if (!made)
     return nullptr;
   return std::make_unique<NcclCommunicator>(host, comm);
 #else

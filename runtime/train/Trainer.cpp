@@ -521,8 +521,10 @@ int finish(const RunOptions &opts, Session &s, const TrainResult &r) {
                 1e3 * s.parallel->allreduceSeconds() / r.steps,
                 100 * s.parallel->allreduceSeconds() / r.seconds);
   if (s.comm) {
-    // Every rank applied the same averaged updates: their states must still agree bit for bit.
-    if (!checkRanksAgree(s.p, s.arena->data, *s.comm, s.stateHash, error))
+    // Every rank applied the same averaged updates: their states must still agree bit for bit
+    // (a GPU's copied to the host arena first).
+    if (!s.device->syncToHost(error) ||
+        !checkRanksAgree(s.p, s.arena->data, *s.comm, s.stateHash, error))
       return fail("after training: " + error);
     say("%s: parameters and optimizer state identical on all %lld %s (FNV-1a "
                 "%016llx)\n", s.comm->kind(), (long long)s.ranks, s.comm->members(),
