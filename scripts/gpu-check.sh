@@ -16,8 +16,9 @@
 #      mixed-fp16, two training steps, losses beside the fp32 run;
 #   6. LeNet trained on cuda:0 for 5 epochs beside the CPU's accuracy (both must reach 88%);
 #   7. throughput on cuda:0 (steps/s and examples/s of LeNet, ResNet-50 at batch 32, char-gpt);
-#   8. with 2+ GPUs: what the multi-GPU runtime does (data placement across GPUs and pipelines
-#      on CUDA devices are not implemented yet: the step records dlrun's refusal).
+#   8. with 2+ GPUs: LeNet placed on 2 GPUs (dlrun --device cuda:0,cuda:1, NCCL when installed)
+#      trains like one GPU at the same global batch, throughput per device count (1, 2, all);
+#      pipelines on CUDA devices are not implemented yet: that step records dlrun's refusal.
 # Exits 1 when a step failed. Nothing here runs without a GPU: the script says so and stops.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -98,10 +99,23 @@ if [ -f models/char-gpt.yaml ]; then
     '$dlrun' '$work/cg.plan' --device cuda:0 --steps 100 | grep summary"
 fi
 
-# 8. Several GPUs: record what dlrun does (not implemented yet: it must refuse in one line).
+# 8. Several GPUs: data placement against one GPU at the same global batch (50 steps, the
+#    first epoch of 5000 examples), then throughput per device count.
 if [ "$gpus" -ge 2 ]; then
-  step "2 GPUs, data placement (expected: a one-line refusal until the multi-GPU runner lands)" bash -c "'$dlc' compile models/lenet.yaml --devices 2 --target cuda --arch $arch -o '$work/l2.plan' --quiet;
-    '$dlrun' '$work/l2.plan' --device cuda:0,cuda:1 --steps 10; test \$? -ne 0"
+  step "2 GPUs, data placement (losses and parameters as one GPU's, replicas identical)" bash -c "'$dlc' compile models/lenet.yaml --devices 2 --target cuda --arch $arch -o '$work/l2.plan' --quiet &&
+    '$dlrun' '$work/lenet.plan' --device cuda:0 --limit 5000 --steps 50 --log-every 1 --loss-digits 9 --quiet --save '$work/l1.ckpt' > '$work/l1.log' &&
+    '$dlrun' '$work/l2.plan' --device cuda:0,cuda:1 --limit 5000 --steps 50 --log-every 1 --loss-digits 9 --quiet --save '$work/l2.ckpt' > '$work/l2.log' &&
+    grep -E 'NCCL|devices:|summary' '$work/l2.log' &&
+    grep -q 'parameters and optimizer state identical on all 2 devices' '$work/l2.log' &&
+    python3 test/e2e/compare_runs.py '$work/l1.log' '$work/l2.log' '$work/l1.ckpt' '$work/l2.ckpt' --loss-tol 1e-4 --param-tol 1e-4"
+  step "throughput per GPU count (LeNet, global batch 100)" bash -c "'$dlrun' '$work/lenet.plan' --device cuda:0 --steps 300 | grep summary &&
+    '$dlrun' '$work/l2.plan' --device cuda:0,cuda:1 --steps 300 | grep -E 'summary|allreduce' &&
+    if [ $gpus -gt 2 ] && [ \$((100 % $gpus)) -eq 0 ]; then
+      '$dlc' compile models/lenet.yaml --devices $gpus --target cuda --arch $arch -o '$work/lall.plan' --quiet &&
+      '$dlrun' '$work/lall.plan' --device cuda:all --steps 300 | grep -E 'summary|allreduce'
+    fi"
+  step "2 GPUs, pipeline placement (expected: a one-line refusal until pipelines run on GPUs)" bash -c "'$dlc' compile models/lenet.yaml --devices 2 --placement pipeline --target cuda --arch $arch -o '$work/lp.plan' --quiet;
+    '$dlrun' '$work/lp.plan' --device cuda:0,cuda:1 --steps 10; test \$? -ne 0"
 else
   say "- SKIP several GPUs: this machine has one"
 fi

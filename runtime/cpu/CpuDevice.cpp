@@ -4,10 +4,66 @@
 #include "runtime/cpu/Executor.h"
 
 #include <cstring>
+#include <vector>
 
 using namespace dlc;
 
 namespace {
+/// The data-parallel step on the CPU: the pack is host memory the kernels read directly, so
+/// an optimizer kernel takes its averaged gradient from the pack without a copy back.
+class CpuPackedStep final : public PackedStep {
+public:
+  CpuPackedStep(const plan::Plan &plan, uint8_t *arena, size_t floats)
+      : plan(plan), arena(arena), pack(floats, 0.f) {}
+
+  bool runKernels(const plan::Program &prog, size_t first, size_t last, device::Profile *profile,
+                  device::Trace *trace, std::string &) override {
+    for (size_t n = first; n < last; ++n)
+      run(prog, n, profile, trace, size_t(-1), nullptr);
+    return true;
+  }
+  bool gather(uint64_t offset, size_t at, size_t count, std::string &) override {
+    std::memcpy(&pack[at], arena + offset, count * 4);
+    return true;
+  }
+  bool scatter(size_t at, uint64_t offset, size_t count, std::string &) override {
+    std::memcpy(arena + offset, &pack[at], count * 4);
+    return true;
+  }
+  bool runOnPack(const plan::Program &prog, size_t index, size_t arg, size_t at,
+                 device::Profile *profile, device::Trace *trace, std::string &) override {
+    run(prog, index, profile, trace, arg, &pack[at]);
+    return true;
+  }
+  bool download(size_t at, size_t count, float *dst, std::string &) override {
+    std::memcpy(dst, &pack[at], count * 4);
+    return true;
+  }
+  bool upload(size_t at, size_t count, const float *src, std::string &) override {
+    std::memcpy(&pack[at], src, count * 4);
+    return true;
+  }
+  float *host() override { return pack.data(); }
+
+private:
+  /// Kernel `n` on its buffers, argument `arg` (if any) replaced by `replacement`; timed as
+  /// cpu::runProgram times it.
+  void run(const plan::Program &prog, size_t n, device::Profile *profile, device::Trace *trace,
+           size_t arg, float *replacement) {
+    const plan::Kernel &k = prog.kernels[n];
+    for (size_t j = 0; j < k.args.size() && j < 8; ++j)
+      args[j] = reinterpret_cast<float *>(arena + plan.buffers[k.args[j]].offset);
+    if (arg < 8)
+      args[arg] = replacement;
+    cpu::runKernelTimed(n, k, args, profile, trace);
+  }
+
+  const plan::Plan &plan;
+  uint8_t *arena;
+  std::vector<float> pack;
+  float *args[8] = {};
+};
+
 class CpuDevice final : public Device {
 public:
   CpuDevice(const plan::Plan &plan, uint8_t *arena) : plan(plan), arena(arena) {
@@ -41,8 +97,12 @@ public:
   bool write(uint64_t offset, const void *src, uint64_t bytes, std::string &error) override {
     if (!inArena(plan, offset, bytes, error))
       return false;
-    std::memmove(arena + offset, src, bytes);
+    if (arena + offset != src) // the host arena's own bytes (a data-parallel step's inputs)
+      std::memmove(arena + offset, src, bytes);
     return true;
+  }
+  std::unique_ptr<PackedStep> makePackedStep(size_t floats, std::string &) override {
+    return std::make_unique<CpuPackedStep>(plan, arena, floats);
   }
 
 private:

@@ -70,15 +70,14 @@ void CudaDevice::close() {
   totalBytes = 0;
 }
 
-bool dlc::cuda::openCudaDevice(int ordinal, CudaDevice &out, std::string &error) {
-  out.close();
+bool dlc::cuda::countCudaDevices(int &count, std::string &error) {
   std::string why;
+  count = 0;
   if (!loadCudaLibrary(CudaLibrary::Driver, why)) {
     error = "no CUDA device found (" + why + "); use --device cpu";
     return false;
   }
   const CudaSymbols &s = cudaSymbols();
-  int count = 0;
   CUresult r = s.cuInit(0);
   if (r == CUDA_SUCCESS)
     r = s.cuDeviceGetCount(&count);
@@ -88,9 +87,23 @@ bool dlc::cuda::openCudaDevice(int ordinal, CudaDevice &out, std::string &error)
             "); use --device cpu";
     return false;
   }
+  return true;
+}
+
+std::string dlc::cuda::noSuchCudaDevice(int ordinal, int count) {
+  return "no CUDA device cuda:" + std::to_string(ordinal) + " (this machine has " +
+         (count == 1 ? "cuda:0 only" : "cuda:0 to cuda:" + std::to_string(count - 1)) + ")";
+}
+
+bool dlc::cuda::openCudaDevice(int ordinal, CudaDevice &out, std::string &error) {
+  out.close();
+  std::string why;
+  int count = 0;
+  if (!countCudaDevices(count, error))
+    return false;
+  const CudaSymbols &s = cudaSymbols();
   if (ordinal < 0 || ordinal >= count) {
-    error = "no CUDA device cuda:" + std::to_string(ordinal) + " (this machine has " +
-            (count == 1 ? "cuda:0 only" : "cuda:0 to cuda:" + std::to_string(count - 1)) + ")";
+    error = noSuchCudaDevice(ordinal, count);
     return false;
   }
 

@@ -56,4 +56,11 @@ public:
 /// cpu"; likewise for a missing cuDNN 9 or cuBLAS, or an ordinal past the last device.
 bool openCudaDevice(int ordinal, CudaDevice &out, std::string &error);
 
+/// How many GPUs the driver sees; false with openCudaDevice's "no CUDA device found (...)"
+/// line when it cannot be loaded or sees none.
+bool countCudaDevices(int &count, std::string &error);
+
+/// "no CUDA device cuda:5 (this machine has cuda:0 to cuda:1)".
+std::string noSuchCudaDevice(int ordinal, int count);
+
 } // namespace dlc::cuda

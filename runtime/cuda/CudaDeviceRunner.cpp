@@ -14,8 +14,98 @@
 
 using namespace dlc;
 
+#if !DLC_HAVE_CUDA_RUNTIME
+static const char *const kNoCudaRuntime =
+    "this dlrun was built without the CUDA runtime (no CUDA toolkit at build time); use "
+    "--device cpu";
+#endif
+
 #if DLC_HAVE_CUDA_RUNTIME
 namespace {
+/// The data-parallel step on a GPU: the pack is one buffer of device memory, filled and
+/// emptied by device-side copies queued on the device's stream between the kernels, so the
+/// step moves nothing through the host but its two scalars, unless a host communicator
+/// stages the pack (one copy each way).
+class CudaPackedStep final : public PackedStep {
+public:
+  CudaPackedStep(const cuda::CudaDevice &dev, const cuda::CudaArena &arena,
+                 const std::map<const plan::Program *, cuda::CudaProgram> &programs)
+      : dev(dev), arena(arena), programs(programs) {}
+  ~CudaPackedStep() override {
+    if (pack)
+      dev.sym->cuMemFree(pack);
+  }
+
+  bool allocate(size_t n, std::string &error) {
+    floats = n;
+    if (dev.check(dev.sym->cuMemAlloc(&pack, n * 4), "cuMemAlloc", error))
+      return true;
+    error = "cannot allocate the gradient pack (" + std::to_string(n * 4) + " bytes) on " +
+            dev.name + ": " + error;
+    return false;
+  }
+
+  bool runKernels(const plan::Program &prog, size_t first, size_t last, device::Profile *,
+                  device::Trace *, std::string &error) override {
+    const cuda::CudaProgram *p = loaded(prog, error);
+    return p && cuda::enqueueCallsCuda(*p, first, last, arena, error);
+  }
+  bool gather(uint64_t offset, size_t at, size_t count, std::string &error) override {
+    return inPack(at, count, error) &&
+           dev.check(dev.sym->cuMemcpyDtoDAsync(pack + at * 4, arena.base + offset, count * 4,
+                                                dev.stream),
+                     "cuMemcpyDtoDAsync", error);
+  }
+  bool scatter(size_t at, uint64_t offset, size_t count, std::string &error) override {
+    return inPack(at, count, error) &&
+           dev.check(dev.sym->cuMemcpyDtoDAsync(arena.base + offset, pack + at * 4, count * 4,
+                                                dev.stream),
+                     "cuMemcpyDtoDAsync", error);
+  }
+  bool runOnPack(const plan::Program &prog, size_t index, size_t arg, size_t at,
+                 device::Profile *, device::Trace *, std::string &error) override {
+    const cuda::CudaProgram *p = loaded(prog, error);
+    return p && inPack(at, 0, error) &&
+           cuda::enqueueCallOnCuda(*p, index, arena, arg, pack + at * 4, error);
+  }
+  bool download(size_t at, size_t count, float *dst, std::string &error) override {
+    // A kernel's fault surfaces here, at the step's one wait.
+    return inPack(at, count, error) &&
+           dev.check(dev.sym->cuStreamSynchronize(dev.stream), "cuStreamSynchronize", error) &&
+           dev.download(dst, pack + at * 4, count * 4, error);
+  }
+  bool upload(size_t at, size_t count, const float *src, std::string &error) override {
+    return inPack(at, count, error) &&
+           dev.check(dev.sym->cuStreamSynchronize(dev.stream), "cuStreamSynchronize", error) &&
+           dev.upload(pack + at * 4, src, count * 4, error);
+  }
+  float *host() override { return nullptr; }
+  uint64_t deviceAddress() const override { return uint64_t(pack); }
+  void *stream() const override { return dev.stream; }
+
+private:
+  const cuda::CudaProgram *loaded(const plan::Program &prog, std::string &error) const {
+    auto it = programs.find(&prog);
+    if (it != programs.end())
+      return &it->second;
+    error = "program '" + prog.name + "' is not loaded on cuda:" + std::to_string(dev.ordinal);
+    return nullptr;
+  }
+  bool inPack(size_t at, size_t count, std::string &error) const {
+    if (at <= floats && count <= floats - at)
+      return true;
+    error = "floats [" + std::to_string(at) + ", " + std::to_string(at + count) +
+            ") are outside the gradient pack of " + std::to_string(floats);
+    return false;
+  }
+
+  const cuda::CudaDevice &dev;
+  const cuda::CudaArena &arena;
+  const std::map<const plan::Program *, cuda::CudaProgram> &programs;
+  CUdeviceptr pack = 0;
+  size_t floats = 0;
+};
+
 class CudaDeviceRunner final : public Device {
 public:
   CudaDeviceRunner(const plan::Plan &plan, uint8_t *arena) : plan(plan), arena(arena) {}
@@ -99,6 +189,12 @@ public:
     return inArena(plan, offset, bytes, error) &&
            dev.upload(devArena.base + offset, src, bytes, error);
   }
+  std::unique_ptr<PackedStep> makePackedStep(size_t floats, std::string &error) override {
+    auto step = std::make_unique<CudaPackedStep>(dev, devArena, programs);
+    if (!step->allocate(floats, error))
+      return nullptr;
+    return step;
+  }
 
 private:
   const plan::Plan &plan;
@@ -110,6 +206,24 @@ private:
 } // namespace
 #endif
 
+bool dlc::checkCudaDevices(const std::vector<int> &ordinals, int &count, std::string &error) {
+#if DLC_HAVE_CUDA_RUNTIME
+  if (!cuda::countCudaDevices(count, error))
+    return false;
+  for (int ordinal : ordinals)
+    if (ordinal < 0 || ordinal >= count) {
+      error = cuda::noSuchCudaDevice(ordinal, count);
+      return false;
+    }
+  return true;
+#else
+  (void)ordinals;
+  count = 0;
+  error = kNoCudaRuntime;
+  return false;
+#endif
+}
+
 std::unique_ptr<Device> dlc::makeCudaDevice(const plan::Plan &plan, uint8_t *arena, int ordinal,
                                             std::string &error) {
 #if DLC_HAVE_CUDA_RUNTIME
@@ -119,8 +233,7 @@ std::unique_ptr<Device> dlc::makeCudaDevice(const plan::Plan &plan, uint8_t *are
   return device;
 #else
   (void)plan, (void)arena, (void)ordinal;
-  error = "this dlrun was built without the CUDA runtime (no CUDA toolkit at build time); use "
-          "--device cpu";
+  error = kNoCudaRuntime;
   return nullptr;
 #endif
 }

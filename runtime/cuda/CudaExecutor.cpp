@@ -264,13 +264,15 @@ bool cuda::loadProgramCuda(const CudaDevice &device, const plan::Plan &plan,
 
 namespace {
 
+/// Queues call `c` on the arena at `base`; argument `replaced` (if any) at `replacement`.
 bool runCall(const CudaDevice &d, const CudaProgram &p, const CudaProgram::Call &c,
-             CUdeviceptr base, std::string &error) {
+             CUdeviceptr base, std::string &error, size_t replaced = kMaxArgs,
+             CUdeviceptr replacement = 0) {
   const CudaSymbols &s = *d.sym;
   const CudaLibraryCall &lib = c.launch.library;
   CUdeviceptr ptr[kMaxArgs];
   for (size_t a = 0; a < c.offsets.size(); ++a)
-    ptr[a] = base + c.offsets[a];
+    ptr[a] = a == replaced ? replacement : base + c.offsets[a];
   auto dev = [&](int arg) { return reinterpret_cast<void *>(ptr[arg]); };
   const float one = 1.f, zero = 0.f;
   switch (lib.kind) {
@@ -407,6 +409,33 @@ bool cuda::runCallCuda(const CudaProgram &program, size_t index, const CudaArena
   // Synchronizing here makes a fault surface with the call that caused it.
   if (!runCall(d, program, c, arena.base, error) ||
       !d.check(d.sym->cuStreamSynchronize(d.stream), "cuStreamSynchronize", error)) {
+    error = "kernel " + std::to_string(index) + " '" + c.kernel->name + "': " + error;
+    return false;
+  }
+  return true;
+}
+
+bool cuda::enqueueCallsCuda(const CudaProgram &program, size_t first, size_t last,
+                            const CudaArena &arena, std::string &error) {
+  for (size_t i = first; i < last && i < program.calls.size(); ++i) {
+    const CudaProgram::Call &c = program.calls[i];
+    if (!runCall(*program.device, program, c, arena.base, error)) {
+      error = "kernel " + std::to_string(i) + " '" + c.kernel->name + "': " + error;
+      return false;
+    }
+  }
+  return true;
+}
+
+bool cuda::enqueueCallOnCuda(const CudaProgram &program, size_t index, const CudaArena &arena,
+                             size_t arg, CUdeviceptr address, std::string &error) {
+  if (index >= program.calls.size() || arg >= program.calls[index].offsets.size()) {
+    error = "the program has no kernel call " + std::to_string(index) + " with argument " +
+            std::to_string(arg);
+    return false;
+  }
+  const CudaProgram::Call &c = program.calls[index];
+  if (!runCall(*program.device, program, c, arena.base, error, arg, address)) {
     error = "kernel " + std::to_string(index) + " '" + c.kernel->name + "': " + error;
     return false;
   }

@@ -91,4 +91,15 @@ bool runProgramCuda(const CudaProgram &program, const CudaArena &arena, std::str
 bool runCallCuda(const CudaProgram &program, size_t index, const CudaArena &arena,
                  std::string &error);
 
+/// Queues calls [first, last) of `program` on the device's stream without waiting: the parts
+/// of a data-parallel step (runtime/device/PackedStep.h), whose faults surface at its next
+/// wait. Dynamic loss scaling's skip is runProgramCuda's alone (data parallelism refuses it).
+bool enqueueCallsCuda(const CudaProgram &program, size_t first, size_t last,
+                      const CudaArena &arena, std::string &error);
+
+/// Queues call `index` of `program` with its argument `arg` at `address` instead of its
+/// buffer (an optimizer kernel reading its averaged gradient from the pack).
+bool enqueueCallOnCuda(const CudaProgram &program, size_t index, const CudaArena &arena,
+                       size_t arg, CUdeviceptr address, std::string &error);
+
 } // namespace dlc::cuda

@@ -1,7 +1,7 @@
-//===- CudaSymbols.cpp - dlopen/dlsym of the CUDA driver, cuDNN and cuBLAS ------===//
+//===- CudaSymbols.cpp - dlopen/dlsym of the CUDA driver, cuDNN, cuBLAS and NCCL ===//
 //
 // Libraries are looked for by soname, so the system's loader path decides (the driver puts
-// libcuda.so.1 there); cuDNN and cuBLAS are also looked for in the toolkit this build found,
+// libcuda.so.1 there); the others are also looked for in the toolkit this build found,
 // which is often not on that path. Handles are never closed: the table lives as long as the
 // process.
 //
@@ -21,7 +21,7 @@ namespace {
 
 CudaSymbols table;
 std::mutex tableMutex;
-bool loaded[3];
+bool loaded[4];
 
 std::vector<std::string> candidates(CudaLibrary library) {
   std::vector<std::string> sonames;
@@ -33,6 +33,9 @@ std::vector<std::string> candidates(CudaLibrary library) {
     break;
   case CudaLibrary::Cublas:
     sonames = {"libcublas.so.13", "libcublas.so.12"};
+    break;
+  case CudaLibrary::Nccl:
+    sonames = {"libnccl.so.2"};
     break;
   }
 #ifdef DLC_CUDA_LIBRARY_DIR
@@ -48,6 +51,12 @@ bool dlc::cuda::loadCudaLibrary(CudaLibrary library, std::string &error) {
   std::lock_guard<std::mutex> lock(tableMutex);
   if (loaded[int(library)])
     return true;
+#if !DLC_HAVE_NCCL_HEADER
+  if (library == CudaLibrary::Nccl) {
+    error = "this dlrun was built without nccl.h";
+    return false;
+  }
+#endif
   std::vector<std::string> names = candidates(library);
   void *handle = nullptr;
   std::string why; // the first soname's error says best what is missing

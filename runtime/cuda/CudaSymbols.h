@@ -1,9 +1,10 @@
 //===- CudaSymbols.h - the CUDA entry points the runtime calls, loaded at run time -*- C++ -*-===//
 //
-// One X-macro table, as IREE's dynamic_symbol_tables.h: every driver, cuDNN and cuBLAS
-// function the runtime uses, resolved with dlopen/dlsym when a device is opened, so that
-// nothing links libcuda, libcudnn or libcublas and dlrun builds and starts on machines without
-// a GPU. The toolkit's headers give the types; their versioning macros (cuMemAlloc ->
+// One X-macro table, as IREE's dynamic_symbol_tables.h: every driver, cuDNN, cuBLAS and
+// NCCL function the runtime uses, resolved with dlopen/dlsym when a device is opened (NCCL
+// when several GPUs average gradients), so that nothing links libcuda, libcudnn, libcublas
+// or libnccl and dlrun builds and starts on machines without a GPU. NCCL's entries exist
+// when its header was found at build time (DLC_HAVE_NCCL_HEADER). The toolkit's headers give the types; their versioning macros (cuMemAlloc ->
 // cuMemAlloc_v2, cublasSgemm -> cublasSgemm_v2) apply to the member names and to the names
 // looked up alike.
 //
@@ -12,10 +13,13 @@
 #include <cublas_v2.h>
 #include <cuda.h>
 #include <cudnn.h>
+#if DLC_HAVE_NCCL_HEADER
+#include <nccl.h>
+#endif
 
 #include <string>
 
-/// X(library, function) for each entry point; library is Driver, Cudnn or Cublas.
+/// X(library, function) for each entry point; library is Driver, Cudnn, Cublas or Nccl.
 #define DLC_CUDA_SYMBOLS(X)                                                                        \
   X(Driver, cuInit)                                                                                \
   X(Driver, cuGetErrorName)                                                                        \
@@ -28,6 +32,7 @@
   X(Driver, cuDevicePrimaryCtxRetain)                                                              \
   X(Driver, cuDevicePrimaryCtxRelease)                                                             \
   X(Driver, cuCtxSetCurrent)                                                                       \
+  X(Driver, cuCtxGetCurrent)                                                                       \
   X(Driver, cuStreamCreate)                                                                        \
   X(Driver, cuStreamDestroy)                                                                       \
   X(Driver, cuStreamSynchronize)                                                                   \
@@ -35,6 +40,7 @@
   X(Driver, cuMemFree)                                                                             \
   X(Driver, cuMemcpyHtoD)                                                                          \
   X(Driver, cuMemcpyDtoH)                                                                          \
+  X(Driver, cuMemcpyDtoDAsync)                                                                     \
   X(Driver, cuModuleLoadData)                                                                      \
   X(Driver, cuModuleUnload)                                                                        \
   X(Driver, cuModuleGetFunction)                                                                   \
@@ -74,7 +80,23 @@
   X(Cublas, cublasDestroy)                                                                         \
   X(Cublas, cublasSetStream)                                                                       \
   X(Cublas, cublasGetStatusString)                                                                 \
-  X(Cublas, cublasSgemm)
+  X(Cublas, cublasSgemm)                                                                           \
+  DLC_NCCL_SYMBOLS(X)
+
+/// NCCL's entry points: the in-place allreduce of the data-parallel gradient pack and what it
+/// takes to make a communicator (runtime/dist/NcclCommunicator.h).
+#if DLC_HAVE_NCCL_HEADER
+#define DLC_NCCL_SYMBOLS(X)                                                                        \
+  X(Nccl, ncclGetVersion)                                                                          \
+  X(Nccl, ncclGetErrorString)                                                                      \
+  X(Nccl, ncclGetUniqueId)                                                                         \
+  X(Nccl, ncclCommInitAll)                                                                         \
+  X(Nccl, ncclCommInitRank)                                                                        \
+  X(Nccl, ncclCommDestroy)                                                                         \
+  X(Nccl, ncclAllReduce)
+#else
+#define DLC_NCCL_SYMBOLS(X)
+#endif
 
 /// X(library, function, type) for the entry points C++ overloads in the toolkit's headers
 /// (cublas_api.h adds a cublasGemmEx taking the old cudaDataType compute type), whose
@@ -88,7 +110,7 @@ using DlcCublasGemmEx = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cu
 
 namespace dlc::cuda {
 
-enum class CudaLibrary { Driver, Cudnn, Cublas };
+enum class CudaLibrary { Driver, Cudnn, Cublas, Nccl };
 
 /// Pointers to every entry point of DLC_CUDA_SYMBOLS, named as the functions.
 struct CudaSymbols {

@@ -7,6 +7,7 @@
 //
 #pragma once
 
+#include "runtime/device/PackedStep.h"
 #include "runtime/device/Profile.h"
 #include "runtime/plan/Plan.h"
 
@@ -38,6 +39,15 @@ public:
   virtual bool read(uint64_t offset, void *dst, uint64_t bytes, std::string &error) = 0;
   /// Copies `bytes` from `src` to `offset` of the device's arena.
   virtual bool write(uint64_t offset, const void *src, uint64_t bytes, std::string &error) = 0;
+
+  /// This device's side of a data-parallel step with a pack of `floats` floats
+  /// (runtime/device/PackedStep.h); null with an empty `error` for a device without one of its
+  /// own (the caller then stages the pack through read and write), null with `error` set when
+  /// it fails (no memory for the pack).
+  virtual std::unique_ptr<PackedStep> makePackedStep(size_t floats, std::string &error) {
+    (void)floats, (void)error;
+    return nullptr;
+  }
 };
 
 /// True when [offset, offset + bytes) lies inside the plan's arena; otherwise false with a

@@ -1,6 +1,7 @@
 //===- Communicator.cpp - MPI through libdlc-mpi.so, loaded at run time -===//
 #include "runtime/dist/Communicator.h"
 
+#include "runtime/device/PackedStep.h"
 #include "runtime/dist/MpiPlugin.h"
 
 #include <climits>
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <dlfcn.h>
 #include <unistd.h>
+#include <vector>
 
 using namespace dlc;
 
@@ -39,6 +41,9 @@ public:
   bool allgather(const void *mine, size_t bytes, void *all, std::string &error) override {
     return check(gather(mine, bytes, all, message, sizeof message), error);
   }
+  bool broadcast(void *data, size_t bytes, int root, std::string &error) override {
+    return check(bcast(data, bytes, root, message, sizeof message), error);
+  }
   void finish(int exitCode) override {
     if (exitCode != 0)
       abort(exitCode); // does not return
@@ -52,6 +57,7 @@ public:
               resolve(handle, "dlc_mpi_allreduce_sum_f32", f32) &&
               resolve(handle, "dlc_mpi_allreduce_sum_f64", f64) &&
               resolve(handle, "dlc_mpi_allgather", gather) &&
+              resolve(handle, "dlc_mpi_broadcast", bcast) &&
               resolve(handle, "dlc_mpi_finalize", finalize) &&
               resolve(handle, "dlc_mpi_abort", abort);
     if (!ok) {
@@ -79,10 +85,28 @@ private:
   decltype(&dlc_mpi_allreduce_sum_f32) f32 = nullptr;
   decltype(&dlc_mpi_allreduce_sum_f64) f64 = nullptr;
   decltype(&dlc_mpi_allgather) gather = nullptr;
+  decltype(&dlc_mpi_broadcast) bcast = nullptr;
   decltype(&dlc_mpi_finalize) finalize = nullptr;
   decltype(&dlc_mpi_abort) abort = nullptr;
 };
 } // namespace
+
+bool Communicator::allreducePack(PackedStep &pack, size_t count, std::string &error) {
+  float *data = pack.host();
+  std::vector<float> staged;
+  if (!data) {
+    staged.resize(count);
+    data = staged.data();
+    if (!pack.download(0, count, data, error))
+      return false;
+  }
+  if (!allreduceSum(data, count, error))
+    return false;
+  const float scale = 1.0f / float(size());
+  for (size_t i = 0; i < count; ++i)
+    data[i] *= scale;
+  return staged.empty() || pack.upload(0, count, data, error);
+}
 
 bool dlc::startedByMpi(std::string &how) {
   for (const char *var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {

@@ -2,6 +2,9 @@
 //
 // `mpirun -np N dlrun PLAN` trains data-parallel on N processes (ranks); this is what the
 // trainer needs from MPI: who am I, sum these floats over all ranks, gather these bytes.
+// The same interface joins the devices of one process (ThreadGroup.h) and, for a pack of
+// gradients in GPU memory, NCCL (NcclCommunicator.h): allreducePack is the one collective
+// that sees device memory; the host communicators stage it through host memory.
 //
 // dlrun does not link MPI. When the environment says it was started by mpirun it loads
 // libdlc-mpi.so (runtime/dist/MpiPlugin.cpp, next to dlrun in ../lib), the only code linked
@@ -11,10 +14,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
 namespace dlc {
+
+class PackedStep;
 
 class Communicator {
 public:
@@ -29,6 +35,13 @@ public:
   virtual bool allreduceSum(double *data, size_t count, std::string &error) = 0;
   /// Writes every rank's `bytes` bytes at `mine` to `all`, in rank order (MPI_Allgather).
   virtual bool allgather(const void *mine, size_t bytes, void *all, std::string &error) = 0;
+  /// Copies `bytes` at `data` on rank `root` to `data` on every other rank (MPI_Bcast).
+  virtual bool broadcast(void *data, size_t bytes, int root, std::string &error) = 0;
+  /// Replaces the first `count` floats of a data-parallel step's pack, on every rank, with
+  /// their mean over the ranks (sum, then times 1/size()), wherever the pack lives. This
+  /// one stages a GPU's pack through host memory (one copy each way around allreduceSum);
+  /// NCCL's communicator averages it in place on the GPU.
+  virtual bool allreducePack(PackedStep &pack, size_t count, std::string &error);
   /// Ends the run: MPI_Finalize after success (exitCode 0); otherwise MPI_Abort, which ends
   /// every rank, since the others may be waiting for this one in a collective.
   virtual void finish(int exitCode) = 0;
@@ -36,6 +49,10 @@ public:
   /// "devices" and "devices" for the threads of one process (runtime/dist/ThreadGroup.h).
   virtual const char *kind() const { return "mpi"; }
   virtual const char *members() const { return "ranks"; }
+  /// The collective that averages the gradient pack, as the log names it.
+  virtual const char *allreduceName() const { return "MPI_Allreduce"; }
+  /// Whether the ranks are threads of this process (pointers are valid on every rank).
+  virtual bool oneProcess() const { return false; }
 };
 
 /// Whether this process was started by an MPI launcher with more than one rank

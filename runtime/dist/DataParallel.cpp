@@ -2,11 +2,11 @@
 #include "runtime/dist/DataParallel.h"
 
 #include "runtime/cpu/CpuDevice.h"
-#include "runtime/cpu/Executor.h"
 #include "runtime/plan/KernelCheck.h"
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -34,13 +34,17 @@ uint64_t fnv1a(const void *data, size_t n, uint64_t h = 1469598103934665603ull) 
   return h;
 }
 
-class DataParallelCpu final : public DataParallelDevice {
+/// Whether byte ranges [a, a + an) and [b, b + bn) overlap.
+bool overlap(uint64_t a, uint64_t an, uint64_t b, uint64_t bn) { return a < b + bn && b < a + an; }
+
+class DataParallel final : public DataParallelDevice {
 public:
-  DataParallelCpu(const plan::Plan &plan, uint8_t *arena, Communicator &comm)
-      : plan(plan), arena(arena), comm(comm), cpu(makeCpuDevice(plan, arena)) {}
+  DataParallel(const plan::Plan &plan, uint8_t *arena, std::unique_ptr<Device> device,
+               Communicator &comm)
+      : plan(plan), arena(arena), device(std::move(device)), comm(comm) {}
 
   /// Lays out the pack: each optimizer kernel's gradient, then the model state, then the
-  /// loss and the correct count.
+  /// loss and the correct count; then gets the device's side of the step.
   bool prepare(std::string &error) {
     train = plan.program("train");
     if (!train) {
@@ -51,6 +55,14 @@ public:
     std::vector<std::pair<int32_t, size_t>> packed; // gradient buffer -> its first float
     for (size_t n = 0; n < train->kernels.size(); ++n) {
       const plan::Kernel &k = train->kernels[n];
+      // Dynamic loss scaling skips the updates on one replica's non-finite gradients: the
+      // replicas would have to agree first.
+      if (k.kind == plan::KernelKind::SkipIfNonfinite) {
+        error = "cannot average gradients across ranks: the train program skips its updates "
+                "on non-finite gradients (dynamic loss scaling, mixed-fp16); use fp32 or "
+                "mixed-bf16";
+        return false;
+      }
       const int grad = deferredGradientArg(k.kind);
       if (grad == -2)
         continue;
@@ -72,8 +84,14 @@ public:
       }
       size_t at = 0;
       if (grad >= 0) {
-        // A gradient read twice (its norm, then its update) travels once.
         int32_t id = k.args[size_t(grad)];
+        if (plan.buffers[id].dtype != plan::DType::F32) {
+          error = "cannot average gradients across ranks: gradient '" + plan.buffers[id].name +
+                  "' is stored as " + plan::dtypeName(plan.buffers[id].dtype) +
+                  " (the pack holds floats)";
+          return false;
+        }
+        // A gradient read twice (its norm, then its update) travels once.
         auto seen = std::find_if(packed.begin(), packed.end(),
                                  [&](const auto &p) { return p.first == id; });
         if (seen != packed.end()) {
@@ -93,69 +111,87 @@ public:
       }
     lossAt = floats++;
     correctAt = floats++;
-    pack.assign(floats, 0.f);
+    packFloats = floats;
+    step = device->makePackedStep(floats, error);
+    if (!step && !error.empty())
+      return false;
+    if (!step) {
+      if (!checkStaging(error))
+        return false;
+      step = makeStagedPackedStep(plan, *device, floats);
+    }
     return true;
   }
 
   std::string describe() const override {
-    return "cpu, rank " + std::to_string(comm.rank()) + " of " + std::to_string(comm.size());
+    return device->describe() + ", rank " + std::to_string(comm.rank()) + " of " +
+           std::to_string(comm.size());
   }
 
   bool run(const plan::Program &prog, device::Profile *profile, device::Trace *trace,
            std::string &error) override {
     if (&prog != train)
-      return cpu->run(prog, profile, trace, error);
+      return device->run(prog, profile, trace, error);
     if (trace && trace->runs >= trace->maxRuns)
       trace = nullptr;
     if (profile && profile->seconds.size() != prog.kernels.size())
       profile->seconds.assign(prog.kernels.size(), 0.0);
-    size_t next = 0; // the next optimizer kernel, in program order
-    for (size_t n = 0; n < prog.kernels.size(); ++n) {
-      const plan::Kernel &k = prog.kernels[n];
-      if (next < updates.size() && updates[next].index == n) {
-        const int grad = deferredGradientArg(k.kind);
-        if (grad >= 0) {
-          const plan::Buffer &g = plan.buffers[k.args[size_t(grad)]];
-          std::memcpy(&pack[updates[next].at], arena + g.offset, g.bytes);
-        }
-        ++next;
-        continue;
-      }
-      for (size_t j = 0; j < k.args.size() && j < 8; ++j)
-        args[j] = reinterpret_cast<float *>(arena + plan.buffers[k.args[j]].offset);
-      timed(n, k, profile, trace);
+    // The batch, from the host arena to the device's (the CPU's is the host arena itself).
+    for (const plan::ProgramInput &in : prog.inputs) {
+      const plan::Buffer &b = plan.buffers[in.buffer];
+      if (!device->write(b.offset, arena + b.offset, b.bytes, error))
+        return false;
     }
-    for (const Slot &s : state)
-      std::memcpy(&pack[s.at], arena + plan.buffers[s.index].offset, plan.buffers[s.index].bytes);
-    float *loss = reinterpret_cast<float *>(arena + plan.buffers[prog.loss].offset);
-    float *correct = prog.correct >= 0
-                         ? reinterpret_cast<float *>(arena + plan.buffers[prog.correct].offset)
-                         : nullptr;
-    pack[lossAt] = *loss;
-    pack[correctAt] = correct ? *correct : 0.f;
-
-    auto t0 = Clock::now();
-    if (!comm.allreduceSum(pack.data(), pack.size(), error))
-      return false;
-    commSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
-    // The mean over ranks of per-rank means over equal shards is the global batch's mean.
-    // The correct count stays a sum: the trainer divides it by the global batch.
-    const float scale = 1.0f / float(comm.size());
-    for (size_t i = 0; i < correctAt; ++i)
-      pack[i] *= scale;
-
-    for (const Slot &s : state)
-      std::memcpy(arena + plan.buffers[s.index].offset, &pack[s.at], plan.buffers[s.index].bytes);
-    *loss = pack[lossAt];
-    if (correct)
-      *correct = pack[correctAt];
+    // Every kernel but the deferred ones, each gradient copied into the pack where its
+    // optimizer kernel would have run (its buffer may be reused after that point).
+    size_t first = 0;
     for (const Slot &u : updates) {
       const plan::Kernel &k = prog.kernels[u.index];
-      for (size_t j = 0; j < k.args.size() && j < 8; ++j)
-        args[j] = reinterpret_cast<float *>(arena + plan.buffers[k.args[j]].offset);
-      if (int grad = deferredGradientArg(k.kind); grad >= 0)
-        args[size_t(grad)] = &pack[u.at];
-      timed(u.index, k, profile, trace);
+      if (!step->runKernels(prog, first, u.index, profile, trace, error))
+        return false;
+      first = u.index + 1;
+      if (int grad = deferredGradientArg(k.kind); grad >= 0) {
+        const plan::Buffer &g = plan.buffers[k.args[size_t(grad)]];
+        if (!step->gather(g.offset, u.at, g.bytes / 4, error))
+          return false;
+      }
+    }
+    if (!step->runKernels(prog, first, prog.kernels.size(), profile, trace, error))
+      return false;
+    for (const Slot &s : state)
+      if (!step->gather(plan.buffers[s.index].offset, s.at, plan.buffers[s.index].bytes / 4,
+                        error))
+        return false;
+    if (!step->gather(plan.buffers[prog.loss].offset, lossAt, 1, error) ||
+        (prog.correct >= 0 && !step->gather(plan.buffers[prog.correct].offset, correctAt, 1, error)))
+      return false;
+
+    // The mean over ranks of per-rank means over equal shards is the global batch's mean.
+    auto t0 = Clock::now();
+    if (!comm.allreducePack(*step, packFloats, error))
+      return false;
+    commSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
+
+    for (const Slot &s : state)
+      if (!step->scatter(s.at, plan.buffers[s.index].offset, plan.buffers[s.index].bytes / 4,
+                         error))
+        return false;
+    for (const Slot &u : updates) {
+      const plan::Kernel &k = prog.kernels[u.index];
+      const int grad = deferredGradientArg(k.kind);
+      if (!(grad >= 0 ? step->runOnPack(prog, u.index, size_t(grad), u.at, profile, trace, error)
+                      : step->runKernels(prog, u.index, u.index + 1, profile, trace, error)))
+        return false;
+    }
+    // The loss and correct count to the host arena, which also waits for the updates. The
+    // count stays a sum: the trainer divides it by the global batch.
+    float scalars[2];
+    if (!step->download(lossAt, 2, scalars, error))
+      return false;
+    std::memcpy(arena + plan.buffers[prog.loss].offset, &scalars[0], 4);
+    if (prog.correct >= 0) {
+      const float correct = std::round(scalars[1] * float(comm.size()));
+      std::memcpy(arena + plan.buffers[prog.correct].offset, &correct, 4);
     }
     if (profile)
       ++profile->runs;
@@ -164,23 +200,46 @@ public:
     return true;
   }
 
-  bool syncToHost(std::string &error) override { return cpu->syncToHost(error); }
+  bool syncToHost(std::string &error) override { return device->syncToHost(error); }
   bool runKernel(const plan::Program &prog, size_t index, std::string &error) override {
-    return cpu->runKernel(prog, index, error);
+    return device->runKernel(prog, index, error);
   }
   bool read(uint64_t offset, void *dst, uint64_t bytes, std::string &error) override {
-    return cpu->read(offset, dst, bytes, error);
+    return device->read(offset, dst, bytes, error);
   }
   bool write(uint64_t offset, const void *src, uint64_t bytes, std::string &error) override {
-    return cpu->write(offset, src, bytes, error);
+    return device->write(offset, src, bytes, error);
   }
   double allreduceSeconds() const override { return commSeconds; }
-  size_t allreduceFloats() const override { return pack.size(); }
+  size_t allreduceFloats() const override { return packFloats; }
 
 private:
-  /// Runs kernel `n` on `args`, timed when profiling or tracing (as cpu::runProgram does).
-  void timed(size_t n, const plan::Kernel &k, device::Profile *profile, device::Trace *trace) {
-    dlc::cpu::runKernelTimed(n, k, args, profile, trace);
+  /// The staged step writes each averaged gradient back into its own buffer before its
+  /// optimizer kernel runs: exact only if that buffer holds nothing a deferred kernel still
+  /// reads (it cannot in the planner's schedules; a hand-made plan is refused).
+  bool checkStaging(std::string &error) const {
+    for (size_t i = 0; i < updates.size(); ++i) {
+      const plan::Kernel &k = train->kernels[updates[i].index];
+      const int grad = deferredGradientArg(k.kind);
+      if (grad < 0)
+        continue;
+      const plan::Buffer &g = plan.buffers[k.args[size_t(grad)]];
+      for (size_t j = i; j < updates.size(); ++j) {
+        const plan::Kernel &l = train->kernels[updates[j].index];
+        const int lgrad = deferredGradientArg(l.kind);
+        for (size_t a = 0; a < l.args.size(); ++a) {
+          const plan::Buffer &b = plan.buffers[l.args[a]];
+          if (int(a) != lgrad && l.args[a] != k.args[size_t(grad)] &&
+              overlap(g.offset, g.bytes, b.offset, b.bytes)) {
+            error = "cannot average gradients across ranks on " + device->describe() +
+                    ": gradient '" + g.name + "' shares memory with '" + b.name +
+                    "', which optimizer kernel '" + l.name + "' reads";
+            return false;
+          }
+        }
+      }
+    }
+    return true;
   }
 
   struct Slot {
@@ -189,25 +248,32 @@ private:
   };
   const plan::Plan &plan;
   uint8_t *arena;
+  std::unique_ptr<Device> device;
   Communicator &comm;
-  std::unique_ptr<Device> cpu;
+  std::unique_ptr<PackedStep> step;
   const plan::Program *train = nullptr;
   std::vector<Slot> updates, state;
-  size_t lossAt = 0, correctAt = 0;
-  std::vector<float> pack;
-  float *args[8] = {};
+  size_t lossAt = 0, correctAt = 0, packFloats = 0;
   double commSeconds = 0;
 };
 } // namespace
+
+std::unique_ptr<DataParallelDevice> dlc::makeDataParallelDevice(const plan::Plan &plan,
+                                                                uint8_t *arena,
+                                                                std::unique_ptr<Device> device,
+                                                                Communicator &comm,
+                                                                std::string &error) {
+  auto dp = std::make_unique<DataParallel>(plan, arena, std::move(device), comm);
+  if (!dp->prepare(error))
+    return nullptr;
+  return dp;
+}
 
 std::unique_ptr<DataParallelDevice> dlc::makeDataParallelCpuDevice(const plan::Plan &plan,
                                                                    uint8_t *arena,
                                                                    Communicator &comm,
                                                                    std::string &error) {
-  auto device = std::make_unique<DataParallelCpu>(plan, arena, comm);
-  if (!device->prepare(error))
-    return nullptr;
-  return device;
+  return makeDataParallelDevice(plan, arena, makeCpuDevice(plan, arena), comm, error);
 }
 
 bool dlc::checkRanksAgree(const plan::Plan &plan, const uint8_t *arena, Communicator &comm,

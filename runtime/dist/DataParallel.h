@@ -16,6 +16,11 @@
 // trainer reports the global batch's) and any batch-norm running statistics (averaged, so
 // that all ranks keep identical persistent state).
 //
+// Any Device can be a replica: the device does its side of the step (runtime/device/
+// PackedStep.h: the CPU without copies, a GPU with the pack in device memory) and the
+// communicator averages the pack where it lives (Communicator::allreducePack: NCCL on the GPU,
+// the host communicators through host memory).
+//
 #pragma once
 
 #include "runtime/dist/Communicator.h"
@@ -34,9 +39,16 @@ public:
   virtual size_t allreduceFloats() const = 0;
 };
 
-/// The CPU as one rank of `comm` for `plan`'s train program (its eval program runs as on
-/// the CPU device). Null with a one-line `error` when the program's optimizer kernels cannot
-/// be deferred to the end of the step.
+/// `device` (whose arena mirrors the host `arena`) as one rank of `comm` for `plan`'s train
+/// program; its other programs run on `device` as they are. Null with a one-line `error`
+/// when the program's optimizer kernels cannot be deferred to the end of the step.
+std::unique_ptr<DataParallelDevice> makeDataParallelDevice(const plan::Plan &plan,
+                                                           uint8_t *arena,
+                                                           std::unique_ptr<Device> device,
+                                                           Communicator &comm,
+                                                           std::string &error);
+
+/// makeDataParallelDevice of the CPU device.
 std::unique_ptr<DataParallelDevice> makeDataParallelCpuDevice(const plan::Plan &plan,
                                                               uint8_t *arena,
                                                               Communicator &comm,

@@ -86,6 +86,17 @@ extern "C" int dlc_mpi_allgather(const void *mine, uint64_t bytes, void *all, ch
   return rc == MPI_SUCCESS ? 0 : fail(rc, "MPI_Allgather", error, errorBytes);
 }
 
+extern "C" int dlc_mpi_broadcast(void *data, uint64_t bytes, int root, char *error,
+                                 size_t errorBytes) {
+  if (bytes > uint64_t(INT_MAX)) {
+    std::snprintf(error, errorBytes, "MPI_Bcast of %llu bytes is too large",
+                  (unsigned long long)bytes);
+    return 1;
+  }
+  int rc = MPI_Bcast(data, int(bytes), MPI_BYTE, root, MPI_COMM_WORLD);
+  return rc == MPI_SUCCESS ? 0 : fail(rc, "MPI_Bcast", error, errorBytes);
+}
+
 extern "C" int dlc_mpi_finalize(char *error, size_t errorBytes) {
   int rc = MPI_Finalize();
   return rc == MPI_SUCCESS ? 0 : fail(rc, "MPI_Finalize", error, errorBytes);

@@ -18,6 +18,8 @@ int dlc_mpi_allreduce_sum_f64(double *data, uint64_t count, char *error, size_t 
 /// MPI_Allgather of `bytes` bytes from every rank into `all` (size * bytes, rank order).
 int dlc_mpi_allgather(const void *mine, uint64_t bytes, void *all, char *error,
                       size_t errorBytes);
+/// MPI_Bcast of `bytes` bytes at `data` from rank `root`.
+int dlc_mpi_broadcast(void *data, uint64_t bytes, int root, char *error, size_t errorBytes);
 /// MPI_Finalize (every rank must call it).
 int dlc_mpi_finalize(char *error, size_t errorBytes);
 /// MPI_Abort: ends every rank of the job with `code`, for errors that other ranks may be

@@ -65,12 +65,24 @@ public:
     // Nobody may reuse its buffer before every rank has copied it.
     return group->barrier() || failed(error);
   }
+  bool broadcast(void *data, size_t bytes, int root, std::string &error) override {
+    if (rank_ == root)
+      group->posted[size_t(root)] = data;
+    if (!group->barrier())
+      return failed(error);
+    if (rank_ != root)
+      std::memcpy(data, group->posted[size_t(root)], bytes);
+    // The root's buffer must outlive every copy.
+    return group->barrier() || failed(error);
+  }
   void finish(int exitCode) override {
     if (exitCode != 0)
       group->abort();
   }
   const char *kind() const override { return "devices"; }
   const char *members() const override { return "devices"; }
+  const char *allreduceName() const override { return "allreduce"; }
+  bool oneProcess() const override { return true; }
 
 private:
   /// Rank r sums the r-th slice of every rank's buffer in rank order and writes the sum

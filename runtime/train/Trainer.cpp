@@ -19,6 +19,7 @@
 #include "runtime/cuda/CudaDeviceRunner.h"
 #include "runtime/data/PlanData.h"
 #include "runtime/dist/DataParallel.h"
+#include "runtime/dist/NcclCommunicator.h"
 #include "runtime/plan/Plan.h"
 #include "runtime/train/Arena.h"
 #include "runtime/train/Checkpoint.h"
@@ -34,8 +35,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <random>
+#include <set>
 #include <thread>
 #include <unistd.h>
 
@@ -77,9 +80,23 @@ struct Session {
   data::Dataset trainSet, testSet;
   std::unique_ptr<Runner> runner;
   std::unique_ptr<device::Trace> trace;
+  std::unique_ptr<Communicator> nccl; // comm, when GPU replicas average through NCCL; closed
+                                      // before the device
 };
 
+/// Whether this thread is one device of several in this process (dlrun --device cpu:0,...).
+thread_local bool tlsOneOfDevices = false;
+
 int fail(const std::string &error) {
+  // The devices of one process often fail alike (a plan for another count, no GPU): the
+  // same error once for all of them.
+  static std::mutex mutex;
+  static std::set<std::string> said;
+  if (tlsOneOfDevices) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!said.insert(error).second)
+      return 1;
+  }
   std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
   return 1;
 }
@@ -227,7 +244,23 @@ bool setUp(const RunOptions &opts, Session &s) {
   else
     cpu::setThreads(int(threads)); // before the device: it makes oneDNN's primitives for it
   if (s.comm && train) {
-    auto dp = makeDataParallelCpuDevice(p, arena, *s.comm, error);
+    // A replica on any device; GPU replicas average their packs with NCCL when every rank
+    // has it, else through host memory.
+    std::unique_ptr<Device> replica = opts.cudaOrdinal < 0
+                                          ? makeCpuDevice(p, arena)
+                                          : makeCudaDevice(p, arena, opts.cudaOrdinal, error);
+    if (replica && opts.cudaOrdinal >= 0) {
+      std::string note;
+      s.nccl = connectNccl(*s.comm, opts.cudaOrdinal, note, error);
+      if (s.nccl)
+        s.comm = s.nccl.get();
+      else if (!error.empty())
+        replica = nullptr;
+      else
+        say("dlrun: %s: gradients are averaged through host memory\n", note.c_str());
+    }
+    auto dp = replica ? makeDataParallelDevice(p, arena, std::move(replica), *s.comm, error)
+                      : nullptr;
     s.parallel = dp.get();
     s.device = std::move(dp);
   } else {
@@ -263,7 +296,7 @@ bool setUp(const RunOptions &opts, Session &s) {
                 (long long)(s.ranks * p.train.batch),
                 (long long)p.train.batch, (long long)p.train.batch,
                 s.parallel ? s.parallel->allreduceFloats() : size_t(0),
-                std::strcmp(s.comm->kind(), "mpi") == 0 ? "MPI_Allreduce" : "allreduce");
+                s.comm->allreduceName());
   }
 
   auto td = Clock::now();
@@ -488,8 +521,10 @@ int finish(const RunOptions &opts, Session &s, const TrainResult &r) {
                 1e3 * s.parallel->allreduceSeconds() / r.steps,
                 100 * s.parallel->allreduceSeconds() / r.seconds);
   if (s.comm) {
-    // Every rank applied the same averaged updates: their states must still agree bit for bit.
-    if (!checkRanksAgree(s.p, s.arena->data, *s.comm, s.stateHash, error))
+    // Every rank applied the same averaged updates: their states must still agree bit for bit
+    // (a GPU's copied to the host arena first).
+    if (!s.device->syncToHost(error) ||
+        !checkRanksAgree(s.p, s.arena->data, *s.comm, s.stateHash, error))
       return fail("after training: " + error);
     say("%s: parameters and optimizer state identical on all %lld %s (FNV-1a "
                 "%016llx)\n", s.comm->kind(), (long long)s.ranks, s.comm->members(),
@@ -501,6 +536,7 @@ int finish(const RunOptions &opts, Session &s, const TrainResult &r) {
 
 int dlc::runPlan(const RunOptions &opts) {
   tlsSilent = opts.silent;
+  tlsOneOfDevices = opts.inProcessDevices;
   Session s;
   if (!setUp(opts, s))
     return 1;

@@ -31,8 +31,10 @@ public:
   using Override =
       std::function<bool(uint8_t *arena, void *const *pointers, std::string &error)>;
 
-  EmulatedDevice(const plan::Plan &plan, const cuda::emu::Kernel *table, size_t count)
-      : arena(plan.arenaBytes), plan(plan) {
+  /// `tag`: the plan's symbols' prefix (dlc-cuda-emulation-gen --tag TAG makes "TAG_").
+  EmulatedDevice(const plan::Plan &plan, const cuda::emu::Kernel *table, size_t count,
+                 std::string tag = "")
+      : arena(plan.arenaBytes), plan(plan), tag(std::move(tag)) {
     for (size_t i = 0; i < count; ++i)
       kernels[table[i].name] = table[i].launch;
   }
@@ -48,7 +50,7 @@ public:
     if (it != launches.end())
       return it->second;
     std::vector<cuda::CudaLaunch> &out = launches[prog.name];
-    if (emulationSource(plan, prog, out, error).empty())
+    if (emulationSource(plan, prog, out, error, tag).empty())
       out.clear();
     return out;
   }
@@ -116,6 +118,7 @@ private:
   }
 
   const plan::Plan &plan;
+  const std::string tag;
   std::map<std::string, Launch> kernels;
   std::map<std::string, std::vector<cuda::CudaLaunch>> launches;
 };

@@ -5,9 +5,10 @@
 // plan (reference library kernels on, symbols prefixed by the program's name; with
 // --coverage, the coverage program of CoverageProgram.h added first) followed by a table of
 // the kernels by name, to be compiled with CudaEmulation.h. With --mixed TAG, the plan's
-// mixed-precision CUDA form (MixedPlan.h), symbols prefixed by TAG_, table kEmulated_TAG.
+// mixed-precision CUDA form (MixedPlan.h), symbols prefixed by TAG_, table kEmulated_TAG;
+// with --tag TAG, the plan as it is, named likewise (several plans in one test).
 //
-//   dlc-cuda-emulation-gen PLAN OUT.inc [--coverage | --mixed TAG]
+//   dlc-cuda-emulation-gen PLAN OUT.inc [--coverage | --mixed TAG | --tag TAG]
 //
 #include "CoverageProgram.h"
 #include "EmulationSource.h"
@@ -24,11 +25,13 @@ using namespace dlc;
 int main(int argc, char **argv) {
   const bool coverage = argc == 4 && std::string(argv[3]) == "--coverage";
   const bool mixed = argc == 5 && std::string(argv[3]) == "--mixed";
-  if (argc != 3 && !coverage && !mixed) {
-    std::fprintf(stderr, "usage: dlc-cuda-emulation-gen PLAN OUT.inc [--coverage | --mixed TAG]\n");
+  const bool tagged = mixed || (argc == 5 && std::string(argv[3]) == "--tag");
+  if (argc != 3 && !coverage && !tagged) {
+    std::fprintf(stderr, "usage: dlc-cuda-emulation-gen PLAN OUT.inc [--coverage | --mixed TAG "
+                         "| --tag TAG]\n");
     return 1;
   }
-  const std::string tag = mixed ? std::string(argv[4]) + "_" : "";
+  const std::string tag = tagged ? std::string(argv[4]) + "_" : "";
   plan::Plan plan;
   std::string error;
   if (!plan::readPlan(argv[1], plan, error)) {
@@ -54,7 +57,7 @@ int main(int argc, char **argv) {
             << "dlc::cuda::emu::launchPointers(" << l.function << ", g, b, p); }},\n";
   }
   out << "\nstatic const dlc::cuda::emu::Kernel kEmulated"
-      << (mixed ? "_" + std::string(argv[4]) : std::string("Kernels"))
+      << (tagged ? "_" + std::string(argv[4]) : std::string("Kernels"))
       << "[] = {\n" << table.str() << "};\n";
   std::ofstream file(argv[2], std::ios::trunc);
   if (!(file << out.str()) || !file.flush()) {

@@ -4,12 +4,14 @@
 // other, joins the other ranks under mpirun and calls dlc::runPlan.
 //
 #include "runtime/cpu/Parallel.h"
+#include "runtime/cuda/CudaDeviceRunner.h"
 #include "runtime/dist/Communicator.h"
 #include "runtime/dist/ThreadGroup.h"
 #include "runtime/plan/Plan.h"
 #include "runtime/train/Infer.h"
 #include "runtime/train/Trainer.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -41,8 +43,10 @@ static const char *kUsage =
     "  --trace FILE     write a Chrome trace (Perfetto, chrome://tracing) of every kernel call\n"
     "                   of the first 50 steps\n"
     "  --device D       cpu (default), cuda or cuda:N (a plan from dlc compile --target cuda),\n"
-    "                   or cpu:0,cpu:1,... for a plan placed on that many devices (dlc compile\n"
-    "                   --devices K): one thread, arena and share of each batch per device\n"
+    "                   or cpu:0,cpu:1,... or cuda:0,cuda:1,... (cuda:all: every GPU) for a\n"
+    "                   plan placed on that many devices (dlc compile --devices K): one\n"
+    "                   thread, arena and share of each batch per device; GPUs average their\n"
+    "                   gradients with NCCL when it is installed\n"
     "  --validate       with --device cuda[:N]: run one step (the last of --steps N, or an\n"
     "                   eval batch with --eval) kernel by kernel on the GPU and on the CPU\n"
     "                   from the same inputs, print each kernel's error, exit 1 on a mismatch\n"
@@ -54,9 +58,10 @@ static const char *kUsage =
     "  --quiet          no live progress bar\n"
     "  -h, --help       this text\n"
     "\n"
-    "Started by mpirun (mpirun -np N dlrun PLAN ...), the N processes train data-parallel on\n"
-    "the CPU: each takes its share of every global batch of N x the plan's batch, gradients\n"
-    "are averaged across them every step; rank 0 prints and saves.\n";
+    "Started by mpirun (mpirun -np N dlrun PLAN ...), the N processes train data-parallel:\n"
+    "each takes its share of every global batch of N x the plan's batch, gradients are\n"
+    "averaged across them every step; rank 0 prints and saves. With --device cuda each rank\n"
+    "takes the GPU of its local rank on its node and the ranks average through NCCL.\n";
 
 /// "cpu:0,cpu:1,...": the CPU devices of a multi-device run, each named once, in order
 /// (0, 1, ... K-1), so that device r is rank r. Returns K, or 0 if `d` is not such a list.
@@ -86,6 +91,35 @@ static bool parseDevice(const std::string &d, int &ordinal) {
   return true;
 }
 
+/// "cuda:N,cuda:M,...": the GPUs of a multi-device run, device r the r-th named, each once.
+/// Returns their ordinals, or none if `d` is not such a list of two or more.
+static std::vector<int> parseCudaDevices(const std::string &d) {
+  std::vector<int> ordinals;
+  for (size_t at = 0; at <= d.size();) {
+    size_t end = d.find(',', at);
+    if (end == std::string::npos)
+      end = d.size();
+    const std::string one = d.substr(at, end - at);
+    int ordinal = -1;
+    if (one.rfind("cuda:", 0) != 0 || !parseDevice(one, ordinal) ||
+        std::find(ordinals.begin(), ordinals.end(), ordinal) != ordinals.end())
+      return {};
+    ordinals.push_back(ordinal);
+    at = end + 1;
+  }
+  return ordinals.size() > 1 ? ordinals : std::vector<int>();
+}
+
+/// This process's rank on its node under mpirun (the variable Open MPI, MPICH or Slurm sets),
+/// which picks its GPU; -1 when none is set.
+static int localRank() {
+  for (const char *var : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "MPI_LOCAL_RANK",
+                          "SLURM_LOCALID"})
+    if (const char *v = std::getenv(var))
+      return std::atoi(v);
+  return -1;
+}
+
 /// The flags that exclude each other; the plan is not needed to know. One line and false on
 /// a conflict.
 static bool checkOptions(const dlc::RunOptions &opts, bool underMpi) {
@@ -97,10 +131,8 @@ static bool checkOptions(const dlc::RunOptions &opts, bool underMpi) {
     error = opts.eval ? "--steps 0 and --eval exclude each other (--eval --save also writes the "
                         "initial weights)"
                       : "--validate runs one step; it does not take --steps 0";
-  } else if (underMpi && (opts.cudaOrdinal >= 0 || opts.validate)) {
-    std::snprintf(buf, sizeof buf, "multi-process training (mpirun) runs on the CPU only for "
-                  "now; drop %s", opts.validate ? "--validate" : "--device");
-    error = buf;
+  } else if (underMpi && opts.validate) {
+    error = "--validate runs on one process; run it without mpirun";
   } else if (opts.validate && opts.cudaOrdinal < 0) {
     error = "--validate compares a GPU's kernels with the CPU's; give --device cuda[:N] (with "
             "--device cpu there is nothing to compare)";
@@ -166,15 +198,23 @@ static bool parseInt(const char *s, int64_t &out, bool zero = false) {
 
 /// --device cpu:0,...,cpu:K-1: runs the plan once per device, each on its own thread, joined
 /// by a ThreadGroup; device 0 reports. The exit code is the first failing device's.
-static int runOnDevices(dlc::RunOptions opts, bool underMpi) {
-  const char *conflict = underMpi             ? "mpirun (one device per process)"
-                         : opts.threads > 1   ? "--threads (each CPU device is one thread)"
-                         : opts.validate      ? "--validate"
-                         : !opts.trace.empty() ? "--trace"
-                                              : nullptr;
+/// --device cuda:0,cuda:1,... likewise, device r on GPU `gpus[r]` (its own context and stream).
+static int runOnDevices(dlc::RunOptions opts, const std::vector<int> &gpus, bool underMpi) {
+  const char *conflict = underMpi ? "mpirun (one device per process)"
+                         : opts.threads > 1 && gpus.empty() ? "--threads (each CPU device is one thread)"
+                         : opts.validate                    ? "--validate"
+                         : !opts.trace.empty()              ? "--trace"
+                                                            : nullptr;
   if (conflict) {
     std::fprintf(stderr, "dlrun: error: several --device entries do not combine with %s\n",
                  conflict);
+    return 1;
+  }
+  // Every GPU named must exist: one line before any device starts.
+  std::string error;
+  int count = 0;
+  if (!gpus.empty() && !dlc::checkCudaDevices(gpus, count, error)) {
+    std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
     return 1;
   }
   dlc::cpu::setThreads(1);
@@ -186,6 +226,8 @@ static int runOnDevices(dlc::RunOptions opts, bool underMpi) {
     threads.emplace_back([&, r] {
       dlc::RunOptions mine = opts;
       mine.comm = group[r].get();
+      if (!gpus.empty())
+        mine.cudaOrdinal = gpus[r];
       mine.silent = r != 0;
       codes[r] = dlc::runPlan(mine);
       group[r]->finish(codes[r]);
@@ -202,7 +244,7 @@ int main(int argc, char **argv) {
   // Progress lines should reach a pipe (tee, a log file) as they happen.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   dlc::RunOptions opts;
-  std::string inferInput, inferOutput;
+  std::string inferInput, inferOutput, device = "cpu";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char *flag) -> const char * {
@@ -249,15 +291,7 @@ int main(int argc, char **argv) {
     } else if (a == "--trace") {
       opts.trace = value("--trace");
     } else if (a == "--device") {
-      const char *d = value("--device");
-      if (int64_t k = parseCpuDevices(d)) {
-        opts.devices = k;
-        opts.cudaOrdinal = -1;
-      } else if (!parseDevice(d, opts.cudaOrdinal)) {
-        std::fprintf(stderr, "dlrun: error: --device must be cpu, cuda, cuda:N or a list "
-                     "cpu:0,cpu:1,... (each device once, in order), got '%s'\n", d);
-        return 1;
-      }
+      device = value("--device");
     } else if (a == "--validate") {
       opts.validate = true;
     } else if (a == "--threads") {
@@ -282,11 +316,39 @@ int main(int argc, char **argv) {
     std::fputs(kUsage, stderr);
     return 1;
   }
+  std::vector<int> gpus = parseCudaDevices(device); // a list of GPUs
+  if (int64_t k = parseCpuDevices(device)) {
+    opts.devices = k;
+  } else if (!gpus.empty()) {
+    opts.devices = int64_t(gpus.size());
+    opts.cudaOrdinal = gpus[0];
+  } else if (device != "cuda:all" && !parseDevice(device, opts.cudaOrdinal)) {
+    std::fprintf(stderr, "dlrun: error: --device must be cpu, cuda, cuda:N, cuda:all or a list "
+                 "cpu:0,cpu:1,... (in order) or cuda:N,cuda:M,... (each GPU once), got '%s'\n",
+                 device.c_str());
+    return 1;
+  }
   // Under mpirun: join the other ranks; only rank 0 prints progress (errors go to stderr
   // from any rank).
   std::unique_ptr<dlc::Communicator> comm;
   std::string how, error;
   const bool underMpi = dlc::startedByMpi(how);
+  if (underMpi && device.rfind("cuda", 0) == 0 && device != "cuda") {
+    std::fprintf(stderr, "dlrun: error: under mpirun every rank takes the GPU of its local rank; "
+                 "give --device cuda, not --device %s\n", device.c_str());
+    return 1;
+  }
+  if (device == "cuda:all") { // every GPU: a device list, or one GPU
+    int count = 0;
+    if (!dlc::checkCudaDevices({}, count, error)) {
+      std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
+      return 1;
+    }
+    opts.cudaOrdinal = 0;
+    opts.devices = count;
+    for (int g = 0; count > 1 && g < count; ++g)
+      gpus.push_back(g);
+  }
   if (!inferInput.empty())
     return runInference(opts, inferInput, inferOutput, underMpi);
   if (!inferOutput.empty()) {
@@ -301,8 +363,11 @@ int main(int argc, char **argv) {
     // per device.
     dlc::plan::Plan placed;
     std::string ignored;
-    if (!dlc::plan::readPlan(opts.planPath, placed, ignored) || placed.stages.empty())
-      return runOnDevices(opts, underMpi);
+    const bool read = dlc::plan::readPlan(opts.planPath, placed, ignored);
+    if (read && placed.stages.empty() && placed.train.devices != opts.devices)
+      return dlc::runPlan(opts); // says in one line that the plan is for another count
+    if (!read || placed.stages.empty())
+      return runOnDevices(opts, gpus, underMpi);
   }
   if (underMpi) {
     comm = dlc::connectMpi(error);
@@ -317,6 +382,13 @@ int main(int argc, char **argv) {
       return 1;
     }
     opts.comm = comm.get();
+    if (opts.cudaOrdinal >= 0 && (opts.cudaOrdinal = localRank()) < 0) {
+      std::fprintf(stderr, "dlrun: error: rank %d cannot tell its GPU: none of "
+                   "OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, MPI_LOCAL_RANK, SLURM_LOCALID "
+                   "is set\n", comm->rank());
+      comm->finish(1);
+      return 1;
+    }
   }
   int rc = dlc::runPlan(opts);
   if (comm)
