@@ -41,6 +41,15 @@ void rowForwardImages16(const ConvShape &s, const RowCut &cut, const float *x, c
                         const int *offsets, float *padded, int n0, int n1, float *y,
                         const float *bias, bool relu);
 
+/// Whether ConvKernels.cpp's forward (and stride-1 data gradient) runs in AVX-512 vectors of
+/// 16 output channels: wideVectors() and whole blocks of 16 channels.
+bool useForward16(const ConvShape &s);
+/// Its images [n0, n1): `wPacked` as packFilter makes it ([taps][16] per block of 16
+/// channels), `offsets` of the taps in the (padded) image, `padded` scratch for one image.
+void convForwardImages16(const ConvShape &s, const float *x, const float *wPacked,
+                         const int *offsets, float *padded, int n0, int n1, float *y,
+                         const float *bias, bool relu);
+
 /// Filter gradient vectorised along output rows, for the same shapes as useRowForward.
 bool useRowFilter(const ConvShape &s);
 void convBackwardFilterRows(const ConvShape &s, const float *dy, const float *x, float *dw);

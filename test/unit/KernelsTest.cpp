@@ -68,6 +68,13 @@ const ConvShape kConvShapes[] = {
     {3, 1, 28, 28, 6, 3, 3, 1, 1, 1, 1},
     {2, 3, 5, 16, 6, 3, 3, 1, 1, 1, 1},
     {2, 2, 4, 35, 7, 2, 2, 1, 1, 0, 0},
+    // Whole blocks of 16 channels in 16-lane vectors: two blocks with rows of 28 in tiles
+    // of 14, 1x1 rows of 30 in tiles of 10, stride 2 with padding 2; 16 input channels (the
+    // data gradient is a forward convolution into 16 channels).
+    {2, 3, 6, 28, 32, 3, 3, 1, 1, 1, 1},
+    {2, 2, 5, 30, 16, 1, 1, 1, 1, 0, 0},
+    {2, 3, 7, 9, 16, 3, 3, 2, 2, 2, 2},
+    {2, 16, 5, 6, 4, 3, 3, 1, 1, 1, 1},
     // Batch-vectorised data gradient (stride 1, C % 8 != 0, n >= 8):
     {11, 6, 9, 9, 4, 5, 5, 1, 1, 0, 0},   // a group of 8 and one of 3; odd row width
     {9, 13, 6, 7, 3, 3, 3, 1, 1, 1, 1},   // 13 channels: tiles of 6, 6 and 1; padding
@@ -164,13 +171,15 @@ TEST(KernelsTest, Conv2dForwardEpilogue) {
 TEST(KernelsTest, Conv2dBackwardDataGradient) {
   std::mt19937 rng(2);
   withThreadCounts([&](int) {
-    for (const ConvShape &shape : kConvShapes) {
-      SCOPED_TRACE(shapeName(shape));
-      ConvData d(shape, rng);
-      Vec r = randomVec(rng, d.ySize()), dx(d.x.size(), kGarbage);
-      conv2dBackwardData(d.s, r.data(), d.w.data(), dx.data(), d.scratch.data());
-      checkGradient(d.x, dx, r, [&] { return d.forward(); });
-    }
+    withVectorWidths([&] {
+      for (const ConvShape &shape : kConvShapes) {
+        SCOPED_TRACE(shapeName(shape));
+        ConvData d(shape, rng);
+        Vec r = randomVec(rng, d.ySize()), dx(d.x.size(), kGarbage);
+        conv2dBackwardData(d.s, r.data(), d.w.data(), dx.data(), d.scratch.data());
+        checkGradient(d.x, dx, r, [&] { return d.forward(); });
+      }
+    });
   });
 }
 
