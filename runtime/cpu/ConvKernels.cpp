@@ -6,7 +6,9 @@
 // channels by up to 12 or 6 output pixels stays in registers over the whole C*R*S
 // reduction. LeNet-sized layers (6 to 16 channels, 10 to 28 pixels wide) are far too small
 // for a BLAS call per image to pay (measured 4-20 GFLOP/s); this reaches most of the FMA
-// peak, and the batch is split over the thread pool.
+// peak, and the batch is split over the thread pool. Where the CPU has AVX-512 and the
+// channels come in blocks of 16, the forward runs one 16-channel vector a pixel
+// (ConvKernels512.cpp).
 //
 //  - forward: any stride and padding; bias and ReLU are applied as the tile is written.
 //  - backward data: for stride 1 it is the forward convolution of dy with the flipped,
@@ -208,9 +210,13 @@ void convForward(const ConvShape &s, const float *x, const float *w, bool flip, 
   int *offsets = reinterpret_cast<int *>(shared + packed);
   packFilter(s, w, flip, shared);
   tapOffsets(s.c, s.r, s.s, s.h + 2 * s.padH, s.w + 2 * s.padW, offsets);
+  const bool wide = useForward16(s);
   parallelFor(s.n, 1, [&](int64_t n0, int64_t n1, int thread) {
-    convForwardImages(s, x, shared, offsets, threadScratch(thread, padded), int(n0), int(n1), y,
-                      bias, relu);
+    float *scratch = threadScratch(thread, padded);
+    if (wide)
+      convForwardImages16(s, x, shared, offsets, scratch, int(n0), int(n1), y, bias, relu);
+    else
+      convForwardImages(s, x, shared, offsets, scratch, int(n0), int(n1), y, bias, relu);
   });
 }
 

@@ -17,7 +17,11 @@
 //    of image groups each make a partial sum, added in group order (thread-count
 //    independent results).
 //
+// Where the CPU has AVX-512 the forward runs in 16-pixel vectors (ConvRowKernels512.cpp),
+// on the same packed weights and padded image.
+//
 #include "runtime/cpu/ConvVariants.h"
+#include "runtime/cpu/Isa.h"
 #include "runtime/cpu/Parallel.h"
 #include "runtime/cpu/Simd.h"
 
@@ -33,18 +37,6 @@ constexpr int kFilterGroups = 8;   // as in ConvKernels.cpp
 constexpr int kFilterKT = 3, kFilterTT = 4;
 
 size_t roundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
-
-/// How one output row is cut: `segments` runs of `xv` vectors (the last may end past ow).
-struct RowCut {
-  int vectors, segments, xv, kt, width; // width: floats per padded input row
-  RowCut(const ConvShape &s) {
-    vectors = (s.ow() + kLanes - 1) / kLanes;
-    segments = (vectors + 3) / 4;
-    xv = (vectors + segments - 1) / segments;
-    kt = 12 / xv;
-    width = std::max(s.w + 2 * s.padW, segments * xv * kLanes + s.s - 1);
-  }
-};
 
 /// out[0, roundUp(n, 8)) = in[0, n) followed by zeros, in vector stores (rows here are a few
 /// dozen floats: std::copy and std::fill would be a libc call each).
@@ -246,7 +238,7 @@ bool useRowForward(const ConvShape &s) {
 
 void convForwardRows(const ConvShape &s, const float *x, const float *w, float *y,
                      const float *bias, bool relu) {
-  const RowCut cut(s);
+  const RowCut cut(s, wideVectors() ? 16 : kLanes);
   const int taps = s.c * s.r * s.s, kBlocks = (s.k + cut.kt - 1) / cut.kt;
   // Weights as [k block][tap (r, c, s order)][kt], zero past the last channel.
   const size_t packed = roundUp((size_t)kBlocks * taps * cut.kt, 16);
@@ -261,17 +253,21 @@ void convForwardRows(const ConvShape &s, const float *x, const float *w, float *
         wp[((size_t)kb * taps + t) * cut.kt + j] =
             k < s.k ? w[((size_t)k * s.c + c) * rs + r * s.s + t % s.s] : 0.0f;
       }
-  const size_t padded = (size_t)s.c * (s.h + 2 * s.padH) * cut.width + kLanes; // see padRows
+  // See padRows: room for a whole vector past the last row.
+  const size_t padded = (size_t)s.c * (s.h + 2 * s.padH) * cut.width + cut.lanes;
   parallelFor(s.n, 1, [&](int64_t n0, int64_t n1, int thread) {
-    rowForwardImages(s, cut, x, wp, offsets, threadScratch(thread, padded), int(n0), int(n1),
-                     y, bias, relu);
+    float *scratch = threadScratch(thread, padded);
+    if (cut.lanes == 16)
+      rowForwardImages16(s, cut, x, wp, offsets, scratch, int(n0), int(n1), y, bias, relu);
+    else
+      rowForwardImages(s, cut, x, wp, offsets, scratch, int(n0), int(n1), y, bias, relu);
   });
 }
 
 bool useRowFilter(const ConvShape &s) { return useRowForward(s); }
 
 void convBackwardFilterRows(const ConvShape &s, const float *dy, const float *x, float *dw) {
-  const RowCut cut(s);
+  const RowCut cut(s, kLanes);
   const int taps = s.c * s.r * s.s, tapsP = int(roundUp(taps, kFilterTT));
   const int kP = int(roundUp(s.k, kFilterKT));
   const size_t sumFloats = (size_t)kP * tapsP * kLanes;

@@ -1,9 +1,12 @@
 //===- CpuDevice.cpp - programs run in the host arena ------------*- C++ -*-===//
 #include "runtime/cpu/CpuDevice.h"
 
+#include "runtime/cpu/BatchSplit.h"
 #include "runtime/cpu/Executor.h"
 
 #include <cstring>
+#include <map>
+#include <memory>
 #include <vector>
 
 using namespace dlc;
@@ -68,10 +71,17 @@ class CpuDevice final : public Device {
 public:
   CpuDevice(const plan::Plan &plan, uint8_t *arena) : plan(plan), arena(arena) {
     cpu::prepareKernels(plan);
+    for (const plan::Program &prog : plan.programs)
+      if (auto split = cpu::BatchSplit::make(plan, prog, arena))
+        splits[&prog] = std::move(split);
   }
   std::string describe() const override { return "cpu"; }
   bool run(const plan::Program &prog, device::Profile *profile, device::Trace *trace,
            std::string &) override {
+    // Profiles and traces time each kernel on the whole batch.
+    auto split = splits.find(&prog);
+    if (!profile && !trace && split != splits.end() && split->second->run())
+      return true;
     cpu::runProgram(plan, prog, arena, profile, trace);
     return true;
   }
@@ -109,6 +119,8 @@ private:
   const plan::Plan &plan;
   uint8_t *arena;
   plan::Program one;
+  /// Inference programs run as batch slices, one a thread (runtime/cpu/BatchSplit.h).
+  std::map<const plan::Program *, std::unique_ptr<cpu::BatchSplit>> splits;
 };
 } // namespace
 

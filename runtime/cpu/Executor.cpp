@@ -90,24 +90,27 @@ void cpu::runKernel(const plan::Kernel &k, float *const *a) {
 }
 
 void cpu::prepareKernels(const plan::Plan &plan) {
-  using K = KernelKind;
   for (const plan::Program &prog : plan.programs)
-    for (const plan::Kernel &k : prog.kernels) {
-      const bool plain = k.kind == K::Conv2dFwd || k.kind == K::Conv2dBwdData ||
-                         k.kind == K::Conv2dBwdFilter;
-      const bool general = k.kind == K::Conv2dGeneralFwd || k.kind == K::Conv2dGeneralBwdData ||
-                           k.kind == K::Conv2dGeneralBwdFilter;
-      if (!plain && !general)
-        continue;
-      const GroupedConvShape s = plain ? generalShape(convShape(k.ints)) : groupedConvShape(k.ints);
-      const DnnlConvOp op = k.kind == K::Conv2dFwd || k.kind == K::Conv2dGeneralFwd
-                                ? DnnlConvOp::Forward
-                            : k.kind == K::Conv2dBwdData || k.kind == K::Conv2dGeneralBwdData
-                                ? DnnlConvOp::BackwardData
-                                : DnnlConvOp::BackwardFilter;
-      if (preferDnnl(op, s))
-        dnnlPrepare(op, s, plan::kernelEpilogue(k) & plan::kEpilogueBias, epilogueRelu(k));
-    }
+    for (const plan::Kernel &k : prog.kernels)
+      prepareKernel(k);
+}
+
+void cpu::prepareKernel(const plan::Kernel &k) {
+  using K = KernelKind;
+  const bool plain = k.kind == K::Conv2dFwd || k.kind == K::Conv2dBwdData ||
+                     k.kind == K::Conv2dBwdFilter;
+  const bool general = k.kind == K::Conv2dGeneralFwd || k.kind == K::Conv2dGeneralBwdData ||
+                       k.kind == K::Conv2dGeneralBwdFilter;
+  if (!plain && !general)
+    return;
+  const GroupedConvShape s = plain ? generalShape(convShape(k.ints)) : groupedConvShape(k.ints);
+  const DnnlConvOp op = k.kind == K::Conv2dFwd || k.kind == K::Conv2dGeneralFwd
+                            ? DnnlConvOp::Forward
+                        : k.kind == K::Conv2dBwdData || k.kind == K::Conv2dGeneralBwdData
+                            ? DnnlConvOp::BackwardData
+                            : DnnlConvOp::BackwardFilter;
+  if (preferDnnl(op, s))
+    dnnlPrepare(op, s, plan::kernelEpilogue(k) & plan::kEpilogueBias, epilogueRelu(k));
 }
 
 void cpu::runKernelTimed(size_t n, const plan::Kernel &k, float *const *args, Profile *profile,

@@ -22,6 +22,8 @@ void runKernel(const plan::Kernel &k, float *const *args);
 /// Makes the library primitives (oneDNN's convolutions) of every kernel of `plan` now, at
 /// load, so that no step pays for them; the kernels make any that are missing themselves.
 void prepareKernels(const plan::Plan &plan);
+/// prepareKernels for one kernel call.
+void prepareKernel(const plan::Kernel &k);
 
 /// runKernel for kernel number `n` of a program, timed into `profile` and `trace` when
 /// given (neither: exactly runKernel). runProgram and the data-parallel runner share it.

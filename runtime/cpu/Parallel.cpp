@@ -37,6 +37,17 @@ constexpr std::chrono::microseconds kSpin(300);
 /// Ranges parallelFor makes per thread: more balance against a busy core, more overhead.
 constexpr int64_t kChunksPerThread = 4;
 
+/// Set while this thread runs a chunk: the pool is busy with the job, so work started from
+/// inside it runs inline.
+thread_local bool tlsInChunk = false;
+
+/// Sets tlsInChunk for a scope.
+struct InChunk {
+  bool before = tlsInChunk;
+  InChunk() { tlsInChunk = true; }
+  ~InChunk() { tlsInChunk = before; }
+};
+
 /// The claim word: generation (32 bits) | chunk count (16) | next unclaimed chunk (16).
 uint64_t claimWord(uint64_t gen, uint64_t chunks, uint64_t next) {
   return gen << 32 | chunks << 16 | next;
@@ -122,7 +133,10 @@ private:
       if (!claim.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel))
         continue;
       // Chunk `next` is ours and unfinished, so run() is still waiting and `job` is gen's.
-      (*job)(int(next), thread);
+      {
+        InChunk in;
+        (*job)(int(next), thread);
+      }
       done.fetch_add(1, std::memory_order_acq_rel);
       word = claim.load(std::memory_order_acquire);
     }
@@ -170,7 +184,12 @@ void setThreads(int n) {
   pool().resize(std::max(n, 1));
 }
 
-int threads() { return pool().size(); }
+int threads() { return tlsInChunk ? 1 : pool().size(); }
+
+void serially(const std::function<void()> &fn) {
+  InChunk in;
+  fn();
+}
 
 void parallelChunks(int chunks, const std::function<void(int, int)> &fn) {
   if (chunks <= 0)

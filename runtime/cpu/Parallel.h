@@ -1,7 +1,9 @@
 //===- Parallel.h - the CPU kernels' thread pool ------------------*- C++ -*-===//
 //
 // One process-wide pool that the kernels split their work over (intra-op parallelism: a
-// kernel's images, rows or elements, never two kernels at once). Work is cut into a fixed
+// kernel's images, rows or elements, never two kernels at once). Work that calls the pool
+// from inside a chunk (an inference program's batch slices, each running whole kernels)
+// runs inline there: threads() reads 1 inside a chunk. Work is cut into a fixed
 // set of contiguous chunks that threads claim as they come free, so a thread the OS has
 // descheduled (on a busy machine) delays only its current chunk, not a whole share; and
 // since the cut never depends on which thread runs what, results are reproducible.
@@ -18,8 +20,13 @@ namespace dlc::cpu {
 /// called while a kernel runs. Also pins OpenBLAS to one thread: its own pool would
 /// oversubscribe the cores ours already uses.
 void setThreads(int n);
-/// The current thread count (1 until setThreads is called).
+/// The current thread count (1 until setThreads is called); 1 inside parallelChunks,
+/// parallelFor and serially, where kernels run on their caller's thread alone.
 int threads();
+
+/// Runs fn() as if inside a parallel region: threads() is 1 and kernels run inline. For
+/// code that prepares what a kernel will do when it runs in one (runtime/cpu/BatchSplit.h).
+void serially(const std::function<void()> &fn);
 
 /// Runs fn(chunk, thread) for every chunk in [0, chunks) on the pool; `thread` (in
 /// [0, threads())) names the thread running it, for threadScratch. Returns when all are done.

@@ -9,8 +9,9 @@
 namespace dlc::cpu {
 
 /// Single-precision GFLOP/s of fused multiply-adds on all of the pool's threads (threads()),
-/// measured for about `seconds` with independent 8-wide FMA chains (AVX2+FMA where the CPU
-/// has it, the baseline vectors elsewhere).
+/// measured for about `seconds` with independent FMA chains of the widest vectors the
+/// kernels use (Isa.h: 16-wide AVX-512 where the CPU has it, 8-wide AVX2+FMA or the
+/// baseline vectors elsewhere).
 double measureFmaPeakGflops(double seconds = 0.05);
 
 } // namespace dlc::cpu

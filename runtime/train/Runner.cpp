@@ -8,6 +8,7 @@
 #include "runtime/train/Nonfinite.h"
 #include "runtime/train/Validate.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -147,7 +148,8 @@ void Runner::loadImages(float *x, const data::Dataset &d, const std::vector<int6
 
 bool Runner::step(const plan::Program &prog, const data::Dataset &d,
                   const std::vector<int64_t> &order, int64_t first, float &loss, float &correct,
-                  device::Profile *profile, device::Trace *trace, std::string &error) {
+                  device::Profile *profile, device::Trace *trace, std::string &error,
+                  double *runSeconds) {
   const bool train = &prog == p.program("train");
   if (!load(prog, d, order, first, train, error))
     return false;
@@ -155,8 +157,11 @@ bool Runner::step(const plan::Program &prog, const data::Dataset &d,
   // the CPU and up to a size where the copy is small beside the step.
   if (train && snapshots)
     before.assign(arena, arena + p.persistentBytes);
+  const auto t0 = std::chrono::steady_clock::now();
   if (!device.run(prog, profile, trace, error))
     return false;
+  if (runSeconds)
+    *runSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   loss = *reinterpret_cast<float *>(arena + p.buffers[prog.loss].offset);
   correct = prog.correct >= 0 ? *reinterpret_cast<float *>(arena + p.buffers[prog.correct].offset) : 0;
   return true;
@@ -181,17 +186,19 @@ std::string Runner::explainNonfinite(const plan::Program &prog) {
   return finding;
 }
 
-bool Runner::evaluate(const data::Dataset &d, device::Trace *trace, Evaluation &result,
-                      std::string &error) {
+bool Runner::evaluate(const data::Dataset &d, device::Profile *profile, device::Trace *trace,
+                      Evaluation &result, std::string &error) {
   const plan::Program *ev = p.program("eval");
   std::vector<int64_t> order(d.count);
   std::iota(order.begin(), order.end(), 0);
   double sums[2] = {0, 0}; // loss over batches, correct examples
   const int64_t batch = p.train.batch, batches = d.count / (batch * ranks);
   result = Evaluation();
+  result.runSeconds.resize(size_t(batches));
   for (int64_t b = 0; b < batches; ++b) {
     float l, c;
-    if (!step(*ev, d, order, (b * ranks + rank) * batch, l, c, nullptr, trace, error))
+    if (!step(*ev, d, order, (b * ranks + rank) * batch, l, c, profile, trace, error,
+              &result.runSeconds[size_t(b)]))
       return false;
     if (!std::isfinite(l)) {
       result.nonfinite = true;

@@ -30,6 +30,9 @@ struct Evaluation {
   double loss = 0, accuracy = 0;
   int64_t examples = 0;
   bool nonfinite = false; // some batch's loss was NaN or infinite (on_nonfinite: warn)
+  /// Each batch's program run alone, without copying its data in: the median is the
+  /// steady-state latency that benchmarks compare (bench/peers.py).
+  std::vector<double> runSeconds;
 };
 
 class Runner {
@@ -55,9 +58,10 @@ public:
   int64_t positions() const;
 
   /// Copies examples order[first .. first+batch) into the program's inputs and runs it.
+  /// `runSeconds`, when given, receives the program run's time (the data copy excluded).
   bool step(const plan::Program &prog, const data::Dataset &d, const std::vector<int64_t> &order,
             int64_t first, float &loss, float &correct, device::Profile *profile,
-            device::Trace *trace, std::string &error);
+            device::Trace *trace, std::string &error, double *runSeconds = nullptr);
 
   /// Advances the augmentation generator past `examples` training examples' draws, as
   /// load() would make them: a rank skips the other ranks' shards of each global batch, so
@@ -67,8 +71,8 @@ public:
   /// The whole global batches of `d` through the eval program (this rank's shard of each,
   /// summed over the ranks). A batch whose loss is not finite stops it under
   /// on_nonfinite: stop, with an `error` naming the kernel that made it (explainNonfinite).
-  bool evaluate(const data::Dataset &d, device::Trace *trace, Evaluation &result,
-                std::string &error);
+  bool evaluate(const data::Dataset &d, device::Profile *profile, device::Trace *trace,
+                Evaluation &result, std::string &error);
 
   /// After a training step of `prog` whose loss was not finite: puts back the state from
   /// before the step when a snapshot was kept, reruns the step kernel by kernel and returns

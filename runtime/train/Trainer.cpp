@@ -344,13 +344,14 @@ int saveIfAsked(const RunOptions &opts, Session &s) {
   return 0;
 }
 
-/// dlrun --eval: the test set once.
-int evaluateOnly(Session &s) {
+/// dlrun --eval: the test set once; with --profile, the eval program's kernels.
+int evaluateOnly(const RunOptions &opts, Session &s) {
   const int64_t batch = s.p.train.batch * s.ranks;
   auto te = Clock::now();
   Evaluation ev;
+  device::Profile profile;
   std::string error;
-  if (!s.runner->evaluate(s.testSet, s.trace.get(), ev, error))
+  if (!s.runner->evaluate(s.testSet, opts.profile ? &profile : nullptr, s.trace.get(), ev, error))
     return fail(error);
   if (ev.nonfinite)
     std::fprintf(stderr, "dlrun: warning: the test loss is not finite (training.on_nonfinite: "
@@ -360,9 +361,16 @@ int evaluateOnly(Session &s) {
     say("test: no test batch\n"); // warned at load: fewer examples than one batch
     return 0;
   }
-  say("test: loss %.4f%s  (%lld examples, %.0f ex/s, %.3f ms/batch)\n", ev.loss,
-              accuracyText(s.p, "  accuracy %.2f%%", ev.accuracy).c_str(), (long long)ev.examples, t > 0 ? ev.examples / t : 0,
-              ev.examples ? 1e3 * t * batch / ev.examples : 0.0);
+  // The whole loop's mean includes copying each batch in and the first, cold batch; the
+  // median program run is the steady-state latency of the model itself.
+  std::vector<double> runs = ev.runSeconds;
+  std::nth_element(runs.begin(), runs.begin() + runs.size() / 2, runs.end());
+  say("test: loss %.4f%s  (%lld examples, %.0f ex/s, %.3f ms/batch; median run %.4f ms)\n",
+      ev.loss, accuracyText(s.p, "  accuracy %.2f%%", ev.accuracy).c_str(),
+      (long long)ev.examples, t > 0 ? ev.examples / t : 0,
+      ev.examples ? 1e3 * t * batch / ev.examples : 0.0, 1e3 * runs[runs.size() / 2]);
+  if (opts.profile)
+    printProfile(*s.p.program("eval"), profile, s.device->describe() == "cpu");
   return 0;
 }
 
@@ -476,7 +484,7 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
     if (tty)
       say("\r\033[K");
     Evaluation ev;
-    if (!runner.evaluate(s.testSet, s.trace.get(), ev, error))
+    if (!runner.evaluate(s.testSet, nullptr, s.trace.get(), ev, error))
       return fail(error), false;
     if (ev.nonfinite && !warned) {
       std::fprintf(stderr, "dlrun: warning: the test loss is not finite after epoch %lld "
@@ -548,7 +556,7 @@ int dlc::runPlan(const RunOptions &opts) {
   TrainResult r;
   if (opts.eval) {
     // With --save: the weights evaluated, e.g. the initial ones (test/parity exports them).
-    rc = evaluateOnly(s);
+    rc = evaluateOnly(opts, s);
     if (rc == 0)
       rc = saveIfAsked(opts, s);
   }

@@ -2,6 +2,7 @@
 // every backward kernel against central finite differences, and the training utilities against
 // hand-computed values. Kernels split work over a thread pool, so the convolution and pooling
 // checks also run with two threads and must agree with one.
+#include "runtime/cpu/Isa.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/Parallel.h"
 
@@ -61,6 +62,19 @@ const ConvShape kConvShapes[] = {
     {2, 1, 4, 37, 13, 2, 3, 1, 1, 0, 2},  // 5 vectors a row (two segments), 13 channels
     {2, 2, 6, 9, 4, 3, 3, 1, 1, 0, 0},    // input rows copied in whole vectors run past
                                           // the padded row (9 -> 16 floats in 10)
+    // In 16-lane (AVX-512) vectors: LeNet's conv1 (two vectors a row, the second partial,
+    // one tile of all 6 channels), a row of exactly one vector, rows of 3 vectors with 7
+    // channels (tiles of 4 and 3).
+    {3, 1, 28, 28, 6, 3, 3, 1, 1, 1, 1},
+    {2, 3, 5, 16, 6, 3, 3, 1, 1, 1, 1},
+    {2, 2, 4, 35, 7, 2, 2, 1, 1, 0, 0},
+    // Whole blocks of 16 channels in 16-lane vectors: two blocks with rows of 28 in tiles
+    // of 14, 1x1 rows of 30 in tiles of 10, stride 2 with padding 2; 16 input channels (the
+    // data gradient is a forward convolution into 16 channels).
+    {2, 3, 6, 28, 32, 3, 3, 1, 1, 1, 1},
+    {2, 2, 5, 30, 16, 1, 1, 1, 1, 0, 0},
+    {2, 3, 7, 9, 16, 3, 3, 2, 2, 2, 2},
+    {2, 16, 5, 6, 4, 3, 3, 1, 1, 1, 1},
     // Batch-vectorised data gradient (stride 1, C % 8 != 0, n >= 8):
     {11, 6, 9, 9, 4, 5, 5, 1, 1, 0, 0},   // a group of 8 and one of 3; odd row width
     {9, 13, 6, 7, 3, 3, 3, 1, 1, 1, 1},   // 13 channels: tiles of 6, 6 and 1; padding
@@ -75,6 +89,18 @@ void withThreadCounts(const std::function<void(int)> &body) {
     body(t);
   }
   setThreads(1);
+}
+
+/// Runs `body` with the 8-lane kernels and, where the CPU has AVX-512, with the 16-lane
+/// forms of those that have one (Isa.h).
+void withVectorWidths(const std::function<void()> &body) {
+  const bool before = wideVectors();
+  for (bool wide : {false, true}) {
+    SCOPED_TRACE(wide ? "16-lane vectors" : "8-lane vectors");
+    setWideVectors(wide);
+    body();
+  }
+  setWideVectors(before);
 }
 
 struct ConvData {
@@ -106,48 +132,54 @@ std::string shapeName(const ConvShape &s) {
 TEST(KernelsTest, Conv2dForwardMatchesDirect) {
   std::mt19937 rng(1);
   withThreadCounts([&](int) {
-    for (const ConvShape &shape : kConvShapes) {
-      SCOPED_TRACE(shapeName(shape));
-      ConvData d(shape, rng);
-      expectAllNear(d.forward(), naiveConv(d.s, d.x, d.w));
-    }
+    withVectorWidths([&] {
+      for (const ConvShape &shape : kConvShapes) {
+        SCOPED_TRACE(shapeName(shape));
+        ConvData d(shape, rng);
+        expectAllNear(d.forward(), naiveConv(d.s, d.x, d.w));
+      }
+    });
   });
 }
 
 TEST(KernelsTest, Conv2dForwardEpilogue) {
   std::mt19937 rng(13);
   withThreadCounts([&](int) {
-    for (const ConvShape &shape : kConvShapes) {
-      SCOPED_TRACE(shapeName(shape));
-      ConvData d(shape, rng);
-      Vec bias = randomVec(rng, shape.k), expected = naiveConv(d.s, d.x, d.w);
-      const size_t plane = (size_t)shape.oh() * shape.ow();
-      for (size_t i = 0; i < expected.size(); ++i)
-        expected[i] = std::max(0.0f, expected[i] + bias[i / plane % shape.k]);
-      Vec y(d.ySize(), kGarbage);
-      conv2dForward(d.s, d.x.data(), d.w.data(), y.data(), d.scratch.data(), bias.data(), true);
-      expectAllNear(y, expected);
-      // Bias alone: negative values must survive.
-      Vec yb(d.ySize(), kGarbage);
-      conv2dForward(d.s, d.x.data(), d.w.data(), yb.data(), d.scratch.data(), bias.data(), false);
-      Vec plain = naiveConv(d.s, d.x, d.w);
-      for (size_t i = 0; i < plain.size(); ++i)
-        plain[i] += bias[i / plane % shape.k];
-      expectAllNear(yb, plain);
-    }
+    withVectorWidths([&] {
+      for (const ConvShape &shape : kConvShapes) {
+        SCOPED_TRACE(shapeName(shape));
+        ConvData d(shape, rng);
+        Vec bias = randomVec(rng, shape.k), expected = naiveConv(d.s, d.x, d.w);
+        const size_t plane = (size_t)shape.oh() * shape.ow();
+        for (size_t i = 0; i < expected.size(); ++i)
+          expected[i] = std::max(0.0f, expected[i] + bias[i / plane % shape.k]);
+        Vec y(d.ySize(), kGarbage);
+        conv2dForward(d.s, d.x.data(), d.w.data(), y.data(), d.scratch.data(), bias.data(), true);
+        expectAllNear(y, expected);
+        // Bias alone: negative values must survive.
+        Vec yb(d.ySize(), kGarbage);
+        conv2dForward(d.s, d.x.data(), d.w.data(), yb.data(), d.scratch.data(), bias.data(), false);
+        Vec plain = naiveConv(d.s, d.x, d.w);
+        for (size_t i = 0; i < plain.size(); ++i)
+          plain[i] += bias[i / plane % shape.k];
+        expectAllNear(yb, plain);
+      }
+    });
   });
 }
 
 TEST(KernelsTest, Conv2dBackwardDataGradient) {
   std::mt19937 rng(2);
   withThreadCounts([&](int) {
-    for (const ConvShape &shape : kConvShapes) {
-      SCOPED_TRACE(shapeName(shape));
-      ConvData d(shape, rng);
-      Vec r = randomVec(rng, d.ySize()), dx(d.x.size(), kGarbage);
-      conv2dBackwardData(d.s, r.data(), d.w.data(), dx.data(), d.scratch.data());
-      checkGradient(d.x, dx, r, [&] { return d.forward(); });
-    }
+    withVectorWidths([&] {
+      for (const ConvShape &shape : kConvShapes) {
+        SCOPED_TRACE(shapeName(shape));
+        ConvData d(shape, rng);
+        Vec r = randomVec(rng, d.ySize()), dx(d.x.size(), kGarbage);
+        conv2dBackwardData(d.s, r.data(), d.w.data(), dx.data(), d.scratch.data());
+        checkGradient(d.x, dx, r, [&] { return d.forward(); });
+      }
+    });
   });
 }
 

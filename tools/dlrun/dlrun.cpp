@@ -39,7 +39,7 @@ static const char *kUsage =
     "  --load FILE      start from a checkpoint\n"
     "  --eval           evaluate on the test set only (use with --load; with --save,\n"
     "                   writes the weights evaluated, e.g. the initial ones)\n"
-    "  --profile        print time per kernel of the training step\n"
+    "  --profile        print time per kernel of the training step (of the eval program\n                   with --eval)\n"
     "  --trace FILE     write a Chrome trace (Perfetto, chrome://tracing) of every kernel call\n"
     "                   of the first 50 steps\n"
     "  --device D       cpu (default), cuda or cuda:N (a plan from dlc compile --target cuda),\n"
