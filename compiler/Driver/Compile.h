@@ -30,6 +30,9 @@ struct CompileOptions {
   /// at batch/K (docs/architecture.md, "Placement"); pipeline is not implemented yet.
   int64_t devices = 1;
   std::string placement = "auto";
+  /// --microbatches M (pipeline placement): the step as M GPipe micro-batches of batch/M
+  /// (compiler/Planning/MicroBatch.h); 1 runs the whole batch through the stages in turn.
+  int64_t microbatches = 1;
   /// --recompute: activation checkpointing per block (compiler/Planning/Recompute.h).
   bool recompute = false;
   std::string loss; // --loss for an ONNX model (docs/onnx.md)

@@ -48,6 +48,10 @@ static cl::opt<std::string> placement("placement",
                                                "pipeline when a share does not fit the --gpu), "
                                                "data or pipeline (layers split over the devices)"),
                                       cl::init("auto"), cl::sub(compileCmd), cl::cat(dlcCategory));
+static cl::opt<int64_t> microbatches("microbatches",
+                                    cl::desc("compile, with --placement pipeline: run the step "
+                                             "as M GPipe micro-batches of batch/M (default 1)"),
+                                    cl::init(1), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<bool> recompute("recompute",
                                cl::desc("Activation checkpointing: keep each block's input "
                                         "(layers named BLOCK.NAME) and run the block's forward "
@@ -209,8 +213,13 @@ int main(int argc, char **argv) {
            << "'\n";
     return 1;
   }
+  if (microbatches < 1 || microbatches > 1024) {
+    errs() << "dlc: error: --microbatches must be in [1, 1024], got " << microbatches << "\n";
+    return 1;
+  }
   opts.devices = devices;
   opts.placement = placement;
+  opts.microbatches = microbatches;
   opts.recompute = recompute;
   if (target != "cpu" && target != "cuda") {
     errs() << "dlc: error: --target must be cpu or cuda, got '" << target << "'\n";
