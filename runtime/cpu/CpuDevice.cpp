@@ -2,6 +2,7 @@
 #include "runtime/cpu/CpuDevice.h"
 
 #include "runtime/cpu/Executor.h"
+#include "runtime/cpu/PipelineRunner.h"
 
 #include <cstring>
 
@@ -12,12 +13,22 @@ class CpuDevice final : public Device {
 public:
   CpuDevice(const plan::Plan &plan, uint8_t *arena) : plan(plan), arena(arena) {
     cpu::prepareKernels(plan);
+    // GPipe micro-batches: each device of the pipeline on its own thread. One micro-batch
+    // leaves nothing to overlap: the stages run in turn on this thread.
+    if (!plan.stages.empty() && plan.train.microbatches > 1)
+      pipeline = std::make_unique<cpu::PipelineRunner>(plan, arena);
   }
   std::string describe() const override { return "cpu"; }
   bool run(const plan::Program &prog, device::Profile *profile, device::Trace *trace,
            std::string &) override {
-    cpu::runProgram(plan, prog, arena, profile, trace);
+    if (pipeline && !prog.kernelStage.empty())
+      pipeline->run(prog, profile, trace);
+    else
+      cpu::runProgram(plan, prog, arena, profile, trace);
     return true;
+  }
+  std::vector<double> busySeconds() const override {
+    return pipeline ? pipeline->busySeconds() : std::vector<double>{};
   }
   bool syncToHost(std::string &) override { return true; }
 
@@ -49,6 +60,7 @@ private:
   const plan::Plan &plan;
   uint8_t *arena;
   plan::Program one;
+  std::unique_ptr<cpu::PipelineRunner> pipeline;
 };
 } // namespace
 

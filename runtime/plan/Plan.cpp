@@ -761,6 +761,10 @@ bool validateStages(const Plan &plan, std::string &error) {
       if (s < 0 || size_t(s) >= n)
         return fail("kernel " + std::to_string(k) + " of program '" + p.name + "' is on stage " +
                     std::to_string(s) + " of " + std::to_string(n));
+      // Micro-batches run each device on its own thread, in plan order: no kernel may jump.
+      if (kernel.kind == KernelKind::SkipIfNonfinite && plan.train.microbatches > 1)
+        return fail("kernel " + std::to_string(k) + " of program '" + p.name +
+                    "' skips kernels, which a pipeline of micro-batches cannot");
       for (size_t a = 0; a < kernel.args.size(); ++a) {
         if (kernel.kind == KernelKind::Copy && a == 0)
           continue; // the source: another stage's buffer
