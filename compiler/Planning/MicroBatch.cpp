@@ -78,7 +78,7 @@ public:
             readByUpdate[size_t(id)] = 1;
           continue;
         }
-        if (plan.buffers[size_t(id)].program == pi)
+        if (plan.buffers[size_t(id)].program >= 0) // a step buffer (the compiler's are pi's)
           touched[size_t(id)] = 1;
         if (writes) {
           writtenByStep[size_t(id)] = 1;
@@ -91,7 +91,7 @@ public:
     if (prog.loss < 0 && prog.correct < 0)
       fwdEnd = int64_t(n) - 1; // inference: all forward
     for (size_t b = 0; b < nb; ++b)
-      isGradient.push_back(readByUpdate[b] && writtenByStep[b] && plan.buffers[b].program == pi);
+      isGradient.push_back(readByUpdate[b] && writtenByStep[b] && plan.buffers[b].program >= 0);
     for (size_t b = 0; b < nb; ++b)
       if (isGradient[b] && lastWriter[b] <= fwdEnd) {
         error = "--microbatches: the gradient '" + plan.buffers[b].name +
@@ -213,6 +213,7 @@ public:
 private:
   int32_t addBuffer(plan::Buffer b, const std::string &suffix) {
     b.name += suffix;
+    b.program = pi;
     plan.buffers.push_back(std::move(b));
     isGradient.push_back(false);
     return int32_t(plan.buffers.size() - 1);
@@ -223,6 +224,7 @@ private:
   int32_t whole(int32_t old, plan::BufferKind kind, int64_t times = 0) {
     plan::Buffer b = plan.buffers[size_t(old)];
     b.kind = kind;
+    b.program = pi;
     b.bytes *= uint64_t(times > 0 ? times : M);
     plan.buffers[size_t(old)].name += ".mb1";
     if (kind != plan::BufferKind::Input)
