@@ -17,7 +17,8 @@ enum class UnaryFn : int64_t {
 
 /// Kernels that run once per step, after every micro-batch's backward: the optimizer's
 /// (they read the summed gradients), the schedule's, and dropout's step counters (each
-/// micro-batch's forward and backward must see the same count).
+/// micro-batch's forward and backward must see the same count; the micro-batches differ by
+/// their seeds, emitStep).
 bool isUpdate(KernelKind k) {
   switch (k) {
   case KernelKind::SgdMomentum:
@@ -242,6 +243,10 @@ private:
   /// Kernel i for micro-batch m, its inputs' slices first where it reads them first.
   void emitStep(size_t i, int64_t m) {
     plan::Kernel k = prog.kernels[i];
+    // Dropout's mask hashes (seed, step, index): each micro-batch its own seed, the same in its
+    // forward and backward, or every micro-batch of a step would drop the same positions.
+    if (k.kind == KernelKind::DropoutFwd || k.kind == KernelKind::DropoutBwd)
+      k.ints[1] = int64_t((uint64_t(k.ints[1]) + uint64_t(m) * 0x9e3779b9u) & 0xffffffffu);
     for (int32_t &id : k.args) {
       for (size_t j = 0; j < inputs.size(); ++j)
         if (inputs[j].first == id && !sliced[size_t(m)][j]) {

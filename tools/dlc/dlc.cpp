@@ -50,8 +50,10 @@ static cl::opt<std::string> placement("placement",
                                       cl::init("auto"), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<int64_t> microbatches("microbatches",
                                     cl::desc("compile, with --placement pipeline: run the step "
-                                             "as M GPipe micro-batches of batch/M (default 1)"),
-                                    cl::init(1), cl::sub(compileCmd), cl::cat(dlcCategory));
+                                             "as M GPipe micro-batches of batch/M (default 1); "
+                                             "mem, with --gpus K: the pipeline estimate's M"),
+                                    cl::init(1), cl::sub(compileCmd), cl::sub(memCmd),
+                                    cl::cat(dlcCategory));
 static cl::opt<bool> recompute("recompute",
                                cl::desc("Activation checkpointing: keep each block's input "
                                         "(layers named BLOCK.NAME) and run the block's forward "
@@ -179,6 +181,11 @@ int main(int argc, char **argv) {
     m.batch = batch;
     m.gpus = gpu.empty() ? std::string("all") : std::string(gpu);
     m.replicas = replicas;
+    if (microbatches.getNumOccurrences() && (microbatches < 1 || microbatches > 1024)) {
+      errs() << "dlc: error: --microbatches must be in [1, 1024], got " << microbatches << "\n";
+      return 1;
+    }
+    m.microbatches = microbatches.getNumOccurrences() ? int64_t(microbatches) : 0;
     m.recompute = recompute;
     m.hardware = hardware;
     m.memoryModel = memoryModel;
