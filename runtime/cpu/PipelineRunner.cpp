@@ -13,6 +13,7 @@ using namespace dlc::cpu;
 namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
+constexpr int kSpins = 200;
 
 struct Range {
   uint64_t begin, end;
@@ -153,7 +154,12 @@ void PipelineRunner::runDevice(int32_t device) {
       if (done[w.device].load(std::memory_order_acquire) > w.index)
         continue;
       auto t0 = Clock::now();
-      {
+      // Most waits are short (another device finishing a kernel): look again for a few
+      // microseconds, giving the core away, before sleeping (a wake-up costs more).
+      for (int spin = 0; spin < kSpins && done[w.device].load(std::memory_order_acquire) <= w.index;
+           ++spin)
+        std::this_thread::yield();
+      if (done[w.device].load(std::memory_order_acquire) <= w.index) {
         std::unique_lock<std::mutex> lock(progressMutex);
         progress.wait(lock, [&] { return done[w.device].load(std::memory_order_acquire) > w.index; });
       }
