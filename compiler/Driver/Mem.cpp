@@ -533,9 +533,12 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
     for (const Row &r : rows) {
       auto choice = bestPipeline(planner, *r.gpu, batch, int(replicas), opts.microbatches);
       if (!choice) {
-        if (opts.microbatches > 0)
+        if (opts.microbatches > 0 && batch % opts.microbatches != 0)
+          out << "  " << r.gpu->name << ": " << opts.microbatches
+              << " micro-batches do not divide the batch of " << batch << "\n";
+        else if (opts.microbatches > 0)
           out << "  " << r.gpu->name << ": no split into " << replicas << " stages fits with "
-              << opts.microbatches << " micro-batches (which must divide " << batch << ")\n";
+              << opts.microbatches << " micro-batches\n";
         else
           out << "  " << r.gpu->name << ": no split into " << replicas << " stages fits (tried "
               << replicas << " to " << 32 * replicas << " micro-batches dividing " << batch
