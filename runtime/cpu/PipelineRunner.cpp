@@ -151,17 +151,17 @@ void PipelineRunner::runDevice(int32_t device) {
   double busySeconds = 0;
   for (size_t n : sched->kernels[size_t(device)]) {
     for (const Wait &w : sched->waits[n]) {
-      if (done[w.device].load(std::memory_order_acquire) > w.index)
+      auto arrived = [&] { return done[w.device].load(std::memory_order_acquire) > w.index; };
+      if (arrived())
         continue;
       auto t0 = Clock::now();
-      // Most waits are short (another device finishing a kernel): look again for a few
-      // microseconds, giving the core away, before sleeping (a wake-up costs more).
-      for (int spin = 0; spin < kSpins && done[w.device].load(std::memory_order_acquire) <= w.index;
-           ++spin)
+      // Most waits are short (another device finishing a kernel): look again a few times,
+      // giving the core away, before sleeping (a wake-up costs more).
+      for (int spin = 0; spin < kSpins && !arrived(); ++spin)
         std::this_thread::yield();
-      if (done[w.device].load(std::memory_order_acquire) <= w.index) {
+      if (!arrived()) {
         std::unique_lock<std::mutex> lock(progressMutex);
-        progress.wait(lock, [&] { return done[w.device].load(std::memory_order_acquire) > w.index; });
+        progress.wait(lock, arrived);
       }
       if (trace) // a bubble: this device idle, waiting for another
         events[size_t(device)].push_back(

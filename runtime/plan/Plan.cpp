@@ -594,7 +594,8 @@ bool validateConfig(const Plan &plan, std::string &error) {
     return fail(std::to_string(t.microbatches) + " micro-batches do not divide the batch of " +
                 std::to_string(t.batch));
   if (t.microbatches > 1 && plan.stages.empty())
-    return fail(std::to_string(t.microbatches) + " micro-batches in a plan without pipeline stages");
+    return fail(std::to_string(t.microbatches) +
+                " micro-batches in a plan without pipeline stages");
   if (t.epochs < 0 || t.logEvery < 1)
     return fail("epochs " + std::to_string(t.epochs) + " and log interval " + std::to_string(t.logEvery) +
                 " must be >= 0 and >= 1");
