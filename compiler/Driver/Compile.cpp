@@ -300,26 +300,34 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
             ++kernels;
             copies += train.kernels[k].kind == plan::KernelKind::Copy;
           }
-        out << llvm::formatv("dlc:   device {0}: {1} .. {2}: {3:F2} MiB ({4:F2} MiB parameters "
-                             "and state), {5} training kernels, {6} of them copies in\n",
+        const std::string inFlight =
+            opts.microbatches > 1
+                ? llvm::formatv(" with {0} micro-batches in flight", opts.microbatches).str()
+                : std::string();
+        out << llvm::formatv("dlc:   device {0}: {1} .. {2}: {3:F2} MiB{7} ({4:F2} MiB "
+                             "parameters and state), {5} training kernels, {6} of them copies "
+                             "in\n",
                              s, r.first, r.last, (r.persistentBytes + r.bytes) / 1048576.0,
-                             r.persistentBytes / 1048576.0, kernels, copies);
+                             r.persistentBytes / 1048576.0, kernels, copies, inFlight);
       }
-      // GPipe's step: M micro-batches through K stages take M + K - 1 slots of the slowest
-      // stage's time per micro-batch (forward, backward and update at the micro-batch, the
-      // roofline); the K - 1 slots are the bubble, each stage idle for the others' fill and
-      // drain. The stages in turn (no overlap) would take M x the sum of the stages.
+      // GPipe's step, from each stage's roofline time t_s per micro-batch (forward, backward
+      // and update at the micro-batch): the first micro-batch crosses every stage (the sum of
+      // the t_s), each further one adds the slowest stage's time: sum + (M - 1) x max, which
+      // is (M + K - 1) x t for K equal stages, and the stages in turn for M = 1. Device s is
+      // busy M x t_s of it; the rest is the bubble (K - 1 / (M + K - 1) for equal stages).
       double slowest = 0, sum = 0;
       for (const advisor::Stage &st : splitStages) {
         slowest = std::max(slowest, st.seconds);
         sum += st.seconds;
       }
       const int64_t M = opts.microbatches, K = opts.devices;
-      out << llvm::formatv("dlc:   estimated step on {0}: {1:F3} ms = (M + K - 1) x {2:F3} ms "
-                           "(the slowest stage per micro-batch), bubble {3:F0}% (the stages in "
-                           "turn: {4:F3} ms)\n",
-                           costGpu, double(M + K - 1) * slowest * 1e3, slowest * 1e3,
-                           100.0 * double(K - 1) / double(M + K - 1), double(M) * sum * 1e3);
+      const double step = sum + double(M - 1) * slowest;
+      out << llvm::formatv("dlc:   estimated step on {0}: {1:F3} ms = the stages' {2:F3} ms + "
+                           "(M - 1) x the slowest's {3:F3} ms per micro-batch; the devices idle "
+                           "{4:F0}% of it (the bubble; the stages in turn: {5:F3} ms)\n",
+                           costGpu, step * 1e3, sum * 1e3, slowest * 1e3,
+                           step > 0 ? 100.0 * (1.0 - double(M) * sum / (double(K) * step)) : 0.0,
+                           double(M) * sum * 1e3);
       if (M > 1 && hasBatchNorm(plan))
         out << "dlc: note: batch norm normalizes each micro-batch on its own (as GPipe does), "
                "so the step differs from the whole batch's\n";
