@@ -2,6 +2,7 @@
 #include "runtime/cpu/CpuDevice.h"
 
 #include "runtime/cpu/Executor.h"
+#include "runtime/cpu/Parallel.h"
 #include "runtime/cpu/PipelineRunner.h"
 
 #include <cstring>
@@ -21,7 +22,10 @@ public:
   std::string describe() const override { return "cpu"; }
   bool run(const plan::Program &prog, device::Profile *profile, device::Trace *trace,
            std::string &) override {
-    if (pipeline && !prog.kernelStage.empty())
+    // The devices' threads call kernels at once, which a pool of several threads (serving one
+    // caller at a time) cannot take: with one, the plan's order on this thread, the same
+    // arithmetic.
+    if (pipeline && !prog.kernelStage.empty() && cpu::threads() == 1)
       pipeline->run(prog, profile, trace);
     else
       cpu::runProgram(plan, prog, arena, profile, trace);
