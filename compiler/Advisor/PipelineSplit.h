@@ -11,8 +11,9 @@
 // persistent buffers (parameters, optimizer and model state), the buffers its forward keeps
 // for the backward (per micro-batch in flight), and its largest transient buffers. Activations
 // crossing a stage boundary and communication time are not counted: this answers "would it
-// fit", not "how fast it runs". `dlc compile --placement pipeline` uses the same split at one
-// micro-batch (assignStages) to place a plan's kernels (compiler/Planning/StagePlacement.h).
+// fit", not "how fast it runs". `dlc compile --placement pipeline` uses the same split on
+// the plan it compiled (at batch/M with --microbatches M; assignStages) to place a plan's
+// kernels (compiler/Planning/StagePlacement.h, MicroBatch.h).
 //
 #pragma once
 

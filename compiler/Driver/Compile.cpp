@@ -7,6 +7,7 @@
 #include "compiler/Advisor/Fit.h"
 #include "compiler/Advisor/PipelineSplit.h"
 #include "compiler/Hardware/Catalog.h"
+#include "compiler/Planning/MicroBatch.h"
 #include "compiler/Planning/StagePlacement.h"
 #include "runtime/plan/PlanText.h"
 
@@ -35,6 +36,14 @@ static uint64_t gradientBytes(const plan::Plan &plan) {
 }
 
 
+static bool hasBatchNorm(const plan::Plan &plan) {
+  for (const plan::Program &p : plan.programs)
+    for (const plan::Kernel &k : p.kernels)
+      if (k.kind == plan::KernelKind::BatchNormTrain)
+        return true;
+  return false;
+}
+
 /// The GPU that --gpu names (with --hardware's additions), or null with `error` empty when
 /// none was asked for.
 static const hw::Gpu *chosenGpu(const CompileOptions &opts, hw::Catalog &catalog,
@@ -48,7 +57,8 @@ static const hw::Gpu *chosenGpu(const CompileOptions &opts, hw::Catalog &catalog
 /// --placement pipeline: the training step's layers split into `devices` stages balanced by
 /// the roofline time on the --gpu (an A100 when none is named, for the balance only), each
 /// stage within the --gpu's memory when one is named; then each device's memory laid out.
-static LogicalResult placePipeline(plan::Plan &plan, const CompileOptions &opts) {
+static LogicalResult placePipeline(plan::Plan &plan, const CompileOptions &opts,
+                                   std::vector<advisor::Stage> &splitStages, std::string &gpuName) {
   hw::Catalog catalog;
   std::string error;
   const hw::Gpu *gpu = chosenGpu(opts, catalog, error);
@@ -71,7 +81,11 @@ static LogicalResult placePipeline(plan::Plan &plan, const CompileOptions &opts)
                                       : std::string("exists (fewer layers than stages)"));
     return failure();
   }
-  if (!placeStages(plan, split->kernelStage, split->names, error)) {
+  splitStages = split->stages;
+  gpuName = costs->name;
+  std::vector<std::vector<int32_t>> stages = allProgramStages(plan, split->kernelStage);
+  if ((opts.microbatches > 1 && !splitMicroBatches(plan, opts.microbatches, stages, error)) ||
+      !placeStages(plan, stages, split->names, error)) {
     llvm::errs() << "dlc: error: " << error << "\n";
     return failure();
   }
@@ -151,6 +165,17 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
                     "--device cpu:0,cpu:1,...); the CUDA target takes --placement data\n";
     return 1;
   }
+  if (opts.microbatches > 1 && !pipeline) {
+    llvm::errs() << "dlc: error: --microbatches splits a pipeline's step; it needs --devices K "
+                    "--placement pipeline\n";
+    return 1;
+  }
+  if (pipeline && batch % opts.microbatches != 0) {
+    llvm::errs() << llvm::formatv("dlc: error: --microbatches {0} does not divide the batch of "
+                                  "{1}: every micro-batch is an equal share\n",
+                                  opts.microbatches, batch);
+    return 1;
+  }
   if (opts.devices > 1 && !pipeline) {
     if (batch % opts.devices != 0) {
       llvm::errs() << llvm::formatv("dlc: error: --devices {0} does not divide the batch of "
@@ -160,7 +185,10 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
     }
     batch /= opts.devices;
   }
-  config.train.batch = batch;
+  // GPipe: the plan is compiled at the micro-batch, then its programs run it M times
+  // (compiler/Planning/MicroBatch.h); `batch` stays the whole step's.
+  const int64_t microbatch = pipeline ? batch / opts.microbatches : batch;
+  config.train.batch = microbatch;
 
   // The fit check needs the model as imported (the heuristic counts it, and finding the
   // largest batch that fits recompiles it).
@@ -175,7 +203,7 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   PassStage stop = opts.emit == EmitStage::Shapes     ? PassStage::Shapes
                    : opts.emit == EmitStage::Autodiff ? PassStage::Autodiff
                                                       : PassStage::Fused;
-  if (failed(runPasses(*module, batch, opts.fuse, stop)))
+  if (failed(runPasses(*module, microbatch, opts.fuse, stop)))
     return 1;
   if (opts.emit == EmitStage::Shapes || opts.emit == EmitStage::Autodiff ||
       opts.emit == EmitStage::Fused) {
@@ -192,7 +220,9 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
     return 1;
   plan::Plan &plan = *built;
   plan.train.devices = pipeline ? 1 : opts.devices;
-  if (pipeline && failed(placePipeline(plan, opts)))
+  std::vector<advisor::Stage> splitStages;
+  std::string costGpu;
+  if (pipeline && failed(placePipeline(plan, opts, splitStages, costGpu)))
     return 1;
   if (!pipeline && !opts.gpu.empty() &&
       failed(checkFits(*imported, config, opts.input, plan,
@@ -251,10 +281,16 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
                            opts.placement == "auto" ? "auto -> data" : "data", opts.devices, batch, batch * opts.devices,
                            plan.arenaBytes / 1048576.0, gradientBytes(plan) / 1048576.0);
     if (pipeline) {
-      out << llvm::formatv("dlc: placement {0}: {1} devices, the layers in {1} stages, batch "
-                           "{2} through them (one micro-batch: the stages run in turn)\n",
-                           opts.placement == "auto" ? "auto -> pipeline" : "pipeline",
-                           opts.devices, batch);
+      const char *how = opts.placement == "auto" ? "auto -> pipeline" : "pipeline";
+      if (opts.microbatches == 1)
+        out << llvm::formatv("dlc: placement {0}: {1} devices, the layers in {1} stages, batch "
+                             "{2} through them (one micro-batch: the stages run in turn)\n",
+                             how, opts.devices, batch);
+      else
+        out << llvm::formatv("dlc: placement {0}: {1} devices, the layers in {1} stages, batch "
+                             "{2} through them as {3} micro-batches of {4} (GPipe: each stage "
+                             "runs the forwards 1..{3}, then the backwards {3}..1)\n",
+                             how, opts.devices, batch, opts.microbatches, microbatch);
       for (size_t s = 0; s < plan.stages.size(); ++s) {
         const plan::StageRegion &r = plan.stages[s];
         size_t kernels = 0, copies = 0;
@@ -264,11 +300,37 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
             ++kernels;
             copies += train.kernels[k].kind == plan::KernelKind::Copy;
           }
-        out << llvm::formatv("dlc:   device {0}: {1} .. {2}: {3:F2} MiB ({4:F2} MiB parameters "
-                             "and state), {5} training kernels, {6} of them copies in\n",
+        const std::string inFlight =
+            opts.microbatches > 1
+                ? llvm::formatv(" with {0} micro-batches in flight", opts.microbatches).str()
+                : std::string();
+        out << llvm::formatv("dlc:   device {0}: {1} .. {2}: {3:F2} MiB{7} ({4:F2} MiB "
+                             "parameters and state), {5} training kernels, {6} of them copies "
+                             "in\n",
                              s, r.first, r.last, (r.persistentBytes + r.bytes) / 1048576.0,
-                             r.persistentBytes / 1048576.0, kernels, copies);
+                             r.persistentBytes / 1048576.0, kernels, copies, inFlight);
       }
+      // GPipe's step, from each stage's roofline time t_s per micro-batch (forward, backward
+      // and update at the micro-batch): the first micro-batch crosses every stage (the sum of
+      // the t_s), each further one adds the slowest stage's time: sum + (M - 1) x max, which
+      // is (M + K - 1) x t for K equal stages, and the stages in turn for M = 1. Device s is
+      // busy M x t_s of it; the rest is the bubble (K - 1 / (M + K - 1) for equal stages).
+      double slowest = 0, sum = 0;
+      for (const advisor::Stage &st : splitStages) {
+        slowest = std::max(slowest, st.seconds);
+        sum += st.seconds;
+      }
+      const int64_t M = opts.microbatches, K = opts.devices;
+      const double step = sum + double(M - 1) * slowest;
+      out << llvm::formatv("dlc:   estimated step on {0}: {1:F3} ms = the stages' {2:F3} ms + "
+                           "(M - 1) x the slowest's {3:F3} ms per micro-batch; the devices idle "
+                           "{4:F0}% of it (the bubble; the stages in turn: {5:F3} ms)\n",
+                           costGpu, step * 1e3, sum * 1e3, slowest * 1e3,
+                           step > 0 ? 100.0 * (1.0 - double(M) * sum / (double(K) * step)) : 0.0,
+                           double(M) * sum * 1e3);
+      if (M > 1 && hasBatchNorm(plan))
+        out << "dlc: note: batch norm normalizes each micro-batch on its own (as GPipe does), "
+               "so the step differs from the whole batch's\n";
     }
   }
   return 0;

@@ -27,9 +27,12 @@ struct CompileOptions {
   std::string arch;           // cuda: sm_XX (default: from --gpu, else sm_75)
   ModelLimits limits;         // --max-steps, --max-ops, --max-tensor-bytes, --max-plan-bytes, ...
   /// --devices K --placement auto|data|pipeline: data places the whole step on every device
-  /// at batch/K (docs/architecture.md, "Placement"); pipeline is not implemented yet.
+  /// at batch/K, pipeline splits the layers into K stages (docs/architecture.md, "Placement").
   int64_t devices = 1;
   std::string placement = "auto";
+  /// --microbatches M (pipeline placement): the step as M GPipe micro-batches of batch/M
+  /// (compiler/Planning/MicroBatch.h); 1 runs the whole batch through the stages in turn.
+  int64_t microbatches = 1;
   /// --recompute: activation checkpointing per block (compiler/Planning/Recompute.h).
   bool recompute = false;
   std::string loss; // --loss for an ONNX model (docs/onnx.md)

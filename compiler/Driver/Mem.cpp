@@ -151,10 +151,12 @@ struct PipelineChoice {
   double step = 0;
 };
 std::optional<PipelineChoice> bestPipeline(BatchPlanner &planner, const hw::Gpu &gpu,
-                                           int64_t batch, int stages) {
+                                           int64_t batch, int stages, int64_t fixed) {
   std::optional<PipelineChoice> best;
   const uint64_t usable = advisor::usableBytes(gpu);
-  for (int64_t m = stages; m <= 32 * stages && m <= batch; m *= 2) {
+  // --microbatches M: that count alone.
+  const int64_t first = fixed > 0 ? fixed : stages, last = fixed > 0 ? fixed : 32 * stages;
+  for (int64_t m = first; m <= last && m <= batch; m *= 2) {
     if (batch % m)
       continue;
     const plan::Plan *p = planner.at(batch / m);
@@ -168,7 +170,7 @@ std::optional<PipelineChoice> bestPipeline(BatchPlanner &planner, const hw::Gpu 
     for (const advisor::Stage &s : *split)
       slowest = std::max(slowest, s.seconds);
     double step = double(m + stages - 1) * slowest;
-    const bool enough = m >= 4 * stages;
+    const bool enough = m >= 4 * stages || fixed > 0;
     if (!best || (enough && best->microbatches < 4 * stages))
       best = PipelineChoice{m, batch / m, std::move(*split), std::move(layers), step};
     if (enough)
@@ -529,11 +531,18 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
     out << "\n  pipeline placement instead: the layers split into " << replicas
         << " stages, one per GPU, the batch of " << batch << " in micro-batches (1F1B)\n";
     for (const Row &r : rows) {
-      auto choice = bestPipeline(planner, *r.gpu, batch, int(replicas));
+      auto choice = bestPipeline(planner, *r.gpu, batch, int(replicas), opts.microbatches);
       if (!choice) {
-        out << "  " << r.gpu->name << ": no split into " << replicas << " stages fits (tried "
-            << replicas << " to " << 32 * replicas << " micro-batches dividing " << batch
-            << ")\n";
+        if (opts.microbatches > 0 && batch % opts.microbatches != 0)
+          out << "  " << r.gpu->name << ": " << opts.microbatches
+              << " micro-batches do not divide the batch of " << batch << "\n";
+        else if (opts.microbatches > 0)
+          out << "  " << r.gpu->name << ": no split into " << replicas << " stages fits with "
+              << opts.microbatches << " micro-batches\n";
+        else
+          out << "  " << r.gpu->name << ": no split into " << replicas << " stages fits (tried "
+              << replicas << " to " << 32 * replicas << " micro-batches dividing " << batch
+              << ")\n";
         continue;
       }
       out << llvm::formatv("  {0}: {1} micro-batches of {2}, bubble {3:F0}%, step {4} (est; "
@@ -552,8 +561,9 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
     }
     out << "  a pipeline estimate from the plan at the micro-batch (stage memory: its parameters"
            " and state, the activations each micro-batch in flight keeps, its largest transient"
-           " buffers; boundary copies and communication not counted); dlrun runs pipelines with"
-           " one micro-batch so far (dlc compile --placement pipeline)\n";
+           " buffers; boundary copies and communication not counted); dlrun runs GPipe (dlc compile"
+           " --placement pipeline --microbatches M), which keeps every micro-batch's activations"
+           " on every stage: more than 1F1B's here\n";
   }
   out << "\n  step time is a roofline bound (FP32 peak"
       << (precision == plan::Precision::Fp32 ? ""

@@ -15,6 +15,7 @@ struct MemOptions {
   int64_t batch = 0;              // 0: the model file's training.batch
   std::string gpus = "all";       // "all" or a comma-separated list of names
   int64_t replicas = 1;           // --gpus K: data-parallel replicas, the batch split over them
+  int64_t microbatches = 0;       // --microbatches M: the pipeline estimate's (0: its choice)
   std::string hardware;           // extra catalog file
   std::string memoryModel = "plan"; // which estimate decides "fits": plan | heuristic
   int64_t maskElements = 0;       // override of the heuristic's window (0: from the model)

@@ -18,10 +18,11 @@ std::string layerOf(const plan::Kernel &k) {
   return at == std::string::npos ? "" : k.name.substr(at + 1);
 }
 
-/// Another program's stages (eval, infer): each kernel with its layer's stage in the training
-/// step, a kernel of no known layer with the kernel before it (the loss after the last layer).
-std::vector<int32_t> evalStages(const plan::Program &train, const std::vector<int32_t> &trainStage,
-                                const plan::Program &eval) {
+} // namespace
+
+std::vector<int32_t> dlc::programStages(const plan::Program &train,
+                                        const std::vector<int32_t> &trainStage,
+                                        const plan::Program &eval) {
   std::unordered_map<std::string, int32_t> byLayer;
   for (size_t i = 0; i < train.kernels.size(); ++i) {
     std::string layer = layerOf(train.kernels[i]);
@@ -37,6 +38,7 @@ std::vector<int32_t> evalStages(const plan::Program &train, const std::vector<in
   return out;
 }
 
+namespace {
 /// Rewrites program `pi` so that each kernel touches only buffers of its own stage: a remote
 /// buffer is read through a copy on the reading stage, refreshed after every write at home.
 bool localize(plan::Plan &plan, int32_t pi, const std::vector<int32_t> &stage,
@@ -113,7 +115,16 @@ bool localize(plan::Plan &plan, int32_t pi, const std::vector<int32_t> &stage,
 }
 } // namespace
 
-bool dlc::placeStages(plan::Plan &plan, const std::vector<int32_t> &trainStage,
+std::vector<std::vector<int32_t>> dlc::allProgramStages(const plan::Plan &plan,
+                                                         const std::vector<int32_t> &trainStage) {
+  const plan::Program *train = plan.program("train");
+  std::vector<std::vector<int32_t>> stages;
+  for (const plan::Program &p : plan.programs)
+    stages.push_back(&p == train ? trainStage : programStages(*train, trainStage, p));
+  return stages;
+}
+
+bool dlc::placeStages(plan::Plan &plan, const std::vector<std::vector<int32_t>> &stages,
                       const std::vector<std::pair<std::string, std::string>> &names,
                       std::string &error) {
   const int32_t n = int32_t(names.size());
@@ -121,17 +132,19 @@ bool dlc::placeStages(plan::Plan &plan, const std::vector<int32_t> &trainStage,
   for (size_t p = 0; p < plan.programs.size(); ++p)
     if (plan.programs[p].name == "train")
       train = int32_t(p);
-  if (train < 0 || trainStage.size() != plan.programs[train].kernels.size()) {
+  if (train < 0 || stages.size() != plan.programs.size()) {
     error = "pipeline placement: no training step, or a stage list of another length";
     return false;
   }
+  for (size_t p = 0; p < plan.programs.size(); ++p)
+    if (stages[p].size() != plan.programs[p].kernels.size()) {
+      error = "pipeline placement: a stage list of another length";
+      return false;
+    }
   std::vector<int32_t> home(plan.buffers.size(), -1);
   // The training step first: it decides where the parameters live. Then the others (eval,
   // infer), their kernels on their layers' stages.
-  std::vector<std::vector<int32_t>> stages(plan.programs.size());
-  for (size_t p = 0; p < plan.programs.size(); ++p)
-    if (int32_t(p) != train)
-      stages[p] = evalStages(plan.programs[train], trainStage, plan.programs[p]);
+  const std::vector<int32_t> &trainStage = stages[size_t(train)];
   if (!localize(plan, train, trainStage, home, error))
     return false;
   for (size_t p = 0; p < plan.programs.size(); ++p)

@@ -3,6 +3,8 @@
 
 #include "runtime/cpu/BatchSplit.h"
 #include "runtime/cpu/Executor.h"
+#include "runtime/cpu/Parallel.h"
+#include "runtime/cpu/PipelineRunner.h"
 
 #include <cstring>
 #include <map>
@@ -74,16 +76,30 @@ public:
     for (const plan::Program &prog : plan.programs)
       if (auto split = cpu::BatchSplit::make(plan, prog, arena))
         splits[&prog] = std::move(split);
+    // GPipe micro-batches: each device of the pipeline on its own thread. One micro-batch
+    // leaves nothing to overlap: the stages run in turn on this thread.
+    if (!plan.stages.empty() && plan.train.microbatches > 1)
+      pipeline = std::make_unique<cpu::PipelineRunner>(plan, arena);
   }
   std::string describe() const override { return "cpu"; }
   bool run(const plan::Program &prog, device::Profile *profile, device::Trace *trace,
            std::string &) override {
+    // The devices' threads call kernels at once, which a pool of several threads (serving one
+    // caller at a time) cannot take: with one, the plan's order on this thread, the same
+    // arithmetic.
+    if (pipeline && !prog.kernelStage.empty() && cpu::threads() == 1) {
+      pipeline->run(prog, profile, trace);
+      return true;
+    }
     // Profiles and traces time each kernel on the whole batch.
     auto split = splits.find(&prog);
     if (!profile && !trace && split != splits.end() && split->second->run())
       return true;
     cpu::runProgram(plan, prog, arena, profile, trace);
     return true;
+  }
+  std::vector<double> busySeconds() const override {
+    return pipeline ? pipeline->busySeconds() : std::vector<double>{};
   }
   bool syncToHost(std::string &) override { return true; }
 
@@ -121,6 +137,7 @@ private:
   plan::Program one;
   /// Inference programs run as batch slices, one a thread (runtime/cpu/BatchSplit.h).
   std::map<const plan::Program *, std::unique_ptr<cpu::BatchSplit>> splits;
+  std::unique_ptr<cpu::PipelineRunner> pipeline;
 };
 } // namespace
 

@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace dlc {
 
@@ -26,6 +27,9 @@ public:
   /// support only some).
   virtual bool run(const plan::Program &prog, device::Profile *profile, device::Trace *trace,
                    std::string &error) = 0;
+  /// A pipeline run on threads (runtime/cpu/PipelineRunner.h): the seconds each of its
+  /// devices spent in kernels so far, for their busy shares; empty otherwise.
+  virtual std::vector<double> busySeconds() const { return {}; }
   /// Copies the persistent buffers (parameters, optimizer and model state) to the host
   /// arena, for checkpoints.
   virtual bool syncToHost(std::string &error) = 0;

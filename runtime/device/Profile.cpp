@@ -42,12 +42,20 @@ bool device::Trace::write(const std::string &path, std::string &error) const {
   for (int32_t d = 0; devices > 1 && d < devices; ++d) // a pipeline: name each device's row
     std::fprintf(f, ",\n{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": %d, "
                     "\"args\": {\"name\": \"cpu:%d\"}}", d + 1, d);
-  for (const TraceEvent &e : events)
+  for (const TraceEvent &e : events) {
+    if (!e.kernel) { // a pipeline device idle, waiting for another: the bubble
+      std::fprintf(f,
+                   ",\n{\"name\": \"wait\", \"cat\": \"bubble\", \"ph\": \"X\", \"ts\": %.3f, "
+                   "\"dur\": %.3f, \"pid\": 1, \"tid\": %d, \"args\": {\"step\": %lld}}",
+                   e.start, e.dur, e.device + 1, (long long)e.run);
+      continue;
+    }
     std::fprintf(f,
                  ",\n{\"name\": %s, \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, "
                  "\"pid\": 1, \"tid\": %d, \"args\": {\"step\": %lld, \"gflop\": %.6f}}",
                  jsonString(e.kernel->name).c_str(), plan::kernelKindName(e.kernel->kind), e.start,
                  e.dur, e.device + 1, (long long)e.run, e.kernel->flops * 1e-9);
+  }
   std::fprintf(f, "\n]}\n");
   if (std::fclose(f) != 0) {
     error = "cannot write trace '" + path + "': " + std::strerror(errno);

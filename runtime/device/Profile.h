@@ -22,7 +22,7 @@ struct Profile {
 
 /// One kernel call on a timeline, for Chrome-trace output.
 struct TraceEvent {
-  const plan::Kernel *kernel;
+  const plan::Kernel *kernel; // null: the device waited for another (a pipeline's bubble)
   int64_t run;         // which recorded program run (step) it belongs to
   double start, dur;   // microseconds since the trace began
   int32_t device = 0;  // a pipeline's stage: one trace row per device

@@ -603,6 +603,13 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
       return a.fail("betas must be in [0, 1), eps positive and weight decay non-negative");
     n = {uint64_t(a[0]), uint64_t(a[0]), uint64_t(a[0]), uint64_t(a[0]), kOptStateFloats};
     break;
+  case KernelKind::CopySlice:
+    // n srcOffset dstOffset: the slices lie inside x and y
+    if (!a.sizes({0}) || !a.range(1, 0, int64_t(kMaxElements), "source offset") ||
+        !a.range(2, 0, int64_t(kMaxElements), "destination offset"))
+      return false;
+    n = {uint64_t(a[0]) + uint64_t(a[1]), uint64_t(a[0]) + uint64_t(a[2])};
+    break;
   case KernelKind::NumKinds:
     error = "unknown kernel kind";
     return false;

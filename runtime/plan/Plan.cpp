@@ -240,6 +240,9 @@ void encodePayload(const Plan &plan, Writer &w) {
       w.i64s(o.shape);
     }
   }
+
+  // Version 10: a pipeline's GPipe micro-batches per step.
+  w.i64(plan.train.microbatches);
 }
 
 //===----------------------------------------------------------------------===//
@@ -535,6 +538,8 @@ void decodePayload(Reader &r, Plan &plan) {
       p.outputs[j].shape = r.i64s();
     }
   }
+  r.setContext("the micro-batch count");
+  plan.train.microbatches = r.i64();
 
   // Trailing bytes mean the writer and reader disagree about the layout; decoding them as
   // "nothing" would hide exactly the kind of mismatch the version number is meant to catch.
@@ -584,6 +589,13 @@ bool validateConfig(const Plan &plan, std::string &error) {
   if (t.devices < 1 || t.devices > kMaxDevices)
     return fail("device count " + std::to_string(t.devices) + " is not in [1, " +
                 std::to_string(kMaxDevices) + "]");
+  // GPipe micro-batches split a pipeline's step: each an equal share of the batch.
+  if (t.microbatches < 1 || t.microbatches > t.batch || t.batch % t.microbatches != 0)
+    return fail(std::to_string(t.microbatches) + " micro-batches do not divide the batch of " +
+                std::to_string(t.batch));
+  if (t.microbatches > 1 && plan.stages.empty())
+    return fail(std::to_string(t.microbatches) +
+                " micro-batches in a plan without pipeline stages");
   if (t.epochs < 0 || t.logEvery < 1)
     return fail("epochs " + std::to_string(t.epochs) + " and log interval " + std::to_string(t.logEvery) +
                 " must be >= 0 and >= 1");
@@ -750,6 +762,10 @@ bool validateStages(const Plan &plan, std::string &error) {
       if (s < 0 || size_t(s) >= n)
         return fail("kernel " + std::to_string(k) + " of program '" + p.name + "' is on stage " +
                     std::to_string(s) + " of " + std::to_string(n));
+      // Micro-batches run each device on its own thread, in plan order: no kernel may jump.
+      if (kernel.kind == KernelKind::SkipIfNonfinite && plan.train.microbatches > 1)
+        return fail("kernel " + std::to_string(k) + " of program '" + p.name +
+                    "' skips kernels, which a pipeline of micro-batches cannot");
       for (size_t a = 0; a < kernel.args.size(); ++a) {
         if (kernel.kind == KernelKind::Copy && a == 0)
           continue; // the source: another stage's buffer

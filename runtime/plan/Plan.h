@@ -15,7 +15,7 @@
 namespace dlc::plan {
 
 /// Bumped whenever the serialized layout changes; readers reject other versions.
-constexpr uint32_t kPlanVersion = 9;
+constexpr uint32_t kPlanVersion = 10;
 
 /// Kernel kinds, in a fixed order that is part of the file format: one line each in
 /// KernelKinds.def, which also gives their arguments, attributes and checks (KernelCheck.h).
@@ -158,6 +158,10 @@ struct TrainConfig {
   /// The model's precision. A CPU plan runs it in fp32 (every buffer F32 or I32: the CPU
   /// executor computes in float); a CUDA plan stores its half buffers as Buffer::dtype says.
   Precision precision = Precision::Fp32;
+  /// Pipeline placement: the step runs as this many micro-batches of batch / microbatches
+  /// examples (GPipe; compiler/Planning/MicroBatch.cpp writes the schedule into the kernels).
+  /// 1 without a pipeline.
+  int64_t microbatches = 1;
 };
 /// The most devices one plan may be placed on (a bound for the loader, not a hardware limit).
 constexpr int64_t kMaxDevices = 1024;

@@ -72,9 +72,14 @@ int dlc::inferPlan(const InferOptions &opts) {
                                      : makeCudaDevice(p, arena.data, opts.cudaOrdinal, error);
   if (!device)
     return fail(error);
-  cpu::setThreads(int(opts.threads > 0 ? opts.threads
-                                        : std::max<int64_t>(1, std::min<int64_t>(
-                                              2, std::thread::hardware_concurrency()))));
+  // A pipeline of micro-batches runs each device on a thread of its own, each running its
+  // kernels itself (runtime/cpu/PipelineRunner.h); otherwise the kernels' pool.
+  const bool threadedPipeline = !p.stages.empty() && p.train.microbatches > 1;
+  cpu::setThreads(int(threadedPipeline ? 1
+                      : opts.threads > 0
+                          ? opts.threads
+                          : std::max<int64_t>(1, std::min<int64_t>(
+                                                     2, std::thread::hardware_concurrency()))));
   if (!device->run(*prog, nullptr, nullptr, error))
     return fail(error);
   std::map<std::string, SafetensorsTensor> outputs;

@@ -239,6 +239,15 @@ bool setUp(const RunOptions &opts, Session &s) {
     threads = std::min<int64_t>(kDefaultThreads,
                                 std::max<int64_t>(1, std::thread::hardware_concurrency() /
                                                          (s.comm ? s.comm->localSize() : 1)));
+  // GPipe micro-batches: the pipeline's devices run on threads of their own at once, each
+  // running its kernels itself (the kernels' pool serves one caller at a time).
+  const bool threadedPipeline = pipeline && p.train.microbatches > 1;
+  if (threadedPipeline && opts.threads > 1)
+    return fail(opts.planPath + ": a pipeline of " + std::to_string(p.train.microbatches) +
+                " micro-batches runs each device on one thread of its own; drop --threads"),
+           false;
+  if (threadedPipeline)
+    threads = 1;
   if (opts.inProcessDevices)
     threads = 1; // each device is one thread; dlrun sized the shared pool (cpu/Parallel.h)
   else
@@ -275,10 +284,17 @@ bool setUp(const RunOptions &opts, Session &s) {
               p.model.c_str(), s.device->describe().c_str(), (long long)p.train.batch,
               p.params.size(), (unsigned long long)p.arenaBytes, p.arenaBytes / 1048576.0,
               (long long)threads, since(t0) * 1e3);
-  if (pipeline) {
+  if (pipeline && !threadedPipeline)
     say("pipeline: %zu devices, one stage each; one micro-batch, so the stages run in turn on "
         "one thread, each in its own region of the arena (copies between them are kernels)\n",
         p.stages.size());
+  if (threadedPipeline)
+    say("pipeline: %zu devices, one stage each; %lld micro-batches of %lld (GPipe), each device "
+        "on a thread of its own in its own region of the arena, waiting only for the copies it "
+        "needs from another\n",
+        p.stages.size(), (long long)p.train.microbatches,
+        (long long)(p.train.batch / p.train.microbatches));
+  if (pipeline) {
     for (size_t d = 0; d < p.stages.size(); ++d) {
       const plan::StageRegion &r = p.stages[d];
       say("  cpu:%zu: %s .. %s, %.2f MiB (%.2f MiB parameters and state)\n", d, r.first.c_str(),
@@ -522,6 +538,19 @@ int finish(const RunOptions &opts, Session &s, const TrainResult &r) {
               "%s\n",
               (long long)r.steps, r.seconds, r.steps / r.seconds, r.steps * batch / r.seconds,
               1e3 * r.seconds / r.steps, result);
+  // A pipeline on threads: how much of the training time each device computed (the rest it
+  // waited: the bubble, and the copies it needed from the others).
+  const std::vector<double> busy = s.device->busySeconds();
+  if (!busy.empty() && r.seconds > 0) {
+    std::string shares;
+    for (size_t d = 0; d < busy.size(); ++d) {
+      char one[48];
+      std::snprintf(one, sizeof one, "%scpu:%zu %.0f%%", d ? ", " : "", d,
+                    100 * busy[d] / r.seconds);
+      shares += one;
+    }
+    say("pipeline: busy %s of the training time\n", shares.c_str());
+  }
   if (opts.profile)
     printProfile(*s.p.program("train"), r.profile, s.device->describe() == "cpu");
   if (s.parallel && r.steps > 0)

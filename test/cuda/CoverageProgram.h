@@ -266,6 +266,8 @@ inline void addCoverageProgram(plan::Plan &plan) {
   }
   // A pipeline stage's copy of a buffer.
   call(KernelKind::Copy, "copy", {37}, {buffer("x", 37), buffer("y", 37)});
+  // A micro-batch's slice of a whole batch (GPipe): 11 elements from 5 to 3.
+  call(KernelKind::CopySlice, "copy_slice", {11, 5, 3}, {buffer("x", 16), buffer("y", 14)});
   // Position embedding: batch 2 of 5 steps of 6 features and a table of 7 positions (the
   // gradient's last two rows zero).
   call(KernelKind::PositionAdd, "position_add", {2, 5, 6, 7},

@@ -255,10 +255,11 @@ TEST_F(CudaEmulationTest, EachCoverageKernelMatchesTheCpu) {
   // kernels, 3 dropout and 2 concat kernels, 8 regression-loss kernels, 2 layer-norm and 2
   // transpose kernels, 2 embedding kernels, 12 grouped convolution kernels, 4 attention
   // kernels, 1 pipeline copy, 2 position embedding kernels, of imported graphs' general
-  // kernels 34 unary, 9 broadcast binary, 1 slice and 9 reduce, and 2 masked attention kernels.
+  // kernels 34 unary, 9 broadcast binary, 1 slice and 9 reduce, 2 masked attention kernels,
+  // and 1 micro-batch slice (GPipe's copy_slice).
   ASSERT_EQ(plan.program("coverage")->kernels.size(),
             15u + 10u + 7u + 4u + 4u + 4u + 2u + 10u + 19u + 3u + 2u + 8u + 2u + 2u + 2u + 12u +
-                4u + 1u + 2u + 34u + 9u + 1u + 9u + 2u);
+                4u + 1u + 2u + 34u + 9u + 1u + 9u + 2u + 1u);
   checkEachKernel("coverage");
 }
 

@@ -84,6 +84,7 @@ Plan makePlan() {
              /*onNonfinite=*/OnNonfinite::Warn, /*maxLoss=*/123.5f, /*shuffle=*/false,
              /*optimizer=*/"adamw"};
   p.train.precision = Precision::MixedFp16;
+  p.train.microbatches = 4;
   p.data.format = "mnist";
   p.data.trainFiles = {"data/train-images-idx3-ubyte.gz", "data/train-labels-idx1-ubyte.gz"};
   p.data.testFiles = {"data/t10k-images-idx3-ubyte.gz", "data/t10k-labels-idx1-ubyte.gz", ""};
@@ -210,6 +211,7 @@ void expectSamePlan(const Plan &a, const Plan &b) {
   EXPECT_EQ(a.train.shuffle, b.train.shuffle);
   EXPECT_EQ(a.train.optimizer, b.train.optimizer);
   EXPECT_EQ(a.train.precision, b.train.precision);
+  EXPECT_EQ(a.train.microbatches, b.train.microbatches);
 
   EXPECT_EQ(a.data.format, b.data.format);
   EXPECT_EQ(a.data.trainFiles, b.data.trainFiles);
@@ -1092,4 +1094,56 @@ TEST(PlanValidate, PipelineStages) {
   Plan stray = makeValidPlan();
   stray.programs[0].kernelStage.assign(stray.programs[0].kernels.size(), 0);
   EXPECT_EQ(validateError(stray), "malformed plan: program 'train' has kernel stages but the plan has no pipeline");
+}
+
+// GPipe micro-batches (TrainConfig::microbatches): equal shares of the batch, only in a
+// pipeline, and no kernel that jumps (each device runs its kernels in order on its thread).
+TEST(PlanValidate, PipelineMicroBatches) {
+  Plan plan = makeValidPlan();
+  plan.stages = {{0, plan.persistentBytes, plan.persistentBytes, plan.arenaBytes - plan.persistentBytes, "fc", "fc"},
+                 {plan.persistentBytes, 0, plan.arenaBytes, 0, "", ""}};
+  for (Program &p : plan.programs)
+    p.kernelStage.assign(p.kernels.size(), 0);
+  plan.train.microbatches = 2; // batch 2: micro-batches of 1
+  std::string error;
+  EXPECT_TRUE(validatePlan(plan, error)) << error;
+
+  Plan zero = plan;
+  zero.train.microbatches = 0;
+  EXPECT_EQ(validateError(zero), "malformed plan: 0 micro-batches do not divide the batch of 2");
+  Plan odd = plan;
+  odd.train.batch = 3;
+  EXPECT_EQ(validateError(odd), "malformed plan: 2 micro-batches do not divide the batch of 3");
+  Plan more = plan;
+  more.train.microbatches = 4;
+  EXPECT_EQ(validateError(more), "malformed plan: 4 micro-batches do not divide the batch of 2");
+  Plan single = makeValidPlan();
+  single.train.microbatches = 2;
+  EXPECT_EQ(validateError(single), "malformed plan: 2 micro-batches in a plan without pipeline stages");
+  Plan skip = plan;
+  Kernel k;
+  k.kind = KernelKind::SkipIfNonfinite;
+  k.name = "skip";
+  k.ints = {int64_t(skip.programs[0].kernels.size())};
+  k.args = {skip.params[1].buffer};
+  skip.programs[0].kernels.insert(skip.programs[0].kernels.end() - 1, k);
+  skip.programs[0].kernelStage.push_back(0);
+  EXPECT_EQ(validateError(skip), "malformed plan: kernel " +
+                                     std::to_string(skip.programs[0].kernels.size() - 2) +
+                                     " of program 'train' skips kernels, which a pipeline of "
+                                     "micro-batches cannot");
+  // A micro-batch's slice lies inside both buffers.
+  Plan slice = plan;
+  Kernel c;
+  c.kind = KernelKind::CopySlice;
+  c.name = "copy_slice@images";
+  c.ints = {16, 16, 0};
+  c.args = {slice.programs[0].inputs[0].buffer, slice.programs[0].kernels[3].args[2]}; // images, fc.dw
+  slice.programs[0].kernels.insert(slice.programs[0].kernels.begin(), c);
+  slice.programs[0].kernelStage.push_back(0);
+  EXPECT_TRUE(validatePlan(slice, error)) << error;
+  slice.programs[0].kernels[0].ints = {16, 17, 0};
+  EXPECT_NE(validateError(slice).find("argument 'x' needs 132 bytes, buffer 'images' has 128"),
+            std::string::npos)
+      << validateError(slice);
 }

@@ -19,15 +19,15 @@ inline int32_t labelsOf(const plan::Program &prog) {
 }
 
 /// A small plan that passes validatePlan: a linear classifier of 4x4 images into 3 classes at
-/// batch 2 (matmul, softmax cross-entropy and its gradient, SGD; accuracy in eval), for the
+/// `batch` (matmul, softmax cross-entropy and its gradient, SGD; accuracy in eval), for the
 /// tests that go through readPlan or mutate a valid file, and the plan fuzzer's built-in seed.
-inline plan::Plan tinyClassifierPlan() {
+inline plan::Plan tinyClassifierPlan(int64_t batch = 2) {
   using namespace dlc::plan;
   Plan p;
   p.model = "tiny";
   p.inputShape = {1, 4, 4};
   p.classes = 3;
-  p.train.batch = 2;
+  p.train.batch = batch;
   p.data.format = "synthetic";
   p.data.syntheticTrain = 8;
   p.data.syntheticTest = 4;
@@ -45,11 +45,11 @@ inline plan::Plan tinyClassifierPlan() {
   int32_t w = buffer("fc.w", BufferKind::Parameter, 16 * 3 * 4, -1);
   int32_t m = buffer("fc.w.m", BufferKind::OptimizerState, 16 * 3 * 4, -1);
   p.persistentBytes = p.arenaBytes;
-  int32_t images = buffer("images", BufferKind::Input, 2 * 16 * 4, 0);
-  int32_t labels = buffer("labels", BufferKind::Input, 2 * 4, 0);
-  int32_t logits = buffer("logits", BufferKind::Activation, 2 * 3 * 4, 0);
+  int32_t images = buffer("images", BufferKind::Input, uint64_t(batch) * 16 * 4, 0);
+  int32_t labels = buffer("labels", BufferKind::Input, uint64_t(batch) * 4, 0);
+  int32_t logits = buffer("logits", BufferKind::Activation, uint64_t(batch) * 3 * 4, 0);
   int32_t loss = buffer("loss", BufferKind::Output, 4, 0);
-  int32_t dlogits = buffer("dlogits", BufferKind::Gradient, 2 * 3 * 4, 0);
+  int32_t dlogits = buffer("dlogits", BufferKind::Gradient, uint64_t(batch) * 3 * 4, 0);
   int32_t dw = buffer("fc.dw", BufferKind::Gradient, 16 * 3 * 4, 0);
   int32_t correct = buffer("correct", BufferKind::Output, 4, 0);
   Parameter pw;
@@ -77,19 +77,19 @@ inline plan::Plan tinyClassifierPlan() {
   };
   Program train;
   train.name = "train";
-  train.kernels = {kernel(KernelKind::Matmul, {2, 3, 16, 0, 0}, {images, w, logits}),
-                   kernel(KernelKind::SoftmaxXent, {2, 3}, {logits, labels, loss}),
-                   kernel(KernelKind::SoftmaxXentBwd, {2, 3}, {logits, labels, dlogits}),
-                   kernel(KernelKind::Matmul, {16, 3, 2, 1, 0}, {images, dlogits, dw}),
+  train.kernels = {kernel(KernelKind::Matmul, {batch, 3, 16, 0, 0}, {images, w, logits}),
+                   kernel(KernelKind::SoftmaxXent, {batch, 3}, {logits, labels, loss}),
+                   kernel(KernelKind::SoftmaxXentBwd, {batch, 3}, {logits, labels, dlogits}),
+                   kernel(KernelKind::Matmul, {16, 3, batch, 1, 0}, {images, dlogits, dw}),
                    kernel(KernelKind::SgdMomentum, {48}, {w, dw, m}, {0.1f, 0.9f, 0.f})};
   train.inputs = {{"images", images, DType::F32, {1, 4, 4}, 0},
                   {"labels", labels, DType::I32, {}, 3}};
   train.loss = loss;
   Program eval;
   eval.name = "eval";
-  eval.kernels = {kernel(KernelKind::Matmul, {2, 3, 16, 0, 0}, {images, w, logits}),
-                  kernel(KernelKind::SoftmaxXent, {2, 3}, {logits, labels, loss}),
-                  kernel(KernelKind::Accuracy, {2, 3}, {logits, labels, correct})};
+  eval.kernels = {kernel(KernelKind::Matmul, {batch, 3, 16, 0, 0}, {images, w, logits}),
+                  kernel(KernelKind::SoftmaxXent, {batch, 3}, {logits, labels, loss}),
+                  kernel(KernelKind::Accuracy, {batch, 3}, {logits, labels, correct})};
   eval.inputs = train.inputs;
   eval.loss = loss;
   eval.correct = correct;

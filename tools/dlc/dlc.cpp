@@ -48,6 +48,12 @@ static cl::opt<std::string> placement("placement",
                                                "pipeline when a share does not fit the --gpu), "
                                                "data or pipeline (layers split over the devices)"),
                                       cl::init("auto"), cl::sub(compileCmd), cl::cat(dlcCategory));
+static cl::opt<int64_t> microbatches("microbatches",
+                                    cl::desc("compile, with --placement pipeline: run the step "
+                                             "as M GPipe micro-batches of batch/M (default 1); "
+                                             "mem, with --gpus K: the pipeline estimate's M"),
+                                    cl::init(1), cl::sub(compileCmd), cl::sub(memCmd),
+                                    cl::cat(dlcCategory));
 static cl::opt<bool> recompute("recompute",
                                cl::desc("Activation checkpointing: keep each block's input "
                                         "(layers named BLOCK.NAME) and run the block's forward "
@@ -175,6 +181,11 @@ int main(int argc, char **argv) {
     m.batch = batch;
     m.gpus = gpu.empty() ? std::string("all") : std::string(gpu);
     m.replicas = replicas;
+    if (microbatches.getNumOccurrences() && (microbatches < 1 || microbatches > 1024)) {
+      errs() << "dlc: error: --microbatches must be in [1, 1024], got " << microbatches << "\n";
+      return 1;
+    }
+    m.microbatches = microbatches.getNumOccurrences() ? int64_t(microbatches) : 0;
     m.recompute = recompute;
     m.hardware = hardware;
     m.memoryModel = memoryModel;
@@ -209,8 +220,13 @@ int main(int argc, char **argv) {
            << "'\n";
     return 1;
   }
+  if (microbatches < 1 || microbatches > 1024) {
+    errs() << "dlc: error: --microbatches must be in [1, 1024], got " << microbatches << "\n";
+    return 1;
+  }
   opts.devices = devices;
   opts.placement = placement;
+  opts.microbatches = microbatches;
   opts.recompute = recompute;
   if (target != "cpu" && target != "cuda") {
     errs() << "dlc: error: --target must be cpu or cuda, got '" << target << "'\n";

@@ -1613,6 +1613,13 @@ bool KernelEmitter::run(std::string &err) {
        << "  state[2] = 0.0f;\n"
        << "}\n";
     break;
+  case KernelKind::CopySlice:
+    open("count " + std::to_string(i[0]) + " from element " + std::to_string(i[1]) + " to " +
+         std::to_string(i[2]));
+    loop(i[0]);
+    os << "    y[" << i[2] << " + idx] = x[" << i[1] << " + idx];\n";
+    close();
+    break;
   // Elementwise kinds: the table's statement, once per element.
 #define DLC_ELEMENTWISE_KIND(Enum, name, params, flopsPerElement, cpu, cuda)                       \
   case KernelKind::Enum:                                                                           \
