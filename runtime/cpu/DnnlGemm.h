@@ -1,0 +1,23 @@
+//===- DnnlGemm.h - single-precision GEMM through oneDNN, when built in -*- C++ -*-===//
+//
+// oneDNN's dnnl_sgemm is JIT-compiled for the CPU it runs on (AVX-512 where there is
+// AVX-512); Debian's OpenBLAS runs its AVX2 kernels on the same machines. On the 2-vCPU AMD
+// EPYC (AVX-512) the LSTM's matmuls (m, n, k of 128 to 3584) ran at about twice OpenBLAS's
+// speed through it, and every matmul of more than a few thousand multiply-adds at least as
+// fast (docs/performance.md, "LSTM"). The matmul kernel (Kernels.cpp) calls it on each of
+// its threads' blocks, one OpenMP thread per call: the runtime's pool is the parallelism.
+//
+// Built without oneDNN, or with DLC_DNNL=0 or DLC_DNNL_GEMM=0 in the environment (or
+// setDnnlEnabled(false)), dnnlGemm declines and the caller runs OpenBLAS.
+//
+#pragma once
+
+namespace dlc::cpu {
+
+/// C = op(A) op(B), row-major, as cblas_sgemm with alpha 1 and beta 0 (lda, ldb, ldc as
+/// there); false (nothing written) when oneDNN is off, not built in or the product is too
+/// small to be worth its call overhead.
+bool dnnlGemm(bool transA, bool transB, int m, int n, int k, const float *a, int lda,
+              const float *b, int ldb, float *c, int ldc);
+
+} // namespace dlc::cpu
