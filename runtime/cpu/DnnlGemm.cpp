@@ -19,9 +19,12 @@ namespace dlc::cpu {
 
 #if DLC_HAVE_DNNL
 namespace {
-/// Below this many multiply-adds OpenBLAS's lighter call wins (a 16x16x16 product: 0.2 us
-/// against 0.3 us); from a few thousand up oneDNN's kernels do.
-constexpr int64_t kMinMacs = 1 << 14;
+/// Below this many multiply-adds OpenBLAS's lighter call wins or ties when it runs its
+/// AVX-512 kernels (LeNet's last layer, 100 x 10 x 84: 1.3 us against 1.8 us; the LSTM's
+/// output layer's dx, 128 x 128 x 10: 1.5 against 1.7); above it oneDNN wins (the LSTM's
+/// steps, 128 x 512 x 128: 10-20%; twice as fast as OpenBLAS under OPENBLAS_CORETYPE=Haswell,
+/// this machine's setting).
+constexpr int64_t kMinMacs = 1 << 17;
 
 bool gemmAllowed() {
   static const bool on = [] {

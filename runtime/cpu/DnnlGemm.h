@@ -1,11 +1,12 @@
 //===- DnnlGemm.h - single-precision GEMM through oneDNN, when built in -*- C++ -*-===//
 //
 // oneDNN's dnnl_sgemm is JIT-compiled for the CPU it runs on (AVX-512 where there is
-// AVX-512); Debian's OpenBLAS runs its AVX2 kernels on the same machines. On the 2-vCPU AMD
-// EPYC (AVX-512) the LSTM's matmuls (m, n, k of 128 to 3584) ran at about twice OpenBLAS's
-// speed through it, and every matmul of more than a few thousand multiply-adds at least as
-// fast (docs/performance.md, "LSTM"). The matmul kernel (Kernels.cpp) calls it on each of
-// its threads' blocks, one OpenMP thread per call: the runtime's pool is the parallelism.
+// AVX-512). On the 2-vCPU AMD EPYC (AVX-512) the LSTM's matmuls (m, n, k of 28 to 512) ran
+// 10-20% faster through it than through OpenBLAS's AVX-512 kernels, and twice as fast as
+// through the AVX2 ones that OPENBLAS_CORETYPE=Haswell (that machine's setting) selects; for
+// products below ~10^5 multiply-adds OpenBLAS's lighter call wins (docs/performance.md, "The
+// LSTM sequence classifier"). The matmul kernel (Kernels.cpp) calls it on each of its
+// threads' blocks, one OpenMP thread per call: the runtime's pool is the parallelism.
 //
 // Built without oneDNN, or with DLC_DNNL=0 or DLC_DNNL_GEMM=0 in the environment (or
 // setDnnlEnabled(false)), dnnlGemm declines and the caller runs OpenBLAS.

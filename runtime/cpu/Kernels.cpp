@@ -460,13 +460,22 @@ void matmul(int M, int N, int K, bool transA, bool transB, const float *A, const
             const float *bias, bool relu) {
   if (M <= 0 || N <= 0)
     return;
-  // Split the longer side of C; each chunk is one OpenBLAS call (OpenBLAS itself runs on one
-  // thread, see setThreads) of at least ~64K multiply-adds, and at least 16 rows or columns.
+  // Split the longer side of C; each chunk is one GEMM call (oneDNN's or OpenBLAS's, each on
+  // one thread: see DnnlGemm.h and setThreads) of at least ~64K multiply-adds, and at least 16
+  // rows or columns.
   const bool byColumns = N > M;
   const int64_t side = byColumns ? N : M, across = byColumns ? M : N;
   const int64_t grain = std::max<int64_t>(16, 65536 / std::max<int64_t>(1, across * K));
-  parallelFor(side, grain, [&](int64_t lo, int64_t hi, int) {
-    matmulBlock(M, N, K, transA, transB, A, B, C, bias, relu, int(lo), int(hi), byColumns);
+  // Two blocks per thread, not parallelFor's four: each block is a GEMM call that packs its
+  // share of the operands again, and on the LSTM's 128 x 512 x 128 steps four blocks per
+  // thread cost 10-20% at 2 threads against two (docs/performance.md); two still let a
+  // thread that runs free take over a descheduled one's second block.
+  const int64_t chunks = threads() > 1 ? std::min<int64_t>(threads() * 2, side / grain) : 1;
+  if (chunks <= 1)
+    return matmulBlock(M, N, K, transA, transB, A, B, C, bias, relu, 0, int(side), byColumns);
+  parallelChunks(int(chunks), [&](int c, int) {
+    matmulBlock(M, N, K, transA, transB, A, B, C, bias, relu, int(side * c / chunks),
+                int(side * (c + 1) / chunks), byColumns);
   });
 }
 
