@@ -26,18 +26,19 @@ namespace {
 /// this machine's setting).
 constexpr int64_t kMinMacs = 1 << 17;
 
-bool gemmAllowed() {
+} // namespace
+
+bool dnnlGemmEnabled() {
   static const bool on = [] {
     const char *e = std::getenv("DLC_DNNL_GEMM");
     return !(e && std::strcmp(e, "0") == 0);
   }();
   return on && dnnlEnabled();
 }
-} // namespace
 
 bool dnnlGemm(bool transA, bool transB, int m, int n, int k, const float *a, int lda,
               const float *b, int ldb, float *c, int ldc) {
-  if (int64_t(m) * n * k < kMinMacs || !gemmAllowed())
+  if (int64_t(m) * n * k < kMinMacs || !dnnlGemmEnabled())
     return false;
   // One thread per call: the caller is one of the pool's threads, with its own share.
   omp_set_num_threads(1);
@@ -45,6 +46,7 @@ bool dnnlGemm(bool transA, bool transB, int m, int n, int k, const float *a, int
                     c, ldc) == dnnl_success;
 }
 #else
+bool dnnlGemmEnabled() { return false; }
 bool dnnlGemm(bool, bool, int, int, int, const float *, int, const float *, int, float *, int) {
   return false;
 }

@@ -26,10 +26,12 @@
 #include "runtime/cpu/TensorKernels.h"
 #include "runtime/plan/KernelCheck.h"
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 using namespace dlc;
 using plan::KernelKind;
@@ -91,8 +93,13 @@ void cpu::runKernel(const plan::Kernel &k, float *const *a) {
 
 void cpu::prepareKernels(const plan::Plan &plan) {
   using K = KernelKind;
+  std::set<std::array<int64_t, 5>> gemms;
   for (const plan::Program &prog : plan.programs)
     for (const plan::Kernel &k : prog.kernels) {
+      // Each distinct product once (the LSTM's 28 steps share a handful).
+      if (k.kind == K::Matmul &&
+          gemms.insert({k.ints[0], k.ints[1], k.ints[2], k.ints[3], k.ints[4]}).second)
+        matmulWarmUp(int(k.ints[0]), int(k.ints[1]), int(k.ints[2]), k.ints[3], k.ints[4]);
       const bool plain = k.kind == K::Conv2dFwd || k.kind == K::Conv2dBwdData ||
                          k.kind == K::Conv2dBwdFilter;
       const bool general = k.kind == K::Conv2dGeneralFwd || k.kind == K::Conv2dGeneralBwdData ||

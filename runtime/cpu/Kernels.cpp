@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 namespace dlc::cpu {
 namespace {
@@ -477,6 +478,13 @@ void matmul(int M, int N, int K, bool transA, bool transB, const float *A, const
     matmulBlock(M, N, K, transA, transB, A, B, C, bias, relu, int(side * c / chunks),
                 int(side * (c + 1) / chunks), byColumns);
   });
+}
+
+void matmulWarmUp(int M, int N, int K, bool transA, bool transB) {
+  if (M <= 0 || N <= 0 || K <= 0 || !dnnlGemmEnabled())
+    return;
+  std::vector<float> a(size_t(M) * K), b(size_t(K) * N), c(size_t(M) * N);
+  matmul(M, N, K, transA, transB, a.data(), b.data(), c.data());
 }
 
 void copy(size_t n, const float *x, float *y) { std::memcpy(y, x, n * sizeof(float)); }
