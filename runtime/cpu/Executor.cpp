@@ -26,10 +26,12 @@
 #include "runtime/cpu/TensorKernels.h"
 #include "runtime/plan/KernelCheck.h"
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 using namespace dlc;
 using plan::KernelKind;
@@ -90,9 +92,15 @@ void cpu::runKernel(const plan::Kernel &k, float *const *a) {
 }
 
 void cpu::prepareKernels(const plan::Plan &plan) {
+  std::set<std::array<int64_t, 5>> gemms;
   for (const plan::Program &prog : plan.programs)
-    for (const plan::Kernel &k : prog.kernels)
+    for (const plan::Kernel &k : prog.kernels) {
+      // Each distinct product once (the LSTM's 28 steps share a handful).
+      if (k.kind == KernelKind::Matmul &&
+          gemms.insert({k.ints[0], k.ints[1], k.ints[2], k.ints[3], k.ints[4]}).second)
+        matmulWarmUp(int(k.ints[0]), int(k.ints[1]), int(k.ints[2]), k.ints[3], k.ints[4]);
       prepareKernel(k);
+    }
 }
 
 void cpu::prepareKernel(const plan::Kernel &k) {

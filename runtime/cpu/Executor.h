@@ -19,8 +19,9 @@ using device::TraceEvent;
 /// are pure functions of their buffers; runProgram is this in a loop.
 void runKernel(const plan::Kernel &k, float *const *args);
 
-/// Makes the library primitives (oneDNN's convolutions) of every kernel of `plan` now, at
-/// load, so that no step pays for them; the kernels make any that are missing themselves.
+/// Makes the library primitives (oneDNN's convolutions, its GEMM kernels) of every kernel of
+/// `plan` now, at load, so that no step pays for them; the kernels make any that are missing
+/// themselves.
 void prepareKernels(const plan::Plan &plan);
 /// prepareKernels for one kernel call.
 void prepareKernel(const plan::Kernel &k);

@@ -4,6 +4,7 @@
 // contiguous chunks and written so GCC vectorises them (DLC_VECTORIZED: AVX2 where the CPU
 // has it).
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/DnnlGemm.h"
 #include "runtime/cpu/Parallel.h"
 #include "runtime/cpu/Simd.h"
 
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 namespace dlc::cpu {
 namespace {
@@ -255,6 +257,8 @@ void matmulBlock(int M, int N, int K, bool transA, bool transB, const float *A, 
     case 3: dotRows<3>(N, K, A, B, C, lo, hi); break;
     default: dotRows<4>(N, K, A, B, C, lo, hi); break;
     }
+  } else if (K > 0 && dnnlGemm(transA, transB, rows, cols, K, a, transA ? M : K, b,
+                               transB ? K : N, c, N)) {
   } else if (K > 0) {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
                 transB ? CblasTrans : CblasNoTrans, rows, cols, K, 1.0f, a, transA ? M : K, b,
@@ -331,6 +335,18 @@ double sumFloats(const float *p, size_t n) {
   for (; i < n; ++i)
     total += p[i];
   return total;
+}
+
+/// acc[c - c0] = the sum over rows r of x[r * ld + c], c in [c0, c1), in double, rows in order.
+DLC_VECTORIZED
+void sumColumns(const float *x, size_t rows, size_t ld, int64_t c0, int64_t c1, double *acc) {
+  for (int64_t c = c0; c < c1; ++c)
+    acc[c - c0] = 0.0;
+  for (size_t r = 0; r < rows; ++r) {
+    const float *row = x + r * ld;
+    for (int64_t c = c0; c < c1; ++c)
+      acc[c - c0] += row[c];
+  }
 }
 
 DLC_VECTORIZED
@@ -411,6 +427,20 @@ void biasAdd(size_t outer, size_t channels, size_t inner, const float *x, const 
 void biasAddBackward(size_t outer, size_t channels, size_t inner, const float *dy, float *db) {
   // Double accumulation across rows: a channel can sum batch * H * W terms, enough to lose
   // float precision; within a row sumFloats keeps each float lane's share short.
+  if (inner == 1) {
+    // A matmul's bias (the LSTM's per step): each channel is a column. Walking the rows and
+    // adding each into a row of doubles sums every column in the same order as one column at
+    // a time would (the same result), but vectorized and without one long dependency chain
+    // per channel (which made this 30x slower than the memory it reads).
+    const int64_t grain = std::max<int64_t>(16, kElementGrain / std::max<size_t>(1, outer));
+    parallelFor(channels, grain, [&](int64_t c0, int64_t c1, int thread) {
+      double *acc = reinterpret_cast<double *>(threadScratch(thread, 2 * size_t(c1 - c0)));
+      sumColumns(dy, outer, channels, c0, c1, acc);
+      for (int64_t c = c0; c < c1; ++c)
+        db[c] = (float)acc[c - c0];
+    });
+    return;
+  }
   parallelFor(channels, outer * inner >= (size_t)kElementGrain ? 1 : channels,
               [&](int64_t c0, int64_t c1, int) {
                 for (int64_t c = c0; c < c1; ++c) {
@@ -431,14 +461,30 @@ void matmul(int M, int N, int K, bool transA, bool transB, const float *A, const
             const float *bias, bool relu) {
   if (M <= 0 || N <= 0)
     return;
-  // Split the longer side of C; each chunk is one OpenBLAS call (OpenBLAS itself runs on one
-  // thread, see setThreads) of at least ~64K multiply-adds, and at least 16 rows or columns.
+  // Split the longer side of C; each chunk is one GEMM call (oneDNN's or OpenBLAS's, each on
+  // one thread: see DnnlGemm.h and setThreads) of at least ~64K multiply-adds, and at least 16
+  // rows or columns.
   const bool byColumns = N > M;
   const int64_t side = byColumns ? N : M, across = byColumns ? M : N;
   const int64_t grain = std::max<int64_t>(16, 65536 / std::max<int64_t>(1, across * K));
-  parallelFor(side, grain, [&](int64_t lo, int64_t hi, int) {
-    matmulBlock(M, N, K, transA, transB, A, B, C, bias, relu, int(lo), int(hi), byColumns);
+  // Two blocks per thread, not parallelFor's four: each block is a GEMM call that packs its
+  // share of the operands again, and on the LSTM's 128 x 512 x 128 steps four blocks per
+  // thread cost 10-20% at 2 threads against two (docs/performance.md); two still let a
+  // thread that runs free take over a descheduled one's second block.
+  const int64_t chunks = threads() > 1 ? std::min<int64_t>(threads() * 2, side / grain) : 1;
+  if (chunks <= 1)
+    return matmulBlock(M, N, K, transA, transB, A, B, C, bias, relu, 0, int(side), byColumns);
+  parallelChunks(int(chunks), [&](int c, int) {
+    matmulBlock(M, N, K, transA, transB, A, B, C, bias, relu, int(side * c / chunks),
+                int(side * (c + 1) / chunks), byColumns);
   });
+}
+
+void matmulWarmUp(int M, int N, int K, bool transA, bool transB) {
+  if (M <= 0 || N <= 0 || K <= 0 || !dnnlGemmEnabled())
+    return;
+  std::vector<float> a(size_t(M) * K), b(size_t(K) * N), c(size_t(M) * N);
+  matmul(M, N, K, transA, transB, a.data(), b.data(), c.data());
 }
 
 void copy(size_t n, const float *x, float *y) { std::memcpy(y, x, n * sizeof(float)); }

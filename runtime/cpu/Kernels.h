@@ -63,6 +63,10 @@ void biasAddBackward(size_t outer, size_t channels, size_t inner, const float *d
 /// max(., 0) when `relu`.
 void matmul(int M, int N, int K, bool transA, bool transB, const float *A, const float *B, float *C,
             const float *bias = nullptr, bool relu = false);
+/// Runs matmul once on zeros of that shape, at the current thread count: oneDNN generates
+/// its GEMM kernels on first use (tens of ms on the AVX-512 EPYC), which plan load should
+/// pay, not the first step or the first batch of an evaluation. Nothing when oneDNN is off.
+void matmulWarmUp(int M, int N, int K, bool transA, bool transB);
 
 /// y = a + b elementwise; y may alias a or b.
 void add(size_t n, const float *a, const float *b, float *y);

@@ -5,9 +5,9 @@
 // 28 steps per example on MNIST: scalar expf calls would cost as much as the step's matmuls.
 // So exp is computed inline by range reduction (x = n ln2 + r, |r| <= ln2/2) and a degree-6
 // Taylor polynomial for e^r, with 2^n built in the exponent bits (runtime/cpu/VecMath.h), on
-// 8 hidden units at a time (GCC vector extensions, as runtime/cpu/Simd.h: AVX2 in the
-// DLC_VECTORIZED x86-64-v3 clone) and the same template on single floats for a row's last
-// units.
+// 16 hidden units at a time (GCC vector extensions, as runtime/cpu/Simd.h: one AVX-512
+// register in the DLC_VECTORIZED x86-64-v4 clone, two AVX2 ones in the v3 clone), then 8,
+// and the same template on single floats for a row's last units.
 // The CUDA lowering calls expf; the two agree to a few ulp.
 #include "runtime/cpu/RecurrentKernels.h"
 
@@ -77,6 +77,8 @@ void cellForwardRows(int64_t begin, int64_t end, int units, float fb, const floa
     const float *g = gates + r * 4 * H;
     const size_t o = r * H;
     size_t j = 0;
+    for (; j + 16 <= H; j += 16)
+      cellForwardUnits<v16, vi16>(H, j, fb, g, cPrev + o, h + o, c + o);
     for (; j + 8 <= H; j += 8)
       cellForwardUnits<v8, vi8>(H, j, fb, g, cPrev + o, h + o, c + o);
     for (; j < H; ++j)
@@ -94,6 +96,8 @@ void cellBackwardRows(int64_t begin, int64_t end, int units, float fb, const flo
     float *dg = dgates + r * 4 * H;
     const size_t o = r * H;
     size_t j = 0;
+    for (; j + 16 <= H; j += 16)
+      cellBackwardUnits<v16, vi16>(H, j, fb, g, cPrev + o, dh + o, dc + o, dg, dcPrev + o);
     for (; j + 8 <= H; j += 8)
       cellBackwardUnits<v8, vi8>(H, j, fb, g, cPrev + o, dh + o, dc + o, dg, dcPrev + o);
     for (; j < H; ++j)

@@ -1,6 +1,6 @@
 //===- VecMath.h - exp and tanh that GCC vectorises, for the CPU kernels -*- C++ -*-===//
 //
-// Templates over V = float (I = int32_t) or 8 lanes (simd::v8, simd::vi8): the same
+// Templates over V = float (I = int32_t) or 8 or 16 lanes (simd::v8, simd::vi8; v16, vi16): the same
 // operations either way, so a loop's vector body and its scalar tail compute the same bits.
 // libm's expf and tanhf are calls GCC cannot vectorise; these are inline, within a few ulp
 // of them (the CUDA lowering calls expf and tanhf). Internal header.
@@ -15,6 +15,9 @@
 namespace dlc::cpu::simd {
 
 typedef int32_t vi8 __attribute__((vector_size(32)));
+/// 16 lanes: one AVX-512 register in the x86-64-v4 clone, two AVX2 ones in the v3 clone.
+typedef float v16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
 
 template <class To, class From> DLC_INLINE To bitCast(From f) {
   static_assert(sizeof(To) == sizeof(From));
@@ -22,7 +25,7 @@ template <class To, class From> DLC_INLINE To bitCast(From f) {
   std::memcpy(&t, &f, sizeof t);
   return t;
 }
-/// The constant c in every lane of V (a float or a v8).
+/// The constant c in every lane of V (a float, a v8 or a v16).
 template <class V> DLC_INLINE V lanes(float c) { return V{} + c; }
 
 /// e^x by range reduction (x = n ln2 + r, |r| <= ln2/2) and a degree-6 Taylor polynomial for

@@ -2,6 +2,7 @@
 // every backward kernel against central finite differences, and the training utilities against
 // hand-computed values. Kernels split work over a thread pool, so the convolution and pooling
 // checks also run with two threads and must agree with one.
+#include "runtime/cpu/DnnlConv.h"
 #include "runtime/cpu/Isa.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/Parallel.h"
@@ -440,6 +441,28 @@ TEST(KernelsTest, BiasAddGradient) {
   checkGradient(x, r, r, fwd);  // dx is dy itself
 }
 
+// A matmul's bias (inner 1, the LSTM's gates): the columns are summed a row at a time, which
+// must give each channel exactly the double sum in row order, at any thread count.
+TEST(KernelsTest, BiasAddBackwardColumns) {
+  std::mt19937 rng(71);
+  for (auto [outer, channels] : {std::pair<size_t, size_t>{128, 512}, {3, 1}, {1000, 37}}) {
+    Vec dy = randomVec(rng, outer * channels);
+    std::vector<float> expected(channels);
+    for (size_t c = 0; c < channels; ++c) {
+      double sum = 0.0;
+      for (size_t o = 0; o < outer; ++o)
+        sum += dy[o * channels + c];
+      expected[c] = float(sum);
+    }
+    withThreadCounts([&](int) {
+      Vec db(channels, kGarbage);
+      biasAddBackward(outer, channels, 1, dy.data(), db.data());
+      for (size_t c = 0; c < channels; ++c)
+        ASSERT_EQ(db[c], expected[c]) << "outer " << outer << " channel " << c;
+    });
+  }
+}
+
 TEST(KernelsTest, AddGradient) {
   std::mt19937 rng(8);
   const size_t n = 32;
@@ -513,6 +536,30 @@ TEST(KernelsTest, MatmulEpilogueAndThreads) {
           expectAllNear(C, expected);
         }
   });
+}
+
+// oneDNN's sgemm (when built in) and OpenBLAS on the LSTM's shapes (a step's gates, the
+// gradients of its weights, a whole sequence's), every transpose, 1 and 2 threads.
+TEST(KernelsTest, MatmulOneDnnAndOpenBlas) {
+  std::mt19937 rng(72);
+  const int shapes[][3] = {{128, 512, 128}, {128, 128, 512}, {512, 28, 128}, {512, 128, 896}};
+  for (bool dnnl : {true, false}) {
+    setDnnlEnabled(dnnl);
+    withThreadCounts([&](int) {
+      for (const auto &sh : shapes)
+        for (bool transA : {false, true})
+          for (bool transB : {false, true}) {
+            const int M = sh[0], N = sh[1], K = sh[2];
+            SCOPED_TRACE("dnnl " + std::to_string(dnnl) + " M" + std::to_string(M) + " N" +
+                         std::to_string(N) + " transA=" + std::to_string(transA) +
+                         " transB=" + std::to_string(transB));
+            Vec A = randomVec(rng, M * K), B = randomVec(rng, K * N), C(M * N, kGarbage);
+            matmul(M, N, K, transA, transB, A.data(), B.data(), C.data());
+            expectAllNear(C, naiveMatmul(M, N, K, transA, transB, A, B));
+          }
+    });
+  }
+  setDnnlEnabled(true);
 }
 
 // The gradients are built from matmul itself, exactly as the autodiff pass lowers them.

@@ -67,7 +67,7 @@ protected:
 
 TEST_P(RecurrentKernelsTest, CellForwardMatchesNaive) {
   std::mt19937 rng(5);
-  // 13 units leave vector remainders; 37 rows are split over the threads.
+  // 13 units leave vector remainders (128: 16 lanes at a time); 37 rows are split over the threads.
   for (Cell s : {Cell{37, 13, 1.0f}, Cell{3, 128, 0.0f}}) {
     Vec gates = randomVec(rng, 4 * s.n * s.h, -4.0f, 4.0f);
     Vec cPrev = randomVec(rng, s.n * s.h, -2.0f, 2.0f);
@@ -77,16 +77,18 @@ TEST_P(RecurrentKernelsTest, CellForwardMatchesNaive) {
 
 TEST_P(RecurrentKernelsTest, CellBackwardMatchesFiniteDifferences) {
   std::mt19937 rng(7);
-  Cell s{5, 11, 1.0f};
-  Vec gates = randomVec(rng, 4 * s.n * s.h, -2.0f, 2.0f);
-  Vec cPrev = randomVec(rng, s.n * s.h, -1.5f, 1.5f);
-  Vec r = randomVec(rng, 2 * s.n * s.h); // dL/dh then dL/dc
-  Vec dgates(gates.size(), kGarbage), dcPrev(cPrev.size(), kGarbage);
-  lstmCellBackward(s.n, s.h, s.fb, gates.data(), cPrev.data(), r.data(), r.data() + s.n * s.h,
-                   dgates.data(), dcPrev.data());
-  auto fwd = [&] { return forward(s, gates, cPrev); };
-  checkGradient(gates, dgates, r, fwd, 1e-2f, 1e-2);
-  checkGradient(cPrev, dcPrev, r, fwd, 1e-2f, 1e-2);
+  // 11 units: the scalar path only; 29: 16 lanes, then 8, then 5 single units.
+  for (Cell s : {Cell{5, 11, 1.0f}, Cell{3, 29, 0.5f}}) {
+    Vec gates = randomVec(rng, 4 * s.n * s.h, -2.0f, 2.0f);
+    Vec cPrev = randomVec(rng, s.n * s.h, -1.5f, 1.5f);
+    Vec r = randomVec(rng, 2 * s.n * s.h); // dL/dh then dL/dc
+    Vec dgates(gates.size(), kGarbage), dcPrev(cPrev.size(), kGarbage);
+    lstmCellBackward(s.n, s.h, s.fb, gates.data(), cPrev.data(), r.data(), r.data() + s.n * s.h,
+                     dgates.data(), dcPrev.data());
+    auto fwd = [&] { return forward(s, gates, cPrev); };
+    checkGradient(gates, dgates, r, fwd, 1e-2f, 1e-2);
+    checkGradient(cPrev, dcPrev, r, fwd, 1e-2f, 1e-2);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, RecurrentKernelsTest, ::testing::Values(1, 2));
