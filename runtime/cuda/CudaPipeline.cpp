@@ -11,6 +11,7 @@
 #include "runtime/cuda/CudaExecutor.h"
 #include "runtime/device/StagedStep.h"
 
+#include <algorithm>
 #include <map>
 #endif
 

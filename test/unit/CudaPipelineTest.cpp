@@ -133,6 +133,7 @@ Batches makeBatches(size_t pixelsPerExample, int64_t classes) {
 
 struct StepLog {
   std::vector<float> losses, correct, params;
+  float evalLoss = 0; // the eval program on the last batch, after training
 };
 
 /// LeNet at batch 4 on one emulated GPU.
@@ -163,6 +164,12 @@ StepLog runOne(const Batches &data, std::vector<float> &initial) {
     const float *v = reinterpret_cast<const float *>(gpu.arena.data() + one.buffers[p.buffer].offset);
     out.params.insert(out.params.end(), v, v + one.buffers[p.buffer].bytes / 4);
   }
+  const plan::Program &eval = *one.program("eval");
+  const plan::Buffer &ex = one.buffers[test::imagesOf(eval)], &ey = one.buffers[test::labelsOf(eval)];
+  std::memcpy(gpu.arena.data() + ex.offset, data.images.back().data(), ex.bytes);
+  std::memcpy(gpu.arena.data() + ey.offset, data.labels.back().data(), ey.bytes);
+  EXPECT_TRUE(gpu.run(eval, nullptr, nullptr, error)) << error;
+  std::memcpy(&out.evalLoss, gpu.arena.data() + one.buffers[eval.loss].offset, 4);
   return out;
 }
 
@@ -216,6 +223,19 @@ StepLog runPipeline(const std::string &name, const cuda::emu::Kernel *table, siz
     const float *v = reinterpret_cast<const float *>(gpus.at(b.offset, b.bytes));
     out.params.insert(out.params.end(), v, v + b.bytes / 4);
   }
+  // The eval program is staged too.
+  const plan::Program &eval = *pp.program("eval");
+  const plan::Buffer &ex = pp.buffers[test::imagesOf(eval)], &ey = pp.buffers[test::labelsOf(eval)];
+  uint8_t *exs = gpus.at(ex.offset, ex.bytes), *eys = gpus.at(ey.offset, ey.bytes);
+  EXPECT_TRUE(exs && eys);
+  if (exs && eys) {
+    std::memcpy(exs, data.images.back().data(), ex.bytes);
+    std::memcpy(eys, data.labels.back().data(), ey.bytes);
+    EXPECT_TRUE(device::runStagedStep(pp, eval, cpu::PipelineRunner::stageWaits(pp, eval), gpus,
+                                      error))
+        << error;
+    std::memcpy(&out.evalLoss, gpus.at(pp.buffers[eval.loss].offset, 4), 4);
+  }
   if (copies)
     *copies = gpus.copies;
   return out;
@@ -241,6 +261,7 @@ void compare(const StepLog &one, const StepLog &pp, const std::vector<float> &in
   }
   EXPECT_LE(worst, tolerance * scale) << "parameters after " << kSteps << " steps";
   EXPECT_GT(moved, 1e-4f) << "training moved the parameters";
+  EXPECT_NEAR(pp.evalLoss, one.evalLoss, tolerance * std::fabs(one.evalLoss)) << "eval";
   std::printf("emulated pipeline (%s): max loss difference %.3g relative; max parameter "
               "difference %.3g of %.3g\n",
               what, worstLoss, double(worst), double(scale));
@@ -318,6 +339,13 @@ TEST_F(CudaPipeline, TwoStagesOnTwoRealGpusTrainLikeOne) {
       out.losses.push_back(loss);
       out.correct.push_back(correct);
     }
+    const plan::Program &eval = *pp.program("eval");
+    const plan::Buffer &ex = pp.buffers[test::imagesOf(eval)],
+                       &ey = pp.buffers[test::labelsOf(eval)];
+    std::memcpy(host.data() + ex.offset, data.images.back().data(), ex.bytes);
+    std::memcpy(host.data() + ey.offset, data.labels.back().data(), ey.bytes);
+    ASSERT_TRUE(gpus->run(eval, nullptr, nullptr, error)) << error;
+    std::memcpy(&out.evalLoss, host.data() + pp.buffers[eval.loss].offset, 4);
     ASSERT_TRUE(gpus->syncToHost(error)) << error;
     for (const plan::Parameter &p : pp.params) {
       const plan::Buffer &b = pp.buffers[p.buffer];
