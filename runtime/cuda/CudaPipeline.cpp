@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 #endif
 
 using namespace dlc;
@@ -27,8 +28,8 @@ public:
         programs(plan.stages.size()) {}
   ~CudaPipelineDevice() override {
     for (auto &[key, event] : events) {
-      current(key.first);
-      devs[size_t(key.first)].sym->cuEventDestroy(event);
+      current(std::get<1>(key));
+      devs[size_t(std::get<1>(key))].sym->cuEventDestroy(event);
     }
     for (size_t d = 0; d < devs.size(); ++d) {
       if (!devs[d].isOpen())
@@ -145,6 +146,7 @@ public:
       if (!write(b.offset, arena + b.offset, b.bytes, error))
         return false;
     }
+    running = &prog;
     if (!device::runStagedStep(plan, prog, w->second, *this, error))
       return false;
     for (size_t d = 0; d < devs.size(); ++d) {
@@ -212,14 +214,14 @@ private:
   bool signal(int32_t d, size_t index, std::string &error) override {
     const cuda::CudaDevice &dev = devs[size_t(d)];
     current(d);
-    CUevent &event = events[{d, index}];
+    CUevent &event = events[{running, d, index}];
     return (event || dev.check(dev.sym->cuEventCreate(&event, CU_EVENT_DISABLE_TIMING),
                                "cuEventCreate", error)) &&
            dev.check(dev.sym->cuEventRecord(event, dev.stream), "cuEventRecord", error);
   }
   bool await(int32_t d, int32_t on, size_t index, std::string &error) override {
     const cuda::CudaDevice &dev = devs[size_t(d)];
-    auto it = events.find({on, index});
+    auto it = events.find({running, on, index});
     if (it == events.end()) {
       error = "a pipeline wait for a kernel not yet queued";
       return false;
@@ -252,7 +254,9 @@ private:
   std::vector<cuda::CudaArena> memories; // per device: its stage's regions
   std::vector<std::map<const plan::Program *, cuda::CudaProgram>> programs;
   std::map<const plan::Program *, device::StageWaits> waits;
-  std::map<std::pair<int32_t, size_t>, CUevent> events;
+  /// The program being queued, and the events its waits use: (program, device, kernel).
+  const plan::Program *running = nullptr;
+  std::map<std::tuple<const plan::Program *, int32_t, size_t>, CUevent> events;
 };
 
 } // namespace
