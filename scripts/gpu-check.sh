@@ -18,7 +18,7 @@
 #   7. throughput on cuda:0 (steps/s and examples/s of LeNet, ResNet-50 at batch 32, char-gpt);
 #   8. with 2+ GPUs: LeNet placed on 2 GPUs (dlrun --device cuda:0,cuda:1, NCCL when installed)
 #      trains like one GPU at the same global batch, throughput per device count (1, 2, all);
-#      pipelines on CUDA devices are not implemented yet: that step records dlrun's refusal.
+#      LeNet as a 2-stage pipeline on cuda:0,cuda:1 (one micro-batch and two) trains like one GPU.
 # Exits 1 when a step failed. Nothing here runs without a GPU: the script says so and stops.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -114,8 +114,13 @@ if [ "$gpus" -ge 2 ]; then
       '$dlc' compile models/lenet.yaml --devices $gpus --target cuda --arch $arch -o '$work/lall.plan' --quiet &&
       '$dlrun' '$work/lall.plan' --device cuda:all --steps 300 | grep -E 'summary|allreduce'
     fi"
-  step "2 GPUs, pipeline placement (expected: a one-line refusal until pipelines run on GPUs)" bash -c "'$dlc' compile models/lenet.yaml --devices 2 --placement pipeline --target cuda --arch $arch -o '$work/lp.plan' --quiet;
-    '$dlrun' '$work/lp.plan' --device cuda:0,cuda:1 --steps 10; test \$? -ne 0"
+  step "2 GPUs, pipeline placement, 1 and 2 micro-batches (losses and parameters as one GPU's)" bash -c "'$dlc' compile models/lenet.yaml --devices 2 --placement pipeline --target cuda --arch $arch -o '$work/lp.plan' --quiet &&
+    '$dlc' compile models/lenet.yaml --devices 2 --placement pipeline --microbatches 2 --target cuda --arch $arch -o '$work/lp2.plan' --quiet &&
+    '$dlrun' '$work/lp.plan' --device cuda:0,cuda:1 --limit 5000 --steps 50 --log-every 1 --loss-digits 9 --quiet --save '$work/lp.ckpt' > '$work/lp.log' &&
+    '$dlrun' '$work/lp2.plan' --device cuda:0,cuda:1 --limit 5000 --steps 50 --log-every 1 --loss-digits 9 --quiet --save '$work/lp2.ckpt' > '$work/lp2.log' &&
+    grep -E 'pipeline|cuda:|summary' '$work/lp2.log' &&
+    python3 test/e2e/compare_runs.py '$work/l1.log' '$work/lp.log' '$work/l1.ckpt' '$work/lp.ckpt' --loss-tol 1e-4 --param-tol 1e-4 &&
+    python3 test/e2e/compare_runs.py '$work/l1.log' '$work/lp2.log' '$work/l1.ckpt' '$work/lp2.ckpt' --loss-tol 1e-4 --param-tol 1e-4"
 else
   say "- SKIP several GPUs: this machine has one"
 fi

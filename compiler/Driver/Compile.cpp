@@ -160,11 +160,6 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
     out.flush(); // before any error on stderr
   }
   const bool pipeline = opts.devices > 1 && placement == "pipeline";
-  if (pipeline && (opts.target == "cuda" || opts.emit == EmitStage::Cuda)) {
-    llvm::errs() << "dlc: error: pipeline placement runs on CPU devices only so far (dlrun "
-                    "--device cpu:0,cpu:1,...); the CUDA target takes --placement data\n";
-    return 1;
-  }
   if (opts.microbatches > 1 && !pipeline) {
     llvm::errs() << "dlc: error: --microbatches splits a pipeline's step; it needs --devices K "
                     "--placement pipeline\n";

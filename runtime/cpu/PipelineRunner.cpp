@@ -89,6 +89,17 @@ PipelineRunner::waits(const plan::Plan &plan, const plan::Program &prog) {
   return out;
 }
 
+device::StageWaits PipelineRunner::stageWaits(const plan::Plan &plan,
+                                              const plan::Program &prog) {
+  device::StageWaits out;
+  for (const std::vector<Wait> &mine : waits(plan, prog)) {
+    out.emplace_back();
+    for (const Wait &w : mine)
+      out.back().emplace_back(w.device, w.index);
+  }
+  return out;
+}
+
 PipelineRunner::PipelineRunner(const plan::Plan &plan, uint8_t *arena)
     : plan(plan), arena(arena), devices(int32_t(plan.stages.size())),
       busy(plan.stages.size(), 0.0), events(plan.stages.size()),

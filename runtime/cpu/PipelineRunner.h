@@ -16,6 +16,7 @@
 #pragma once
 
 #include "runtime/device/Profile.h"
+#include "runtime/device/StagedStep.h"
 #include "runtime/plan/Plan.h"
 
 #include <atomic>
@@ -52,6 +53,8 @@ public:
     int64_t index;
   };
   static std::vector<std::vector<Wait>> waits(const plan::Plan &plan, const plan::Program &prog);
+  /// waits() as device::runStagedStep takes them (devices with memories of their own).
+  static device::StageWaits stageWaits(const plan::Plan &plan, const plan::Program &prog);
 
 private:
   struct Schedule {

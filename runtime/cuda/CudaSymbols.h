@@ -50,6 +50,10 @@
   X(Driver, cuEventRecord)                                                                         \
   X(Driver, cuEventSynchronize)                                                                    \
   X(Driver, cuEventElapsedTime)                                                                    \
+  X(Driver, cuStreamWaitEvent)                                                                     \
+  X(Driver, cuMemcpyPeerAsync)                                                                     \
+  X(Driver, cuDeviceCanAccessPeer)                                                                 \
+  X(Driver, cuCtxEnablePeerAccess)                                                                 \
   X(Cudnn, cudnnGetErrorString)                                                                    \
   X(Cudnn, cudnnCreate)                                                                            \
   X(Cudnn, cudnnDestroy)                                                                           \

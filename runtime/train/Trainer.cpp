@@ -17,6 +17,7 @@
 #include "runtime/cpu/Parallel.h"
 #include "runtime/cpu/Peak.h"
 #include "runtime/cuda/CudaDeviceRunner.h"
+#include "runtime/cuda/CudaPipeline.h"
 #include "runtime/data/PlanData.h"
 #include "runtime/dist/DataParallel.h"
 #include "runtime/dist/NcclCommunicator.h"
@@ -198,10 +199,10 @@ bool setUp(const RunOptions &opts, Session &s) {
                 std::to_string(planDevices) + (pipeline ? " --placement pipeline" : "") +
                 "); --device names " + std::to_string(devices)),
            false;
-  if (pipeline && (opts.comm || opts.cudaOrdinal >= 0))
-    return fail(opts.planPath + ": a pipeline plan runs in one process on CPU devices "
-                                "(--device cpu:0,...,cpu:" + std::to_string(planDevices - 1) +
-                (opts.comm ? "), not under mpirun" : "), not on a CUDA device yet")),
+  if (pipeline && opts.comm)
+    return fail(opts.planPath + ": a pipeline plan runs in one process (--device cpu:0,...,cpu:" +
+                std::to_string(planDevices - 1) + " or cuda:0,...,cuda:" +
+                std::to_string(planDevices - 1) + "), not under mpirun"),
            false;
   // The CPU executor computes on float buffers: a CPU plan of a mixed precision has only
   // those (dlc compile keeps them fp32) and runs in fp32; a CUDA plan's 2-byte ones need a GPU.
@@ -275,7 +276,8 @@ bool setUp(const RunOptions &opts, Session &s) {
   } else {
     // Kernel programs are target-independent: a CUDA plan also runs on the CPU.
     s.device = opts.cudaOrdinal < 0 ? makeCpuDevice(p, arena)
-                                    : makeCudaDevice(p, arena, opts.cudaOrdinal, error);
+               : pipeline ? makeCudaPipelineDevice(p, arena, opts.cudaOrdinals, error)
+                          : makeCudaDevice(p, arena, opts.cudaOrdinal, error);
   }
   if (!s.device)
     return fail(error), false;
@@ -284,11 +286,19 @@ bool setUp(const RunOptions &opts, Session &s) {
               p.model.c_str(), s.device->describe().c_str(), (long long)p.train.batch,
               p.params.size(), (unsigned long long)p.arenaBytes, p.arenaBytes / 1048576.0,
               (long long)threads, since(t0) * 1e3);
-  if (pipeline && !threadedPipeline)
+  const bool gpuPipeline = pipeline && opts.cudaOrdinal >= 0;
+  if (gpuPipeline)
+    say("pipeline: %zu GPUs, one stage each, each holding only its stage's memory; %lld "
+        "micro-batch%s of %lld, every GPU's kernels queued in plan order on its own stream, the "
+        "copies between stages peer copies, the waits between GPUs CUDA events\n",
+        p.stages.size(), (long long)p.train.microbatches,
+        p.train.microbatches == 1 ? "" : "es",
+        (long long)(p.train.batch / p.train.microbatches));
+  if (pipeline && !threadedPipeline && !gpuPipeline)
     say("pipeline: %zu devices, one stage each; one micro-batch, so the stages run in turn on "
         "one thread, each in its own region of the arena (copies between them are kernels)\n",
         p.stages.size());
-  if (threadedPipeline)
+  if (threadedPipeline && !gpuPipeline)
     say("pipeline: %zu devices, one stage each; %lld micro-batches of %lld (GPipe), each device "
         "on a thread of its own in its own region of the arena, waiting only for the copies it "
         "needs from another\n",
@@ -297,7 +307,9 @@ bool setUp(const RunOptions &opts, Session &s) {
   if (pipeline) {
     for (size_t d = 0; d < p.stages.size(); ++d) {
       const plan::StageRegion &r = p.stages[d];
-      say("  cpu:%zu: %s .. %s, %.2f MiB (%.2f MiB parameters and state)\n", d, r.first.c_str(),
+      const std::string name = gpuPipeline ? "cuda:" + std::to_string(opts.cudaOrdinals[d])
+                                           : "cpu:" + std::to_string(d);
+      say("  %s: %s .. %s, %.2f MiB (%.2f MiB parameters and state)\n", name.c_str(), r.first.c_str(),
           r.last.c_str(), (r.persistentBytes + r.bytes) / 1048576.0,
           r.persistentBytes / 1048576.0);
     }

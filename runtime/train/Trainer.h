@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dlc {
 
@@ -23,6 +24,9 @@ struct RunOptions {
   bool profile = false;
   bool quiet = false; // no progress bar even on a terminal
   int cudaOrdinal = -1;  // --device cuda:N; -1: the CPU
+  /// --device cuda:N,cuda:M,... with a pipeline plan: stage d runs on GPU cudaOrdinals[d]
+  /// (cudaOrdinal is the first).
+  std::vector<int> cudaOrdinals;
   int64_t threads = 0;   // kernel threads; 0: kDefaultThreads capped at the cores available
   std::string trace;     // write a Chrome trace of the first kTraceSteps program runs here
   bool validate = false; // run one step (the last of --steps) kernel by kernel on the device

@@ -82,17 +82,29 @@ public:
       error = all.empty() ? error : "no kernel " + std::to_string(index);
       return false;
     }
-    const cuda::CudaLaunch &l = all[index];
     std::vector<void *> pointers;
     for (int32_t id : prog.kernels[index].args)
       pointers.push_back(arena.data() + plan.buffers[id].offset);
+    return launchOn(prog, index, pointers.data(), error);
+  }
+
+  /// Kernel call `index` of `prog` as generated, on the buffers at `pointers` (a pipeline's
+  /// device, whose memory is not this arena).
+  bool launchOn(const plan::Program &prog, size_t index, void *const *pointers,
+                std::string &error) {
+    const std::vector<cuda::CudaLaunch> &all = launchesOf(prog, error);
+    if (index >= all.size()) {
+      error = all.empty() ? error : "no kernel " + std::to_string(index);
+      return false;
+    }
+    const cuda::CudaLaunch &l = all[index];
     auto k = kernels.find(l.function);
     if (k == kernels.end()) {
       error = "no emulated kernel '" + l.function + "'";
       return false;
     }
     k->second(dim3(l.grid.x, l.grid.y, l.grid.z), dim3(l.block.x, l.block.y, l.block.z),
-              pointers.data());
+              pointers);
     return true;
   }
 

@@ -368,6 +368,7 @@ int main(int argc, char **argv) {
       return dlc::runPlan(opts); // says in one line that the plan is for another count
     if (!read || placed.stages.empty())
       return runOnDevices(opts, gpus, underMpi);
+    opts.cudaOrdinals = gpus; // a pipeline on GPUs: stage d on gpus[d]
   }
   if (underMpi) {
     comm = dlc::connectMpi(error);
