@@ -5,6 +5,9 @@
 #include <string>
 
 namespace dlc {
+namespace device {
+struct Trace;
+}
 
 class Communicator;
 
@@ -33,6 +36,12 @@ struct RunOptions {
   /// `silent` (errors still go to stderr).
   int64_t devices = 1;
   bool inProcessDevices = false, silent = false;
+  /// Data placement: the gradient bucket size in MiB (--bucket-mib; 0: one pack), each
+  /// bucket's allreduce overlapping the rest of the backward (runtime/dist/Buckets.h).
+  double bucketMiB = 25;
+  /// --device cpu:0,... with --trace: record into this (one per device) instead; the caller
+  /// writes the devices' traces as one (device::writeTraces).
+  device::Trace *traceInto = nullptr;
 };
 
 /// Threads the kernels use unless --threads says otherwise (capped at the cores present): on
