@@ -351,8 +351,8 @@ bool setUp(const RunOptions &opts, Session &s) {
                          "(%lld): nothing is evaluated (lower training.batch or give more test "
                          "data)\n", (long long)s.testSet.count,
                  (long long)(p.train.batch * s.ranks));
-  if (opts.traceInto) {
-    s.trace = opts.traceInto;
+  if (opts.deviceTraces && s.comm) {
+    s.trace = (*opts.deviceTraces)[size_t(s.rank)].get();
   } else if (!opts.trace.empty() && s.rank == 0) {
     s.ownTrace = std::make_unique<device::Trace>(kTraceSteps);
     s.trace = s.ownTrace.get();
@@ -610,5 +610,23 @@ int dlc::runPlan(const RunOptions &opts) {
   std::string error;
   if (rc == 0 && s.ownTrace && !s.ownTrace->write(opts.trace, error))
     return fail(error);
+  if (opts.deviceTraces && s.comm) {
+    // Every device's trace is complete once all are here; the others wait while rank 0 writes.
+    std::vector<int32_t> codes(size_t(s.ranks));
+    const int32_t mine = rc;
+    bool ok = s.comm->allgather(&mine, sizeof mine, codes.data(), error);
+    if (ok && s.rank == 0 && std::all_of(codes.begin(), codes.end(), [](int32_t c) { return c == 0; })) {
+      std::vector<const device::Trace *> all;
+      for (const auto &t : *opts.deviceTraces)
+        all.push_back(t.get());
+      if (!device::writeTraces(all, opts.trace, error)) {
+        fail(error);
+        rc = 1;
+      }
+    }
+    int32_t written = rc;
+    if (ok && !s.comm->allgather(&written, sizeof written, codes.data(), error))
+      rc = rc ? rc : 1;
+  }
   return rc;
 }

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace dlc {
 namespace device {
@@ -39,9 +41,10 @@ struct RunOptions {
   /// Data placement: the gradient bucket size in MiB (--bucket-mib; 0: one pack), each
   /// bucket's allreduce overlapping the rest of the backward (runtime/dist/Buckets.h).
   double bucketMiB = 25;
-  /// --device cpu:0,... with --trace: record into this (one per device) instead; the caller
-  /// writes the devices' traces as one (device::writeTraces).
-  device::Trace *traceInto = nullptr;
+  /// --device cpu:0,... with --trace: one trace per device, device r recording into the r-th;
+  /// device 0 writes them as one (device::writeTraces) once all have trained, while the
+  /// others' plans, which the events point into, still live.
+  std::vector<std::unique_ptr<device::Trace>> *deviceTraces = nullptr;
 };
 
 /// Threads the kernels use unless --threads says otherwise (capped at the cores present): on

@@ -227,7 +227,7 @@ static int runOnDevices(dlc::RunOptions opts, const std::vector<int> &gpus, bool
   std::vector<int> codes(group.size(), 0);
   std::vector<std::thread> threads;
   opts.inProcessDevices = true;
-  // --trace: every device records its own, written as one after they all end.
+  // --trace: every device records its own; device 0 writes them as one.
   std::vector<std::unique_ptr<dlc::device::Trace>> traces;
   for (size_t r = 0; !opts.trace.empty() && r < group.size(); ++r)
     traces.push_back(std::make_unique<dlc::device::Trace>(dlc::kTraceSteps));
@@ -235,7 +235,7 @@ static int runOnDevices(dlc::RunOptions opts, const std::vector<int> &gpus, bool
     threads.emplace_back([&, r] {
       dlc::RunOptions mine = opts;
       mine.comm = group[r].get();
-      mine.traceInto = traces.empty() ? nullptr : traces[r].get();
+      mine.deviceTraces = traces.empty() ? nullptr : &traces;
       if (!gpus.empty())
         mine.cudaOrdinal = gpus[r];
       mine.silent = r != 0;
@@ -247,15 +247,6 @@ static int runOnDevices(dlc::RunOptions opts, const std::vector<int> &gpus, bool
   for (int c : codes)
     if (c != 0)
       return c;
-  if (!traces.empty()) {
-    std::vector<const dlc::device::Trace *> all;
-    for (const auto &t : traces)
-      all.push_back(t.get());
-    if (!dlc::device::writeTraces(all, opts.trace, error)) {
-      std::fprintf(stderr, "dlrun: error: %s\n", error.c_str());
-      return 1;
-    }
-  }
   return 0;
 }
 
