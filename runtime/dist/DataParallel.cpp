@@ -239,11 +239,15 @@ public:
                        : step->runKernels(prog, u.index, u.index + 1, profile, trace, error);
       }
     }
-    if (trace)
-      for (const Sent &sent : sentLog)
-        trace->events.push_back({nullptr, trace->runs, toTrace(*trace, sent.start),
-                                 1e6 * sent.seconds, 0, int32_t(sent.bucket)});
-    sentLog.clear();
+    {
+      // The communication thread's timings join the trace here, on the thread that owns it.
+      std::lock_guard<std::mutex> lock(mutex);
+      if (trace)
+        for (const Sent &sent : sentLog)
+          trace->events.push_back({nullptr, trace->runs, toTrace(*trace, sent.start),
+                                   1e6 * sent.seconds, 0, int32_t(sent.bucket)});
+      sentLog.clear();
+    }
     if (!ok)
       return false;
     // The loss and correct count to the host arena, which also waits for the updates. The
