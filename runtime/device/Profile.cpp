@@ -9,6 +9,9 @@
 using namespace dlc;
 
 namespace {
+/// The trace row of a data-parallel replica's allreduces (the devices' rows are 1..K).
+constexpr int kCommRow = 1000;
+
 /// `s` as a JSON string literal.
 std::string jsonString(const std::string &s) {
   std::string out = "\"";
@@ -27,7 +30,10 @@ std::string jsonString(const std::string &s) {
 }
 } // namespace
 
-bool device::Trace::write(const std::string &path, std::string &error) const {
+namespace {
+bool writeEvents(const std::vector<device::TraceEvent> &events, const std::string &path,
+                 std::string &error) {
+  using device::TraceEvent;
   FILE *f = std::fopen(path.c_str(), "w");
   if (!f) {
     error = "cannot write trace '" + path + "': " + std::strerror(errno);
@@ -42,7 +48,22 @@ bool device::Trace::write(const std::string &path, std::string &error) const {
   for (int32_t d = 0; devices > 1 && d < devices; ++d) // a pipeline: name each device's row
     std::fprintf(f, ",\n{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": %d, "
                     "\"args\": {\"name\": \"cpu:%d\"}}", d + 1, d);
+  // A data-parallel replica's allreduces: a row of their own beside its kernels, so that
+  // their overlap with the backward shows.
+  for (int32_t d = 0; d < devices; ++d)
+    if (std::any_of(events.begin(), events.end(),
+                    [&](const TraceEvent &e) { return e.bucket >= 0 && e.device == d; }))
+      std::fprintf(f, ",\n{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": %d, "
+                      "\"args\": {\"name\": \"cpu:%d allreduce\"}}", kCommRow + d, d);
   for (const TraceEvent &e : events) {
+    if (!e.kernel && e.bucket >= 0) {
+      std::fprintf(f,
+                   ",\n{\"name\": \"allreduce bucket %d\", \"cat\": \"comm\", \"ph\": \"X\", "
+                   "\"ts\": %.3f, \"dur\": %.3f, \"pid\": 1, \"tid\": %d, \"args\": {\"step\": "
+                   "%lld}}",
+                   e.bucket, e.start, e.dur, kCommRow + e.device, (long long)e.run);
+      continue;
+    }
     if (!e.kernel) { // a pipeline device idle, waiting for another: the bubble
       std::fprintf(f,
                    ",\n{\"name\": \"wait\", \"cat\": \"bubble\", \"ph\": \"X\", \"ts\": %.3f, "
@@ -63,4 +84,22 @@ bool device::Trace::write(const std::string &path, std::string &error) const {
   }
   return true;
 }
+} // namespace
 
+bool device::Trace::write(const std::string &path, std::string &error) const {
+  return writeEvents(events, path, error);
+}
+
+bool device::writeTraces(const std::vector<const Trace *> &traces, const std::string &path,
+                         std::string &error) {
+  std::vector<TraceEvent> all;
+  for (size_t d = 0; d < traces.size(); ++d)
+    for (TraceEvent e : traces[d]->events) {
+      e.device = int32_t(d);
+      e.start += std::chrono::duration<double, std::micro>(traces[d]->origin -
+                                                            traces[0]->origin)
+                     .count();
+      all.push_back(e);
+    }
+  return writeEvents(all, path, error);
+}

@@ -26,6 +26,7 @@ struct TraceEvent {
   int64_t run;         // which recorded program run (step) it belongs to
   double start, dur;   // microseconds since the trace began
   int32_t device = 0;  // a pipeline's stage: one trace row per device
+  int32_t bucket = -1; // >= 0 (kernel null): a data-parallel gradient bucket's allreduce
 };
 
 /// Records every kernel call of the first `maxRuns` program runs it is passed to.
@@ -38,5 +39,10 @@ struct Trace {
   /// complete ("X") event per kernel call, named after the kernel, with its kind as category.
   bool write(const std::string &path, std::string &error) const;
 };
+
+/// Writes the traces of a data-parallel run's devices (one each, on one clock) as one: device
+/// d's kernels on row cpu:d, its allreduces on row "cpu:d allreduce".
+bool writeTraces(const std::vector<const Trace *> &traces, const std::string &path,
+                 std::string &error);
 
 } // namespace dlc::device

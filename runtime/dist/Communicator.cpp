@@ -44,6 +44,7 @@ public:
   bool broadcast(void *data, size_t bytes, int root, std::string &error) override {
     return check(bcast(data, bytes, root, message, sizeof message), error);
   }
+  bool threadedCollectives() const override { return serialized; }
   void finish(int exitCode) override {
     if (exitCode != 0)
       abort(exitCode); // does not return
@@ -64,7 +65,12 @@ public:
       error = std::string("libdlc-mpi.so lacks a function: ") + dlerror();
       return false;
     }
-    return check(init(&rank_, &size_, &localSize_, message, sizeof message), error);
+    if (!check(init(&rank_, &size_, &localSize_, message, sizeof message), error))
+      return false;
+    // An older module without the query: collectives stay on the thread that connected.
+    int (*query)(void) = nullptr;
+    serialized = resolve(handle, "dlc_mpi_serialized", query) && query() == 1;
+    return true;
   }
 
 private:
@@ -80,6 +86,7 @@ private:
   }
 
   int rank_ = 0, size_ = 1, localSize_ = 1;
+  bool serialized = false;
   char message[512] = "";
   decltype(&dlc_mpi_init) init = nullptr;
   decltype(&dlc_mpi_allreduce_sum_f32) f32 = nullptr;
@@ -91,13 +98,14 @@ private:
 };
 } // namespace
 
-bool Communicator::allreducePack(PackedStep &pack, size_t count, std::string &error) {
-  float *data = pack.host();
+bool Communicator::allreducePack(PackedStep &pack, size_t at, size_t count,
+                                 std::string &error) {
+  float *data = pack.host() ? pack.host() + at : nullptr;
   std::vector<float> staged;
   if (!data) {
     staged.resize(count);
     data = staged.data();
-    if (!pack.download(0, count, data, error))
+    if (!pack.download(at, count, data, error))
       return false;
   }
   if (!allreduceSum(data, count, error))
@@ -105,7 +113,7 @@ bool Communicator::allreducePack(PackedStep &pack, size_t count, std::string &er
   const float scale = 1.0f / float(size());
   for (size_t i = 0; i < count; ++i)
     data[i] *= scale;
-  return staged.empty() || pack.upload(0, count, data, error);
+  return staged.empty() || pack.upload(at, count, data, error);
 }
 
 bool dlc::startedByMpi(std::string &how) {

@@ -37,11 +37,15 @@ public:
   virtual bool allgather(const void *mine, size_t bytes, void *all, std::string &error) = 0;
   /// Copies `bytes` at `data` on rank `root` to `data` on every other rank (MPI_Bcast).
   virtual bool broadcast(void *data, size_t bytes, int root, std::string &error) = 0;
-  /// Replaces the first `count` floats of a data-parallel step's pack, on every rank, with
-  /// their mean over the ranks (sum, then times 1/size()), wherever the pack lives. This
-  /// one stages a GPU's pack through host memory (one copy each way around allreduceSum);
-  /// NCCL's communicator averages it in place on the GPU.
-  virtual bool allreducePack(PackedStep &pack, size_t count, std::string &error);
+  /// Replaces floats [at, at + count) of a data-parallel step's pack (one bucket of it), on
+  /// every rank, with their mean over the ranks (sum, then times 1/size()), wherever the pack
+  /// lives. This one stages a GPU's pack through host memory (one copy each way around
+  /// allreduceSum); NCCL's communicator averages it in place on the GPU.
+  virtual bool allreducePack(PackedStep &pack, size_t at, size_t count, std::string &error);
+  /// Whether a thread other than the one that connected may run the collectives, one at a
+  /// time (MPI_THREAD_SERIALIZED): a data-parallel step then runs its buckets' allreduces on
+  /// a communication thread while the backward goes on.
+  virtual bool threadedCollectives() const { return true; }
   /// Ends the run: MPI_Finalize after success (exitCode 0); otherwise MPI_Abort, which ends
   /// every rank, since the others may be waiting for this one in a collective.
   virtual void finish(int exitCode) = 0;

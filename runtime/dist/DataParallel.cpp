@@ -2,12 +2,16 @@
 #include "runtime/dist/DataParallel.h"
 
 #include "runtime/cpu/CpuDevice.h"
+#include "runtime/dist/Buckets.h"
 #include "runtime/plan/KernelCheck.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 using namespace dlc;
@@ -40,8 +44,19 @@ bool overlap(uint64_t a, uint64_t an, uint64_t b, uint64_t bn) { return a < b + 
 class DataParallel final : public DataParallelDevice {
 public:
   DataParallel(const plan::Plan &plan, uint8_t *arena, std::unique_ptr<Device> device,
-               Communicator &comm)
-      : plan(plan), arena(arena), device(std::move(device)), comm(comm) {}
+               Communicator &comm, double bucketMiB)
+      : plan(plan), arena(arena), device(std::move(device)), comm(comm), bucketMiB(bucketMiB) {}
+
+  ~DataParallel() override {
+    if (worker.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        quit = true;
+      }
+      wake.notify_all();
+      worker.join();
+    }
+  }
 
   /// Lays out the pack: each optimizer kernel's gradient, then the model state, then the
   /// loss and the correct count; then gets the device's side of the step.
@@ -53,6 +68,7 @@ public:
     }
     size_t floats = 0;
     std::vector<std::pair<int32_t, size_t>> packed; // gradient buffer -> its first float
+    bool clipping = false;
     for (size_t n = 0; n < train->kernels.size(); ++n) {
       const plan::Kernel &k = train->kernels[n];
       // Dynamic loss scaling skips the updates on one replica's non-finite gradients: the
@@ -66,6 +82,7 @@ public:
       const int grad = deferredGradientArg(k.kind);
       if (grad == -2)
         continue;
+      clipping = clipping || k.kind == plan::KernelKind::ClipScale;
       // Deferring the kernel to the end of the step is exact only if no later kernel
       // touches a buffer it writes (its parameter, its states).
       for (size_t later = n + 1; later < train->kernels.size(); ++later) {
@@ -112,6 +129,25 @@ public:
     lossAt = floats++;
     correctAt = floats++;
     packFloats = floats;
+    // Clipping scales every update by the norm of all the averaged gradients: its updates
+    // wait for the whole pack, which then travels in one allreduce.
+    std::vector<size_t> sizes;
+    for (const auto &[id, at] : packed)
+      sizes.push_back(plan.buffers[id].bytes / sizeof(float));
+    const size_t gradientFloats = packed.empty() ? 0 : packed.back().second + sizes.back();
+    buckets = assignBuckets(sizes, floats - gradientFloats,
+                            clipping ? 0 : size_t(bucketMiB * 1048576.0));
+    // Which update's gather completes which bucket (the last is sent after the program).
+    completes.assign(updates.size(), -1);
+    for (size_t b = 0; b + 1 < buckets.size(); ++b) {
+      const size_t lastAt = packed[buckets[b].endGradient - 1].second;
+      for (size_t i = 0; i < updates.size(); ++i)
+        if (updates[i].at == lastAt &&
+            deferredGradientArg(train->kernels[updates[i].index].kind) >= 0) {
+          completes[i] = int(b);
+          break;
+        }
+    }
     step = device->makePackedStep(floats, error);
     if (!step && !error.empty())
       return false;
@@ -120,6 +156,11 @@ public:
         return false;
       step = makeStagedPackedStep(plan, *device, floats);
     }
+    // A pack in host memory is averaged on a communication thread while the backward goes
+    // on; a GPU's pack is averaged on its stream, queued behind the kernels that fill it.
+    threaded = buckets.size() > 1 && step->host() && comm.threadedCollectives();
+    if (threaded)
+      worker = std::thread([this] { communicate(); });
     return true;
   }
 
@@ -143,46 +184,72 @@ public:
         return false;
     }
     // Every kernel but the deferred ones, each gradient copied into the pack where its
-    // optimizer kernel would have run (its buffer may be reused after that point).
+    // optimizer kernel would have run (its buffer may be reused after that point); a bucket's
+    // allreduce starts once its last gradient is in.
+    issued = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      completed = 0;
+    }
     size_t first = 0;
-    for (const Slot &u : updates) {
+    bool ok = true;
+    for (size_t i = 0; ok && i < updates.size(); ++i) {
+      const Slot &u = updates[i];
       const plan::Kernel &k = prog.kernels[u.index];
-      if (!step->runKernels(prog, first, u.index, profile, trace, error))
-        return false;
+      ok = step->runKernels(prog, first, u.index, profile, trace, error);
       first = u.index + 1;
-      if (int grad = deferredGradientArg(k.kind); grad >= 0) {
+      if (int grad = deferredGradientArg(k.kind); ok && grad >= 0) {
         const plan::Buffer &g = plan.buffers[k.args[size_t(grad)]];
-        if (!step->gather(g.offset, u.at, g.bytes / 4, error))
-          return false;
+        ok = step->gather(g.offset, u.at, g.bytes / 4, error);
+      }
+      if (ok && completes[i] >= 0)
+        ok = start(size_t(completes[i]), error);
+    }
+    ok = ok && step->runKernels(prog, first, prog.kernels.size(), profile, trace, error);
+    for (const Slot &s : state)
+      ok = ok && step->gather(plan.buffers[s.index].offset, s.at, plan.buffers[s.index].bytes / 4,
+                              error);
+    ok = ok && step->gather(plan.buffers[prog.loss].offset, lossAt, 1, error) &&
+         (prog.correct < 0 || step->gather(plan.buffers[prog.correct].offset, correctAt, 1, error));
+    // The mean over ranks of per-rank means over equal shards is the global batch's mean.
+    ok = ok && start(buckets.size() - 1, error);
+
+    // Each bucket's optimizer kernels once its allreduce is done, in pack order: they overlap
+    // the later buckets' allreduces. Whatever happens, nothing returns while the
+    // communication thread may still write the pack.
+    size_t next = 0;
+    for (size_t b = 0; b < buckets.size(); ++b) {
+      std::string later; // a failure after the step's first keeps the first's message
+      if (!finish(b, ok ? error : later) || !ok) {
+        ok = false;
+        continue;
+      }
+      const PackBucket &bucket = buckets[b];
+      if (b + 1 == buckets.size())
+        for (const Slot &s : state)
+          ok = ok && step->scatter(s.at, plan.buffers[s.index].offset,
+                                   plan.buffers[s.index].bytes / 4, error);
+      for (; ok && next < updates.size(); ++next) {
+        const Slot &u = updates[next];
+        const plan::Kernel &k = prog.kernels[u.index];
+        const int grad = deferredGradientArg(k.kind);
+        if (b + 1 < buckets.size() && (grad < 0 || u.at >= bucket.at + bucket.floats))
+          break;
+        ok = grad >= 0 ? step->runOnPack(prog, u.index, size_t(grad), u.at, profile, trace, error)
+                       : step->runKernels(prog, u.index, u.index + 1, profile, trace, error);
       }
     }
-    if (!step->runKernels(prog, first, prog.kernels.size(), profile, trace, error))
-      return false;
-    for (const Slot &s : state)
-      if (!step->gather(plan.buffers[s.index].offset, s.at, plan.buffers[s.index].bytes / 4,
-                        error))
-        return false;
-    if (!step->gather(plan.buffers[prog.loss].offset, lossAt, 1, error) ||
-        (prog.correct >= 0 && !step->gather(plan.buffers[prog.correct].offset, correctAt, 1, error)))
-      return false;
-
-    // The mean over ranks of per-rank means over equal shards is the global batch's mean.
-    auto t0 = Clock::now();
-    if (!comm.allreducePack(*step, packFloats, error))
-      return false;
-    commSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
-
-    for (const Slot &s : state)
-      if (!step->scatter(s.at, plan.buffers[s.index].offset, plan.buffers[s.index].bytes / 4,
-                         error))
-        return false;
-    for (const Slot &u : updates) {
-      const plan::Kernel &k = prog.kernels[u.index];
-      const int grad = deferredGradientArg(k.kind);
-      if (!(grad >= 0 ? step->runOnPack(prog, u.index, size_t(grad), u.at, profile, trace, error)
-                      : step->runKernels(prog, u.index, u.index + 1, profile, trace, error)))
-        return false;
+    {
+      // The communication thread's timings join the trace here, on the thread that owns it.
+      std::lock_guard<std::mutex> lock(mutex);
+      if (trace)
+        for (const Sent &sent : sentLog)
+          trace->events.push_back({nullptr, trace->runs, toTrace(*trace, sent.start),
+                                   1e6 * sent.seconds, 0, int32_t(sent.bucket)});
+      sentLog.clear();
     }
+    if (!ok)
+      return false;
     // The loss and correct count to the host arena, which also waits for the updates. The
     // count stays a sum: the trainer divides it by the global batch.
     float scalars[2];
@@ -211,7 +278,10 @@ public:
     return device->write(offset, src, bytes, error);
   }
   double allreduceSeconds() const override { return commSeconds; }
+  double allreduceWaitSeconds() const override { return waitSeconds; }
   size_t allreduceFloats() const override { return packFloats; }
+  size_t allreduceBuckets() const override { return buckets.size(); }
+  bool allreduceOverlaps() const override { return threaded; }
 
 private:
   /// The staged step writes each averaged gradient back into its own buffer before its
@@ -242,9 +312,92 @@ private:
     return true;
   }
 
+  /// Bucket `b`'s allreduce: handed to the communication thread, or run here.
+  bool start(size_t b, std::string &error) {
+    if (threaded) {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        queued.push_back(b);
+      }
+      wake.notify_all();
+      ++issued;
+      return true;
+    }
+    ++issued;
+    return allreduce(b, error);
+  }
+
+  /// Waits until bucket `b`'s allreduce is done; false if it (or one before it) failed or
+  /// was never started (the step failed before it).
+  bool finish(size_t b, std::string &error) {
+    if (b >= issued)
+      return false;
+    if (!threaded)
+      return true;
+    const auto t0 = Clock::now();
+    std::unique_lock<std::mutex> lock(mutex);
+    done.wait(lock, [&] { return completed > b || !commError.empty(); });
+    waitSeconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    if (completed > b)
+      return true;
+    error = commError;
+    // The thread has stopped at its failure: what it had not started never will be.
+    return false;
+  }
+
+  bool allreduce(size_t b, std::string &error) {
+    const auto t0 = Clock::now();
+    const bool ok = comm.allreducePack(*step, buckets[b].at, buckets[b].floats, error);
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::lock_guard<std::mutex> lock(mutex);
+    commSeconds += seconds;
+    if (!threaded)
+      waitSeconds += seconds;
+    sentLog.push_back({b, t0, seconds});
+    return ok;
+  }
+
+  /// The communication thread: the buckets' allreduces in the order they were started (the
+  /// same on every rank, so the collectives match).
+  void communicate() {
+    for (;;) {
+      size_t b;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        wake.wait(lock, [&] { return quit || !queued.empty(); });
+        if (queued.empty())
+          return;
+        b = queued.front();
+        queued.erase(queued.begin());
+        // After a failure the group is broken: the replica's step fails on the first.
+        if (!commError.empty())
+          continue;
+      }
+      std::string error;
+      const bool ok = allreduce(b, error);
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (ok && commError.empty())
+          completed = b + 1;
+        else if (commError.empty())
+          commError = error;
+      }
+      done.notify_all();
+    }
+  }
+
+  static double toTrace(const device::Trace &trace, Clock::time_point t) {
+    return std::chrono::duration<double, std::micro>(t - trace.origin).count();
+  }
+
   struct Slot {
     size_t index; // a kernel (updates) or a buffer (state)
     size_t at;    // its first float in the pack
+  };
+  struct Sent {
+    size_t bucket;
+    Clock::time_point start;
+    double seconds;
   };
   const plan::Plan &plan;
   uint8_t *arena;
@@ -254,7 +407,22 @@ private:
   const plan::Program *train = nullptr;
   std::vector<Slot> updates, state;
   size_t lossAt = 0, correctAt = 0, packFloats = 0;
-  double commSeconds = 0;
+  const double bucketMiB;
+  std::vector<PackBucket> buckets;
+  std::vector<int> completes; // per update: the bucket its gather completes, or -1
+  size_t issued = 0; // buckets started this step
+  bool threaded = false; // allreduces on the communication thread
+
+  // Shared with the communication thread.
+  std::thread worker;
+  std::mutex mutex;
+  std::condition_variable wake, done;
+  std::vector<size_t> queued;
+  size_t completed = 0; // buckets [0, completed) of this step are averaged
+  std::string commError;
+  bool quit = false;
+  std::vector<Sent> sentLog;
+  double commSeconds = 0, waitSeconds = 0;
 };
 } // namespace
 
@@ -262,8 +430,9 @@ std::unique_ptr<DataParallelDevice> dlc::makeDataParallelDevice(const plan::Plan
                                                                 uint8_t *arena,
                                                                 std::unique_ptr<Device> device,
                                                                 Communicator &comm,
-                                                                std::string &error) {
-  auto dp = std::make_unique<DataParallel>(plan, arena, std::move(device), comm);
+                                                                std::string &error,
+                                                                double bucketMiB) {
+  auto dp = std::make_unique<DataParallel>(plan, arena, std::move(device), comm, bucketMiB);
   if (!dp->prepare(error))
     return nullptr;
   return dp;
@@ -272,8 +441,10 @@ std::unique_ptr<DataParallelDevice> dlc::makeDataParallelDevice(const plan::Plan
 std::unique_ptr<DataParallelDevice> dlc::makeDataParallelCpuDevice(const plan::Plan &plan,
                                                                    uint8_t *arena,
                                                                    Communicator &comm,
-                                                                   std::string &error) {
-  return makeDataParallelDevice(plan, arena, makeCpuDevice(plan, arena), comm, error);
+                                                                   std::string &error,
+                                                                   double bucketMiB) {
+  return makeDataParallelDevice(plan, arena, makeCpuDevice(plan, arena), comm, error,
+                                bucketMiB);
 }
 
 bool dlc::checkRanksAgree(const plan::Plan &plan, const uint8_t *arena, Communicator &comm,

@@ -23,6 +23,7 @@
 //
 #pragma once
 
+#include "runtime/dist/Buckets.h"
 #include "runtime/dist/Communicator.h"
 #include "runtime/device/Device.h"
 
@@ -34,9 +35,16 @@ namespace dlc {
 
 class DataParallelDevice : public Device {
 public:
-  /// Seconds spent in the gradient allreduce, and the floats it sums per step.
+  /// Seconds spent in the gradient allreduces (summed over the buckets, on the communication
+  /// thread when they overlap the backward), the seconds the replica waited for them (all
+  /// of the former without overlap), the floats they sum per step and in how many buckets.
   virtual double allreduceSeconds() const = 0;
+  virtual double allreduceWaitSeconds() const = 0;
   virtual size_t allreduceFloats() const = 0;
+  virtual size_t allreduceBuckets() const = 0;
+  /// Whether the buckets' allreduces run on a communication thread while the backward goes
+  /// on (a pack in host memory and a communicator that allows it).
+  virtual bool allreduceOverlaps() const = 0;
 };
 
 /// `device` (whose arena mirrors the host `arena`) as one rank of `comm` for `plan`'s train
@@ -46,13 +54,15 @@ std::unique_ptr<DataParallelDevice> makeDataParallelDevice(const plan::Plan &pla
                                                            uint8_t *arena,
                                                            std::unique_ptr<Device> device,
                                                            Communicator &comm,
-                                                           std::string &error);
+                                                           std::string &error,
+                                                           double bucketMiB = kDefaultBucketMiB);
 
 /// makeDataParallelDevice of the CPU device.
 std::unique_ptr<DataParallelDevice> makeDataParallelCpuDevice(const plan::Plan &plan,
                                                               uint8_t *arena,
                                                               Communicator &comm,
-                                                              std::string &error);
+                                                              std::string &error,
+                                                              double bucketMiB = kDefaultBucketMiB);
 
 /// Checks that every rank runs the same plan and holds bit-identical persistent state
 /// (parameters, optimizer and model state): false with a one-line `error` naming the

@@ -40,7 +40,11 @@ int allreduce(T *data, uint64_t count, MPI_Datatype type, char *error, size_t er
   }
   return 0;
 }
+/// What MPI_Init_thread granted.
+bool serialized = false;
 } // namespace
+
+extern "C" int dlc_mpi_serialized(void) { return serialized ? 1 : 0; }
 
 extern "C" int dlc_mpi_init(int *rank, int *size, int *localSize, char *error,
                             size_t errorBytes) {
@@ -49,9 +53,13 @@ extern "C" int dlc_mpi_init(int *rank, int *size, int *localSize, char *error,
   // with each other's kernel threads. On the 2-core development machine under load this
   // doubled 2-rank throughput (docs/architecture.md). An explicit setting wins.
   setenv("OMPI_MCA_mpi_yield_when_idle", "1", /*overwrite=*/0);
-  int rc = MPI_Init(nullptr, nullptr);
+  // A data-parallel step runs its buckets' allreduces on a communication thread while the
+  // backward goes on (DataParallel.cpp), never two at once: MPI_THREAD_SERIALIZED.
+  int provided = MPI_THREAD_SINGLE;
+  int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
   if (rc != MPI_SUCCESS)
-    return fail(rc, "MPI_Init", error, errorBytes);
+    return fail(rc, "MPI_Init_thread", error, errorBytes);
+  serialized = provided >= MPI_THREAD_SERIALIZED;
   // Errors come back as values (and become one-line messages) instead of aborting the job.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, rank);

@@ -10,8 +10,10 @@
 #include <cstdint>
 
 extern "C" {
-/// MPI_Init; this process's rank, the number of ranks, and how many of them share its node.
+/// MPI_Init_thread asking for MPI_THREAD_SERIALIZED; this process's rank, the number of ranks, and how many of them share its node.
 int dlc_mpi_init(int *rank, int *size, int *localSize, char *error, size_t errorBytes);
+/// 1 when MPI granted MPI_THREAD_SERIALIZED (any thread may call, one at a time), else 0.
+int dlc_mpi_serialized(void);
 /// In-place MPI_Allreduce(MPI_SUM) over MPI_COMM_WORLD.
 int dlc_mpi_allreduce_sum_f32(float *data, uint64_t count, char *error, size_t errorBytes);
 int dlc_mpi_allreduce_sum_f64(double *data, uint64_t count, char *error, size_t errorBytes);

@@ -42,10 +42,11 @@ public:
   }
   /// In place on the pack's stream; ncclAvg divides the sum by the ranks. The replicas end up
   /// bit-identical: NCCL's allreduce hands every rank the same reduced values.
-  bool allreducePack(PackedStep &pack, size_t count, std::string &error) override {
+  /// Buckets queue one after another on that stream, behind the kernels that wrote them.
+  bool allreducePack(PackedStep &pack, size_t at, size_t count, std::string &error) override {
     if (!pack.deviceAddress())
-      return hostComm.allreducePack(pack, count, error);
-    void *data = reinterpret_cast<void *>(pack.deviceAddress());
+      return hostComm.allreducePack(pack, at, count, error);
+    void *data = reinterpret_cast<void *>(pack.deviceAddress() + at * sizeof(float));
     ncclResult_t r = cuda::cudaSymbols().ncclAllReduce(data, data, count, ncclFloat32, ncclAvg,
                                                        comm, cudaStream_t(pack.stream()));
     if (r == ncclSuccess)
@@ -55,6 +56,7 @@ public:
   }
   void finish(int exitCode) override { hostComm.finish(exitCode); }
   bool oneProcess() const override { return hostComm.oneProcess(); }
+  bool threadedCollectives() const override { return hostComm.threadedCollectives(); }
   const char *kind() const override { return hostComm.kind(); }
   const char *members() const override { return hostComm.members(); }
   const char *allreduceName() const override { return "ncclAllReduce"; }

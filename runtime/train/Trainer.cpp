@@ -80,7 +80,8 @@ struct Session {
   uint64_t stateHash = 0; // of the persistent state, agreed by all ranks
   data::Dataset trainSet, testSet;
   std::unique_ptr<Runner> runner;
-  std::unique_ptr<device::Trace> trace;
+  device::Trace *trace = nullptr; // ownTrace, or the caller's (RunOptions::traceInto)
+  std::unique_ptr<device::Trace> ownTrace;
   std::unique_ptr<Communicator> nccl; // comm, when GPU replicas average through NCCL; closed
                                       // before the device
 };
@@ -269,7 +270,8 @@ bool setUp(const RunOptions &opts, Session &s) {
       else
         say("dlrun: %s: gradients are averaged through host memory\n", note.c_str());
     }
-    auto dp = replica ? makeDataParallelDevice(p, arena, std::move(replica), *s.comm, error)
+    auto dp = replica ? makeDataParallelDevice(p, arena, std::move(replica), *s.comm, error,
+                                               opts.bucketMiB)
                       : nullptr;
     s.parallel = dp.get();
     s.device = std::move(dp);
@@ -317,14 +319,19 @@ bool setUp(const RunOptions &opts, Session &s) {
   if (s.comm) {
     if (!checkRanksAgree(p, arena, *s.comm, s.stateHash, error))
       return fail(error), false;
+    const size_t buckets = s.parallel ? s.parallel->allreduceBuckets() : 1;
+    const std::string how =
+        buckets == 1 ? std::string("one ") + s.comm->allreduceName()
+                     : std::to_string(buckets) + " " + s.comm->allreduceName() + "s (buckets" +
+                           (s.parallel->allreduceOverlaps() ? ", overlapping the backward)"
+                                                            : ", one after another)");
     say("%s: %lld %s x batch %lld = global batch %lld; rank r trains on examples "
                 "[r*%lld, (r+1)*%lld) of each; %zu floats (gradients, loss, correct) averaged "
-                "by one %s per step\n", s.comm->kind(),
+                "by %s per step\n", s.comm->kind(),
                 (long long)s.ranks, s.comm->members(), (long long)p.train.batch,
                 (long long)(s.ranks * p.train.batch),
                 (long long)p.train.batch, (long long)p.train.batch,
-                s.parallel ? s.parallel->allreduceFloats() : size_t(0),
-                s.comm->allreduceName());
+                s.parallel ? s.parallel->allreduceFloats() : size_t(0), how.c_str());
   }
 
   auto td = Clock::now();
@@ -356,8 +363,12 @@ bool setUp(const RunOptions &opts, Session &s) {
                          "(%lld): nothing is evaluated (lower training.batch or give more test "
                          "data)\n", (long long)s.testSet.count,
                  (long long)(p.train.batch * s.ranks));
-  if (!opts.trace.empty() && s.rank == 0)
-    s.trace = std::make_unique<device::Trace>(kTraceSteps);
+  if (opts.deviceTraces && s.comm) {
+    s.trace = (*opts.deviceTraces)[size_t(s.rank)].get();
+  } else if (!opts.trace.empty() && s.rank == 0) {
+    s.ownTrace = std::make_unique<device::Trace>(kTraceSteps);
+    s.trace = s.ownTrace.get();
+  }
   return true;
 }
 
@@ -379,7 +390,7 @@ int evaluateOnly(const RunOptions &opts, Session &s) {
   Evaluation ev;
   device::Profile profile;
   std::string error;
-  if (!s.runner->evaluate(s.testSet, opts.profile ? &profile : nullptr, s.trace.get(), ev, error))
+  if (!s.runner->evaluate(s.testSet, opts.profile ? &profile : nullptr, s.trace, ev, error))
     return fail(error);
   if (ev.nonfinite)
     std::fprintf(stderr, "dlrun: warning: the test loss is not finite (training.on_nonfinite: "
@@ -481,7 +492,7 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
       float loss, correct;
       runner.skipAugmentation(s.rank * p.train.batch);
       if (!runner.step(prog, s.trainSet, order, i * batch + s.rank * p.train.batch, loss, correct,
-                       opts.profile ? &r.profile : nullptr, s.trace.get(), error))
+                       opts.profile ? &r.profile : nullptr, s.trace, error))
         return fail(error), false;
       runner.skipAugmentation((s.ranks - 1 - s.rank) * p.train.batch);
       ++r.steps, ++epochSteps, ++winSteps;
@@ -512,7 +523,7 @@ bool train(const RunOptions &opts, Session &s, TrainResult &r) {
     if (tty)
       say("\r\033[K");
     Evaluation ev;
-    if (!runner.evaluate(s.testSet, nullptr, s.trace.get(), ev, error))
+    if (!runner.evaluate(s.testSet, nullptr, s.trace, ev, error))
       return fail(error), false;
     if (ev.nonfinite && !warned) {
       std::fprintf(stderr, "dlrun: warning: the test loss is not finite after epoch %lld "
@@ -566,9 +577,12 @@ int finish(const RunOptions &opts, Session &s, const TrainResult &r) {
   if (opts.profile)
     printProfile(*s.p.program("train"), r.profile, s.device->describe() == "cpu");
   if (s.parallel && r.steps > 0)
-    say("%s: gradient allreduce %.3f ms/step (%.1f%% of training time)\n", s.comm->kind(),
-                1e3 * s.parallel->allreduceSeconds() / r.steps,
-                100 * s.parallel->allreduceSeconds() / r.seconds);
+    say("%s: gradient allreduce %.3f ms/step in %zu bucket%s (%.1f%% of training time), "
+        "%.3f ms/step waited for after the backward\n",
+        s.comm->kind(), 1e3 * s.parallel->allreduceSeconds() / r.steps,
+        s.parallel->allreduceBuckets(), s.parallel->allreduceBuckets() == 1 ? "" : "s",
+        100 * s.parallel->allreduceSeconds() / r.seconds,
+        1e3 * s.parallel->allreduceWaitSeconds() / r.steps);
   if (s.comm) {
     // Every rank applied the same averaged updates: their states must still agree bit for bit
     // (a GPU's copied to the host arena first).
@@ -606,7 +620,25 @@ int dlc::runPlan(const RunOptions &opts) {
   else if (train(opts, s, r))
     rc = finish(opts, s, r);
   std::string error;
-  if (rc == 0 && s.trace && !s.trace->write(opts.trace, error))
+  if (rc == 0 && s.ownTrace && !s.ownTrace->write(opts.trace, error))
     return fail(error);
+  if (opts.deviceTraces && s.comm) {
+    // Every device's trace is complete once all are here; the others wait while rank 0 writes.
+    std::vector<int32_t> codes(size_t(s.ranks));
+    const int32_t mine = rc;
+    bool ok = s.comm->allgather(&mine, sizeof mine, codes.data(), error);
+    if (ok && s.rank == 0 && std::all_of(codes.begin(), codes.end(), [](int32_t c) { return c == 0; })) {
+      std::vector<const device::Trace *> all;
+      for (const auto &t : *opts.deviceTraces)
+        all.push_back(t.get());
+      if (!device::writeTraces(all, opts.trace, error)) {
+        fail(error);
+        rc = 1;
+      }
+    }
+    int32_t written = rc;
+    if (ok && !s.comm->allgather(&written, sizeof written, codes.data(), error))
+      rc = rc ? rc : 1;
+  }
   return rc;
 }

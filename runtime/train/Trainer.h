@@ -2,10 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace dlc {
+namespace device {
+struct Trace;
+}
 
 class Communicator;
 
@@ -37,6 +41,13 @@ struct RunOptions {
   /// `silent` (errors still go to stderr).
   int64_t devices = 1;
   bool inProcessDevices = false, silent = false;
+  /// Data placement: the gradient bucket size in MiB (--bucket-mib; 0: one pack), each
+  /// bucket's allreduce overlapping the rest of the backward (runtime/dist/Buckets.h).
+  double bucketMiB = 25;
+  /// --device cpu:0,... with --trace: one trace per device, device r recording into the r-th;
+  /// device 0 writes them as one (device::writeTraces) once all have trained, while the
+  /// others' plans, which the events point into, still live.
+  std::vector<std::unique_ptr<device::Trace>> *deviceTraces = nullptr;
 };
 
 /// Threads the kernels use unless --threads says otherwise (capped at the cores present): on

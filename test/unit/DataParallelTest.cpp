@@ -50,6 +50,29 @@ public:
   int ranks, calls = 0;
 };
 
+/// Mirror whose `failAt`-th float allreduce (counted from 1) fails, as a broken link would.
+class Failing final : public Communicator {
+public:
+  explicit Failing(int failAt) : failAt(failAt) {}
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  int localSize() const override { return 2; }
+  bool allreduceSum(float *data, size_t count, std::string &error) override {
+    if (++calls == failAt) {
+      error = "link down";
+      return false;
+    }
+    for (size_t i = 0; i < count; ++i)
+      data[i] *= 2;
+    return true;
+  }
+  bool allreduceSum(double *, size_t, std::string &) override { return true; }
+  bool allgather(const void *, size_t, void *, std::string &) override { return true; }
+  bool broadcast(void *, size_t, int, std::string &) override { return true; }
+  void finish(int) override {}
+  int failAt, calls = 0;
+};
+
 /// Runs `steps` train steps of `plan` on `device` over `arena` with seeded random batches;
 /// returns the losses.
 std::vector<float> train(const plan::Plan &plan, std::vector<uint8_t> &arena, Device &device,
@@ -101,6 +124,48 @@ void expectSameSteps(int ranks) {
   EXPECT_TRUE(checkRanksAgree(plan, parallel.data(), comm, hash, error)) << error;
 }
 } // namespace
+
+/// With buckets (each allreduce on the communication thread while the backward goes on), the
+/// same steps as one pack, bit for bit: the pack's layout and each float's sum are unchanged.
+TEST(DataParallel, BucketsMatchOnePackBitForBit) {
+  plan::Plan plan;
+  std::string error;
+  ASSERT_TRUE(plan::readPlan(kTestData + "/lenet4.plan", plan, error)) << error;
+  std::vector<uint8_t> onePack(plan.arenaBytes), bucketed(plan.arenaBytes);
+  initParameters(plan, onePack.data());
+  initParameters(plan, bucketed.data());
+  Mirror one(2), many(2);
+  auto a = makeDataParallelCpuDevice(plan, onePack.data(), one, error, 0);
+  ASSERT_TRUE(a) << error;
+  auto b = makeDataParallelCpuDevice(plan, bucketed.data(), many, error, 0.001);
+  ASSERT_TRUE(b) << error;
+  EXPECT_EQ(a->allreduceBuckets(), 1u);
+  EXPECT_FALSE(a->allreduceOverlaps());
+  EXPECT_GT(b->allreduceBuckets(), 2u);
+  EXPECT_TRUE(b->allreduceOverlaps());
+  EXPECT_EQ(a->allreduceFloats(), b->allreduceFloats());
+  EXPECT_EQ(train(plan, onePack, *a, 4), train(plan, bucketed, *b, 4));
+  EXPECT_EQ(one.calls, 4);
+  EXPECT_EQ(size_t(many.calls), 4 * b->allreduceBuckets());
+  EXPECT_EQ(0, std::memcmp(onePack.data(), bucketed.data(), plan.persistentBytes))
+      << "parameters or optimizer state differ";
+}
+
+/// A bucket's failed allreduce fails the step with its message; the step waits for the
+/// communication thread (no use of the pack after it returns) and does not hang.
+TEST(DataParallel, AFailedBucketFailsTheStep) {
+  plan::Plan plan;
+  std::string error;
+  ASSERT_TRUE(plan::readPlan(kTestData + "/lenet4.plan", plan, error)) << error;
+  std::vector<uint8_t> arena(plan.arenaBytes);
+  initParameters(plan, arena.data());
+  Failing comm(2);
+  auto device = makeDataParallelCpuDevice(plan, arena.data(), comm, error, 0.001);
+  ASSERT_TRUE(device) << error;
+  ASSERT_GT(device->allreduceBuckets(), 2u);
+  EXPECT_FALSE(device->run(*plan.program("train"), nullptr, nullptr, error));
+  EXPECT_EQ(error, "link down");
+}
 
 TEST(DataParallel, OneRankMatchesTheCpuDeviceBitForBit) { expectSameSteps(1); }
 TEST(DataParallel, IdenticalRanksAverageToTheSameUpdate) { expectSameSteps(2); }

@@ -5,6 +5,8 @@
 //
 #include "runtime/cpu/Parallel.h"
 #include "runtime/cuda/CudaDeviceRunner.h"
+#include "runtime/device/Profile.h"
+#include "runtime/dist/Buckets.h"
 #include "runtime/dist/Communicator.h"
 #include "runtime/dist/ThreadGroup.h"
 #include "runtime/plan/Plan.h"
@@ -16,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +50,9 @@ static const char *kUsage =
     "                   plan placed on that many devices (dlc compile --devices K): one\n"
     "                   thread, arena and share of each batch per device; GPUs average their\n"
     "                   gradients with NCCL when it is installed\n"
+    "  --bucket-mib N   data placement: average gradients in buckets of about N MiB (default\n"
+    "                   25, the first 1 MiB; 0: one pack), each bucket's allreduce overlapping\n"
+    "                   the rest of the backward (plans without clip_grad_norm)\n"
     "  --validate       with --device cuda[:N]: run one step (the last of --steps N, or an\n"
     "                   eval batch with --eval) kernel by kernel on the GPU and on the CPU\n"
     "                   from the same inputs, print each kernel's error, exit 1 on a mismatch\n"
@@ -203,7 +209,6 @@ static int runOnDevices(dlc::RunOptions opts, const std::vector<int> &gpus, bool
   const char *conflict = underMpi ? "mpirun (one device per process)"
                          : opts.threads > 1 && gpus.empty() ? "--threads (each CPU device is one thread)"
                          : opts.validate                    ? "--validate"
-                         : !opts.trace.empty()              ? "--trace"
                                                             : nullptr;
   if (conflict) {
     std::fprintf(stderr, "dlrun: error: several --device entries do not combine with %s\n",
@@ -222,10 +227,15 @@ static int runOnDevices(dlc::RunOptions opts, const std::vector<int> &gpus, bool
   std::vector<int> codes(group.size(), 0);
   std::vector<std::thread> threads;
   opts.inProcessDevices = true;
+  // --trace: every device records its own; device 0 writes them as one.
+  std::vector<std::unique_ptr<dlc::device::Trace>> traces;
+  for (size_t r = 0; !opts.trace.empty() && r < group.size(); ++r)
+    traces.push_back(std::make_unique<dlc::device::Trace>(dlc::kTraceSteps));
   for (size_t r = 0; r < group.size(); ++r)
     threads.emplace_back([&, r] {
       dlc::RunOptions mine = opts;
       mine.comm = group[r].get();
+      mine.deviceTraces = traces.empty() ? nullptr : &traces;
       if (!gpus.empty())
         mine.cudaOrdinal = gpus[r];
       mine.silent = r != 0;
@@ -292,6 +302,13 @@ int main(int argc, char **argv) {
       opts.trace = value("--trace");
     } else if (a == "--device") {
       device = value("--device");
+    } else if (a == "--bucket-mib") {
+      const char *v = value("--bucket-mib");
+      if (!dlc::parseBucketMiB(v, opts.bucketMiB)) {
+        std::fprintf(stderr, "dlrun: error: --bucket-mib expects a number of MiB >= 0 (0: one "
+                             "pack), got '%s'\n", v);
+        return 1;
+      }
     } else if (a == "--validate") {
       opts.validate = true;
     } else if (a == "--threads") {
