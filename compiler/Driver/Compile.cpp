@@ -23,10 +23,14 @@ using namespace dlc;
 /// Bytes of the trainable parameters: what data placement averages across devices per step.
 static constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
-static uint64_t gradientBytes(const plan::Plan &plan) {
+/// With `stage`: only the parameters that pipeline stage holds (what its replicas average).
+static uint64_t gradientBytes(const plan::Plan &plan, const plan::StageRegion *stage = nullptr) {
   uint64_t bytes = 0;
   for (const plan::Parameter &p : plan.params)
-    if (p.trainable) {
+    if (p.trainable &&
+        (!stage || (plan.buffers[p.buffer].offset >= stage->persistentOffset &&
+                    plan.buffers[p.buffer].offset <
+                        stage->persistentOffset + stage->persistentBytes))) {
       uint64_t n = 4;
       for (int64_t d : p.shape)
         n *= uint64_t(d);
@@ -54,10 +58,10 @@ static const hw::Gpu *chosenGpu(const CompileOptions &opts, hw::Catalog &catalog
   return opts.gpu.empty() ? nullptr : hw::findGpu(catalog, opts.gpu, error);
 }
 
-/// --placement pipeline: the training step's layers split into `devices` stages balanced by
+/// --placement pipeline: the training step's layers split into `stageCount` stages balanced by
 /// the roofline time on the --gpu (an A100 when none is named, for the balance only), each
 /// stage within the --gpu's memory when one is named; then each device's memory laid out.
-static LogicalResult placePipeline(plan::Plan &plan, const CompileOptions &opts,
+static LogicalResult placePipeline(plan::Plan &plan, const CompileOptions &opts, int64_t stageCount,
                                    std::vector<advisor::Stage> &splitStages, std::string &gpuName) {
   hw::Catalog catalog;
   std::string error;
@@ -72,10 +76,10 @@ static LogicalResult placePipeline(plan::Plan &plan, const CompileOptions &opts,
     return failure();
   }
   uint64_t capacity = gpu ? advisor::usableBytes(*gpu) : UINT64_MAX;
-  auto split = advisor::assignStages(plan, *costs, int(opts.devices), capacity);
+  auto split = advisor::assignStages(plan, *costs, int(stageCount), capacity);
   if (!split) {
     llvm::errs() << llvm::formatv("dlc: error: no split of {0}'s layers into {1} stages {2}\n",
-                                  plan.model, opts.devices,
+                                  plan.model, stageCount,
                                   gpu ? "fits " + gpu->name + " (each stage's parameters, state "
                                                               "and activations)"
                                       : std::string("exists (fewer layers than stages)"));
@@ -123,12 +127,19 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
     return 0;
   }
   int64_t batch = opts.batch > 0 ? opts.batch : config.train.batch;
-  // Placement on K devices. data: every device runs the whole step on batch/K (the plan is
-  // one device's, at its share of the batch). pipeline: the layers split into K stages, one
-  // per device, the whole batch through them. auto: data, unless a --gpu is named and one
-  // device's share of the step does not fit it.
+  // Placement on K devices as S pipeline stages x R data-parallel replicas, S x R = K.
+  // data: S = 1, every device runs the whole step on batch/K (the plan is one device's, at
+  // its share of the batch). pipeline: the layers split into S stages (--stages, default K),
+  // R = K/S replicas of that pipeline each on batch/R (the plan is one replica's). auto: data,
+  // unless a --gpu is named and one device's share of the step does not fit it; then the
+  // fewest stages S (dividing K) whose split at the replica's batch fits, the remaining
+  // devices replicas.
   std::string placement = opts.placement;
-  if (opts.devices > 1 && placement == "auto") {
+  const int64_t K = opts.devices;
+  int64_t stages = 1;
+  if (K > 1 && placement == "pipeline")
+    stages = opts.stages > 0 ? opts.stages : K;
+  if (K > 1 && placement == "auto") {
     placement = "data";
     hw::Catalog catalog;
     std::string error;
@@ -137,48 +148,77 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
       llvm::errs() << "dlc: error: " << error << "\n";
       return 1;
     }
-    if (batch % opts.devices != 0) {
+    if (batch % K != 0) {
       placement = "pipeline";
+      stages = K;
       if (!opts.quiet)
         out << llvm::formatv("dlc: placement auto: {0} devices do not divide the batch of {1} "
                              "(data placement needs equal shares): pipeline\n",
-                             opts.devices, batch);
+                             K, batch);
     } else if (gpu) {
-      auto share = planAtBatch(*module, config, opts.input, batch / opts.devices, opts.fuse,
-                               Storage::Gpu);
+      auto share = planAtBatch(*module, config, opts.input, batch / K, opts.fuse, Storage::Gpu);
       if (failed(share))
         return 1;
-      if (advisor::planBytes(*share) > advisor::usableBytes(*gpu)) {
+      const uint64_t capacity = advisor::usableBytes(*gpu);
+      if (advisor::planBytes(*share) > capacity) {
         placement = "pipeline";
+        stages = K; // when no fewer stages fit: placePipeline says whether K do
+        for (int64_t S = 2; S < K; ++S) {
+          const int64_t R = K / S;
+          if (K % S != 0 || batch % R != 0 || (batch / R) % opts.microbatches != 0)
+            continue;
+          auto replica = planAtBatch(*module, config, opts.input, batch / R / opts.microbatches,
+                                     opts.fuse, Storage::Gpu);
+          if (failed(replica))
+            return 1;
+          if (advisor::assignStages(*replica, *gpu, int(S), capacity)) {
+            stages = S;
+            break;
+          }
+        }
         if (!opts.quiet)
           out << llvm::formatv("dlc: placement auto: data placement needs {0:F2} GiB per device "
-                               "at batch {1}, more than {2}'s usable {3:F2} GiB: pipeline\n",
-                               advisor::planBytes(*share) / kGiB, batch / opts.devices,
-                               gpu->name, advisor::usableBytes(*gpu) / kGiB);
+                               "at batch {1}, more than {2}'s usable {3:F2} GiB: pipeline of "
+                               "{4} stages x {5} replica{6} (the fewest stages that fit)\n",
+                               advisor::planBytes(*share) / kGiB, batch / K, gpu->name,
+                               capacity / kGiB, stages, K / stages, K / stages == 1 ? "" : "s");
       }
     }
     out.flush(); // before any error on stderr
   }
-  const bool pipeline = opts.devices > 1 && placement == "pipeline";
+  const bool pipeline = stages > 1;
+  const int64_t replicas = K / stages;
+  if (replicas > 1 && pipeline && (opts.target == "cuda" || opts.emit == EmitStage::Cuda)) {
+    llvm::errs() << "dlc: error: replicas of a pipeline (" << stages << " stages x " << replicas
+                 << " replicas) run on CPU devices only so far (dlrun --device "
+                    "cpu:0,cpu:1,...); the CUDA target takes a pipeline over all its devices "
+                    "(--placement pipeline without --stages) or --placement data\n";
+    return 1;
+  }
   if (opts.microbatches > 1 && !pipeline) {
     llvm::errs() << "dlc: error: --microbatches splits a pipeline's step; it needs --devices K "
                     "--placement pipeline\n";
     return 1;
   }
-  if (pipeline && batch % opts.microbatches != 0) {
-    llvm::errs() << llvm::formatv("dlc: error: --microbatches {0} does not divide the batch of "
-                                  "{1}: every micro-batch is an equal share\n",
-                                  opts.microbatches, batch);
-    return 1;
-  }
-  if (opts.devices > 1 && !pipeline) {
-    if (batch % opts.devices != 0) {
+  if (replicas > 1 && batch % replicas != 0) {
+    if (pipeline)
+      llvm::errs() << llvm::formatv("dlc: error: {0} replicas of the {1}-stage pipeline do not "
+                                    "divide the batch of {2}: every replica takes an equal "
+                                    "share\n",
+                                    replicas, stages, batch);
+    else
       llvm::errs() << llvm::formatv("dlc: error: --devices {0} does not divide the batch of "
                                     "{1}: data placement gives every device an equal share\n",
-                                    opts.devices, batch);
-      return 1;
-    }
-    batch /= opts.devices;
+                                    K, batch);
+    return 1;
+  }
+  batch /= replicas;
+  if (pipeline && batch % opts.microbatches != 0) {
+    llvm::errs() << llvm::formatv("dlc: error: --microbatches {0} does not divide the batch of "
+                                  "{1}{2}: every micro-batch is an equal share\n",
+                                  opts.microbatches, batch,
+                                  replicas > 1 ? " (a replica's share)" : "");
+    return 1;
   }
   // GPipe: the plan is compiled at the micro-batch, then its programs run it M times
   // (compiler/Planning/MicroBatch.h); `batch` stays the whole step's.
@@ -214,10 +254,10 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   if (failed(built))
     return 1;
   plan::Plan &plan = *built;
-  plan.train.devices = pipeline ? 1 : opts.devices;
+  plan.train.devices = replicas;
   std::vector<advisor::Stage> splitStages;
   std::string costGpu;
-  if (pipeline && failed(placePipeline(plan, opts, splitStages, costGpu)))
+  if (pipeline && failed(placePipeline(plan, opts, stages, splitStages, costGpu)))
     return 1;
   if (!pipeline && !opts.gpu.empty() &&
       failed(checkFits(*imported, config, opts.input, plan,
@@ -269,7 +309,7 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
                          secs * 1e3);
     if (opts.recompute)
       out << describeRecompute(recompute, plan) << "\n";
-    if (opts.devices > 1 && !pipeline)
+    if (replicas > 1 && !pipeline)
       out << llvm::formatv("dlc: placement {0}: {1} devices, each the whole step on batch "
                            "{2} (global batch {3}) in its own {4:F2} MiB arena; gradients "
                            "averaged once per step ({5:F2} MiB)\n",
@@ -277,7 +317,18 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
                            plan.arenaBytes / 1048576.0, gradientBytes(plan) / 1048576.0);
     if (pipeline) {
       const char *how = opts.placement == "auto" ? "auto -> pipeline" : "pipeline";
-      if (opts.microbatches == 1)
+      if (replicas > 1)
+        out << llvm::formatv("dlc: placement {0}: {1} devices as {2} data-parallel replicas of "
+                             "a pipeline of {3} stages (device r*{3}+s: replica r's stage s), "
+                             "each replica on batch {4} of the global {5}{6}; each stage's "
+                             "gradients averaged over its {2} devices once per step\n",
+                             how, K, replicas, stages, batch, batch * replicas,
+                             opts.microbatches > 1
+                                 ? llvm::formatv(" as {0} micro-batches of {1}",
+                                                 opts.microbatches, microbatch)
+                                       .str()
+                                 : std::string(" (one micro-batch: the stages run in turn)"));
+      else if (opts.microbatches == 1)
         out << llvm::formatv("dlc: placement {0}: {1} devices, the layers in {1} stages, batch "
                              "{2} through them (one micro-batch: the stages run in turn)\n",
                              how, opts.devices, batch);
@@ -299,11 +350,20 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
             opts.microbatches > 1
                 ? llvm::formatv(" with {0} micro-batches in flight", opts.microbatches).str()
                 : std::string();
-        out << llvm::formatv("dlc:   device {0}: {1} .. {2}: {3:F2} MiB{7} ({4:F2} MiB "
+        std::string who = "device " + std::to_string(s), averaged;
+        if (replicas > 1) { // stage s on devices s, S + s, 2S + s, ...
+          who = "devices " + std::to_string(s);
+          for (int64_t replica = 1; replica < replicas; ++replica)
+            who += "," + std::to_string(replica * stages + int64_t(s));
+          averaged = llvm::formatv(", {0:F2} MiB of gradients averaged",
+                                   gradientBytes(plan, &r) / 1048576.0)
+                         .str();
+        }
+        out << llvm::formatv("dlc:   {0}: {1} .. {2}: {3:F2} MiB{7} ({4:F2} MiB "
                              "parameters and state), {5} training kernels, {6} of them copies "
-                             "in\n",
-                             s, r.first, r.last, (r.persistentBytes + r.bytes) / 1048576.0,
-                             r.persistentBytes / 1048576.0, kernels, copies, inFlight);
+                             "in{8}\n",
+                             who, r.first, r.last, (r.persistentBytes + r.bytes) / 1048576.0,
+                             r.persistentBytes / 1048576.0, kernels, copies, inFlight, averaged);
       }
       // GPipe's step, from each stage's roofline time t_s per micro-batch (forward, backward
       // and update at the micro-batch): the first micro-batch crosses every stage (the sum of
@@ -315,7 +375,7 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
         slowest = std::max(slowest, st.seconds);
         sum += st.seconds;
       }
-      const int64_t M = opts.microbatches, K = opts.devices;
+      const int64_t M = opts.microbatches, K = stages;
       const double step = sum + double(M - 1) * slowest;
       out << llvm::formatv("dlc:   estimated step on {0}: {1:F3} ms = the stages' {2:F3} ms + "
                            "(M - 1) x the slowest's {3:F3} ms per micro-batch; the devices idle "
@@ -323,6 +383,11 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
                            costGpu, step * 1e3, sum * 1e3, slowest * 1e3,
                            step > 0 ? 100.0 * (1.0 - double(M) * sum / (double(K) * step)) : 0.0,
                            double(M) * sum * 1e3);
+      if (replicas > 1)
+        out << llvm::formatv("dlc:   each device of a replica: its stage's share of the step "
+                             "above at batch {0}, then its stage's gradients averaged with the "
+                             "{1} other replica{2}'s\n",
+                             batch, replicas - 1, replicas == 2 ? "" : "s");
       if (M > 1 && hasBatchNorm(plan))
         out << "dlc: note: batch norm normalizes each micro-batch on its own (as GPipe does), "
                "so the step differs from the whole batch's\n";

@@ -33,6 +33,9 @@ struct CompileOptions {
   /// --microbatches M (pipeline placement): the step as M GPipe micro-batches of batch/M
   /// (compiler/Planning/MicroBatch.h); 1 runs the whole batch through the stages in turn.
   int64_t microbatches = 1;
+  /// --stages S (pipeline placement): the layers in S stages (S divides K), K/S data-parallel
+  /// replicas of that pipeline; 0: K stages, one replica.
+  int64_t stages = 0;
   /// --recompute: activation checkpointing per block (compiler/Planning/Recompute.h).
   bool recompute = false;
   std::string loss; // --loss for an ONNX model (docs/onnx.md)

@@ -559,6 +559,33 @@ int dlc::memReport(const MemOptions &opts, llvm::raw_ostream &out) {
                              st.inFlight == 1 ? "" : "es", duration(st.seconds));
       }
     }
+    // Pipeline replicas: the fewest stages S (dividing K, below K) whose split fits at a
+    // replica's share of the batch, the other K/S - 1 replicas averaging each stage's
+    // gradients (what dlc compile --placement auto picks when data placement does not fit).
+    bool hybridHeader = false;
+    for (const Row &r : rows)
+      for (int64_t S = 2; S < replicas; ++S) {
+        const int64_t R = replicas / S;
+        if (replicas % S != 0 || batch % R != 0)
+          continue;
+        auto choice = bestPipeline(planner, *r.gpu, batch / R, int(S), opts.microbatches);
+        if (!choice)
+          continue;
+        if (!hybridHeader)
+          out << "\n  pipeline replicas instead: the fewest stages S that fit, the " << replicas
+              << " GPUs as " << "K/S data-parallel replicas of that pipeline, each on its share "
+                 "of the batch\n";
+        hybridHeader = true;
+        uint64_t largest = 0;
+        for (const advisor::Stage &st : choice->stages)
+          largest = std::max(largest, st.bytes);
+        out << llvm::formatv("  {0}: {1} stages x {2} replicas, batch {3} each in {4} "
+                             "micro-batches of {5}, largest stage {6}, step {7} (est; the "
+                             "gradients' average not counted)\n",
+                             r.gpu->name, S, R, batch / R, choice->microbatches,
+                             choice->microbatch, gib(largest), duration(choice->step));
+        break;
+      }
     out << "  a pipeline estimate from the plan at the micro-batch (stage memory: its parameters"
            " and state, the activations each micro-batch in flight keeps, its largest transient"
            " buffers; boundary copies and communication not counted); dlrun runs GPipe (dlc compile"

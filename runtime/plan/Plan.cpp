@@ -728,9 +728,11 @@ bool validateStages(const Plan &plan, std::string &error) {
   }
   if (n < 2 || n > size_t(kMaxDevices))
     return fail(std::to_string(n) + " pipeline stages, not in [2, " + std::to_string(kMaxDevices) + "]");
-  if (plan.train.devices != 1)
-    return fail("a pipeline of " + std::to_string(n) + " stages with " +
-                std::to_string(plan.train.devices) + " data-parallel devices");
+  // Version 11: train.devices replicas of the pipeline, S x R devices in all.
+  if (uint64_t(plan.train.devices) > uint64_t(kMaxDevices) / n)
+    return fail("a pipeline of " + std::to_string(n) + " stages x " +
+                std::to_string(plan.train.devices) + " replicas is more than " +
+                std::to_string(kMaxDevices) + " devices");
   std::vector<std::pair<uint64_t, uint64_t>> spans;
   for (size_t s = 0; s < n; ++s) {
     const StageRegion &r = plan.stages[s];

@@ -15,7 +15,7 @@
 namespace dlc::plan {
 
 /// Bumped whenever the serialized layout changes; readers reject other versions.
-constexpr uint32_t kPlanVersion = 10;
+constexpr uint32_t kPlanVersion = 11;
 
 /// Kernel kinds, in a fixed order that is part of the file format: one line each in
 /// KernelKinds.def, which also gives their arguments, attributes and checks (KernelCheck.h).
@@ -154,6 +154,8 @@ struct TrainConfig {
   std::string optimizer = "sgd"; // sgd, adam or adamw (the update kernels say how)
   /// Data placement (dlc compile --devices K): K devices each run this plan on `batch`
   /// examples of every global batch of K x batch and average their gradients every step.
+  /// With pipeline stages: the replicas of the pipeline, each on stages.size() devices
+  /// (device r * S + s is replica r's stage s), averaging each stage's gradients.
   int64_t devices = 1;
   /// The model's precision. A CPU plan runs it in fp32 (every buffer F32 or I32: the CPU
   /// executor computes in float); a CUDA plan stores its half buffers as Buffer::dtype says.

@@ -190,17 +190,26 @@ bool setUp(const RunOptions &opts, Session &s) {
       return fail(opts.planPath + ": program '" + prog->name + "' has no loss buffer"), false;
   // A plan placed on K devices (dlc compile --devices K) runs on exactly K: with data
   // placement its batch is one device's share, with pipeline placement each device holds one
-  // stage. Under mpirun a one-device plan's processes are the replicas.
+  // stage, and with both, each of the plan's data-parallel replicas is a pipeline (device
+  // r * S + s runs replica r's stage s; dlrun runs a replica per thread, each one this
+  // function). Under mpirun a one-device plan's processes are the replicas.
   const bool pipeline = !p.stages.empty();
-  const int64_t planDevices = pipeline ? int64_t(p.stages.size()) : p.train.devices;
+  const int64_t stageCount = pipeline ? int64_t(p.stages.size()) : 1;
+  const int64_t planDevices = stageCount * p.train.devices;
+  const bool replicated = pipeline && p.train.devices > 1;
   const int64_t devices = opts.comm && !opts.inProcessDevices ? planDevices : opts.devices;
   if (planDevices != devices)
     return fail(opts.planPath + ": the plan was compiled for " + std::to_string(planDevices) +
                 " device" + (planDevices == 1 ? "" : "s") + " (dlc compile --devices " +
                 std::to_string(planDevices) + (pipeline ? " --placement pipeline" : "") +
+                (replicated ? " --stages " + std::to_string(stageCount) : "") +
                 "); --device names " + std::to_string(devices)),
            false;
-  if (pipeline && opts.comm)
+  if (replicated && opts.cudaOrdinal >= 0)
+    return fail(opts.planPath + ": replicas of a pipeline run on CPU devices only so far "
+                                "(--device cpu:0,...,cpu:" + std::to_string(planDevices - 1) + ")"),
+           false;
+  if (pipeline && opts.comm && !(replicated && opts.inProcessDevices))
     return fail(opts.planPath + ": a pipeline plan runs in one process (--device cpu:0,...,cpu:" +
                 std::to_string(planDevices - 1) + " or cuda:0,...,cuda:" +
                 std::to_string(planDevices - 1) + "), not under mpirun"),
@@ -296,6 +305,11 @@ bool setUp(const RunOptions &opts, Session &s) {
         p.stages.size(), (long long)p.train.microbatches,
         p.train.microbatches == 1 ? "" : "es",
         (long long)(p.train.batch / p.train.microbatches));
+  if (replicated)
+    say("pipeline x data: %lld replicas of the pipeline below, replica r on cpu:r*%zu .. "
+        "cpu:r*%zu+%zu; each runs its stages in plan order on one thread (micro-batches "
+        "too), then each stage's gradients are averaged over the replicas\n",
+        (long long)p.train.devices, p.stages.size(), p.stages.size(), p.stages.size() - 1);
   if (pipeline && !threadedPipeline && !gpuPipeline)
     say("pipeline: %zu devices, one stage each; one micro-batch, so the stages run in turn on "
         "one thread, each in its own region of the arena (copies between them are kernels)\n",
@@ -328,7 +342,8 @@ bool setUp(const RunOptions &opts, Session &s) {
     say("%s: %lld %s x batch %lld = global batch %lld; rank r trains on examples "
                 "[r*%lld, (r+1)*%lld) of each; %zu floats (gradients, loss, correct) averaged "
                 "by %s per step\n", s.comm->kind(),
-                (long long)s.ranks, s.comm->members(), (long long)p.train.batch,
+                (long long)s.ranks, replicated ? "replicas" : s.comm->members(),
+                (long long)p.train.batch,
                 (long long)(s.ranks * p.train.batch),
                 (long long)p.train.batch, (long long)p.train.batch,
                 s.parallel ? s.parallel->allreduceFloats() : size_t(0), how.c_str());
@@ -590,7 +605,8 @@ int finish(const RunOptions &opts, Session &s, const TrainResult &r) {
         !checkRanksAgree(s.p, s.arena->data, *s.comm, s.stateHash, error))
       return fail("after training: " + error);
     say("%s: parameters and optimizer state identical on all %lld %s (FNV-1a "
-                "%016llx)\n", s.comm->kind(), (long long)s.ranks, s.comm->members(),
+                "%016llx)\n", s.comm->kind(), (long long)s.ranks,
+                s.p.stages.empty() ? s.comm->members() : "replicas",
                 (unsigned long long)s.stateHash);
   }
   return saveIfAsked(opts, s);

@@ -1088,9 +1088,13 @@ TEST(PlanValidate, PipelineStages) {
   Plan one = plan;
   one.stages.pop_back();
   EXPECT_EQ(validateError(one), "malformed plan: 1 pipeline stages, not in [2, 1024]");
-  Plan withData = plan;
-  withData.train.devices = 2;
-  EXPECT_EQ(validateError(withData), "malformed plan: a pipeline of 2 stages with 2 data-parallel devices");
+  // Replicas of the pipeline (S x R devices): within the device bound.
+  Plan replicated = plan;
+  replicated.train.devices = 512;
+  EXPECT_TRUE(validatePlan(replicated, error)) << error;
+  Plan tooMany = plan;
+  tooMany.train.devices = 513;
+  EXPECT_EQ(validateError(tooMany), "malformed plan: a pipeline of 2 stages x 513 replicas is more than 1024 devices");
   Plan stray = makeValidPlan();
   stray.programs[0].kernelStage.assign(stray.programs[0].kernels.size(), 0);
   EXPECT_EQ(validateError(stray), "malformed plan: program 'train' has kernel stages but the plan has no pipeline");

@@ -54,6 +54,11 @@ static cl::opt<int64_t> microbatches("microbatches",
                                              "mem, with --gpus K: the pipeline estimate's M"),
                                     cl::init(1), cl::sub(compileCmd), cl::sub(memCmd),
                                     cl::cat(dlcCategory));
+static cl::opt<int64_t> stages("stages",
+                              cl::desc("compile, with --placement pipeline: the layers in S "
+                                       "stages, the --devices K as K/S data-parallel replicas "
+                                       "of that pipeline (S divides K; default K)"),
+                              cl::init(0), cl::sub(compileCmd), cl::cat(dlcCategory));
 static cl::opt<bool> recompute("recompute",
                                cl::desc("Activation checkpointing: keep each block's input "
                                         "(layers named BLOCK.NAME) and run the block's forward "
@@ -224,7 +229,14 @@ int main(int argc, char **argv) {
     errs() << "dlc: error: --microbatches must be in [1, 1024], got " << microbatches << "\n";
     return 1;
   }
+  if (stages.getNumOccurrences() &&
+      (placement != "pipeline" || stages < 2 || stages > devices || devices % stages != 0)) {
+    errs() << "dlc: error: --stages " << stages << " needs --placement pipeline and must be in "
+           << "[2, --devices " << devices << "] and divide it\n";
+    return 1;
+  }
   opts.devices = devices;
+  opts.stages = stages.getNumOccurrences() ? int64_t(stages) : 0;
   opts.placement = placement;
   opts.microbatches = microbatches;
   opts.recompute = recompute;

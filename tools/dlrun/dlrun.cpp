@@ -205,7 +205,10 @@ static bool parseInt(const char *s, int64_t &out, bool zero = false) {
 /// --device cpu:0,...,cpu:K-1: runs the plan once per device, each on its own thread, joined
 /// by a ThreadGroup; device 0 reports. The exit code is the first failing device's.
 /// --device cuda:0,cuda:1,... likewise, device r on GPU `gpus[r]` (its own context and stream).
-static int runOnDevices(dlc::RunOptions opts, const std::vector<int> &gpus, bool underMpi) {
+/// `replicas`: the threads (a plan of pipeline replicas runs one per replica, each driving its
+/// pipeline's devices).
+static int runOnDevices(dlc::RunOptions opts, const std::vector<int> &gpus, bool underMpi,
+                        int64_t replicas) {
   const char *conflict = underMpi ? "mpirun (one device per process)"
                          : opts.threads > 1 && gpus.empty() ? "--threads (each CPU device is one thread)"
                          : opts.validate                    ? "--validate"
@@ -223,7 +226,7 @@ static int runOnDevices(dlc::RunOptions opts, const std::vector<int> &gpus, bool
     return 1;
   }
   dlc::cpu::setThreads(1);
-  auto group = dlc::makeThreadGroup(int(opts.devices));
+  auto group = dlc::makeThreadGroup(int(replicas));
   std::vector<int> codes(group.size(), 0);
   std::vector<std::thread> threads;
   opts.inProcessDevices = true;
@@ -384,7 +387,14 @@ int main(int argc, char **argv) {
     if (read && placed.stages.empty() && placed.train.devices != opts.devices)
       return dlc::runPlan(opts); // says in one line that the plan is for another count
     if (!read || placed.stages.empty())
-      return runOnDevices(opts, gpus, underMpi);
+      return runOnDevices(opts, gpus, underMpi, opts.devices);
+    // Replicas of a pipeline: a thread each, joined by a ThreadGroup; the gradients they
+    // average are every stage's at once (one arena holds a replica's stages).
+    if (placed.train.devices > 1) {
+      if (int64_t(placed.stages.size()) * placed.train.devices != opts.devices)
+        return dlc::runPlan(opts); // the count, in one line
+      return runOnDevices(opts, gpus, underMpi, placed.train.devices);
+    }
     opts.cudaOrdinals = gpus; // a pipeline on GPUs: stage d on gpus[d]
   }
   if (underMpi) {
