@@ -57,6 +57,10 @@ config.environment["DLC_CACHE_DIR"] = os.path.join(config.dlc_obj_root, "nvrtc-c
 if getattr(config, "dlc_sanitize", "OFF").upper() in ("ON", "1", "TRUE", "YES"):
     config.available_features.add("sanitized")
 
+# Built with oneDNN (libdnnl-dev found, DLC_WITH_DNNL on): its convolutions and layouts.
+if getattr(config, "dlc_have_dnnl", "OFF").upper() in ("ON", "1", "TRUE", "YES"):
+    config.available_features.add("dnnl")
+
 # Multi-process training: mpirun (Debian: openmpi-bin) and dlrun's MPI module (built when
 # libopenmpi-dev was found). Open MPI refuses root without the two variables (CI and
 # containers run as root); "none" keeps its shared-memory transport off process_vm_readv,

@@ -3,6 +3,9 @@
 
 #include "runtime/cpu/DnnlConv.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace dlc::cpu {
 
 GroupedConvShape generalShape(const ConvShape &s) {
@@ -25,42 +28,60 @@ bool preferDnnl(DnnlConvOp op, const GroupedConvShape &s) {
   return true;
 }
 
+namespace {
+/// A convolution with blocked operands has no in-house fallback: Layout.cpp blocks only
+/// what oneDNN takes, so its refusal here is a bug, reported rather than computed wrongly.
+bool blockedRefused(unsigned blocked, bool ran) {
+  if (ran || !blocked)
+    return ran;
+  std::fprintf(stderr, "dlrun: internal error: oneDNN refused a convolution whose tensors were "
+                       "laid out for it at load (DLC_BLOCKED=0 runs without those layouts)\n");
+  std::abort();
+}
+} // namespace
+
 void convForward(const ConvShape &s, const float *x, const float *w, float *y, float *scratch,
-                 const float *bias, bool relu) {
+                 const float *bias, bool relu, unsigned blocked) {
   const GroupedConvShape g = generalShape(s);
-  if (!preferDnnl(DnnlConvOp::Forward, g) || !dnnlConvForward(g, x, w, y, bias, relu))
+  if (!(blocked || preferDnnl(DnnlConvOp::Forward, g)) ||
+      !blockedRefused(blocked, dnnlConvForward(g, x, w, y, bias, relu, blocked)))
     conv2dForward(s, x, w, y, scratch, bias, relu);
 }
 
 void convBackwardData(const ConvShape &s, const float *dy, const float *w, float *dx,
-                      float *scratch) {
+                      float *scratch, unsigned blocked) {
   const GroupedConvShape g = generalShape(s);
-  if (!preferDnnl(DnnlConvOp::BackwardData, g) || !dnnlConvBackwardData(g, dy, w, dx))
+  if (!(blocked || preferDnnl(DnnlConvOp::BackwardData, g)) ||
+      !blockedRefused(blocked, dnnlConvBackwardData(g, dy, w, dx, blocked)))
     conv2dBackwardData(s, dy, w, dx, scratch);
 }
 
 void convBackwardFilter(const ConvShape &s, const float *dy, const float *x, float *dw,
-                        float *scratch) {
+                        float *scratch, unsigned blocked) {
   const GroupedConvShape g = generalShape(s);
-  if (!preferDnnl(DnnlConvOp::BackwardFilter, g) || !dnnlConvBackwardFilter(g, dy, x, dw))
+  if (!(blocked || preferDnnl(DnnlConvOp::BackwardFilter, g)) ||
+      !blockedRefused(blocked, dnnlConvBackwardFilter(g, dy, x, dw, blocked)))
     conv2dBackwardFilter(s, dy, x, dw, scratch);
 }
 
 void generalConvForward(const GroupedConvShape &s, const float *x, const float *w, float *y,
-                        float *scratch, const float *bias, bool relu) {
-  if (!preferDnnl(DnnlConvOp::Forward, s) || !dnnlConvForward(s, x, w, y, bias, relu))
+                        float *scratch, const float *bias, bool relu, unsigned blocked) {
+  if (!(blocked || preferDnnl(DnnlConvOp::Forward, s)) ||
+      !blockedRefused(blocked, dnnlConvForward(s, x, w, y, bias, relu, blocked)))
     groupedConv2dForward(s, x, w, y, scratch, bias, relu);
 }
 
 void generalConvBackwardData(const GroupedConvShape &s, const float *dy, const float *w,
-                             float *dx, float *scratch) {
-  if (!preferDnnl(DnnlConvOp::BackwardData, s) || !dnnlConvBackwardData(s, dy, w, dx))
+                             float *dx, float *scratch, unsigned blocked) {
+  if (!(blocked || preferDnnl(DnnlConvOp::BackwardData, s)) ||
+      !blockedRefused(blocked, dnnlConvBackwardData(s, dy, w, dx, blocked)))
     groupedConv2dBackwardData(s, dy, w, dx, scratch);
 }
 
 void generalConvBackwardFilter(const GroupedConvShape &s, const float *dy, const float *x,
-                               float *dw, float *scratch) {
-  if (!preferDnnl(DnnlConvOp::BackwardFilter, s) || !dnnlConvBackwardFilter(s, dy, x, dw))
+                               float *dw, float *scratch, unsigned blocked) {
+  if (!(blocked || preferDnnl(DnnlConvOp::BackwardFilter, s)) ||
+      !blockedRefused(blocked, dnnlConvBackwardFilter(s, dy, x, dw, blocked)))
     groupedConv2dBackwardFilter(s, dy, x, dw, scratch);
 }
 

@@ -20,18 +20,20 @@ GroupedConvShape generalShape(const ConvShape &s);
 /// its reorders.
 bool preferDnnl(DnnlConvOp op, const GroupedConvShape &s);
 
+/// `blocked`: which tensors are in oneDNN's blocked layout (bits as in DnnlConv.h, set by
+/// runtime/cpu/Layout.h only where oneDNN takes the convolution); 0 for NCHW throughout.
 void convForward(const ConvShape &s, const float *x, const float *w, float *y, float *scratch,
-                 const float *bias, bool relu);
+                 const float *bias, bool relu, unsigned blocked = 0);
 void convBackwardData(const ConvShape &s, const float *dy, const float *w, float *dx,
-                      float *scratch);
+                      float *scratch, unsigned blocked = 0);
 void convBackwardFilter(const ConvShape &s, const float *dy, const float *x, float *dw,
-                        float *scratch);
+                        float *scratch, unsigned blocked = 0);
 
 void generalConvForward(const GroupedConvShape &s, const float *x, const float *w, float *y,
-                        float *scratch, const float *bias, bool relu);
+                        float *scratch, const float *bias, bool relu, unsigned blocked = 0);
 void generalConvBackwardData(const GroupedConvShape &s, const float *dy, const float *w,
-                             float *dx, float *scratch);
+                             float *dx, float *scratch, unsigned blocked = 0);
 void generalConvBackwardFilter(const GroupedConvShape &s, const float *dy, const float *x,
-                               float *dw, float *scratch);
+                               float *dw, float *scratch, unsigned blocked = 0);
 
 } // namespace dlc::cpu

@@ -3,10 +3,12 @@
 
 #include "runtime/cpu/BatchSplit.h"
 #include "runtime/cpu/Executor.h"
+#include "runtime/cpu/Layout.h"
 #include "runtime/cpu/Parallel.h"
 #include "runtime/cpu/PipelineRunner.h"
 
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -18,8 +20,9 @@ namespace {
 /// an optimizer kernel takes its averaged gradient from the pack without a copy back.
 class CpuPackedStep final : public PackedStep {
 public:
-  CpuPackedStep(const plan::Plan &plan, uint8_t *arena, size_t floats)
-      : plan(plan), arena(arena), pack(floats, 0.f) {}
+  CpuPackedStep(const plan::Plan &plan, uint8_t *arena, size_t floats,
+                std::function<const plan::Program &(const plan::Program &)> laidOut)
+      : plan(plan), arena(arena), pack(floats, 0.f), laidOut(std::move(laidOut)) {}
 
   bool runKernels(const plan::Program &prog, size_t first, size_t last, device::Profile *profile,
                   device::Trace *trace, std::string &) override {
@@ -55,7 +58,7 @@ private:
   /// cpu::runProgram times it.
   void run(const plan::Program &prog, size_t n, device::Profile *profile, device::Trace *trace,
            size_t arg, float *replacement) {
-    const plan::Kernel &k = prog.kernels[n];
+    const plan::Kernel &k = laidOut(prog).kernels[n];
     for (size_t j = 0; j < k.args.size() && j < 8; ++j)
       args[j] = reinterpret_cast<float *>(arena + plan.buffers[k.args[j]].offset);
     if (arg < 8)
@@ -66,15 +69,44 @@ private:
   const plan::Plan &plan;
   uint8_t *arena;
   std::vector<float> pack;
+  /// The device's copy of a program, with its layouts (runtime/cpu/Layout.h).
+  std::function<const plan::Program &(const plan::Program &)> laidOut;
   float *args[8] = {};
 };
 
 class CpuDevice final : public Device {
 public:
-  CpuDevice(const plan::Plan &plan, uint8_t *arena) : plan(plan), arena(arena) {
-    cpu::prepareKernels(plan);
+  CpuDevice(const plan::Plan &plan, uint8_t *arena, bool blockedLayouts)
+      : plan(plan), arena(arena) {
+    // Activations kept in oneDNN's blocked layout where every kernel touching them takes it
+    // (runtime/cpu/Layout.h): each program runs as a copy whose kernels say so. Not for
+    // pipelines, whose stages copy buffers between devices byte for byte.
+    std::vector<const plan::Program *> programs;
+    for (size_t p = 0; p < plan.programs.size(); ++p) {
+      const plan::Program &prog = plan.programs[p];
+      if (blockedLayouts && plan.stages.empty() && cpu::blockedLayoutsEnabled()) {
+        auto copy = std::make_unique<plan::Program>(prog);
+        const cpu::LayoutStats stats = cpu::assignLayouts(plan, p, *copy);
+        if (stats.blocked > 0) {
+          if (!note.empty())
+            note += "; ";
+          note += prog.name + " " + std::to_string(stats.blocked) + " of " +
+                  std::to_string(stats.buffers) + " buffers, " +
+                  std::to_string(stats.convCalls) + " convolution calls";
+          block = stats.block;
+          programs.push_back(copy.get());
+          laidOut[&prog] = std::move(copy);
+          continue;
+        }
+      }
+      programs.push_back(&prog);
+    }
+    if (!note.empty())
+      note = "layouts: activations kept in oneDNN's nChw" + std::to_string(block) +
+             "c between the kernels that take it (" + note + ")";
+    cpu::prepareKernels(programs);
     for (const plan::Program &prog : plan.programs)
-      if (auto split = cpu::BatchSplit::make(plan, prog, arena))
+      if (auto split = cpu::BatchSplit::make(plan, program(prog), arena))
         splits[&prog] = std::move(split);
     // GPipe micro-batches: each device of the pipeline on its own thread. One micro-batch
     // leaves nothing to overlap: the stages run in turn on this thread.
@@ -95,9 +127,10 @@ public:
     auto split = splits.find(&prog);
     if (!profile && !trace && split != splits.end() && split->second->run())
       return true;
-    cpu::runProgram(plan, prog, arena, profile, trace);
+    cpu::runProgram(plan, program(prog), arena, profile, trace);
     return true;
   }
+  std::string layoutNote() const override { return note; }
   std::vector<double> busySeconds() const override {
     return pipeline ? pipeline->busySeconds() : std::vector<double>{};
   }
@@ -110,7 +143,7 @@ public:
     }
     // The executor runs programs; a program of this one call runs it alone.
     one.name = prog.name;
-    one.kernels.assign(1, prog.kernels[index]);
+    one.kernels.assign(1, program(prog).kernels[index]);
     cpu::runProgram(plan, one, arena);
     return true;
   }
@@ -128,19 +161,31 @@ public:
     return true;
   }
   std::unique_ptr<PackedStep> makePackedStep(size_t floats, std::string &) override {
-    return std::make_unique<CpuPackedStep>(plan, arena, floats);
+    return std::make_unique<CpuPackedStep>(
+        plan, arena, floats,
+        [this](const plan::Program &prog) -> const plan::Program & { return program(prog); });
   }
 
 private:
+  /// The program as this device runs it: its copy with layouts, or the plan's own.
+  const plan::Program &program(const plan::Program &prog) const {
+    auto it = laidOut.find(&prog);
+    return it == laidOut.end() ? prog : *it->second;
+  }
+
   const plan::Plan &plan;
   uint8_t *arena;
   plan::Program one;
+  std::map<const plan::Program *, std::unique_ptr<plan::Program>> laidOut;
+  std::string note; // layoutNote()
+  int block = 0;
   /// Inference programs run as batch slices, one a thread (runtime/cpu/BatchSplit.h).
   std::map<const plan::Program *, std::unique_ptr<cpu::BatchSplit>> splits;
   std::unique_ptr<cpu::PipelineRunner> pipeline;
 };
 } // namespace
 
-std::unique_ptr<Device> dlc::makeCpuDevice(const plan::Plan &plan, uint8_t *arena) {
-  return std::make_unique<CpuDevice>(plan, arena);
+std::unique_ptr<Device> dlc::makeCpuDevice(const plan::Plan &plan, uint8_t *arena,
+                                           bool blockedLayouts) {
+  return std::make_unique<CpuDevice>(plan, arena, blockedLayouts);
 }

@@ -5,7 +5,8 @@
 // the caller's buffers in oneDNN memory objects, reorders the inputs into the layouts the
 // primitive chose (format_tag::any: blocked ones on AVX-512/AVX2) into per-thread buffers,
 // executes, and reorders the output back into the caller's NCHW/OIHW buffer. Where the
-// primitive chose the plain layout itself nothing is copied.
+// primitive chose the caller's layout itself (NCHW, or the blocked layout Layout.h keeps
+// activations in) nothing is copied.
 //
 // Threads: Debian's libdnnl runs on OpenMP. Rather than an OpenMP team beside the runtime's
 // pool (two sets of threads spinning against each other on few cores, and a descheduled
@@ -51,15 +52,18 @@ bool envEnabled() {
 bool dnnlEnabled() { return false; }
 void setDnnlEnabled(bool) {}
 std::string dnnlVersion() { return ""; }
-bool dnnlPrepare(DnnlConvOp, const GroupedConvShape &, bool, bool) { return false; }
+int dnnlBlock() { return 0; }
+bool dnnlPrepare(DnnlConvOp, const GroupedConvShape &, bool, bool, unsigned) { return false; }
 bool dnnlConvForward(const GroupedConvShape &, const float *, const float *, float *,
-                     const float *, bool) {
+                     const float *, bool, unsigned) {
   return false;
 }
-bool dnnlConvBackwardData(const GroupedConvShape &, const float *, const float *, float *) {
+bool dnnlConvBackwardData(const GroupedConvShape &, const float *, const float *, float *,
+                          unsigned) {
   return false;
 }
-bool dnnlConvBackwardFilter(const GroupedConvShape &, const float *, const float *, float *) {
+bool dnnlConvBackwardFilter(const GroupedConvShape &, const float *, const float *, float *,
+                            unsigned) {
   return false;
 }
 
@@ -107,22 +111,28 @@ bool splitBatch() {
 /// The OpenMP team size primitives are made for and run with.
 int teamSize() { return splitBatch() ? 1 : threads(); }
 
-/// Team size, direction, epilogue, then the shape's 16 ints. oneDNN splits the work of
-/// a primitive when it makes it, for the OpenMP team size of that moment, so a primitive
-/// is made for one thread count and used only with it.
-using Key = std::array<int, 20>;
+/// Team size, direction, epilogue, the caller's blocked tensors, then the shape's 16 ints.
+/// oneDNN splits the work of a primitive when it makes it, for the OpenMP team size of that
+/// moment, so a primitive is made for one thread count and used only with it.
+using Key = std::array<int, 21>;
 
-Key keyOf(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
-  return {teamSize(), int(op), bias, relu, s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.strideH, s.strideW,
-          s.padTop, s.padLeft, s.padBottom, s.padRight, s.dilH, s.dilW, s.groups};
+Key keyOf(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu, unsigned blocked) {
+  return {teamSize(), int(op), bias, relu, int(blocked), s.n, s.c, s.h, s.w, s.k, s.r, s.s,
+          s.strideH, s.strideW, s.padTop, s.padLeft, s.padBottom, s.padRight, s.dilH, s.dilW,
+          s.groups};
 }
 
 memory::desc md(const memory::dims &d, Tag t) {
   return memory::desc(d, memory::data_type::f32, t);
 }
 
-/// Builds the primitive; throws dnnl::error when oneDNN refuses the shape.
-std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
+/// The blocked activation layout of `block` channels.
+Tag blockedTag(int block) { return block == 16 ? Tag::nChw16c : Tag::nChw8c; }
+
+/// Builds the primitive; throws dnnl::error when oneDNN refuses the shape. `blocked` (bits as
+/// in DnnlConv.h) says which of the caller's tensors are in blockedTag(dnnlBlock()).
+std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu,
+                            unsigned blocked) {
   const memory::dim g = s.groups;
   const memory::dims src = {s.n, s.c, s.h, s.w}, dst = {s.n, s.k, s.oh(), s.ow()};
   const memory::dims wts = g > 1 ? memory::dims{g, s.k / g, s.c / g, s.r, s.s}
@@ -161,14 +171,18 @@ std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias,
                                                         padR);
   dnnl::convolution_forward::primitive_desc fwd(fwdDesc, attr, eng);
 
+  // The caller's layout of each argument: NCHW/OIHW, or blocked where `blocked` says so.
+  const Tag tIn0 = blocked & 1 ? blockedTag(dnnlBlock()) : Tag::nchw,
+            tIn1 = blocked & 2 ? blockedTag(dnnlBlock()) : Tag::nchw,
+            tOut = blocked & 4 ? blockedTag(dnnlBlock()) : Tag::nchw;
   auto p = std::make_unique<Prim>();
   switch (op) {
   case DnnlConvOp::Forward:
     p->prim = dnnl::convolution_forward(fwd);
     p->scratch = fwd.scratchpad_desc();
-    p->plainIn0 = md(src, Tag::nchw), p->in0 = fwd.src_desc(), p->argIn0 = DNNL_ARG_SRC;
+    p->plainIn0 = md(src, tIn0), p->in0 = fwd.src_desc(), p->argIn0 = DNNL_ARG_SRC;
     p->plainIn1 = md(wts, wTag), p->in1 = fwd.weights_desc(), p->argIn1 = DNNL_ARG_WEIGHTS;
-    p->plainOut = md(dst, Tag::nchw), p->out = fwd.dst_desc(), p->argOut = DNNL_ARG_DST;
+    p->plainOut = md(dst, tOut), p->out = fwd.dst_desc(), p->argOut = DNNL_ARG_DST;
     p->bias = biasMd;
     break;
   case DnnlConvOp::BackwardData: {
@@ -178,9 +192,9 @@ std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias,
         plain, eng, fwd);
     p->prim = dnnl::convolution_backward_data(pd);
     p->scratch = pd.scratchpad_desc();
-    p->plainIn0 = md(dst, Tag::nchw), p->in0 = pd.diff_dst_desc(), p->argIn0 = DNNL_ARG_DIFF_DST;
+    p->plainIn0 = md(dst, tIn0), p->in0 = pd.diff_dst_desc(), p->argIn0 = DNNL_ARG_DIFF_DST;
     p->plainIn1 = md(wts, wTag), p->in1 = pd.weights_desc(), p->argIn1 = DNNL_ARG_WEIGHTS;
-    p->plainOut = md(src, Tag::nchw), p->out = pd.diff_src_desc(), p->argOut = DNNL_ARG_DIFF_SRC;
+    p->plainOut = md(src, tOut), p->out = pd.diff_src_desc(), p->argOut = DNNL_ARG_DIFF_SRC;
     break;
   }
   case DnnlConvOp::BackwardFilter: {
@@ -190,8 +204,8 @@ std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias,
         plain, eng, fwd);
     p->prim = dnnl::convolution_backward_weights(pd);
     p->scratch = pd.scratchpad_desc();
-    p->plainIn0 = md(dst, Tag::nchw), p->in0 = pd.diff_dst_desc(), p->argIn0 = DNNL_ARG_DIFF_DST;
-    p->plainIn1 = md(src, Tag::nchw), p->in1 = pd.src_desc(), p->argIn1 = DNNL_ARG_SRC;
+    p->plainIn0 = md(dst, tIn0), p->in0 = pd.diff_dst_desc(), p->argIn0 = DNNL_ARG_DIFF_DST;
+    p->plainIn1 = md(src, tIn1), p->in1 = pd.src_desc(), p->argIn1 = DNNL_ARG_SRC;
     p->plainOut = md(wts, wTag), p->out = pd.diff_weights_desc(), p->argOut = DNNL_ARG_DIFF_WEIGHTS;
     break;
   }
@@ -213,15 +227,16 @@ std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias,
 
 /// The primitive for a convolution, made on first request; nullptr when oneDNN refused it
 /// (remembered, so it is asked once). Entries are never removed, so the pointer stays valid.
-const Prim *lookup(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
+const Prim *lookup(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu,
+                   unsigned blocked) {
   static std::mutex lock;
   static std::map<Key, std::unique_ptr<Prim>> cache;
   std::lock_guard<std::mutex> guard(lock);
-  auto [it, inserted] = cache.try_emplace(keyOf(op, s, bias, relu));
+  auto [it, inserted] = cache.try_emplace(keyOf(op, s, bias, relu, blocked));
   if (inserted) {
     omp_set_num_threads(teamSize());
     try {
-      it->second = build(op, s, bias, relu);
+      it->second = build(op, s, bias, relu, blocked);
     } catch (const dnnl::error &) {
       // Left empty: the in-house kernel takes this convolution.
     }
@@ -290,16 +305,37 @@ std::string dnnlVersion() {
          std::to_string(v->patch) + " (OpenMP)";
 }
 
-bool dnnlPrepare(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu) {
+int dnnlBlock() {
+  static const int block = [] {
+    // A 3x3 layer of 64 channels, as ResNet's: the layout oneDNN's fastest kernel asks for.
+    try {
+      const memory::dims src = {2, 64, 14, 14}, wts = {64, 64, 3, 3};
+      dnnl::convolution_forward::desc d(
+          dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+          md(src, Tag::any), md(wts, Tag::any), md(src, Tag::any), {1, 1}, {0, 0}, {1, 1},
+          {1, 1});
+      dnnl::convolution_forward::primitive_desc pd(d, engine());
+      for (int b : {16, 8})
+        if (pd.dst_desc() == md(src, blockedTag(b)) && pd.src_desc() == md(src, blockedTag(b)))
+          return b;
+    } catch (const dnnl::error &) {
+    }
+    return 0;
+  }();
+  return dnnlEnabled() ? block : 0;
+}
+
+bool dnnlPrepare(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu,
+                 unsigned blocked) {
   if (!dnnlEnabled())
     return false;
   const int parts = splitBatch() ? std::min(s.n, threads()) : 1;
   GroupedConvShape slice = s;
   slice.n = s.n / parts + (s.n % parts != 0);
-  if (!lookup(op, slice, bias, relu))
+  if (!lookup(op, slice, bias, relu, blocked))
     return false;
   slice.n = s.n / parts;
-  return lookup(op, slice, bias, relu);
+  return lookup(op, slice, bias, relu, blocked);
 }
 
 namespace {
@@ -307,7 +343,7 @@ namespace {
 /// run in parallel by the pool (each slice's filter gradient into its own partial sum,
 /// added up afterwards), or as one call. False when oneDNN refused a slice's shape.
 bool run(DnnlConvOp op, const GroupedConvShape &s, const float *in0, const float *in1,
-         float *out, const float *bias, bool relu) {
+         float *out, const float *bias, bool relu, unsigned blocked) {
   if (!dnnlEnabled())
     return false;
   const int parts = splitBatch() ? std::min(s.n, threads()) : 1;
@@ -315,15 +351,16 @@ bool run(DnnlConvOp op, const GroupedConvShape &s, const float *in0, const float
   GroupedConvShape big = s, small = s;
   big.n = base + (extra != 0);
   small.n = base;
-  const Prim *pBig = lookup(op, big, bias != nullptr, relu);
-  const Prim *pSmall = extra ? lookup(op, small, bias != nullptr, relu) : pBig;
+  const Prim *pBig = lookup(op, big, bias != nullptr, relu, blocked);
+  const Prim *pSmall = extra ? lookup(op, small, bias != nullptr, relu, blocked) : pBig;
   if (!pBig || !pSmall)
     return false;
   if (parts == 1) {
     execute(*pBig, in0, in1, out, bias);
     return true;
   }
-  // Floats per image of the arguments that are split (filters are not).
+  // Floats per image of the arguments that are split (filters are not); the same in the
+  // blocked layouts, whose channel counts are multiples of the block.
   const size_t xImage = size_t(s.c) * s.h * s.w, yImage = size_t(s.k) * s.oh() * s.ow();
   const size_t wFloats = size_t(s.k) * s.cg() * s.r * s.s;
   const size_t in0Image = op == DnnlConvOp::Forward ? xImage : yImage;
@@ -352,17 +389,18 @@ bool run(DnnlConvOp op, const GroupedConvShape &s, const float *in0, const float
 } // namespace
 
 bool dnnlConvForward(const GroupedConvShape &s, const float *x, const float *w, float *y,
-                     const float *bias, bool relu) {
-  return run(DnnlConvOp::Forward, s, x, w, y, bias, relu);
+                     const float *bias, bool relu, unsigned blocked) {
+  return run(DnnlConvOp::Forward, s, x, w, y, bias, relu, blocked);
 }
 
-bool dnnlConvBackwardData(const GroupedConvShape &s, const float *dy, const float *w, float *dx) {
-  return run(DnnlConvOp::BackwardData, s, dy, w, dx, nullptr, false);
+bool dnnlConvBackwardData(const GroupedConvShape &s, const float *dy, const float *w, float *dx,
+                          unsigned blocked) {
+  return run(DnnlConvOp::BackwardData, s, dy, w, dx, nullptr, false, blocked);
 }
 
 bool dnnlConvBackwardFilter(const GroupedConvShape &s, const float *dy, const float *x,
-                            float *dw) {
-  return run(DnnlConvOp::BackwardFilter, s, dy, x, dw, nullptr, false);
+                            float *dw, unsigned blocked) {
+  return run(DnnlConvOp::BackwardFilter, s, dy, x, dw, nullptr, false, blocked);
 }
 
 #endif

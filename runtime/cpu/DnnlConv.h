@@ -7,7 +7,8 @@
 // ahead of time by dnnlPrepare (plan load), kept for the life of the process. Each call
 // reorders the NCHW/OIHW tensors into the blocked layouts the primitive asked for (nChw16c
 // on AVX-512) and the output back: the reorders cost memory traffic, the blocked kernels
-// win it back several times over on ResNet-size layers (docs/performance.md).
+// win it back several times over on ResNet-size layers (docs/performance.md). Activations
+// that runtime/cpu/Layout.h keeps blocked between kernels come and go without reorders.
 //
 // Built without oneDNN (DLC_WITH_DNNL off or the library absent) every function here
 // returns false and the caller runs the in-house kernels; DLC_DNNL=0 in the environment
@@ -33,18 +34,31 @@ void setDnnlEnabled(bool on);
 /// "oneDNN 2.6.3 (OpenMP)" or "" when not built in.
 std::string dnnlVersion();
 
+/// The channel block of the activation layout oneDNN's convolutions work in on this CPU:
+/// 16 (nChw16c, AVX-512) or 8 (nChw8c, AVX2), found by asking oneDNN for a typical layer's
+/// layouts; 0 when oneDNN is off or chose no blocked layout (then nothing is blocked).
+int dnnlBlock();
+
+/// `blocked` below: which of the caller's tensors are already in the blocked layout of
+/// dnnlBlock() rather than NCHW, by argument position of the kernel kinds: bit 0 the first
+/// (x of a forward, dy of both backwards), bit 1 the second (x of a filter gradient; never a
+/// filter), bit 2 the output (y of a forward, dx of a data gradient). A tensor already in the
+/// primitive's layout is neither reordered in nor out.
+
 /// Makes (and caches) the primitive for `op` on shape `s` now rather than at its first call;
 /// false when oneDNN is off or cannot take the shape.
-bool dnnlPrepare(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu);
+bool dnnlPrepare(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu,
+                 unsigned blocked = 0);
 
 /// y = conv(x, w) (+ bias) (then relu), as groupedConv2dForward; false (nothing written)
 /// when oneDNN is off or cannot take the shape: the caller then runs its own kernel.
 bool dnnlConvForward(const GroupedConvShape &s, const float *x, const float *w, float *y,
-                     const float *bias, bool relu);
+                     const float *bias, bool relu, unsigned blocked = 0);
 /// dx, as groupedConv2dBackwardData; false when oneDNN is off or cannot take the shape.
-bool dnnlConvBackwardData(const GroupedConvShape &s, const float *dy, const float *w, float *dx);
+bool dnnlConvBackwardData(const GroupedConvShape &s, const float *dy, const float *w, float *dx,
+                          unsigned blocked = 0);
 /// dw, as groupedConv2dBackwardFilter; false when oneDNN is off or cannot take the shape.
 bool dnnlConvBackwardFilter(const GroupedConvShape &s, const float *dy, const float *x,
-                            float *dw);
+                            float *dw, unsigned blocked = 0);
 
 } // namespace dlc::cpu

@@ -68,6 +68,8 @@ const float *epilogueBias(const plan::Kernel &k, float *const *a) {
 bool epilogueRelu(const plan::Kernel &k) {
   return plan::kernelEpilogue(k) & plan::kEpilogueRelu;
 }
+/// The channel block of the kernel's blocked arguments (runtime/cpu/Layout.h), 0: all NCHW.
+int block(const plan::Kernel &k) { return k.blocked ? cpu::dnnlBlock() : 0; }
 /// Label buffers hold int32 class ids.
 const int32_t *labels(const float *a) { return reinterpret_cast<const int32_t *>(a); }
 
@@ -91,10 +93,10 @@ void cpu::runKernel(const plan::Kernel &k, float *const *a) {
   std::abort();
 }
 
-void cpu::prepareKernels(const plan::Plan &plan) {
+void cpu::prepareKernels(const std::vector<const plan::Program *> &programs) {
   std::set<std::array<int64_t, 5>> gemms;
-  for (const plan::Program &prog : plan.programs)
-    for (const plan::Kernel &k : prog.kernels) {
+  for (const plan::Program *prog : programs)
+    for (const plan::Kernel &k : prog->kernels) {
       // Each distinct product once (the LSTM's 28 steps share a handful).
       if (k.kind == KernelKind::Matmul &&
           gemms.insert({k.ints[0], k.ints[1], k.ints[2], k.ints[3], k.ints[4]}).second)
@@ -117,8 +119,9 @@ void cpu::prepareKernel(const plan::Kernel &k) {
                         : k.kind == K::Conv2dBwdData || k.kind == K::Conv2dGeneralBwdData
                             ? DnnlConvOp::BackwardData
                             : DnnlConvOp::BackwardFilter;
-  if (preferDnnl(op, s))
-    dnnlPrepare(op, s, plan::kernelEpilogue(k) & plan::kEpilogueBias, epilogueRelu(k));
+  if (k.blocked || preferDnnl(op, s))
+    dnnlPrepare(op, s, plan::kernelEpilogue(k) & plan::kEpilogueBias, epilogueRelu(k),
+                k.blocked);
 }
 
 void cpu::runKernelTimed(size_t n, const plan::Kernel &k, float *const *args, Profile *profile,

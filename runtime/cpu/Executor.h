@@ -20,9 +20,9 @@ using device::TraceEvent;
 void runKernel(const plan::Kernel &k, float *const *args);
 
 /// Makes the library primitives (oneDNN's convolutions, its GEMM kernels) of every kernel of
-/// `plan` now, at load, so that no step pays for them; the kernels make any that are missing
-/// themselves.
-void prepareKernels(const plan::Plan &plan);
+/// `programs` (as the device runs them, layouts included) now, at load, so that no step
+/// pays for them; the kernels make any that are missing themselves.
+void prepareKernels(const std::vector<const plan::Program *> &programs);
 /// prepareKernels for one kernel call.
 void prepareKernel(const plan::Kernel &k);
 

@@ -18,26 +18,6 @@
 namespace dlc::cpu {
 namespace {
 
-/// Index of the first maximum of a window, or -1 if the window lies entirely in padding.
-/// Shared by forward and backward so both agree on tie-breaking.
-long poolArgmax(const PoolShape &s, const float *plane, int oy, int ox) {
-  int y0 = oy * s.strideH - s.padH, x0 = ox * s.strideW - s.padW;
-  int yBeg = std::max(y0, 0), yEnd = std::min(y0 + s.kh, s.h);
-  int xBeg = std::max(x0, 0), xEnd = std::min(x0 + s.kw, s.w);
-  long best = -1;
-  float bestVal = -std::numeric_limits<float>::infinity();
-  for (int iy = yBeg; iy < yEnd; ++iy)
-    for (int ix = xBeg; ix < xEnd; ++ix) {
-      long idx = (long)iy * s.w + ix;
-      // `best < 0` admits -inf and NaN inputs so a non-empty window always has an argmax.
-      if (best < 0 || plane[idx] > bestVal) {
-        best = idx;
-        bestVal = plane[idx];
-      }
-    }
-  return best;
-}
-
 /// Elementwise kernels split into chunks of at least this many floats: below it, handing
 /// work to another thread costs more than it saves.
 constexpr int64_t kElementGrain = 16384;
@@ -188,6 +168,68 @@ void maxPool2x2Backward(const PoolShape &s, const float *x, const float *dy, flo
       }
     }
   }
+}
+
+/// Max pooling of any window (ResNet's 3x3 stride 2): per output row, the maximum over the
+/// window's input rows column by column (vectorised, into `vm`, w floats), then over each
+/// window's columns of that. A maximum does not depend on the order it is taken in, so the
+/// values are poolArgmax's; an empty window (all padding) gives 0.
+DLC_VECTORIZED
+void maxPoolGeneralForward(const PoolShape &s, const float *x, float *y, int64_t p0, int64_t p1,
+                           float *vm) {
+  const int oh = s.oh(), ow = s.ow();
+  for (int64_t p = p0; p < p1; ++p) {
+    const float *plane = x + p * s.h * s.w;
+    float *out = y + p * oh * ow;
+    for (int oy = 0; oy < oh; ++oy, out += ow) {
+      const int y0 = oy * s.strideH - s.padH;
+      const int yBeg = std::max(y0, 0), yEnd = std::min(y0 + s.kh, s.h);
+      if (yEnd <= yBeg) {
+        std::fill(out, out + ow, 0.0f);
+        continue;
+      }
+      std::copy(plane + (size_t)yBeg * s.w, plane + (size_t)(yBeg + 1) * s.w, vm);
+      for (int iy = yBeg + 1; iy < yEnd; ++iy) {
+        const float *row = plane + (size_t)iy * s.w;
+        for (int ix = 0; ix < s.w; ++ix)
+          vm[ix] = vm[ix] < row[ix] ? row[ix] : vm[ix];
+      }
+      for (int ox = 0; ox < ow; ++ox) {
+        const int x0 = ox * s.strideW - s.padW;
+        const int xBeg = std::max(x0, 0), xEnd = std::min(x0 + s.kw, s.w);
+        if (xEnd <= xBeg) {
+          out[ox] = 0.0f;
+          continue;
+        }
+        float m = vm[xBeg];
+        for (int ix = xBeg + 1; ix < xEnd; ++ix)
+          m = m < vm[ix] ? vm[ix] : m;
+        out[ox] = m;
+      }
+    }
+  }
+}
+
+/// Index in the plane of the first maximum of a window in row-major order (-1 if the window is
+/// all padding); the comparisons are conditional moves, not unpredictable branches.
+inline long poolArgmax(const PoolShape &s, const float *plane, int oy, int ox) {
+  const int y0 = oy * s.strideH - s.padH, x0 = ox * s.strideW - s.padW;
+  const int yBeg = std::max(y0, 0), yEnd = std::min(y0 + s.kh, s.h);
+  const int xBeg = std::max(x0, 0), xEnd = std::min(x0 + s.kw, s.w);
+  if (yEnd <= yBeg || xEnd <= xBeg)
+    return -1;
+  long best = (long)yBeg * s.w + xBeg;
+  float bestVal = plane[best];
+  for (int iy = yBeg; iy < yEnd; ++iy) {
+    const float *row = plane + (long)iy * s.w;
+    for (int ix = xBeg; ix < xEnd; ++ix) {
+      const float v = row[ix];
+      const bool gt = v > bestVal;
+      best = gt ? (long)iy * s.w + ix : best;
+      bestVal = gt ? v : bestVal;
+    }
+  }
+  return best;
 }
 
 bool isPool2x2(const PoolShape &s) {
@@ -361,20 +403,11 @@ void sgdRange(float lr, float momentum, float weightDecay, float *w, const float
 }  // namespace
 
 void maxPool2dForward(const PoolShape &s, const float *x, float *y) {
-  const int oh = s.oh(), ow = s.ow();
   const int64_t planes = (int64_t)s.n * s.c, grain = kElementGrain / (s.h * s.w) + 1;
-  parallelFor(planes, grain, [&](int64_t p0, int64_t p1, int) {
+  parallelFor(planes, grain, [&](int64_t p0, int64_t p1, int thread) {
     if (isPool2x2(s))
       return maxPool2x2Forward(s, x, y, p0, p1);
-    for (int64_t p = p0; p < p1; ++p) {
-      const float *plane = x + p * s.h * s.w;
-      float *out = y + p * oh * ow;
-      for (int oy = 0; oy < oh; ++oy)
-        for (int ox = 0; ox < ow; ++ox, ++out) {
-          long idx = poolArgmax(s, plane, oy, ox);
-          *out = idx < 0 ? 0.0f : plane[idx];
-        }
-    }
+    maxPoolGeneralForward(s, x, y, p0, p1, threadScratch(thread, (size_t)s.w));
   });
 }
 

@@ -30,6 +30,9 @@ public:
   /// A pipeline run on threads (runtime/cpu/PipelineRunner.h): the seconds each of its
   /// devices spent in kernels so far, for their busy shares; empty otherwise.
   virtual std::vector<double> busySeconds() const { return {}; }
+  /// One line on how the device lays out the plan's memory where it departs from the plan
+  /// (the CPU's blocked activations, runtime/cpu/Layout.h), for dlrun to print; "" if not.
+  virtual std::string layoutNote() const { return ""; }
   /// Copies the persistent buffers (parameters, optimizer and model state) to the host
   /// arena, for checkpoints.
   virtual bool syncToHost(std::string &error) = 0;

@@ -164,6 +164,7 @@ public:
     return true;
   }
 
+  std::string layoutNote() const override { return device->layoutNote(); }
   std::string describe() const override {
     return device->describe() + ", rank " + std::to_string(comm.rank()) + " of " +
            std::to_string(comm.size());

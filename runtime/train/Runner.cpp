@@ -259,7 +259,8 @@ int Runner::validate(const plan::Program &prog, const data::Dataset &d, int64_t 
                  "against\n", p.arenaBytes / 1048576.0);
     return 1;
   }
-  std::unique_ptr<Device> cpu = makeCpuDevice(p, cpuArena.data);
+  // NCHW activations throughout, as the GPU's, so that they compare byte for byte.
+  std::unique_ptr<Device> cpu = makeCpuDevice(p, cpuArena.data, /*blockedLayouts=*/false);
   int bad = -1;
   for (const plan::ProgramInput &in : prog.inputs) {
     const plan::Buffer &b = p.buffers[in.buffer];

@@ -297,6 +297,8 @@ bool setUp(const RunOptions &opts, Session &s) {
               p.model.c_str(), s.device->describe().c_str(), (long long)p.train.batch,
               p.params.size(), (unsigned long long)p.arenaBytes, p.arenaBytes / 1048576.0,
               (long long)threads, since(t0) * 1e3);
+  if (!s.device->layoutNote().empty())
+    say("%s\n", s.device->layoutNote().c_str());
   const bool gpuPipeline = pipeline && opts.cudaOrdinal >= 0;
   if (gpuPipeline)
     say("pipeline: %zu GPUs, one stage each, each holding only its stage's memory; %lld "

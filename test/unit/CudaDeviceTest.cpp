@@ -188,7 +188,7 @@ TEST(CudaDevice, ValidateFindsEveryLeNetKernelWithinTolerance) {
   initParameters(plan, host.data());
   std::unique_ptr<Device> gpu = makeCudaDevice(plan, host.data(), 0, error);
   ASSERT_TRUE(gpu) << error;
-  std::unique_ptr<Device> cpu = makeCpuDevice(plan, cpuArena.data());
+  std::unique_ptr<Device> cpu = makeCpuDevice(plan, cpuArena.data(), /*blockedLayouts=*/false);
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> pixel(-1.f, 1.f);
   std::uniform_int_distribution<int32_t> label(0, int32_t(plan.classes) - 1);

@@ -54,7 +54,7 @@ protected:
                                                         std::size(kEmulatedKernels));
     initParameters(plan, device->arena.data());
     cpuArena.assign(plan.arenaBytes, 0);
-    cpu = makeCpuDevice(plan, cpuArena.data());
+    cpu = makeCpuDevice(plan, cpuArena.data(), /*blockedLayouts=*/false); // NCHW, as the GPU
   }
 
   /// A batch as dlrun copies it in: random images, valid labels.

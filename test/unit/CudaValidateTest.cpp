@@ -44,7 +44,7 @@ protected:
     device = std::make_unique<cudatest::EmulatedDevice>(plan, kEmulatedKernels,
                                                         std::size(kEmulatedKernels));
     cpuArena.assign(plan.arenaBytes, 0);
-    cpu = makeCpuDevice(plan, cpuArena.data());
+    cpu = makeCpuDevice(plan, cpuArena.data(), /*blockedLayouts=*/false); // NCHW, as the GPU
     // Random values everywhere (the coverage program's buffers), initialised parameters, a
     // batch of random images and valid labels.
     std::vector<uint8_t> &a = device->arena;

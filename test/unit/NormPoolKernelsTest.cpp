@@ -3,6 +3,7 @@
 // and every backward kernel against central finite differences of the forward kernel.
 #include "runtime/cpu/NormPoolKernels.h"
 
+#include "BlockedLayout.h"
 #include "GradientCheck.h"
 
 #include <gtest/gtest.h>
@@ -314,3 +315,85 @@ TEST(NormPoolKernelsTest, AvgPoolBackwardMatchesFiniteDifferences) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- channel-blocked layout
+
+namespace {
+
+Vec randomVec(size_t size, unsigned seed, float lo = -2.0f, float hi = 3.0f) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  Vec v(size);
+  for (float &e : v)
+    e = dist(gen);
+  return v;
+}
+
+/// Largest |a - b| / (1 + |b|).
+double worst(const Vec &a, const Vec &b) {
+  double w = 0.0;
+  for (size_t i = 0; i < a.size(); ++i)
+    w = std::max(w, std::fabs((double)a[i] - b[i]) / (1.0 + std::fabs((double)b[i])));
+  return w;
+}
+} // namespace
+
+// The blocked kernels compute what the NCHW ones do, on the same tensors reordered: forward
+// outputs, saved and running statistics, all three gradients, for both block sizes, with
+// channel-dependent offsets so that mixing up channels cannot pass.
+TEST(NormPoolKernelsTest, BatchNormBlockedMatchesNchw) {
+  for (int block : {8, 16}) {
+    const int n = 3, c = 2 * block, hw = 37;
+    const size_t size = (size_t)n * c * hw;
+    Vec x = randomVec(size, 11 + block), dy = randomVec(size, 12 + block);
+    for (int b = 0; b < n; ++b)
+      for (int ch = 0; ch < c; ++ch)
+        for (int i = 0; i < hw; ++i)
+          x[((size_t)b * c + ch) * hw + i] += 5.0f * ch;
+    const Vec gamma = randomVec(c, 13, 0.5f, 1.5f), beta = randomVec(c, 14);
+    Vec rm(c, 0.1f), rv(c, 0.9f), rmB = rm, rvB = rv;
+    Vec y(size), yB(size), mean(c), inv(c), meanB(c), invB(c);
+    batchNormTrain(n, c, hw, 1e-5f, 0.1f, x.data(), gamma.data(), beta.data(), rm.data(),
+                   rv.data(), y.data(), mean.data(), inv.data());
+    const Vec xB = toBlocked(x, n, c, hw, block), dyB = toBlocked(dy, n, c, hw, block);
+    batchNormTrain(n, c, hw, 1e-5f, 0.1f, xB.data(), gamma.data(), beta.data(), rmB.data(),
+                   rvB.data(), yB.data(), meanB.data(), invB.data(), block);
+    EXPECT_LT(worst(yB, toBlocked(y, n, c, hw, block)), 1e-6) << "block " << block;
+    EXPECT_LT(worst(meanB, mean), 1e-6);
+    EXPECT_LT(worst(invB, inv), 1e-6);
+    EXPECT_LT(worst(rmB, rm), 1e-6);
+    EXPECT_LT(worst(rvB, rv), 1e-6);
+
+    Vec e(size), eB(size);
+    batchNormEval(n, c, hw, 1e-5f, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(),
+                  e.data());
+    batchNormEval(n, c, hw, 1e-5f, xB.data(), gamma.data(), beta.data(), rm.data(), rv.data(),
+                  eB.data(), block);
+    EXPECT_LT(worst(eB, toBlocked(e, n, c, hw, block)), 1e-6);
+
+    Vec dx(size), dxB(size), dg(c), db(c), dgB(c), dbB(c);
+    batchNormBackward(n, c, hw, x.data(), dy.data(), gamma.data(), mean.data(), inv.data(),
+                      dx.data(), dg.data(), db.data());
+    batchNormBackward(n, c, hw, xB.data(), dyB.data(), gamma.data(), mean.data(), inv.data(),
+                      dxB.data(), dgB.data(), dbB.data(), block);
+    EXPECT_LT(worst(dxB, toBlocked(dx, n, c, hw, block)), 1e-5);
+    EXPECT_LT(worst(dgB, dg), 1e-5);
+    EXPECT_LT(worst(dbB, db), 1e-5);
+  }
+}
+
+TEST(NormPoolKernelsTest, GlobalAvgPoolBlockedMatchesNchw) {
+  for (int block : {8, 16}) {
+    const int n = 2, c = 3 * block, h = 5, w = 7;
+    const PoolShape s{n, c, h, w, h, w, 1, 1, 0, 0};
+    const size_t size = (size_t)n * c * h * w;
+    const Vec x = randomVec(size, 21 + block), dy = randomVec((size_t)n * c, 22 + block);
+    Vec y((size_t)n * c), yB((size_t)n * c), dx(size), dxB(size);
+    avgPool2dForward(s, x.data(), y.data());
+    avgPool2dForward(s, toBlocked(x, n, c, h * w, block).data(), yB.data(), block);
+    EXPECT_LT(worst(yB, y), 1e-6) << "block " << block;
+    avgPool2dBackward(s, dy.data(), dx.data());
+    avgPool2dBackward(s, dy.data(), dxB.data(), block);
+    EXPECT_LT(worst(dxB, toBlocked(dx, n, c, h * w, block)), 1e-7);
+  }
+}

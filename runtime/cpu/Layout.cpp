@@ -1,0 +1,265 @@
+//===- Layout.cpp - activations in oneDNN's blocked layout, chosen at load -===//
+//
+// Buffers that must share a layout (a batch norm's input and output, an elementwise
+// kernel's arguments, buffers sharing memory while both live) are joined into groups; a
+// group is blocked when no member is touched by a kernel that needs NCHW there and every
+// shape known for it (from convolutions, batch norm, pooling) has the same channels and
+// positions per image, channels a multiple of the block. Convolutions join nothing: oneDNN
+// takes each of their tensors in either layout.
+//
+#include "runtime/cpu/Layout.h"
+
+#include "runtime/cpu/Convolution.h"
+#include "runtime/cpu/DnnlConv.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+
+namespace dlc::cpu {
+namespace {
+using plan::KernelKind;
+
+/// An argument of a kernel that may be blocked: its position and, where the kind knows it,
+/// its channels and positions per image (c = 0: unknown, an elementwise argument).
+struct Role {
+  size_t arg;
+  int64_t c = 0, hw = 0;
+};
+
+bool isElementwise(KernelKind kind) {
+  switch (kind) {
+#define DLC_ELEMENTWISE_KIND(Enum, name, params, flopsPerElement, cpu, cuda)                       \
+  case KernelKind::Enum:                                                                           \
+    return true;
+#define DLC_KERNEL_KIND(Enum, name, params, ints, floats, epilogues, tolerance, flops, cpu)
+#include "runtime/plan/KernelKinds.def"
+  default:
+    return false;
+  }
+}
+
+/// The arguments of `k` that may be blocked; `join`: they must share one layout.
+std::vector<Role> rolesOf(const plan::Kernel &k, bool &join) {
+  using K = KernelKind;
+  join = false;
+  const std::vector<int64_t> &i = k.ints;
+  switch (k.kind) {
+  case K::Conv2dFwd:
+  case K::Conv2dBwdData:
+  case K::Conv2dBwdFilter:
+  case K::Conv2dGeneralFwd:
+  case K::Conv2dGeneralBwdData:
+  case K::Conv2dGeneralBwdFilter: {
+    const bool general = k.kind == K::Conv2dGeneralFwd || k.kind == K::Conv2dGeneralBwdData ||
+                         k.kind == K::Conv2dGeneralBwdFilter;
+    GroupedConvShape s;
+    if (general)
+      s = {int(i[0]),  int(i[1]),  int(i[2]),  int(i[3]),  int(i[4]),  int(i[5]),
+           int(i[6]),  int(i[7]),  int(i[8]),  int(i[9]),  int(i[10]), int(i[11]),
+           int(i[12]), int(i[13]), int(i[14]), int(i[15])};
+    else
+      s = generalShape({int(i[0]), int(i[1]), int(i[2]), int(i[3]), int(i[4]), int(i[5]),
+                        int(i[6]), int(i[7]), int(i[8]), int(i[9]), int(i[10])});
+    const DnnlConvOp op = k.kind == K::Conv2dFwd || k.kind == K::Conv2dGeneralFwd
+                              ? DnnlConvOp::Forward
+                          : k.kind == K::Conv2dBwdData || k.kind == K::Conv2dGeneralBwdData
+                              ? DnnlConvOp::BackwardData
+                              : DnnlConvOp::BackwardFilter;
+    // The in-house kernels read NCHW only.
+    if (!preferDnnl(op, s))
+      return {};
+    const Role x{0, s.c, int64_t(s.h) * s.w}, y{0, s.k, int64_t(s.oh()) * s.ow()};
+    switch (op) {
+    case DnnlConvOp::Forward:
+      return {x, Role{2, y.c, y.hw}};
+    case DnnlConvOp::BackwardData:
+      return {y, Role{2, x.c, x.hw}};
+    case DnnlConvOp::BackwardFilter:
+      return {y, Role{1, x.c, x.hw}};
+    }
+    return {};
+  }
+  case K::BatchNormTrain:
+  case K::BatchNormEval:
+    join = true;
+    return {Role{0, i[1], i[2]}, Role{5, i[1], i[2]}};
+  case K::BatchNormBwd:
+    join = true;
+    return {Role{0, i[1], i[2]}, Role{1, i[1], i[2]}, Role{5, i[1], i[2]}};
+  case K::AvgPoolFwd:
+  case K::AvgPoolBwd: {
+    // Global windows only; the pooled [n][c] tensor is the same bytes in either layout and
+    // stays NCHW for whatever reads it.
+    const bool global = i[4] == i[2] && i[5] == i[3] && i[8] == 0 && i[9] == 0;
+    if (!global)
+      return {};
+    return {Role{k.kind == K::AvgPoolFwd ? size_t(0) : size_t(1), i[1], i[2] * i[3]}};
+  }
+  default:
+    if (!isElementwise(k.kind))
+      return {};
+    join = true;
+    std::vector<Role> all;
+    for (size_t a = 0; a < k.args.size(); ++a)
+      all.push_back(Role{a});
+    return all;
+  }
+}
+
+struct Groups {
+  std::vector<int32_t> parent;
+  explicit Groups(size_t n) : parent(n) { std::iota(parent.begin(), parent.end(), 0); }
+  int32_t find(int32_t b) {
+    while (parent[b] != b)
+      b = parent[b] = parent[parent[b]];
+    return b;
+  }
+  void join(int32_t a, int32_t b) { parent[find(a)] = find(b); }
+};
+
+} // namespace
+
+bool blockedLayoutsEnabled() {
+  const char *e = std::getenv("DLC_BLOCKED");
+  if (e && std::strcmp(e, "0") == 0)
+    return false;
+  return dnnlEnabled();
+}
+
+LayoutStats assignLayouts(const plan::Plan &plan, size_t index, plan::Program &prog) {
+  LayoutStats stats;
+  for (plan::Kernel &k : prog.kernels)
+    k.blocked = 0;
+  if (!blockedLayoutsEnabled())
+    return stats;
+  // Only where oneDNN runs a convolution (asking it for its layout costs it its start-up).
+  bool dnnlConv = false;
+  for (const plan::Kernel &k : prog.kernels) {
+    bool join;
+    dnnlConv = dnnlConv || (!rolesOf(k, join).empty() && !join &&
+                            k.kind != KernelKind::AvgPoolFwd && k.kind != KernelKind::AvgPoolBwd);
+  }
+  const int block = dnnlConv ? dnnlBlock() : 0;
+  if (block == 0)
+    return stats;
+  const size_t nb = plan.buffers.size();
+  Groups groups(nb);
+  std::vector<char> used(nb, 0), needsPlain(nb, 0);
+  std::vector<int64_t> chans(nb, 0), positions(nb, 0);
+
+  auto shape = [&](int32_t b, int64_t c, int64_t hw) {
+    if (c <= 0)
+      return;
+    if (chans[b] == 0)
+      chans[b] = c, positions[b] = hw;
+    else if (chans[b] != c || positions[b] != hw)
+      needsPlain[b] = 1; // two kernels read it with different shapes: a view
+  };
+  for (const plan::ProgramInput &in : prog.inputs)
+    if (in.buffer >= 0 && size_t(in.buffer) < nb)
+      needsPlain[in.buffer] = 1;
+  for (const plan::ProgramOutput &out : prog.outputs)
+    if (out.buffer >= 0 && size_t(out.buffer) < nb)
+      needsPlain[out.buffer] = 1;
+  for (int32_t b : {prog.loss, prog.correct})
+    if (b >= 0 && size_t(b) < nb)
+      needsPlain[b] = 1;
+
+  std::vector<std::vector<Role>> roles(prog.kernels.size());
+  for (size_t n = 0; n < prog.kernels.size(); ++n) {
+    const plan::Kernel &k = prog.kernels[n];
+    bool join = false;
+    roles[n] = rolesOf(k, join);
+    std::vector<char> isRole(k.args.size(), 0);
+    for (const Role &r : roles[n])
+      if (r.arg < k.args.size())
+        isRole[r.arg] = 1;
+    for (size_t a = 0; a < k.args.size(); ++a) {
+      const int32_t b = k.args[a];
+      if (b < 0 || size_t(b) >= nb)
+        continue;
+      used[b] = 1;
+      if (!isRole[a])
+        needsPlain[b] = 1;
+    }
+    for (const Role &r : roles[n]) {
+      if (r.arg >= k.args.size())
+        continue;
+      const int32_t b = k.args[r.arg];
+      shape(b, r.c, r.hw);
+      if (join && r.arg != roles[n][0].arg)
+        groups.join(b, k.args[roles[n][0].arg]);
+    }
+  }
+  // Persistent buffers (parameters, optimizer state) and other programs' stay as they are.
+  std::vector<int32_t> mine;
+  for (size_t b = 0; b < nb; ++b) {
+    if (!used[b])
+      continue;
+    if (plan.buffers[b].program != int32_t(index))
+      needsPlain[b] = 1;
+    else
+      mine.push_back(int32_t(b));
+  }
+  // Buffers sharing memory while both live are views of one tensor: one layout for both.
+  std::sort(mine.begin(), mine.end(), [&](int32_t a, int32_t b) {
+    return plan.buffers[a].offset < plan.buffers[b].offset;
+  });
+  for (size_t a = 0; a < mine.size(); ++a) {
+    const plan::Buffer &ba = plan.buffers[mine[a]];
+    for (size_t c = a + 1; c < mine.size(); ++c) {
+      const plan::Buffer &bc = plan.buffers[mine[c]];
+      if (bc.offset >= ba.offset + ba.bytes)
+        break;
+      if (bc.first <= ba.last && ba.first <= bc.last)
+        groups.join(mine[a], mine[c]);
+    }
+  }
+  // A group's verdict: all members free of NCHW readers, one known shape, channels a
+  // multiple of the block.
+  std::vector<char> bad(nb, 0);
+  std::vector<int64_t> gc(nb, 0), ghw(nb, 0);
+  for (size_t b = 0; b < nb; ++b) {
+    if (!used[b])
+      continue;
+    const int32_t g = groups.find(int32_t(b));
+    if (needsPlain[b])
+      bad[g] = 1;
+    if (chans[b] == 0)
+      continue;
+    if (chans[b] % block != 0)
+      bad[g] = 1;
+    if (gc[g] == 0)
+      gc[g] = chans[b], ghw[g] = positions[b];
+    else if (gc[g] != chans[b] || ghw[g] != positions[b])
+      bad[g] = 1;
+  }
+  auto isBlocked = [&](int32_t b) {
+    const int32_t g = groups.find(b);
+    return !bad[g] && gc[g] != 0;
+  };
+  for (size_t n = 0; n < prog.kernels.size(); ++n) {
+    plan::Kernel &k = prog.kernels[n];
+    for (const Role &r : roles[n])
+      if (r.arg < k.args.size() && r.arg < 8 && k.args[r.arg] >= 0 &&
+          size_t(k.args[r.arg]) < nb && isBlocked(k.args[r.arg]))
+        k.blocked |= uint8_t(1u << r.arg);
+    const bool conv = k.kind == KernelKind::Conv2dFwd || k.kind == KernelKind::Conv2dBwdData ||
+                      k.kind == KernelKind::Conv2dBwdFilter ||
+                      k.kind == KernelKind::Conv2dGeneralFwd ||
+                      k.kind == KernelKind::Conv2dGeneralBwdData ||
+                      k.kind == KernelKind::Conv2dGeneralBwdFilter;
+    // Bit j is argument j, which for the convolution kinds is DnnlConv.h's bit j.
+    stats.convCalls += conv && k.blocked;
+  }
+  stats.block = block;
+  for (int32_t b : mine) {
+    ++stats.buffers;
+    stats.blocked += isBlocked(b);
+  }
+  return stats;
+}
+
+} // namespace dlc::cpu
