@@ -27,6 +27,12 @@
 #endif
 
 extern "C" void openblas_set_num_threads(int);
+// OpenBLAS's pthread build starts its own worker threads when it loads, and they spin on
+// their queues for a while (~0.1 s) before sleeping: beside the pool's threads on few
+// cores, they took a core from the first steps or evaluation batches (LeNet's inference at
+// 2 threads: 0.8 ms a batch instead of 0.27, in about half the runs). Weak: other BLAS
+// builds lack it.
+extern "C" int blas_thread_shutdown_(void) __attribute__((weak));
 
 namespace dlc::cpu {
 namespace {
@@ -181,6 +187,9 @@ Pool &pool() {
 
 void setThreads(int n) {
   openblas_set_num_threads(1);
+  // With one BLAS thread its workers are never used again: stop them (once).
+  static const bool stopped = blas_thread_shutdown_ && (blas_thread_shutdown_(), true);
+  (void)stopped;
   pool().resize(std::max(n, 1));
 }
 
