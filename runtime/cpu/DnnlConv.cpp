@@ -95,6 +95,21 @@ struct Prim {
   int argIn0, argIn1, argOut;
   dnnl::reorder toIn0, toIn1, fromOut; // empty when the layouts agree
   bool reorderIn0 = false, reorderIn1 = false, reorderOut = false;
+  /// The filter's blocked layout when its output channels are outermost (so that a range of
+  /// whole blocks of them is one contiguous piece in it as in OIHW): the threads of a
+  /// split batch then reorder the filter (or its gradient) once between them, a range of
+  /// output channels each, instead of each thread all of it. Tag::undef: not such a layout.
+  Tag wBlocked = Tag::undef;
+  int wBlock = 0; // output channels per block of wBlocked
+  memory::dims wDims;
+};
+
+/// One thread's share of a split filter reorder: output channels [o0, o0 + count).
+struct FilterPart {
+  memory::dim o0 = 0, count = 0;
+  size_t plainOffset = 0, blockedOffset = 0; // in floats
+  dnnl::reorder toBlocked, toPlain;
+  memory::desc plain, blocked, scratchTo, scratchFrom;
 };
 
 /// Whether the runtime's pool splits a convolution's batch among its threads, each running
@@ -222,7 +237,52 @@ std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias,
     reorder(p->plainIn1, p->in1, p->toIn1, p->scratchIn1);
   if ((p->reorderOut = p->out != p->plainOut))
     reorder(p->out, p->plainOut, p->fromOut, p->scratchOut);
+  // The filter's layout, if it is one whose output channels are outermost.
+  const memory::desc &filter = op == DnnlConvOp::BackwardFilter ? p->out : p->in1;
+  if (g == 1 && (op == DnnlConvOp::BackwardFilter ? p->reorderOut : p->reorderIn1))
+    for (auto [tag, block] : {std::pair{Tag::ABcd16b16a, 16}, {Tag::ABcd16a16b, 16},
+                              {Tag::Acdb16a, 16}, {Tag::ABcd8b8a, 8}, {Tag::ABcd8a8b, 8},
+                              {Tag::Acdb8a, 8}})
+      if (s.k % block == 0 && filter == md(wts, tag)) {
+        p->wBlocked = tag, p->wBlock = block, p->wDims = wts;
+        break;
+      }
   return p;
+}
+
+/// The reorders of `p`'s filter split into `parts` ranges of whole blocks of output
+/// channels; empty when its layout does not allow it. Made once per (primitive, parts).
+const std::vector<FilterPart> &filterParts(const Prim &p, int parts) {
+  static std::mutex lock;
+  static std::map<std::pair<const Prim *, int>, std::vector<FilterPart>> cache;
+  std::lock_guard<std::mutex> guard(lock);
+  auto [it, inserted] = cache.try_emplace({&p, parts});
+  if (!inserted || p.wBlocked == Tag::undef)
+    return it->second;
+  dnnl::engine &eng = engine();
+  dnnl::primitive_attr plain;
+  plain.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const memory::dim blocks = p.wDims[0] / p.wBlock;
+  if (blocks < parts)
+    return it->second;
+  std::vector<FilterPart> out;
+  for (int c = 0; c < parts; ++c) {
+    FilterPart f;
+    f.o0 = blocks * c / parts * p.wBlock;
+    f.count = blocks * (c + 1) / parts * p.wBlock - f.o0;
+    memory::dims d = p.wDims, before = p.wDims;
+    d[0] = f.count, before[0] = f.o0;
+    f.plain = md(d, Tag::oihw), f.blocked = md(d, p.wBlocked);
+    f.plainOffset = size_t(f.o0) * p.wDims[1] * p.wDims[2] * p.wDims[3];
+    f.blockedOffset = f.o0 ? md(before, p.wBlocked).get_size() / sizeof(float) : 0;
+    dnnl::reorder::primitive_desc to(eng, f.plain, eng, f.blocked, plain),
+        from(eng, f.blocked, eng, f.plain, plain);
+    f.toBlocked = dnnl::reorder(to), f.toPlain = dnnl::reorder(from);
+    f.scratchTo = to.scratchpad_desc(), f.scratchFrom = from.scratchpad_desc();
+    out.push_back(std::move(f));
+  }
+  it->second = std::move(out);
+  return it->second;
 }
 
 /// The primitive for a convolution, made on first request; nullptr when oneDNN refused it
@@ -257,9 +317,12 @@ struct Buffer {
   }
 };
 
-/// Runs `p` on the caller's plain buffers `in0`, `in1` and `out` (and a forward's `bias`).
+/// Runs `p` on the caller's buffers `in0`, `in1` and `out` (and a forward's `bias`). With
+/// `in1Ready`, `in1` is already in the primitive's layout there; with `outReady`, the
+/// output is left there in the primitive's layout (not reordered into `out`).
 void execute(const Prim &p, const float *in0, const float *in1, float *out,
-             const float *bias = nullptr) {
+             const float *bias = nullptr, const float *in1Ready = nullptr,
+             float *outReady = nullptr) {
   thread_local Buffer bufIn0, bufIn1, bufOut, bufScratch;
   thread_local dnnl::stream stream(engine());
   omp_set_num_threads(teamSize());
@@ -279,19 +342,40 @@ void execute(const Prim &p, const float *in0, const float *in1, float *out,
     mIn0 = memory(p.in0, eng, bufIn0.get(p.in0.get_size()));
     reorder(p.toIn0, p.scratchIn0, userIn0, mIn0);
   }
-  if (p.reorderIn1) {
+  if (in1Ready) {
+    mIn1 = memory(p.in1, eng, const_cast<float *>(in1Ready));
+  } else if (p.reorderIn1) {
     mIn1 = memory(p.in1, eng, bufIn1.get(p.in1.get_size()));
     reorder(p.toIn1, p.scratchIn1, userIn1, mIn1);
   }
-  if (p.reorderOut)
+  if (outReady)
+    mOut = memory(p.out, eng, outReady);
+  else if (p.reorderOut)
     mOut = memory(p.out, eng, bufOut.get(p.out.get_size()));
   std::unordered_map<int, memory> args = {{p.argIn0, mIn0}, {p.argIn1, mIn1}, {p.argOut, mOut},
                                           {DNNL_ARG_SCRATCHPAD, scratch(p.scratch)}};
   if (bias)
     args.emplace(DNNL_ARG_BIAS, memory(p.bias, eng, const_cast<float *>(bias)));
   p.prim.execute(stream, args);
-  if (p.reorderOut)
+  if (p.reorderOut && !outReady)
     reorder(p.fromOut, p.scratchOut, mOut, userOut);
+  stream.wait();
+}
+
+/// One share of a split filter reorder, on the calling thread: plain -> blocked (`toBlocked`)
+/// or back.
+void reorderPart(const FilterPart &f, const float *from, float *to, bool toBlocked) {
+  thread_local Buffer bufScratch;
+  thread_local dnnl::stream stream(engine());
+  omp_set_num_threads(1);
+  dnnl::engine &eng = engine();
+  const memory::desc &scratch = toBlocked ? f.scratchTo : f.scratchFrom;
+  memory src(toBlocked ? f.plain : f.blocked, eng, const_cast<float *>(from));
+  memory dst(toBlocked ? f.blocked : f.plain, eng, to);
+  (toBlocked ? f.toBlocked : f.toPlain)
+      .execute(stream, {{DNNL_ARG_FROM, src},
+                        {DNNL_ARG_TO, dst},
+                        {DNNL_ARG_SCRATCHPAD, memory(scratch, eng, bufScratch.get(scratch.get_size()))}});
   stream.wait();
 }
 } // namespace
@@ -359,6 +443,11 @@ bool run(DnnlConvOp op, const GroupedConvShape &s, const float *in0, const float
     execute(*pBig, in0, in1, out, bias);
     return true;
   }
+  // The filter (or its gradient) reordered once, a range of output channels per thread,
+  // when both slice primitives want it in the same layout that allows it.
+  const std::vector<FilterPart> &fparts =
+      pBig->in1 == pSmall->in1 && pBig->out == pSmall->out ? filterParts(*pBig, parts)
+                                                            : filterParts(*pBig, 0);
   // Floats per image of the arguments that are split (filters are not); the same in the
   // blocked layouts, whose channel counts are multiples of the block.
   const size_t xImage = size_t(s.c) * s.h * s.w, yImage = size_t(s.k) * s.oh() * s.ow();
@@ -368,6 +457,43 @@ bool run(DnnlConvOp op, const GroupedConvShape &s, const float *in0, const float
   const size_t outImage = op == DnnlConvOp::Forward        ? yImage
                           : op == DnnlConvOp::BackwardData ? xImage
                                                            : 0;
+  if (!fparts.empty()) {
+    thread_local Buffer shared;
+    if (op != DnnlConvOp::BackwardFilter) {
+      float *w = static_cast<float *>(shared.get(pBig->in1.get_size()));
+      parallelChunks(parts, [&](int c, int) {
+        const FilterPart &f = fparts[size_t(c)];
+        reorderPart(f, in1 + f.plainOffset, w + f.blockedOffset, true);
+      });
+      parallelChunks(parts, [&](int c, int) {
+        const size_t first = size_t(c) * base + std::min(c, extra);
+        execute(c < extra ? *pBig : *pSmall, in0 + first * in0Image, in1, out + first * outImage,
+                bias, w);
+      });
+      return true;
+    }
+    // Filter gradients: one partial sum per slice in the primitive's layout, then per range
+    // of output channels, their sum (in slice order) reordered into `out`.
+    const size_t blockedFloats = pBig->out.get_size() / sizeof(float);
+    float *partials = static_cast<float *>(shared.get(size_t(parts) * blockedFloats * 4));
+    parallelChunks(parts, [&](int c, int) {
+      const size_t first = size_t(c) * base + std::min(c, extra);
+      execute(c < extra ? *pBig : *pSmall, in0 + first * in0Image, in1 + first * in1Image, out,
+              nullptr, nullptr, partials + size_t(c) * blockedFloats);
+    });
+    parallelChunks(parts, [&](int c, int) {
+      const FilterPart &f = fparts[size_t(c)];
+      const size_t end = c + 1 < parts ? fparts[size_t(c) + 1].blockedOffset : blockedFloats;
+      float *sum = partials + f.blockedOffset;
+      for (int part = 1; part < parts; ++part) {
+        const float *q = partials + size_t(part) * blockedFloats + f.blockedOffset;
+        for (size_t j = 0; j < end - f.blockedOffset; ++j)
+          sum[j] += q[j];
+      }
+      reorderPart(f, sum, out + f.plainOffset, false);
+    });
+    return true;
+  }
   float *partials =
       op == DnnlConvOp::BackwardFilter ? sharedScratch(size_t(parts - 1) * wFloats) : nullptr;
   parallelChunks(parts, [&](int c, int) {
