@@ -105,23 +105,25 @@ void cpu::prepareKernels(const std::vector<const plan::Program *> &programs) {
     }
 }
 
-void cpu::prepareKernel(const plan::Kernel &k) {
+bool cpu::prepareKernel(const plan::Kernel &k) {
   using K = KernelKind;
   const bool plain = k.kind == K::Conv2dFwd || k.kind == K::Conv2dBwdData ||
                      k.kind == K::Conv2dBwdFilter;
   const bool general = k.kind == K::Conv2dGeneralFwd || k.kind == K::Conv2dGeneralBwdData ||
                        k.kind == K::Conv2dGeneralBwdFilter;
   if (!plain && !general)
-    return;
+    return true;
   const GroupedConvShape s = plain ? generalShape(convShape(k.ints)) : groupedConvShape(k.ints);
   const DnnlConvOp op = k.kind == K::Conv2dFwd || k.kind == K::Conv2dGeneralFwd
                             ? DnnlConvOp::Forward
                         : k.kind == K::Conv2dBwdData || k.kind == K::Conv2dGeneralBwdData
                             ? DnnlConvOp::BackwardData
                             : DnnlConvOp::BackwardFilter;
-  if (k.blocked || preferDnnl(op, s))
-    dnnlPrepare(op, s, plan::kernelEpilogue(k) & plan::kEpilogueBias, epilogueRelu(k),
-                k.blocked);
+  if (!k.blocked && !preferDnnl(op, s))
+    return true;
+  const bool made = dnnlPrepare(op, s, plan::kernelEpilogue(k) & plan::kEpilogueBias,
+                                epilogueRelu(k), k.blocked);
+  return made || !k.blocked;
 }
 
 void cpu::runKernelTimed(size_t n, const plan::Kernel &k, float *const *args, Profile *profile,

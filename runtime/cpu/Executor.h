@@ -23,8 +23,9 @@ void runKernel(const plan::Kernel &k, float *const *args);
 /// `programs` (as the device runs them, layouts included) now, at load, so that no step
 /// pays for them; the kernels make any that are missing themselves.
 void prepareKernels(const std::vector<const plan::Program *> &programs);
-/// prepareKernels for one kernel call.
-void prepareKernel(const plan::Kernel &k);
+/// prepareKernels for one kernel call; false when it is a convolution with blocked tensors
+/// (runtime/cpu/Layout.h) that oneDNN refused, which must then not run blocked.
+bool prepareKernel(const plan::Kernel &k);
 
 /// runKernel for kernel number `n` of a program, timed into `profile` and `trace` when
 /// given (neither: exactly runKernel). runProgram and the data-parallel runner share it.

@@ -11,6 +11,7 @@
 
 #include "runtime/cpu/Convolution.h"
 #include "runtime/cpu/DnnlConv.h"
+#include "runtime/cpu/Executor.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -128,22 +129,19 @@ bool blockedLayoutsEnabled() {
   return dnnlEnabled();
 }
 
-LayoutStats assignLayouts(const plan::Plan &plan, size_t index, plan::Program &prog) {
+namespace {
+bool isConv(KernelKind kind) {
+  return kind == KernelKind::Conv2dFwd || kind == KernelKind::Conv2dBwdData ||
+         kind == KernelKind::Conv2dBwdFilter || kind == KernelKind::Conv2dGeneralFwd ||
+         kind == KernelKind::Conv2dGeneralBwdData || kind == KernelKind::Conv2dGeneralBwdFilter;
+}
+
+/// One assignment; `refused[n]`: convolution n must keep NCHW (oneDNN refused it blocked).
+LayoutStats assignOnce(const plan::Plan &plan, size_t index, plan::Program &prog, int block,
+                       const std::vector<char> &refused) {
   LayoutStats stats;
   for (plan::Kernel &k : prog.kernels)
     k.blocked = 0;
-  if (!blockedLayoutsEnabled())
-    return stats;
-  // Only where oneDNN runs a convolution (asking it for its layout costs it its start-up).
-  bool dnnlConv = false;
-  for (const plan::Kernel &k : prog.kernels) {
-    bool join;
-    dnnlConv = dnnlConv || (!rolesOf(k, join).empty() && !join &&
-                            k.kind != KernelKind::AvgPoolFwd && k.kind != KernelKind::AvgPoolBwd);
-  }
-  const int block = dnnlConv ? dnnlBlock() : 0;
-  if (block == 0)
-    return stats;
   const size_t nb = plan.buffers.size();
   Groups groups(nb);
   std::vector<char> used(nb, 0), needsPlain(nb, 0);
@@ -171,7 +169,8 @@ LayoutStats assignLayouts(const plan::Plan &plan, size_t index, plan::Program &p
   for (size_t n = 0; n < prog.kernels.size(); ++n) {
     const plan::Kernel &k = prog.kernels[n];
     bool join = false;
-    roles[n] = rolesOf(k, join);
+    if (!refused[n])
+      roles[n] = rolesOf(k, join);
     std::vector<char> isRole(k.args.size(), 0);
     for (const Role &r : roles[n])
       if (r.arg < k.args.size())
@@ -246,13 +245,8 @@ LayoutStats assignLayouts(const plan::Plan &plan, size_t index, plan::Program &p
       if (r.arg < k.args.size() && r.arg < 8 && k.args[r.arg] >= 0 &&
           size_t(k.args[r.arg]) < nb && isBlocked(k.args[r.arg]))
         k.blocked |= uint8_t(1u << r.arg);
-    const bool conv = k.kind == KernelKind::Conv2dFwd || k.kind == KernelKind::Conv2dBwdData ||
-                      k.kind == KernelKind::Conv2dBwdFilter ||
-                      k.kind == KernelKind::Conv2dGeneralFwd ||
-                      k.kind == KernelKind::Conv2dGeneralBwdData ||
-                      k.kind == KernelKind::Conv2dGeneralBwdFilter;
     // Bit j is argument j, which for the convolution kinds is DnnlConv.h's bit j.
-    stats.convCalls += conv && k.blocked;
+    stats.convCalls += isConv(k.kind) && k.blocked;
   }
   stats.block = block;
   for (int32_t b : mine) {
@@ -260,6 +254,39 @@ LayoutStats assignLayouts(const plan::Plan &plan, size_t index, plan::Program &p
     stats.blocked += isBlocked(b);
   }
   return stats;
+}
+} // namespace
+
+LayoutStats assignLayouts(const plan::Plan &plan, size_t index, plan::Program &prog) {
+  for (plan::Kernel &k : prog.kernels)
+    k.blocked = 0;
+  if (!blockedLayoutsEnabled())
+    return {};
+  // Only where oneDNN runs a convolution (asking it for its layout costs it its start-up).
+  bool dnnlConv = false;
+  for (const plan::Kernel &k : prog.kernels) {
+    bool join;
+    dnnlConv = dnnlConv || (isConv(k.kind) && !rolesOf(k, join).empty());
+  }
+  const int block = dnnlConv ? dnnlBlock() : 0;
+  if (block == 0)
+    return {};
+  // A convolution with blocked tensors has no in-house fallback: each is made now, and one
+  // oneDNN refuses keeps NCHW, which may unblock its neighbours: assign again until none is
+  // refused (each round refuses one more, so this ends).
+  std::vector<char> refused(prog.kernels.size(), 0);
+  for (;;) {
+    LayoutStats stats = assignOnce(plan, index, prog, block, refused);
+    bool again = false;
+    for (size_t n = 0; n < prog.kernels.size(); ++n)
+      if (isConv(prog.kernels[n].kind) && prog.kernels[n].blocked &&
+          !prepareKernel(prog.kernels[n])) {
+        refused[n] = 1;
+        again = true;
+      }
+    if (!again)
+      return stats;
+  }
 }
 
 } // namespace dlc::cpu

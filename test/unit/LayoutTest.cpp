@@ -1,0 +1,141 @@
+// Which activations the CPU keeps in oneDNN's blocked layout (runtime/cpu/Layout.h), on
+// programs built by hand: a convolution, batch norm and ReLU chain between two convolutions
+// is blocked; one NCHW reader anywhere in a group (max pooling, a program output, a view of
+// the same memory read by a matmul) or a channel count that is not a multiple of the block
+// keeps the whole group NCHW, and the convolutions' bits say which of their tensors are
+// blocked. Skipped without oneDNN.
+#include "runtime/cpu/DnnlConv.h"
+#include "runtime/cpu/Layout.h"
+#include "runtime/cpu/Parallel.h"
+
+#include <gtest/gtest.h>
+
+using namespace dlc;
+using plan::KernelKind;
+
+namespace {
+
+/// conv(x) -> batch norm -> relu -> conv, batch 8 at 16x16 with `c` channels in the middle:
+/// big enough that oneDNN takes both convolutions. Buffers: 0 x (input), 1 w1, 2 y1, 3 ws,
+/// 4-7 gamma beta runMean runVar, 8 z, 9 mean, 10 invStd, 11 r, 12 w2, 13 y2 (output).
+struct Chain {
+  plan::Plan p;
+  plan::Program prog;
+  int32_t add(uint64_t floats, int32_t program, int first, int last) {
+    plan::Buffer b;
+    b.bytes = floats * 4;
+    b.offset = p.arenaBytes;
+    b.program = program;
+    b.first = first, b.last = last;
+    p.arenaBytes += (b.bytes + 63) / 64 * 64;
+    p.buffers.push_back(b);
+    return int32_t(p.buffers.size() - 1);
+  }
+  explicit Chain(int64_t c) {
+    const int64_t n = 8, hw = 16 * 16, act = n * c * hw;
+    add(n * 32 * hw, 0, 0, 0);      // 0 x
+    add(c * 32 * 9, -1, 0, 0);      // 1 w1
+    add(act, 0, 0, 1);              // 2 y1
+    add(1, 0, 0, 0);                // 3 workspace
+    for (int i = 0; i < 4; ++i)
+      add(c, -1, 0, 0);             // 4-7
+    add(act, 0, 1, 2);              // 8 z
+    add(c, 0, 1, 1);                // 9 mean
+    add(c, 0, 1, 1);                // 10 invStd
+    add(act, 0, 2, 3);              // 11 r
+    add(32 * c * 9, -1, 0, 0);      // 12 w2
+    add(n * 32 * hw, 0, 3, 3);      // 13 y2
+    auto kernel = [&](KernelKind kind, std::vector<int64_t> ints, std::vector<float> floats,
+                      std::vector<int32_t> args) {
+      plan::Kernel k;
+      k.kind = kind, k.ints = std::move(ints), k.floats = std::move(floats), k.args = std::move(args);
+      prog.kernels.push_back(k);
+    };
+    kernel(KernelKind::Conv2dFwd, {n, 32, 16, 16, c, 3, 3, 1, 1, 1, 1}, {}, {0, 1, 2, 3});
+    kernel(KernelKind::BatchNormTrain, {n, c, hw}, {1e-5f, 0.1f}, {2, 4, 5, 6, 7, 8, 9, 10});
+    kernel(KernelKind::Relu, {act}, {}, {8, 11});
+    kernel(KernelKind::Conv2dFwd, {n, c, 16, 16, 32, 3, 3, 1, 1, 1, 1}, {}, {11, 12, 13, 3});
+    prog.name = "train";
+    prog.inputs.push_back({"image", 0});
+    prog.outputs.push_back({"out", 13, {n, 32, 16, 16}});
+  }
+  plan::Program run() {
+    p.programs = {prog};
+    plan::Program copy = prog;
+    stats = cpu::assignLayouts(p, 0, copy);
+    return copy;
+  }
+  cpu::LayoutStats stats;
+};
+
+class LayoutTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    cpu::setThreads(1);
+    if (cpu::dnnlBlock() == 0)
+      GTEST_SKIP() << "oneDNN not built in or no blocked layout on this CPU";
+    block = cpu::dnnlBlock();
+  }
+  int block = 0;
+};
+
+TEST_F(LayoutTest, ChainBetweenConvolutionsIsBlocked) {
+  Chain chain(64);
+  plan::Program prog = chain.run();
+  EXPECT_EQ(prog.kernels[0].blocked, 1u << 2) << "conv1: its output only (x is an input)";
+  EXPECT_EQ(prog.kernels[1].blocked, (1u << 0) | (1u << 5)) << "batch norm's x and y";
+  EXPECT_EQ(prog.kernels[2].blocked, 3u) << "relu's x and y";
+  EXPECT_EQ(prog.kernels[3].blocked, 1u << 0) << "conv2: its input only (y2 is an output)";
+  EXPECT_EQ(chain.stats.blocked, 3);
+  EXPECT_EQ(chain.stats.convCalls, 2);
+  EXPECT_EQ(chain.stats.block, block);
+}
+
+TEST_F(LayoutTest, ChannelsNotAMultipleOfTheBlockStayNchw) {
+  Chain chain(block + block / 2);
+  plan::Program prog = chain.run();
+  for (const plan::Kernel &k : prog.kernels)
+    EXPECT_EQ(k.blocked, 0u);
+  EXPECT_EQ(chain.stats.blocked, 0);
+}
+
+TEST_F(LayoutTest, OneNchwReaderKeepsTheGroupNchw) {
+  // Max pooling reads the relu's output: relu, batch norm and conv1's output stay NCHW.
+  Chain pooled(64);
+  const int32_t out = pooled.add(8 * 64 * 8 * 8, 0, 3, 3);
+  pooled.prog.kernels.push_back({KernelKind::MaxPoolFwd, "pool", {8, 64, 16, 16, 2, 2, 2, 2, 0, 0}, {}, {11, out}});
+  plan::Program prog = pooled.run();
+  EXPECT_EQ(prog.kernels[0].blocked, 0u);
+  EXPECT_EQ(prog.kernels[1].blocked, 0u);
+  EXPECT_EQ(prog.kernels[2].blocked, 0u);
+  EXPECT_EQ(prog.kernels[3].blocked, 0u);
+
+  // A program output in the group.
+  Chain output(64);
+  output.prog.outputs.push_back({"z", 8, {8, 64, 16, 16}});
+  prog = output.run();
+  EXPECT_EQ(prog.kernels[1].blocked, 0u);
+  EXPECT_EQ(prog.kernels[0].blocked, 0u);
+
+  // A view: a buffer on z's memory while z lives, read by a matmul.
+  Chain view(64);
+  const plan::Buffer z = view.p.buffers[8];
+  view.p.buffers.push_back(z);
+  const int32_t alias = int32_t(view.p.buffers.size() - 1);
+  const int32_t mm = view.add(8 * 10, 0, 2, 2);
+  view.prog.kernels.push_back({KernelKind::Matmul, "mm", {8, 10, 64 * 256, 0, 1}, {}, {alias, 12, mm}});
+  prog = view.run();
+  EXPECT_EQ(prog.kernels[1].blocked, 0u);
+  EXPECT_EQ(prog.kernels[2].blocked, 0u);
+}
+
+TEST_F(LayoutTest, OffWithTheEnvironmentSwitch) {
+  setenv("DLC_BLOCKED", "0", 1);
+  Chain chain(64);
+  plan::Program prog = chain.run();
+  unsetenv("DLC_BLOCKED");
+  for (const plan::Kernel &k : prog.kernels)
+    EXPECT_EQ(k.blocked, 0u);
+}
+
+} // namespace
