@@ -950,7 +950,7 @@ LogicalResult batchNormOp(OnnxGraph &g, Inputs &in, Outputs &out) {
     auto y = g.typed(g.b.create<dl::BatchNormOp>(
         g.loc(), g.unknown(), *xt, *gamma, *beta, FlatSymbolRefAttr::get(&g.ctx, mean),
         FlatSymbolRefAttr::get(&g.ctx, var), g.b.getF32FloatAttr(eps),
-        g.b.getF32FloatAttr(1.f - g.attrFloat("momentum", 0.9f))));
+        g.b.getF32FloatAttr(1.f - g.attrFloat("momentum", 0.9f)), UnitAttr()));
     if (failed(y))
       return failure();
     out[0] = g.wrap(*y);

@@ -1240,7 +1240,8 @@ FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string
     return typed(b.create<dl::BatchNormOp>(l, unknown, x, gamma, beta,
                                            FlatSymbolRefAttr::get(&ctx, mean),
                                            FlatSymbolRefAttr::get(&ctx, var),
-                                           b.getF32FloatAttr(*eps), b.getF32FloatAttr(*momentum)));
+                                           b.getF32FloatAttr(*eps), b.getF32FloatAttr(*momentum),
+                                           UnitAttr()));
   }
   if (op == "lrn") {
     // TensorFlow's tf.nn.lrn and its defaults; alpha is not divided by the window size.

@@ -103,7 +103,7 @@ struct AutodiffPass : public dl::impl::AutodiffBase<AutodiffPass> {
       auto train = b.create<BatchNormTrainOp>(bn.getLoc(), bn.getInput(), bn.getGamma(),
                                               bn.getBeta(), bn.getRunningMeanAttr(),
                                               bn.getRunningVarAttr(), bn.getEpsAttr(),
-                                              bn.getMomentumAttr());
+                                              bn.getMomentumAttr(), bn.getReluAttr());
       bn.getResult().replaceAllUsesWith(train.getResult());
       bn.erase();
     });

@@ -2,7 +2,7 @@
 //
 // Rewrites `relu(bias_add(conv2d(x, w), b))` into `conv2d(x, w, b) {relu}` (and likewise for
 // matmul, whose bias is per column), so each layer's output is written once instead of three
-// times. A step folds only when the value it consumes has no other user: in a training step
+// times; `relu(batch_norm(x))` (training or evaluation) into `batch_norm(x) {relu}`. A step folds only when the value it consumes has no other user: in a training step
 // the relu's output (read by relu_grad) survives as the fused op's result, while the
 // pre-activation values, which nothing else reads, disappear. Both targets implement the
 // epilogue (Plan.h: kEpilogueBias, kEpilogueRelu).
@@ -80,6 +80,15 @@ struct FuseEpiloguesPass : public dl::impl::FuseEpiloguesBase<FuseEpiloguesPass>
         grad.erase();
       } else if (auto relu = dyn_cast<ReluOp>(op)) {
         Operation *producer = relu.getInput().getDefiningOp();
+        // Batch norm (training or evaluation) whose normalised value only the relu reads: its
+        // statistics may have other readers (the backward), its result may not.
+        if (isa_and_nonnull<BatchNormTrainOp, BatchNormOp>(producer) &&
+            producer->getResult(0).hasOneUse() && !producer->hasAttr("relu")) {
+          producer->setAttr("relu", UnitAttr::get(&getContext()));
+          relu.getResult().replaceAllUsesWith(producer->getResult(0));
+          relu.erase();
+          return;
+        }
         if (!canTake(producer, /*bias=*/false))
           return;
         producer->setAttr("relu", UnitAttr::get(&getContext()));

@@ -309,7 +309,8 @@ def DL_BatchNormOp : DL_InferOp<"batch_norm", [DeclareOpInterfaceMethods<SymbolU
     `y = gamma * (x - mean) / sqrt(var + eps) + beta` per channel (axis 1), with `mean` and
     `var` the running statistics `@running_mean` and `@running_var`. This is the form the
     evaluation step uses; `--dl-autodiff` turns it into `dl.batch_norm_train` in the training
-    step.
+    step. With the `relu` flag, set by `--dl-fuse-epilogues` in place of a following `dl.relu`,
+    the result is `max(y, 0)`.
 
     ```mlir
     %y = dl.batch_norm %x, %gamma, %beta {eps = 1.0e-05 : f32, momentum = 1.0e-01 : f32, running_mean = @bn1.running_mean, running_var = @bn1.running_var} : (tensor<?x64x56x56xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64x56x56xf32>
@@ -317,7 +318,7 @@ def DL_BatchNormOp : DL_InferOp<"batch_norm", [DeclareOpInterfaceMethods<SymbolU
   }];
   let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$gamma, DL_FloatTensor:$beta,
                        FlatSymbolRefAttr:$running_mean, FlatSymbolRefAttr:$running_var,
-                       F32Attr:$eps, F32Attr:$momentum);
+                       F32Attr:$eps, F32Attr:$momentum, UnitAttr:$relu);
   let results = (outs DL_FloatTensor:$result);
   let assemblyFormat = "$input `,` $gamma `,` $beta attr-dict `:` functional-type(operands, results)";
 }
@@ -331,7 +332,9 @@ def DL_BatchNormTrainOp : DL_Op<"batch_norm_train",
     returns them (as mean and 1/sqrt(var + eps)) for the backward pass, and updates the
     running statistics in place, PyTorch's way:
     `running = (1 - momentum) * running + momentum * batch_stat` (unbiased variance). It
-    writes module state, so it is not pure.
+    writes module state, so it is not pure. With the `relu` flag (`--dl-fuse-epilogues`, when
+    a `dl.relu` was the normalised value's only reader) the result is `max(y, 0)`; the
+    backward reads only the input and the statistics, so it is unchanged.
 
     ```mlir
     %y, %mean, %inv_std = dl.batch_norm_train %x, %gamma, %beta {eps = 1.0e-05 : f32, momentum = 1.0e-01 : f32, running_mean = @bn1.running_mean, running_var = @bn1.running_var} : (tensor<8x64x56x56xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<8x64x56x56xf32>, tensor<64xf32>, tensor<64xf32>)
@@ -339,7 +342,7 @@ def DL_BatchNormTrainOp : DL_Op<"batch_norm_train",
   }];
   let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$gamma, DL_FloatTensor:$beta,
                        FlatSymbolRefAttr:$running_mean, FlatSymbolRefAttr:$running_var,
-                       F32Attr:$eps, F32Attr:$momentum);
+                       F32Attr:$eps, F32Attr:$momentum, UnitAttr:$relu);
   let results = (outs DL_FloatTensor:$result, DL_FloatTensor:$mean, DL_FloatTensor:$inv_std);
   let assemblyFormat = "$input `,` $gamma `,` $beta attr-dict `:` functional-type(operands, results)";
 }

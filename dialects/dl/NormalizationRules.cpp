@@ -31,9 +31,12 @@ std::vector<int64_t> lrnInts(Value x, int64_t radius) {
 } // namespace
 
 LogicalResult BatchNormOp::lowerToKernels(KernelBuilder &k) {
+  std::vector<int64_t> ints = normInts(getInput());
+  if (getRelu())
+    ints.push_back(plan::kEpilogueRelu);
   k.call(*this, {KernelKind::BatchNormEval,
                  {getInput(), getGamma(), getBeta(), getRunningMean(), getRunningVar()},
-                 normInts(getInput()),
+                 ints,
                  {getEps().convertToFloat()}});
   return success();
 }
@@ -50,9 +53,12 @@ LogicalResult BatchNormTrainOp::buildGradient(GradientBuilder &g) {
   return success();
 }
 LogicalResult BatchNormTrainOp::lowerToKernels(KernelBuilder &k) {
+  std::vector<int64_t> ints = normInts(getInput());
+  if (getRelu())
+    ints.push_back(plan::kEpilogueRelu);
   k.call(*this, {KernelKind::BatchNormTrain,
                  {getInput(), getGamma(), getBeta(), getRunningMean(), getRunningVar()},
-                 normInts(getInput()),
+                 ints,
                  {getEps().convertToFloat(), getMomentum().convertToFloat()}});
   return success();
 }

@@ -87,13 +87,20 @@ void gradMoments(int n, int c, int hw, int ch, const float *x, const float *dy, 
 /// scaling (rather than folding it into one offset) keeps precision when |mean| >> stddev.
 DLC_VECTORIZED
 void normalizeChannel(int n, int c, int hw, int ch, float mean, float scale, float beta, const float *x,
-                      float *y) {
+                      float *y, bool relu) {
   for (int b = 0; b < n; ++b) {
     const size_t off = ((size_t)b * c + ch) * hw;
     const float *xp = x + off;
     float *yp = y + off;
-    for (int i = 0; i < hw; ++i)
-      yp[i] = (xp[i] - mean) * scale + beta;
+    if (relu) {
+      for (int i = 0; i < hw; ++i) {
+        const float v = (xp[i] - mean) * scale + beta;
+        yp[i] = v > 0.0f ? v : 0.0f;
+      }
+    } else {
+      for (int i = 0; i < hw; ++i)
+        yp[i] = (xp[i] - mean) * scale + beta;
+    }
   }
 }
 
@@ -179,7 +186,7 @@ DLC_INLINE void blockedGradMomentsBody(int n, int cb, int blocks, int hw, const 
 template <int B>
 DLC_INLINE void blockedApplyBody(int n, int cb, int blocks, int hw, const float *mean,
                                  const float *scale, const float *shift, const float *coef,
-                                 const float *x, const float *dy, float *y) {
+                                 const float *x, const float *dy, float *y, bool relu) {
   float m[B], sc[B], sh[B], co[B];
   for (int j = 0; j < B; ++j)
     m[j] = mean[j], sc[j] = scale[j], sh[j] = shift[j], co[j] = coef ? coef[j] : 0.0f;
@@ -192,6 +199,12 @@ DLC_INLINE void blockedApplyBody(int n, int cb, int blocks, int hw, const float 
       for (int i = 0; i < hw; ++i, xp += B, gp += B, yp += B)
         for (int j = 0; j < B; ++j)
           yp[j] = sc[j] * (gp[j] - sh[j] - (xp[j] - m[j]) * co[j]);
+    } else if (relu) {
+      for (int i = 0; i < hw; ++i, xp += B, yp += B)
+        for (int j = 0; j < B; ++j) {
+          const float v = (xp[j] - m[j]) * sc[j] + sh[j];
+          yp[j] = v > 0.0f ? v : 0.0f;
+        }
     } else {
       for (int i = 0; i < hw; ++i, xp += B, yp += B)
         for (int j = 0; j < B; ++j)
@@ -219,10 +232,10 @@ void blockedGradMoments(int block, int n, int cb, int blocks, int hw, const floa
 DLC_VECTORIZED
 void blockedApply(int block, int n, int cb, int blocks, int hw, const float *mean,
                   const float *scale, const float *shift, const float *coef, const float *x,
-                  const float *dy, float *y) {
+                  const float *dy, float *y, bool relu = false) {
   if (block == 16)
-    return blockedApplyBody<16>(n, cb, blocks, hw, mean, scale, shift, coef, x, dy, y);
-  blockedApplyBody<8>(n, cb, blocks, hw, mean, scale, shift, coef, x, dy, y);
+    return blockedApplyBody<16>(n, cb, blocks, hw, mean, scale, shift, coef, x, dy, y, relu);
+  blockedApplyBody<8>(n, cb, blocks, hw, mean, scale, shift, coef, x, dy, y, relu);
 }
 
 /// Blocks of the pool's chunks: enough that a chunk covers ~64K elements.
@@ -232,7 +245,8 @@ int64_t blockGrain(int n, int hw, int block) {
 
 void batchNormTrainBlocked(int block, int n, int c, int hw, float eps, float momentum,
                            const float *x, const float *gamma, const float *beta, float *runMean,
-                           float *runVar, float *y, float *saveMean, float *saveInvStd) {
+                           float *runVar, float *y, float *saveMean, float *saveInvStd,
+                           bool relu) {
   const int blocks = c / block;
   const double count = (double)n * hw;
   parallelFor(blocks, blockGrain(n, hw, block), [&](int64_t b0, int64_t b1, int) {
@@ -253,7 +267,8 @@ void batchNormTrainBlocked(int block, int n, int c, int hw, float eps, float mom
         runVar[ch] = (float)((1.0 - momentum) * runVar[ch] + momentum * unbiased);
         mean[j] = (float)m, scale[j] = (float)(gamma[ch] * invStd), shift[j] = beta[ch];
       }
-      blockedApply(block, n, (int)cb, blocks, hw, mean, scale, shift, nullptr, x, nullptr, y);
+      blockedApply(block, n, (int)cb, blocks, hw, mean, scale, shift, nullptr, x, nullptr, y,
+                   relu);
     }
   });
 }
@@ -262,13 +277,13 @@ void batchNormTrainBlocked(int block, int n, int c, int hw, float eps, float mom
 
 void batchNormTrain(int n, int c, int hw, float eps, float momentum, const float *x, const float *gamma,
                     const float *beta, float *runMean, float *runVar, float *y, float *saveMean,
-                    float *saveInvStd, int block) {
+                    float *saveInvStd, int block, bool relu) {
   const double count = (double)n * hw;
   if (n <= 0 || hw <= 0)
     return;
   if (block)
     return batchNormTrainBlocked(block, n, c, hw, eps, momentum, x, gamma, beta, runMean, runVar,
-                                 y, saveMean, saveInvStd);
+                                 y, saveMean, saveInvStd, relu);
   parallelFor(c, channelGrain(n, hw), [&](int64_t c0, int64_t c1, int) {
     for (int64_t ch = c0; ch < c1; ++ch) {
       const double k = x[(size_t)ch * hw];
@@ -289,13 +304,13 @@ void batchNormTrain(int n, int c, int hw, float eps, float momentum, const float
       runVar[ch] = (float)((1.0 - momentum) * runVar[ch] + momentum * unbiased);
 
       normalizeChannel(n, c, hw, (int)ch, (float)mean, (float)(gamma[ch] * invStd), beta[ch],
-                       x, y);
+                       x, y, relu);
     }
   });
 }
 
 void batchNormEval(int n, int c, int hw, float eps, const float *x, const float *gamma, const float *beta,
-                   const float *runMean, const float *runVar, float *y, int block) {
+                   const float *runMean, const float *runVar, float *y, int block, bool relu) {
   if (block) {
     const int blocks = c / block;
     parallelFor(blocks, blockGrain(n, hw, block), [&](int64_t b0, int64_t b1, int) {
@@ -306,7 +321,8 @@ void batchNormEval(int n, int c, int hw, float eps, const float *x, const float 
           mean[j] = runMean[ch], shift[j] = beta[ch];
           scale[j] = (float)(gamma[ch] * (1.0 / std::sqrt((double)runVar[ch] + eps)));
         }
-        blockedApply(block, n, (int)cb, blocks, hw, mean, scale, shift, nullptr, x, nullptr, y);
+        blockedApply(block, n, (int)cb, blocks, hw, mean, scale, shift, nullptr, x, nullptr, y,
+                     relu);
       }
     });
     return;
@@ -315,7 +331,7 @@ void batchNormEval(int n, int c, int hw, float eps, const float *x, const float 
     for (int64_t ch = c0; ch < c1; ++ch) {
       const double invStd = 1.0 / std::sqrt((double)runVar[ch] + eps);
       normalizeChannel(n, c, hw, (int)ch, runMean[ch], (float)(gamma[ch] * invStd), beta[ch],
-                       x, y);
+                       x, y, relu);
     }
   });
 }

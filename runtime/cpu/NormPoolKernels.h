@@ -19,10 +19,12 @@ namespace dlc::cpu {
 /// When n*hw == 1 the unbiased variance is undefined; the biased one (0) is used instead.
 void batchNormTrain(int n, int c, int hw, float eps, float momentum, const float *x, const float *gamma,
                     const float *beta, float *runMean, float *runVar, float *y, float *saveMean, float *saveInvStd,
-                    int block = 0);
+                    int block = 0, bool relu = false);
+/// `relu` (the fused epilogue): y = max(normalised, 0), computed as `v > 0 ? v : 0`, as relu.
 /// Inference-mode batch norm with the running statistics.
 void batchNormEval(int n, int c, int hw, float eps, const float *x, const float *gamma, const float *beta,
-                   const float *runMean, const float *runVar, float *y, int block = 0);
+                   const float *runMean, const float *runVar, float *y, int block = 0,
+                   bool relu = false);
 /// Gradients of batchNormTrain's y w.r.t. x, gamma, beta (the standard batch-statistics formula). dx, dgamma, dbeta overwritten.
 void batchNormBackward(int n, int c, int hw, const float *x, const float *dy, const float *gamma,
                        const float *saveMean, const float *saveInvStd, float *dx, float *dgamma, float *dbeta,

@@ -1,4 +1,5 @@
-// --dl-fuse-epilogues folds bias_add and relu into the conv2d / matmul feeding them, and
+// --dl-fuse-epilogues folds bias_add and relu into the conv2d / matmul feeding them, relu into
+// batch norm (evaluation and training), and
 // relu_grad into maxpool2d_grad.
 // RUN: dl-opt %s --dl-fuse-epilogues | FileCheck %s
 
@@ -90,4 +91,48 @@ func.func @linear_nd(%x: tensor<2x3x64xf32>) -> (tensor<2x3x5xf32>, tensor<2x3x5
   %rb = dl.param @rb : tensor<3xf32>
   %m2b = dl.bias_add %m2, %rb {axis = 1 : i64} : (tensor<2x3x5xf32>, tensor<3xf32>) -> tensor<2x3x5xf32>
   return %r, %m2b : tensor<2x3x5xf32>, tensor<2x3x5xf32>
+}
+
+// Batch norm takes a following relu, in evaluation and in training, where the statistics have
+// other readers (the backward) but the normalised value only the relu.
+dl.parameter @g : tensor<4xf32> {init = "ones"}
+dl.parameter @be : tensor<4xf32> {init = "zeros"}
+dl.parameter @rm : tensor<4xf32> {init = "zeros", role = "buffer"}
+dl.parameter @rv : tensor<4xf32> {init = "ones", role = "buffer"}
+
+// CHECK-LABEL: func.func @batch_norm_relu
+func.func @batch_norm_relu(%x: tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32> {
+  // CHECK: %[[Y:.*]] = dl.batch_norm %{{.*}}, %{{.*}}, %{{.*}} {eps = {{.*}}, relu, running_mean = @rm
+  // CHECK-NOT: dl.relu
+  // CHECK: return %[[Y]]
+  %g = dl.param @g : tensor<4xf32>
+  %be = dl.param @be : tensor<4xf32>
+  %y = dl.batch_norm %x, %g, %be {eps = 1.0e-05 : f32, momentum = 1.0e-01 : f32, running_mean = @rm, running_var = @rv} : (tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x8x8xf32>
+  %r = dl.relu %y : (tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+  return %r : tensor<2x4x8x8xf32>
+}
+
+// CHECK-LABEL: func.func @batch_norm_train_relu
+func.func @batch_norm_train_relu(%x: tensor<2x4x8x8xf32>) -> (tensor<2x4x8x8xf32>, tensor<4xf32>) {
+  // CHECK: %[[Y:.*]], %[[M:.*]], %{{.*}} = dl.batch_norm_train %{{.*}}, %{{.*}}, %{{.*}} {eps = {{.*}}, relu, running_mean = @rm
+  // CHECK-NOT: dl.relu
+  // CHECK: return %[[Y]], %[[M]]
+  %g = dl.param @g : tensor<4xf32>
+  %be = dl.param @be : tensor<4xf32>
+  %y, %m, %s = dl.batch_norm_train %x, %g, %be {eps = 1.0e-05 : f32, momentum = 1.0e-01 : f32, running_mean = @rm, running_var = @rv} : (tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  %r = dl.relu %y : (tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+  return %r, %m : tensor<2x4x8x8xf32>, tensor<4xf32>
+}
+
+// A normalised value with another reader keeps its relu.
+// CHECK-LABEL: func.func @batch_norm_shared
+func.func @batch_norm_shared(%x: tensor<2x4x8x8xf32>) -> (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) {
+  // CHECK: %[[Y:.*]] = dl.batch_norm %{{.*}} {eps = {{.*}}, momentum = {{.*}}, running_mean = @rm
+  // CHECK: %[[R:.*]] = dl.relu %[[Y]]
+  // CHECK: return %[[R]], %[[Y]]
+  %g = dl.param @g : tensor<4xf32>
+  %be = dl.param @be : tensor<4xf32>
+  %y = dl.batch_norm %x, %g, %be {eps = 1.0e-05 : f32, momentum = 1.0e-01 : f32, running_mean = @rm, running_var = @rv} : (tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x8x8xf32>
+  %r = dl.relu %y : (tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+  return %r, %y : tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>
 }

@@ -397,3 +397,38 @@ TEST(NormPoolKernelsTest, GlobalAvgPoolBlockedMatchesNchw) {
     EXPECT_LT(worst(dxB, toBlocked(dx, n, c, h * w, block)), 1e-7);
   }
 }
+
+// The fused ReLU epilogue (dl.batch_norm {relu}): max(normalised, 0) for training and
+// evaluation, NCHW and blocked, against the kernel without it followed by a ReLU; the
+// statistics are those of the normalised value before the ReLU.
+TEST(NormPoolKernelsTest, BatchNormReluEpilogue) {
+  for (int block : {0, 8, 16}) {
+    const int n = 2, c = 16, hw = 9;
+    const size_t size = (size_t)n * c * hw;
+    const Vec x = randomVec(size, 31), gamma = randomVec(c, 32, 0.5f, 1.5f),
+              beta = randomVec(c, 33, -0.5f, 0.5f);
+    Vec rm(c, 0.f), rv(c, 1.f), rmR = rm, rvR = rv;
+    Vec y(size), yR(size), mean(c), inv(c), meanR(c), invR(c);
+    batchNormTrain(n, c, hw, 1e-5f, 0.1f, x.data(), gamma.data(), beta.data(), rm.data(),
+                   rv.data(), y.data(), mean.data(), inv.data(), block);
+    batchNormTrain(n, c, hw, 1e-5f, 0.1f, x.data(), gamma.data(), beta.data(), rmR.data(),
+                   rvR.data(), yR.data(), meanR.data(), invR.data(), block, /*relu=*/true);
+    size_t zeros = 0;
+    for (size_t i = 0; i < size; ++i) {
+      EXPECT_EQ(yR[i], y[i] > 0.0f ? y[i] : 0.0f) << "block " << block << " element " << i;
+      zeros += yR[i] == 0.0f;
+    }
+    EXPECT_GT(zeros, size / 4) << "the test's data must exercise the ReLU";
+    EXPECT_EQ(meanR, mean);
+    EXPECT_EQ(invR, inv);
+    EXPECT_EQ(rmR, rm);
+    EXPECT_EQ(rvR, rv);
+    Vec e(size), eR(size);
+    batchNormEval(n, c, hw, 1e-5f, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(),
+                  e.data(), block);
+    batchNormEval(n, c, hw, 1e-5f, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(),
+                  eR.data(), block, /*relu=*/true);
+    for (size_t i = 0; i < size; ++i)
+      EXPECT_EQ(eR[i], e[i] > 0.0f ? e[i] : 0.0f) << "block " << block << " element " << i;
+  }
+}

@@ -580,7 +580,10 @@ void KernelEmitter::batchNormTrain() {
      << "    for (int b = 0; b < " << n << "; ++b)\n"
      << "      for (int j = 0; j < " << hw << "; ++j) {\n"
      << "        const " << t << " e = ((" << t << ")b * " << c << " + idx) * " << hw << " + j;\n"
-     << "        y[e] = (x[e] - fmean) * scale + beta[idx];\n"
+     << (epilogue & plan::kEpilogueRelu
+             ? "        const float v = (x[e] - fmean) * scale + beta[idx];\n"
+               "        y[e] = v > 0.0f ? v : 0.0f;\n"
+             : "        y[e] = (x[e] - fmean) * scale + beta[idx];\n")
      << "      }\n";
   close();
 }
@@ -592,7 +595,10 @@ void KernelEmitter::batchNormEval() {
   os << "    const int ch = (int)(idx / " << hw << " % " << c << ");\n"
      << "    const float invStd = 1.0f / sqrtf(runVar[ch] + " << floatLiteral(k.floats[0])
      << ");\n"
-     << "    y[idx] = (x[idx] - runMean[ch]) * (gamma[ch] * invStd) + beta[ch];\n";
+     << (epilogue & plan::kEpilogueRelu
+             ? "    const float v = (x[idx] - runMean[ch]) * (gamma[ch] * invStd) + beta[ch];\n"
+               "    y[idx] = v > 0.0f ? v : 0.0f;\n"
+             : "    y[idx] = (x[idx] - runMean[ch]) * (gamma[ch] * invStd) + beta[ch];\n");
   close();
 }
 
