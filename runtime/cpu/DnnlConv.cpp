@@ -445,9 +445,9 @@ bool run(DnnlConvOp op, const GroupedConvShape &s, const float *in0, const float
   }
   // The filter (or its gradient) reordered once, a range of output channels per thread,
   // when both slice primitives want it in the same layout that allows it.
+  static const std::vector<FilterPart> unsplit;
   const std::vector<FilterPart> &fparts =
-      pBig->in1 == pSmall->in1 && pBig->out == pSmall->out ? filterParts(*pBig, parts)
-                                                            : filterParts(*pBig, 0);
+      pBig->in1 == pSmall->in1 && pBig->out == pSmall->out ? filterParts(*pBig, parts) : unsplit;
   // Floats per image of the arguments that are split (filters are not); the same in the
   // blocked layouts, whose channel counts are multiples of the block.
   const size_t xImage = size_t(s.c) * s.h * s.w, yImage = size_t(s.k) * s.oh() * s.ow();
