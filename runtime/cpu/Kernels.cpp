@@ -232,6 +232,68 @@ inline long poolArgmax(const PoolShape &s, const float *plane, int oy, int ox) {
   return best;
 }
 
+/// Max pooling in the channel-blocked layout: each position holds B channels, one lane each,
+/// so a window's maximum (and, backward, each lane's first arg-max in row-major order, as
+/// poolArgmax) is taken lane by lane over whole vectors. Planes [p0, p1) of [h][w][B].
+template <int B>
+DLC_INLINE void maxPoolBlockedBody(const PoolShape &s, const float *x, const float *dy,
+                                   float *out, int64_t p0, int64_t p1, bool backward, bool relu) {
+  const int oh = s.oh(), ow = s.ow();
+  const size_t in = (size_t)s.h * s.w * B, pooled = (size_t)oh * ow * B;
+  for (int64_t p = p0; p < p1; ++p) {
+    const float *plane = x + p * in;
+    if (backward)
+      std::fill(out + p * in, out + (p + 1) * in, 0.0f);
+    for (int oy = 0; oy < oh; ++oy) {
+      const int y0 = oy * s.strideH - s.padH;
+      const int yBeg = std::max(y0, 0), yEnd = std::min(y0 + s.kh, s.h);
+      for (int ox = 0; ox < ow; ++ox) {
+        const int x0 = ox * s.strideW - s.padW;
+        const int xBeg = std::max(x0, 0), xEnd = std::min(x0 + s.kw, s.w);
+        const size_t o = ((size_t)oy * ow + ox) * B;
+        if (yEnd <= yBeg || xEnd <= xBeg) {
+          if (!backward)
+            std::fill(out + p * pooled + o, out + p * pooled + o + B, 0.0f);
+          continue;
+        }
+        float best[B];
+        int at[B];
+        const int first = yBeg * s.w + xBeg;
+        for (int j = 0; j < B; ++j)
+          best[j] = plane[(size_t)first * B + j], at[j] = first;
+        for (int iy = yBeg; iy < yEnd; ++iy)
+          for (int ix = xBeg; ix < xEnd; ++ix) {
+            const int pos = iy * s.w + ix;
+            const float *v = plane + (size_t)pos * B;
+            for (int j = 0; j < B; ++j) {
+              const bool gt = v[j] > best[j];
+              best[j] = gt ? v[j] : best[j];
+              at[j] = gt ? pos : at[j];
+            }
+          }
+        if (!backward) {
+          for (int j = 0; j < B; ++j)
+            out[p * pooled + o + j] = best[j];
+          continue;
+        }
+        const float *g = dy + p * pooled + o;
+        float *d = out + p * in;
+        for (int j = 0; j < B; ++j)
+          if (!relu || best[j] > 0.0f)
+            d[(size_t)at[j] * B + j] += g[j];
+      }
+    }
+  }
+}
+
+DLC_VECTORIZED
+void maxPoolBlocked(int block, const PoolShape &s, const float *x, const float *dy, float *out,
+                    int64_t p0, int64_t p1, bool backward, bool relu) {
+  if (block == 16)
+    return maxPoolBlockedBody<16>(s, x, dy, out, p0, p1, backward, relu);
+  maxPoolBlockedBody<8>(s, x, dy, out, p0, p1, backward, relu);
+}
+
 bool isPool2x2(const PoolShape &s) {
   return s.kh == 2 && s.kw == 2 && s.strideH == 2 && s.strideW == 2 && s.padH == 0 &&
          s.padW == 0;
@@ -402,7 +464,15 @@ void sgdRange(float lr, float momentum, float weightDecay, float *w, const float
 
 }  // namespace
 
-void maxPool2dForward(const PoolShape &s, const float *x, float *y) {
+void maxPool2dForward(const PoolShape &s, const float *x, float *y, int block) {
+  if (block) {
+    const int64_t planes = (int64_t)s.n * (s.c / block);
+    parallelFor(planes, kElementGrain / ((int64_t)s.h * s.w * block) + 1,
+                [&](int64_t p0, int64_t p1, int) {
+                  maxPoolBlocked(block, s, x, nullptr, y, p0, p1, false, false);
+                });
+    return;
+  }
   const int64_t planes = (int64_t)s.n * s.c, grain = kElementGrain / (s.h * s.w) + 1;
   parallelFor(planes, grain, [&](int64_t p0, int64_t p1, int thread) {
     if (isPool2x2(s))
@@ -412,7 +482,15 @@ void maxPool2dForward(const PoolShape &s, const float *x, float *y) {
 }
 
 void maxPool2dBackward(const PoolShape &s, const float *x, const float *dy, float *dx,
-                       bool relu) {
+                       bool relu, int block) {
+  if (block) {
+    const int64_t planes = (int64_t)s.n * (s.c / block);
+    parallelFor(planes, kElementGrain / ((int64_t)s.h * s.w * block) + 1,
+                [&](int64_t p0, int64_t p1, int) {
+                  maxPoolBlocked(block, s, x, dy, dx, p0, p1, true, relu);
+                });
+    return;
+  }
   const int oh = s.oh(), ow = s.ow();
   const size_t planeSize = (size_t)s.h * s.w;
   const int64_t planes = (int64_t)s.n * s.c, grain = kElementGrain / planeSize + 1;

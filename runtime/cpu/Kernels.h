@@ -35,13 +35,15 @@ struct PoolShape { int n, c, h, w, kh, kw, strideH, strideW, padH, padW;
   int ow() const { return (w + 2 * padW - kw) / strideW + 1; } };
 
 /// Max over each window; padded positions never win (a window lying wholly in padding yields 0).
-void maxPool2dForward(const PoolShape &s, const float *x, float *y);
+/// `block` (0, 8 or 16): 0 for NCHW, otherwise x, y, dy and dx in the channel-blocked layout
+/// [n][c / block][h][w][block] (runtime/cpu/Layout.h), c a multiple of block.
+void maxPool2dForward(const PoolShape &s, const float *x, float *y, int block = 0);
 /// Routes dy to the argmax of each window (recomputed from x); dx is overwritten.
 /// Ties go to the first maximum in row-major window order, matching the forward pass.
 /// With `relu` (x is a ReLU's output), dy is routed only where that maximum is > 0: the
 /// fused gradient of maxpool(relu(z)) with respect to z.
 void maxPool2dBackward(const PoolShape &s, const float *x, const float *dy, float *dx,
-                       bool relu = false);
+                       bool relu = false, int block = 0);
 
 /// y = max(x, 0); y may alias x.
 void reluForward(size_t n, const float *x, float *y);

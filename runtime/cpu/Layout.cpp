@@ -5,13 +5,15 @@
 // group is blocked when no member is touched by a kernel that needs NCHW there and every
 // shape known for it (from convolutions, batch norm, pooling) has the same channels and
 // positions per image, channels a multiple of the block. Convolutions join nothing: oneDNN
-// takes each of their tensors in either layout.
+// takes each of their tensors in either layout. Max pooling ties its tensors (one layout for
+// all, shapes differing): settled after the groups, a tie with one NCHW member is all NCHW.
 //
 #include "runtime/cpu/Layout.h"
 
 #include "runtime/cpu/Convolution.h"
 #include "runtime/cpu/DnnlConv.h"
 #include "runtime/cpu/Executor.h"
+#include "runtime/cpu/Kernels.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -41,10 +43,12 @@ bool isElementwise(KernelKind kind) {
   }
 }
 
-/// The arguments of `k` that may be blocked; `join`: they must share one layout.
-std::vector<Role> rolesOf(const plan::Kernel &k, bool &join) {
+/// The arguments of `k` that may be blocked; `join`: they must share one layout and shape
+/// (one group); `tie`: they must share one layout but not their shape (max pooling's input
+/// and output), settled after the groups.
+std::vector<Role> rolesOf(const plan::Kernel &k, bool &join, bool &tie) {
   using K = KernelKind;
-  join = false;
+  join = false, tie = false;
   const std::vector<int64_t> &i = k.ints;
   switch (k.kind) {
   case K::Conv2dFwd:
@@ -89,6 +93,19 @@ std::vector<Role> rolesOf(const plan::Kernel &k, bool &join) {
   case K::BatchNormBwd:
     join = true;
     return {Role{0, i[1], i[2]}, Role{1, i[1], i[2]}, Role{5, i[1], i[2]}};
+  case K::MaxPoolFwd: {
+    tie = true;
+    const PoolShape s{int(i[0]), int(i[1]), int(i[2]), int(i[3]), int(i[4]),
+                      int(i[5]), int(i[6]), int(i[7]), int(i[8]), int(i[9])};
+    return {Role{0, s.c, int64_t(s.h) * s.w}, Role{1, s.c, int64_t(s.oh()) * s.ow()}};
+  }
+  case K::MaxPoolBwd: {
+    tie = true;
+    const PoolShape s{int(i[0]), int(i[1]), int(i[2]), int(i[3]), int(i[4]),
+                      int(i[5]), int(i[6]), int(i[7]), int(i[8]), int(i[9])};
+    const Role x{0, s.c, int64_t(s.h) * s.w};
+    return {x, Role{1, s.c, int64_t(s.oh()) * s.ow()}, Role{2, x.c, x.hw}};
+  }
   case K::AvgPoolFwd:
   case K::AvgPoolBwd: {
     // Global windows only; the pooled [n][c] tensor is the same bytes in either layout and
@@ -166,11 +183,14 @@ LayoutStats assignOnce(const plan::Plan &plan, size_t index, plan::Program &prog
       needsPlain[b] = 1;
 
   std::vector<std::vector<Role>> roles(prog.kernels.size());
+  std::vector<size_t> tied; // kernels whose roles share a layout across groups
   for (size_t n = 0; n < prog.kernels.size(); ++n) {
     const plan::Kernel &k = prog.kernels[n];
-    bool join = false;
+    bool join = false, tie = false;
     if (!refused[n])
-      roles[n] = rolesOf(k, join);
+      roles[n] = rolesOf(k, join, tie);
+    if (tie)
+      tied.push_back(n);
     std::vector<char> isRole(k.args.size(), 0);
     for (const Role &r : roles[n])
       if (r.arg < k.args.size())
@@ -239,6 +259,26 @@ LayoutStats assignOnce(const plan::Plan &plan, size_t index, plan::Program &prog
     const int32_t g = groups.find(b);
     return !bad[g] && gc[g] != 0;
   };
+  // A tied kernel with one NCHW role makes all its roles NCHW, which may untie others: repeat
+  // until nothing changes (each round turns at least one group bad, so this ends).
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t n : tied) {
+      const plan::Kernel &k = prog.kernels[n];
+      bool all = true;
+      for (const Role &r : roles[n])
+        all = all && r.arg < k.args.size() && k.args[r.arg] >= 0 &&
+              size_t(k.args[r.arg]) < nb && isBlocked(k.args[r.arg]);
+      if (all)
+        continue;
+      for (const Role &r : roles[n])
+        if (r.arg < k.args.size() && k.args[r.arg] >= 0 && size_t(k.args[r.arg]) < nb &&
+            isBlocked(k.args[r.arg])) {
+          bad[groups.find(k.args[r.arg])] = 1;
+          changed = true;
+        }
+    }
+  }
   for (size_t n = 0; n < prog.kernels.size(); ++n) {
     plan::Kernel &k = prog.kernels[n];
     for (const Role &r : roles[n])
@@ -265,8 +305,8 @@ LayoutStats assignLayouts(const plan::Plan &plan, size_t index, plan::Program &p
   // Only where oneDNN runs a convolution (asking it for its layout costs it its start-up).
   bool dnnlConv = false;
   for (const plan::Kernel &k : prog.kernels) {
-    bool join;
-    dnnlConv = dnnlConv || (isConv(k.kind) && !rolesOf(k, join).empty());
+    bool join, tie;
+    dnnlConv = dnnlConv || (isConv(k.kind) && !rolesOf(k, join, tie).empty());
   }
   const int block = dnnlConv ? dnnlBlock() : 0;
   if (block == 0)

@@ -4,8 +4,8 @@
 // layout (nChw16c on AVX-512, nChw8c on AVX2) and reorder NCHW tensors in and out of it on
 // every call: ~20% of a ResNet-50 step. At plan load this module finds the activations that
 // can stay blocked from one convolution to the next: every kernel touching them takes the
-// blocked layout (oneDNN's convolutions, batch norm, global average pooling, elementwise
-// kinds whose arguments share it), their channel count is a multiple of the block, and
+// blocked layout (oneDNN's convolutions, batch norm, max pooling, global average pooling,
+// elementwise kinds whose arguments share it), their channel count is a multiple of the block, and
 // nothing else sees their bytes (program inputs and outputs, views sharing their memory,
 // any other kind). It marks those arguments in each kernel's `blocked` bits. The choice
 // depends on the CPU (the block is oneDNN's), so it is made here and not in the plan; the

@@ -1,9 +1,9 @@
 // Which activations the CPU keeps in oneDNN's blocked layout (runtime/cpu/Layout.h), on
 // programs built by hand: a convolution, batch norm and ReLU chain between two convolutions
-// is blocked; one NCHW reader anywhere in a group (max pooling, a program output, a view of
+// is blocked; one NCHW reader anywhere in a group (LRN, a program output, a view of
 // the same memory read by a matmul) or a channel count that is not a multiple of the block
 // keeps the whole group NCHW, and the convolutions' bits say which of their tensors are
-// blocked. Skipped without oneDNN.
+// blocked; max pooling ties its input and output to one layout. Skipped without oneDNN.
 #include "runtime/cpu/DnnlConv.h"
 #include "runtime/cpu/Layout.h"
 #include "runtime/cpu/Parallel.h"
@@ -100,11 +100,12 @@ TEST_F(LayoutTest, ChannelsNotAMultipleOfTheBlockStayNchw) {
 }
 
 TEST_F(LayoutTest, OneNchwReaderKeepsTheGroupNchw) {
-  // Max pooling reads the relu's output: relu, batch norm and conv1's output stay NCHW.
-  Chain pooled(64);
-  const int32_t out = pooled.add(8 * 64 * 8 * 8, 0, 3, 3);
-  pooled.prog.kernels.push_back({KernelKind::MaxPoolFwd, "pool", {8, 64, 16, 16, 2, 2, 2, 2, 0, 0}, {}, {11, out}});
-  plan::Program prog = pooled.run();
+  // Local response normalisation (NCHW only) reads the relu's output: relu, batch norm and
+  // conv1's output stay NCHW.
+  Chain lrn(64);
+  const int32_t out = lrn.add(8 * 64 * 256, 0, 3, 3);
+  lrn.prog.kernels.push_back({KernelKind::LrnFwd, "lrn", {8, 64, 256, 2}, {1.f, 1e-4f, 0.75f}, {11, out}});
+  plan::Program prog = lrn.run();
   EXPECT_EQ(prog.kernels[0].blocked, 0u);
   EXPECT_EQ(prog.kernels[1].blocked, 0u);
   EXPECT_EQ(prog.kernels[2].blocked, 0u);
@@ -136,6 +137,31 @@ TEST_F(LayoutTest, OffWithTheEnvironmentSwitch) {
   unsetenv("DLC_BLOCKED");
   for (const plan::Kernel &k : prog.kernels)
     EXPECT_EQ(k.blocked, 0u);
+}
+
+// Max pooling takes the blocked layout on both sides (a tie: its input and output differ in
+// shape but share the layout); an NCHW output (here a program output) makes its input NCHW
+// too, and so the whole chain before it.
+TEST_F(LayoutTest, MaxPoolingTiesItsInputAndOutput) {
+  Chain pooled(64);
+  const int32_t out = pooled.add(8 * 64 * 8 * 8, 0, 3, 4);
+  const int32_t after = pooled.add(8 * 64 * 8 * 8, 0, 4, 4);
+  pooled.prog.kernels.push_back({KernelKind::MaxPoolFwd, "pool", {8, 64, 16, 16, 2, 2, 2, 2, 0, 0}, {}, {11, out}});
+  pooled.prog.kernels.push_back({KernelKind::Relu, "relu", {8 * 64 * 64}, {}, {out, after}});
+  plan::Program prog = pooled.run();
+  EXPECT_EQ(prog.kernels[4].blocked, 3u) << "the pooling's input and output";
+  EXPECT_EQ(prog.kernels[2].blocked, 3u);
+  EXPECT_EQ(prog.kernels[5].blocked, 3u);
+
+  Chain shown(64);
+  const int32_t pooledOut = shown.add(8 * 64 * 8 * 8, 0, 3, 3);
+  shown.prog.kernels.push_back({KernelKind::MaxPoolFwd, "pool", {8, 64, 16, 16, 2, 2, 2, 2, 0, 0}, {}, {11, pooledOut}});
+  shown.prog.outputs.push_back({"pooled", pooledOut, {8, 64, 8, 8}});
+  prog = shown.run();
+  EXPECT_EQ(prog.kernels[4].blocked, 0u);
+  EXPECT_EQ(prog.kernels[2].blocked, 0u) << "tied to the NCHW output through the pooling";
+  EXPECT_EQ(prog.kernels[1].blocked, 0u);
+  EXPECT_EQ(prog.kernels[0].blocked, 0u);
 }
 
 } // namespace

@@ -432,3 +432,30 @@ TEST(NormPoolKernelsTest, BatchNormReluEpilogue) {
       EXPECT_EQ(eR[i], e[i] > 0.0f ? e[i] : 0.0f) << "block " << block << " element " << i;
   }
 }
+
+// Max pooling in the blocked layout against NCHW reordered: ResNet's 3x3 stride 2 padding 1
+// on odd sizes (clipped windows at both edges), 2x2 stride 2, and the backward with and
+// without the fused ReLU, with ties (repeated values) so that the first arg-max matters.
+TEST(NormPoolKernelsTest, MaxPoolBlockedMatchesNchw) {
+  for (int block : {8, 16})
+    for (const PoolShape &s : {PoolShape{2, 2 * block, 9, 11, 3, 3, 2, 2, 1, 1},
+                               PoolShape{3, block, 8, 6, 2, 2, 2, 2, 0, 0}}) {
+      const int hw = s.h * s.w, ohw = s.oh() * s.ow();
+      Vec x = randomVec((size_t)s.n * s.c * hw, 41 + block);
+      for (size_t i = 0; i < x.size(); i += 3)
+        x[i] = std::round(x[i]); // ties
+      const Vec dy = randomVec((size_t)s.n * s.c * ohw, 42 + block);
+      Vec y((size_t)s.n * s.c * ohw), yB(y.size());
+      maxPool2dForward(s, x.data(), y.data());
+      const Vec xB = toBlocked(x, s.n, s.c, hw, block), dyB = toBlocked(dy, s.n, s.c, ohw, block);
+      maxPool2dForward(s, xB.data(), yB.data(), block);
+      EXPECT_EQ(yB, toBlocked(y, s.n, s.c, ohw, block)) << "block " << block << " k " << s.kh;
+      for (bool relu : {false, true}) {
+        Vec dx(x.size(), 7.0f), dxB(x.size(), 7.0f);
+        maxPool2dBackward(s, x.data(), dy.data(), dx.data(), relu);
+        maxPool2dBackward(s, xB.data(), dyB.data(), dxB.data(), relu, block);
+        EXPECT_EQ(dxB, toBlocked(dx, s.n, s.c, hw, block))
+            << "block " << block << " k " << s.kh << " relu " << relu;
+      }
+    }
+}
