@@ -294,6 +294,15 @@ void maxPoolBlocked(int block, const PoolShape &s, const float *x, const float *
   maxPoolBlockedBody<8>(s, x, dy, out, p0, p1, backward, relu);
 }
 
+/// maxPoolBlocked over every [h][w][B] plane, split over the pool.
+void maxPoolBlockedPlanes(int block, const PoolShape &s, const float *x, const float *dy,
+                          float *out, bool backward, bool relu) {
+  parallelFor((int64_t)s.n * (s.c / block), kElementGrain / ((int64_t)s.h * s.w * block) + 1,
+              [&](int64_t p0, int64_t p1, int) {
+                maxPoolBlocked(block, s, x, dy, out, p0, p1, backward, relu);
+              });
+}
+
 bool isPool2x2(const PoolShape &s) {
   return s.kh == 2 && s.kw == 2 && s.strideH == 2 && s.strideW == 2 && s.padH == 0 &&
          s.padW == 0;
@@ -465,14 +474,8 @@ void sgdRange(float lr, float momentum, float weightDecay, float *w, const float
 }  // namespace
 
 void maxPool2dForward(const PoolShape &s, const float *x, float *y, int block) {
-  if (block) {
-    const int64_t planes = (int64_t)s.n * (s.c / block);
-    parallelFor(planes, kElementGrain / ((int64_t)s.h * s.w * block) + 1,
-                [&](int64_t p0, int64_t p1, int) {
-                  maxPoolBlocked(block, s, x, nullptr, y, p0, p1, false, false);
-                });
-    return;
-  }
+  if (block)
+    return maxPoolBlockedPlanes(block, s, x, nullptr, y, false, false);
   const int64_t planes = (int64_t)s.n * s.c, grain = kElementGrain / (s.h * s.w) + 1;
   parallelFor(planes, grain, [&](int64_t p0, int64_t p1, int thread) {
     if (isPool2x2(s))
@@ -483,14 +486,8 @@ void maxPool2dForward(const PoolShape &s, const float *x, float *y, int block) {
 
 void maxPool2dBackward(const PoolShape &s, const float *x, const float *dy, float *dx,
                        bool relu, int block) {
-  if (block) {
-    const int64_t planes = (int64_t)s.n * (s.c / block);
-    parallelFor(planes, kElementGrain / ((int64_t)s.h * s.w * block) + 1,
-                [&](int64_t p0, int64_t p1, int) {
-                  maxPoolBlocked(block, s, x, dy, dx, p0, p1, true, relu);
-                });
-    return;
-  }
+  if (block)
+    return maxPoolBlockedPlanes(block, s, x, dy, dx, true, relu);
   const int oh = s.oh(), ow = s.ow();
   const size_t planeSize = (size_t)s.h * s.w;
   const int64_t planes = (int64_t)s.n * s.c, grain = kElementGrain / planeSize + 1;
