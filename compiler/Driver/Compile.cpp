@@ -238,7 +238,9 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   PassStage stop = opts.emit == EmitStage::Shapes     ? PassStage::Shapes
                    : opts.emit == EmitStage::Autodiff ? PassStage::Autodiff
                                                       : PassStage::Fused;
-  if (failed(runPasses(*module, microbatch, opts.fuse, stop)))
+  // The CPU runs an LSTM layer as one kernel each way; CUDA code runs its unrolled steps.
+  bool cuda = opts.target == "cuda" || opts.emit == EmitStage::Cuda;
+  if (failed(runPasses(*module, microbatch, opts.fuse, stop, cuda)))
     return 1;
   if (opts.emit == EmitStage::Shapes || opts.emit == EmitStage::Autodiff ||
       opts.emit == EmitStage::Fused) {
@@ -247,7 +249,6 @@ int dlc::compile(const CompileOptions &opts, llvm::raw_ostream &out) {
   }
   // The CPU computes on float buffers: a mixed-precision model runs there in fp32, and its
   // plan says so (dlrun prints it); a CUDA plan stores its step buffers in 2 bytes.
-  bool cuda = opts.target == "cuda" || opts.emit == EmitStage::Cuda;
   RecomputeReport recompute;
   auto built = makePlan(*module, config, opts.input, /*withIR=*/true, &recompute,
                         cuda ? Storage::Gpu : Storage::Cpu);

@@ -67,9 +67,12 @@ OneLineDiagnostics::OneLineDiagnostics(MLIRContext &ctx)
   ctx.printStackTraceOnDiagnostic(false);
 }
 
-LogicalResult dlc::runPasses(ModuleOp module, int64_t batch, bool fuse, PassStage stop) {
+LogicalResult dlc::runPasses(ModuleOp module, int64_t batch, bool fuse, PassStage stop,
+                             bool unrollLstm) {
   PassManager pm(module.getContext());
   pm.addPass(dl::createInferShapes(dl::InferShapesOptions{batch}));
+  if (unrollLstm)
+    pm.addPass(dl::createUnrollLstm());
   // A module with only @infer (an imported inference graph) has nothing to differentiate.
   if (stop != PassStage::Shapes && module.lookupSymbol("forward"))
     pm.addPass(dl::createAutodiff());
@@ -176,7 +179,7 @@ FailureOr<plan::Plan> dlc::planAtBatch(ModuleOp imported, const ModelConfig &con
                                        const std::string &source, int64_t batch, bool fuse,
                                        Storage storage) {
   OwningOpRef<ModuleOp> module = cast<ModuleOp>(imported->clone());
-  if (failed(runPasses(*module, batch, fuse, PassStage::Fused)))
+  if (failed(runPasses(*module, batch, fuse, PassStage::Fused, storage == Storage::Gpu)))
     return failure();
   return makePlan(*module, config, source, /*withIR=*/false, nullptr, storage);
 }

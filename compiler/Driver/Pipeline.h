@@ -28,8 +28,10 @@ private:
   mlir::ScopedDiagnosticHandler handler;
 };
 
-/// --dl-infer-shapes{batch}, then --dl-autodiff and --dl-fuse-epilogues as `stop` allows.
-mlir::LogicalResult runPasses(mlir::ModuleOp module, int64_t batch, bool fuse, PassStage stop);
+/// --dl-infer-shapes{batch}, --dl-unroll-lstm for a target without the whole-layer LSTM
+/// kernels (CUDA), then --dl-autodiff and --dl-fuse-epilogues as `stop` allows.
+mlir::LogicalResult runPasses(mlir::ModuleOp module, int64_t batch, bool fuse, PassStage stop,
+                              bool unrollLstm = false);
 
 /// Where a plan's buffers will live: the CPU executor computes on float buffers only, so a
 /// mixed-precision model planned for it keeps them all fp32; a GPU stores its step buffers
@@ -46,7 +48,8 @@ mlir::FailureOr<plan::Plan> makePlan(mlir::ModuleOp module, const ModelConfig &c
                                      RecomputeReport *recompute = nullptr,
                                      Storage storage = Storage::Cpu);
 
-/// Clones the imported module and compiles it at `batch` into a plan (no IR text).
+/// Clones the imported module and compiles it at `batch` into a plan (no IR text); a GPU's
+/// plan unrolls its LSTM layers.
 mlir::FailureOr<plan::Plan> planAtBatch(mlir::ModuleOp imported, const ModelConfig &config,
                                         const std::string &source, int64_t batch, bool fuse,
                                         Storage storage = Storage::Cpu);

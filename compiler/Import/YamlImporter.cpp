@@ -1023,44 +1023,14 @@ FailureOr<Value> Importer::buildLstm(const YAML::Node &layer, Value x,
       failed(checkTensor(l, {4 * h, in}, "lstm weight_ih")) ||
       failed(checkTensor(l, {4 * h, h}, "lstm weight_hh")))
     return failure();
-  ops -= kLstmOpsPerStep * steps; // typed() counts them as they are built
+  ops -= kLstmOpsPerStep * steps; // a bound on the unrolled layer; typed() counts the op
   Value wih = param(layer, layerName + ".weight_ih", {4 * h, in}, *init, in, 4 * h);
   Value whh = param(layer, layerName + ".weight_hh", {4 * h, h}, *init, h, 4 * h);
   Value bias = param(layer, layerName + ".bias", {4 * h}, "zeros", in + h, 4 * h);
-  FloatAttr fb = b.getF32FloatAttr(*forgetBias);
-  Value hPrev, cPrev;
-  for (int64_t t = 0; t < steps; ++t) {
-    auto xs = typed(b.create<dl::TimeStepOp>(l, unknown, seq, b.getI64IntegerAttr(t)));
-    if (failed(xs))
-      return failure();
-    auto gates = typed(b.create<dl::MatmulOp>(l, unknown, *xs, wih, Value(), false, true));
-    if (failed(gates))
-      return failure();
-    gates = typed(b.create<dl::BiasAddOp>(l, unknown, *gates, bias, 1));
-    if (failed(gates))
-      return failure();
-    if (t == 0) {
-      auto z = typed(b.create<dl::ZerosOp>(l, unknown, *xs, ArrayRef<int64_t>{h}));
-      if (failed(z))
-        return failure();
-      cPrev = *z;
-    } else {
-      auto rec = typed(b.create<dl::MatmulOp>(l, unknown, hPrev, whh, Value(), false, true));
-      if (failed(rec))
-        return failure();
-      gates = typed(b.create<dl::AddOp>(l, unknown, *gates, *rec));
-      if (failed(gates))
-        return failure();
-    }
-    auto cell = b.create<dl::LstmCellOp>(l, TypeRange{unknown, unknown}, *gates, cPrev, fb);
-    if (failed(dl::refineResultTypes(cell)) || failed(countOps(l, 1))) {
-      cell->erase();
-      return failure();
-    }
-    hPrev = cell.getH();
-    cPrev = cell.getC();
-  }
-  return hPrev;
+  // One op for the layer: the CPU runs it as one kernel each way, the CUDA target unrolls it
+  // into its steps (--dl-unroll-lstm), which the op count above allowed for.
+  return typed(b.create<dl::LstmOp>(l, TypeRange{unknown, unknown}, seq, wih, whh, bias,
+                                    b.getF32FloatAttr(*forgetBias)));
 }
 
 FailureOr<Value> Importer::buildLayer(const YAML::Node &layer, const std::string &op,

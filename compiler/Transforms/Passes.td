@@ -20,6 +20,18 @@ def InferShapes : Pass<"dl-infer-shapes", "ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def UnrollLstm : Pass<"dl-unroll-lstm", "ModuleOp"> {
+  let summary = "Rewrite each whole-layer dl.lstm into its time steps";
+  let description = [{
+    Each `dl.lstm` (a whole layer over `[N, T, I]`) becomes T steps of `dl.time_step`,
+    `dl.matmul` by `weight_ih` with its `dl.bias_add`, `dl.matmul` of the previous h by
+    `weight_hh` and `dl.add` (from the second step on), and `dl.lstm_cell`, starting from a
+    `dl.zeros` state; the last step's h replaces the layer's. Runs before `--dl-autodiff`
+    (the reserve must be unread), for targets without a whole-layer LSTM kernel: the CUDA
+    target runs it, the CPU target keeps `dl.lstm` (runtime/cpu/RecurrentKernels.h).
+  }];
+}
+
 def Autodiff : Pass<"dl-autodiff", "ModuleOp"> {
   let summary = "Build the training step (forward, backward, optimizer update) from @forward";
   let description = [{

@@ -846,6 +846,80 @@ LogicalResult LstmCellGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<L
   return success();
 }
 
+/// The weights of a whole LSTM layer over `input` [N, T, I]: weight_hh [4H, H] gives H;
+/// weight_ih must be [4H, I] and (when given) the bias [4H]; T, I and H must be known.
+/// Returns {N, T, I, H}.
+static FailureOr<SmallVector<int64_t, 4>> inferLstm(const ShapeCtx &c, Value input, Value wih,
+                                                    Value whh, Value bias) {
+  auto x = c.shape(input, 3, "input ([batch, steps, features])");
+  auto u = c.shape(whh, 2, "weight_hh");
+  if (failed(x) || failed(u))
+    return failure();
+  const int64_t n = (*x)[0], t = (*x)[1], in = (*x)[2], h = (*u)[1];
+  if (t == kDyn || in == kDyn || h == kDyn || (*u)[0] == kDyn)
+    return (void)c.fail("the steps, features and units must be known"), failure();
+  if (t < 1 || h < 1 || (*u)[0] != 4 * h)
+    return (void)c.fail("weight_hh must be [4H, H] and the sequence at least one step, got [" +
+                        dimStr((*u)[0]) + ", " + dimStr(h) + "] over " + dimStr(t) + " steps"),
+           failure();
+  if (wih) {
+    auto w = c.shape(wih, 2, "weight_ih");
+    if (failed(w))
+      return failure();
+    if ((*w)[0] != 4 * h || (*w)[1] != in)
+      return (void)c.fail("weight_ih must be [" + Twine(4 * h) + ", " + Twine(in) + "], got [" +
+                          dimStr((*w)[0]) + ", " + dimStr((*w)[1]) + "]"),
+             failure();
+  }
+  if (bias) {
+    auto b = c.shape(bias, 1, "bias");
+    if (failed(b))
+      return failure();
+    if ((*b)[0] != 4 * h)
+      return (void)c.fail("bias must be [" + Twine(4 * h) + "], got [" + dimStr((*b)[0]) + "]"),
+             failure();
+  }
+  return SmallVector<int64_t, 4>{n, t, in, h};
+}
+
+/// Floats per example of an LSTM's reserve (runtime/plan/KernelCheck.h), as a dimension.
+static int64_t lstmReserveWidth(int64_t steps, int64_t units) {
+  return int64_t(std::min<uint64_t>(dlc::plan::lstmReserveWidth(steps, units), INT64_MAX));
+}
+
+LogicalResult LstmOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc, Adaptor a,
+                                       SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "lstm"};
+  auto s = inferLstm(c, a.getInput(), a.getWeightIh(), a.getWeightHh(), a.getBias());
+  if (failed(s))
+    return failure();
+  const int64_t n = (*s)[0], t = (*s)[1], h = (*s)[3];
+  out.push_back(c.f32({n, h}));
+  out.push_back(c.f32({n, lstmReserveWidth(t, h)}));
+  return success();
+}
+
+LogicalResult LstmGradOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                           Adaptor a, SmallVectorImpl<Type> &out) {
+  ShapeCtx c{ctx, loc, "lstm_grad"};
+  auto s = inferLstm(c, a.getInput(), Value(), a.getWeightHh(), Value());
+  auto r = c.shape(a.getReserve(), 2, "reserve");
+  auto dh = c.shape(a.getGradH(), 2, "grad_h");
+  if (failed(s) || failed(r) || failed(dh))
+    return failure();
+  const int64_t n = (*s)[0], t = (*s)[1], in = (*s)[2], h = (*s)[3];
+  if (!dimsAgree((*r)[0], n) || (*r)[1] != lstmReserveWidth(t, h))
+    return c.fail("reserve must be [" + dimStr(n) + ", " + Twine(lstmReserveWidth(t, h)) +
+                  "], got [" + dimStr((*r)[0]) + ", " + dimStr((*r)[1]) + "]");
+  if (!dimsAgree((*dh)[0], n) || (*dh)[1] != h)
+    return c.fail("grad_h must be [" + dimStr(n) + ", " + Twine(h) + "], got [" +
+                  dimStr((*dh)[0]) + ", " + dimStr((*dh)[1]) + "]");
+  out.push_back(c.f32({4 * h, in}));
+  out.push_back(c.f32({4 * h, h}));
+  out.push_back(c.f32({4 * h}));
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Concat (issue 10)
 //===----------------------------------------------------------------------===//

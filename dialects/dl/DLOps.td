@@ -426,6 +426,30 @@ def DL_LstmCellOp : DL_InferOp<"lstm_cell", [DL_Differentiable]> {
   let assemblyFormat = "$gates `,` $c_prev attr-dict `:` functional-type(operands, results)";
 }
 
+def DL_LstmOp : DL_InferOp<"lstm", [DL_Differentiable]> {
+  let summary = "a whole LSTM layer over a sequence, from zero state, to its last h";
+  let description = [{
+    `input` is `[N, T, I]`; the weights are `torch.nn.LSTM`'s (`weight_ih` `[4H, I]`,
+    `weight_hh` `[4H, H]`) with one bias `[4H]`; each step is `dl.lstm_cell` of
+    `x_t weight_ih^T + bias + h_{t-1} weight_hh^T` (`forget_bias` as there), from `h` and `c`
+    zero. `h` is the last step's `[N, H]`. `reserve` `[N, T * 6H + H]` holds what the
+    gradient reads (every step's gates, `h_{t-1}` and `c_{t-1}`), as cuDNN's RNN reserve
+    space. On the CPU one kernel each way runs the whole recurrence (the input projection of
+    every step as one product, the batch split over the threads with no barrier per step);
+    for the CUDA target `--dl-unroll-lstm` first rewrites it into its steps.
+
+    ```mlir
+    %h, %reserve = dl.lstm %x, %wih, %whh, %b {forget_bias = 1.000000e+00 : f32} : (tensor<?x28x28xf32>, tensor<512x28xf32>, tensor<512x128xf32>, tensor<512xf32>) -> (tensor<?x128xf32>, tensor<?x21632xf32>)
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$weight_ih,
+                       DL_FloatTensor:$weight_hh, DL_FloatTensor:$bias, F32Attr:$forget_bias);
+  let results = (outs DL_FloatTensor:$h, DL_FloatTensor:$reserve);
+  let assemblyFormat = [{
+    $input `,` $weight_ih `,` $weight_hh `,` $bias attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Gradient ops (built by --dl-autodiff)
 //===----------------------------------------------------------------------===//
@@ -605,6 +629,28 @@ def DL_LstmCellGradOp : DL_GradOp<"lstm_cell_grad"> {
                        DL_FloatTensor:$grad_c, F32Attr:$forget_bias);
   let results = (outs DL_FloatTensor:$grad_gates, DL_FloatTensor:$grad_c_prev);
   let assemblyFormat = "$gates `,` $c_prev `,` $grad_h `,` $grad_c attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_LstmGradOp : DL_GradOp<"lstm_grad"> {
+  let summary = "gradient of lstm with respect to its weights and bias";
+  let description = [{
+    Backpropagation through time from the last h's gradient `grad_h`, reading the forward's
+    `reserve`: the gradients of `weight_ih`, `weight_hh` and `bias`. The input sequence gets
+    none (as `dl.time_step`: it is the model's input). Its kernel writes each step's gate
+    gradients over that step's gates in the reserve, so it must be the reserve's only reader
+    (the lowering refuses otherwise).
+
+    ```mlir
+    %dwih, %dwhh, %db = dl.lstm_grad %x, %whh, %reserve, %dh {forget_bias = 1.000000e+00 : f32} : (tensor<?x28x28xf32>, tensor<512x128xf32>, tensor<?x21632xf32>, tensor<?x128xf32>) -> (tensor<512x28xf32>, tensor<512x128xf32>, tensor<512xf32>)
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$input, DL_FloatTensor:$weight_hh,
+                       DL_FloatTensor:$reserve, DL_FloatTensor:$grad_h, F32Attr:$forget_bias);
+  let results = (outs DL_FloatTensor:$grad_weight_ih, DL_FloatTensor:$grad_weight_hh,
+                      DL_FloatTensor:$grad_bias);
+  let assemblyFormat = [{
+    $input `,` $weight_hh `,` $reserve `,` $grad_h attr-dict `:` functional-type(operands, results)
+  }];
 }
 
 //===----------------------------------------------------------------------===//

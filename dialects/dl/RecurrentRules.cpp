@@ -6,6 +6,7 @@
 // step t from step t+1's cell.
 //
 #include "dialects/dl/DLOps.h"
+#include "runtime/plan/KernelCheck.h"
 
 using namespace mlir;
 using namespace mlir::dl;
@@ -48,5 +49,41 @@ LogicalResult LstmCellGradOp::lowerToKernels(KernelBuilder &k) {
   auto s = shapeOf(getCPrev());
   k.call(*this, {KernelKind::LstmCellBwd, {getGates(), getCPrev(), getGradH(), getGradC()},
                  {s[0], s[1]}, {getForgetBias().convertToFloat()}});
+  return success();
+}
+
+LogicalResult LstmOp::buildGradient(GradientBuilder &g) {
+  if (g.wants(getInput()))
+    return emitOpError("has no gradient with respect to its input sequence: an lstm reads the "
+                       "model's input (a layer before it would need one)");
+  Value dh = g.grad(getH());
+  if (!dh || !(g.wants(getWeightIh()) || g.wants(getWeightHh()) || g.wants(getBias())))
+    return success();
+  auto grad = g.builder().create<LstmGradOp>(getLoc(), getInput(), getWeightHh(), getReserve(), dh,
+                                             getForgetBiasAttr());
+  g.accumulate(getWeightIh(), grad.getGradWeightIh());
+  g.accumulate(getWeightHh(), grad.getGradWeightHh());
+  g.accumulate(getBias(), grad.getGradBias());
+  return success();
+}
+LogicalResult LstmOp::lowerToKernels(KernelBuilder &k) {
+  auto x = shapeOf(getInput());
+  k.call(*this, {KernelKind::LstmSeqFwd, {getInput(), getWeightIh(), getWeightHh(), getBias()},
+                 {x[0], x[1], x[2], shapeOf(getH())[1]}, {getForgetBias().convertToFloat()}});
+  return success();
+}
+LogicalResult LstmGradOp::lowerToKernels(KernelBuilder &k) {
+  // The kernel spends the reserve (runtime/cpu/RecurrentKernels.h): nothing else may read it.
+  if (!getReserve().hasOneUse())
+    return emitOpError("writes its gate gradients over the reserve, which must have no other "
+                       "reader");
+  auto x = shapeOf(getInput());
+  const int64_t units = shapeOf(getGradH())[1];
+  KernelBuilder::Call call{KernelKind::LstmSeqBwd,
+                           {getInput(), getWeightHh(), getReserve(), getGradH()},
+                           {x[0], x[1], x[2], units},
+                           {getForgetBias().convertToFloat()}};
+  call.workspaceBytes = 4 * plan::lstmSequenceWorkspaceFloats(x[0], units);
+  k.call(*this, call);
   return success();
 }

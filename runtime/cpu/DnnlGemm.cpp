@@ -37,17 +37,18 @@ bool dnnlGemmEnabled() {
 }
 
 bool dnnlGemm(bool transA, bool transB, int m, int n, int k, const float *a, int lda,
-              const float *b, int ldb, float *c, int ldc) {
+              const float *b, int ldb, float beta, float *c, int ldc) {
   if (int64_t(m) * n * k < kMinMacs || !dnnlGemmEnabled())
     return false;
   // One thread per call: the caller is one of the pool's threads, with its own share.
   omp_set_num_threads(1);
-  return dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, 0.0f,
+  return dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, beta,
                     c, ldc) == dnnl_success;
 }
 #else
 bool dnnlGemmEnabled() { return false; }
-bool dnnlGemm(bool, bool, int, int, int, const float *, int, const float *, int, float *, int) {
+bool dnnlGemm(bool, bool, int, int, int, const float *, int, const float *, int, float, float *,
+              int) {
   return false;
 }
 #endif

@@ -15,13 +15,13 @@
 
 namespace dlc::cpu {
 
-/// C = op(A) op(B), row-major, as cblas_sgemm with alpha 1 and beta 0 (lda, ldb, ldc as
-/// there); false (nothing written) when oneDNN is off, not built in or the product is too
-/// small to be worth its call overhead.
 /// Whether dnnlGemm takes products at all (built in and not switched off).
 bool dnnlGemmEnabled();
 
+/// C = op(A) op(B) + beta C, row-major, as cblas_sgemm with alpha 1 (lda, ldb, ldc as
+/// there); false (nothing written) when oneDNN is off, not built in or the product is too
+/// small to be worth its call overhead.
 bool dnnlGemm(bool transA, bool transB, int m, int n, int k, const float *a, int lda,
-              const float *b, int ldb, float *c, int ldc);
+              const float *b, int ldb, float beta, float *c, int ldc);
 
 } // namespace dlc::cpu

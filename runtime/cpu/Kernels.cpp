@@ -349,42 +349,61 @@ DLC_INLINE void dotRows(int N, int K, const float *A, const float *B, float *C, 
     }
 }
 
-/// The rows [m0, m1) (or, with byColumns, the columns) of C = op(A) op(B) plus the epilogue.
+/// Operands of C = op(A) op(B) + beta C with their leading dimensions (row-major).
+struct Gemm {
+  int M, N, K;
+  bool transA, transB;
+  const float *A;
+  int lda;
+  const float *B;
+  int ldb;
+  float beta;
+  float *C;
+  int ldc;
+};
+
+/// The rows [lo, hi) (or, with byColumns, the columns) of the product plus the epilogue.
 DLC_VECTORIZED
-void matmulBlock(int M, int N, int K, bool transA, bool transB, const float *A, const float *B,
-                 float *C, const float *bias, bool relu, int lo, int hi, bool byColumns) {
+void gemmBlock(const Gemm &g, const float *bias, bool relu, int lo, int hi, bool byColumns) {
+  const int M = g.M, N = g.N, K = g.K;
+  const bool transA = g.transA, transB = g.transB;
   const int rows = byColumns ? M : hi - lo, cols = byColumns ? hi - lo : N;
-  const float *a = A, *b = B;
-  float *c = C;
+  const float *a = g.A, *b = g.B;
+  float *c = g.C;
   if (byColumns) {
-    b += transB ? (size_t)lo * K : lo;
+    b += transB ? (size_t)lo * g.ldb : lo;
     c += lo;
   } else {
-    a += transA ? lo : (size_t)lo * K;
-    c += (size_t)lo * N;
+    a += transA ? lo : (size_t)lo * g.lda;
+    c += (size_t)lo * g.ldc;
   }
-  if (K > 0 && byColumns && !transA && transB && M <= 4) {
+  const bool dense = g.beta == 0.0f && g.lda == (transA ? M : K) && g.ldb == (transB ? K : N) &&
+                     g.ldc == N;
+  if (K > 0 && dense && byColumns && !transA && transB && M <= 4) {
     switch (M) { // each a compile-time row count: the accumulators stay in registers
-    case 1: dotRows<1>(N, K, A, B, C, lo, hi); break;
-    case 2: dotRows<2>(N, K, A, B, C, lo, hi); break;
-    case 3: dotRows<3>(N, K, A, B, C, lo, hi); break;
-    default: dotRows<4>(N, K, A, B, C, lo, hi); break;
+    case 1: dotRows<1>(N, K, g.A, g.B, g.C, lo, hi); break;
+    case 2: dotRows<2>(N, K, g.A, g.B, g.C, lo, hi); break;
+    case 3: dotRows<3>(N, K, g.A, g.B, g.C, lo, hi); break;
+    default: dotRows<4>(N, K, g.A, g.B, g.C, lo, hi); break;
     }
-  } else if (K > 0 && dnnlGemm(transA, transB, rows, cols, K, a, transA ? M : K, b,
-                               transB ? K : N, c, N)) {
+  } else if (K > 0 && dnnlGemm(transA, transB, rows, cols, K, a, g.lda, b, g.ldb, g.beta, c,
+                               g.ldc)) {
   } else if (K > 0) {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                transB ? CblasTrans : CblasNoTrans, rows, cols, K, 1.0f, a, transA ? M : K, b,
-                transB ? K : N, 0.0f, c, N);
+                transB ? CblasTrans : CblasNoTrans, rows, cols, K, 1.0f, a, g.lda, b, g.ldb,
+                g.beta, c, g.ldc);
   } else {
-    for (int i = 0; i < rows; ++i)
-      std::fill(c + (size_t)i * N, c + (size_t)i * N + cols, 0.0f);
+    for (int i = 0; i < rows; ++i) {
+      float *row = c + (size_t)i * g.ldc;
+      for (int j = 0; j < cols; ++j)
+        row[j] = g.beta == 0.0f ? 0.0f : g.beta * row[j];
+    }
   }
   if (!bias && !relu)
     return;
   const float *bb = bias ? bias + (byColumns ? lo : 0) : nullptr;
   for (int i = 0; i < rows; ++i) {
-    float *row = c + (size_t)i * N;
+    float *row = c + (size_t)i * g.ldc;
     if (bb)
       for (int j = 0; j < cols; ++j)
         row[j] += bb[j];
@@ -392,6 +411,27 @@ void matmulBlock(int M, int N, int K, bool transA, bool transB, const float *A, 
       for (int j = 0; j < cols; ++j)
         row[j] = row[j] > 0.0f ? row[j] : 0.0f;
   }
+}
+
+/// The product split over the pool: the longer side of C in chunks, each one GEMM call
+/// (oneDNN's or OpenBLAS's, each on one thread: see DnnlGemm.h and setThreads) of at least
+/// ~64K multiply-adds, and at least 16 rows or columns.
+void gemmParallel(const Gemm &g, const float *bias, bool relu) {
+  if (g.M <= 0 || g.N <= 0)
+    return;
+  const bool byColumns = g.N > g.M;
+  const int64_t side = byColumns ? g.N : g.M, across = byColumns ? g.M : g.N;
+  const int64_t grain = std::max<int64_t>(16, 65536 / std::max<int64_t>(1, across * g.K));
+  // Two blocks per thread, not parallelFor's four: each block is a GEMM call that packs its
+  // share of the operands again, and on the LSTM's 128 x 512 x 128 steps four blocks per
+  // thread cost 10-20% at 2 threads against two (docs/performance.md); two still let a
+  // thread that runs free take over a descheduled one's second block.
+  const int64_t chunks = threads() > 1 ? std::min<int64_t>(threads() * 2, side / grain) : 1;
+  if (chunks <= 1)
+    return gemmBlock(g, bias, relu, 0, int(side), byColumns);
+  parallelChunks(int(chunks), [&](int c, int) {
+    gemmBlock(g, bias, relu, int(side * c / chunks), int(side * (c + 1) / chunks), byColumns);
+  });
 }
 
 DLC_VECTORIZED
@@ -567,25 +607,13 @@ void biasAddBackward(size_t outer, size_t channels, size_t inner, const float *d
 
 void matmul(int M, int N, int K, bool transA, bool transB, const float *A, const float *B, float *C,
             const float *bias, bool relu) {
-  if (M <= 0 || N <= 0)
-    return;
-  // Split the longer side of C; each chunk is one GEMM call (oneDNN's or OpenBLAS's, each on
-  // one thread: see DnnlGemm.h and setThreads) of at least ~64K multiply-adds, and at least 16
-  // rows or columns.
-  const bool byColumns = N > M;
-  const int64_t side = byColumns ? N : M, across = byColumns ? M : N;
-  const int64_t grain = std::max<int64_t>(16, 65536 / std::max<int64_t>(1, across * K));
-  // Two blocks per thread, not parallelFor's four: each block is a GEMM call that packs its
-  // share of the operands again, and on the LSTM's 128 x 512 x 128 steps four blocks per
-  // thread cost 10-20% at 2 threads against two (docs/performance.md); two still let a
-  // thread that runs free take over a descheduled one's second block.
-  const int64_t chunks = threads() > 1 ? std::min<int64_t>(threads() * 2, side / grain) : 1;
-  if (chunks <= 1)
-    return matmulBlock(M, N, K, transA, transB, A, B, C, bias, relu, 0, int(side), byColumns);
-  parallelChunks(int(chunks), [&](int c, int) {
-    matmulBlock(M, N, K, transA, transB, A, B, C, bias, relu, int(side * c / chunks),
-                int(side * (c + 1) / chunks), byColumns);
-  });
+  gemmParallel({M, N, K, transA, transB, A, transA ? M : K, B, transB ? K : N, 0.0f, C, N}, bias,
+               relu);
+}
+
+void gemm(int M, int N, int K, bool transA, bool transB, const float *A, int lda, const float *B,
+          int ldb, float beta, float *C, int ldc) {
+  gemmParallel({M, N, K, transA, transB, A, lda, B, ldb, beta, C, ldc}, nullptr, false);
 }
 
 void matmulWarmUp(int M, int N, int K, bool transA, bool transB) {

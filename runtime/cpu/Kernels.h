@@ -65,6 +65,11 @@ void biasAddBackward(size_t outer, size_t channels, size_t inner, const float *d
 /// max(., 0) when `relu`.
 void matmul(int M, int N, int K, bool transA, bool transB, const float *A, const float *B, float *C,
             const float *bias = nullptr, bool relu = false);
+/// C = op(A) op(B) + beta C with leading dimensions lda, ldb, ldc (row-major, as
+/// cblas_sgemm with alpha 1), split over the pool like matmul: strided operands and
+/// accumulation for kernels that walk a bigger tensor (the LSTM's time steps).
+void gemm(int M, int N, int K, bool transA, bool transB, const float *A, int lda, const float *B,
+          int ldb, float beta, float *C, int ldc);
 /// Runs matmul once on zeros of that shape, at the current thread count: oneDNN generates
 /// its GEMM kernels on first use (tens of ms on the AVX-512 EPYC), which plan load should
 /// pay, not the first step or the first batch of an evaluation. Nothing when oneDNN is off.

@@ -547,6 +547,20 @@ bool kernelArgBytes(const Kernel &k, std::vector<uint64_t> &bytes, std::string &
                                           : std::vector<uint64_t>{gates, h, h, h, gates, h};
     break;
   }
+  case KernelKind::LstmSeqFwd:
+  case KernelKind::LstmSeqBwd: {
+    // n steps inputs units
+    if (!a.sizes({0, 1, 2, 3}))
+      return false;
+    const uint64_t N = uint64_t(a[0]), T = uint64_t(a[1]), I = uint64_t(a[2]), H = uint64_t(a[3]);
+    const uint64_t x = mul({N, T, I}), wih = mul({4, H, I}), whh = mul({4, H, H}), b = mul({4, H}),
+                   h = mul({N, H}), reserve = mul({N, lstmReserveWidth(T, H)});
+    if (k.kind == KernelKind::LstmSeqFwd)
+      n = {x, wih, whh, b, h, reserve};
+    else
+      n = {x, whh, reserve, h, wih, whh, b, lstmSequenceWorkspaceFloats(N, H)};
+    break;
+  }
   // Loss scaling: the state is the 4 floats of runtime/cpu/LossScaleKernels.h.
   case KernelKind::LossScale:
   case KernelKind::UnscaleGrad:

@@ -28,6 +28,25 @@ constexpr uint64_t kMaxElements = 0x7fffffff;
 constexpr uint64_t kOptStateFloats = 4;
 constexpr int64_t kMaxSteps = int64_t(1) << 24;
 
+/// The whole-layer LSTM kernels' buffers (runtime/cpu/RecurrentKernels.h): floats per
+/// example of the reserve (every step's gates, h_{t-1}, c_{t-1}, and the last c), and the
+/// backward's workspace (two pairs of dh, dc rows). Sizes past 2^64 saturate (the checks
+/// then refuse them).
+inline uint64_t satMul(uint64_t a, uint64_t b) {
+  uint64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+inline uint64_t satAdd(uint64_t a, uint64_t b) {
+  uint64_t r;
+  return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+inline uint64_t lstmReserveWidth(uint64_t steps, uint64_t units) {
+  return satAdd(satMul(satMul(steps, 6), units), units);
+}
+inline uint64_t lstmSequenceWorkspaceFloats(uint64_t n, uint64_t units) {
+  return satMul(satMul(4, n), units);
+}
+
 /// One line of KernelKinds.def.
 struct KernelKindInfo {
   const char *name;

@@ -191,6 +191,42 @@ func.func @lstm_cell_gates(%g: tensor<2x12xf32>, %c: tensor<2x4xf32>) {
 
 // -----
 
+func.func @lstm_weight_ih(%x: tensor<?x5x3xf32>, %wih: tensor<8x4xf32>, %whh: tensor<8x2xf32>, %b: tensor<8xf32>) {
+  // expected-error @+2 {{lstm: weight_ih must be [8, 3], got [8, 4]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %h, %r = dl.lstm %x, %wih, %whh, %b {forget_bias = 1.0 : f32} : (tensor<?x5x3xf32>, tensor<8x4xf32>, tensor<8x2xf32>, tensor<8xf32>) -> (tensor<?x2xf32>, tensor<?x62xf32>)
+  return
+}
+
+// -----
+
+func.func @lstm_weight_hh(%x: tensor<?x5x3xf32>, %wih: tensor<8x3xf32>, %whh: tensor<6x2xf32>, %b: tensor<8xf32>) {
+  // expected-error @+2 {{lstm: weight_hh must be [4H, H] and the sequence at least one step, got [6, 2] over 5 steps}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %h, %r = dl.lstm %x, %wih, %whh, %b {forget_bias = 1.0 : f32} : (tensor<?x5x3xf32>, tensor<8x3xf32>, tensor<6x2xf32>, tensor<8xf32>) -> (tensor<?x2xf32>, tensor<?x62xf32>)
+  return
+}
+
+// -----
+
+func.func @lstm_bias(%x: tensor<?x5x3xf32>, %wih: tensor<8x3xf32>, %whh: tensor<8x2xf32>, %b: tensor<2xf32>) {
+  // expected-error @+2 {{lstm: bias must be [8], got [2]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %h, %r = dl.lstm %x, %wih, %whh, %b {forget_bias = 1.0 : f32} : (tensor<?x5x3xf32>, tensor<8x3xf32>, tensor<8x2xf32>, tensor<2xf32>) -> (tensor<?x2xf32>, tensor<?x62xf32>)
+  return
+}
+
+// -----
+
+func.func @lstm_grad_reserve(%x: tensor<4x5x3xf32>, %whh: tensor<8x2xf32>, %r: tensor<4x61xf32>, %dh: tensor<4x2xf32>) {
+  // expected-error @+2 {{lstm_grad: reserve must be [4, 62], got [4, 61]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %a, %b, %c = dl.lstm_grad %x, %whh, %r, %dh {forget_bias = 1.0 : f32} : (tensor<4x5x3xf32>, tensor<8x2xf32>, tensor<4x61xf32>, tensor<4x2xf32>) -> (tensor<8x3xf32>, tensor<8x2xf32>, tensor<8xf32>)
+  return
+}
+
+// -----
+
 func.func @zeros_shape(%x: tensor<2x3xf32>) {
   // expected-error @+2 {{zeros: shape entries must be positive}}
   // expected-error @+1 {{failed to infer returned types}}

@@ -1619,6 +1619,10 @@ bool KernelEmitter::run(std::string &err) {
        << "  state[2] = 0.0f;\n"
        << "}\n";
     break;
+  case KernelKind::LstmSeqFwd:
+  case KernelKind::LstmSeqBwd:
+    return fail("the whole-layer LSTM kernels are the CPU's; the CUDA target unrolls dl.lstm "
+                "into its steps first (--dl-unroll-lstm)");
   case KernelKind::CopySlice:
     open("count " + std::to_string(i[0]) + " from element " + std::to_string(i[1]) + " to " +
          std::to_string(i[2]));
