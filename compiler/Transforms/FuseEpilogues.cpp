@@ -11,6 +11,10 @@
 // when the pooled value y is the relu's output: the pooling gradient already reads y to
 // find each window's maximum, so masking by y > 0 there saves a pass over the activations.
 //
+// Sums: `relu(add(a, b))` becomes `add_relu(a, b)` (a residual block's output) and
+// `relu_grad(add(a, b), y)` becomes `add_relu_grad(a, b, y)` (the gradients of a block's two
+// paths meeting at its input), each one elementwise pass instead of two.
+//
 #include "compiler/Transforms/Passes.h"
 
 namespace mlir::dl {
@@ -71,6 +75,17 @@ struct FuseEpiloguesPass : public dl::impl::FuseEpiloguesBase<FuseEpiloguesPass>
         add.getResult().replaceAllUsesWith(producer->getResult(0));
         add.erase();
       } else if (auto grad = dyn_cast<ReluGradOp>(op)) {
+        // The gradients of a residual block's two paths summed at its input, the previous
+        // block's relu output: one pass.
+        if (auto sum = grad.getGrad().getDefiningOp<AddOp>(); sum && sum->hasOneUse()) {
+          OpBuilder b(grad);
+          Value dx = b.create<AddReluGradOp>(grad.getLoc(), sum.getLhs(), sum.getRhs(),
+                                             grad.getOutput());
+          grad.getResult().replaceAllUsesWith(dx);
+          grad.erase();
+          sum.erase();
+          return;
+        }
         auto pool = grad.getGrad().getDefiningOp<MaxPool2dGradOp>();
         if (!pool || !pool->hasOneUse() || pool.getRelu() ||
             pool.getInput() != grad.getOutput())
@@ -87,6 +102,15 @@ struct FuseEpiloguesPass : public dl::impl::FuseEpiloguesBase<FuseEpiloguesPass>
           producer->setAttr("relu", UnitAttr::get(&getContext()));
           relu.getResult().replaceAllUsesWith(producer->getResult(0));
           relu.erase();
+          return;
+        }
+        // A residual block's output: the sum and its relu in one pass.
+        if (auto sum = dyn_cast_or_null<AddOp>(producer); sum && sum->hasOneUse()) {
+          OpBuilder b(relu);
+          Value y = b.create<AddReluOp>(relu.getLoc(), sum.getLhs(), sum.getRhs());
+          relu.getResult().replaceAllUsesWith(y);
+          relu.erase();
+          sum.erase();
           return;
         }
         if (!canTake(producer, /*bias=*/false))

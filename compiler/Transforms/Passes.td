@@ -47,13 +47,15 @@ def Autodiff : Pass<"dl-autodiff", "ModuleOp"> {
 }
 
 def FuseEpilogues : Pass<"dl-fuse-epilogues", "ModuleOp"> {
-  let summary = "Fold bias_add and relu into the conv2d or matmul that feeds them, relu into batch norm, and relu_grad into maxpool2d_grad";
+  let summary = "Fold bias_add and relu into the conv2d or matmul that feeds them, relu into batch norm and sums, and relu_grad into maxpool2d_grad and sums";
   let description = [{
     `relu(bias_add(conv2d(x, w), b))` becomes `conv2d(x, w, b) {relu}`; the same for
     `matmul` with a per-column bias; `relu(batch_norm(x))` and `relu(batch_norm_train(x))`
     become `batch_norm {relu}` and `batch_norm_train {relu}`. In the backward pass, `relu_grad(maxpool2d_grad(dy, y),
     y)`, where `y` is the relu's output that was pooled, becomes `maxpool2d_grad(dy, y)
-    {relu}`. A value is folded only when nothing else reads it, so the training step keeps
+    {relu}`. A sum and its relu, `relu(add(a, b))`, become `add_relu(a, b)`, and
+    `relu_grad(add(a, b), y)` becomes `add_relu_grad(a, b, y)`. A value is folded only when
+    nothing else reads it, so the training step keeps
     every activation its gradient ops need. Runs after `--dl-autodiff`; both the CPU and the
     CUDA targets implement the fused epilogues.
   }];

@@ -201,6 +201,22 @@ def DL_AddOp : DL_InferOp<"add", [Commutative, DL_Differentiable]> {
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
 }
 
+def DL_AddReluOp : DL_ElementwiseOp<"add_relu"> {
+  let summary = "relu of an elementwise sum (a residual block's output)";
+  let description = [{
+    `y = max(a + b, 0)`, written by `--dl-fuse-epilogues` for `relu(add(a, b))` when nothing
+    else reads the sum: one pass over the tensors instead of two. It has no gradient rule
+    (it is made after `--dl-autodiff`).
+
+    ```mlir
+    %y = dl.add_relu %a, %b : (tensor<?x256x56x56xf32>, tensor<?x256x56x56xf32>) -> tensor<?x256x56x56xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$lhs, DL_FloatTensor:$rhs);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
 def DL_MatmulOp : DL_InferOp<"matmul", [DL_Differentiable]> {
   let summary = "matrix product with optional transposes";
   let description = [{
@@ -522,6 +538,22 @@ def DL_ReluGradOp : DL_GradOp<"relu_grad"> {
   let arguments = (ins DL_FloatTensor:$grad, DL_FloatTensor:$output);
   let results = (outs DL_FloatTensor:$result);
   let assemblyFormat = "$grad `,` $output attr-dict `:` functional-type(operands, results)";
+}
+
+def DL_AddReluGradOp : DL_ElementwiseOp<"add_relu_grad", [DL_GradientResults]> {
+  let summary = "relu_grad of an elementwise sum of two gradients";
+  let description = [{
+    `dx = y > 0 ? a + b : 0`, written by `--dl-fuse-epilogues` for
+    `relu_grad(add(a, b), y)` when nothing else reads the sum (where a residual block's input,
+    the previous block's relu output `y`, collects the gradients of both paths).
+
+    ```mlir
+    %dx = dl.add_relu_grad %da, %db, %y : (tensor<?x256x56x56xf32>, tensor<?x256x56x56xf32>, tensor<?x256x56x56xf32>) -> tensor<?x256x56x56xf32>
+    ```
+  }];
+  let arguments = (ins DL_FloatTensor:$lhs, DL_FloatTensor:$rhs, DL_FloatTensor:$output);
+  let results = (outs DL_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs `,` $output attr-dict `:` functional-type(operands, results)";
 }
 
 def DL_SigmoidGradOp : DL_ElementwiseOp<"sigmoid_grad", [DL_GradientResults]> {

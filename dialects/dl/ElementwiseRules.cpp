@@ -68,6 +68,16 @@ LogicalResult AddOp::lowerToKernels(KernelBuilder &k) {
   return success();
 }
 
+LogicalResult AddReluOp::lowerToKernels(KernelBuilder &k) {
+  k.call(*this, {KernelKind::AddRelu, {getLhs(), getRhs()}, {numElements(getLhs())}});
+  return success();
+}
+LogicalResult AddReluGradOp::lowerToKernels(KernelBuilder &k) {
+  k.call(*this,
+         {KernelKind::AddReluBwd, {getLhs(), getRhs(), getOutput()}, {numElements(getLhs())}});
+  return success();
+}
+
 LogicalResult BiasAddOp::buildGradient(GradientBuilder &g) {
   Value dy = g.grad(getResult());
   g.accumulate(getInput(), dy);

@@ -458,6 +458,21 @@ void sigmoidBackwardRange(const float *dy, const float *y, float *dx, int64_t b,
 }
 
 DLC_VECTORIZED
+void addReluRange(const float *a, const float *b, float *y, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const float s = a[i] + b[i];
+    y[i] = s > 0.0f ? s : 0.0f;
+  }
+}
+
+DLC_VECTORIZED
+void addReluBackwardRange(const float *a, const float *b, const float *y, float *dx, int64_t lo,
+                          int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i)
+    dx[i] = y[i] > 0.0f ? a[i] + b[i] : 0.0f;
+}
+
+DLC_VECTORIZED
 void addRange(const float *a, const float *b, float *y, int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; ++i)
     y[i] = a[i] + b[i];
@@ -627,6 +642,16 @@ void copy(size_t n, const float *x, float *y) { std::memcpy(y, x, n * sizeof(flo
 
 void add(size_t n, const float *a, const float *b, float *y) {
   parallelFor(n, kElementGrain, [&](int64_t lo, int64_t hi, int) { addRange(a, b, y, lo, hi); });
+}
+
+void addRelu(size_t n, const float *a, const float *b, float *y) {
+  parallelFor(n, kElementGrain,
+              [&](int64_t lo, int64_t hi, int) { addReluRange(a, b, y, lo, hi); });
+}
+
+void addReluBackward(size_t n, const float *a, const float *b, const float *y, float *dx) {
+  parallelFor(n, kElementGrain,
+              [&](int64_t lo, int64_t hi, int) { addReluBackwardRange(a, b, y, dx, lo, hi); });
 }
 
 void softmaxXentForward(int batch, int classes, const float *logits, const int32_t *labels, float *loss) {

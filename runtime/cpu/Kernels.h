@@ -77,6 +77,10 @@ void matmulWarmUp(int M, int N, int K, bool transA, bool transB);
 
 /// y = a + b elementwise; y may alias a or b.
 void add(size_t n, const float *a, const float *b, float *y);
+/// y = max(a + b, 0) (relu of a sum, in one pass).
+void addRelu(size_t n, const float *a, const float *b, float *y);
+/// dx = y > 0 ? a + b : 0 (relu_grad of a sum of gradients, in one pass).
+void addReluBackward(size_t n, const float *a, const float *b, const float *y, float *dx);
 /// y = x, n floats (or int32s: the bits are copied).
 void copy(size_t n, const float *x, float *y);
 

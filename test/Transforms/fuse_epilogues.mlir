@@ -1,6 +1,6 @@
 // --dl-fuse-epilogues folds bias_add and relu into the conv2d / matmul feeding them, relu into
-// batch norm (evaluation and training), and
-// relu_grad into maxpool2d_grad.
+// batch norm (evaluation and training), relu_grad into maxpool2d_grad, and relu / relu_grad
+// of a sum into add_relu / add_relu_grad.
 // RUN: dl-opt %s --dl-fuse-epilogues | FileCheck %s
 
 dl.parameter @w : tensor<4x3x3x3xf32> {init = "he_normal"}
@@ -135,4 +135,30 @@ func.func @batch_norm_shared(%x: tensor<2x4x8x8xf32>) -> (tensor<2x4x8x8xf32>, t
   %y = dl.batch_norm %x, %g, %be {eps = 1.0e-05 : f32, momentum = 1.0e-01 : f32, running_mean = @rm, running_var = @rv} : (tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x8x8xf32>
   %r = dl.relu %y : (tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
   return %r, %y : tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>
+}
+
+// A residual block's output and the gradient at its input: the sum and the relu (or its
+// gradient) in one op; a sum something else reads stays.
+// CHECK-LABEL: func.func @residual_sums
+// CHECK: %[[Y:.*]] = dl.add_relu %arg0, %arg1 : (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+// CHECK: %[[DX:.*]] = dl.add_relu_grad %arg2, %arg3, %[[Y]] : (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+// CHECK-NOT: dl.relu
+// CHECK: return %[[Y]], %[[DX]]
+func.func @residual_sums(%a: tensor<2x4x8x8xf32>, %b: tensor<2x4x8x8xf32>, %da: tensor<2x4x8x8xf32>, %db: tensor<2x4x8x8xf32>) -> (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) {
+  %s = dl.add %a, %b : (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+  %y = dl.relu %s : (tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+  %g = dl.add %da, %db : (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+  %dx = dl.relu_grad %g, %y : (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
+  return %y, %dx : tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>
+}
+
+// CHECK-LABEL: func.func @shared_sum
+// CHECK: %[[S:.*]] = dl.add %arg0, %arg1
+// CHECK: %[[Y:.*]] = dl.relu %[[S]]
+// CHECK-NOT: dl.add_relu
+// CHECK: return %[[S]], %[[Y]]
+func.func @shared_sum(%a: tensor<2x4xf32>, %b: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>) {
+  %s = dl.add %a, %b : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %y = dl.relu %s : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %s, %y : tensor<2x4xf32>, tensor<2x4xf32>
 }

@@ -135,7 +135,8 @@ TEST_F(CudaResNetEmulationTest, TheProgramsHaveEveryKindResNetNeeds) {
     }
   for (KernelKind k : {KernelKind::Conv2dFwd, KernelKind::Conv2dBwdData,
                        KernelKind::Conv2dBwdFilter, KernelKind::MaxPoolFwd, KernelKind::MaxPoolBwd,
-                       KernelKind::ReluBwd, KernelKind::Add, KernelKind::Matmul,
+                       KernelKind::ReluBwd, KernelKind::Add, KernelKind::AddRelu,
+                       KernelKind::AddReluBwd, KernelKind::Matmul,
                        KernelKind::SoftmaxXent, KernelKind::SoftmaxXentBwd, KernelKind::Accuracy,
                        KernelKind::SgdMomentum, KernelKind::BatchNormTrain,
                        KernelKind::BatchNormEval, KernelKind::BatchNormBwd, KernelKind::AvgPoolFwd,
