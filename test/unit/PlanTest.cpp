@@ -878,6 +878,18 @@ TEST(PlanValidate, ActivationKinds) {
   EXPECT_EQ(error, "scale must be positive");
 }
 
+// A plan file names each kernel's kind by its number, its place in KernelKinds.def: kinds
+// added later go at the end, or every plan written before would be read as other kernels.
+TEST(KernelTable, KindNumbersAreStable) {
+  EXPECT_EQ(int(KernelKind::Conv2dFwd), 0);
+  EXPECT_EQ(int(KernelKind::Matmul), 9);
+  EXPECT_EQ(int(KernelKind::Add), 10);
+  EXPECT_EQ(int(KernelKind::GeluTanh), 39);
+  EXPECT_EQ(int(KernelKind::CopySlice), 83);
+  EXPECT_EQ(int(KernelKind::LstmSeqFwd), 84);
+  EXPECT_EQ(int(KernelKind::AddReluBwd), 87);
+}
+
 TEST(KernelTable, EveryKindIsDescribedOnce) {
   std::set<std::string> names;
   for (size_t k = 0; k < size_t(KernelKind::NumKinds); ++k) {
