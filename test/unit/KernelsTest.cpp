@@ -372,6 +372,30 @@ TEST(KernelsTest, ReluForward) {
   expectAllNear(x, y, 0.0f);
 }
 
+// The residual sums' fused kernels are the two-step compositions they replace, bit for bit
+// (odd length: the vector loops' tails), at 1 and 2 threads.
+TEST(KernelsTest, AddReluMatchesComposition) {
+  std::mt19937 rng(16);
+  const size_t n = 100003;
+  Vec a = randomVec(rng, n), b = randomVec(rng, n), da = randomVec(rng, n), db = randomVec(rng, n);
+  for (int t : {1, 2}) {
+    setThreads(t);
+    Vec sum(n), twoStep(n), fused(n, kGarbage);
+    add(n, a.data(), b.data(), sum.data());
+    reluForward(n, sum.data(), twoStep.data());
+    addRelu(n, a.data(), b.data(), fused.data());
+    expectAllNear(fused, twoStep, 0.0f);
+    const Vec y = twoStep; // the relu's output masks the gradient
+    Vec grad(n), dx2(n), dx(n, kGarbage);
+    add(n, da.data(), db.data(), grad.data());
+    reluBackward(n, grad.data(), y.data(), dx2.data());
+    addReluBackward(n, da.data(), db.data(), y.data(), dx.data());
+    expectAllNear(dx, dx2, 0.0f);
+    EXPECT_GT(std::count(y.begin(), y.end(), 0.0f), int64_t(n / 4)); // both sides of the kink
+  }
+  setThreads(1);
+}
+
 TEST(KernelsTest, ReluBackwardGradient) {
   std::mt19937 rng(6);
   Vec x = randomVec(rng, 64);
