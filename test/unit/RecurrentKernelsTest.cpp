@@ -6,6 +6,7 @@
 // reference, the weight gradients against finite differences of the forward kernel.
 #include "runtime/cpu/Parallel.h"
 #include "runtime/cpu/RecurrentKernels.h"
+#include "runtime/plan/KernelCheck.h"
 
 #include "GradientCheck.h"
 
@@ -173,6 +174,19 @@ TEST_P(RecurrentKernelsTest, SequenceBackwardMatchesFiniteDifferences) {
     checkGradient(wih, dwih, r, fwd, 1e-2f, 1e-2);
     checkGradient(whh, dwhh, r, fwd, 1e-2f, 1e-2);
     checkGradient(bias, db, r, fwd, 1e-2f, 1e-2);
+  }
+}
+
+// The plan loader checks the reserve and workspace against KernelCheck.h's sizes; the
+// kernels address them by RecurrentKernels.h's layout: the two must agree, or a plan that
+// passes the check would let the kernels write past their buffers.
+TEST(RecurrentKernels, ReserveLayoutMatchesTheLoadersSizes) {
+  for (Seq s : {Seq{1, 1, 1, 1, 0.0f}, Seq{3, 4, 5, 7, 1.0f}, Seq{128, 28, 28, 128, 1.0f}}) {
+    const LstmReserve r = lstmReserve(s.n, s.steps, s.units);
+    EXPECT_EQ(r.floats, size_t(s.n) * dlc::plan::lstmReserveWidth(s.steps, s.units));
+    EXPECT_EQ(r.hPrev, size_t(s.n) * s.steps * 4 * s.units); // after every step's gates
+    EXPECT_EQ(r.cPrev - r.hPrev, size_t(s.n) * s.steps * s.units);
+    EXPECT_EQ(lstmSequenceWorkspace(s.n, s.steps, s.units), size_t(4) * s.n * s.units);
   }
 }
 
