@@ -156,11 +156,6 @@ LstmReserve lstmReserve(int n, int steps, int units) {
   return r;
 }
 
-size_t lstmSequenceWorkspace(int n, int steps, int units) {
-  (void)steps;
-  return plan::lstmSequenceWorkspaceFloats(n, units);
-}
-
 namespace {
 /// The thread count the sequence kernels split the batch over: each part runs every step
 /// of its examples with no synchronisation, so at least 8 rows a part.

@@ -33,8 +33,6 @@ struct LstmReserve {
   size_t gates, hPrev, cPrev, floats;
 };
 LstmReserve lstmReserve(int n, int steps, int units);
-/// Floats of lstmSequenceBackward's workspace: two pairs of dh, dc rows.
-size_t lstmSequenceWorkspace(int n, int steps, int units);
 
 /// A whole LSTM layer over x [n][steps][inputs] (weights as torch.nn.LSTM's: wih
 /// [4 units][inputs], whh [4 units][units], one bias [4 units], gates i, f, g, o), from zero
@@ -48,7 +46,7 @@ void lstmSequenceForward(int n, int steps, int inputs, int units, float forgetBi
 /// the weight gradients dwih, dwhh, db (overwritten), each one GEMM or reduction over every
 /// step once the steps' gate gradients are known. They are written over the reserve's gates,
 /// which the reserve's one reader, this kernel, leaves spent; the workspace holds
-/// lstmSequenceWorkspace floats.
+/// plan::lstmSequenceWorkspaceFloats(n, units) floats (two pairs of dh, dc rows).
 void lstmSequenceBackward(int n, int steps, int inputs, int units, float forgetBias,
                           const float *x, const float *whh, float *reserve,
                           const float *dhLast, float *dwih, float *dwhh, float *db,

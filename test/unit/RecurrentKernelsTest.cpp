@@ -166,7 +166,7 @@ TEST_P(RecurrentKernelsTest, SequenceBackwardMatchesFiniteDifferences) {
     Vec reserve;
     sequenceForward(s, x, wih, whh, bias, &reserve);
     Vec dwih(wih.size(), kGarbage), dwhh(whh.size(), kGarbage), db(bias.size(), kGarbage);
-    Vec work(lstmSequenceWorkspace(s.n, s.steps, s.units), kGarbage);
+    Vec work(dlc::plan::lstmSequenceWorkspaceFloats(s.n, s.units), kGarbage);
     lstmSequenceBackward(s.n, s.steps, s.inputs, s.units, s.fb, x.data(), whh.data(),
                          reserve.data(), r.data(), dwih.data(), dwhh.data(), db.data(),
                          work.data());
@@ -186,7 +186,7 @@ TEST(RecurrentKernels, ReserveLayoutMatchesTheLoadersSizes) {
     EXPECT_EQ(r.floats, size_t(s.n) * dlc::plan::lstmReserveWidth(s.steps, s.units));
     EXPECT_EQ(r.hPrev, size_t(s.n) * s.steps * 4 * s.units); // after every step's gates
     EXPECT_EQ(r.cPrev - r.hPrev, size_t(s.n) * s.steps * s.units);
-    EXPECT_EQ(lstmSequenceWorkspace(s.n, s.steps, s.units), size_t(4) * s.n * s.units);
+    EXPECT_EQ(dlc::plan::lstmSequenceWorkspaceFloats(s.n, s.units), size_t(4) * s.n * s.units);
   }
 }
 
