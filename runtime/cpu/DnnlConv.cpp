@@ -54,6 +54,7 @@ void setDnnlEnabled(bool) {}
 std::string dnnlVersion() { return ""; }
 int dnnlBlock() { return 0; }
 bool dnnlPrepare(DnnlConvOp, const GroupedConvShape &, bool, bool, unsigned) { return false; }
+int dnnlChannelParts(DnnlConvOp, const GroupedConvShape &) { return 0; }
 bool dnnlConvForward(const GroupedConvShape &, const float *, const float *, float *,
                      const float *, bool, unsigned) {
   return false;
@@ -322,7 +323,7 @@ struct Buffer {
 /// output is left there in the primitive's layout (not reordered into `out`).
 void execute(const Prim &p, const float *in0, const float *in1, float *out,
              const float *bias = nullptr, const float *in1Ready = nullptr,
-             float *outReady = nullptr) {
+             float *outReady = nullptr, const float *in0Ready = nullptr) {
   thread_local Buffer bufIn0, bufIn1, bufOut, bufScratch;
   thread_local dnnl::stream stream(engine());
   omp_set_num_threads(teamSize());
@@ -338,7 +339,9 @@ void execute(const Prim &p, const float *in0, const float *in1, float *out,
   auto reorder = [&](const dnnl::reorder &r, const memory::desc &md, memory &from, memory &to) {
     r.execute(stream, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}, {DNNL_ARG_SCRATCHPAD, scratch(md)}});
   };
-  if (p.reorderIn0) {
+  if (in0Ready) {
+    mIn0 = memory(p.in0, eng, const_cast<float *>(in0Ready));
+  } else if (p.reorderIn0) {
     mIn0 = memory(p.in0, eng, bufIn0.get(p.in0.get_size()));
     reorder(p.toIn0, p.scratchIn0, userIn0, mIn0);
   }
@@ -409,10 +412,192 @@ int dnnlBlock() {
   return dnnlEnabled() ? block : 0;
 }
 
+namespace {
+/// The channel split: on layers whose images are small (ResNet's 7x7 stage), a thread's
+/// share of a split batch is too few rows for oneDNN's one-thread kernels to run near the
+/// FMA peak, and a filter gradient's partial sums cost as much traffic as its arithmetic.
+/// There each thread takes a range of whole channel blocks over the whole batch instead:
+/// of the output channels for a forward or filter gradient (a filter gradient then needs
+/// no partial sums), of the input channels for a data gradient. Its ranges of the caller's
+/// tensors are strided views, reordered to and from the slice primitive's dense layouts.
+/// Returns the number of parts (the thread count), or 0 when the batch split is kept: only
+/// when there are fewer images than threads, or each thread's images would hold fewer
+/// output positions than a limit measured on ResNet-50 (docs/performance.md): 1024 for a
+/// filter gradient (its partial sums go too; layer4 at batch 8 and 32, layer3 at batch 8
+/// gain), 256 for the others (layer4 at batch 8; at batch 32 its forward and data
+/// gradient were slower split by channels). DLC_DNNL_CSPLIT=<positions> sets one limit
+/// for all three (0: never), for measurement.
+int channelParts(DnnlConvOp op, const GroupedConvShape &s) {
+  static const long forced = [] {
+    const char *e = std::getenv("DLC_DNNL_CSPLIT");
+    return e ? std::atol(e) : -1L;
+  }();
+  const long rows = forced >= 0 ? forced : op == DnnlConvOp::BackwardFilter ? 1024 : 256;
+  const int parts = threads();
+  if (!splitBatch() || parts < 2 || s.groups != 1)
+    return 0;
+  const int extent = op == DnnlConvOp::BackwardData ? s.c : s.k;
+  const int block = std::max(dnnlBlock(), 16);
+  if (extent % (parts * block) != 0)
+    return 0;
+  const long perThread = long((s.n + parts - 1) / parts) * s.oh() * s.ow();
+  return s.n < parts || perThread < rows ? parts : 0;
+}
+
+/// The shape of one part of a channel split.
+GroupedConvShape channelSlice(DnnlConvOp op, const GroupedConvShape &s, int parts) {
+  GroupedConvShape slice = s;
+  (op == DnnlConvOp::BackwardData ? slice.c : slice.k) /= parts;
+  return slice;
+}
+
+/// The reorders between a channel-split part's strided views of the caller's whole tensors
+/// and its slice primitive's dense layouts: x/dy in (filter gradient), the filter in (data
+/// gradient), the output out (forward and data gradient). A view's offset is added to the
+/// base pointer: a range of whole channel blocks starts c0 * H * W floats into NCHW and the
+/// blocked layouts alike, c0 * R * S into OIHW for a range of input channels.
+struct SliceIo {
+  memory::desc viewIn0, viewIn1, viewOut;
+  /// Where the primitive's layout of a split activation is the caller's (both blocked, or
+  /// both NCHW), the view is `n` rows of `sliceImage` floats `wholeImage` apart: copied row by
+  /// row (oneDNN's reorder of a strided view ran at a quarter of memcpy's speed).
+  bool copyIn0 = false, copyOut = false;
+  size_t sliceImage = 0, wholeImage = 0;
+  dnnl::reorder toIn0, toIn1, fromOut;
+  memory::desc scratchIn0, scratchIn1, scratchOut;
+};
+
+const SliceIo &sliceIo(const Prim &p, DnnlConvOp op, const GroupedConvShape &whole,
+                       const GroupedConvShape &slice, unsigned blocked) {
+  static std::mutex lock;
+  static std::map<std::pair<const Prim *, int>, SliceIo> cache;
+  std::lock_guard<std::mutex> guard(lock);
+  const int key = op == DnnlConvOp::BackwardData ? whole.c : whole.k;
+  auto [it, inserted] = cache.try_emplace({&p, key});
+  if (!inserted)
+    return it->second;
+  SliceIo &io = it->second;
+  dnnl::engine &eng = engine();
+  dnnl::primitive_attr plain;
+  plain.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const Tag tIn0 = blocked & 1 ? blockedTag(dnnlBlock()) : Tag::nchw,
+            tOut = blocked & 4 ? blockedTag(dnnlBlock()) : Tag::nchw;
+  const memory::dims zero4 = {0, 0, 0, 0};
+  auto reorder = [&](const memory::desc &from, const memory::desc &to, dnnl::reorder &r,
+                     memory::desc &scratch) {
+    dnnl::reorder::primitive_desc pd(eng, from, eng, to, plain);
+    r = dnnl::reorder(pd);
+    scratch = pd.scratchpad_desc();
+  };
+  const memory::dims y = {slice.n, slice.k, slice.oh(), slice.ow()},
+                     x = {slice.n, slice.c, slice.h, slice.w};
+  switch (op) {
+  case DnnlConvOp::Forward:
+    io.viewOut = md({whole.n, whole.k, whole.oh(), whole.ow()}, tOut).submemory_desc(y, zero4);
+    if (!(io.copyOut = p.out == md(y, tOut)))
+      reorder(p.out, io.viewOut, io.fromOut, io.scratchOut);
+    io.sliceImage = size_t(slice.k) * slice.oh() * slice.ow();
+    io.wholeImage = size_t(whole.k) * whole.oh() * whole.ow();
+    break;
+  case DnnlConvOp::BackwardData:
+    io.viewIn1 = md({whole.k, whole.c, whole.r, whole.s}, Tag::oihw)
+                     .submemory_desc({slice.k, slice.c, slice.r, slice.s}, zero4);
+    reorder(io.viewIn1, p.in1, io.toIn1, io.scratchIn1);
+    io.viewOut = md({whole.n, whole.c, whole.h, whole.w}, tOut).submemory_desc(x, zero4);
+    if (!(io.copyOut = p.out == md(x, tOut)))
+      reorder(p.out, io.viewOut, io.fromOut, io.scratchOut);
+    io.sliceImage = size_t(slice.c) * slice.h * slice.w;
+    io.wholeImage = size_t(whole.c) * whole.h * whole.w;
+    break;
+  case DnnlConvOp::BackwardFilter:
+    io.viewIn0 = md({whole.n, whole.k, whole.oh(), whole.ow()}, tIn0).submemory_desc(y, zero4);
+    if (!(io.copyIn0 = p.in0 == md(y, tIn0)))
+      reorder(io.viewIn0, p.in0, io.toIn0, io.scratchIn0);
+    io.sliceImage = size_t(slice.k) * slice.oh() * slice.ow();
+    io.wholeImage = size_t(whole.k) * whole.oh() * whole.ow();
+    break;
+  }
+  return io;
+}
+
+/// Runs `op` split by channels into `parts` (channelParts), a part per pool thread.
+void runChannelSplit(DnnlConvOp op, const GroupedConvShape &s, int parts, const Prim &p,
+                     const GroupedConvShape &slice, const float *in0, const float *in1,
+                     float *out, const float *bias, unsigned blocked) {
+  const SliceIo &io = sliceIo(p, op, s, slice, blocked);
+  parallelChunks(parts, [&](int c, int) {
+    thread_local Buffer bufIn, bufOut, bufScratch;
+    thread_local dnnl::stream stream(engine());
+    omp_set_num_threads(1);
+    dnnl::engine &eng = engine();
+    auto reorder = [&](const dnnl::reorder &r, const memory::desc &scratch,
+                       const memory::desc &from, const float *fromPtr, const memory::desc &to,
+                       float *toPtr) {
+      r.execute(stream,
+                {{DNNL_ARG_FROM, memory(from, eng, const_cast<float *>(fromPtr))},
+                 {DNNL_ARG_TO, memory(to, eng, toPtr)},
+                 {DNNL_ARG_SCRATCHPAD, memory(scratch, eng, bufScratch.get(scratch.get_size()))}});
+    };
+    // The view <-> dense copies where the layouts agree.
+    auto gather = [&](const float *view, float *dense) {
+      for (int b = 0; b < s.n; ++b)
+        std::memcpy(dense + b * io.sliceImage, view + b * io.wholeImage,
+                    io.sliceImage * sizeof(float));
+    };
+    auto scatter = [&](const float *dense, float *view) {
+      for (int b = 0; b < s.n; ++b)
+        std::memcpy(view + b * io.wholeImage, dense + b * io.sliceImage,
+                    io.sliceImage * sizeof(float));
+    };
+    switch (op) {
+    case DnnlConvOp::Forward: {
+      const size_t k0 = size_t(c) * slice.k;
+      float *y = static_cast<float *>(bufOut.get(p.out.get_size()));
+      execute(p, in0, in1 + k0 * s.c * s.r * s.s, out, bias ? bias + k0 : nullptr, nullptr, y);
+      if (io.copyOut)
+        scatter(y, out + k0 * s.oh() * s.ow());
+      else
+        reorder(io.fromOut, io.scratchOut, p.out, y, io.viewOut, out + k0 * s.oh() * s.ow());
+      break;
+    }
+    case DnnlConvOp::BackwardData: {
+      const size_t c0 = size_t(c) * slice.c;
+      float *w = static_cast<float *>(bufIn.get(p.in1.get_size()));
+      reorder(io.toIn1, io.scratchIn1, io.viewIn1, in1 + c0 * s.r * s.s, p.in1, w);
+      float *dx = static_cast<float *>(bufOut.get(p.out.get_size()));
+      execute(p, in0, in1, out, nullptr, w, dx);
+      if (io.copyOut)
+        scatter(dx, out + c0 * s.h * s.w);
+      else
+        reorder(io.fromOut, io.scratchOut, p.out, dx, io.viewOut, out + c0 * s.h * s.w);
+      break;
+    }
+    case DnnlConvOp::BackwardFilter: {
+      const size_t k0 = size_t(c) * slice.k;
+      float *dy = static_cast<float *>(bufIn.get(p.in0.get_size()));
+      if (io.copyIn0)
+        gather(in0 + k0 * s.oh() * s.ow(), dy);
+      else
+        reorder(io.toIn0, io.scratchIn0, io.viewIn0, in0 + k0 * s.oh() * s.ow(), p.in0, dy);
+      execute(p, in0, in1, out + k0 * s.c * s.r * s.s, nullptr, nullptr, nullptr, dy);
+      break;
+    }
+    }
+    stream.wait();
+  });
+}
+} // namespace
+
+int dnnlChannelParts(DnnlConvOp op, const GroupedConvShape &s) {
+  return dnnlEnabled() ? channelParts(op, s) : 0;
+}
+
 bool dnnlPrepare(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu,
                  unsigned blocked) {
   if (!dnnlEnabled())
     return false;
+  if (const int parts = channelParts(op, s))
+    return lookup(op, channelSlice(op, s, parts), bias, relu, blocked);
   const int parts = splitBatch() ? std::min(s.n, threads()) : 1;
   GroupedConvShape slice = s;
   slice.n = s.n / parts + (s.n % parts != 0);
@@ -430,6 +615,14 @@ bool run(DnnlConvOp op, const GroupedConvShape &s, const float *in0, const float
          float *out, const float *bias, bool relu, unsigned blocked) {
   if (!dnnlEnabled())
     return false;
+  if (const int cparts = channelParts(op, s)) {
+    const GroupedConvShape slice = channelSlice(op, s, cparts);
+    const Prim *p = lookup(op, slice, bias != nullptr, relu, blocked);
+    if (!p)
+      return false;
+    runChannelSplit(op, s, cparts, *p, slice, in0, in1, out, bias, blocked);
+    return true;
+  }
   const int parts = splitBatch() ? std::min(s.n, threads()) : 1;
   const int base = s.n / parts, extra = s.n % parts; // the first `extra` slices get one more
   GroupedConvShape big = s, small = s;

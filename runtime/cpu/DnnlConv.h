@@ -50,6 +50,10 @@ int dnnlBlock();
 bool dnnlPrepare(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu,
                  unsigned blocked = 0);
 
+/// How many parts a call of `op` on `s` is split into by channels among the pool's threads
+/// (each part all of the batch; DnnlConv.cpp, channelParts) at the current thread count; 0
+/// when it is split by images instead, or oneDNN is off.
+int dnnlChannelParts(DnnlConvOp op, const GroupedConvShape &s);
 /// y = conv(x, w) (+ bias) (then relu), as groupedConv2dForward; false (nothing written)
 /// when oneDNN is off or cannot take the shape: the caller then runs its own kernel.
 bool dnnlConvForward(const GroupedConvShape &s, const float *x, const float *w, float *y,

@@ -29,6 +29,10 @@ const GroupedConvShape kShapes[] = {
     {3, 16, 9, 9, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 16},   // depthwise stride 2 (MobileNet)
     {2, 8, 10, 11, 8, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1},    // dilation 2
     {2, 4, 7, 8, 6, 2, 2, 1, 1, 0, 0, 1, 1, 1, 1, 2},      // asymmetric 'same' padding, groups
+    // Split by channels at 2 threads (few positions per thread; see ChannelSplitWhereSmall):
+    {3, 64, 7, 7, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},    // ResNet's layer4 3x3, odd batch
+    {4, 96, 8, 8, 64, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1},    // layer4's strided 1x1 shortcut
+    {1, 32, 9, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},    // batch 1
 };
 
 std::string name(const GroupedConvShape &s) {
@@ -126,6 +130,23 @@ TEST_F(DnnlConvTest, ChoosesByMeasuredSize) {
   }
 }
 
+// The channel split (DnnlConv.cpp, channelParts) is what the last three kShapes get at two
+// threads, in every direction, so MatchesInHouseKernels and BlockedTensorsMatchNchw check
+// it; ResNet's early layers keep the batch split, and one thread splits nothing.
+TEST_F(DnnlConvTest, ChannelSplitWhereSmall) {
+  const size_t count = sizeof kShapes / sizeof kShapes[0];
+  const GroupedConvShape layer1{8, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  for (DnnlConvOp op : {DnnlConvOp::Forward, DnnlConvOp::BackwardData, DnnlConvOp::BackwardFilter}) {
+    setThreads(2);
+    for (size_t i = count - 3; i < count; ++i)
+      EXPECT_EQ(dnnlChannelParts(op, kShapes[i]), 2) << name(kShapes[i]);
+    EXPECT_EQ(dnnlChannelParts(op, layer1), 0);
+    EXPECT_EQ(dnnlChannelParts(op, kShapes[6]), 0) << "groups";
+    setThreads(1);
+    EXPECT_EQ(dnnlChannelParts(op, kShapes[count - 3]), 0);
+  }
+}
+
 TEST_F(DnnlConvTest, DisabledDeclines) {
   const GroupedConvShape s = kShapes[0];
   Vec x(size_t(s.n) * s.c * s.h * s.w), w(size_t(s.k) * s.c * s.r * s.s),
@@ -149,7 +170,8 @@ TEST_F(DnnlConvTest, BlockedTensorsMatchNchw) {
   std::mt19937 rng(29);
   // n c h w k r s strideH strideW padTop padLeft padBottom padRight dilH dilW groups
   const GroupedConvShape shapes[] = {{3, 32, 9, 10, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},
-                                     {5, 16, 7, 7, 48, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}};
+                                     {5, 16, 7, 7, 48, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},
+                                     {3, 64, 7, 7, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}};
   for (int threads : {1, 2}) {
     setThreads(threads);
     for (const GroupedConvShape &s : shapes) {
