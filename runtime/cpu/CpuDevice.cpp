@@ -2,6 +2,7 @@
 #include "runtime/cpu/CpuDevice.h"
 
 #include "runtime/cpu/BatchSplit.h"
+#include "runtime/cpu/DnnlConv.h"
 #include "runtime/cpu/Executor.h"
 #include "runtime/cpu/Layout.h"
 #include "runtime/cpu/Parallel.h"
@@ -21,11 +22,14 @@ namespace {
 class CpuPackedStep final : public PackedStep {
 public:
   CpuPackedStep(const plan::Plan &plan, uint8_t *arena, size_t floats,
-                std::function<const plan::Program &(const plan::Program &)> laidOut)
-      : plan(plan), arena(arena), pack(floats, 0.f), laidOut(std::move(laidOut)) {}
+                std::function<const plan::Program &(const plan::Program &)> laidOut,
+                std::function<void()> ensureFilters)
+      : plan(plan), arena(arena), pack(floats, 0.f), laidOut(std::move(laidOut)),
+        ensureFilters(std::move(ensureFilters)) {}
 
   bool runKernels(const plan::Program &prog, size_t first, size_t last, device::Profile *profile,
                   device::Trace *trace, std::string &) override {
+    ensureFilters();
     for (size_t n = first; n < last; ++n)
       run(prog, n, profile, trace, size_t(-1), nullptr);
     return true;
@@ -40,6 +44,7 @@ public:
   }
   bool runOnPack(const plan::Program &prog, size_t index, size_t arg, size_t at,
                  device::Profile *profile, device::Trace *trace, std::string &) override {
+    ensureFilters();
     run(prog, index, profile, trace, arg, &pack[at]);
     return true;
   }
@@ -71,6 +76,7 @@ private:
   std::vector<float> pack;
   /// The device's copy of a program, with its layouts (runtime/cpu/Layout.h).
   std::function<const plan::Program &(const plan::Program &)> laidOut;
+  std::function<void()> ensureFilters;
   float *args[8] = {};
 };
 
@@ -82,17 +88,22 @@ public:
     // (runtime/cpu/Layout.h): each program runs as a copy whose kernels say so. Not for
     // pipelines, whose stages copy buffers between devices byte for byte.
     std::vector<const plan::Program *> programs;
+    const bool layouts = blockedLayouts && plan.stages.empty() && cpu::blockedLayoutsEnabled();
+    if (layouts)
+      filters = cpu::assignFilterLayouts(plan);
+    int filterCalls = 0;
     for (size_t p = 0; p < plan.programs.size(); ++p) {
       const plan::Program &prog = plan.programs[p];
-      if (blockedLayouts && plan.stages.empty() && cpu::blockedLayoutsEnabled()) {
+      if (layouts) {
         auto copy = std::make_unique<plan::Program>(prog);
-        const cpu::LayoutStats stats = cpu::assignLayouts(plan, p, *copy);
-        if (stats.blocked > 0) {
+        const cpu::LayoutStats stats = cpu::assignLayouts(plan, p, *copy, filters);
+        if (stats.blocked > 0 || stats.filterCalls > 0) {
           if (!note.empty())
             note += "; ";
           note += prog.name + " " + std::to_string(stats.blocked) + " of " +
                   std::to_string(stats.buffers) + " buffers, " +
                   std::to_string(stats.convCalls) + " convolution calls";
+          filterCalls += stats.filterCalls;
           block = stats.block;
           programs.push_back(copy.get());
           laidOut[&prog] = std::move(copy);
@@ -104,6 +115,18 @@ public:
     if (!note.empty())
       note = "layouts: activations kept in oneDNN's nChw" + std::to_string(block) +
              "c between the kernels that take it (" + note + ")";
+    // The persistent filters (and their optimizer state) converted once, here, and back in
+    // syncToHost; the host's writes (initialisation, checkpoints) came before the device.
+    size_t persistent = 0;
+    for (const cpu::BlockedFilter &f : filters)
+      persistent += plan.buffers[size_t(f.buffer)].program < 0;
+    if (!filters.empty()) {
+      note += "; filters: " + std::to_string(filters.size()) + " buffers (" +
+              std::to_string(persistent) + " persistent) in OIhw" + std::to_string(block) + "i" +
+              std::to_string(block) + "o across steps, " + std::to_string(filterCalls) +
+              " convolution calls";
+      convertFilters(true);
+    }
     cpu::prepareKernels(programs);
     for (const plan::Program &prog : plan.programs)
       if (auto split = cpu::BatchSplit::make(plan, program(prog), arena))
@@ -124,6 +147,7 @@ public:
       return true;
     }
     // Profiles and traces time each kernel on the whole batch.
+    convertFilters(true);
     auto split = splits.find(&prog);
     if (!profile && !trace && split != splits.end() && split->second->run())
       return true;
@@ -134,7 +158,11 @@ public:
   std::vector<double> busySeconds() const override {
     return pipeline ? pipeline->busySeconds() : std::vector<double>{};
   }
-  bool syncToHost(std::string &) override { return true; }
+  /// The host's view of the arena: filters held blocked go back to OIHW until the next run.
+  bool syncToHost(std::string &) override {
+    convertFilters(false);
+    return true;
+  }
 
   bool runKernel(const plan::Program &prog, size_t index, std::string &error) override {
     if (index >= prog.kernels.size()) {
@@ -142,6 +170,7 @@ public:
       return false;
     }
     // The executor runs programs; a program of this one call runs it alone.
+    convertFilters(true);
     one.name = prog.name;
     one.kernels.assign(1, program(prog).kernels[index]);
     cpu::runProgram(plan, one, arena);
@@ -163,10 +192,29 @@ public:
   std::unique_ptr<PackedStep> makePackedStep(size_t floats, std::string &) override {
     return std::make_unique<CpuPackedStep>(
         plan, arena, floats,
-        [this](const plan::Program &prog) -> const plan::Program & { return program(prog); });
+        [this](const plan::Program &prog) -> const plan::Program & { return program(prog); },
+        [this] { convertFilters(true); });
   }
 
 private:
+  /// Puts the persistent blocked filters into oneDNN's blocked filter layout (toBlocked) or
+  /// back into OIHW, when they are not in it already. Transient ones (gradients) hold
+  /// nothing between steps.
+  void convertFilters(bool toBlocked) {
+    if (filtersBlocked == toBlocked)
+      return;
+    std::vector<float> tmp;
+    for (const cpu::BlockedFilter &f : filters) {
+      const plan::Buffer &b = plan.buffers[size_t(f.buffer)];
+      if (b.program >= 0)
+        continue;
+      float *data = reinterpret_cast<float *>(arena + b.offset);
+      tmp.assign(data, data + b.bytes / 4);
+      cpu::dnnlReorderFilter(f.o, f.i, f.r, f.s, tmp.data(), data, toBlocked);
+    }
+    filtersBlocked = toBlocked;
+  }
+
   /// The program as this device runs it: its copy with layouts, or the plan's own.
   const plan::Program &program(const plan::Program &prog) const {
     auto it = laidOut.find(&prog);
@@ -179,6 +227,8 @@ private:
   std::map<const plan::Program *, std::unique_ptr<plan::Program>> laidOut;
   std::string note; // layoutNote()
   int block = 0;
+  std::vector<cpu::BlockedFilter> filters; // held blocked (Layout.h)
+  bool filtersBlocked = false;             // whether the persistent ones are now
   /// Inference programs run as batch slices, one a thread (runtime/cpu/BatchSplit.h).
   std::map<const plan::Program *, std::unique_ptr<cpu::BatchSplit>> splits;
   std::unique_ptr<cpu::PipelineRunner> pipeline;

@@ -13,11 +13,14 @@
 // team member stalling the whole primitive), the pool cuts the batch into one slice of
 // consecutive images per thread and each thread runs a primitive made for one thread
 // (OpenMP team size 1) on its slice; filter gradients go to per-slice partial sums, added
-// afterwards. Each thread has its own reorder buffers and scratchpad.
+// afterwards. Each thread has its own reorder buffers and scratchpad. Where a thread's
+// images would be few positions (ResNet-50's 7x7 stage at batch 8) the threads split the
+// channels instead (channelParts).
 //
 // Measurement switches (docs/performance.md): DLC_DNNL=0 (in-house kernels only),
 // DLC_DNNL_SPLIT=0 (one OpenMP team of --threads threads per call instead of the split),
-// DLC_DNNL_LAYOUT=plain (primitives held to NCHW/OIHW, no reorders).
+// DLC_DNNL_LAYOUT=plain (primitives held to NCHW/OIHW, no reorders), DLC_DNNL_CSPLIT=<n>
+// (split by channels below n positions a thread; 0: never).
 //
 #include "runtime/cpu/DnnlConv.h"
 
@@ -55,6 +58,8 @@ std::string dnnlVersion() { return ""; }
 int dnnlBlock() { return 0; }
 bool dnnlPrepare(DnnlConvOp, const GroupedConvShape &, bool, bool, unsigned) { return false; }
 int dnnlChannelParts(DnnlConvOp, const GroupedConvShape &) { return 0; }
+bool dnnlFilterLayoutFits(const GroupedConvShape &) { return false; }
+bool dnnlReorderFilter(int, int, int, int, const float *, float *, bool) { return false; }
 bool dnnlConvForward(const GroupedConvShape &, const float *, const float *, float *,
                      const float *, bool, unsigned) {
   return false;
@@ -102,6 +107,7 @@ struct Prim {
   /// output channels each, instead of each thread all of it. Tag::undef: not such a layout.
   Tag wBlocked = Tag::undef;
   int wBlock = 0; // output channels per block of wBlocked
+  Tag wUser = Tag::oihw; // the caller's filter layout: OIHW, or filterTag() (Layout.h)
   memory::dims wDims;
 };
 
@@ -145,6 +151,17 @@ memory::desc md(const memory::dims &d, Tag t) {
 /// The blocked activation layout of `block` channels.
 Tag blockedTag(int block) { return block == 16 ? Tag::nChw16c : Tag::nChw8c; }
 
+/// The blocked filter layout kept across steps where Layout.h says so: OIhw16i16o
+/// (ABcd16b16a) with 16-channel blocks, OIhw8i8o with 8; oneDNN's forward convolutions ask
+/// for it on AVX-512 and AVX2, its filter gradients give it.
+Tag filterTag() { return dnnlBlock() == 16 ? Tag::ABcd16b16a : Tag::ABcd8b8a; }
+
+/// Whether the caller's filter of `op` is in filterTag(): bit 1 of a forward or data
+/// gradient (the filter is their second argument), bit 2 of a filter gradient (its output).
+bool filterBlocked(DnnlConvOp op, unsigned blocked) {
+  return blocked & (op == DnnlConvOp::BackwardFilter ? 4u : 2u);
+}
+
 /// Builds the primitive; throws dnnl::error when oneDNN refuses the shape. `blocked` (bits as
 /// in DnnlConv.h) says which of the caller's tensors are in blockedTag(dnnlBlock()).
 std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu,
@@ -153,7 +170,7 @@ std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias,
   const memory::dims src = {s.n, s.c, s.h, s.w}, dst = {s.n, s.k, s.oh(), s.ow()};
   const memory::dims wts = g > 1 ? memory::dims{g, s.k / g, s.c / g, s.r, s.s}
                                  : memory::dims{s.k, s.c, s.r, s.s};
-  const Tag wTag = g > 1 ? Tag::goihw : Tag::oihw;
+  const Tag wTag = g > 1 ? Tag::goihw : filterBlocked(op, blocked) ? filterTag() : Tag::oihw;
   const memory::dims strides = {s.strideH, s.strideW}, dil = {s.dilH - 1, s.dilW - 1},
                      padL = {s.padTop, s.padLeft}, padR = {s.padBottom, s.padRight};
   // Tag::any lets the primitive choose (blocked layouts, reordered to and from per call);
@@ -192,6 +209,7 @@ std::unique_ptr<Prim> build(DnnlConvOp op, const GroupedConvShape &s, bool bias,
             tIn1 = blocked & 2 ? blockedTag(dnnlBlock()) : Tag::nchw,
             tOut = blocked & 4 ? blockedTag(dnnlBlock()) : Tag::nchw;
   auto p = std::make_unique<Prim>();
+  p->wUser = wTag;
   switch (op) {
   case DnnlConvOp::Forward:
     p->prim = dnnl::convolution_forward(fwd);
@@ -273,7 +291,9 @@ const std::vector<FilterPart> &filterParts(const Prim &p, int parts) {
     f.count = blocks * (c + 1) / parts * p.wBlock - f.o0;
     memory::dims d = p.wDims, before = p.wDims;
     d[0] = f.count, before[0] = f.o0;
-    f.plain = md(d, Tag::oihw), f.blocked = md(d, p.wBlocked);
+    // A range of whole output-channel blocks starts at o0 * C * R * S in OIHW and in
+    // filterTag() alike.
+    f.plain = md(d, p.wUser), f.blocked = md(d, p.wBlocked);
     f.plainOffset = size_t(f.o0) * p.wDims[1] * p.wDims[2] * p.wDims[3];
     f.blockedOffset = f.o0 ? md(before, p.wBlocked).get_size() / sizeof(float) : 0;
     dnnl::reorder::primitive_desc to(eng, f.plain, eng, f.blocked, plain),
@@ -463,6 +483,7 @@ struct SliceIo {
   /// row (oneDNN's reorder of a strided view ran at a quarter of memcpy's speed).
   bool copyIn0 = false, copyOut = false;
   size_t sliceImage = 0, wholeImage = 0;
+  size_t in1Step = 0; // floats from one part's filter view to the next's (data gradient)
   dnnl::reorder toIn0, toIn1, fromOut;
   memory::desc scratchIn0, scratchIn1, scratchOut;
 };
@@ -500,8 +521,11 @@ const SliceIo &sliceIo(const Prim &p, DnnlConvOp op, const GroupedConvShape &who
     io.wholeImage = size_t(whole.k) * whole.oh() * whole.ow();
     break;
   case DnnlConvOp::BackwardData:
-    io.viewIn1 = md({whole.k, whole.c, whole.r, whole.s}, Tag::oihw)
+    io.viewIn1 = md({whole.k, whole.c, whole.r, whole.s}, p.wUser)
                      .submemory_desc({slice.k, slice.c, slice.r, slice.s}, zero4);
+    // A range of whole input-channel blocks starts c0 * R * S floats into OIHW, c0 * R * S *
+    // block into filterTag() (a block's R * S positions of block x block channels).
+    io.in1Step = size_t(slice.c) * slice.r * slice.s * (p.wUser == Tag::oihw ? 1 : dnnlBlock());
     reorder(io.viewIn1, p.in1, io.toIn1, io.scratchIn1);
     io.viewOut = md({whole.n, whole.c, whole.h, whole.w}, tOut).submemory_desc(x, zero4);
     if (!(io.copyOut = p.out == md(x, tOut)))
@@ -563,7 +587,7 @@ void runChannelSplit(DnnlConvOp op, const GroupedConvShape &s, int parts, const 
     case DnnlConvOp::BackwardData: {
       const size_t c0 = size_t(c) * slice.c;
       float *w = static_cast<float *>(bufIn.get(p.in1.get_size()));
-      reorder(io.toIn1, io.scratchIn1, io.viewIn1, in1 + c0 * s.r * s.s, p.in1, w);
+      reorder(io.toIn1, io.scratchIn1, io.viewIn1, in1 + c * io.in1Step, p.in1, w);
       float *dx = static_cast<float *>(bufOut.get(p.out.get_size()));
       execute(p, in0, in1, out, nullptr, w, dx);
       if (io.copyOut)
@@ -590,6 +614,35 @@ void runChannelSplit(DnnlConvOp op, const GroupedConvShape &s, int parts, const 
 
 int dnnlChannelParts(DnnlConvOp op, const GroupedConvShape &s) {
   return dnnlEnabled() ? channelParts(op, s) : 0;
+}
+
+bool dnnlFilterLayoutFits(const GroupedConvShape &s) {
+  const int block = dnnlBlock();
+  if (block == 0 || s.groups != 1 || s.k % block != 0 || s.c % block != 0)
+    return false;
+  // The primitive a call would use: of a channel split's part or a batch split's slice.
+  GroupedConvShape used = s;
+  if (const int parts = channelParts(DnnlConvOp::Forward, s))
+    used = channelSlice(DnnlConvOp::Forward, s, parts);
+  else if (splitBatch())
+    used.n = s.n / std::min(s.n, threads()) + (s.n % std::min(s.n, threads()) != 0);
+  const Prim *p = lookup(DnnlConvOp::Forward, used, false, false, 0);
+  return p && p->in1 == md({used.k, used.c, used.r, used.s}, filterTag());
+}
+
+bool dnnlReorderFilter(int o, int i, int r, int s, const float *src, float *dst, bool toBlocked) {
+  if (!dnnlEnabled() || dnnlBlock() == 0)
+    return false;
+  dnnl::engine &eng = engine();
+  const memory::dims d = {o, i, r, s};
+  const memory::desc plainMd = md(d, Tag::oihw), blockedMd = md(d, filterTag());
+  const memory::desc &from = toBlocked ? plainMd : blockedMd, &to = toBlocked ? blockedMd : plainMd;
+  omp_set_num_threads(teamSize());
+  dnnl::stream stream(eng);
+  memory mFrom(from, eng, const_cast<float *>(src)), mTo(to, eng, dst);
+  dnnl::reorder(dnnl::reorder::primitive_desc(eng, from, eng, to)).execute(stream, mFrom, mTo);
+  stream.wait();
+  return true;
 }
 
 bool dnnlPrepare(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu,

@@ -39,17 +39,29 @@ std::string dnnlVersion();
 /// layouts; 0 when oneDNN is off or chose no blocked layout (then nothing is blocked).
 int dnnlBlock();
 
-/// `blocked` below: which of the caller's tensors are already in the blocked layout of
-/// dnnlBlock() rather than NCHW, by argument position of the kernel kinds: bit 0 the first
-/// (x of a forward, dy of both backwards), bit 1 the second (x of a filter gradient; never a
-/// filter), bit 2 the output (y of a forward, dx of a data gradient). A tensor already in the
-/// primitive's layout is neither reordered in nor out.
+/// `blocked` below: which of the caller's tensors are already in a blocked layout rather than
+/// NCHW/OIHW, by argument position of the kernel kinds: bit 0 the first (x of a forward, dy of
+/// both backwards), bit 1 the second (x of a filter gradient; the filter of a forward or data
+/// gradient), bit 2 the output (y of a forward, dx of a data gradient; the filter gradient).
+/// Activations are in the layout of dnnlBlock() (nChw16c), filters in the blocked filter
+/// layout below (OIhw16i16o). A tensor already in the primitive's layout is neither
+/// reordered in nor out.
 
 /// Makes (and caches) the primitive for `op` on shape `s` now rather than at its first call;
 /// false when oneDNN is off or cannot take the shape.
 bool dnnlPrepare(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu,
                  unsigned blocked = 0);
 
+/// Filters held in oneDNN's blocked filter layout across steps (runtime/cpu/Layout.h): bit 1
+/// of a forward or data gradient and bit 2 of a filter gradient say the filter argument is
+/// in it (OIhw16i16o with 16-channel blocks, OIhw8i8o with 8) rather than OIHW.
+/// Whether `s`'s forward primitive works on its filter in that layout (then keeping it so
+/// saves the forward's reorder in and the filter gradient's reorder out, every step): a
+/// single group, channels multiples of the block.
+bool dnnlFilterLayoutFits(const GroupedConvShape &s);
+/// Copies an OIHW filter of o x i x r x s into the blocked filter layout (toBlocked) or back;
+/// false when oneDNN is off. `src` and `dst` must not overlap.
+bool dnnlReorderFilter(int o, int i, int r, int s, const float *src, float *dst, bool toBlocked);
 /// How many parts a call of `op` on `s` is split into by channels among the pool's threads
 /// (each part all of the batch; DnnlConv.cpp, channelParts) at the current thread count; 0
 /// when it is split by images instead, or oneDNN is off.

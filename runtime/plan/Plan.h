@@ -91,8 +91,9 @@ struct Kernel {
   std::vector<int32_t> args; // buffer ids
   double flops = 0;
   /// Not part of the plan file: set by the CPU runtime at load (runtime/cpu/Layout.h). Bit j:
-  /// argument j is held in oneDNN's channel-blocked layout (nChw16c or nChw8c) rather than
-  /// NCHW, for the kernel kinds that take one.
+  /// argument j is held in oneDNN's channel-blocked layout (nChw16c or nChw8c; a
+  /// convolution's filter: OIhw16i16o or OIhw8i8o) rather than NCHW/OIHW, for the kernel
+  /// kinds that take one.
   uint8_t blocked = 0;
 };
 

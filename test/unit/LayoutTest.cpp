@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 using namespace dlc;
 using plan::KernelKind;
 
@@ -165,3 +167,61 @@ TEST_F(LayoutTest, MaxPoolingTiesItsInputAndOutput) {
 }
 
 } // namespace
+
+namespace {
+/// Chain's two filters with an SGD step each: w1 with gradient g1 and momentum m1, w2 with
+/// g2 and m2 (buffers 14-17, the gradients transient).
+struct Trained : Chain {
+  explicit Trained(int64_t c) : Chain(c) {
+    const int32_t g1 = add(c * 32 * 9, 0, 4, 4), m1 = add(c * 32 * 9, -1, 0, 0);
+    const int32_t g2 = add(32 * c * 9, 0, 4, 5), m2 = add(32 * c * 9, -1, 0, 0);
+    prog.kernels.push_back({KernelKind::SgdMomentum, "sgd1", {c * 32 * 9}, {0.1f, 0.9f, 0.f}, {1, g1, m1}});
+    prog.kernels.push_back({KernelKind::SgdMomentum, "sgd2", {32 * c * 9}, {0.1f, 0.9f, 0.f}, {12, g2, m2}});
+    p.programs = {prog};
+  }
+  std::vector<int32_t> filters() {
+    p.programs = {prog};
+    std::vector<int32_t> ids;
+    for (const cpu::BlockedFilter &f : cpu::assignFilterLayouts(p))
+      ids.push_back(f.buffer);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+};
+} // namespace
+
+// Filters stay in oneDNN's blocked filter layout across steps (Layout.h, assignFilterLayouts)
+// with the buffers their optimizer combines with them; the convolutions' bit 1 says so. A
+// filter that another kind reads by position (here a matmul), or whose channels are not
+// multiples of the block, stays OIHW with its gradient and momentum.
+TEST_F(LayoutTest, FiltersHeldBlockedWithTheirOptimizerState) {
+  const cpu::GroupedConvShape conv1{8, 32, 16, 16, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  if (!cpu::dnnlFilterLayoutFits(conv1))
+    GTEST_SKIP() << "oneDNN's forward asks for another filter layout on this CPU";
+  Trained both(64);
+  EXPECT_EQ(both.filters(), (std::vector<int32_t>{1, 12, 14, 15, 16, 17}));
+  std::vector<cpu::BlockedFilter> held = cpu::assignFilterLayouts(both.p);
+  ASSERT_EQ(held.size(), 6u);
+  EXPECT_EQ(held[0].o, 64);
+  EXPECT_EQ(held[0].i, 32);
+  EXPECT_EQ(held[0].r, 3);
+  plan::Program prog = both.prog;
+  const cpu::LayoutStats stats = cpu::assignLayouts(both.p, 0, prog, held);
+  EXPECT_EQ(prog.kernels[0].blocked, (1u << 2) | (1u << 1)) << "conv1: output and filter";
+  EXPECT_EQ(prog.kernels[3].blocked, (1u << 0) | (1u << 1)) << "conv2: input and filter";
+  EXPECT_EQ(prog.kernels[4].blocked, 0u) << "the optimizer has no layout bits";
+  EXPECT_EQ(stats.filterCalls, 2);
+
+  Trained read(64);
+  const int32_t mm = read.add(8 * 10, 0, 5, 5);
+  read.prog.kernels.push_back({KernelKind::Matmul, "mm", {8, 10, 64 * 9, 0, 1}, {}, {0, 12, mm}});
+  EXPECT_EQ(read.filters(), (std::vector<int32_t>{1, 14, 15})) << "w2, g2, m2 stay OIHW";
+
+  Trained odd(block + block / 2);
+  EXPECT_EQ(odd.filters(), std::vector<int32_t>{});
+
+  setenv("DLC_BLOCKED_FILTERS", "0", 1);
+  Trained off(64);
+  EXPECT_EQ(off.filters(), std::vector<int32_t>{});
+  unsetenv("DLC_BLOCKED_FILTERS");
+}
