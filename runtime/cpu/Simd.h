@@ -11,6 +11,7 @@
 namespace dlc::cpu::simd {
 
 typedef float v8 __attribute__((vector_size(32)));
+typedef int i8 __attribute__((vector_size(32))); // lane masks of v8 comparisons, indices
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define DLC_VECTORIZED \
