@@ -510,36 +510,34 @@ const SliceIo &sliceIo(const Prim &p, DnnlConvOp op, const GroupedConvShape &who
     r = dnnl::reorder(pd);
     scratch = pd.scratchpad_desc();
   };
-  const memory::dims y = {slice.n, slice.k, slice.oh(), slice.ow()},
-                     x = {slice.n, slice.c, slice.h, slice.w};
-  switch (op) {
-  case DnnlConvOp::Forward:
-    io.viewOut = md({whole.n, whole.k, whole.oh(), whole.ow()}, tOut).submemory_desc(y, zero4);
-    if (!(io.copyOut = p.out == md(y, tOut)))
-      reorder(p.out, io.viewOut, io.fromOut, io.scratchOut);
-    io.sliceImage = size_t(slice.k) * slice.oh() * slice.ow();
-    io.wholeImage = size_t(whole.k) * whole.oh() * whole.ow();
-    break;
-  case DnnlConvOp::BackwardData:
+  // The activation split by channels: dy of a filter gradient (in), y of a forward or dx of a
+  // data gradient (out).
+  const bool dataGrad = op == DnnlConvOp::BackwardData, in = op == DnnlConvOp::BackwardFilter;
+  const memory::dims part = dataGrad ? memory::dims{slice.n, slice.c, slice.h, slice.w}
+                                     : memory::dims{slice.n, slice.k, slice.oh(), slice.ow()},
+                     full = dataGrad ? memory::dims{whole.n, whole.c, whole.h, whole.w}
+                                     : memory::dims{whole.n, whole.k, whole.oh(), whole.ow()};
+  const Tag t = in ? tIn0 : tOut;
+  const memory::desc view = md(full, t).submemory_desc(part, zero4);
+  const bool same = (in ? p.in0 : p.out) == md(part, t);
+  io.sliceImage = size_t(part[1]) * part[2] * part[3];
+  io.wholeImage = size_t(full[1]) * full[2] * full[3];
+  if (in) {
+    io.viewIn0 = view;
+    if (!(io.copyIn0 = same))
+      reorder(view, p.in0, io.toIn0, io.scratchIn0);
+  } else {
+    io.viewOut = view;
+    if (!(io.copyOut = same))
+      reorder(p.out, view, io.fromOut, io.scratchOut);
+  }
+  if (dataGrad) {
     io.viewIn1 = md({whole.k, whole.c, whole.r, whole.s}, p.wUser)
                      .submemory_desc({slice.k, slice.c, slice.r, slice.s}, zero4);
     // A range of whole input-channel blocks starts c0 * R * S floats into OIHW, c0 * R * S *
     // block into filterTag() (a block's R * S positions of block x block channels).
     io.in1Step = size_t(slice.c) * slice.r * slice.s * (p.wUser == Tag::oihw ? 1 : dnnlBlock());
     reorder(io.viewIn1, p.in1, io.toIn1, io.scratchIn1);
-    io.viewOut = md({whole.n, whole.c, whole.h, whole.w}, tOut).submemory_desc(x, zero4);
-    if (!(io.copyOut = p.out == md(x, tOut)))
-      reorder(p.out, io.viewOut, io.fromOut, io.scratchOut);
-    io.sliceImage = size_t(slice.c) * slice.h * slice.w;
-    io.wholeImage = size_t(whole.c) * whole.h * whole.w;
-    break;
-  case DnnlConvOp::BackwardFilter:
-    io.viewIn0 = md({whole.n, whole.k, whole.oh(), whole.ow()}, tIn0).submemory_desc(y, zero4);
-    if (!(io.copyIn0 = p.in0 == md(y, tIn0)))
-      reorder(io.viewIn0, p.in0, io.toIn0, io.scratchIn0);
-    io.sliceImage = size_t(slice.k) * slice.oh() * slice.ow();
-    io.wholeImage = size_t(whole.k) * whole.oh() * whole.ow();
-    break;
   }
   return io;
 }
