@@ -176,6 +176,9 @@ public:
     cpu::runProgram(plan, one, arena);
     return true;
   }
+  // read and write move the arena's bytes as they are: filters held blocked (Layout.h) are
+  // in oneDNN's layout between syncToHost calls, as a GPU's buffers are on the GPU (the
+  // nonfinite rerun restores its snapshot, taken the same way, with write).
   bool read(uint64_t offset, void *dst, uint64_t bytes, std::string &error) override {
     if (!inArena(plan, offset, bytes, error))
       return false;
