@@ -130,6 +130,9 @@ bool splitBatch() {
   return on;
 }
 
+/// The slices a call's batch is split into: min(n, threads), or 1 with DLC_DNNL_SPLIT=0.
+int batchParts(const GroupedConvShape &s) { return splitBatch() ? std::min(s.n, threads()) : 1; }
+
 /// The OpenMP team size primitives are made for and run with.
 int teamSize() { return splitBatch() ? 1 : threads(); }
 
@@ -472,10 +475,10 @@ GroupedConvShape channelSlice(DnnlConvOp op, const GroupedConvShape &s, int part
 }
 
 /// The reorders between a channel-split part's strided views of the caller's whole tensors
-/// and its slice primitive's dense layouts: x/dy in (filter gradient), the filter in (data
+/// and its slice primitive's dense layouts: dy in (filter gradient), the filter in (data
 /// gradient), the output out (forward and data gradient). A view's offset is added to the
 /// base pointer: a range of whole channel blocks starts c0 * H * W floats into NCHW and the
-/// blocked layouts alike, c0 * R * S into OIHW for a range of input channels.
+/// blocked layouts alike; a filter's range of input channels, in1Step per part.
 struct SliceIo {
   memory::desc viewIn0, viewIn1, viewOut;
   /// Where the primitive's layout of a split activation is the caller's (both blocked, or
@@ -560,16 +563,11 @@ void runChannelSplit(DnnlConvOp op, const GroupedConvShape &s, int parts, const 
                  {DNNL_ARG_TO, memory(to, eng, toPtr)},
                  {DNNL_ARG_SCRATCHPAD, memory(scratch, eng, bufScratch.get(scratch.get_size()))}});
     };
-    // The view <-> dense copies where the layouts agree.
-    auto gather = [&](const float *view, float *dense) {
+    // A view to its dense copy or back where the layouts agree: an image's rows of
+    // `sliceImage` floats, `fromStep` and `toStep` floats apart.
+    auto copyRows = [&](const float *from, size_t fromStep, float *to, size_t toStep) {
       for (int b = 0; b < s.n; ++b)
-        std::memcpy(dense + b * io.sliceImage, view + b * io.wholeImage,
-                    io.sliceImage * sizeof(float));
-    };
-    auto scatter = [&](const float *dense, float *view) {
-      for (int b = 0; b < s.n; ++b)
-        std::memcpy(view + b * io.wholeImage, dense + b * io.sliceImage,
-                    io.sliceImage * sizeof(float));
+        std::memcpy(to + b * toStep, from + b * fromStep, io.sliceImage * sizeof(float));
     };
     switch (op) {
     case DnnlConvOp::Forward: {
@@ -577,7 +575,7 @@ void runChannelSplit(DnnlConvOp op, const GroupedConvShape &s, int parts, const 
       float *y = static_cast<float *>(bufOut.get(p.out.get_size()));
       execute(p, in0, in1 + k0 * s.c * s.r * s.s, out, bias ? bias + k0 : nullptr, nullptr, y);
       if (io.copyOut)
-        scatter(y, out + k0 * s.oh() * s.ow());
+        copyRows(y, io.sliceImage, out + k0 * s.oh() * s.ow(), io.wholeImage);
       else
         reorder(io.fromOut, io.scratchOut, p.out, y, io.viewOut, out + k0 * s.oh() * s.ow());
       break;
@@ -589,7 +587,7 @@ void runChannelSplit(DnnlConvOp op, const GroupedConvShape &s, int parts, const 
       float *dx = static_cast<float *>(bufOut.get(p.out.get_size()));
       execute(p, in0, in1, out, nullptr, w, dx);
       if (io.copyOut)
-        scatter(dx, out + c0 * s.h * s.w);
+        copyRows(dx, io.sliceImage, out + c0 * s.h * s.w, io.wholeImage);
       else
         reorder(io.fromOut, io.scratchOut, p.out, dx, io.viewOut, out + c0 * s.h * s.w);
       break;
@@ -598,7 +596,7 @@ void runChannelSplit(DnnlConvOp op, const GroupedConvShape &s, int parts, const 
       const size_t k0 = size_t(c) * slice.k;
       float *dy = static_cast<float *>(bufIn.get(p.in0.get_size()));
       if (io.copyIn0)
-        gather(in0 + k0 * s.oh() * s.ow(), dy);
+        copyRows(in0 + k0 * s.oh() * s.ow(), io.wholeImage, dy, io.sliceImage);
       else
         reorder(io.toIn0, io.scratchIn0, io.viewIn0, in0 + k0 * s.oh() * s.ow(), p.in0, dy);
       execute(p, in0, in1, out + k0 * s.c * s.r * s.s, nullptr, nullptr, nullptr, dy);
@@ -622,8 +620,8 @@ bool dnnlFilterLayoutFits(const GroupedConvShape &s) {
   GroupedConvShape used = s;
   if (const int parts = channelParts(DnnlConvOp::Forward, s))
     used = channelSlice(DnnlConvOp::Forward, s, parts);
-  else if (splitBatch())
-    used.n = s.n / std::min(s.n, threads()) + (s.n % std::min(s.n, threads()) != 0);
+  else
+    used.n = s.n / batchParts(s) + (s.n % batchParts(s) != 0); // the first, larger slice
   const Prim *p = lookup(DnnlConvOp::Forward, used, false, false, 0);
   return p && p->in1 == md({used.k, used.c, used.r, used.s}, filterTag());
 }
@@ -649,7 +647,7 @@ bool dnnlPrepare(DnnlConvOp op, const GroupedConvShape &s, bool bias, bool relu,
     return false;
   if (const int parts = channelParts(op, s))
     return lookup(op, channelSlice(op, s, parts), bias, relu, blocked);
-  const int parts = splitBatch() ? std::min(s.n, threads()) : 1;
+  const int parts = batchParts(s);
   GroupedConvShape slice = s;
   slice.n = s.n / parts + (s.n % parts != 0);
   if (!lookup(op, slice, bias, relu, blocked))
@@ -674,7 +672,7 @@ bool run(DnnlConvOp op, const GroupedConvShape &s, const float *in0, const float
     runChannelSplit(op, s, cparts, *p, slice, in0, in1, out, bias, blocked);
     return true;
   }
-  const int parts = splitBatch() ? std::min(s.n, threads()) : 1;
+  const int parts = batchParts(s);
   const int base = s.n / parts, extra = s.n % parts; // the first `extra` slices get one more
   GroupedConvShape big = s, small = s;
   big.n = base + (extra != 0);
